@@ -1,0 +1,46 @@
+/* Error messages that travel up with context. A function that fails fills a
+ * struct error and returns -1; each caller may prefix what it knows
+ * ("file:line:col: service main/kafka: component kafka: ..."), and the top
+ * prints it once. A list of diagnostics collects every error of a load. */
+#ifndef CAIRN_ERROR_H
+#define CAIRN_ERROR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct error {
+	char *msg; /* NULL when no error; heap, owned by the struct */
+};
+
+#define ERROR_INIT { 0 }
+
+/* Sets the message (replacing any) and returns -1. */
+int error_set(struct error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes "<context>: " to the message and returns -1. */
+int error_wrap(struct error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Forgets the message. */
+void error_clear(struct error *err);
+/* The message, or "unknown error" when none was set. */
+const char *error_msg(const struct error *err);
+
+/* Where a value came from, for messages: 1-based line and column. */
+struct pos {
+	const char *file;
+	uint32_t line, col;
+};
+
+/* A list of error messages, each already carrying its file, line and object. */
+struct diags {
+	char **items;
+	size_t len, cap;
+};
+
+#define DIAGS_INIT { 0 }
+
+void diags_add(struct diags *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Adds "file:line:col: " + message. */
+void diags_add_at(struct diags *d, struct pos pos, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void diags_release(struct diags *d);
+
+#endif

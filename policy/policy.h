@@ -1,0 +1,239 @@
+/* The policy: services, contracts, dependencies, rules, ACL rules and
+ * clusters loaded from YAML (Aptomi's language), validated, with expressions
+ * and templates compiled once. Also users, secrets and the ACL. A policy owns
+ * an arena holding all its objects; strings are interned in a pool shared
+ * with users and resolutions. */
+#ifndef CAIRN_POLICY_H
+#define CAIRN_POLICY_H
+
+#include "base/error.h"
+#include "base/intern.h"
+#include "base/map.h"
+#include "expr.h"
+#include "labels.h"
+#include "template.h"
+#include "yaml.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct arena;
+
+enum kind { KIND_SERVICE, KIND_CONTRACT, KIND_DEPENDENCY, KIND_RULE, KIND_ACLRULE, KIND_CLUSTER, KIND_COUNT };
+
+/* "service", "contract", ...; kind_parse returns -1 for an unknown name. */
+const char *kind_name(enum kind k);
+int kind_parse(const char *s, enum kind *out);
+
+/* Common head of every object. */
+struct object {
+	enum kind kind;
+	const struct istr *ns, *name;
+	struct pos pos;   /* of the object's mapping */
+	const char *json; /* canonical JSON of the object as written (what the store keeps) */
+};
+
+/* A parameter tree (code params, discovery, cluster config): string leaves
+ * are compiled templates; map keys are kept sorted so rendering is canonical. */
+enum pnode_kind { PNODE_NULL, PNODE_STRING, PNODE_INT, PNODE_FLOAT, PNODE_BOOL, PNODE_MAP, PNODE_LIST };
+
+struct pnode {
+	enum pnode_kind kind;
+	struct pos pos;
+	struct template *tmpl; /* PNODE_STRING */
+	int64_t integer;
+	double real;
+	bool boolean;
+	uint32_t len;                /* MAP and LIST */
+	const struct istr **keys;    /* MAP, sorted by bytes */
+	struct pnode **children;
+};
+
+struct code {
+	const struct istr *type; /* "docker" or "process" */
+	struct pnode *params;    /* NULL when absent */
+	struct pos pos;
+};
+
+struct component {
+	const struct istr *name;
+	struct pos pos;
+	const struct istr *contract; /* "[ns/]name", or NULL for a code component */
+	struct code *code;           /* NULL for a contract component */
+	struct pnode *discovery;     /* NULL when absent */
+	const struct istr **deps;    /* names of components of the same service */
+	struct pos *dep_pos;
+	uint32_t ndeps;
+	struct criteria *criteria;   /* NULL: always included */
+};
+
+struct service {
+	struct object obj;
+	struct labels labels;
+	struct component *components;
+	uint32_t ncomponents;
+	uint32_t *topo; /* component indices in topological order (set by validation) */
+};
+
+struct context {
+	const struct istr *name;
+	struct pos pos;
+	struct criteria *criteria;        /* NULL: matches */
+	struct label_ops *change_labels;  /* NULL when absent */
+	const struct istr *alloc_service; /* allocation.service */
+	struct template **keys;           /* allocation.keys */
+	uint32_t nkeys;
+};
+
+struct contract {
+	struct object obj;
+	struct label_ops *change_labels;
+	struct context *contexts;
+	uint32_t ncontexts;
+};
+
+struct dependency {
+	struct object obj;
+	const struct istr *user;
+	const struct istr *contract; /* "[ns/]name" */
+	struct labels labels;
+	int64_t expires; /* unix seconds, 0 = never */
+	int64_t ttl;     /* seconds from the last update, 0 = none */
+};
+
+enum rule_verdict { VERDICT_NONE, VERDICT_ALLOW, VERDICT_REJECT };
+
+struct rule {
+	struct object obj;
+	int64_t weight;
+	struct criteria *criteria;
+	struct label_ops *change_labels;
+	enum rule_verdict dependency; /* actions.dependency */
+	enum rule_verdict ingress;    /* actions.ingress */
+};
+
+enum role { ROLE_DOMAIN_ADMIN, ROLE_NAMESPACE_ADMIN, ROLE_SERVICE_CONSUMER, ROLE_NOBODY, ROLE_COUNT };
+
+/* "domain-admin", ...; role_parse returns -1 for an unknown id. */
+const char *role_name(enum role r);
+int role_parse(const char *s, enum role *out);
+
+struct role_grant {
+	enum role role;
+	bool all; /* "*" */
+	const struct istr **namespaces;
+	uint32_t nnamespaces;
+};
+
+struct aclrule {
+	struct object obj;
+	int64_t weight;
+	struct criteria *criteria;
+	struct role_grant *grants;
+	uint32_t ngrants;
+};
+
+struct cluster {
+	struct object obj;
+	const struct istr *type; /* "docker" or "ssh" */
+	struct labels labels;
+	const struct ynode *config;
+};
+
+struct policy {
+	struct arena *arena;
+	struct intern *intern; /* not owned */
+	struct object **objects; /* every live object, in the order added */
+	size_t len, cap;
+	struct map by_key;       /* "kind/ns/name" -> object */
+	bool validated;
+	/* Set by policy_validate(), sorted by (namespace, name): */
+	struct dependency **deps;
+	size_t ndeps;
+};
+
+struct policy *policy_new(struct intern *in);
+void policy_free(struct policy *p);
+
+/* Flags of policy_add_*(). */
+enum {
+	POLICY_REPLACE = 1, /* an object may replace one added by an earlier call */
+};
+
+/* Parses YAML (a list of objects per document, or one object) named `name`
+ * (for positions) and adds the objects. Every error — syntax, unknown kind or
+ * key (with the nearest valid one), wrong type, bad identifier, duplicate
+ * object in this call, expression or template that does not compile, refused
+ * helm/kubernetes types — is added to diags as "file:line:col: kind ns/name:
+ * message", and -1 is returned; the objects that loaded are still added. */
+int policy_add_yaml(struct policy *p, const char *name, const char *text, size_t len,
+		    unsigned flags, struct diags *diags);
+/* A file, or a directory walked recursively for *.yaml and *.yml in name order. */
+int policy_add_path(struct policy *p, const char *path, unsigned flags, struct diags *diags);
+/* Removes an object; returns whether it was there. */
+bool policy_remove(struct policy *p, enum kind k, const char *ns, const char *name);
+/* The object, or NULL. */
+struct object *policy_get(const struct policy *p, enum kind k, const char *ns, const char *name);
+/* Resolves a "[ns/]name" locator relative to ns. NULL if absent or malformed. */
+struct object *policy_find(const struct policy *p, enum kind k, const char *locator, const char *ns);
+
+/* Checks what needs the whole policy — references exist (contract of a
+ * dependency or component, allocation service, component dependencies),
+ * component cycles, clusters in `system` — computes topological orders and
+ * the sorted dependency list. All errors go to diags; -1 if any. */
+int policy_validate(struct policy *p, struct diags *diags);
+
+/* "kind ns/name" for messages, e.g. "service main/kafka"; arena-owned. */
+const char *object_describe(const struct policy *p, const struct object *o);
+
+/* Users and their secrets (Aptomi's users file, secrets file). */
+struct user {
+	const struct istr *name;
+	const char *password_hash; /* crypt(3) string, or NULL */
+	bool admin;
+	struct labels labels;
+	struct labels secrets;
+	bool has_secrets;
+	struct pos pos;
+};
+
+struct users {
+	struct arena *arena;
+	struct intern *intern; /* not owned */
+	struct user **items;
+	size_t len, cap;
+	struct map by_name; /* lower-cased name -> user */
+};
+
+struct users *users_new(struct intern *in);
+void users_free(struct users *u);
+/* Loads `- name, passwordhash, labels, admin` entries; errors to diags. */
+int users_load(struct users *u, const char *path, struct diags *diags);
+/* Loads `- user, secrets` entries onto existing users; errors to diags. */
+int users_load_secrets(struct users *u, const char *path, struct diags *diags);
+/* Case-insensitive lookup, as Aptomi's loaders do. NULL when unknown. */
+const struct user *users_find(const struct users *u, const char *name);
+/* 0 when password matches the user's crypt(3) hash, -1 otherwise. */
+int user_check_password(const struct user *user, const char *password);
+
+/* ACL (Aptomi's roles from `system` aclrules and `admin: true`). */
+enum privilege { PRIV_NONE, PRIV_VIEW, PRIV_FULL };
+
+struct acl;
+
+/* Roles are computed from the aclrules of p (namespace system), per user, on demand. */
+struct acl *acl_new(const struct policy *p);
+void acl_free(struct acl *acl);
+/* What user may do with an object of kind k in namespace ns. */
+enum privilege acl_privilege(struct acl *acl, const struct user *user, enum kind k, const char *ns);
+/* 0 when user may create, change or delete o; else -1 with a message that
+ * names the object and the missing privilege. A service consumer may only
+ * manage dependencies whose `user` is themself. */
+int acl_check_manage(struct acl *acl, const struct user *user, const struct object *o,
+		     struct error *err);
+/* Whether user may consume services of namespace ns (manage dependencies there). */
+bool acl_can_consume(struct acl *acl, const struct user *user, const char *ns);
+/* Appends "domain-admin: *; service-consumer: main" style summary of user's roles. */
+void acl_describe_roles(struct acl *acl, const struct user *user, struct strbuf *out);
+
+#endif
