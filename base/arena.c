@@ -3,6 +3,7 @@
 #include "alloc.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
