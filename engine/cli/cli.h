@@ -1,0 +1,45 @@
+/* Shared by the `cairn` commands: global options and what every command
+ * opens (store, users). Exit codes are part of the interface. */
+#ifndef CAIRN_CLI_H
+#define CAIRN_CLI_H
+
+#include "base/intern.h"
+#include "policy/policy.h"
+
+#include <stdbool.h>
+
+enum exit_code { EXIT_DONE = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2, EXIT_REFUSED = 3 };
+
+struct store;
+
+struct cli {
+	const char *state;   /* --state, CAIRN_STATE, default .cairn/state.db */
+	const char *users_path;   /* --users, CAIRN_USERS */
+	const char *secrets_path; /* --secrets, CAIRN_SECRETS */
+	bool json;           /* -o json */
+	struct intern *intern;
+	struct users *users; /* loaded on demand by cli_users() */
+	struct store *store; /* opened on demand by cli_store() */
+};
+
+/* The users (and secrets) file, loaded once; NULL after printing why. */
+struct users *cli_users(struct cli *cli);
+/* The store, opened once; NULL after printing why. */
+struct store *cli_store(struct cli *cli);
+/* Prints "cairn: " + message to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints every diagnostic to stderr. */
+void cli_print_diags(const struct diags *d);
+/* Writes text and a newline to stdout. */
+void cli_print_json(const char *text);
+
+/* Commands: argc/argv start at the command's own name. */
+int cmd_policy(struct cli *cli, int argc, char **argv);
+int cmd_plan(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_explain(struct cli *cli, int argc, char **argv);
+
+/* True when argv holds -h or --help (then the command prints its usage). */
+bool cli_wants_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,159 @@
+/* `cairn plan`, `cairn status`, `cairn explain`: the current generation,
+ * resolved with the current users file. */
+#include "cli.h"
+#include "output.h"
+#include "engine/revise.h"
+#include "engine/store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct current {
+	long long generation;
+	struct policy *policy;
+	struct resolution *resolution;
+	struct acl *acl;
+};
+
+static void current_release(struct current *c)
+{
+	resolution_free(c->resolution);
+	acl_free(c->acl);
+	policy_free(c->policy);
+}
+
+/* Loads and resolves the latest generation; prints why not and returns -1. */
+static int current_load(struct cli *cli, struct current *c, unsigned flags)
+{
+	memset(c, 0, sizeof(*c));
+	struct users *users = cli_users(cli);
+	struct store *store = users ? cli_store(cli) : NULL;
+	if (!store)
+		return -1;
+	struct error err = ERROR_INIT;
+	if (revise_load_generation(store, cli->intern, 0, &c->policy, &c->generation, &err) < 0 ||
+	    (c->acl = acl_new(c->policy),
+	     resolve_policy(&c->resolution, c->policy, users, c->acl, flags, &err) < 0)) {
+		cli_error("%s", error_msg(&err));
+		error_clear(&err);
+		current_release(c);
+		return -1;
+	}
+	return 0;
+}
+
+static bool usage_only(int argc, char **argv, const char *usage, int *rc)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs(usage, stdout);
+		*rc = EXIT_DONE;
+		return true;
+	}
+	if (argc > 1) {
+		fputs(usage, stderr);
+		*rc = EXIT_USAGE;
+		return true;
+	}
+	return false;
+}
+
+int cmd_plan(struct cli *cli, int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: cairn plan [-o json]\n\n"
+		"Resolves the latest policy generation with the current users and prints\n"
+		"the actions that turn the last stored desired state into it. Changes nothing.\n";
+	int rc;
+	if (usage_only(argc, argv, usage, &rc))
+		return rc;
+	struct current c;
+	if (current_load(cli, &c, 0) < 0)
+		return EXIT_FAILURE_;
+	struct error err = ERROR_INIT;
+	char *prev_json = NULL;
+	struct state *prev = NULL;
+	rc = EXIT_FAILURE_;
+	if (store_load_state(cli->store, c.generation, &prev_json, &err) < 0 ||
+	    (prev_json && state_from_json(&prev, prev_json, &err) < 0)) {
+		cli_error("%s", error_msg(&err));
+		error_clear(&err);
+		goto out;
+	}
+	struct state *next = state_from_resolution(c.resolution);
+	struct plan *plan = plan_diff(prev, next);
+	if (cli->json) {
+		struct strbuf sb = STRBUF_INIT;
+		output_plan_json(&sb, c.generation, plan);
+		cli_print_json(sb.buf);
+		strbuf_release(&sb);
+	} else {
+		output_plan_text(stdout, plan);
+	}
+	plan_free(plan);
+	state_free(next);
+	rc = EXIT_DONE;
+out:
+	state_free(prev);
+	free(prev_json);
+	current_release(&c);
+	return rc;
+}
+
+int cmd_status(struct cli *cli, int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: cairn status [-o json]\n\n"
+		"Every dependency (resolved or why not) and every instance of the latest\n"
+		"policy generation.\n";
+	int rc;
+	if (usage_only(argc, argv, usage, &rc))
+		return rc;
+	struct current c;
+	if (current_load(cli, &c, 0) < 0)
+		return EXIT_FAILURE_;
+	if (cli->json) {
+		struct strbuf sb = STRBUF_INIT;
+		output_status_json(&sb, c.generation, c.resolution);
+		cli_print_json(sb.buf);
+		strbuf_release(&sb);
+	} else {
+		output_status_text(stdout, c.generation, c.resolution);
+	}
+	current_release(&c);
+	return EXIT_DONE;
+}
+
+int cmd_explain(struct cli *cli, int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: cairn explain NAMESPACE/DEPENDENCY [-o json]\n\n"
+		"How a dependency resolved: which context of each contract matched and\n"
+		"why, which rules fired, which instances it uses — or why it failed.\n";
+	if (cli_wants_help(argc, argv)) {
+		fputs(usage, stdout);
+		return EXIT_DONE;
+	}
+	if (argc != 2 || !strchr(argv[1], '/')) {
+		fputs(usage, stderr);
+		return EXIT_USAGE;
+	}
+	struct current c;
+	if (current_load(cli, &c, RESOLVE_EXPLAIN) < 0)
+		return EXIT_FAILURE_;
+	const struct dep_result *d = resolution_find_dep(c.resolution, argv[1]);
+	int rc = EXIT_DONE;
+	if (!d) {
+		cli_error("no dependency %s in generation %lld", argv[1], c.generation);
+		rc = EXIT_FAILURE_;
+	} else if (cli->json) {
+		struct strbuf sb = STRBUF_INIT;
+		output_explain_json(&sb, d);
+		cli_print_json(sb.buf);
+		strbuf_release(&sb);
+	} else {
+		output_explain_text(stdout, d);
+	}
+	current_release(&c);
+	return rc;
+}

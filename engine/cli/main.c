@@ -1,0 +1,187 @@
+/* The `cairn` command: global options, then one of the commands. */
+#include "cli.h"
+#include "base/strbuf.h"
+#include "engine/store/store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: cairn [--state PATH] [--users FILE] [--secrets FILE] [-o json] COMMAND ...\n"
+	"\n"
+	"commands:\n"
+	"  policy apply --user U -f PATH... [--dry-run]   add or change policy objects\n"
+	"  policy delete --user U -f PATH...              delete policy objects\n"
+	"  policy log                                     list policy generations\n"
+	"  policy show [--generation N]                   print the objects of a generation\n"
+	"  policy diff N M                                what changed between two generations\n"
+	"  plan                                           what the current policy changes\n"
+	"  status                                         dependencies and instances\n"
+	"  explain NAMESPACE/DEPENDENCY                   how a dependency resolved, or why not\n"
+	"\n"
+	"global options (each also read from the environment):\n"
+	"  --state PATH     state database (CAIRN_STATE; default .cairn/state.db)\n"
+	"  --users FILE     users file (CAIRN_USERS)\n"
+	"  --secrets FILE   users' secrets (CAIRN_SECRETS)\n"
+	"  -o json          machine-readable output\n"
+	"\n"
+	"exit codes: 0 done, 1 failure, 2 usage, 3 refused (validation or ACL)\n"
+	"`cairn COMMAND --help` describes a command.\n";
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("cairn: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void cli_print_diags(const struct diags *d)
+{
+	for (size_t i = 0; i < d->len; i++)
+		fprintf(stderr, "%s\n", d->items[i]);
+}
+
+void cli_print_json(const char *text)
+{
+	fputs(text, stdout);
+	fputc('\n', stdout);
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return true;
+	return false;
+}
+
+struct users *cli_users(struct cli *cli)
+{
+	if (cli->users)
+		return cli->users;
+	if (!cli->users_path) {
+		cli_error("no users file: pass --users FILE or set CAIRN_USERS");
+		return NULL;
+	}
+	struct users *u = users_new(cli->intern);
+	struct diags d = DIAGS_INIT;
+	int rc = users_load(u, cli->users_path, &d);
+	if (rc == 0 && cli->secrets_path)
+		rc = users_load_secrets(u, cli->secrets_path, &d);
+	if (rc < 0) {
+		cli_print_diags(&d);
+		diags_release(&d);
+		users_free(u);
+		return NULL;
+	}
+	diags_release(&d);
+	cli->users = u;
+	return u;
+}
+
+struct store *cli_store(struct cli *cli)
+{
+	if (cli->store)
+		return cli->store;
+	struct error err = ERROR_INIT;
+	if (store_open(&cli->store, cli->state, &err) < 0) {
+		cli_error("%s", error_msg(&err));
+		error_clear(&err);
+		return NULL;
+	}
+	return cli->store;
+}
+
+static const char *option_value(int *i, int argc, char **argv, const char *name)
+{
+	size_t n = strlen(name);
+	if (strncmp(argv[*i], name, n) == 0 && argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (*i + 1 >= argc) {
+		cli_error("%s needs a value", name);
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static bool is_option(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+	return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+	cli.state = getenv("CAIRN_STATE");
+	cli.users_path = getenv("CAIRN_USERS");
+	cli.secrets_path = getenv("CAIRN_SECRETS");
+	if (!cli.state || !*cli.state)
+		cli.state = ".cairn/state.db";
+
+	/* Global options may come before or after the command name; the rest
+	 * of the arguments go to the command in order. */
+	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+	int nrest = 0;
+	int rc = EXIT_USAGE;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+		if (is_option(a, "--state")) {
+			if (!(v = option_value(&i, argc, argv, "--state")))
+				goto out;
+			cli.state = v;
+		} else if (is_option(a, "--users")) {
+			if (!(v = option_value(&i, argc, argv, "--users")))
+				goto out;
+			cli.users_path = v;
+		} else if (is_option(a, "--secrets")) {
+			if (!(v = option_value(&i, argc, argv, "--secrets")))
+				goto out;
+			cli.secrets_path = v;
+		} else if (strcmp(a, "-o") == 0 || is_option(a, "--output")) {
+			v = strcmp(a, "-o") == 0 ? (i + 1 < argc ? argv[++i] : NULL)
+						 : option_value(&i, argc, argv, "--output");
+			if (!v || strcmp(v, "json") != 0) {
+				cli_error("-o takes 'json'");
+				goto out;
+			}
+			cli.json = true;
+		} else if (strcmp(a, "-ojson") == 0) {
+			cli.json = true;
+		} else {
+			rest[nrest++] = argv[i];
+		}
+	}
+	if (nrest == 0 || strcmp(rest[0], "help") == 0 || strcmp(rest[0], "-h") == 0 ||
+	    strcmp(rest[0], "--help") == 0) {
+		fputs(usage, nrest ? stdout : stderr);
+		rc = nrest ? EXIT_DONE : EXIT_USAGE;
+		goto out;
+	}
+	cli.intern = intern_new();
+	const char *cmd = rest[0];
+	if (strcmp(cmd, "policy") == 0)
+		rc = cmd_policy(&cli, nrest, rest);
+	else if (strcmp(cmd, "plan") == 0)
+		rc = cmd_plan(&cli, nrest, rest);
+	else if (strcmp(cmd, "status") == 0)
+		rc = cmd_status(&cli, nrest, rest);
+	else if (strcmp(cmd, "explain") == 0)
+		rc = cmd_explain(&cli, nrest, rest);
+	else {
+		cli_error("unknown command '%s' (see cairn --help)", cmd);
+		rc = EXIT_USAGE;
+	}
+out:
+	if (cli.store)
+		store_close(cli.store);
+	users_free(cli.users);
+	intern_free(cli.intern);
+	free(rest);
+	return rc;
+}

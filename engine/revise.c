@@ -1,0 +1,246 @@
+/* Policy revisions: ACL, merge, validation, resolution and plan of a change
+ * set, committed as one generation inside one store write transaction. */
+#include "revise.h"
+#include "base/alloc.h"
+#include "base/arena.h"
+#include "base/strbuf.h"
+#include "engine/store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct load_ctx {
+	struct policy *p;
+	struct diags diags;
+	unsigned flags;
+};
+
+static int add_stored_object(void *ctx_, const char *kind, const char *ns, const char *name,
+			     const char *body)
+{
+	struct load_ctx *ctx = ctx_;
+	struct strbuf label = STRBUF_INIT;
+	strbuf_addf(&label, "stored %s/%s/%s", kind, ns, name);
+	/* Positions point into the stored text, named after the object. */
+	const char *file = arena_strdup(ctx->p->arena, label.buf);
+	strbuf_release(&label);
+	policy_add_yaml(ctx->p, file, body, strlen(body), ctx->flags, &ctx->diags);
+	return 0;
+}
+
+static int load_generation_into(struct store *store, long long gen, struct policy *p,
+				struct error *err)
+{
+	struct load_ctx ctx = { p, DIAGS_INIT, 0 };
+	int rc = 0;
+	if (gen > 0 && store_list_objects(store, gen, add_stored_object, &ctx, err) < 0)
+		rc = -1;
+	else if (ctx.diags.len)
+		rc = error_set(err, "generation %lld does not load: %s", gen, ctx.diags.items[0]);
+	diags_release(&ctx.diags);
+	return rc;
+}
+
+int revise_load_generation(struct store *store, struct intern *in, long long generation,
+			   struct policy **out, long long *number, struct error *err)
+{
+	*out = NULL;
+	long long current;
+	if (store_current_generation(store, &current, err) < 0)
+		return -1;
+	if (generation <= 0)
+		generation = current;
+	else if (generation > current)
+		return error_set(err, "generation %lld does not exist (the latest is %lld)", generation, current);
+	struct policy *p = policy_new(in);
+	if (load_generation_into(store, generation, p, err) < 0) {
+		policy_free(p);
+		return -1;
+	}
+	struct diags d = DIAGS_INIT;
+	if (policy_validate(p, &d) < 0) {
+		error_set(err, "generation %lld is not valid: %s", generation, d.items[0]);
+		diags_release(&d);
+		policy_free(p);
+		return -1;
+	}
+	diags_release(&d);
+	*out = p;
+	if (number)
+		*number = generation;
+	return 0;
+}
+
+static void load_request(struct policy *p, const struct revise_request *req, unsigned flags,
+			 struct diags *d)
+{
+	for (size_t i = 0; i < req->npaths; i++)
+		policy_add_path(p, req->paths[i], flags, d);
+	for (size_t i = 0; i < req->ntexts; i++)
+		policy_add_yaml(p, req->texts[i].name, req->texts[i].text, req->texts[i].len, flags, d);
+}
+
+static void add_change(struct store_change **changes, size_t *n, size_t *cap,
+		       const struct object *o, enum store_change_kind what)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*changes = xrealloc(*changes, *cap * sizeof(**changes));
+	}
+	struct store_change *c = &(*changes)[(*n)++];
+	memset(c, 0, sizeof(*c));
+	c->kind = kind_name(o->kind);
+	c->ns = o->ns->s;
+	c->name = o->name->s;
+	c->change = what;
+	c->body = what == STORE_DELETED ? NULL : o->json;
+}
+
+int revise_policy(struct store *store, struct intern *in, const struct users *users,
+		  const struct revise_request *req, struct revise_result *res, struct error *err)
+{
+	memset(res, 0, sizeof(*res));
+	struct store_txn *txn = NULL;
+	struct policy *before = NULL, *request = NULL, *after = NULL;
+	struct acl *acl = NULL, *consume_acl = NULL;
+	struct store_change *changes = NULL;
+	size_t nchanges = 0, capchanges = 0;
+	struct state *prev = NULL;
+	char *prev_json = NULL;
+	struct strbuf state_json = STRBUF_INIT;
+	int rc = -1;
+
+	if (store_begin(store, &txn, err) < 0)
+		goto out;
+	long long current;
+	if (store_current_generation(store, &current, err) < 0)
+		goto out;
+	res->generation = current;
+
+	before = policy_new(in);
+	if (load_generation_into(store, current, before, err) < 0)
+		goto out;
+	{
+		struct diags ignored = DIAGS_INIT;
+		policy_validate(before, &ignored);
+		diags_release(&ignored);
+	}
+
+	const struct user *user = users_find(users, req->user);
+	if (!user) {
+		diags_add(&res->diags, "unknown user '%s': not in the users file", req->user);
+		res->status = REVISE_REFUSED;
+		rc = 0;
+		goto out;
+	}
+
+	request = policy_new(in);
+	load_request(request, req, 0, &res->diags);
+	if (!res->diags.len && request->len == 0)
+		diags_add(&res->diags, "no policy objects given");
+
+	/* Each object is judged by the ACL in force before this change. */
+	acl = acl_new(before);
+	for (size_t i = 0; i < request->len; i++) {
+		const struct object *o = request->objects[i];
+		struct error aerr = ERROR_INIT;
+		if (acl_check_manage(acl, user, o, &aerr) < 0)
+			diags_add_at(&res->diags, o->pos, "%s", error_msg(&aerr));
+		error_clear(&aerr);
+	}
+
+	if (res->diags.len) {
+		res->status = REVISE_REFUSED;
+		rc = 0;
+		goto out;
+	}
+
+	after = policy_new(in);
+	if (load_generation_into(store, current, after, err) < 0)
+		goto out;
+	if (req->verb == REVISE_APPLY) {
+		for (size_t i = 0; i < request->len; i++) {
+			const struct object *o = request->objects[i];
+			const struct object *old = policy_get(before, o->kind, o->ns->s, o->name->s);
+			if (!old) {
+				add_change(&changes, &nchanges, &capchanges, o, STORE_CREATED);
+				res->created++;
+			} else if (strcmp(old->json, o->json) != 0) {
+				add_change(&changes, &nchanges, &capchanges, o, STORE_UPDATED);
+				res->updated++;
+			}
+		}
+		load_request(after, req, POLICY_REPLACE, &res->diags);
+	} else {
+		for (size_t i = 0; i < request->len; i++) {
+			const struct object *o = request->objects[i];
+			if (!policy_remove(after, o->kind, o->ns->s, o->name->s)) {
+				diags_add_at(&res->diags, o->pos, "%s: does not exist, nothing to delete",
+					     object_describe(request, o));
+				continue;
+			}
+			add_change(&changes, &nchanges, &capchanges, o, STORE_DELETED);
+			res->deleted++;
+		}
+	}
+	if (res->diags.len) {
+		res->status = REVISE_REFUSED;
+		rc = 0;
+		goto out;
+	}
+	if (policy_validate(after, &res->diags) < 0) {
+		res->status = REVISE_REFUSED;
+		rc = 0;
+		goto out;
+	}
+
+	consume_acl = acl_new(after);
+	if (resolve_policy(&res->resolution, after, users, consume_acl, 0, err) < 0)
+		goto out;
+	res->state = state_from_resolution(res->resolution);
+	if (store_load_state(store, current, &prev_json, err) < 0)
+		goto out;
+	if (prev_json && state_from_json(&prev, prev_json, err) < 0)
+		goto out;
+	res->plan = plan_diff(prev, res->state);
+
+	if (nchanges == 0) {
+		res->status = REVISE_UNCHANGED;
+	} else if (req->dry_run) {
+		res->status = REVISE_DONE;
+	} else {
+		state_to_json(res->state, &state_json);
+		const char *verb = req->verb == REVISE_APPLY ? "apply" : "delete";
+		if (store_commit_generation(txn, user->name->s, verb, changes, nchanges,
+					    state_json.buf, &res->generation, err) < 0)
+			goto out;
+		txn = NULL;
+		res->status = REVISE_DONE;
+	}
+	res->policy = after;
+	after = NULL;
+	rc = 0;
+out:
+	if (txn)
+		store_abort(txn);
+	strbuf_release(&state_json);
+	free(prev_json);
+	state_free(prev);
+	free(changes);
+	acl_free(consume_acl);
+	acl_free(acl);
+	policy_free(after);
+	policy_free(request);
+	policy_free(before);
+	return rc;
+}
+
+void revise_result_release(struct revise_result *res)
+{
+	diags_release(&res->diags);
+	plan_free(res->plan);
+	state_free(res->state);
+	resolution_free(res->resolution);
+	policy_free(res->policy);
+	memset(res, 0, sizeof(*res));
+}
