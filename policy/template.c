@@ -20,21 +20,22 @@
 #define MAX_ARGS 32
 #define MAX_DEPTH 48
 #define NO_NODE UINT32_MAX
+/* replace can grow text geometrically through a pipeline; a value this big is a mistake. */
+#define MAX_VALUE (1u << 20)
 
 enum fn {
 	FN_DEFAULT, FN_PRINTF, FN_PRINT, FN_INDEX, FN_LEN, FN_LOWER, FN_UPPER,
 	FN_TRIM, FN_REPLACE, FN_EQ, FN_NE, FN_NOT, FN_AND, FN_OR,
 };
 
-static const struct {
-	const char *name;
-	enum fn fn;
-} functions[] = {
-	{ "default", FN_DEFAULT }, { "printf", FN_PRINTF }, { "print", FN_PRINT },
-	{ "index", FN_INDEX },     { "len", FN_LEN },       { "lower", FN_LOWER },
-	{ "upper", FN_UPPER },     { "trim", FN_TRIM },     { "replace", FN_REPLACE },
-	{ "eq", FN_EQ },           { "ne", FN_NE },         { "not", FN_NOT },
-	{ "and", FN_AND },         { "or", FN_OR },
+#define NFUNCTIONS (FN_OR + 1)
+
+static const char *const function_names[NFUNCTIONS] = {
+	[FN_DEFAULT] = "default", [FN_PRINTF] = "printf", [FN_PRINT] = "print",
+	[FN_INDEX] = "index",     [FN_LEN] = "len",       [FN_LOWER] = "lower",
+	[FN_UPPER] = "upper",     [FN_TRIM] = "trim",     [FN_REPLACE] = "replace",
+	[FN_EQ] = "eq",           [FN_NE] = "ne",         [FN_NOT] = "not",
+	[FN_AND] = "and",         [FN_OR] = "or",
 };
 
 /* Where a field chain starts. */
@@ -332,10 +333,21 @@ static struct texpr *make_string(struct parser *ps)
 			*w++ = s[i];
 			continue;
 		}
-		char c = s[++i];
-		const char *simple = strchr("a\ab\bf\fn\nr\rt\tv\v\\\\\"\"", c);
-		if (c && simple && (simple - "a\ab\bf\fn\nr\rt\tv\v\\\\\"\"") % 2 == 0) {
-			*w++ = simple[1];
+		char c = s[++i], simple = 0;
+		switch (c) {
+		case 'a': simple = '\a'; break;
+		case 'b': simple = '\b'; break;
+		case 'f': simple = '\f'; break;
+		case 'n': simple = '\n'; break;
+		case 'r': simple = '\r'; break;
+		case 't': simple = '\t'; break;
+		case 'v': simple = '\v'; break;
+		case '\\': simple = '\\'; break;
+		case '"': simple = '"'; break;
+		default: break;
+		}
+		if (simple) {
+			*w++ = simple;
 		} else if (c == 'x' || c == 'u' || c == 'U') {
 			int digits = c == 'x' ? 2 : c == 'u' ? 4 : 8;
 			uint32_t v = 0;
@@ -427,14 +439,17 @@ static struct texpr *make_field(struct parser *ps)
 {
 	const char *s = ps->tok.s, *end = s + ps->tok.len;
 	struct texpr *e = new_expr(ps, E_FIELD, s, end);
-	struct { const char *s; uint32_t len; } el[8];
+	struct elem {
+		const char *s;
+		uint32_t len;
+	} el[8];
 	uint32_t n = 0, total = 0;
 	for (const char *p = s; p < end; total++) {
 		const char *q = ++p;
 		while (q < end && *q != '.')
 			q++;
 		if (n < sizeof(el) / sizeof(*el))
-			el[n++] = (typeof(el[0])){ p, (uint32_t)(q - p) };
+			el[n++] = (struct elem){ p, (uint32_t)(q - p) };
 		p = q;
 	}
 #define EL_IS(i, word) (el[i].len == strlen(word) && memcmp(el[i].s, word, el[i].len) == 0)
@@ -486,14 +501,13 @@ static struct texpr *make_field(struct parser *ps)
 
 static struct texpr *parse_pipeline(struct parser *ps, enum tkind closer, unsigned depth);
 
-static const int *lookup_function(const struct token *t)
+/* The function named by t, or -1. */
+static int lookup_function(const struct token *t)
 {
-	static const int ids[] = { FN_DEFAULT, FN_PRINTF, FN_PRINT, FN_INDEX, FN_LEN, FN_LOWER, FN_UPPER,
-				   FN_TRIM, FN_REPLACE, FN_EQ, FN_NE, FN_NOT, FN_AND, FN_OR };
-	for (size_t i = 0; i < sizeof(functions) / sizeof(*functions); i++)
-		if (strlen(functions[i].name) == t->len && memcmp(functions[i].name, t->s, t->len) == 0)
-			return &ids[functions[i].fn];
-	return NULL;
+	for (int i = 0; i < NFUNCTIONS; i++)
+		if (strlen(function_names[i]) == t->len && memcmp(function_names[i], t->s, t->len) == 0)
+			return i;
+	return -1;
 }
 
 static struct texpr *make_call(struct parser *ps, int fn, const char *src, struct texpr **args,
@@ -542,14 +556,13 @@ static struct texpr *parse_operand(struct parser *ps, unsigned depth)
 		} else if (is_keyword(&ps->tok)) {
 			perr(ps, "unexpected %.*s in operand", (int)ps->tok.len, ps->tok.s);
 		} else {
-			const int *fn = lookup_function(&ps->tok);
-			if (!fn)
+			/* A function name as an operand is a call without arguments. */
+			const char *start = ps->tok.s;
+			int fn = lookup_function(&ps->tok);
+			if (fn < 0)
 				perr(ps, "function \"%.*s\" not defined", (int)ps->tok.len, ps->tok.s);
 			else if (advance(ps) == 0)
-				return make_call(ps, *fn, ps->last_end - (ps->last_end - ps->tok.s), NULL, 0)
-					       ? make_call(ps, *fn, ps->last_end - strlen(functions[*fn].name),
-							   NULL, 0)
-					       : NULL;
+				return make_call(ps, fn, start, NULL, 0);
 			return NULL;
 		}
 		break;
@@ -564,6 +577,7 @@ static struct texpr *parse_operand(struct parser *ps, unsigned depth)
 		}
 		return e;
 	default:
+		perr(ps, "unexpected %.*s in operand", (int)ps->tok.len, ps->tok.s);
 		break;
 	}
 	if (!e || advance(ps) < 0)
@@ -581,18 +595,18 @@ static struct texpr *parse_command(struct parser *ps, struct texpr *piped, int s
 			perr(ps, "unexpected %.*s in command", (int)ps->tok.len, ps->tok.s);
 		return NULL;
 	}
-	const int *fn = NULL;
+	int fn = -1;
 	if (ps->tok.kind == T_IDENT && !tok_is(ps, "true") && !tok_is(ps, "false")) {
 		if (is_keyword(&ps->tok)) {
 			perr(ps, "unexpected %.*s in command", (int)ps->tok.len, ps->tok.s);
 			return NULL;
 		}
-		if (!(fn = lookup_function(&ps->tok))) {
+		if ((fn = lookup_function(&ps->tok)) < 0) {
 			perr(ps, "function \"%.*s\" not defined", (int)ps->tok.len, ps->tok.s);
 			return NULL;
 		}
 	}
-	if (!fn) {
+	if (fn < 0) {
 		if (piped) {
 			perr(ps, "non executable command in pipeline stage %d", stage);
 			return NULL;
@@ -610,7 +624,7 @@ static struct texpr *parse_command(struct parser *ps, struct texpr *piped, int s
 		return NULL;
 	while (is_operand_start(ps)) {
 		if (argc + 1 >= MAX_ARGS) {
-			perr(ps, "too many arguments in call to %s", functions[*fn].name);
+			perr(ps, "too many arguments in call to %s", function_names[fn]);
 			return NULL;
 		}
 		if (!(args[argc++] = parse_operand(ps, depth)))
@@ -618,7 +632,7 @@ static struct texpr *parse_command(struct parser *ps, struct texpr *piped, int s
 	}
 	if (piped)
 		args[argc++] = piped;
-	return make_call(ps, *fn, start, args, argc);
+	return make_call(ps, fn, start, args, argc);
 }
 
 /* command ('|' command)*, ending before closer. */
@@ -740,7 +754,7 @@ static int parse_action(struct parser *ps)
 	return 0;
 }
 
-/* {{/* ... *\/}} at p (just after the comment opener); sets ps->p and the trim flag. */
+/* A comment action, p just after its opening slash-star; sets ps->p and the trim flag. */
 static int parse_comment(struct parser *ps, const char *p)
 {
 	const char *close = strstr(p, "*/");
@@ -925,8 +939,10 @@ static int fail_missing(struct rctx *r, const struct val *v)
 	case W_NO_USER:
 		return rfail(r, "no user name (%.*s)", SRC(v));
 	default:
+		if (v->src->kind == E_FIELD && v->len < v->src->srclen)
+			return rfail(r, "no discovery value at %.*s (%.*s)", (int)v->len, v->src->src, SRC(v));
 		if (v->src->kind == E_FIELD)
-			return rfail(r, "no discovery value at %.*s", (int)v->len, v->src->src);
+			return rfail(r, "no discovery value at %.*s", SRC(v));
 		return rfail(r, "no discovery value '%s' (%.*s)", v->s, SRC(v));
 	}
 }
@@ -1130,10 +1146,22 @@ static void add_quoted(struct strbuf *sb, const char *s, size_t len)
 	strbuf_addc(sb, '"');
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		const char *esc = strchr("\aa\bb\ff\nn\rr\tt\vv\\\\\"\"", c);
-		if (c && esc && (esc - "\aa\bb\ff\nn\rr\tt\vv\\\\\"\"") % 2 == 0) {
+		char esc = 0;
+		switch (c) {
+		case '\a': esc = 'a'; break;
+		case '\b': esc = 'b'; break;
+		case '\f': esc = 'f'; break;
+		case '\n': esc = 'n'; break;
+		case '\r': esc = 'r'; break;
+		case '\t': esc = 't'; break;
+		case '\v': esc = 'v'; break;
+		case '\\': esc = '\\'; break;
+		case '"': esc = '"'; break;
+		default: break;
+		}
+		if (esc) {
 			strbuf_addc(sb, '\\');
-			strbuf_addc(sb, esc[1]);
+			strbuf_addc(sb, esc);
 		} else if (c < 0x20 || c == 0x7f) {
 			strbuf_addf(sb, "\\x%02x", c);
 		} else {
@@ -1256,7 +1284,9 @@ static int do_len(struct rctx *r, const struct val *a, struct val *v)
 	return 0;
 }
 
-static int do_index(struct rctx *r, const struct val *argv, uint32_t argc, struct val *v)
+/* index ITEM KEY...: a propagated missing ITEM keeps its own reason. */
+static int do_index(struct rctx *r, const struct texpr *e, const struct val *argv, uint32_t argc,
+		    struct val *v)
 {
 	*v = argv[0];
 	for (uint32_t k = 1; k < argc && v->kind != V_NONE; k++) {
@@ -1294,6 +1324,7 @@ static int do_index(struct rctx *r, const struct val *argv, uint32_t argc, struc
 				set_none(v, W_DISCOVERY, s);
 			}
 		}
+		v->src = e;
 	}
 	return 0;
 }
@@ -1325,7 +1356,7 @@ static int arity(struct rctx *r, const struct texpr *e, uint32_t min, uint32_t m
 {
 	if (e->n >= min && e->n <= max)
 		return 0;
-	const char *name = functions[e->fn].name;
+	const char *name = function_names[e->fn];
 	if (min == max)
 		return rfail(r, "wrong number of args for %s: want %u got %u", name, min, e->n);
 	if (max == UINT32_MAX)
@@ -1387,10 +1418,7 @@ static int eval_call(struct rctx *r, const struct texpr *e, struct val *v)
 		take_output(r, mark, v);
 		return 0;
 	case FN_INDEX:
-		if (do_index(r, argv, e->n, v) < 0)
-			return -1;
-		v->src = e;
-		return 0;
+		return do_index(r, e, argv, e->n, v);
 	case FN_LEN:
 		return do_len(r, &argv[0], v);
 	case FN_LOWER:
@@ -1424,6 +1452,8 @@ static int eval_call(struct rctx *r, const struct texpr *e, struct val *v)
 		    as_text(r, &argv[2], &s3, &len3) < 0)
 			return -1;
 		for (size_t i = 0; i < len3;) {
+			if (r->out->len - mark > MAX_VALUE)
+				return rfail(r, "result of replace is longer than %u bytes", MAX_VALUE);
 			if (!len) {
 				/* Go inserts NEW before every UTF-8 sequence and at the end. */
 				unsigned char c = (unsigned char)s3[i];
@@ -1484,10 +1514,9 @@ static int eval(struct rctx *r, const struct texpr *e, struct val *v)
 	case E_BAD:
 		return rfail(r, "%s", e->u.s);
 	default:
-		if (eval_call(r, e, v) < 0)
-			return -1;
-		v->src = e->fn == FN_DEFAULT || e->fn == FN_AND || e->fn == FN_OR ? v->src : e;
-		return 0;
+		/* Results keep e as their source, except values passed through
+		 * (default, and, or, index of a missing item) which keep their own. */
+		return eval_call(r, e, v);
 	}
 }
 
@@ -1498,7 +1527,8 @@ int template_render(const struct template *t, const struct template_scope *scope
 	int rc = 0;
 	if (t->constant) {
 		if (t->novalue)
-			goto novalue;
+			return error_set(err, "unable to evaluate template '%s': output contains <no value>",
+					 t->text);
 		strbuf_add(out, t->text, t->textlen);
 		return 0;
 	}
@@ -1531,7 +1561,8 @@ int template_render(const struct template *t, const struct template_scope *scope
 		}
 	}
 	/* Aptomi treats "<no value>" anywhere in the output as a missing value. */
-	if (out->len - start >= 10 && memmem(out->buf + start, out->len - start, "<no value>", 10)) {
+	const char *lt = out->len - start >= 10 ? memchr(out->buf + start, '<', out->len - start) : NULL;
+	if (lt && memmem(lt, out->len - (size_t)(lt - out->buf), "<no value>", 10)) {
 		rc = rfail(&r, "output contains <no value>");
 		goto out;
 	}
@@ -1545,7 +1576,4 @@ out:
 	if (rc < 0)
 		strbuf_truncate(out, start);
 	return rc;
-novalue:
-	error_set(err, "unable to evaluate template '%s': output contains <no value>", t->text);
-	return -1;
 }
