@@ -1,0 +1,40 @@
+/* What a store backend implements; store.c dispatches to it. Internal to the
+ * store module. */
+#ifndef CAIRN_STORE_BACKEND_H
+#define CAIRN_STORE_BACKEND_H
+
+#include "store.h"
+
+struct store_backend {
+	const char *name;
+	/* Whether location is this backend's; then open it. */
+	int (*accepts)(const char *location);
+	int (*open)(struct store **out, const char *location, struct error *err);
+	void (*close)(struct store *s);
+	int (*begin)(struct store *s, struct store_txn **out, struct error *err);
+	void (*abort)(struct store_txn *t);
+	int (*commit_generation)(struct store_txn *t, const char *user, const char *verb,
+				 const struct store_change *changes, size_t n,
+				 const char *state_json, long long *generation, struct error *err);
+	int (*current_generation)(struct store *s, long long *out, struct error *err);
+	int (*list_objects)(struct store *s, long long gen, store_object_fn fn, void *ctx,
+			    struct error *err);
+	int (*log)(struct store *s, store_generation_fn fn, void *ctx, struct error *err);
+	int (*load_state)(struct store *s, long long gen, char **json, struct error *err);
+	int (*record_action)(struct store *s, const struct store_action *a, struct error *err);
+	int (*list_actions)(struct store *s, long long gen, store_action_fn fn, void *ctx,
+			    struct error *err);
+};
+
+/* Every backend's store starts with this header. */
+struct store {
+	const struct store_backend *backend;
+};
+
+struct store_txn {
+	struct store *store;
+};
+
+extern const struct store_backend store_sqlite;
+
+#endif

@@ -1,0 +1,1572 @@
+/* The policy's objects: decoding YAML nodes into services, contracts,
+ * dependencies, rules, ACL rules and clusters (one field table per kind),
+ * per-object checks, and the store of objects by (kind, namespace, name).
+ * Checks that need the whole policy are in validate.c. */
+#include "policy.h"
+
+#include "base/alloc.h"
+#include "base/arena.h"
+#include "base/strbuf.h"
+#include "base/vec.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* What the policy owns outside its arena: compiled criteria and templates
+ * (heap-owned by their modules) and label sets. Kept until policy_free(),
+ * also for objects removed or refused, so nothing handed out dangles. */
+struct policy_impl {
+	struct policy pub;
+	VEC(struct criteria *) criteria;
+	VEC(struct template *) templates;
+	VEC(struct labels *) labels;
+};
+
+static struct policy_impl *impl_of(struct policy *p)
+{
+	return (struct policy_impl *)p;
+}
+
+static const char *const kind_names[KIND_COUNT] = {
+	"service", "contract", "dependency", "rule", "aclrule", "cluster",
+};
+
+const char *kind_name(enum kind k)
+{
+	return (unsigned)k < KIND_COUNT ? kind_names[k] : "unknown";
+}
+
+int kind_parse(const char *s, enum kind *out)
+{
+	for (int k = 0; k < KIND_COUNT; k++) {
+		if (strcmp(s, kind_names[k]) == 0) {
+			*out = (enum kind)k;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static const char *const role_names[ROLE_COUNT] = {
+	"domain-admin", "namespace-admin", "service-consumer", "nobody",
+};
+
+const char *role_name(enum role r)
+{
+	return (unsigned)r < ROLE_COUNT ? role_names[r] : "unknown";
+}
+
+int role_parse(const char *s, enum role *out)
+{
+	for (int r = 0; r < ROLE_COUNT; r++) {
+		if (strcmp(s, role_names[r]) == 0) {
+			*out = (enum role)r;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* ---- the store ---- */
+
+struct policy *policy_new(struct intern *in)
+{
+	struct policy_impl *pi = xcalloc(1, sizeof(*pi));
+	pi->pub.arena = arena_new();
+	pi->pub.intern = in;
+	return &pi->pub;
+}
+
+void policy_free(struct policy *p)
+{
+	if (!p)
+		return;
+	struct policy_impl *pi = impl_of(p);
+	for (size_t i = 0; i < pi->criteria.len; i++)
+		criteria_free(pi->criteria.items[i]);
+	for (size_t i = 0; i < pi->templates.len; i++)
+		template_free(pi->templates.items[i]);
+	for (size_t i = 0; i < pi->labels.len; i++)
+		labels_release(pi->labels.items[i]);
+	vec_release(&pi->criteria);
+	vec_release(&pi->templates);
+	vec_release(&pi->labels);
+	map_release(&p->by_key);
+	free(p->objects);
+	arena_free(p->arena);
+	free(pi);
+}
+
+/* "kind/ns/name" into buf (or a heap copy when it does not fit; *heap is then set). */
+static char *object_key(char *buf, size_t size, enum kind k, const char *ns, const char *name,
+			size_t *len, char **heap)
+{
+	int n = snprintf(buf, size, "%s/%s/%s", kind_name(k), ns, name);
+	*heap = NULL;
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= size) {
+		*heap = xmalloc((size_t)n + 1);
+		snprintf(*heap, (size_t)n + 1, "%s/%s/%s", kind_name(k), ns, name);
+		buf = *heap;
+	}
+	*len = (size_t)n;
+	return buf;
+}
+
+struct object *policy_get(const struct policy *p, enum kind k, const char *ns, const char *name)
+{
+	char buf[256], *heap;
+	size_t len;
+	const char *key = object_key(buf, sizeof(buf), k, ns, name, &len, &heap);
+	struct object *o = map_get(&p->by_key, key, len);
+	free(heap);
+	return o;
+}
+
+struct object *policy_find(const struct policy *p, enum kind k, const char *locator, const char *ns)
+{
+	if (!locator || !*locator)
+		return NULL;
+	const char *slash = strchr(locator, '/');
+	if (!slash)
+		return ns ? policy_get(p, k, ns, locator) : NULL;
+	if (strchr(slash + 1, '/') || slash == locator || !slash[1])
+		return NULL;
+	char buf[256];
+	size_t nslen = (size_t)(slash - locator);
+	char *heap = nslen < sizeof(buf) ? NULL : xmalloc(nslen + 1);
+	char *nsbuf = heap ? heap : buf;
+	memcpy(nsbuf, locator, nslen);
+	nsbuf[nslen] = '\0';
+	struct object *o = policy_get(p, k, nsbuf, slash + 1);
+	free(heap);
+	return o;
+}
+
+bool policy_remove(struct policy *p, enum kind k, const char *ns, const char *name)
+{
+	char buf[256], *heap;
+	size_t len;
+	const char *key = object_key(buf, sizeof(buf), k, ns, name, &len, &heap);
+	struct object *o = map_get(&p->by_key, key, len);
+	if (o) {
+		/* The map has no deletion: a NULL value reads as absent. */
+		map_put(&p->by_key, key, len, NULL);
+		for (size_t i = 0; i < p->len; i++) {
+			if (p->objects[i] == o) {
+				memmove(&p->objects[i], &p->objects[i + 1],
+					(p->len - i - 1) * sizeof(*p->objects));
+				p->len--;
+				break;
+			}
+		}
+		p->validated = false;
+	}
+	free(heap);
+	return o != NULL;
+}
+
+const char *object_describe(const struct policy *p, const struct object *o)
+{
+	return arena_printf(p->arena, "%s %s/%s", kind_name(o->kind), o->ns->s, o->name->s);
+}
+
+/* ---- loading: context and messages ---- */
+
+struct pending {
+	struct object *obj;
+	const char *key; /* "kind/ns/name", in the policy arena */
+	size_t keylen;
+};
+
+struct load {
+	struct policy *p;
+	struct policy_impl *pi;
+	struct intern *in;
+	struct diags *diags;
+	struct strbuf prefix; /* "service main/kafka: " once known */
+	struct strbuf ctx;    /* "component kafka: code: " */
+	int errors;           /* of the current object */
+	int total;            /* of the whole load */
+	VEC(struct pending) pending;
+	struct map seen; /* this load's objects by key */
+};
+
+static void lerr(struct load *ld, struct pos pos, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void lerr(struct load *ld, struct pos pos, const char *fmt, ...)
+{
+	struct strbuf msg = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	diags_add_at(ld->diags, pos, "%s%s%s", strbuf_cstr(&ld->prefix), strbuf_cstr(&ld->ctx),
+		     strbuf_cstr(&msg));
+	strbuf_release(&msg);
+	ld->errors++;
+	ld->total++;
+}
+
+static size_t ctx_push(struct load *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends to the context; returns the length to restore with ctx_pop(). */
+static size_t ctx_push(struct load *ld, const char *fmt, ...)
+{
+	size_t mark = ld->ctx.len;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&ld->ctx, fmt, ap);
+	va_end(ap);
+	strbuf_adds(&ld->ctx, ": ");
+	return mark;
+}
+
+static void ctx_pop(struct load *ld, size_t mark)
+{
+	strbuf_truncate(&ld->ctx, mark);
+}
+
+/* Levenshtein distance between two short strings. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return (size_t)-1;
+	size_t row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* The candidate nearest to s within distance 2, or NULL. */
+static const char *nearest(const char *s, const char *const *cands, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = 3;
+	for (size_t i = 0; i < n; i++) {
+		size_t d = edit_distance(s, cands[i]);
+		if (d < best_d) {
+			best = cands[i];
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+/* ^[a-zA-Z][a-zA-Z0-9_-]{0,63}$ */
+static bool is_ident(const struct istr *s)
+{
+	if (s->len < 1 || s->len > 64 || strlen(s->s) != s->len)
+		return false;
+	char c = s->s[0];
+	if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+		return false;
+	for (uint32_t i = 1; i < s->len; i++) {
+		c = s->s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static int check_ident(struct load *ld, struct pos pos, const char *what, const struct istr *s)
+{
+	if (is_ident(s))
+		return 0;
+	lerr(ld, pos,
+	     "invalid %s '%s': must start with a letter and hold only letters, digits, '_' "
+	     "and '-' (at most 64 characters)",
+	     what, s->s);
+	return -1;
+}
+
+static bool is_null(const struct ynode *n)
+{
+	return !n || (n->kind == YNODE_SCALAR && ynode_scalar(n, NULL, NULL, NULL) == YSCALAR_NULL);
+}
+
+/* A scalar's text, or NULL (with an error) for anything else. */
+static const struct istr *want_text(struct load *ld, const struct ynode *n, const char *what)
+{
+	if (n->kind == YNODE_SCALAR && !is_null(n))
+		return n->str;
+	lerr(ld, n->pos, "%s must be a string, not %s", what, ynode_describe(n));
+	return NULL;
+}
+
+/* A label or secret value: any scalar, stored as its text; null is empty. */
+static const struct istr *want_value(struct load *ld, const struct ynode *n, const char *what,
+				     const char *key)
+{
+	if (n->kind != YNODE_SCALAR) {
+		lerr(ld, n->pos, "%s '%s' must be a string, not %s", what, key, ynode_describe(n));
+		return NULL;
+	}
+	if (is_null(n))
+		return intern(ld->in, "", 0);
+	return n->str;
+}
+
+/* "[ns/]name", each part an identifier. */
+static const struct istr *want_locator(struct load *ld, const struct ynode *n, const char *what)
+{
+	const struct istr *s = want_text(ld, n, what);
+	if (!s)
+		return NULL;
+	const char *slash = strchr(s->s, '/');
+	bool ok;
+	if (!slash) {
+		ok = is_ident(s);
+	} else {
+		const struct istr *ns = intern(ld->in, s->s, (size_t)(slash - s->s));
+		const struct istr *name = intern_cstr(ld->in, slash + 1);
+		ok = is_ident(ns) && is_ident(name);
+	}
+	if (!ok) {
+		lerr(ld, n->pos, "invalid %s '%s': expected 'name' or 'namespace/name'", what, s->s);
+		return NULL;
+	}
+	return s;
+}
+
+static struct template *compile_template(struct load *ld, const struct ynode *n)
+{
+	struct template *t = NULL;
+	struct error err = ERROR_INIT;
+	if (template_compile(&t, ld->in, n->str->s, &err) < 0) {
+		lerr(ld, n->pos, "%s", error_msg(&err));
+		error_clear(&err);
+		return NULL;
+	}
+	vec_push(&ld->pi->templates, t);
+	return t;
+}
+
+/* ---- field tables ---- */
+
+enum vtype { V_ANY, V_SCALAR, V_INT, V_MAP, V_LIST };
+
+struct field {
+	const char *key;
+	enum vtype type;
+	bool required;
+	/* Called with the value once its type is right; reports its own errors. */
+	void (*decode)(struct load *ld, void *target, const struct ynode *v);
+};
+
+static const char *vtype_describe(enum vtype t)
+{
+	switch (t) {
+	case V_SCALAR:
+		return "a string";
+	case V_INT:
+		return "an integer";
+	case V_MAP:
+		return "a mapping";
+	case V_LIST:
+		return "a list";
+	case V_ANY:
+		break;
+	}
+	return "a value";
+}
+
+static bool type_ok(enum vtype t, const struct ynode *v)
+{
+	switch (t) {
+	case V_ANY:
+		return true;
+	case V_SCALAR:
+		return v->kind == YNODE_SCALAR;
+	case V_INT:
+		return v->kind == YNODE_SCALAR && ynode_scalar(v, NULL, NULL, NULL) == YSCALAR_INT;
+	case V_MAP:
+		return v->kind == YNODE_MAP;
+	case V_LIST:
+		return v->kind == YNODE_SEQ;
+	}
+	return false;
+}
+
+/* Decodes a mapping through a field table: unknown keys (with the nearest
+ * valid one), wrong types and missing required keys are errors. A null value
+ * counts as absent. Mappings and lists add their key to the context. */
+static void decode_map(struct load *ld, const struct ynode *n, const struct field *fields,
+		       size_t nfields, void *target)
+{
+	const char *names[32];
+	size_t nn = nfields < 32 ? nfields : 32;
+	for (size_t i = 0; i < nn; i++)
+		names[i] = fields[i].key;
+	for (size_t i = 0; i < n->len; i++) {
+		const struct ypair *pr = &n->pairs[i];
+		const struct field *f = NULL;
+		for (size_t k = 0; k < nfields && !f; k++)
+			if (strcmp(fields[k].key, pr->key->s) == 0)
+				f = &fields[k];
+		if (!f) {
+			const char *near = nearest(pr->key->s, names, nn);
+			if (near)
+				lerr(ld, pr->key_pos, "unknown key '%s' (did you mean '%s'?)",
+				     pr->key->s, near);
+			else
+				lerr(ld, pr->key_pos, "unknown key '%s'", pr->key->s);
+			continue;
+		}
+		if (is_null(pr->value) && f->type != V_ANY && f->type != V_SCALAR)
+			continue;
+		if (is_null(pr->value) && f->type == V_SCALAR && !f->required)
+			continue;
+		if (!type_ok(f->type, pr->value)) {
+			lerr(ld, pr->value->pos, "'%s' must be %s, not %s", f->key,
+			     vtype_describe(f->type), ynode_describe(pr->value));
+			continue;
+		}
+		if (!f->decode)
+			continue;
+		bool nested = pr->value->kind != YNODE_SCALAR;
+		size_t mark = nested ? ctx_push(ld, "%s", f->key) : ld->ctx.len;
+		f->decode(ld, target, pr->value);
+		ctx_pop(ld, mark);
+	}
+	for (size_t k = 0; k < nfields; k++) {
+		if (!fields[k].required)
+			continue;
+		const struct ynode *v = ynode_get(n, fields[k].key);
+		if (!v || (is_null(v) && fields[k].type != V_SCALAR))
+			lerr(ld, n->pos, "missing '%s'", fields[k].key);
+	}
+}
+
+#define DECODE(ld, n, table, target) decode_map((ld), (n), (table), sizeof(table) / sizeof(*(table)), (target))
+
+/* ---- shared pieces: labels, label operations, criteria, parameter trees ---- */
+
+static void decode_labels_into(struct load *ld, struct labels *ls, const struct ynode *v,
+			       const char *what)
+{
+	vec_push(&ld->pi->labels, ls);
+	for (size_t i = 0; i < v->len; i++) {
+		const struct ypair *pr = &v->pairs[i];
+		int bad = check_ident(ld, pr->key_pos, "label key", pr->key);
+		const struct istr *val = want_value(ld, pr->value, what, pr->key->s);
+		if (bad == 0 && val)
+			labels_set(ls, pr->key, val);
+	}
+}
+
+static void op_set(struct load *ld, void *target, const struct ynode *v)
+{
+	struct label_ops *ops = target;
+	decode_labels_into(ld, &ops->set, v, "label");
+}
+
+static void op_remove(struct load *ld, void *target, const struct ynode *v)
+{
+	struct label_ops *ops = target;
+	if (is_null(v))
+		return;
+	if (v->kind == YNODE_SCALAR) {
+		lerr(ld, v->pos, "'remove' must be a mapping or a list of label keys, not %s",
+		     ynode_describe(v));
+		return;
+	}
+	ops->remove = arena_alloc(ld->p->arena, (v->len ? v->len : 1) * sizeof(*ops->remove));
+	for (size_t i = 0; i < v->len; i++) {
+		const struct istr *key;
+		struct pos pos;
+		if (v->kind == YNODE_MAP) {
+			key = v->pairs[i].key;
+			pos = v->pairs[i].key_pos;
+		} else {
+			key = want_text(ld, v->items[i], "a label key");
+			pos = v->items[i]->pos;
+			if (!key)
+				continue;
+		}
+		if (check_ident(ld, pos, "label key", key) == 0)
+			ops->remove[ops->nremove++] = key;
+	}
+}
+
+static const struct field label_ops_fields[] = {
+	{ "set", V_MAP, false, op_set },
+	{ "remove", V_ANY, false, op_remove },
+};
+
+static struct label_ops *decode_label_ops(struct load *ld, const struct ynode *v)
+{
+	struct label_ops *ops = arena_alloc(ld->p->arena, sizeof(*ops));
+	DECODE(ld, v, label_ops_fields, ops);
+	return ops;
+}
+
+/* Compiles one clause's expressions into *out / *count. */
+static void decode_clause(struct load *ld, const struct ynode *v, struct expr ***out,
+			  size_t *count)
+{
+	*out = xmalloc((v->len ? v->len : 1) * sizeof(**out));
+	for (size_t i = 0; i < v->len; i++) {
+		const struct istr *text = want_text(ld, v->items[i], "an expression");
+		if (!text)
+			continue;
+		struct expr *e = NULL;
+		struct error err = ERROR_INIT;
+		if (expr_compile(&e, ld->in, text->s, &err) < 0) {
+			lerr(ld, v->items[i]->pos, "%s", error_msg(&err));
+			error_clear(&err);
+			continue;
+		}
+		(*out)[(*count)++] = e;
+	}
+}
+
+static void crit_all(struct load *ld, void *target, const struct ynode *v)
+{
+	struct criteria *c = target;
+	decode_clause(ld, v, &c->all, &c->nall);
+}
+
+static void crit_any(struct load *ld, void *target, const struct ynode *v)
+{
+	struct criteria *c = target;
+	decode_clause(ld, v, &c->any, &c->nany);
+}
+
+static void crit_none(struct load *ld, void *target, const struct ynode *v)
+{
+	struct criteria *c = target;
+	decode_clause(ld, v, &c->none, &c->nnone);
+}
+
+static const struct field criteria_fields[] = {
+	{ "require-all", V_LIST, false, crit_all },
+	{ "require-any", V_LIST, false, crit_any },
+	{ "require-none", V_LIST, false, crit_none },
+};
+
+static struct criteria *decode_criteria(struct load *ld, const struct ynode *v)
+{
+	struct criteria *c = xcalloc(1, sizeof(*c));
+	/* Owned by the policy from now on, even if the object is refused. */
+	vec_push(&ld->pi->criteria, c);
+	DECODE(ld, v, criteria_fields, c);
+	return c;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct ypair *x = *(const struct ypair *const *)a;
+	const struct ypair *y = *(const struct ypair *const *)b;
+	return strcmp(x->key->s, y->key->s);
+}
+
+/* A parameter tree: string leaves compiled as templates, map keys sorted. */
+static struct pnode *build_pnode(struct load *ld, const struct ynode *n)
+{
+	struct arena *a = ld->p->arena;
+	struct pnode *pn = arena_alloc(a, sizeof(*pn));
+	pn->pos = n->pos;
+	switch (n->kind) {
+	case YNODE_SCALAR:
+		switch (ynode_scalar(n, &pn->integer, &pn->real, &pn->boolean)) {
+		case YSCALAR_NULL:
+			pn->kind = PNODE_NULL;
+			break;
+		case YSCALAR_BOOL:
+			pn->kind = PNODE_BOOL;
+			break;
+		case YSCALAR_INT:
+			pn->kind = PNODE_INT;
+			break;
+		case YSCALAR_FLOAT:
+			pn->kind = PNODE_FLOAT;
+			break;
+		case YSCALAR_STRING:
+			pn->kind = PNODE_STRING;
+			pn->tmpl = compile_template(ld, n);
+			break;
+		}
+		break;
+	case YNODE_MAP: {
+		pn->kind = PNODE_MAP;
+		pn->len = (uint32_t)n->len;
+		const struct ypair **sorted = xmalloc((n->len ? n->len : 1) * sizeof(*sorted));
+		for (size_t i = 0; i < n->len; i++)
+			sorted[i] = &n->pairs[i];
+		qsort(sorted, n->len, sizeof(*sorted), key_cmp);
+		pn->keys = arena_alloc(a, (n->len ? n->len : 1) * sizeof(*pn->keys));
+		pn->children = arena_alloc(a, (n->len ? n->len : 1) * sizeof(*pn->children));
+		for (size_t i = 0; i < n->len; i++) {
+			size_t mark = ctx_push(ld, "%s", sorted[i]->key->s);
+			pn->keys[i] = sorted[i]->key;
+			pn->children[i] = build_pnode(ld, sorted[i]->value);
+			ctx_pop(ld, mark);
+		}
+		free(sorted);
+		break;
+	}
+	case YNODE_SEQ:
+		pn->kind = PNODE_LIST;
+		pn->len = (uint32_t)n->len;
+		pn->children = arena_alloc(a, (n->len ? n->len : 1) * sizeof(*pn->children));
+		for (size_t i = 0; i < n->len; i++)
+			pn->children[i] = build_pnode(ld, n->items[i]);
+		break;
+	}
+	return pn;
+}
+
+/* A copy of a YAML tree in the policy arena (the parse arena is temporary). */
+static struct ynode *ynode_copy(struct arena *a, const struct ynode *n)
+{
+	struct ynode *c = arena_alloc(a, sizeof(*c));
+	*c = *n;
+	if (n->kind == YNODE_MAP) {
+		c->pairs = arena_alloc(a, (n->len ? n->len : 1) * sizeof(*c->pairs));
+		for (size_t i = 0; i < n->len; i++) {
+			c->pairs[i] = n->pairs[i];
+			c->pairs[i].value = ynode_copy(a, n->pairs[i].value);
+		}
+	} else if (n->kind == YNODE_SEQ) {
+		c->items = arena_alloc(a, (n->len ? n->len : 1) * sizeof(*c->items));
+		for (size_t i = 0; i < n->len; i++)
+			c->items[i] = ynode_copy(a, n->items[i]);
+	}
+	return c;
+}
+
+/* ---- kinds ---- */
+
+/* kind and metadata are read before the table runs. */
+#define HEAD_FIELDS { "kind", V_SCALAR, true, NULL }, { "metadata", V_MAP, true, NULL }
+
+struct meta {
+	const struct istr *ns, *name;
+};
+
+static void meta_ns(struct load *ld, void *target, const struct ynode *v)
+{
+	struct meta *m = target;
+	const struct istr *s = want_text(ld, v, "'namespace'");
+	if (s && check_ident(ld, v->pos, "namespace", s) == 0)
+		m->ns = s;
+}
+
+static void meta_name(struct load *ld, void *target, const struct ynode *v)
+{
+	struct meta *m = target;
+	const struct istr *s = want_text(ld, v, "'name'");
+	if (s && check_ident(ld, v->pos, "name", s) == 0)
+		m->name = s;
+}
+
+static const struct field meta_fields[] = {
+	{ "namespace", V_SCALAR, true, meta_ns },
+	{ "name", V_SCALAR, true, meta_name },
+	{ "generation", V_INT, false, NULL },
+};
+
+/* service */
+
+static void code_type(struct load *ld, void *target, const struct ynode *v)
+{
+	struct code *code = target;
+	const struct istr *t = want_text(ld, v, "'type'");
+	if (!t)
+		return;
+	if (strcmp(t->s, "docker") == 0 || strcmp(t->s, "process") == 0)
+		code->type = t;
+	else if (strcmp(t->s, "helm") == 0 || strcmp(t->s, "aptomi/code/kubernetes-helm") == 0)
+		lerr(ld, v->pos,
+		     "code type '%s' is Aptomi's Kubernetes/Helm type; cairn runs 'docker' or "
+		     "'process' code",
+		     t->s);
+	else
+		lerr(ld, v->pos, "unknown code type '%s' (expected docker or process)", t->s);
+}
+
+static void code_params(struct load *ld, void *target, const struct ynode *v)
+{
+	struct code *code = target;
+	code->params = build_pnode(ld, v);
+}
+
+static const struct field code_fields[] = {
+	{ "type", V_SCALAR, true, code_type },
+	{ "params", V_MAP, false, code_params },
+};
+
+static void comp_name(struct load *ld, void *target, const struct ynode *v)
+{
+	struct component *c = target;
+	const struct istr *s = want_text(ld, v, "'name'");
+	if (s && check_ident(ld, v->pos, "component name", s) == 0)
+		c->name = s;
+}
+
+static void comp_contract(struct load *ld, void *target, const struct ynode *v)
+{
+	struct component *c = target;
+	c->contract = want_locator(ld, v, "contract");
+}
+
+static void comp_code(struct load *ld, void *target, const struct ynode *v)
+{
+	struct component *c = target;
+	struct code *code = arena_alloc(ld->p->arena, sizeof(*code));
+	code->pos = v->pos;
+	DECODE(ld, v, code_fields, code);
+	c->code = code;
+}
+
+static void comp_discovery(struct load *ld, void *target, const struct ynode *v)
+{
+	struct component *c = target;
+	c->discovery = build_pnode(ld, v);
+}
+
+static void comp_dependencies(struct load *ld, void *target, const struct ynode *v)
+{
+	struct component *c = target;
+	c->deps = arena_alloc(ld->p->arena, (v->len ? v->len : 1) * sizeof(*c->deps));
+	c->dep_pos = arena_alloc(ld->p->arena, (v->len ? v->len : 1) * sizeof(*c->dep_pos));
+	for (size_t i = 0; i < v->len; i++) {
+		const struct istr *s = want_text(ld, v->items[i], "a component name");
+		if (!s || check_ident(ld, v->items[i]->pos, "component name", s) < 0)
+			continue;
+		c->dep_pos[c->ndeps] = v->items[i]->pos;
+		c->deps[c->ndeps++] = s;
+	}
+}
+
+static void comp_criteria(struct load *ld, void *target, const struct ynode *v)
+{
+	struct component *c = target;
+	c->criteria = decode_criteria(ld, v);
+}
+
+static const struct field component_fields[] = {
+	{ "name", V_SCALAR, true, comp_name },
+	{ "contract", V_SCALAR, false, comp_contract },
+	{ "code", V_MAP, false, comp_code },
+	{ "discovery", V_MAP, false, comp_discovery },
+	{ "dependencies", V_LIST, false, comp_dependencies },
+	{ "criteria", V_MAP, false, comp_criteria },
+};
+
+/* "component kafka" / "context prod" for the context of messages. */
+static size_t push_named(struct load *ld, const char *what, const struct ynode *item)
+{
+	const struct ynode *name = ynode_get(item, "name");
+	if (name && name->kind == YNODE_SCALAR && !is_null(name))
+		return ctx_push(ld, "%s %s", what, name->str->s);
+	return ld->ctx.len;
+}
+
+static void svc_labels(struct load *ld, void *target, const struct ynode *v)
+{
+	struct service *s = target;
+	decode_labels_into(ld, &s->labels, v, "label");
+}
+
+static void svc_components(struct load *ld, void *target, const struct ynode *v)
+{
+	struct service *s = target;
+	s->components = arena_alloc(ld->p->arena, (v->len ? v->len : 1) * sizeof(*s->components));
+	s->ncomponents = (uint32_t)v->len;
+	for (size_t i = 0; i < v->len; i++) {
+		const struct ynode *item = v->items[i];
+		struct component *c = &s->components[i];
+		c->pos = item->pos;
+		if (item->kind != YNODE_MAP) {
+			lerr(ld, item->pos, "a component must be a mapping, not %s",
+			     ynode_describe(item));
+			continue;
+		}
+		size_t mark = push_named(ld, "component", item);
+		DECODE(ld, item, component_fields, c);
+		ctx_pop(ld, mark);
+		bool code = !is_null(ynode_get(item, "code"));
+		bool contract = !is_null(ynode_get(item, "contract"));
+		const struct ynode *nm = ynode_get(item, "name");
+		const char *name = nm && nm->kind == YNODE_SCALAR ? nm->str->s : "";
+		if (code && contract)
+			lerr(ld, item->pos, "component '%s' has both code and contract", name);
+		else if (!code && !contract)
+			lerr(ld, item->pos, "component '%s' has neither code nor contract", name);
+		for (size_t j = 0; j < i && c->name; j++) {
+			if (s->components[j].name == c->name) {
+				lerr(ld, item->pos, "duplicate component '%s' (first at line %u, column %u)",
+				     c->name->s, s->components[j].pos.line, s->components[j].pos.col);
+				break;
+			}
+		}
+	}
+}
+
+static const struct field service_fields[] = {
+	HEAD_FIELDS,
+	{ "labels", V_MAP, false, svc_labels },
+	{ "components", V_LIST, false, svc_components },
+};
+
+/* contract */
+
+static void alloc_service(struct load *ld, void *target, const struct ynode *v)
+{
+	struct context *cx = target;
+	cx->alloc_service = want_locator(ld, v, "service");
+}
+
+static void alloc_keys(struct load *ld, void *target, const struct ynode *v)
+{
+	struct context *cx = target;
+	cx->keys = arena_alloc(ld->p->arena, (v->len ? v->len : 1) * sizeof(*cx->keys));
+	for (size_t i = 0; i < v->len; i++) {
+		const struct ynode *item = v->items[i];
+		if (!want_text(ld, item, "an allocation key"))
+			continue;
+		struct template *t = compile_template(ld, item);
+		if (t)
+			cx->keys[cx->nkeys++] = t;
+	}
+}
+
+static const struct field allocation_fields[] = {
+	{ "service", V_SCALAR, true, alloc_service },
+	{ "keys", V_LIST, false, alloc_keys },
+};
+
+static void ctx_name(struct load *ld, void *target, const struct ynode *v)
+{
+	struct context *cx = target;
+	const struct istr *s = want_text(ld, v, "'name'");
+	if (s && check_ident(ld, v->pos, "context name", s) == 0)
+		cx->name = s;
+}
+
+static void ctx_criteria(struct load *ld, void *target, const struct ynode *v)
+{
+	struct context *cx = target;
+	cx->criteria = decode_criteria(ld, v);
+}
+
+static void ctx_change_labels(struct load *ld, void *target, const struct ynode *v)
+{
+	struct context *cx = target;
+	cx->change_labels = decode_label_ops(ld, v);
+}
+
+static void ctx_allocation(struct load *ld, void *target, const struct ynode *v)
+{
+	DECODE(ld, v, allocation_fields, target);
+}
+
+static const struct field context_fields[] = {
+	{ "name", V_SCALAR, true, ctx_name },
+	{ "criteria", V_MAP, false, ctx_criteria },
+	{ "change-labels", V_MAP, false, ctx_change_labels },
+	{ "allocation", V_MAP, true, ctx_allocation },
+};
+
+static void contract_change_labels(struct load *ld, void *target, const struct ynode *v)
+{
+	struct contract *ct = target;
+	ct->change_labels = decode_label_ops(ld, v);
+}
+
+static void contract_contexts(struct load *ld, void *target, const struct ynode *v)
+{
+	struct contract *ct = target;
+	ct->contexts = arena_alloc(ld->p->arena, (v->len ? v->len : 1) * sizeof(*ct->contexts));
+	ct->ncontexts = (uint32_t)v->len;
+	for (size_t i = 0; i < v->len; i++) {
+		const struct ynode *item = v->items[i];
+		struct context *cx = &ct->contexts[i];
+		cx->pos = item->pos;
+		if (item->kind != YNODE_MAP) {
+			lerr(ld, item->pos, "a context must be a mapping, not %s", ynode_describe(item));
+			continue;
+		}
+		size_t mark = push_named(ld, "context", item);
+		DECODE(ld, item, context_fields, cx);
+		ctx_pop(ld, mark);
+		for (size_t j = 0; j < i && cx->name; j++) {
+			if (ct->contexts[j].name == cx->name) {
+				lerr(ld, item->pos, "duplicate context '%s' (first at line %u, column %u)",
+				     cx->name->s, ct->contexts[j].pos.line, ct->contexts[j].pos.col);
+				break;
+			}
+		}
+	}
+}
+
+static const struct field contract_fields[] = {
+	HEAD_FIELDS,
+	{ "change-labels", V_MAP, false, contract_change_labels },
+	{ "contexts", V_LIST, false, contract_contexts },
+};
+
+/* dependency */
+
+static void dep_user(struct load *ld, void *target, const struct ynode *v)
+{
+	struct dependency *d = target;
+	d->user = want_text(ld, v, "'user'");
+}
+
+static void dep_contract(struct load *ld, void *target, const struct ynode *v)
+{
+	struct dependency *d = target;
+	d->contract = want_locator(ld, v, "contract");
+}
+
+static void dep_labels(struct load *ld, void *target, const struct ynode *v)
+{
+	struct dependency *d = target;
+	decode_labels_into(ld, &d->labels, v, "label");
+}
+
+/* Exactly n decimal digits at s. */
+static bool read_digits(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/* RFC 3339: 2026-12-01T00:00:00Z, optional fraction, Z or +hh:mm offset. */
+static bool parse_rfc3339(const char *s, int64_t *out)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, mo, d, h, mi, sec, oh = 0, om = 0;
+	if (!read_digits(s, 4, &y) || s[4] != '-' || !read_digits(s + 5, 2, &mo) || s[7] != '-' ||
+	    !read_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+	    !read_digits(s + 11, 2, &h) || s[13] != ':' || !read_digits(s + 14, 2, &mi) ||
+	    s[16] != ':' || !read_digits(s + 17, 2, &sec))
+		return false;
+	const char *p = s + 19;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	int sign = 0;
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+		sign = 0;
+	} else if ((*p == '+' || *p == '-') && read_digits(p + 1, 2, &oh) && p[3] == ':' &&
+		   read_digits(p + 4, 2, &om) && p[6] == '\0') {
+		sign = *p == '+' ? 1 : -1;
+	} else {
+		return false;
+	}
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+	    h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59)
+		return false;
+	struct tm tm = { 0 };
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	int64_t t = (int64_t)timegm(&tm);
+	*out = t - sign * (int64_t)(oh * 3600 + om * 60);
+	return true;
+}
+
+/* 90m, 36h, 7d, 1h30m, 45s. */
+static bool parse_duration(const char *s, int64_t *out)
+{
+	int64_t total = 0;
+	if (!*s)
+		return false;
+	while (*s) {
+		int64_t v = 0;
+		const char *start = s;
+		while (*s >= '0' && *s <= '9') {
+			if (v > INT64_MAX / 10 - 10)
+				return false;
+			v = v * 10 + (*s++ - '0');
+		}
+		if (s == start)
+			return false;
+		int64_t unit;
+		switch (*s++) {
+		case 's':
+			unit = 1;
+			break;
+		case 'm':
+			unit = 60;
+			break;
+		case 'h':
+			unit = 3600;
+			break;
+		case 'd':
+			unit = 86400;
+			break;
+		case 'w':
+			unit = 7 * 86400;
+			break;
+		default:
+			return false;
+		}
+		if (v > (INT64_MAX - total) / unit)
+			return false;
+		total += v * unit;
+	}
+	*out = total;
+	return true;
+}
+
+static void dep_expires(struct load *ld, void *target, const struct ynode *v)
+{
+	struct dependency *d = target;
+	const struct istr *s = want_text(ld, v, "'expires'");
+	if (s && !parse_rfc3339(s->s, &d->expires))
+		lerr(ld, v->pos, "expires '%s' is not an RFC 3339 time (like 2026-12-01T00:00:00Z)",
+		     s->s);
+}
+
+static void dep_ttl(struct load *ld, void *target, const struct ynode *v)
+{
+	struct dependency *d = target;
+	int64_t secs = 0;
+	const struct istr *s = want_text(ld, v, "'ttl'");
+	if (!s)
+		return;
+	if (ynode_scalar(v, &secs, NULL, NULL) != YSCALAR_INT && !parse_duration(s->s, &secs)) {
+		lerr(ld, v->pos,
+		     "ttl '%s' is not a duration (like 90m, 36h, 7d or a number of seconds)", s->s);
+		return;
+	}
+	if (secs <= 0) {
+		lerr(ld, v->pos, "ttl must be positive, not '%s'", s->s);
+		return;
+	}
+	d->ttl = secs;
+}
+
+static const struct field dependency_fields[] = {
+	HEAD_FIELDS,
+	{ "user", V_SCALAR, true, dep_user },
+	{ "contract", V_SCALAR, true, dep_contract },
+	{ "labels", V_MAP, false, dep_labels },
+	{ "expires", V_SCALAR, false, dep_expires },
+	{ "ttl", V_SCALAR, false, dep_ttl },
+};
+
+/* rule */
+
+static int64_t read_weight(struct load *ld, const struct ynode *v)
+{
+	int64_t w = 0;
+	ynode_scalar(v, &w, NULL, NULL);
+	if (w < 0) {
+		lerr(ld, v->pos, "weight must be 0 or more, not %lld", (long long)w);
+		return 0;
+	}
+	return w;
+}
+
+static enum rule_verdict read_verdict(struct load *ld, const struct ynode *v, const char *what)
+{
+	const struct istr *s = want_text(ld, v, what);
+	if (!s)
+		return VERDICT_NONE;
+	if (strcmp(s->s, "allow") == 0)
+		return VERDICT_ALLOW;
+	if (strcmp(s->s, "reject") == 0)
+		return VERDICT_REJECT;
+	lerr(ld, v->pos, "%s must be 'allow' or 'reject', not '%s'", what, s->s);
+	return VERDICT_NONE;
+}
+
+static void act_change_labels(struct load *ld, void *target, const struct ynode *v)
+{
+	struct rule *r = target;
+	r->change_labels = decode_label_ops(ld, v);
+}
+
+static void act_dependency(struct load *ld, void *target, const struct ynode *v)
+{
+	struct rule *r = target;
+	r->dependency = read_verdict(ld, v, "dependency");
+}
+
+static void act_ingress(struct load *ld, void *target, const struct ynode *v)
+{
+	struct rule *r = target;
+	r->ingress = read_verdict(ld, v, "ingress");
+}
+
+static const struct field rule_action_fields[] = {
+	{ "change-labels", V_MAP, false, act_change_labels },
+	{ "dependency", V_SCALAR, false, act_dependency },
+	{ "ingress", V_SCALAR, false, act_ingress },
+};
+
+static void rule_weight(struct load *ld, void *target, const struct ynode *v)
+{
+	struct rule *r = target;
+	r->weight = read_weight(ld, v);
+}
+
+static void rule_criteria(struct load *ld, void *target, const struct ynode *v)
+{
+	struct rule *r = target;
+	r->criteria = decode_criteria(ld, v);
+}
+
+/* At least one action that means something. */
+static bool has_action(const struct ynode *v, const struct field *fields, size_t n)
+{
+	for (size_t i = 0; i < v->len; i++)
+		for (size_t k = 0; k < n; k++)
+			if (strcmp(v->pairs[i].key->s, fields[k].key) == 0 && !is_null(v->pairs[i].value))
+				return true;
+	return false;
+}
+
+static void rule_actions(struct load *ld, void *target, const struct ynode *v)
+{
+	DECODE(ld, v, rule_action_fields, target);
+	if (!has_action(v, rule_action_fields, sizeof(rule_action_fields) / sizeof(*rule_action_fields)))
+		lerr(ld, v->pos, "no action (expected change-labels, dependency or ingress)");
+}
+
+static const struct field rule_fields[] = {
+	HEAD_FIELDS,
+	{ "weight", V_INT, true, rule_weight },
+	{ "criteria", V_MAP, false, rule_criteria },
+	{ "actions", V_MAP, true, rule_actions },
+};
+
+/* aclrule */
+
+static void acl_add_role(struct load *ld, void *target, const struct ynode *v)
+{
+	struct aclrule *r = target;
+	if (v->len == 0) {
+		lerr(ld, v->pos, "no role (expected domain-admin, namespace-admin or service-consumer)");
+		return;
+	}
+	r->grants = arena_alloc(ld->p->arena, v->len * sizeof(*r->grants));
+	for (size_t i = 0; i < v->len; i++) {
+		const struct ypair *pr = &v->pairs[i];
+		enum role role;
+		if (role_parse(pr->key->s, &role) < 0 || role == ROLE_NOBODY) {
+			static const char *const grantable[] = { "domain-admin", "namespace-admin",
+								 "service-consumer" };
+			const char *near = nearest(pr->key->s, grantable, 3);
+			if (near)
+				lerr(ld, pr->key_pos, "unknown role '%s' (did you mean '%s'?)",
+				     pr->key->s, near);
+			else
+				lerr(ld, pr->key_pos,
+				     "unknown role '%s' (expected domain-admin, namespace-admin or "
+				     "service-consumer)",
+				     pr->key->s);
+			continue;
+		}
+		const struct istr *list = want_value(ld, pr->value, "role", pr->key->s);
+		if (!list)
+			continue;
+		struct role_grant *g = &r->grants[r->ngrants];
+		g->role = role;
+		size_t count = 1;
+		for (const char *c = list->s; *c; c++)
+			count += *c == ',';
+		g->namespaces = arena_alloc(ld->p->arena, count * sizeof(*g->namespaces));
+		bool bad = false;
+		const char *s = list->s;
+		for (;;) {
+			const char *e = strchr(s, ',');
+			const char *end = e ? e : s + strlen(s);
+			const char *b = s;
+			while (b < end && (*b == ' ' || *b == '\t'))
+				b++;
+			while (end > b && (end[-1] == ' ' || end[-1] == '\t'))
+				end--;
+			const struct istr *ns = intern(ld->in, b, (size_t)(end - b));
+			if (ns->len == 1 && ns->s[0] == '*') {
+				g->all = true;
+			} else if (!is_ident(ns)) {
+				lerr(ld, pr->value->pos, "invalid namespace '%s' for role %s", ns->s,
+				     pr->key->s);
+				bad = true;
+			} else {
+				g->namespaces[g->nnamespaces++] = ns;
+			}
+			if (!e)
+				break;
+			s = e + 1;
+		}
+		if (!bad)
+			r->ngrants++;
+	}
+}
+
+static const struct field aclrule_action_fields[] = {
+	{ "add-role", V_MAP, true, acl_add_role },
+};
+
+static void acl_weight(struct load *ld, void *target, const struct ynode *v)
+{
+	struct aclrule *r = target;
+	r->weight = read_weight(ld, v);
+}
+
+static void acl_criteria(struct load *ld, void *target, const struct ynode *v)
+{
+	struct aclrule *r = target;
+	r->criteria = decode_criteria(ld, v);
+}
+
+static void acl_actions(struct load *ld, void *target, const struct ynode *v)
+{
+	DECODE(ld, v, aclrule_action_fields, target);
+}
+
+static const struct field aclrule_fields[] = {
+	HEAD_FIELDS,
+	{ "weight", V_INT, false, acl_weight },
+	{ "criteria", V_MAP, false, acl_criteria },
+	{ "actions", V_MAP, true, acl_actions },
+};
+
+/* cluster */
+
+static void cluster_type(struct load *ld, void *target, const struct ynode *v)
+{
+	struct cluster *c = target;
+	const struct istr *t = want_text(ld, v, "'type'");
+	if (!t)
+		return;
+	if (strcmp(t->s, "docker") == 0 || strcmp(t->s, "ssh") == 0)
+		c->type = t;
+	else if (strcmp(t->s, "kubernetes") == 0)
+		lerr(ld, v->pos,
+		     "cluster type 'kubernetes' is Aptomi's Kubernetes type; cairn runs 'docker' or "
+		     "'ssh' clusters");
+	else
+		lerr(ld, v->pos, "unknown cluster type '%s' (expected docker or ssh)", t->s);
+}
+
+static void cluster_labels(struct load *ld, void *target, const struct ynode *v)
+{
+	struct cluster *c = target;
+	decode_labels_into(ld, &c->labels, v, "label");
+}
+
+static void cluster_config(struct load *ld, void *target, const struct ynode *v)
+{
+	struct cluster *c = target;
+	if (!is_null(v))
+		c->config = ynode_copy(ld->p->arena, v);
+}
+
+static const struct field cluster_fields[] = {
+	HEAD_FIELDS,
+	{ "type", V_SCALAR, true, cluster_type },
+	{ "labels", V_MAP, false, cluster_labels },
+	{ "config", V_ANY, true, cluster_config },
+};
+
+struct kind_table {
+	size_t size;
+	const struct field *fields;
+	size_t nfields;
+};
+
+#define TABLE(type, f) { sizeof(struct type), f, sizeof(f) / sizeof(*(f)) }
+
+static const struct kind_table kind_tables[KIND_COUNT] = {
+	[KIND_SERVICE] = TABLE(service, service_fields),
+	[KIND_CONTRACT] = TABLE(contract, contract_fields),
+	[KIND_DEPENDENCY] = TABLE(dependency, dependency_fields),
+	[KIND_RULE] = TABLE(rule, rule_fields),
+	[KIND_ACLRULE] = TABLE(aclrule, aclrule_fields),
+	[KIND_CLUSTER] = TABLE(cluster, cluster_fields),
+};
+
+/* ---- objects ---- */
+
+static void load_object(struct load *ld, const struct ynode *n)
+{
+	ld->errors = 0;
+	strbuf_reset(&ld->prefix);
+	strbuf_reset(&ld->ctx);
+	if (n->kind != YNODE_MAP) {
+		lerr(ld, n->pos, "an object must be a mapping, not %s", ynode_describe(n));
+		return;
+	}
+	const struct ynode *kn = ynode_get(n, "kind");
+	enum kind k;
+	if (is_null(kn)) {
+		lerr(ld, n->pos, "missing 'kind'");
+		return;
+	}
+	if (kn->kind != YNODE_SCALAR) {
+		lerr(ld, kn->pos, "'kind' must be a string, not %s", ynode_describe(kn));
+		return;
+	}
+	if (kind_parse(kn->str->s, &k) < 0) {
+		const char *near = nearest(kn->str->s, kind_names, KIND_COUNT);
+		if (near)
+			lerr(ld, kn->pos, "unknown kind '%s' (did you mean '%s'?)", kn->str->s, near);
+		else
+			lerr(ld, kn->pos,
+			     "unknown kind '%s' (expected service, contract, dependency, rule, "
+			     "aclrule or cluster)",
+			     kn->str->s);
+		return;
+	}
+
+	struct meta meta = { 0 };
+	const struct ynode *mn = ynode_get(n, "metadata");
+	strbuf_addf(&ld->prefix, "%s: ", kind_names[k]);
+	if (mn && mn->kind == YNODE_MAP) {
+		size_t mark = ctx_push(ld, "metadata");
+		DECODE(ld, mn, meta_fields, &meta);
+		ctx_pop(ld, mark);
+	}
+	if (meta.ns && meta.name) {
+		strbuf_reset(&ld->prefix);
+		strbuf_addf(&ld->prefix, "%s %s/%s: ", kind_names[k], meta.ns->s, meta.name->s);
+	}
+
+	const struct kind_table *t = &kind_tables[k];
+	struct object *o = arena_alloc(ld->p->arena, t->size);
+	o->kind = k;
+	o->ns = meta.ns;
+	o->name = meta.name;
+	o->pos = n->pos;
+	decode_map(ld, n, t->fields, t->nfields, o);
+	if (ld->errors || !meta.ns || !meta.name)
+		return;
+
+	struct pending pd = { .obj = o };
+	char *key = arena_printf(ld->p->arena, "%s/%s/%s", kind_names[k], meta.ns->s, meta.name->s);
+	pd.key = key;
+	pd.keylen = strlen(key);
+	const struct object *first = map_get(&ld->seen, key, pd.keylen);
+	if (first) {
+		lerr(ld, n->pos, "duplicate object (first defined at %s:%u:%u)", first->pos.file,
+		     first->pos.line, first->pos.col);
+		return;
+	}
+	struct strbuf json = STRBUF_INIT;
+	ynode_to_json(n, &json, 2);
+	o->json = arena_strndup(ld->p->arena, json.buf, json.len);
+	strbuf_release(&json);
+	map_put(&ld->seen, key, pd.keylen, o);
+	vec_push(&ld->pending, pd);
+}
+
+static void load_text(struct load *ld, const char *name, const char *text, size_t len)
+{
+	struct arena *tmp = arena_new();
+	struct ynode **docs;
+	size_t ndocs;
+	/* A file that is not well-formed YAML loads nothing: its tree may not be
+	 * what its author meant. */
+	if (yaml_parse(tmp, ld->in, name, text, len, &docs, &ndocs, ld->diags) < 0) {
+		ld->total++;
+		goto out;
+	}
+	for (size_t d = 0; d < ndocs; d++) {
+		const struct ynode *doc = docs[d];
+		if (doc->kind == YNODE_SEQ) {
+			for (size_t i = 0; i < doc->len; i++)
+				load_object(ld, doc->items[i]);
+		} else if (doc->kind == YNODE_MAP) {
+			load_object(ld, doc);
+		} else if (!is_null(doc)) {
+			strbuf_reset(&ld->prefix);
+			strbuf_reset(&ld->ctx);
+			lerr(ld, doc->pos, "a document must be a list of objects or one object, not %s",
+			     ynode_describe(doc));
+		}
+	}
+out:
+	arena_free(tmp);
+}
+
+static void load_begin(struct load *ld, struct policy *p, struct diags *diags)
+{
+	memset(ld, 0, sizeof(*ld));
+	ld->p = p;
+	ld->pi = impl_of(p);
+	ld->in = p->intern;
+	ld->diags = diags;
+}
+
+/* Adds what loaded; duplicates of earlier loads replace or are refused. */
+static int load_commit(struct load *ld, unsigned flags)
+{
+	struct policy *p = ld->p;
+	for (size_t i = 0; i < ld->pending.len; i++) {
+		struct pending *pd = &ld->pending.items[i];
+		struct object *old = map_get(&p->by_key, pd->key, pd->keylen);
+		if (old && !(flags & POLICY_REPLACE)) {
+			diags_add_at(ld->diags, pd->obj->pos, "%s %s/%s: already exists (defined at %s:%u:%u)",
+				     kind_name(pd->obj->kind), pd->obj->ns->s, pd->obj->name->s,
+				     old->pos.file, old->pos.line, old->pos.col);
+			ld->total++;
+			continue;
+		}
+		map_put(&p->by_key, pd->key, pd->keylen, pd->obj);
+		p->validated = false;
+		if (old) {
+			for (size_t k = 0; k < p->len; k++) {
+				if (p->objects[k] == old) {
+					p->objects[k] = pd->obj;
+					break;
+				}
+			}
+			continue;
+		}
+		if (p->len == p->cap) {
+			p->cap = p->cap ? p->cap * 2 : 64;
+			p->objects = xrealloc(p->objects, p->cap * sizeof(*p->objects));
+		}
+		p->objects[p->len++] = pd->obj;
+	}
+	int rc = ld->total ? -1 : 0;
+	vec_release(&ld->pending);
+	map_release(&ld->seen);
+	strbuf_release(&ld->prefix);
+	strbuf_release(&ld->ctx);
+	return rc;
+}
+
+int policy_add_yaml(struct policy *p, const char *name, const char *text, size_t len,
+		    unsigned flags, struct diags *diags)
+{
+	struct load ld;
+	load_begin(&ld, p, diags);
+	load_text(&ld, name, text, len);
+	return load_commit(&ld, flags);
+}
+
+static int load_file(struct load *ld, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		diags_add(ld->diags, "%s: cannot open: %s", path, strerror(errno));
+		ld->total++;
+		return -1;
+	}
+	struct strbuf sb = STRBUF_INIT;
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		strbuf_add(&sb, buf, n);
+	int rc = 0;
+	if (ferror(f)) {
+		diags_add(ld->diags, "%s: cannot read: %s", path, strerror(errno));
+		ld->total++;
+		rc = -1;
+	} else {
+		load_text(ld, path, sb.buf ? sb.buf : "", sb.len);
+	}
+	fclose(f);
+	strbuf_release(&sb);
+	return rc;
+}
+
+static bool has_yaml_suffix(const char *name)
+{
+	size_t n = strlen(name);
+	return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+	       (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+static int name_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static void load_dir(struct load *ld, const char *dir)
+{
+	struct dirent **list = NULL;
+	int n = scandir(dir, &list, NULL, name_cmp);
+	if (n < 0) {
+		diags_add(ld->diags, "%s: cannot read directory: %s", dir, strerror(errno));
+		ld->total++;
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *name = list[i]->d_name;
+		/* ., .., and hidden files such as editor swap files */
+		if (name[0] == '.') {
+			free(list[i]);
+			continue;
+		}
+		struct strbuf path_sb = STRBUF_INIT;
+		strbuf_addf(&path_sb, "%s/%s", dir, name);
+		const char *path = strbuf_cstr(&path_sb);
+		struct stat st;
+		if (stat(path, &st) < 0) {
+			diags_add(ld->diags, "%s: cannot stat: %s", path, strerror(errno));
+			ld->total++;
+		} else if (S_ISDIR(st.st_mode)) {
+			load_dir(ld, path);
+		} else if (S_ISREG(st.st_mode) && has_yaml_suffix(name)) {
+			load_file(ld, path);
+		}
+		strbuf_release(&path_sb);
+		free(list[i]);
+	}
+	free(list);
+}
+
+int policy_add_path(struct policy *p, const char *path, unsigned flags, struct diags *diags)
+{
+	struct load ld;
+	load_begin(&ld, p, diags);
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		diags_add(diags, "%s: cannot open: %s", path, strerror(errno));
+		ld.total++;
+	} else if (S_ISDIR(st.st_mode)) {
+		load_dir(&ld, path);
+	} else {
+		load_file(&ld, path);
+	}
+	return load_commit(&ld, flags);
+}

@@ -1,0 +1,337 @@
+/* Users and their secrets from Aptomi's users and secrets files, looked up
+ * case-insensitively, and password checks against crypt(3) hashes. Not the
+ * ACL (acl.c) and not a user store: files are read, never written. */
+#include "policy.h"
+
+#include "base/alloc.h"
+#include "base/arena.h"
+#include "base/strbuf.h"
+
+#include <crypt.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct users *users_new(struct intern *in)
+{
+	struct users *u = xcalloc(1, sizeof(*u));
+	u->arena = arena_new();
+	u->intern = in;
+	return u;
+}
+
+void users_free(struct users *u)
+{
+	if (!u)
+		return;
+	for (size_t i = 0; i < u->len; i++) {
+		labels_release(&u->items[i]->labels);
+		labels_release(&u->items[i]->secrets);
+	}
+	free(u->items);
+	map_release(&u->by_name);
+	arena_free(u->arena);
+	free(u);
+}
+
+/* The lower-cased name in buf, or in a heap copy (*heap) when it does not fit. */
+static char *lower_key(const char *name, char *buf, size_t size, char **heap)
+{
+	size_t n = strlen(name);
+	*heap = NULL;
+	char *out = buf;
+	if (n >= size)
+		out = *heap = xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)name[i]);
+	out[n] = '\0';
+	return out;
+}
+
+const struct user *users_find(const struct users *u, const char *name)
+{
+	char buf[128], *heap;
+	const char *key = lower_key(name, buf, sizeof(buf), &heap);
+	const struct user *user = map_get(&u->by_name, key, strlen(key));
+	free(heap);
+	return user;
+}
+
+static void uerr(struct diags *d, int *errors, struct pos pos, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void uerr(struct diags *d, int *errors, struct pos pos, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	diags_add_at(d, pos, "%s", strbuf_cstr(&sb));
+	strbuf_release(&sb);
+	(*errors)++;
+}
+
+/* Levenshtein distance, for suggesting the key that was meant. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return (size_t)-1;
+	size_t row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* Reports every key of map that is not in keys (with the nearest one). */
+static void check_keys(struct diags *d, int *errors, const char *what, const struct ynode *map,
+		       const char *const *keys, size_t nkeys)
+{
+	for (size_t i = 0; i < map->len; i++) {
+		const struct ypair *pr = &map->pairs[i];
+		const char *near = NULL;
+		size_t best = 3;
+		bool known = false;
+		for (size_t k = 0; k < nkeys && !known; k++) {
+			size_t dist = edit_distance(pr->key->s, keys[k]);
+			known = dist == 0;
+			if (dist < best) {
+				best = dist;
+				near = keys[k];
+			}
+		}
+		if (known)
+			continue;
+		if (near)
+			uerr(d, errors, pr->key_pos, "%s: unknown key '%s' (did you mean '%s'?)", what,
+			     pr->key->s, near);
+		else
+			uerr(d, errors, pr->key_pos, "%s: unknown key '%s'", what, pr->key->s);
+	}
+}
+
+static bool is_null(const struct ynode *n)
+{
+	return !n || (n->kind == YNODE_SCALAR && ynode_scalar(n, NULL, NULL, NULL) == YSCALAR_NULL);
+}
+
+/* A map of scalars into ls (values interned: shared between users). */
+static void read_map(struct diags *d, int *errors, const char *what, const char *field,
+		     const struct ynode *v, struct labels *ls, struct intern *in)
+{
+	if (is_null(v))
+		return;
+	if (v->kind != YNODE_MAP) {
+		uerr(d, errors, v->pos, "%s: '%s' must be a mapping, not %s", what, field,
+		     ynode_describe(v));
+		return;
+	}
+	for (size_t i = 0; i < v->len; i++) {
+		const struct ypair *pr = &v->pairs[i];
+		if (pr->value->kind != YNODE_SCALAR) {
+			uerr(d, errors, pr->value->pos, "%s: %s '%s' must be a string, not %s", what,
+			     field, pr->key->s, ynode_describe(pr->value));
+			continue;
+		}
+		const struct istr *val = is_null(pr->value) ? intern(in, "", 0) : pr->value->str;
+		labels_set(ls, pr->key, val);
+	}
+}
+
+/* The documents of a users or secrets file as one list of entries. */
+static int read_entries(struct arena *tmp, struct intern *in, const char *path,
+			const char *what, struct diags *d, int *errors, struct ynode ***out,
+			size_t *nout)
+{
+	struct ynode **docs;
+	size_t ndocs;
+	*out = NULL;
+	*nout = 0;
+	if (yaml_parse_file(tmp, in, path, &docs, &ndocs, d) < 0) {
+		(*errors)++;
+		return -1;
+	}
+	size_t total = 0;
+	for (size_t i = 0; i < ndocs; i++)
+		total += docs[i]->kind == YNODE_SEQ ? docs[i]->len : 1;
+	struct ynode **items = arena_alloc(tmp, (total ? total : 1) * sizeof(*items));
+	size_t n = 0;
+	for (size_t i = 0; i < ndocs; i++) {
+		if (docs[i]->kind == YNODE_SEQ) {
+			for (size_t k = 0; k < docs[i]->len; k++)
+				items[n++] = docs[i]->items[k];
+		} else if (docs[i]->kind == YNODE_MAP) {
+			items[n++] = docs[i];
+		} else if (!is_null(docs[i])) {
+			uerr(d, errors, docs[i]->pos, "a %s file must be a list of entries, not %s",
+			     what, ynode_describe(docs[i]));
+		}
+	}
+	*out = items;
+	*nout = n;
+	return 0;
+}
+
+int users_load(struct users *u, const char *path, struct diags *diags)
+{
+	static const char *const keys[] = { "name", "passwordhash", "labels", "admin" };
+	int errors = 0;
+	/* The tree is temporary: only users, their labels and hashes are kept. */
+	struct arena *tmp = arena_new();
+	struct ynode **items;
+	size_t n;
+	if (read_entries(tmp, u->intern, path, "users", diags, &errors, &items, &n) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct ynode *e = items[i];
+		if (e->kind != YNODE_MAP) {
+			uerr(diags, &errors, e->pos, "a user must be a mapping, not %s",
+			     ynode_describe(e));
+			continue;
+		}
+		const struct ynode *name = ynode_get(e, "name");
+		if (is_null(name) || name->kind != YNODE_SCALAR) {
+			uerr(diags, &errors, name ? name->pos : e->pos,
+			     "a user needs a 'name' string");
+			check_keys(diags, &errors, "user", e, keys, 4);
+			continue;
+		}
+		char what[160];
+		snprintf(what, sizeof(what), "user %s", name->str->s);
+		int before = errors;
+		check_keys(diags, &errors, what, e, keys, 4);
+
+		struct user tmpl = { .name = name->str, .pos = e->pos };
+		const struct ynode *hash = ynode_get(e, "passwordhash");
+		if (!is_null(hash)) {
+			if (hash->kind != YNODE_SCALAR)
+				uerr(diags, &errors, hash->pos, "%s: 'passwordhash' must be a string, not %s",
+				     what, ynode_describe(hash));
+			else
+				tmpl.password_hash = hash->str->s; /* interned: outlives tmp */
+		}
+		const struct ynode *admin = ynode_get(e, "admin");
+		if (!is_null(admin)) {
+			bool b = false;
+			if (admin->kind != YNODE_SCALAR ||
+			    ynode_scalar(admin, NULL, NULL, &b) != YSCALAR_BOOL)
+				uerr(diags, &errors, admin->pos, "%s: 'admin' must be true or false, not %s",
+				     what, ynode_describe(admin));
+			tmpl.admin = b;
+		}
+		read_map(diags, &errors, what, "label", ynode_get(e, "labels"), &tmpl.labels,
+			 u->intern);
+
+		char buf[128], *heap;
+		char *key = lower_key(name->str->s, buf, sizeof(buf), &heap);
+		const struct user *dup = map_get(&u->by_name, key, strlen(key));
+		if (dup)
+			uerr(diags, &errors, e->pos, "%s: duplicate user (first at %s:%u:%u)", what,
+			     dup->pos.file, dup->pos.line, dup->pos.col);
+		if (errors > before) {
+			labels_release(&tmpl.labels);
+			free(heap);
+			continue;
+		}
+		struct user *user = arena_alloc(u->arena, sizeof(*user));
+		*user = tmpl;
+		const char *stored = arena_strdup(u->arena, key);
+		free(heap);
+		map_put(&u->by_name, stored, strlen(stored), user);
+		if (u->len == u->cap) {
+			u->cap = u->cap ? u->cap * 2 : 64;
+			u->items = xrealloc(u->items, u->cap * sizeof(*u->items));
+		}
+		u->items[u->len++] = user;
+	}
+out:
+	arena_free(tmp);
+	return errors ? -1 : 0;
+}
+
+int users_load_secrets(struct users *u, const char *path, struct diags *diags)
+{
+	static const char *const keys[] = { "user", "secrets" };
+	int errors = 0;
+	struct arena *tmp = arena_new();
+	struct ynode **items;
+	size_t n;
+	if (read_entries(tmp, u->intern, path, "secrets", diags, &errors, &items, &n) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct ynode *e = items[i];
+		if (e->kind != YNODE_MAP) {
+			uerr(diags, &errors, e->pos, "a secrets entry must be a mapping, not %s",
+			     ynode_describe(e));
+			continue;
+		}
+		const struct ynode *name = ynode_get(e, "user");
+		if (is_null(name) || name->kind != YNODE_SCALAR) {
+			uerr(diags, &errors, name ? name->pos : e->pos,
+			     "a secrets entry needs a 'user' string");
+			check_keys(diags, &errors, "secrets", e, keys, 2);
+			continue;
+		}
+		char what[160];
+		snprintf(what, sizeof(what), "secrets of %s", name->str->s);
+		int before = errors;
+		check_keys(diags, &errors, what, e, keys, 2);
+		struct user *user = (struct user *)users_find(u, name->str->s);
+		if (!user) {
+			uerr(diags, &errors, name->pos, "%s: unknown user '%s'", what, name->str->s);
+			continue;
+		}
+		struct labels secrets = LABELS_INIT;
+		read_map(diags, &errors, what, "secret", ynode_get(e, "secrets"), &secrets, u->intern);
+		if (errors > before) {
+			labels_release(&secrets);
+			continue;
+		}
+		/* A later entry for the same user adds to (and overrides) the earlier ones. */
+		labels_add_all(&user->secrets, &secrets);
+		labels_release(&secrets);
+		user->has_secrets = true;
+	}
+out:
+	arena_free(tmp);
+	return errors ? -1 : 0;
+}
+
+int user_check_password(const struct user *user, const char *password)
+{
+	if (!user || !user->password_hash || !password)
+		return -1;
+	struct crypt_data *data = xcalloc(1, sizeof(*data));
+	int rc = -1;
+	const char *got = crypt_rn(password, user->password_hash, data, (int)sizeof(*data));
+	/* crypt_rn returns NULL on failure; some methods return "*0"-style markers. */
+	if (got && got[0] != '*') {
+		size_t a = strlen(got), b = strlen(user->password_hash);
+		unsigned char diff = (unsigned char)(a != b);
+		size_t n = a < b ? a : b;
+		/* Constant time in the length of the hash: no early exit on a mismatch. */
+		for (size_t i = 0; i < n; i++)
+			diff |= (unsigned char)(got[i] ^ user->password_hash[i]);
+		rc = diff == 0 ? 0 : -1;
+	}
+	explicit_bzero(data, sizeof(*data));
+	free(data);
+	return rc;
+}
