@@ -5,14 +5,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Word-at-a-time multiply-xorshift hash: keys here are often long (rendered
+ * parameters, label sets), and a byte loop showed up in profiles. */
 uint32_t map_hash(const char *key, size_t len)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)key[i];
-		h *= 16777619u;
+	const uint64_t m = 0x9e3779b97f4a7c15ull;
+	uint64_t h = 0x243f6a8885a308d3ull ^ (len * m);
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, key + i, 8);
+		h = (h ^ w) * m;
+		h ^= h >> 29;
 	}
-	return h;
+	uint64_t tail = 0;
+	memcpy(&tail, key + i, len - i);
+	h = (h ^ tail) * m;
+	h ^= h >> 32;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 31;
+	return (uint32_t)h;
 }
 
 static struct map_slot *find_slot(struct map_slot *slots, size_t cap, const char *key,

@@ -63,20 +63,22 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 void strbuf_add_json_string(struct strbuf *sb, const char *s)
 {
 	strbuf_addc(sb, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	for (; *p; p++) {
+		if (*p >= 0x20 && *p != '"' && *p != '\\')
+			continue;
+		strbuf_add(sb, run, (size_t)(p - run));
+		run = p + 1;
 		switch (*p) {
 		case '"': strbuf_add(sb, "\\\"", 2); break;
 		case '\\': strbuf_add(sb, "\\\\", 2); break;
 		case '\n': strbuf_add(sb, "\\n", 2); break;
 		case '\r': strbuf_add(sb, "\\r", 2); break;
 		case '\t': strbuf_add(sb, "\\t", 2); break;
-		default:
-			if (*p < 0x20)
-				strbuf_addf(sb, "\\u%04x", *p);
-			else
-				strbuf_addc(sb, (char)*p);
+		default: strbuf_addf(sb, "\\u%04x", *p);
 		}
 	}
+	strbuf_add(sb, run, (size_t)(p - run));
 	strbuf_addc(sb, '"');
 }
 

@@ -391,11 +391,16 @@ static int node_cluster(struct resolver *rs, const struct labels *ls, const stru
 
 static const struct istr *make_key(struct resolver *rs, const struct istr *cluster,
 				   const struct istr *ns, const struct istr *contract,
-				   const struct istr *context, const char *component)
+				   const struct istr *context, const struct istr *component)
 {
 	struct strbuf *sb = &rs->sb;
 	size_t mark = sb->len;
-	strbuf_addf(sb, "%s#%s#%s#%s#%s", cluster->s, ns->s, contract->s, context->s, component);
+	const struct istr *parts[] = { cluster, ns, contract, context, component };
+	for (size_t i = 0; i < 5; i++) {
+		if (i)
+			strbuf_addc(sb, '#');
+		strbuf_add(sb, parts[i]->s, parts[i]->len);
+	}
 	const struct istr *k = intern(rs->in, sb->buf + mark, sb->len - mark);
 	strbuf_truncate(sb, mark);
 	return k;
@@ -404,7 +409,7 @@ static const struct istr *make_key(struct resolver *rs, const struct istr *clust
 static void add_contrib(struct resolver *rs, const struct istr *key, const struct istr *cluster,
 			const struct contract *ct, const struct istr *context,
 			const struct service *svc, const struct component *comp,
-			const struct labels *ls, bool allow_ingress)
+			const struct labels *deduped, bool allow_ingress)
 {
 	struct contrib c = { 0 };
 	c.key = key;
@@ -416,7 +421,7 @@ static void add_contrib(struct resolver *rs, const struct istr *key, const struc
 	c.service = svc->obj.name;
 	c.component = comp ? comp->name : rs->k_root;
 	c.comp = comp;
-	c.labels = labels_dedup(rs, ls);
+	c.labels = deduped;
 	c.allow_ingress = allow_ingress;
 	vec_push(&rs->contribs, c);
 }
@@ -429,22 +434,34 @@ static void add_edge(struct resolver *rs, const struct istr *from, const struct 
 
 static int resolve_node(struct resolver *rs, struct node *nd);
 
-/* The discovery view of one component: instance, instanceId and service
- * overlaid on the service's discovery map. */
-static struct dnode *discovery_view(struct resolver *rs, struct node *nd,
-				    const struct istr *comp_key, const struct istr *service_key)
+static char *format_u32(struct arena *a, uint32_t v)
+{
+	char buf[16], *p = buf + sizeof(buf);
+	*--p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return arena_strndup(a, p, (size_t)(buf + sizeof(buf) - 1 - p));
+}
+
+/* `instance` and `instanceId` of a key: its escaped name without the cluster,
+ * and FNV-1a 32 of the whole key. */
+static void put_identity(struct resolver *rs, struct dnode *n, const struct istr *key)
 {
 	struct arena *a = rs->scratch;
-	const char *deploy = strchr(comp_key->s, '#') + 1;
-	const char *sdeploy = strchr(service_key->s, '#') + 1;
-	struct dnode *svc = dnode_new(a, NULL);
-	dnode_put(a, svc, rs->k_instance, dnode_new(a, escape_name(a, sdeploy)));
-	dnode_put(a, svc, rs->k_instance_id,
-		  dnode_new(a, arena_printf(a, "%u", fnv1a32(service_key->s))));
-	struct dnode *view = dnode_new(a, NULL);
-	dnode_put(a, view, rs->k_instance, dnode_new(a, escape_name(a, deploy)));
-	dnode_put(a, view, rs->k_instance_id, dnode_new(a, arena_printf(a, "%u", fnv1a32(comp_key->s))));
-	dnode_put(a, view, rs->k_service, svc);
+	dnode_put(a, n, rs->k_instance, dnode_new(a, escape_name(a, strchr(key->s, '#') + 1)));
+	dnode_put(a, n, rs->k_instance_id, dnode_new(a, format_u32(a, fnv1a32(key->s))));
+}
+
+/* The discovery view of one component: instance, instanceId and service
+ * overlaid on the service's discovery map. */
+static struct dnode *discovery_view(struct resolver *rs, struct node *nd, struct dnode *service,
+				    const struct istr *comp_key)
+{
+	struct dnode *view = dnode_new(rs->scratch, NULL);
+	put_identity(rs, view, comp_key);
+	dnode_put(rs->scratch, view, rs->k_service, service);
 	view->fallback = nd->dtree;
 	return view;
 }
@@ -458,15 +475,21 @@ static int component_fail(struct resolver *rs, const struct service *svc,
 		    error_msg(&rs->err));
 }
 
+/* The components of a service instance. Labels do not change between them,
+ * so the cluster and the label set are computed once by the caller. */
 static int resolve_components(struct resolver *rs, struct node *nd, const struct contract *ct,
 			      const struct istr *context, const struct service *svc,
-			      const struct istr *service_key, bool allow_ingress)
+			      const struct istr *service_key, const struct istr *cluster,
+			      const struct labels *deduped, bool allow_ingress)
 {
 	struct template_scope scope = { 0 };
 	scope.labels = &nd->labels;
 	scope.user_name = nd->user->name->s;
 	scope.user_labels = &nd->user->labels;
 	scope.user_secrets = nd->user->has_secrets ? &nd->user->secrets : NULL;
+
+	struct dnode *service = dnode_new(rs->scratch, NULL);
+	put_identity(rs, service, service_key);
 
 	for (uint32_t t = 0; t < svc->ncomponents; t++) {
 		const struct component *c = &svc->components[svc->topo ? svc->topo[t] : t];
@@ -482,21 +505,18 @@ static int resolve_components(struct resolver *rs, struct node *nd, const struct
 				continue;
 			}
 		}
-		const struct istr *cluster;
-		if (node_cluster(rs, &nd->labels, &cluster) < 0)
-			return NODE_FAIL;
-		const struct istr *key = make_key(rs, cluster, ct->obj.ns, ct->obj.name, context, c->name->s);
+		const struct istr *key = make_key(rs, cluster, ct->obj.ns, ct->obj.name, context, c->name);
 		add_edge(rs, service_key, key);
 		for (uint32_t d = 0; d < c->ndeps; d++) {
 			const struct istr *dk = make_key(rs, cluster, ct->obj.ns, ct->obj.name, context,
-							 c->deps[d]->s);
+							 c->deps[d]);
 			add_edge(rs, key, dk);
 		}
 		size_t mine = rs->contribs.len;
-		add_contrib(rs, key, cluster, ct, context, svc, c, &nd->labels, allow_ingress);
+		add_contrib(rs, key, cluster, ct, context, svc, c, deduped, allow_ingress);
 
 		struct dnode *entry = dnode_child(rs->scratch, nd->dtree, c->name);
-		struct dnode *view = discovery_view(rs, nd, key, service_key);
+		struct dnode *view = discovery_view(rs, nd, service, key);
 		scope.discovery = view;
 		const struct istr *disc = NULL, *params = NULL, *params_public = NULL;
 		if (c->discovery) {
@@ -508,8 +528,7 @@ static int resolve_components(struct resolver *rs, struct node *nd, const struct
 				dnode_put(rs->scratch, entry, rendered->entries[i].key,
 					  rendered->entries[i].child);
 		}
-		dnode_put(rs->scratch, entry, rs->k_instance,
-			  dnode_new(rs->scratch, escape_name(rs->scratch, strchr(key->s, '#') + 1)));
+		dnode_put(rs->scratch, entry, rs->k_instance, (struct dnode *)dnode_get(view, rs->k_instance));
 		if (c->code && c->code->params) {
 			if (render_params(rs, c->code->params, &scope, NULL, "params", &params,
 					  &params_public) < 0)
@@ -617,10 +636,10 @@ static int resolve_node(struct resolver *rs, struct node *nd)
 	if (strcmp(ns, "system") != 0 && apply_rules(rs, nd, "system", svc, &reject, &allow_ingress) < 0)
 		return NODE_FAIL;
 
-	const struct istr *cluster;
+	const struct istr *cluster = NULL;
 	if (node_cluster(rs, &nd->labels, &cluster) < 0)
 		return NODE_FAIL;
-	const struct istr *service_key = make_key(rs, cluster, ct->obj.ns, ct->obj.name, context, "root");
+	const struct istr *service_key = make_key(rs, cluster, ct->obj.ns, ct->obj.name, context, rs->k_root);
 
 	for (size_t i = 0; i < nd->npath; i++) {
 		if (nd->path[i] == service_key) {
@@ -648,10 +667,12 @@ static int resolve_node(struct resolver *rs, struct node *nd)
 	if (nd->arrival)
 		add_edge(rs, nd->arrival, service_key);
 	size_t root = rs->contribs.len;
-	add_contrib(rs, service_key, cluster, ct, context, svc, NULL, &nd->labels, allow_ingress);
+	const struct labels *deduped = labels_dedup(rs, &nd->labels);
+	add_contrib(rs, service_key, cluster, ct, context, svc, NULL, deduped, allow_ingress);
 	if (nd->depth == 0)
 		rs->r->deps[rs->dep_index].root = (struct instance *)(uintptr_t)(root + 1);
-	return resolve_components(rs, nd, ct, context, svc, service_key, allow_ingress);
+	return resolve_components(rs, nd, ct, context, svc, service_key, cluster, deduped,
+				  allow_ingress);
 }
 
 static void resolve_dependency(struct resolver *rs, uint32_t index)

@@ -1118,7 +1118,7 @@ static int eval_node(struct ctx *c, uint32_t i, struct val *out)
 		struct val v;
 		const char *s;
 		size_t len;
-		bool matched;
+		bool matched = false;
 		if ((rc = eval_node(c, n->a, &v)) != R_OK)
 			return rc;
 		if (match_subject(c, n->c ? OP_NRE : OP_NONE, &v, &s, &len) < 0)

@@ -1170,7 +1170,7 @@ static void rule_actions(struct load *ld, void *target, const struct ynode *v)
 
 static const struct field rule_fields[] = {
 	HEAD_FIELDS,
-	{ "weight", V_INT, true, rule_weight },
+	{ "weight", V_INT, false, rule_weight },
 	{ "criteria", V_MAP, false, rule_criteria },
 	{ "actions", V_MAP, true, rule_actions },
 };

@@ -1,17 +1,21 @@
-/* SQLite backend of the store: one database file, WAL mode, every write in a
- * BEGIN IMMEDIATE transaction so concurrent processes make consecutive
+/* SQLite backend of the store: one database file in WAL mode; every write is
+ * a BEGIN IMMEDIATE transaction, so concurrent processes make consecutive
  * generations. Object versions carry [gen_from, gen_to) so any generation's
- * objects can be listed without copying them per generation. */
+ * objects can be listed without copying them per generation. Not for sharing
+ * one connection between threads. */
 #include "store_backend.h"
 #include "base/alloc.h"
 
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
+
+/* How long a writer waits for another one before giving up. */
+#define BUSY_TIMEOUT_MS 10000
 
 struct sqlite_store {
 	struct store base;
@@ -21,44 +25,48 @@ struct sqlite_store {
 	bool in_txn;
 };
 
-static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS generations ("
+/* migrations[i] takes the schema from version i to i + 1 (PRAGMA
+ * user_version); a new version is one more entry, never an edit. */
+static const char *const migrations[] = {
+	"CREATE TABLE generations ("
 	"  id INTEGER PRIMARY KEY, user TEXT NOT NULL, verb TEXT NOT NULL,"
 	"  time INTEGER NOT NULL, state TEXT);"
-	"CREATE TABLE IF NOT EXISTS objects ("
+	/* One row per version of an object, live from gen_from until gen_to. */
+	"CREATE TABLE objects ("
 	"  kind TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,"
-	"  gen_from INTEGER NOT NULL, gen_to INTEGER);"
-	"CREATE INDEX IF NOT EXISTS objects_live ON objects(kind, ns, name, gen_to);"
-	"CREATE INDEX IF NOT EXISTS objects_from ON objects(gen_from);"
-	"CREATE TABLE IF NOT EXISTS changes ("
-	"  generation INTEGER NOT NULL, kind TEXT NOT NULL, ns TEXT NOT NULL,"
-	"  name TEXT NOT NULL, change TEXT NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS changes_gen ON changes(generation);"
-	"CREATE TABLE IF NOT EXISTS actions ("
+	"  gen_from INTEGER NOT NULL REFERENCES generations(id),"
+	"  gen_to INTEGER REFERENCES generations(id),"
+	"  CHECK (gen_to IS NULL OR gen_to > gen_from));"
+	"CREATE INDEX objects_key ON objects(kind, ns, name, gen_from);"
+	"CREATE UNIQUE INDEX objects_live ON objects(kind, ns, name) WHERE gen_to IS NULL;"
+	"CREATE TABLE changes ("
+	"  generation INTEGER NOT NULL REFERENCES generations(id),"
+	"  kind TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,"
+	"  change TEXT NOT NULL CHECK (change IN ('created', 'updated', 'deleted')),"
+	"  PRIMARY KEY (generation, kind, ns, name)) WITHOUT ROWID;"
+	"CREATE TABLE actions ("
 	"  id INTEGER PRIMARY KEY, generation INTEGER NOT NULL, action TEXT NOT NULL,"
 	"  instance TEXT NOT NULL, status TEXT NOT NULL, message TEXT,"
-	"  started INTEGER, finished INTEGER);"
-	"CREATE INDEX IF NOT EXISTS actions_gen ON actions(generation);"
-	"PRAGMA user_version = 1;";
+	"  started INTEGER NOT NULL, finished INTEGER NOT NULL);"
+	"CREATE INDEX actions_generation ON actions(generation, id);",
+};
+
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(*migrations)))
 
 static struct sqlite_store *of(struct store *s)
 {
 	return (struct sqlite_store *)s;
 }
 
-static int db_error(struct sqlite_store *st, struct error *err, const char *what)
+/* "cannot list objects in state database .cairn/state.db: disk I/O error" */
+static int fail(struct sqlite_store *st, struct error *err, const char *what)
 {
-	return error_set(err, "state %s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
+	return error_set(err, "%s in state database %s: %s", what, st->path, sqlite3_errmsg(st->db));
 }
 
 static int accepts(const char *location)
 {
-	return strstr(location, "://") == NULL;
-}
-
-static const char *path_of(const char *location)
-{
-	return strncmp(location, "sqlite:", 7) == 0 ? location + 7 : location;
+	return strncmp(location, "sqlite:", 7) == 0 || strstr(location, "://") == NULL;
 }
 
 /* Creates the directories above path, like mkdir -p of its dirname. */
@@ -67,17 +75,108 @@ static int make_parent_dirs(const char *path, struct error *err)
 	char *copy = xstrdup(path);
 	int rc = 0;
 	for (char *p = copy + 1; *p; p++) {
-		if (*p != '/')
+		if (*p != '/' || p[-1] == '/')
 			continue;
 		*p = '\0';
 		if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
-			rc = error_set(err, "cannot create directory %s for the state database: %s", copy,
-				       strerror(errno));
+			rc = error_set(err, "cannot open state database %s: cannot create directory %s: %s",
+				       path, copy, strerror(errno));
 			break;
 		}
 		*p = '/';
 	}
 	free(copy);
+	return rc;
+}
+
+static int prepare(struct sqlite_store *st, sqlite3_stmt **stmt, const char *sql, struct error *err)
+{
+	*stmt = NULL;
+	if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK)
+		return fail(st, err, "cannot prepare a query");
+	return 0;
+}
+
+/* A column that may be NULL; sqlite's pointer, valid until the next step. */
+static const char *text_or_null(sqlite3_stmt *q, int col)
+{
+	return sqlite3_column_type(q, col) == SQLITE_NULL ? NULL
+							   : (const char *)sqlite3_column_text(q, col);
+}
+
+static const char *text(sqlite3_stmt *q, int col)
+{
+	const char *t = text_or_null(q, col);
+	return t ? t : "";
+}
+
+static int user_version(struct sqlite_store *st, int *out)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Brings the schema to SCHEMA_VERSION under the write lock, so two processes
+ * opening a new database at once create it once. */
+static int migrate(struct sqlite_store *st, struct error *err)
+{
+	int version = 0;
+	if (user_version(st, &version) < 0)
+		goto db_error;
+	if (version == SCHEMA_VERSION)
+		return 0;
+	if (version > SCHEMA_VERSION)
+		goto too_new;
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto db_error;
+	if (user_version(st, &version) < 0)
+		goto rollback;
+	if (version > SCHEMA_VERSION) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		goto too_new;
+	}
+	for (; version < SCHEMA_VERSION; version++)
+		if (sqlite3_exec(st->db, migrations[version], NULL, NULL, NULL) != SQLITE_OK)
+			goto rollback;
+	/* PRAGMA takes no parameters; the number is ours, not input. */
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto rollback;
+	return 0;
+rollback:
+	error_set(err, "cannot open state database %s: cannot create its tables: %s", st->path,
+		  sqlite3_errmsg(st->db));
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+db_error:
+	return error_set(err, "cannot open state database %s: %s", st->path, sqlite3_errmsg(st->db));
+too_new:
+	return error_set(err, "cannot open state database %s: it has schema version %d, newer than this "
+			      "cairn knows (%d); upgrade cairn",
+			 st->path, version, SCHEMA_VERSION);
+}
+
+/* WAL lets readers (log, show, plan) run while a writer commits. Switching a
+ * new database to it needs the file to itself and SQLite does not wait for
+ * that (no busy handler), so when two processes open a new database at once
+ * the second one retries here for up to the busy timeout. */
+static int use_wal(struct sqlite_store *st)
+{
+	int rc = SQLITE_OK;
+	for (int waited = 0; waited <= BUSY_TIMEOUT_MS; waited += 10) {
+		rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		sqlite3_sleep(10);
+	}
 	return rc;
 }
 
@@ -93,9 +192,9 @@ static void sqlite_close(struct store *s)
 
 static int sqlite_open(struct store **out, const char *location, struct error *err)
 {
-	const char *path = path_of(location);
+	const char *path = strncmp(location, "sqlite:", 7) == 0 ? location + 7 : location;
 	if (!*path)
-		return error_set(err, "no path in state location '%s'", location);
+		return error_set(err, "cannot open state database %s: no path after sqlite:", location);
 	if (make_parent_dirs(path, err) < 0)
 		return -1;
 	struct sqlite_store *st = xcalloc(1, sizeof(*st));
@@ -105,29 +204,38 @@ static int sqlite_open(struct store **out, const char *location, struct error *e
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		error_set(err, "cannot open state database %s: %s", path,
 			  st->db ? sqlite3_errmsg(st->db) : "out of memory");
-		sqlite_close(&st->base);
-		return -1;
+		goto fail;
 	}
-	sqlite3_busy_timeout(st->db, 30000);
-	if (sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-				 "PRAGMA foreign_keys = ON;",
-			 NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+	/* FULL sync because a generation, once reported, must survive a power cut. */
+	if (use_wal(st) != SQLITE_OK ||
+	    sqlite3_exec(st->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", NULL, NULL,
+			 NULL) != SQLITE_OK) {
 		error_set(err, "cannot open state database %s: %s", path, sqlite3_errmsg(st->db));
-		sqlite_close(&st->base);
-		return -1;
+		goto fail;
 	}
+	if (migrate(st, err) < 0)
+		goto fail;
 	*out = &st->base;
 	return 0;
+fail:
+	sqlite_close(&st->base);
+	return -1;
 }
 
 static int sqlite_begin(struct store *s, struct store_txn **out, struct error *err)
 {
 	struct sqlite_store *st = of(s);
 	if (st->in_txn)
-		return error_set(err, "state %s: a transaction is already open", st->path);
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return db_error(st, err, "cannot take the write lock");
+		return error_set(err, "state database %s: a transaction is already open", st->path);
+	int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if ((rc & 0xff) == SQLITE_BUSY)
+		return error_set(err, "cannot take the write lock of state database %s: another process "
+				      "has held it for over %d s",
+				 st->path, BUSY_TIMEOUT_MS / 1000);
+	if (rc != SQLITE_OK)
+		return fail(st, err, "cannot take the write lock");
 	st->in_txn = true;
 	*out = &st->txn;
 	return 0;
@@ -142,13 +250,6 @@ static void sqlite_abort(struct store_txn *t)
 	st->in_txn = false;
 }
 
-static int prepare(struct sqlite_store *st, sqlite3_stmt **stmt, const char *sql, struct error *err)
-{
-	if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK)
-		return db_error(st, err, "cannot prepare a query");
-	return 0;
-}
-
 static int current_generation(struct sqlite_store *st, long long *out, struct error *err)
 {
 	sqlite3_stmt *q;
@@ -158,7 +259,7 @@ static int current_generation(struct sqlite_store *st, long long *out, struct er
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
-	return rc == SQLITE_ROW ? 0 : db_error(st, err, "cannot read the latest generation");
+	return rc == SQLITE_ROW ? 0 : fail(st, err, "cannot read the latest generation");
 }
 
 static int sqlite_current_generation(struct store *s, long long *out, struct error *err)
@@ -166,10 +267,66 @@ static int sqlite_current_generation(struct store *s, long long *out, struct err
 	return current_generation(of(s), out, err);
 }
 
-static const char *const change_names[] = { "created", "updated", "deleted" };
+static void bind_key(sqlite3_stmt *q, int first, const struct store_change *c)
+{
+	sqlite3_bind_text(q, first, c->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, first + 1, c->ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, first + 2, c->name, -1, SQLITE_STATIC);
+}
+
+/* Steps a write statement once and makes it ready for the next binding. */
+static int run(sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? 0 : rc;
+}
+
+/* Records one change: its row in changes, the end of the version it
+ * replaces and the new version. Returns 0, or -1 with err set. */
+static int record_change(struct sqlite_store *st, sqlite3_stmt *ins_change, sqlite3_stmt *close_obj,
+			 sqlite3_stmt *ins_obj, long long gen, const struct store_change *c,
+			 struct error *err)
+{
+	const char *verb = c->change == STORE_CREATED ? "create"
+			   : c->change == STORE_UPDATED ? "update"
+							: "delete";
+	int rc;
+	sqlite3_bind_int64(ins_change, 1, gen);
+	bind_key(ins_change, 2, c);
+	sqlite3_bind_text(ins_change, 5, store_change_name(c->change), -1, SQLITE_STATIC);
+	if ((rc = run(ins_change)) != 0) {
+		if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return error_set(err, "%s %s/%s is changed twice in one generation", c->kind,
+					 c->ns, c->name);
+		return fail(st, err, "cannot record a change");
+	}
+	sqlite3_bind_int64(close_obj, 1, gen);
+	bind_key(close_obj, 2, c);
+	if (run(close_obj) != 0)
+		return fail(st, err, "cannot record a change");
+	int existed = sqlite3_changes(st->db) > 0;
+	if (c->change == STORE_CREATED && existed)
+		return error_set(err, "cannot create %s %s/%s: it already exists", c->kind, c->ns,
+				 c->name);
+	if (c->change != STORE_CREATED && !existed)
+		return error_set(err, "cannot %s %s %s/%s: it does not exist", verb, c->kind, c->ns,
+				 c->name);
+	if (c->change == STORE_DELETED)
+		return 0;
+	if (!c->body)
+		return error_set(err, "cannot %s %s %s/%s without a body", verb, c->kind, c->ns,
+				 c->name);
+	bind_key(ins_obj, 1, c);
+	sqlite3_bind_text(ins_obj, 4, c->body, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ins_obj, 5, gen);
+	if (run(ins_obj) != 0)
+		return fail(st, err, "cannot record an object");
+	return 0;
+}
 
 static int sqlite_commit_generation(struct store_txn *t, const char *user, const char *verb,
-				    const struct store_change *changes, size_t n,
+				    long long when, const struct store_change *changes, size_t n,
 				    const char *state_json, long long *generation, struct error *err)
 {
 	struct sqlite_store *st = of(t->store);
@@ -177,63 +334,33 @@ static int sqlite_commit_generation(struct store_txn *t, const char *user, const
 	long long gen = 0;
 	int rc = -1;
 	if (!st->in_txn)
-		return error_set(err, "state %s: commit without a transaction", st->path);
+		return error_set(err, "state database %s: commit without a transaction", st->path);
+	/* The write lock is held since store_begin(): nobody else can take gen. */
 	if (current_generation(st, &gen, err) < 0)
 		goto out;
 	gen++;
 	if (prepare(st, &ins_gen, "INSERT INTO generations(id, user, verb, time, state) VALUES (?, ?, ?, ?, ?)", err) < 0 ||
+	    prepare(st, &ins_change, "INSERT INTO changes(generation, kind, ns, name, change) VALUES (?, ?, ?, ?, ?)", err) < 0 ||
 	    prepare(st, &close_obj, "UPDATE objects SET gen_to = ? WHERE kind = ? AND ns = ? AND name = ? AND gen_to IS NULL", err) < 0 ||
-	    prepare(st, &ins_obj, "INSERT INTO objects(kind, ns, name, body, gen_from) VALUES (?, ?, ?, ?, ?)", err) < 0 ||
-	    prepare(st, &ins_change, "INSERT INTO changes(generation, kind, ns, name, change) VALUES (?, ?, ?, ?, ?)", err) < 0)
+	    prepare(st, &ins_obj, "INSERT INTO objects(kind, ns, name, body, gen_from) VALUES (?, ?, ?, ?, ?)", err) < 0)
 		goto out;
 	sqlite3_bind_int64(ins_gen, 1, gen);
 	sqlite3_bind_text(ins_gen, 2, user, -1, SQLITE_STATIC);
 	sqlite3_bind_text(ins_gen, 3, verb, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(ins_gen, 4, (long long)time(NULL));
+	sqlite3_bind_int64(ins_gen, 4, when);
 	if (state_json)
 		sqlite3_bind_text(ins_gen, 5, state_json, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(ins_gen, 5);
-	if (sqlite3_step(ins_gen) != SQLITE_DONE) {
-		db_error(st, err, "cannot record the generation");
+	if (run(ins_gen) != 0) {
+		fail(st, err, "cannot record the generation");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct store_change *c = &changes[i];
-		sqlite3_reset(close_obj);
-		sqlite3_bind_int64(close_obj, 1, gen);
-		sqlite3_bind_text(close_obj, 2, c->kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(close_obj, 3, c->ns, -1, SQLITE_STATIC);
-		sqlite3_bind_text(close_obj, 4, c->name, -1, SQLITE_STATIC);
-		if (sqlite3_step(close_obj) != SQLITE_DONE) {
-			db_error(st, err, "cannot record a change");
+	for (size_t i = 0; i < n; i++)
+		if (record_change(st, ins_change, close_obj, ins_obj, gen, &changes[i], err) < 0)
 			goto out;
-		}
-		if (c->change != STORE_DELETED) {
-			sqlite3_reset(ins_obj);
-			sqlite3_bind_text(ins_obj, 1, c->kind, -1, SQLITE_STATIC);
-			sqlite3_bind_text(ins_obj, 2, c->ns, -1, SQLITE_STATIC);
-			sqlite3_bind_text(ins_obj, 3, c->name, -1, SQLITE_STATIC);
-			sqlite3_bind_text(ins_obj, 4, c->body ? c->body : "{}", -1, SQLITE_STATIC);
-			sqlite3_bind_int64(ins_obj, 5, gen);
-			if (sqlite3_step(ins_obj) != SQLITE_DONE) {
-				db_error(st, err, "cannot record an object");
-				goto out;
-			}
-		}
-		sqlite3_reset(ins_change);
-		sqlite3_bind_int64(ins_change, 1, gen);
-		sqlite3_bind_text(ins_change, 2, c->kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ins_change, 3, c->ns, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ins_change, 4, c->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ins_change, 5, change_names[c->change], -1, SQLITE_STATIC);
-		if (sqlite3_step(ins_change) != SQLITE_DONE) {
-			db_error(st, err, "cannot record a change");
-			goto out;
-		}
-	}
 	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		db_error(st, err, "cannot commit the generation");
+		fail(st, err, "cannot commit the generation");
 		goto out;
 	}
 	st->in_txn = false;
@@ -241,63 +368,133 @@ static int sqlite_commit_generation(struct store_txn *t, const char *user, const
 	rc = 0;
 out:
 	sqlite3_finalize(ins_gen);
+	sqlite3_finalize(ins_change);
 	sqlite3_finalize(close_obj);
 	sqlite3_finalize(ins_obj);
-	sqlite3_finalize(ins_change);
-	if (rc < 0)
+	if (rc < 0) {
 		sqlite_abort(t);
+		if (gen)
+			error_wrap(err, "generation %lld not recorded", gen);
+	}
 	return rc;
 }
 
-static const char *text(sqlite3_stmt *q, int col)
-{
-	const unsigned char *t = sqlite3_column_text(q, col);
-	return t ? (const char *)t : "";
-}
-
-static int sqlite_list_objects(struct store *s, long long gen, store_object_fn fn, void *ctx,
-			       struct error *err)
+static int sqlite_list_objects(struct store *s, long long gen, long long except, store_object_fn fn,
+			       void *ctx, struct error *err)
 {
 	struct sqlite_store *st = of(s);
 	sqlite3_stmt *q;
-	if (prepare(st, &q, "SELECT kind, ns, name, body FROM objects WHERE gen_from <= ?1 "
-			    "AND (gen_to IS NULL OR gen_to > ?1) ORDER BY kind, ns, name", err) < 0)
+	/* gen_from is at least 1, so except = -1 or 0 excludes nothing. */
+	if (prepare(st, &q, "SELECT kind, ns, name, body FROM objects"
+			    " WHERE gen_from <= ?1 AND (gen_to IS NULL OR gen_to > ?1)"
+			    " AND NOT (gen_from <= ?2 AND (gen_to IS NULL OR gen_to > ?2))"
+			    " ORDER BY kind, ns, name",
+		    err) < 0)
 		return -1;
 	sqlite3_bind_int64(q, 1, gen);
+	sqlite3_bind_int64(q, 2, except);
 	int rc, stop = 0;
 	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW)
 		stop = fn(ctx, text(q, 0), text(q, 1), text(q, 2), text(q, 3));
 	sqlite3_finalize(q);
 	if (stop)
 		return stop;
-	return rc == SQLITE_DONE ? 0 : db_error(st, err, "cannot list objects");
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot list objects");
+}
+
+static const char generation_query[] =
+	"SELECT g.id, g.user, g.verb, g.time,"
+	" COALESCE(SUM(c.change = 'created'), 0), COALESCE(SUM(c.change = 'updated'), 0),"
+	" COALESCE(SUM(c.change = 'deleted'), 0)"
+	" FROM generations g LEFT JOIN changes c ON c.generation = g.id";
+
+static struct store_generation generation_row(sqlite3_stmt *q)
+{
+	return (struct store_generation){
+		.generation = sqlite3_column_int64(q, 0),
+		.user = text(q, 1),
+		.verb = text(q, 2),
+		.time = sqlite3_column_int64(q, 3),
+		.created = (size_t)sqlite3_column_int64(q, 4),
+		.updated = (size_t)sqlite3_column_int64(q, 5),
+		.deleted = (size_t)sqlite3_column_int64(q, 6),
+	};
 }
 
 static int sqlite_log(struct store *s, store_generation_fn fn, void *ctx, struct error *err)
 {
 	struct sqlite_store *st = of(s);
 	sqlite3_stmt *q;
-	if (prepare(st, &q,
-		    "SELECT g.id, g.user, g.verb, g.time,"
-		    " (SELECT COUNT(*) FROM changes c WHERE c.generation = g.id AND c.change = 'created'),"
-		    " (SELECT COUNT(*) FROM changes c WHERE c.generation = g.id AND c.change = 'updated'),"
-		    " (SELECT COUNT(*) FROM changes c WHERE c.generation = g.id AND c.change = 'deleted')"
-		    " FROM generations g ORDER BY g.id DESC",
-		    err) < 0)
+	char sql[sizeof(generation_query) + 64];
+	snprintf(sql, sizeof(sql), "%s GROUP BY g.id ORDER BY g.id DESC", generation_query);
+	if (prepare(st, &q, sql, err) < 0)
 		return -1;
 	int rc, stop = 0;
 	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct store_generation g = {
-			sqlite3_column_int64(q, 0), text(q, 1), text(q, 2), sqlite3_column_int64(q, 3),
-			(size_t)sqlite3_column_int64(q, 4), (size_t)sqlite3_column_int64(q, 5),
-			(size_t)sqlite3_column_int64(q, 6),
-		};
+		struct store_generation g = generation_row(q);
 		stop = fn(ctx, &g);
 	}
 	sqlite3_finalize(q);
 	if (stop)
 		return stop;
-	return rc == SQLITE_DONE ? 0 : db_error(st, err, "cannot read the log");
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot read the log");
+}
+
+static int sqlite_generation_get(struct store *s, long long gen, struct store_generation *out,
+				 struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	char sql[sizeof(generation_query) + 64];
+	snprintf(sql, sizeof(sql), "%s WHERE g.id = ? GROUP BY g.id", generation_query);
+	if (prepare(st, &q, sql, err) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, gen);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		*out = generation_row(q);
+		out->user = xstrdup(out->user);
+		out->verb = xstrdup(out->verb);
+	}
+	sqlite3_finalize(q);
+	if (rc == SQLITE_DONE)
+		return error_set(err, "generation %lld does not exist", gen);
+	return rc == SQLITE_ROW ? 0 : fail(st, err, "cannot read a generation");
+}
+
+static int sqlite_generation_changes(struct store *s, long long gen, store_change_fn fn, void *ctx,
+				     struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	/* The version a change ended has gen_to = gen, the one it made gen_from = gen. */
+	if (prepare(st, &q, "SELECT c.kind, c.ns, c.name, c.change, old.body, new.body FROM changes c"
+			    " LEFT JOIN objects old ON old.kind = c.kind AND old.ns = c.ns"
+			    "  AND old.name = c.name AND old.gen_to = c.generation"
+			    " LEFT JOIN objects new ON new.kind = c.kind AND new.ns = c.ns"
+			    "  AND new.name = c.name AND new.gen_from = c.generation"
+			    " WHERE c.generation = ? ORDER BY c.kind, c.ns, c.name",
+		    err) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, gen);
+	int rc, stop = 0;
+	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *change = text(q, 3);
+		struct store_change c = {
+			.kind = text(q, 0),
+			.ns = text(q, 1),
+			.name = text(q, 2),
+			.change = strcmp(change, "created") == 0   ? STORE_CREATED
+				  : strcmp(change, "updated") == 0 ? STORE_UPDATED
+								   : STORE_DELETED,
+			.body = text_or_null(q, 5),
+		};
+		stop = fn(ctx, &c, text_or_null(q, 4));
+	}
+	sqlite3_finalize(q);
+	if (stop)
+		return stop;
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot list the changes of a generation");
 }
 
 static int sqlite_load_state(struct store *s, long long gen, char **json, struct error *err)
@@ -308,11 +505,11 @@ static int sqlite_load_state(struct store *s, long long gen, char **json, struct
 		return -1;
 	sqlite3_bind_int64(q, 1, gen);
 	int rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+	if (rc == SQLITE_ROW && text_or_null(q, 0))
 		*json = xstrdup(text(q, 0));
 	sqlite3_finalize(q);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_error(st, err, "cannot read a stored state");
+		return fail(st, err, "cannot read a stored state");
 	return 0;
 }
 
@@ -333,7 +530,7 @@ static int sqlite_record_action(struct store *s, const struct store_action *a, s
 	sqlite3_bind_int64(q, 7, a->finished);
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : db_error(st, err, "cannot record an action");
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot record an action");
 }
 
 static int sqlite_list_actions(struct store *s, long long gen, store_action_fn fn, void *ctx,
@@ -347,15 +544,21 @@ static int sqlite_list_actions(struct store *s, long long gen, store_action_fn f
 	sqlite3_bind_int64(q, 1, gen);
 	int rc, stop = 0;
 	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct store_action a = { sqlite3_column_int64(q, 0), text(q, 1), text(q, 2), text(q, 3),
-					  sqlite3_column_type(q, 4) == SQLITE_NULL ? NULL : text(q, 4),
-					  sqlite3_column_int64(q, 5), sqlite3_column_int64(q, 6) };
+		struct store_action a = {
+			.generation = sqlite3_column_int64(q, 0),
+			.action = text(q, 1),
+			.instance = text(q, 2),
+			.status = text(q, 3),
+			.message = text_or_null(q, 4),
+			.started = sqlite3_column_int64(q, 5),
+			.finished = sqlite3_column_int64(q, 6),
+		};
 		stop = fn(ctx, &a);
 	}
 	sqlite3_finalize(q);
 	if (stop)
 		return stop;
-	return rc == SQLITE_DONE ? 0 : db_error(st, err, "cannot list actions");
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot list actions");
 }
 
 const struct store_backend store_sqlite = {
@@ -369,6 +572,8 @@ const struct store_backend store_sqlite = {
 	.current_generation = sqlite_current_generation,
 	.list_objects = sqlite_list_objects,
 	.log = sqlite_log,
+	.generation_get = sqlite_generation_get,
+	.generation_changes = sqlite_generation_changes,
 	.load_state = sqlite_load_state,
 	.record_action = sqlite_record_action,
 	.list_actions = sqlite_list_actions,

@@ -1,26 +1,38 @@
-/* Backend-neutral store functions: pick a backend by location, dispatch, and
- * compute diffs between generations from two object listings. */
+/* Backend-neutral store functions: pick a backend by location, check
+ * generation numbers, dispatch, and merge diffs between generations. The SQL
+ * lives in the backends. */
 #include "store_backend.h"
 #include "base/alloc.h"
 #include "base/vec.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const struct store_backend *const backends[] = { &store_sqlite };
+
+static const char *const change_names[] = { "created", "updated", "deleted" };
+
+const char *store_change_name(enum store_change_kind change)
+{
+	return (unsigned)change < sizeof(change_names) / sizeof(*change_names) ? change_names[change]
+									       : "unknown";
+}
 
 int store_open(struct store **out, const char *location, struct error *err)
 {
 	*out = NULL;
 	if (!location || !*location)
-		return error_set(err, "no state location given");
-	if (strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0)
-		return error_set(err, "cannot open state %s: postgres:// stores are not supported yet",
-				 location);
+		return error_set(err, "cannot open state database: no location given");
 	for (size_t i = 0; i < sizeof(backends) / sizeof(*backends); i++)
 		if (backends[i]->accepts(location))
 			return backends[i]->open(out, location, err);
-	return error_set(err, "cannot open state %s: unknown kind of location", location);
+	/* Named apart from other schemes: it is the one users are told to expect. */
+	if (strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0)
+		return error_set(err, "cannot open state database %s: postgres:// stores are not supported yet",
+				 location);
+	return error_set(err, "cannot open state database %s: unknown kind of location (give a path or sqlite:PATH)",
+			 location);
 }
 
 void store_close(struct store *s)
@@ -31,6 +43,7 @@ void store_close(struct store *s)
 
 int store_begin(struct store *s, struct store_txn **out, struct error *err)
 {
+	*out = NULL;
 	return s->backend->begin(s, out, err);
 }
 
@@ -40,12 +53,32 @@ void store_abort(struct store_txn *t)
 		t->store->backend->abort(t);
 }
 
+int store_commit_generation_at(struct store_txn *t, const char *user, const char *verb,
+			       long long when, const struct store_change *changes, size_t n,
+			       const char *state_json, long long *generation, struct error *err)
+{
+	const char *missing = !user || !*user ? "a user" : !verb || !*verb ? "a verb" : NULL;
+	for (size_t i = 0; !missing && i < n; i++) {
+		const struct store_change *c = &changes[i];
+		if (!c->kind || !c->ns || !c->name)
+			missing = "a kind, namespace and name for every change";
+		else if ((unsigned)c->change > STORE_DELETED)
+			missing = "a known kind of change (created, updated, deleted)";
+	}
+	if (missing) {
+		t->store->backend->abort(t);
+		return error_set(err, "cannot record a generation without %s", missing);
+	}
+	return t->store->backend->commit_generation(t, user, verb, when, changes, n, state_json,
+						     generation, err);
+}
+
 int store_commit_generation(struct store_txn *t, const char *user, const char *verb,
 			    const struct store_change *changes, size_t n, const char *state_json,
 			    long long *generation, struct error *err)
 {
-	return t->store->backend->commit_generation(t, user, verb, changes, n, state_json,
-						     generation, err);
+	return store_commit_generation_at(t, user, verb, (long long)time(NULL), changes, n,
+					  state_json, generation, err);
 }
 
 int store_current_generation(struct store *s, long long *out, struct error *err)
@@ -53,10 +86,30 @@ int store_current_generation(struct store *s, long long *out, struct error *err)
 	return s->backend->current_generation(s, out, err);
 }
 
+/* Generations are never removed, so a number found here stays valid for the
+ * query that follows, even outside a transaction. */
+static int check_generation(struct store *s, long long gen, int allow_empty, struct error *err)
+{
+	long long current;
+	if (s->backend->current_generation(s, &current, err) < 0)
+		return -1;
+	if (gen > 0 && gen <= current)
+		return 0;
+	if (gen == 0 && allow_empty)
+		return 0;
+	if (!current)
+		return error_set(err, "generation %lld does not exist (no policy generations yet)", gen);
+	return error_set(err, "generation %lld does not exist (the latest is %lld)", gen, current);
+}
+
 int store_list_objects(struct store *s, long long gen, store_object_fn fn, void *ctx,
 		       struct error *err)
 {
-	return s->backend->list_objects(s, gen, fn, ctx, err);
+	if (check_generation(s, gen, 1, err) < 0)
+		return -1;
+	if (gen == 0)
+		return 0;
+	return s->backend->list_objects(s, gen, -1, fn, ctx, err);
 }
 
 int store_log(struct store *s, store_generation_fn fn, void *ctx, struct error *err)
@@ -64,16 +117,49 @@ int store_log(struct store *s, store_generation_fn fn, void *ctx, struct error *
 	return s->backend->log(s, fn, ctx, err);
 }
 
+int store_generation_get(struct store *s, long long gen, struct store_generation *out,
+			 struct error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (check_generation(s, gen, 0, err) < 0)
+		return -1;
+	return s->backend->generation_get(s, gen, out, err);
+}
+
+void store_generation_release(struct store_generation *g)
+{
+	/* The strings are the heap copies store_generation_get() made. */
+	free((char *)g->user);
+	free((char *)g->verb);
+	memset(g, 0, sizeof(*g));
+}
+
+int store_generation_changes(struct store *s, long long gen, store_change_fn fn, void *ctx,
+			     struct error *err)
+{
+	if (check_generation(s, gen, 0, err) < 0)
+		return -1;
+	return s->backend->generation_changes(s, gen, fn, ctx, err);
+}
+
 int store_load_state(struct store *s, long long gen, char **json, struct error *err)
 {
 	*json = NULL;
-	if (gen <= 0)
-		return 0;
+	if (gen == 0) {
+		if (s->backend->current_generation(s, &gen, err) < 0)
+			return -1;
+		if (gen == 0)
+			return 0;
+	} else if (check_generation(s, gen, 0, err) < 0) {
+		return -1;
+	}
 	return s->backend->load_state(s, gen, json, err);
 }
 
 int store_record_action(struct store *s, const struct store_action *a, struct error *err)
 {
+	if (!a->action || !a->instance || !a->status)
+		return error_set(err, "cannot record an action without its action, instance and status");
 	return s->backend->record_action(s, a, err);
 }
 
@@ -121,19 +207,18 @@ static int compare_ids(const struct listed *a, const struct listed *b)
 int store_diff(struct store *s, long long from, long long to, store_diff_fn fn, void *ctx,
 	       struct error *err)
 {
-	long long current;
-	if (store_current_generation(s, &current, err) < 0)
+	if (check_generation(s, from, 1, err) < 0 || check_generation(s, to, 1, err) < 0)
 		return -1;
-	if (from < 0 || to < 0 || from > current || to > current)
-		return error_set(err, "generations go from 1 to %lld", current);
+	/* Only the versions one side has and the other lacks: what both share
+	 * is the same row, so the work follows the size of the change, not of
+	 * the policy. */
 	listing a = { 0 }, b = { 0 };
 	int rc = 0;
-	if ((from && store_list_objects(s, from, collect, &a, err) < 0) ||
-	    (to && store_list_objects(s, to, collect, &b, err) < 0)) {
+	if ((from && s->backend->list_objects(s, from, to, collect, &a, err) < 0) ||
+	    (to && s->backend->list_objects(s, to, from, collect, &b, err) < 0)) {
 		rc = -1;
 		goto out;
 	}
-	/* Both listings are sorted by (kind, ns, name): merge them. */
 	size_t i = 0, j = 0;
 	while (rc == 0 && (i < a.len || j < b.len)) {
 		int c = i == a.len ? 1 : j == b.len ? -1 : compare_ids(&a.items[i], &b.items[j]);
@@ -144,6 +229,7 @@ int store_diff(struct store *s, long long from, long long to, store_diff_fn fn, 
 			rc = fn(ctx, b.items[j].kind, b.items[j].ns, b.items[j].name, NULL, b.items[j].body);
 			j++;
 		} else {
+			/* Deleted and created again with the same body: no difference. */
 			if (strcmp(a.items[i].body, b.items[j].body) != 0)
 				rc = fn(ctx, a.items[i].kind, a.items[i].ns, a.items[i].name,
 					a.items[i].body, b.items[j].body);

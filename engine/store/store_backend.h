@@ -1,25 +1,36 @@
-/* What a store backend implements; store.c dispatches to it. Internal to the
- * store module. */
+/* What a store backend implements; store.c checks arguments and dispatches
+ * to it. Internal to the store module: a new backend is one file defining a
+ * struct store_backend and one line in store.c's table. */
 #ifndef CAIRN_STORE_BACKEND_H
 #define CAIRN_STORE_BACKEND_H
 
 #include "store.h"
 
+/* Generation numbers reaching a backend are already checked: they exist (or
+ * are 0, the empty store, where the operation allows it). */
 struct store_backend {
 	const char *name;
-	/* Whether location is this backend's; then open it. */
+	/* Whether location is this backend's (then open() is called with it). */
 	int (*accepts)(const char *location);
 	int (*open)(struct store **out, const char *location, struct error *err);
 	void (*close)(struct store *s);
 	int (*begin)(struct store *s, struct store_txn **out, struct error *err);
 	void (*abort)(struct store_txn *t);
+	/* Must finish the transaction (commit, or roll back on error). */
 	int (*commit_generation)(struct store_txn *t, const char *user, const char *verb,
-				 const struct store_change *changes, size_t n,
+				 long long when, const struct store_change *changes, size_t n,
 				 const char *state_json, long long *generation, struct error *err);
 	int (*current_generation)(struct store *s, long long *out, struct error *err);
-	int (*list_objects)(struct store *s, long long gen, store_object_fn fn, void *ctx,
-			    struct error *err);
+	/* Objects of generation gen that generation `except` does not have in the
+	 * same version (except < 0: none excluded), in (kind, ns, name) order. */
+	int (*list_objects)(struct store *s, long long gen, long long except, store_object_fn fn,
+			    void *ctx, struct error *err);
 	int (*log)(struct store *s, store_generation_fn fn, void *ctx, struct error *err);
+	int (*generation_get)(struct store *s, long long gen, struct store_generation *out,
+			      struct error *err);
+	int (*generation_changes)(struct store *s, long long gen, store_change_fn fn, void *ctx,
+				  struct error *err);
+	/* *json stays NULL when the generation has no state. */
 	int (*load_state)(struct store *s, long long gen, char **json, struct error *err);
 	int (*record_action)(struct store *s, const struct store_action *a, struct error *err);
 	int (*list_actions)(struct store *s, long long gen, store_action_fn fn, void *ctx,

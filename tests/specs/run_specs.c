@@ -126,6 +126,7 @@ static int check_keys(struct run *r, const struct ynode *n, const char *what,
 
 static int get_string(struct run *r, const struct ynode *n, const char *what, const char **out)
 {
+	*out = "";
 	if (!is_scalar(n) || is_null(n))
 		return malformed(r, n, "%s must be a string, not %s", what, ynode_describe(n));
 	*out = n->str->s;
@@ -134,6 +135,7 @@ static int get_string(struct run *r, const struct ynode *n, const char *what, co
 
 static int get_bool(struct run *r, const struct ynode *n, const char *what, bool *out)
 {
+	*out = false;
 	int64_t i;
 	double d;
 	if (!is_scalar(n) || ynode_scalar(n, &i, &d, out) != YSCALAR_BOOL)
@@ -146,6 +148,7 @@ static int get_int(struct run *r, const struct ynode *n, const char *what, long 
 	int64_t i;
 	double d;
 	bool b;
+	*out = 0;
 	if (!is_scalar(n) || ynode_scalar(n, &i, &d, &b) != YSCALAR_INT || i < 0)
 		return malformed(r, n, "%s must be a non-negative integer, not %s", what, ynode_describe(n));
 	*out = i;

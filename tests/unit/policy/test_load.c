@@ -461,8 +461,9 @@ Test(load, rules_and_acl_rules_follow_the_reference)
 	expect_error(buf, "ingress must be 'allow' or 'reject', not 'notreject'");
 	snprintf(buf, sizeof(buf), "%sweight: heavy\nactions: {ingress: reject}\n", head);
 	expect_error(buf, "'weight' must be an integer, not a string");
+	/* Weight is optional for rules too (0), as for ACL rules. */
 	snprintf(buf, sizeof(buf), "%sactions: {ingress: reject}\n", head);
-	expect_error(buf, "missing 'weight'");
+	expect_ok(buf);
 
 	const char *acl = "kind: aclrule\nmetadata: {namespace: main, name: a}\n";
 	snprintf(buf, sizeof(buf), "%sactions: {add-role: {domain-admin: '*', service-consumer: 'main1, main2 ,main3,main4'}}\n", acl);

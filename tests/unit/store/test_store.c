@@ -1,0 +1,586 @@
+/* The revision store on a real SQLite file: generations, object versions,
+ * changes, diffs, states, actions, concurrent writers and open errors. */
+#include "engine/store/store.h"
+
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64];
+static char db[128];
+
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void setup(void)
+{
+	strcpy(dir, "/tmp/cairn-store-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(db, sizeof(db), "%s/state.db", dir);
+}
+
+static void teardown(void)
+{
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+static struct store *open_store(const char *location)
+{
+	struct store *s = NULL;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(store_open(&s, location, &err), 0, "%s", error_msg(&err));
+	return s;
+}
+
+/* Commits one generation at a fixed time; returns its number. */
+static long long commit(struct store *s, const char *user, const char *verb,
+			const struct store_change *changes, size_t n, const char *state)
+{
+	struct store_txn *t;
+	struct error err = ERROR_INIT;
+	long long gen = 0;
+	cr_assert_eq(store_begin(s, &t, &err), 0, "%s", error_msg(&err));
+	cr_assert_eq(store_commit_generation_at(t, user, verb, 1700000000, changes, n, state, &gen,
+						&err),
+		     0, "%s", error_msg(&err));
+	return gen;
+}
+
+/* Every listing callback appends "kind ns/name body;" to a buffer. */
+struct text {
+	char buf[4096];
+};
+
+static void add(struct text *t, const char *fmt, const char *a, const char *b, const char *c,
+		const char *d)
+{
+	size_t len = strlen(t->buf);
+	snprintf(t->buf + len, sizeof(t->buf) - len, fmt, a, b, c, d);
+}
+
+static int list_object(void *ctx, const char *kind, const char *ns, const char *name, const char *body)
+{
+	add(ctx, "%s %s/%s %s;", kind, ns, name, body);
+	return 0;
+}
+
+static const char *objects_of(struct store *s, long long gen, struct text *t)
+{
+	struct error err = ERROR_INIT;
+	t->buf[0] = '\0';
+	cr_assert_eq(store_list_objects(s, gen, list_object, t, &err), 0, "%s", error_msg(&err));
+	return t->buf;
+}
+
+static int list_change(void *ctx, const struct store_change *c, const char *old_body)
+{
+	add(ctx, "%s %s ", store_change_name(c->change), c->kind, NULL, NULL);
+	add(ctx, "%s/%s %s -> %s;", c->ns, c->name, old_body ? old_body : "null",
+	    c->body ? c->body : "null");
+	return 0;
+}
+
+static const char *changes_of(struct store *s, long long gen, struct text *t)
+{
+	struct error err = ERROR_INIT;
+	t->buf[0] = '\0';
+	cr_assert_eq(store_generation_changes(s, gen, list_change, t, &err), 0, "%s",
+		     error_msg(&err));
+	return t->buf;
+}
+
+static int list_diff(void *ctx, const char *kind, const char *ns, const char *name,
+		     const char *old_body, const char *new_body)
+{
+	add(ctx, "%s %s/%s ", kind, ns, name, NULL);
+	add(ctx, "%s -> %s;", old_body ? old_body : "null", new_body ? new_body : "null", NULL, NULL);
+	return 0;
+}
+
+static const char *diff_of(struct store *s, long long from, long long to, struct text *t)
+{
+	struct error err = ERROR_INIT;
+	t->buf[0] = '\0';
+	cr_assert_eq(store_diff(s, from, to, list_diff, t, &err), 0, "%s", error_msg(&err));
+	return t->buf;
+}
+
+/* Generation 1 creates a, b; 2 updates a, deletes b, creates c; 3 deletes a. */
+static struct store *three_generations(void)
+{
+	struct store *s = open_store(db);
+	struct store_change g1[] = {
+		{ "service", "main", "b", STORE_CREATED, "{\"b\":1}" },
+		{ "service", "main", "a", STORE_CREATED, "{\"a\":1}" },
+	};
+	struct store_change g2[] = {
+		{ "service", "main", "a", STORE_UPDATED, "{\"a\":2}" },
+		{ "service", "main", "b", STORE_DELETED, NULL },
+		{ "contract", "main", "c", STORE_CREATED, "{\"c\":1}" },
+	};
+	struct store_change g3[] = { { "service", "main", "a", STORE_DELETED, NULL } };
+	cr_assert_eq(commit(s, "alice", "apply", g1, 2, "{\"s\":1}"), 1);
+	cr_assert_eq(commit(s, "bob", "apply", g2, 3, "{\"s\":2}"), 2);
+	cr_assert_eq(commit(s, "alice", "delete", g3, 1, NULL), 3);
+	return s;
+}
+
+Test(store, generations_are_numbered_consecutively)
+{
+	struct store *s = three_generations();
+	struct error err = ERROR_INIT;
+	long long current = -1;
+	cr_assert_eq(store_current_generation(s, &current, &err), 0);
+	cr_expect_eq(current, 3);
+	store_close(s);
+}
+
+Test(store, empty_store_has_generation_zero)
+{
+	struct store *s = open_store(db);
+	struct error err = ERROR_INIT;
+	long long current = -1;
+	struct text t;
+	cr_assert_eq(store_current_generation(s, &current, &err), 0);
+	cr_expect_eq(current, 0);
+	cr_expect_str_eq(objects_of(s, 0, &t), "");
+	cr_expect_eq(store_list_objects(s, 1, list_object, &t, &err), -1);
+	cr_expect_str_eq(error_msg(&err), "generation 1 does not exist (no policy generations yet)");
+	error_clear(&err);
+	store_close(s);
+}
+
+Test(store, older_generations_stay_listable)
+{
+	struct store *s = three_generations();
+	struct text t;
+	cr_expect_str_eq(objects_of(s, 1, &t), "service main/a {\"a\":1};service main/b {\"b\":1};");
+	cr_expect_str_eq(objects_of(s, 2, &t), "contract main/c {\"c\":1};service main/a {\"a\":2};");
+	cr_expect_str_eq(objects_of(s, 3, &t), "contract main/c {\"c\":1};");
+	struct error err = ERROR_INIT;
+	cr_expect_eq(store_list_objects(s, 4, list_object, &t, &err), -1);
+	cr_expect_str_eq(error_msg(&err), "generation 4 does not exist (the latest is 3)");
+	error_clear(&err);
+	store_close(s);
+}
+
+Test(store, data_survives_reopening)
+{
+	store_close(three_generations());
+	struct store *s = open_store(db);
+	struct text t;
+	cr_expect_str_eq(objects_of(s, 2, &t), "contract main/c {\"c\":1};service main/a {\"a\":2};");
+	store_close(s);
+}
+
+Test(store, changes_are_recorded_per_generation)
+{
+	struct store *s = three_generations();
+	struct text t;
+	cr_expect_str_eq(changes_of(s, 1, &t), "created service main/a null -> {\"a\":1};"
+					       "created service main/b null -> {\"b\":1};");
+	cr_expect_str_eq(changes_of(s, 2, &t), "created contract main/c null -> {\"c\":1};"
+					       "updated service main/a {\"a\":1} -> {\"a\":2};"
+					       "deleted service main/b {\"b\":1} -> null;");
+	cr_expect_str_eq(changes_of(s, 3, &t), "deleted service main/a {\"a\":2} -> null;");
+
+	struct store_generation g;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(store_generation_get(s, 2, &g, &err), 0, "%s", error_msg(&err));
+	cr_expect_eq(g.generation, 2);
+	cr_expect_str_eq(g.user, "bob");
+	cr_expect_str_eq(g.verb, "apply");
+	cr_expect_eq(g.time, 1700000000);
+	cr_expect_eq(g.created, 1);
+	cr_expect_eq(g.updated, 1);
+	cr_expect_eq(g.deleted, 1);
+	store_generation_release(&g);
+	cr_expect_eq(store_generation_get(s, 9, &g, &err), -1);
+	cr_expect_str_eq(error_msg(&err), "generation 9 does not exist (the latest is 3)");
+	error_clear(&err);
+	store_close(s);
+}
+
+struct log_ctx {
+	struct text t;
+	int calls, stop_after;
+};
+
+static int log_generation(void *ctx_, const struct store_generation *g)
+{
+	struct log_ctx *ctx = ctx_;
+	size_t len = strlen(ctx->t.buf);
+	snprintf(ctx->t.buf + len, sizeof(ctx->t.buf) - len, "%lld %s %s %zu/%zu/%zu;", g->generation,
+		 g->user, g->verb, g->created, g->updated, g->deleted);
+	return ++ctx->calls == ctx->stop_after ? 7 : 0;
+}
+
+Test(store, log_lists_newest_first_with_counts)
+{
+	struct store *s = three_generations();
+	struct error err = ERROR_INIT;
+	struct log_ctx ctx = { .t.buf = "" };
+	cr_assert_eq(store_log(s, log_generation, &ctx, &err), 0, "%s", error_msg(&err));
+	cr_expect_str_eq(ctx.t.buf, "3 alice delete 0/0/1;2 bob apply 1/1/1;1 alice apply 2/0/0;");
+
+	struct log_ctx stop = { .t.buf = "", .stop_after = 1 };
+	cr_expect_eq(store_log(s, log_generation, &stop, &err), 7, "the callback's value comes back");
+	cr_expect_eq(stop.calls, 1);
+	store_close(s);
+}
+
+Test(store, abort_leaves_nothing)
+{
+	struct store *s = three_generations();
+	struct store_txn *t;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(store_begin(s, &t, &err), 0);
+	store_abort(t);
+
+	/* A failing change undoes the whole generation, including the changes before it. */
+	struct store_change bad[] = {
+		{ "service", "main", "d", STORE_CREATED, "{\"d\":1}" },
+		{ "service", "main", "a", STORE_DELETED, NULL },
+	};
+	long long gen = 0;
+	cr_assert_eq(store_begin(s, &t, &err), 0);
+	cr_expect_eq(store_commit_generation(t, "alice", "apply", bad, 2, "{}", &gen, &err), -1);
+	cr_expect_str_eq(error_msg(&err),
+			 "generation 4 not recorded: cannot delete service main/a: it does not exist");
+	error_clear(&err);
+
+	long long current;
+	struct text t1;
+	cr_assert_eq(store_current_generation(s, &current, &err), 0);
+	cr_expect_eq(current, 3);
+	cr_expect_str_eq(objects_of(s, 3, &t1), "contract main/c {\"c\":1};");
+	char *state = NULL;
+	cr_assert_eq(store_load_state(s, 0, &state, &err), 0);
+	cr_expect_null(state, "generation 3 was committed without a state");
+
+	/* The store is usable again: the failed transaction is finished. */
+	struct store_change good[] = { { "service", "main", "d", STORE_CREATED, "{\"d\":1}" } };
+	cr_expect_eq(commit(s, "alice", "apply", good, 1, NULL), 4);
+	store_close(s);
+}
+
+Test(store, reads_inside_a_transaction_see_the_store)
+{
+	struct store *s = three_generations();
+	struct store_txn *t;
+	struct error err = ERROR_INIT;
+	long long current = 0, gen = 0;
+	struct text t1;
+	cr_assert_eq(store_begin(s, &t, &err), 0);
+	cr_assert_eq(store_current_generation(s, &current, &err), 0);
+	cr_expect_eq(current, 3);
+	cr_expect_str_eq(objects_of(s, current, &t1), "contract main/c {\"c\":1};");
+	struct store_txn *second;
+	cr_expect_eq(store_begin(s, &second, &err), -1, "one transaction at a time");
+	error_clear(&err);
+	struct store_change c[] = { { "contract", "main", "c", STORE_UPDATED, "{\"c\":2}" } };
+	cr_assert_eq(store_commit_generation(t, "carol", "apply", c, 1, NULL, &gen, &err), 0, "%s",
+		     error_msg(&err));
+	cr_expect_eq(gen, 4);
+	store_close(s);
+}
+
+Test(store, changes_must_match_the_store)
+{
+	struct store *s = three_generations();
+	struct store_txn *t;
+	struct error err = ERROR_INIT;
+	long long gen = 0;
+	struct {
+		struct store_change c[2];
+		size_t n;
+		const char *msg;
+	} cases[] = {
+		{ { { "contract", "main", "c", STORE_CREATED, "{}" } }, 1,
+		  "generation 4 not recorded: cannot create contract main/c: it already exists" },
+		{ { { "service", "main", "zz", STORE_UPDATED, "{}" } }, 1,
+		  "generation 4 not recorded: cannot update service main/zz: it does not exist" },
+		{ { { "contract", "main", "c", STORE_UPDATED, NULL } }, 1,
+		  "generation 4 not recorded: cannot update contract main/c without a body" },
+		{ { { "service", "x", "n", STORE_CREATED, "{}" }, { "service", "x", "n", STORE_UPDATED, "{}" } }, 2,
+		  "generation 4 not recorded: service x/n is changed twice in one generation" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		cr_assert_eq(store_begin(s, &t, &err), 0);
+		cr_expect_eq(store_commit_generation(t, "u", "apply", cases[i].c, cases[i].n, NULL, &gen, &err), -1);
+		cr_expect_str_eq(error_msg(&err), cases[i].msg);
+		error_clear(&err);
+	}
+	cr_assert_eq(store_begin(s, &t, &err), 0);
+	cr_expect_eq(store_commit_generation(t, "", "apply", NULL, 0, NULL, &gen, &err), -1);
+	cr_expect_str_eq(error_msg(&err), "cannot record a generation without a user");
+	error_clear(&err);
+	long long current;
+	cr_assert_eq(store_current_generation(s, &current, &err), 0);
+	cr_expect_eq(current, 3);
+	store_close(s);
+}
+
+Test(store, state_round_trips)
+{
+	struct store *s = open_store(db);
+	struct error err = ERROR_INIT;
+	char *json = (char *)"untouched";
+	cr_assert_eq(store_load_state(s, 0, &json, &err), 0);
+	cr_expect_null(json, "no generation, no state");
+	store_close(s);
+
+	s = three_generations();
+	cr_assert_eq(store_load_state(s, 1, &json, &err), 0, "%s", error_msg(&err));
+	cr_expect_str_eq(json, "{\"s\":1}");
+	free(json);
+	cr_assert_eq(store_load_state(s, 2, &json, &err), 0);
+	cr_expect_str_eq(json, "{\"s\":2}");
+	free(json);
+	cr_assert_eq(store_load_state(s, 3, &json, &err), 0);
+	cr_expect_null(json);
+
+	struct store_change c[] = { { "contract", "main", "c", STORE_UPDATED, "{\"c\":2}" } };
+	cr_assert_eq(commit(s, "alice", "apply", c, 1, "{\"s\":4}"), 4);
+	cr_assert_eq(store_load_state(s, 0, &json, &err), 0);
+	cr_expect_str_eq(json, "{\"s\":4}", "0 is the latest");
+	free(json);
+	cr_expect_eq(store_load_state(s, 5, &json, &err), -1);
+	cr_expect_str_eq(error_msg(&err), "generation 5 does not exist (the latest is 4)");
+	error_clear(&err);
+	store_close(s);
+}
+
+Test(store, diff_between_generations)
+{
+	struct store *s = three_generations();
+	struct text t;
+	cr_expect_str_eq(diff_of(s, 1, 2, &t), "contract main/c null -> {\"c\":1};"
+					       "service main/a {\"a\":1} -> {\"a\":2};"
+					       "service main/b {\"b\":1} -> null;");
+	cr_expect_str_eq(diff_of(s, 2, 1, &t), "contract main/c {\"c\":1} -> null;"
+					       "service main/a {\"a\":2} -> {\"a\":1};"
+					       "service main/b null -> {\"b\":1};");
+	cr_expect_str_eq(diff_of(s, 1, 3, &t), "contract main/c null -> {\"c\":1};"
+					       "service main/a {\"a\":1} -> null;"
+					       "service main/b {\"b\":1} -> null;");
+	cr_expect_str_eq(diff_of(s, 0, 1, &t), "service main/a null -> {\"a\":1};"
+					       "service main/b null -> {\"b\":1};");
+	cr_expect_str_eq(diff_of(s, 2, 2, &t), "");
+
+	/* Deleted, then created again as it was: no difference across the two. */
+	struct store_change back[] = { { "service", "main", "a", STORE_CREATED, "{\"a\":2}" } };
+	cr_assert_eq(commit(s, "alice", "apply", back, 1, NULL), 4);
+	cr_expect_str_eq(diff_of(s, 2, 4, &t), "");
+	cr_expect_str_eq(diff_of(s, 3, 4, &t), "service main/a null -> {\"a\":2};");
+
+	struct error err = ERROR_INIT;
+	cr_expect_eq(store_diff(s, 1, 5, list_diff, &t, &err), -1);
+	cr_expect_str_eq(error_msg(&err), "generation 5 does not exist (the latest is 4)");
+	error_clear(&err);
+	store_close(s);
+}
+
+static int list_action(void *ctx, const struct store_action *a)
+{
+	char line[256];
+	snprintf(line, sizeof(line), "%lld %s %s %s %s %lld-%lld;", a->generation, a->action,
+		 a->instance, a->status, a->message ? a->message : "-", a->started, a->finished);
+	strcat(((struct text *)ctx)->buf, line);
+	return 0;
+}
+
+Test(store, actions_are_listed_per_generation_in_order)
+{
+	struct store *s = three_generations();
+	struct error err = ERROR_INIT;
+	struct store_action a[] = {
+		{ 2, "create", "c#main#k#x#db", "ok", NULL, 10, 12 },
+		{ 3, "delete", "c#main#k#x#db", "failed", "container busy", 20, 21 },
+		{ 2, "attach", "c#main#k#x#db", "ok", "", 12, 13 },
+	};
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(store_record_action(s, &a[i], &err), 0, "%s", error_msg(&err));
+	struct text t = { "" };
+	cr_assert_eq(store_list_actions(s, 2, list_action, &t, &err), 0);
+	cr_expect_str_eq(t.buf, "2 create c#main#k#x#db ok - 10-12;2 attach c#main#k#x#db ok  12-13;");
+	t.buf[0] = '\0';
+	cr_assert_eq(store_list_actions(s, 3, list_action, &t, &err), 0);
+	cr_expect_str_eq(t.buf, "3 delete c#main#k#x#db failed container busy 20-21;");
+	store_close(s);
+}
+
+/* One writer process: 50 read-modify-write generations, each creating one
+ * object that records which generation the writer saw as the latest. */
+static int writer(const char *location, const char *who, int go)
+{
+	char c;
+	if (read(go, &c, 1) != 0)
+		return 10;
+	struct store *s = NULL;
+	struct error err = ERROR_INIT;
+	if (store_open(&s, location, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", who, error_msg(&err));
+		return 11;
+	}
+	int rc = 0;
+	for (int i = 0; i < 50 && !rc; i++) {
+		struct store_txn *t;
+		long long seen, gen = 0;
+		if (store_begin(s, &t, &err) < 0 || store_current_generation(s, &seen, &err) < 0) {
+			fprintf(stderr, "%s: %s\n", who, error_msg(&err));
+			rc = 12;
+			break;
+		}
+		char name[32], body[64];
+		snprintf(name, sizeof(name), "%s-%02d", who, i);
+		snprintf(body, sizeof(body), "{\"seen\":%lld}", seen);
+		struct store_change ch = { "service", "race", name, STORE_CREATED, body };
+		if (store_commit_generation(t, who, "apply", &ch, 1, body, &gen, &err) < 0) {
+			fprintf(stderr, "%s: %s\n", who, error_msg(&err));
+			rc = 13;
+		} else if (gen != seen + 1) {
+			rc = 14;
+		}
+	}
+	store_close(s);
+	return rc;
+}
+
+struct race {
+	int count[2];
+	long long gen;
+	int ok;
+};
+
+static int check_change(void *ctx, const struct store_change *c, const char *old_body)
+{
+	struct race *r = ctx;
+	char want[64];
+	snprintf(want, sizeof(want), "{\"seen\":%lld}", r->gen - 1);
+	r->ok = r->ok && c->change == STORE_CREATED && !old_body && strcmp(c->body, want) == 0;
+	return 0;
+}
+
+static int count_object(void *ctx, const char *kind, const char *ns, const char *name, const char *body)
+{
+	struct race *r = ctx;
+	r->count[name[0] == 'q']++;
+	return 0;
+}
+
+Test(store, concurrent_writers_make_consecutive_generations)
+{
+	int go[2];
+	cr_assert_eq(pipe(go), 0);
+	pid_t pids[2];
+	const char *who[2] = { "p", "q" };
+	for (int i = 0; i < 2; i++) {
+		pids[i] = fork();
+		cr_assert_neq(pids[i], -1);
+		if (pids[i] == 0) {
+			close(go[1]);
+			_exit(writer(db, who[i], go[0]));
+		}
+	}
+	/* Both writers start at once, against a database neither has created. */
+	close(go[0]);
+	close(go[1]);
+	for (int i = 0; i < 2; i++) {
+		int status;
+		cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer %s failed with %d",
+			  who[i], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+
+	struct store *s = open_store(db);
+	struct error err = ERROR_INIT;
+	long long current;
+	cr_assert_eq(store_current_generation(s, &current, &err), 0);
+	cr_expect_eq(current, 100);
+	for (long long g = 1; g <= current; g++) {
+		struct race r = { .gen = g, .ok = 1 };
+		struct store_generation info;
+		cr_assert_eq(store_generation_get(s, g, &info, &err), 0);
+		cr_expect_eq(info.created + info.updated + info.deleted, 1, "generation %lld", g);
+		store_generation_release(&info);
+		cr_assert_eq(store_generation_changes(s, g, check_change, &r, &err), 0);
+		cr_expect(r.ok, "generation %lld was made on top of generation %lld", g, g - 1);
+	}
+	struct race all = { .ok = 1 };
+	cr_assert_eq(store_list_objects(s, 100, count_object, &all, &err), 0);
+	cr_expect_eq(all.count[0], 50);
+	cr_expect_eq(all.count[1], 50);
+	store_close(s);
+}
+
+static void expect_open_error(const char *location, const char *msg)
+{
+	struct store *s = (struct store *)1;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(store_open(&s, location, &err), -1, "%s opened", location);
+	cr_expect_null(s);
+	cr_expect_str_eq(error_msg(&err), msg);
+	error_clear(&err);
+}
+
+Test(store, open_creates_missing_directories)
+{
+	char location[256], path[256];
+	snprintf(location, sizeof(location), "sqlite:%s/x/.cairn/state.db", dir);
+	snprintf(path, sizeof(path), "%s/x/.cairn/state.db", dir);
+	store_close(open_store(location));
+	struct stat st;
+	cr_expect_eq(stat(path, &st), 0, "%s exists", path);
+}
+
+Test(store, open_errors_name_the_database)
+{
+	char path[256], msg[512];
+
+	FILE *f = fopen(db, "w");
+	cr_assert_not_null(f);
+	for (int i = 0; i < 100; i++)
+		fputs("this is not a database, just text\n", f);
+	fclose(f);
+	snprintf(msg, sizeof(msg), "cannot open state database %s: file is not a database", db);
+	expect_open_error(db, msg);
+
+	snprintf(path, sizeof(path), "%s/state.db/.cairn/state.db", dir);
+	snprintf(msg, sizeof(msg),
+		 "cannot open state database %s: cannot create directory %s/state.db/.cairn: Not a directory",
+		 path, dir);
+	expect_open_error(path, msg);
+
+	snprintf(msg, sizeof(msg), "cannot open state database %s: unable to open database file", dir);
+	expect_open_error(dir, msg);
+
+	expect_open_error("postgres://cairn@db/cairn",
+			  "cannot open state database postgres://cairn@db/cairn: postgres:// stores are not supported yet");
+	expect_open_error("sqlite:", "cannot open state database sqlite:: no path after sqlite:");
+	expect_open_error("", "cannot open state database: no location given");
+}
+
+Test(store, newer_schema_is_refused)
+{
+	store_close(open_store(db));
+	sqlite3 *raw;
+	cr_assert_eq(sqlite3_open(db, &raw), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(raw, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+	char msg[512];
+	snprintf(msg, sizeof(msg),
+		 "cannot open state database %s: it has schema version 99, newer than this cairn knows (1); upgrade cairn",
+		 db);
+	expect_open_error(db, msg);
+}
