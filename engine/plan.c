@@ -16,11 +16,21 @@ const char *plan_verb_name(enum plan_verb v)
 	return verb_names[v];
 }
 
+/* Dependency lists are sorted: a binary search keeps shared instances with
+ * thousands of consumers cheap. */
 static bool has_dep(const struct state_instance *si, const char *dep)
 {
-	for (uint32_t i = 0; i < si->ndeps; i++)
-		if (strcmp(si->deps[i], dep) == 0)
+	uint32_t lo = 0, hi = si->ndeps;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(si->deps[mid], dep);
+		if (c == 0)
 			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return false;
 }
 

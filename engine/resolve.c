@@ -48,7 +48,8 @@ struct resolver {
 	VEC(struct contrib) contribs;
 	VEC(struct edge) edges;
 	VEC(struct labels *) owned_labels;
-	struct strbuf sb, json, json_public;
+	struct strbuf sb, json;
+	bool saw_secret;
 	/* per dependency */
 	uint32_t dep_index;
 	struct arena *scratch;
@@ -175,35 +176,40 @@ static const struct labels *labels_dedup(struct resolver *rs, const struct label
 	return copy;
 }
 
-/* Renders a parameter tree as canonical JSON into json (and json_public, with
- * secrets masked), and, when dn is given, into a discovery node. */
+/* Renders a parameter tree as canonical JSON into rs->json (with secret
+ * values masked when `masked`), and, when dn is given, into a discovery node. */
 static int render_tree(struct resolver *rs, const struct pnode *n,
-		       const struct template_scope *scope, struct dnode *dn, const char *path)
+		       const struct template_scope *scope, struct dnode *dn, const char *path,
+		       bool masked)
 {
+	struct strbuf *json = &rs->json;
 	switch (n->kind) {
 	case PNODE_NULL:
-		strbuf_adds(&rs->json, "null");
-		strbuf_adds(&rs->json_public, "null");
+		strbuf_adds(json, "null");
 		return 0;
 	case PNODE_INT:
-		strbuf_addf(&rs->json, "%lld", (long long)n->integer);
-		strbuf_addf(&rs->json_public, "%lld", (long long)n->integer);
+		strbuf_addf(json, "%lld", (long long)n->integer);
 		if (dn)
 			dn->text = arena_printf(rs->scratch, "%lld", (long long)n->integer);
 		return 0;
 	case PNODE_FLOAT:
-		strbuf_addf(&rs->json, "%.17g", n->real);
-		strbuf_addf(&rs->json_public, "%.17g", n->real);
+		strbuf_addf(json, "%.17g", n->real);
 		if (dn)
 			dn->text = arena_printf(rs->scratch, "%.17g", n->real);
 		return 0;
 	case PNODE_BOOL:
-		strbuf_adds(&rs->json, n->boolean ? "true" : "false");
-		strbuf_adds(&rs->json_public, n->boolean ? "true" : "false");
+		strbuf_adds(json, n->boolean ? "true" : "false");
 		if (dn)
 			dn->text = n->boolean ? "true" : "false";
 		return 0;
 	case PNODE_STRING: {
+		if (template_uses_secrets(n->tmpl)) {
+			rs->saw_secret = true;
+			if (masked) {
+				strbuf_adds(json, "\"(secret)\"");
+				return 0;
+			}
+		}
 		size_t mark = rs->sb.len;
 		if (template_render(n->tmpl, scope, &rs->sb, &rs->err) < 0) {
 			strbuf_truncate(&rs->sb, mark);
@@ -211,72 +217,66 @@ static int render_tree(struct resolver *rs, const struct pnode *n,
 			return error_wrap(&rs->err, "%s", path);
 		}
 		const char *text = rs->sb.buf + mark;
-		strbuf_add_json_string(&rs->json, text);
-		if (template_uses_secrets(n->tmpl))
-			strbuf_adds(&rs->json_public, "\"(secret)\"");
-		else
-			strbuf_add_json_string(&rs->json_public, text);
+		strbuf_add_json_string(json, text);
 		if (dn)
 			dn->text = arena_strdup(rs->scratch, text);
 		strbuf_truncate(&rs->sb, mark);
 		return 0;
 	}
 	case PNODE_MAP:
-		strbuf_addc(&rs->json, '{');
-		strbuf_addc(&rs->json_public, '{');
+		strbuf_addc(json, '{');
 		for (uint32_t i = 0; i < n->len; i++) {
-			if (i) {
-				strbuf_addc(&rs->json, ',');
-				strbuf_addc(&rs->json_public, ',');
-			}
-			strbuf_add_json_string(&rs->json, n->keys[i]->s);
-			strbuf_addc(&rs->json, ':');
-			strbuf_add_json_string(&rs->json_public, n->keys[i]->s);
-			strbuf_addc(&rs->json_public, ':');
+			if (i)
+				strbuf_addc(json, ',');
+			strbuf_add_json_string(json, n->keys[i]->s);
+			strbuf_addc(json, ':');
 			struct dnode *child = NULL;
 			if (dn)
 				child = dnode_child(rs->scratch, dn, n->keys[i]);
 			char sub[256];
 			snprintf(sub, sizeof(sub), "%s.%s", path, n->keys[i]->s);
-			if (render_tree(rs, n->children[i], scope, child, sub) < 0)
+			if (render_tree(rs, n->children[i], scope, child, sub, masked) < 0)
 				return -1;
 		}
-		strbuf_addc(&rs->json, '}');
-		strbuf_addc(&rs->json_public, '}');
+		strbuf_addc(json, '}');
 		return 0;
 	case PNODE_LIST:
-		strbuf_addc(&rs->json, '[');
-		strbuf_addc(&rs->json_public, '[');
+		strbuf_addc(json, '[');
 		for (uint32_t i = 0; i < n->len; i++) {
-			if (i) {
-				strbuf_addc(&rs->json, ',');
-				strbuf_addc(&rs->json_public, ',');
-			}
+			if (i)
+				strbuf_addc(json, ',');
 			char sub[256];
 			snprintf(sub, sizeof(sub), "%s[%u]", path, i);
 			/* List items are not addressable from .Discovery. */
-			if (render_tree(rs, n->children[i], scope, NULL, sub) < 0)
+			if (render_tree(rs, n->children[i], scope, NULL, sub, masked) < 0)
 				return -1;
 		}
-		strbuf_addc(&rs->json, ']');
-		strbuf_addc(&rs->json_public, ']');
+		strbuf_addc(json, ']');
 		return 0;
 	}
 	return 0;
 }
 
-/* Renders params or discovery: *out and *out_public become interned JSON. */
+/* Renders params or discovery: *out becomes interned JSON, and *out_public the
+ * same with secrets masked (rendered a second time only when secrets are used). */
 static int render_params(struct resolver *rs, const struct pnode *n,
 			 const struct template_scope *scope, struct dnode *dn, const char *what,
 			 const struct istr **out, const struct istr **out_public)
 {
 	strbuf_reset(&rs->json);
-	strbuf_reset(&rs->json_public);
-	if (render_tree(rs, n, scope, dn, what) < 0)
+	rs->saw_secret = false;
+	if (render_tree(rs, n, scope, dn, what, false) < 0)
 		return -1;
 	*out = intern(rs->in, rs->json.buf, rs->json.len);
-	if (out_public)
-		*out_public = intern(rs->in, rs->json_public.buf, rs->json_public.len);
+	if (!out_public)
+		return 0;
+	*out_public = *out;
+	if (rs->saw_secret) {
+		strbuf_reset(&rs->json);
+		if (render_tree(rs, n, scope, NULL, what, true) < 0)
+			return -1;
+		*out_public = intern(rs->in, rs->json.buf, rs->json.len);
+	}
 	return 0;
 }
 
@@ -333,10 +333,12 @@ static int apply_rules(struct resolver *rs, struct node *nd, const char *ns,
 	const struct rule_list *l = rules_of(rs, ns);
 	if (!l)
 		return 0;
+	/* Criteria read the labels as they were before the pass; the copy is
+	 * taken only when a rule is about to change them. */
 	struct labels snapshot = LABELS_INIT;
-	labels_copy(&snapshot, &nd->labels);
+	bool snapped = false;
 	struct expr_service es = { svc->obj.name->s, svc->obj.ns->s, &svc->labels };
-	struct expr_env env = { &snapshot, &es };
+	struct expr_env env = { &nd->labels, &es };
 	int rc = 0;
 	for (size_t i = 0; i < l->len; i++) {
 		const struct rule *rule = l->items[i];
@@ -359,6 +361,11 @@ static int apply_rules(struct resolver *rs, struct node *nd, const char *ns,
 			break;
 		}
 		if (rule->change_labels) {
+			if (!snapped) {
+				labels_copy(&snapshot, &nd->labels);
+				env.labels = &snapshot;
+				snapped = true;
+			}
 			label_ops_apply(rule->change_labels, &nd->labels);
 			if (rs->flags & RESOLVE_EXPLAIN) {
 				struct strbuf d = STRBUF_INIT;
@@ -968,7 +975,6 @@ int resolve_policy(struct resolution **out, const struct policy *p, const struct
 	vec_release(&rs.events);
 	strbuf_release(&rs.sb);
 	strbuf_release(&rs.json);
-	strbuf_release(&rs.json_public);
 	error_clear(&rs.err);
 	*out = r;
 	return 0;
