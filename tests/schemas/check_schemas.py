@@ -131,7 +131,7 @@ class Checker:
             for i, step in enumerate(steps):
                 if not isinstance(step, dict):
                     continue
-                for key in ("objects", "policy"):
+                for key in ("objects", "policy", "apply"):
                     if key in step:
                         self.policy_objects(step[key], where, "$.steps[%d].%s" % (i, key),
                                             expect or expects_error(step))
