@@ -45,6 +45,8 @@ struct resolver {
 	struct resolution *r;
 	struct map rules_by_ns;   /* namespace -> struct rule_list* */
 	struct map labelsets;     /* label bytes -> struct labels* */
+	struct map labels_only;   /* pnode* -> 1 (reads only labels) or 2 (reads more) */
+	struct map params_cache;  /* (pnode*, deduplicated labels*) -> rendered params */
 	VEC(struct contrib) contribs;
 	VEC(struct edge) edges;
 	VEC(struct labels *) owned_labels;
@@ -277,6 +279,45 @@ static int render_params(struct resolver *rs, const struct pnode *n,
 			return -1;
 		*out_public = intern(rs->in, rs->json.buf, rs->json.len);
 	}
+	return 0;
+}
+
+static bool pnode_reads_only_labels(const struct pnode *n)
+{
+	if (n->kind == PNODE_STRING)
+		return template_reads_only_labels(n->tmpl);
+	for (uint32_t i = 0; i < n->len && (n->kind == PNODE_MAP || n->kind == PNODE_LIST); i++)
+		if (!pnode_reads_only_labels(n->children[i]))
+			return false;
+	return true;
+}
+
+/* Code params that read nothing but labels render the same for every use of
+ * one label set: most dependencies of a shared instance hit this cache. */
+static int render_code_params(struct resolver *rs, const struct pnode *n,
+			      const struct template_scope *scope, const struct labels *deduped,
+			      const struct istr **out, const struct istr **out_public)
+{
+	uintptr_t only = (uintptr_t)map_get(&rs->labels_only, (const char *)&n, sizeof(n));
+	if (!only) {
+		only = pnode_reads_only_labels(n) ? 1 : 2;
+		const struct pnode **keyp = arena_alloc(rs->r->arena, sizeof(*keyp));
+		*keyp = n;
+		map_put(&rs->labels_only, (const char *)keyp, sizeof(*keyp), (void *)only);
+	}
+	if (only != 1)
+		return render_params(rs, n, scope, NULL, "params", out, out_public);
+	const void *key[2] = { n, deduped };
+	const struct istr *hit = map_get(&rs->params_cache, (const char *)key, sizeof(key));
+	if (hit) {
+		*out = *out_public = hit;
+		return 0;
+	}
+	if (render_params(rs, n, scope, NULL, "params", out, out_public) < 0)
+		return -1;
+	const void **stored = arena_alloc(rs->r->arena, sizeof(key));
+	memcpy(stored, key, sizeof(key));
+	map_put(&rs->params_cache, (const char *)stored, sizeof(key), (void *)*out);
 	return 0;
 }
 
@@ -537,8 +578,8 @@ static int resolve_components(struct resolver *rs, struct node *nd, const struct
 		}
 		dnode_put(rs->scratch, entry, rs->k_instance, (struct dnode *)dnode_get(view, rs->k_instance));
 		if (c->code && c->code->params) {
-			if (render_params(rs, c->code->params, &scope, NULL, "params", &params,
-					  &params_public) < 0)
+			if (render_code_params(rs, c->code->params, &scope, deduped, &params,
+					       &params_public) < 0)
 				return component_fail(rs, svc, c);
 		}
 		rs->contribs.items[mine].params = params;
@@ -757,12 +798,13 @@ static void order_visit(struct instance *in, uint8_t *mark, struct instance **ou
  * failed, naming the instance and the other dependency. */
 static void find_conflicts(struct resolver *rs)
 {
-	struct map first = MAP_INIT; /* key -> contrib index + 1 */
+	/* Interned keys have dense ids: an array indexed by id beats hashing. */
+	size_t *first = xcalloc(intern_count(rs->in) + 2, sizeof(*first)); /* contrib index + 1 */
 	for (size_t i = 0; i < rs->contribs.len; i++) {
 		struct contrib *c = &rs->contribs.items[i];
-		size_t f = (size_t)(uintptr_t)map_get(&first, c->key->s, c->key->len);
+		size_t f = first[c->key->id];
 		if (!f) {
-			map_put(&first, c->key->s, c->key->len, (void *)(uintptr_t)(i + 1));
+			first[c->key->id] = i + 1;
 			continue;
 		}
 		struct contrib *o = &rs->contribs.items[f - 1];
@@ -788,7 +830,7 @@ static void find_conflicts(struct resolver *rs)
 			b->reason = msg;
 		}
 	}
-	map_release(&first);
+	free(first);
 }
 
 /* Same dependency reaching one instance twice with different params. */
@@ -815,13 +857,18 @@ static void build_instances(struct resolver *rs)
 	struct resolution *r = rs->r;
 	struct arena *a = r->arena;
 	VEC(struct instance *) list = { 0 };
+	/* Instances by interned key id; and the label set last merged into each,
+	 * since most contributions to an instance share one deduplicated set. */
+	size_t nids = intern_count(rs->in) + 2;
+	struct instance **by_id = xcalloc(nids, sizeof(*by_id));
+	const struct labels **merged = xcalloc(nids, sizeof(*merged));
 
 	for (size_t i = 0; i < rs->contribs.len; i++) {
 		struct contrib *c = &rs->contribs.items[i];
 		struct dep_result *dr = &r->deps[c->dep];
 		if (!dr->resolved)
 			continue;
-		struct instance *in = map_get(&r->by_key, c->key->s, c->key->len);
+		struct instance *in = by_id[c->key->id];
 		if (!in) {
 			in = arena_alloc(a, sizeof(*in));
 			in->key = c->key->s;
@@ -836,6 +883,7 @@ static void build_instances(struct resolver *rs)
 			in->code_type = c->comp && c->comp->code ? c->comp->code->type->s : NULL;
 			in->allow_ingress = true;
 			map_put(&r->by_key, in->key, c->key->len, in);
+			by_id[c->key->id] = in;
 			vec_push(&list, in);
 		}
 		if (!in->params) {
@@ -844,7 +892,10 @@ static void build_instances(struct resolver *rs)
 		}
 		if (!in->discovery)
 			in->discovery = c->discovery;
-		labels_add_all(&in->labels, c->labels);
+		if (merged[c->key->id] != c->labels) {
+			labels_add_all(&in->labels, c->labels);
+			merged[c->key->id] = c->labels;
+		}
 		in->allow_ingress = c->allow_ingress;
 		/* Contributions of one dependency are contiguous: `order` remembers
 		 * the last dependency counted (plus one) during this pass. */
@@ -864,7 +915,7 @@ static void build_instances(struct resolver *rs)
 		struct dep_result *dr = &r->deps[c->dep];
 		if (!dr->resolved)
 			continue;
-		struct instance *in = map_get(&r->by_key, c->key->s, c->key->len);
+		struct instance *in = by_id[c->key->id];
 		if (in->order != c->dep + 1) {
 			in->deps[in->ndeps++] = dr->id;
 			in->order = c->dep + 1;
@@ -880,8 +931,8 @@ static void build_instances(struct resolver *rs)
 		struct edge *e = &rs->edges.items[i];
 		if (!r->deps[e->dep].resolved)
 			continue;
-		struct instance *from = map_get(&r->by_key, e->from->s, e->from->len);
-		struct instance *to = map_get(&r->by_key, e->to->s, e->to->len);
+		struct instance *from = by_id[e->from->id];
+		struct instance *to = by_id[e->to->id];
 		if (!from || !to)
 			continue; /* a component skipped by its criteria */
 		bool seen = false;
@@ -917,6 +968,8 @@ static void build_instances(struct resolver *rs)
 		r->instances[i]->order = (uint32_t)i;
 	free(mark);
 	free(sorted);
+	free(by_id);
+	free(merged);
 	vec_release(&list);
 }
 
@@ -969,6 +1022,8 @@ int resolve_policy(struct resolution **out, const struct policy *p, const struct
 	}
 	vec_release(&rs.owned_labels);
 	map_release(&rs.labelsets);
+	map_release(&rs.labels_only);
+	map_release(&rs.params_cache);
 	map_release(&rs.rules_by_ns);
 	vec_release(&rs.contribs);
 	vec_release(&rs.edges);

@@ -79,6 +79,7 @@ struct template {
 	struct tnode *nodes;
 	uint32_t nnodes;
 	bool constant, secrets, novalue;
+	bool beyond_labels; /* reads something other than .Labels */
 };
 
 const struct dnode *dnode_get(const struct dnode *n, const struct istr *key)
@@ -477,6 +478,8 @@ static struct texpr *make_field(struct parser *ps)
 		return e;
 	}
 #undef EL_IS
+	if (e->root != R_LABELS)
+		ps->t->beyond_labels = true;
 	if (total - skip > keys) {
 		uint32_t bad = skip + keys;
 		e->kind = E_BAD;
@@ -541,6 +544,7 @@ static struct texpr *parse_operand(struct parser *ps, unsigned depth)
 	case T_DOT:
 		e = new_expr(ps, E_FIELD, ps->tok.s, ps->tok.s + 1);
 		e->root = R_SCOPE;
+		ps->t->beyond_labels = true;
 		break;
 	case T_STRING:
 	case T_RAW:
@@ -854,6 +858,11 @@ bool template_is_constant(const struct template *t)
 bool template_uses_secrets(const struct template *t)
 {
 	return t->secrets;
+}
+
+bool template_reads_only_labels(const struct template *t)
+{
+	return !t->beyond_labels;
 }
 
 /* ---- rendering ---- */

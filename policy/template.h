@@ -50,6 +50,10 @@ bool template_is_constant(const struct template *t);
 /* True when rendering reads .User.Secrets (such values are never put in labels or logs). */
 bool template_uses_secrets(const struct template *t);
 
+/* True when the output depends on nothing but .Labels (so it can be cached
+ * per label set). */
+bool template_reads_only_labels(const struct template *t);
+
 /* Appends the output to out. On error returns -1 with a message naming the
  * missing path, e.g. "no label 'clustr' in .Labels.clustr". */
 int template_render(const struct template *t, const struct template_scope *scope,
