@@ -155,163 +155,141 @@ static void read_map(struct diags *d, int *errors, const char *what, const char 
 	}
 }
 
-/* The documents of a users or secrets file as one list of entries. */
-static int read_entries(struct arena *tmp, struct intern *in, const char *path,
-			const char *what, struct diags *d, int *errors, struct ynode ***out,
-			size_t *nout)
+/* The state of one streamed load (yaml_parse_file_each hands entries one by one). */
+struct entry_load {
+	struct users *u;
+	struct diags *diags;
+	int errors;
+};
+
+/* Null documents are empty; anything else at the top must be an entry mapping. */
+static bool entry_is_map(struct entry_load *el, const struct ynode *e, const char *noun)
 {
-	struct ynode **docs;
-	size_t ndocs;
-	*out = NULL;
-	*nout = 0;
-	if (yaml_parse_file(tmp, in, path, &docs, &ndocs, d) < 0) {
-		(*errors)++;
-		return -1;
+	if (e->kind == YNODE_MAP)
+		return true;
+	if (!is_null(e))
+		uerr(el->diags, &el->errors, e->pos, "a %s must be a mapping, not %s", noun,
+		     ynode_describe(e));
+	return false;
+}
+
+static int load_user(void *ctx, const struct ynode *e)
+{
+	static const char *const keys[] = { "name", "passwordhash", "labels", "admin" };
+	struct entry_load *el = ctx;
+	struct users *u = el->u;
+	struct diags *diags = el->diags;
+	if (!entry_is_map(el, e, "user"))
+		return 0;
+	const struct ynode *name = ynode_get(e, "name");
+	if (is_null(name) || name->kind != YNODE_SCALAR) {
+		uerr(diags, &el->errors, name ? name->pos : e->pos,
+		     "a user needs a 'name' string");
+		check_keys(diags, &el->errors, "user", e, keys, 4);
+		return 0;
 	}
-	size_t total = 0;
-	for (size_t i = 0; i < ndocs; i++)
-		total += docs[i]->kind == YNODE_SEQ ? docs[i]->len : 1;
-	struct ynode **items = arena_alloc(tmp, (total ? total : 1) * sizeof(*items));
-	size_t n = 0;
-	for (size_t i = 0; i < ndocs; i++) {
-		if (docs[i]->kind == YNODE_SEQ) {
-			for (size_t k = 0; k < docs[i]->len; k++)
-				items[n++] = docs[i]->items[k];
-		} else if (docs[i]->kind == YNODE_MAP) {
-			items[n++] = docs[i];
-		} else if (!is_null(docs[i])) {
-			uerr(d, errors, docs[i]->pos, "a %s file must be a list of entries, not %s",
-			     what, ynode_describe(docs[i]));
-		}
+	char what[160];
+	snprintf(what, sizeof(what), "user %s", name->str->s);
+	int before = el->errors;
+	check_keys(diags, &el->errors, what, e, keys, 4);
+
+	struct user tmpl = { .name = name->str, .pos = e->pos };
+	const struct ynode *hash = ynode_get(e, "passwordhash");
+	if (!is_null(hash)) {
+		if (hash->kind != YNODE_SCALAR)
+			uerr(diags, &el->errors, hash->pos, "%s: 'passwordhash' must be a string, not %s",
+			     what, ynode_describe(hash));
+		else
+			tmpl.password_hash = hash->str->s; /* interned: outlives the parse */
 	}
-	*out = items;
-	*nout = n;
+	const struct ynode *admin = ynode_get(e, "admin");
+	if (!is_null(admin)) {
+		bool b = false;
+		if (admin->kind != YNODE_SCALAR ||
+		    ynode_scalar(admin, NULL, NULL, &b) != YSCALAR_BOOL)
+			uerr(diags, &el->errors, admin->pos, "%s: 'admin' must be true or false, not %s",
+			     what, ynode_describe(admin));
+		tmpl.admin = b;
+	}
+	read_map(diags, &el->errors, what, "label", ynode_get(e, "labels"), &tmpl.labels,
+		 u->intern);
+
+	char buf[128], *heap;
+	char *key = lower_key(name->str->s, buf, sizeof(buf), &heap);
+	const struct user *dup = map_get(&u->by_name, key, strlen(key));
+	if (dup)
+		uerr(diags, &el->errors, e->pos, "%s: duplicate user (first at %s:%u:%u)", what,
+		     dup->pos.file, dup->pos.line, dup->pos.col);
+	if (el->errors > before) {
+		labels_release(&tmpl.labels);
+		free(heap);
+		return 0;
+	}
+	struct user *user = arena_alloc(u->arena, sizeof(*user));
+	*user = tmpl;
+	const char *stored = arena_strdup(u->arena, key);
+	free(heap);
+	map_put(&u->by_name, stored, strlen(stored), user);
+	if (u->len == u->cap) {
+		u->cap = u->cap ? u->cap * 2 : 64;
+		u->items = xrealloc(u->items, u->cap * sizeof(*u->items));
+	}
+	u->items[u->len++] = user;
 	return 0;
 }
 
 int users_load(struct users *u, const char *path, struct diags *diags)
 {
-	static const char *const keys[] = { "name", "passwordhash", "labels", "admin" };
-	int errors = 0;
-	/* The tree is temporary: only users, their labels and hashes are kept. */
-	struct arena *tmp = arena_new();
-	struct ynode **items;
-	size_t n;
-	if (read_entries(tmp, u->intern, path, "users", diags, &errors, &items, &n) < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const struct ynode *e = items[i];
-		if (e->kind != YNODE_MAP) {
-			uerr(diags, &errors, e->pos, "a user must be a mapping, not %s",
-			     ynode_describe(e));
-			continue;
-		}
-		const struct ynode *name = ynode_get(e, "name");
-		if (is_null(name) || name->kind != YNODE_SCALAR) {
-			uerr(diags, &errors, name ? name->pos : e->pos,
-			     "a user needs a 'name' string");
-			check_keys(diags, &errors, "user", e, keys, 4);
-			continue;
-		}
-		char what[160];
-		snprintf(what, sizeof(what), "user %s", name->str->s);
-		int before = errors;
-		check_keys(diags, &errors, what, e, keys, 4);
+	/* Streamed: only users, their labels and hashes are kept, never the whole tree. */
+	struct entry_load el = { u, diags, 0 };
+	if (yaml_parse_file_each(u->intern, path, load_user, &el, diags) < 0 && !el.errors)
+		el.errors++;
+	return el.errors ? -1 : 0;
+}
 
-		struct user tmpl = { .name = name->str, .pos = e->pos };
-		const struct ynode *hash = ynode_get(e, "passwordhash");
-		if (!is_null(hash)) {
-			if (hash->kind != YNODE_SCALAR)
-				uerr(diags, &errors, hash->pos, "%s: 'passwordhash' must be a string, not %s",
-				     what, ynode_describe(hash));
-			else
-				tmpl.password_hash = hash->str->s; /* interned: outlives tmp */
-		}
-		const struct ynode *admin = ynode_get(e, "admin");
-		if (!is_null(admin)) {
-			bool b = false;
-			if (admin->kind != YNODE_SCALAR ||
-			    ynode_scalar(admin, NULL, NULL, &b) != YSCALAR_BOOL)
-				uerr(diags, &errors, admin->pos, "%s: 'admin' must be true or false, not %s",
-				     what, ynode_describe(admin));
-			tmpl.admin = b;
-		}
-		read_map(diags, &errors, what, "label", ynode_get(e, "labels"), &tmpl.labels,
-			 u->intern);
-
-		char buf[128], *heap;
-		char *key = lower_key(name->str->s, buf, sizeof(buf), &heap);
-		const struct user *dup = map_get(&u->by_name, key, strlen(key));
-		if (dup)
-			uerr(diags, &errors, e->pos, "%s: duplicate user (first at %s:%u:%u)", what,
-			     dup->pos.file, dup->pos.line, dup->pos.col);
-		if (errors > before) {
-			labels_release(&tmpl.labels);
-			free(heap);
-			continue;
-		}
-		struct user *user = arena_alloc(u->arena, sizeof(*user));
-		*user = tmpl;
-		const char *stored = arena_strdup(u->arena, key);
-		free(heap);
-		map_put(&u->by_name, stored, strlen(stored), user);
-		if (u->len == u->cap) {
-			u->cap = u->cap ? u->cap * 2 : 64;
-			u->items = xrealloc(u->items, u->cap * sizeof(*u->items));
-		}
-		u->items[u->len++] = user;
+static int load_secrets(void *ctx, const struct ynode *e)
+{
+	static const char *const keys[] = { "user", "secrets" };
+	struct entry_load *el = ctx;
+	struct users *u = el->u;
+	struct diags *diags = el->diags;
+	if (!entry_is_map(el, e, "secrets entry"))
+		return 0;
+	const struct ynode *name = ynode_get(e, "user");
+	if (is_null(name) || name->kind != YNODE_SCALAR) {
+		uerr(diags, &el->errors, name ? name->pos : e->pos,
+		     "a secrets entry needs a 'user' string");
+		check_keys(diags, &el->errors, "secrets", e, keys, 2);
+		return 0;
 	}
-out:
-	arena_free(tmp);
-	return errors ? -1 : 0;
+	char what[160];
+	snprintf(what, sizeof(what), "secrets of %s", name->str->s);
+	int before = el->errors;
+	check_keys(diags, &el->errors, what, e, keys, 2);
+	struct user *user = (struct user *)users_find(u, name->str->s);
+	if (!user) {
+		uerr(diags, &el->errors, name->pos, "%s: unknown user '%s'", what, name->str->s);
+		return 0;
+	}
+	struct labels secrets = LABELS_INIT;
+	read_map(diags, &el->errors, what, "secret", ynode_get(e, "secrets"), &secrets, u->intern);
+	if (el->errors > before) {
+		labels_release(&secrets);
+		return 0;
+	}
+	/* A later entry for the same user adds to (and overrides) the earlier ones. */
+	labels_add_all(&user->secrets, &secrets);
+	labels_release(&secrets);
+	user->has_secrets = true;
+	return 0;
 }
 
 int users_load_secrets(struct users *u, const char *path, struct diags *diags)
 {
-	static const char *const keys[] = { "user", "secrets" };
-	int errors = 0;
-	struct arena *tmp = arena_new();
-	struct ynode **items;
-	size_t n;
-	if (read_entries(tmp, u->intern, path, "secrets", diags, &errors, &items, &n) < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const struct ynode *e = items[i];
-		if (e->kind != YNODE_MAP) {
-			uerr(diags, &errors, e->pos, "a secrets entry must be a mapping, not %s",
-			     ynode_describe(e));
-			continue;
-		}
-		const struct ynode *name = ynode_get(e, "user");
-		if (is_null(name) || name->kind != YNODE_SCALAR) {
-			uerr(diags, &errors, name ? name->pos : e->pos,
-			     "a secrets entry needs a 'user' string");
-			check_keys(diags, &errors, "secrets", e, keys, 2);
-			continue;
-		}
-		char what[160];
-		snprintf(what, sizeof(what), "secrets of %s", name->str->s);
-		int before = errors;
-		check_keys(diags, &errors, what, e, keys, 2);
-		struct user *user = (struct user *)users_find(u, name->str->s);
-		if (!user) {
-			uerr(diags, &errors, name->pos, "%s: unknown user '%s'", what, name->str->s);
-			continue;
-		}
-		struct labels secrets = LABELS_INIT;
-		read_map(diags, &errors, what, "secret", ynode_get(e, "secrets"), &secrets, u->intern);
-		if (errors > before) {
-			labels_release(&secrets);
-			continue;
-		}
-		/* A later entry for the same user adds to (and overrides) the earlier ones. */
-		labels_add_all(&user->secrets, &secrets);
-		labels_release(&secrets);
-		user->has_secrets = true;
-	}
-out:
-	arena_free(tmp);
-	return errors ? -1 : 0;
+	struct entry_load el = { u, diags, 0 };
+	if (yaml_parse_file_each(u->intern, path, load_secrets, &el, diags) < 0 && !el.errors)
+		el.errors++;
+	return el.errors ? -1 : 0;
 }
 
 int user_check_password(const struct user *user, const char *password)

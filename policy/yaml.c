@@ -40,7 +40,18 @@ struct parse {
 	VEC(struct frame) stack;
 	VEC(struct ynode *) docs;
 	struct ynode *root;
+	/* yaml_parse_each: items of a top-level list go to fn one at a time,
+	 * built in item_arena, which is emptied after each. */
+	int (*fn)(void *ctx, const struct ynode *item);
+	void *ctx;
+	struct arena *item_arena;
 };
+
+/* Where a node starting now is allocated: inside a streamed item, the scratch arena. */
+static struct arena *arena_for(struct parse *ps)
+{
+	return ps->fn && ps->stack.len >= 1 ? ps->item_arena : ps->a;
+}
 
 static struct pos mark_pos(const struct parse *ps, yaml_mark_t m)
 {
@@ -79,6 +90,13 @@ static void attach(struct parse *ps, struct ynode *n)
 	}
 	struct frame *f = &ps->stack.items[ps->stack.len - 1];
 	if (f->node->kind == YNODE_SEQ) {
+		if (ps->fn && ps->stack.len == 1) {
+			if (ps->fn(ps->ctx, n) != 0)
+				ps->errors++;
+			arena_free(ps->item_arena);
+			ps->item_arena = arena_new();
+			return;
+		}
 		vec_push(&f->items, n);
 		return;
 	}
@@ -119,7 +137,7 @@ static void attach(struct parse *ps, struct ynode *n)
 
 static struct ynode *node_new(struct parse *ps, enum ynode_kind k, yaml_mark_t m)
 {
-	struct ynode *n = arena_alloc(ps->a, sizeof(*n));
+	struct ynode *n = arena_alloc(arena_for(ps), sizeof(*n));
 	n->kind = k;
 	n->pos = mark_pos(ps, m);
 	return n;
@@ -159,14 +177,15 @@ static void on_end(struct parse *ps)
 {
 	struct frame f = ps->stack.items[--ps->stack.len];
 	struct ynode *n = f.node;
+	struct arena *a = arena_for(ps);
 	if (n->kind == YNODE_MAP) {
 		n->len = f.pairs.len;
-		n->pairs = arena_alloc(ps->a, (n->len ? n->len : 1) * sizeof(*n->pairs));
+		n->pairs = arena_alloc(a, (n->len ? n->len : 1) * sizeof(*n->pairs));
 		if (n->len)
 			memcpy(n->pairs, f.pairs.items, n->len * sizeof(*n->pairs));
 	} else {
 		n->len = f.items.len;
-		n->items = arena_alloc(ps->a, (n->len ? n->len : 1) * sizeof(*n->items));
+		n->items = arena_alloc(a, (n->len ? n->len : 1) * sizeof(*n->items));
 		if (n->len)
 			memcpy(n->items, f.items.items, n->len * sizeof(*n->items));
 	}
@@ -198,8 +217,15 @@ static int step(struct parse *ps, yaml_parser_t *parser)
 		ps->root = NULL;
 		break;
 	case YAML_DOCUMENT_END_EVENT:
-		if (ps->root)
+		if (ps->root && ps->fn && ps->root->kind != YNODE_SEQ) {
+			/* A document that is not a list is one item, handed over whole. */
+			if (ps->fn(ps->ctx, ps->root) != 0)
+				ps->errors++;
+			arena_free(ps->item_arena);
+			ps->item_arena = arena_new();
+		} else if (ps->root) {
 			vec_push(&ps->docs, ps->root);
+		}
 		ps->root = NULL;
 		break;
 	case YAML_SCALAR_EVENT:
@@ -234,26 +260,29 @@ static int step(struct parse *ps, yaml_parser_t *parser)
 	return done;
 }
 
+static void run(struct parse *ps, const char *text, size_t len)
+{
+	yaml_parser_t parser;
+	if (!yaml_parser_initialize(&parser))
+		abort(); /* only fails on out of memory, which cairn treats as fatal */
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (step(ps, &parser) == 0)
+		;
+	yaml_parser_delete(&parser);
+	/* After a syntax error, frames still open are abandoned. */
+	for (size_t i = 0; i < ps->stack.len; i++)
+		frame_release(&ps->stack.items[i]);
+	vec_release(&ps->stack);
+}
+
 int yaml_parse(struct arena *a, struct intern *in, const char *name, const char *text,
 	       size_t len, struct ynode ***docs, size_t *ndocs, struct diags *diags)
 {
 	/* The file name is interned so positions outlive a temporary arena. */
 	struct parse ps = { .a = a, .in = in, .file = intern_cstr(in, name)->s, .diags = diags };
-	yaml_parser_t parser;
 	*docs = NULL;
 	*ndocs = 0;
-	if (!yaml_parser_initialize(&parser))
-		abort(); /* only fails on out of memory, which cairn treats as fatal */
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	int rc;
-	while ((rc = step(&ps, &parser)) == 0)
-		;
-	yaml_parser_delete(&parser);
-	/* After a syntax error, frames still open are abandoned. */
-	for (size_t i = 0; i < ps.stack.len; i++)
-		frame_release(&ps.stack.items[i]);
-	vec_release(&ps.stack);
-
+	run(&ps, text, len);
 	*ndocs = ps.docs.len;
 	if (ps.docs.len) {
 		*docs = arena_alloc(a, ps.docs.len * sizeof(**docs));
@@ -263,15 +292,26 @@ int yaml_parse(struct arena *a, struct intern *in, const char *name, const char 
 	return ps.errors ? -1 : 0;
 }
 
-int yaml_parse_file(struct arena *a, struct intern *in, const char *path, struct ynode ***docs,
-		    size_t *ndocs, struct diags *diags)
+int yaml_parse_each(struct intern *in, const char *name, const char *text, size_t len,
+		    int (*fn)(void *ctx, const struct ynode *item), void *ctx, struct diags *diags)
 {
-	*docs = NULL;
-	*ndocs = 0;
+	struct arena *a = arena_new();
+	struct parse ps = { .a = a, .in = in, .file = intern_cstr(in, name)->s, .diags = diags,
+			    .fn = fn, .ctx = ctx, .item_arena = arena_new() };
+	run(&ps, text, len);
+	vec_release(&ps.docs);
+	arena_free(ps.item_arena);
+	arena_free(a);
+	return ps.errors ? -1 : 0;
+}
+
+/* The whole file as text (heap, free() it), or NULL after a diagnostic. */
+static char *read_file(const char *path, size_t *len, struct diags *diags)
+{
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		diags_add(diags, "%s: cannot open: %s", path, strerror(errno));
-		return -1;
+		return NULL;
 	}
 	struct strbuf sb = STRBUF_INIT;
 	char buf[65536];
@@ -281,14 +321,39 @@ int yaml_parse_file(struct arena *a, struct intern *in, const char *path, struct
 	int failed = ferror(f);
 	int saved = errno;
 	fclose(f);
-	int rc;
 	if (failed) {
 		diags_add(diags, "%s: cannot read: %s", path, strerror(saved));
-		rc = -1;
-	} else {
-		rc = yaml_parse(a, in, path, sb.buf ? sb.buf : "", sb.len, docs, ndocs, diags);
+		strbuf_release(&sb);
+		return NULL;
 	}
-	strbuf_release(&sb);
+	*len = sb.len;
+	return strbuf_detach(&sb);
+}
+
+int yaml_parse_file_each(struct intern *in, const char *path,
+			 int (*fn)(void *ctx, const struct ynode *item), void *ctx,
+			 struct diags *diags)
+{
+	size_t len = 0;
+	char *text = read_file(path, &len, diags);
+	if (!text)
+		return -1;
+	int rc = yaml_parse_each(in, path, text, len, fn, ctx, diags);
+	free(text);
+	return rc;
+}
+
+int yaml_parse_file(struct arena *a, struct intern *in, const char *path, struct ynode ***docs,
+		    size_t *ndocs, struct diags *diags)
+{
+	*docs = NULL;
+	*ndocs = 0;
+	size_t len = 0;
+	char *text = read_file(path, &len, diags);
+	if (!text)
+		return -1;
+	int rc = yaml_parse(a, in, path, text, len, docs, ndocs, diags);
+	free(text);
 	return rc;
 }
 

@@ -48,6 +48,16 @@ int yaml_parse(struct arena *a, struct intern *in, const char *name, const char 
 int yaml_parse_file(struct arena *a, struct intern *in, const char *path, struct ynode ***docs,
 		    size_t *ndocs, struct diags *diags);
 
+/* Streams a file whose documents are lists (users, secrets): calls fn with
+ * each list item as soon as it is complete (a document that is not a list is
+ * passed whole), then forgets the item, so memory stays that of one item.
+ * fn returns non-zero to count a failure; -1 if any item or the YAML failed. */
+int yaml_parse_each(struct intern *in, const char *name, const char *text, size_t len,
+		    int (*fn)(void *ctx, const struct ynode *item), void *ctx, struct diags *diags);
+int yaml_parse_file_each(struct intern *in, const char *path,
+			 int (*fn)(void *ctx, const struct ynode *item), void *ctx,
+			 struct diags *diags);
+
 /* The value under key in a map node, or NULL (also when node is not a map). */
 const struct ynode *ynode_get(const struct ynode *map, const char *key);
 /* The reading of a scalar (YSCALAR_STRING for quoted ones). */
