@@ -80,8 +80,10 @@ static void load_request(struct policy *p, const struct revise_request *req, uns
 		policy_add_yaml(p, req->texts[i].name, req->texts[i].text, req->texts[i].len, flags, d);
 }
 
+/* Records a change; body is the object's JSON in the policy after the change. */
 static void add_change(struct store_change **changes, size_t *n, size_t *cap,
-		       const struct object *o, enum store_change_kind what)
+		       const struct object *o, const struct object *after,
+		       enum store_change_kind what)
 {
 	if (*n == *cap) {
 		*cap = *cap ? *cap * 2 : 16;
@@ -93,7 +95,7 @@ static void add_change(struct store_change **changes, size_t *n, size_t *cap,
 	c->ns = o->ns->s;
 	c->name = o->name->s;
 	c->change = what;
-	c->body = what == STORE_DELETED ? NULL : o->json;
+	c->body = what == STORE_DELETED || !after ? NULL : after->json;
 }
 
 int revise_policy(struct store *store, struct intern *in, const struct users *users,
@@ -159,18 +161,19 @@ int revise_policy(struct store *store, struct intern *in, const struct users *us
 	if (load_generation_into(store, current, after, err) < 0)
 		goto out;
 	if (req->verb == REVISE_APPLY) {
+		load_request(after, req, POLICY_REPLACE, &res->diags);
 		for (size_t i = 0; i < request->len; i++) {
 			const struct object *o = request->objects[i];
 			const struct object *old = policy_get(before, o->kind, o->ns->s, o->name->s);
+			const struct object *now = policy_get(after, o->kind, o->ns->s, o->name->s);
 			if (!old) {
-				add_change(&changes, &nchanges, &capchanges, o, STORE_CREATED);
+				add_change(&changes, &nchanges, &capchanges, o, now, STORE_CREATED);
 				res->created++;
 			} else if (strcmp(old->json, o->json) != 0) {
-				add_change(&changes, &nchanges, &capchanges, o, STORE_UPDATED);
+				add_change(&changes, &nchanges, &capchanges, o, now, STORE_UPDATED);
 				res->updated++;
 			}
 		}
-		load_request(after, req, POLICY_REPLACE, &res->diags);
 	} else {
 		for (size_t i = 0; i < request->len; i++) {
 			const struct object *o = request->objects[i];
@@ -179,7 +182,7 @@ int revise_policy(struct store *store, struct intern *in, const struct users *us
 					     object_describe(request, o));
 				continue;
 			}
-			add_change(&changes, &nchanges, &capchanges, o, STORE_DELETED);
+			add_change(&changes, &nchanges, &capchanges, o, NULL, STORE_DELETED);
 			res->deleted++;
 		}
 	}
@@ -193,6 +196,16 @@ int revise_policy(struct store *store, struct intern *in, const struct users *us
 		rc = 0;
 		goto out;
 	}
+
+	/* Only `after` matters from here: free the other copies of the policy
+	 * before resolving (a large apply holds three). Change records point
+	 * into `after`, and their names are interned. */
+	acl_free(acl);
+	acl = NULL;
+	policy_free(request);
+	request = NULL;
+	policy_free(before);
+	before = NULL;
 
 	consume_acl = acl_new(after);
 	if (resolve_policy(&res->resolution, after, users, consume_acl, 0, err) < 0)

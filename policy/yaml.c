@@ -260,12 +260,16 @@ static int step(struct parse *ps, yaml_parser_t *parser)
 	return done;
 }
 
-static void run(struct parse *ps, const char *text, size_t len)
+/* Parses text, or the file f when text is NULL (read in libyaml's buffers). */
+static void run(struct parse *ps, const char *text, size_t len, FILE *f)
 {
 	yaml_parser_t parser;
 	if (!yaml_parser_initialize(&parser))
 		abort(); /* only fails on out of memory, which cairn treats as fatal */
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (text)
+		yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	else
+		yaml_parser_set_input_file(&parser, f);
 	while (step(ps, &parser) == 0)
 		;
 	yaml_parser_delete(&parser);
@@ -282,7 +286,7 @@ int yaml_parse(struct arena *a, struct intern *in, const char *name, const char 
 	struct parse ps = { .a = a, .in = in, .file = intern_cstr(in, name)->s, .diags = diags };
 	*docs = NULL;
 	*ndocs = 0;
-	run(&ps, text, len);
+	run(&ps, text, len, NULL);
 	*ndocs = ps.docs.len;
 	if (ps.docs.len) {
 		*docs = arena_alloc(a, ps.docs.len * sizeof(**docs));
@@ -292,17 +296,23 @@ int yaml_parse(struct arena *a, struct intern *in, const char *name, const char 
 	return ps.errors ? -1 : 0;
 }
 
-int yaml_parse_each(struct intern *in, const char *name, const char *text, size_t len,
-		    int (*fn)(void *ctx, const struct ynode *item), void *ctx, struct diags *diags)
+static int parse_each(struct intern *in, const char *name, const char *text, size_t len, FILE *f,
+		      int (*fn)(void *ctx, const struct ynode *item), void *ctx, struct diags *diags)
 {
 	struct arena *a = arena_new();
 	struct parse ps = { .a = a, .in = in, .file = intern_cstr(in, name)->s, .diags = diags,
 			    .fn = fn, .ctx = ctx, .item_arena = arena_new() };
-	run(&ps, text, len);
+	run(&ps, text, len, f);
 	vec_release(&ps.docs);
 	arena_free(ps.item_arena);
 	arena_free(a);
 	return ps.errors ? -1 : 0;
+}
+
+int yaml_parse_each(struct intern *in, const char *name, const char *text, size_t len,
+		    int (*fn)(void *ctx, const struct ynode *item), void *ctx, struct diags *diags)
+{
+	return parse_each(in, name, text ? text : "", len, NULL, fn, ctx, diags);
 }
 
 /* The whole file as text (heap, free() it), or NULL after a diagnostic. */
@@ -334,12 +344,17 @@ int yaml_parse_file_each(struct intern *in, const char *path,
 			 int (*fn)(void *ctx, const struct ynode *item), void *ctx,
 			 struct diags *diags)
 {
-	size_t len = 0;
-	char *text = read_file(path, &len, diags);
-	if (!text)
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		diags_add(diags, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
-	int rc = yaml_parse_each(in, path, text, len, fn, ctx, diags);
-	free(text);
+	}
+	int rc = parse_each(in, path, NULL, 0, f, fn, ctx, diags);
+	if (ferror(f)) {
+		diags_add(diags, "%s: cannot read: %s", path, strerror(errno));
+		rc = -1;
+	}
+	fclose(f);
 	return rc;
 }
 
