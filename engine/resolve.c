@@ -644,6 +644,8 @@ static int resolve_node(struct resolver *rs, struct node *nd)
 		return fail(rs, "no context of contract %s/%s matches", ns, ct->obj.name->s);
 	}
 
+	if (nd->depth == 0)
+		rs->r->deps[rs->dep_index].context = arena_strdup(rs->r->arena, cx->name->s);
 	const struct service *svc =
 		(const struct service *)policy_find(rs->p, KIND_SERVICE, cx->alloc_service->s, ns);
 	if (!svc)
@@ -710,8 +712,6 @@ static int resolve_node(struct resolver *rs, struct node *nd)
 	event(rs, "%scontract %s/%s, context '%s' -> service %s/%s, instance %s",
 	      nd->depth ? "  " : "", ns, ct->obj.name->s, cx->name->s, ns, svc->obj.name->s,
 	      service_key->s);
-	if (nd->depth == 0)
-		rs->r->deps[rs->dep_index].context = arena_strdup(rs->r->arena, cx->name->s);
 	if (nd->arrival)
 		add_edge(rs, nd->arrival, service_key);
 	size_t root = rs->contribs.len;

@@ -279,7 +279,9 @@ static int diff_object(void *ctx_, const char *kind, const char *ns, const char 
 	const char *what = !old_body ? "created" : !new_body ? "deleted" : "updated";
 	if (ctx->cli->json) {
 		strbuf_adds(&ctx->out, ctx->count ? ",{" : "{");
-		strbuf_addf(&ctx->out, "\"kind\":\"%s\",\"namespace\":", kind);
+		strbuf_adds(&ctx->out, "\"kind\":");
+		strbuf_add_json_string(&ctx->out, kind);
+		strbuf_adds(&ctx->out, ",\"namespace\":");
 		strbuf_add_json_string(&ctx->out, ns);
 		strbuf_adds(&ctx->out, ",\"name\":");
 		strbuf_add_json_string(&ctx->out, name);

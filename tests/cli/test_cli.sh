@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The `cairn` command end to end on the twitter-analytics example: exit codes,
+# JSON output, refusals that change nothing, revisions. usage: test_cli.sh CAIRN REPO
+set -euo pipefail
+cairn_bin="$1"
+ex="$2/examples/twitter-analytics"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+export CAIRN_USERS="$ex/users.yaml" CAIRN_SECRETS="$ex/secrets.yaml"
+failures=0
+passes=0
+check() { # check NAME COMMAND... : the command must succeed
+	local name="$1"
+	shift
+	if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
+}
+expect_exit() { # expect_exit CODE ARGS... : cairn must exit with CODE
+	local want="$1" got=0
+	shift
+	"$cairn_bin" "$@" >"$work/out" 2>"$work/err" || got=$?
+	if [ "$got" -eq "$want" ]; then
+		passes=$((passes + 1))
+	else
+		echo "FAIL: cairn $* exited $got, expected $want"; cat "$work/err"
+		failures=$((failures + 1))
+	fi
+}
+json() { # json PYTHON-EXPRESSION over the JSON in $work/out, as `d`
+	python3 -c "import json,sys; d=json.load(open('$work/out')); sys.exit(0 if ($1) else 1)"
+}
+
+expect_exit 2
+expect_exit 2 frobnicate
+expect_exit 2 policy apply -f "$ex/Sam"
+for c in "policy apply" "policy delete" "policy log" "policy show" "policy diff" plan status explain; do
+	# shellcheck disable=SC2086 # the command words split on purpose
+	expect_exit 0 $c --help
+done
+expect_exit 1 --users "$work/missing.yaml" status
+
+expect_exit 0 policy apply --user Sam -f "$ex/Sam"
+expect_exit 0 policy apply --user Frank -f "$ex/Frank"
+expect_exit 0 policy apply --user John -f "$ex/John"
+expect_exit 0 policy apply --user John -f "$ex/john-prod-ts.yaml" -o json
+check "first plan creates the production instances" json "d['generation'] == 4 and all(a['action'] in ('create', 'attach') for a in d['actions']) and len(d['actions']) > 0"
+expect_exit 0 policy apply --user Alice -f "$ex/alice-stage-ts.yaml"
+expect_exit 0 policy apply --user Bob -f "$ex/bob-stage-ts.yaml" -o json
+check "Bob attaches to Alice's staging pipeline" json "{'action': 'attach', 'instance': 'cluster-us-west#main#analytics_pipeline#stage#root', 'dependency': 'main/bob_stage'} in d['actions'] and not any(a['action'] == 'create' and '#analytics_pipeline#stage#root' in a['instance'] for a in d['actions'])"
+expect_exit 0 policy apply --user Carol -f "$ex/carol-stage-ts.yaml"
+expect_exit 0 status -o json
+check "Carol is rejected, the others resolve" json "{x['id']: x['resolved'] for x in d['dependencies']} == {'main/alice_stage': True, 'main/bob_stage': True, 'main/carol_stage': False, 'main/prod': True}"
+check "Alice and Bob have their own twitter_stats" json "{'cluster-us-west#main#twitter_stats#stage#Alice#root', 'cluster-us-west#main#twitter_stats#stage#Bob#root'} <= {i['key'] for i in d['instances']}"
+check "secrets never appear in status" json "'fake-' not in json.dumps(d)"
+expect_exit 0 explain main/carol_stage -o json
+check "explain names the reject rule" json "not d['resolved'] and 'reject_dependency_for_mobile_dev_users' in d['reason'] and d['context'] == 'stage'"
+expect_exit 1 explain main/nobody
+
+# Alice may not publish a service: refused (3), and nothing is stored.
+expect_exit 3 policy apply --user Alice -f "$ex/alice-publishes-service.yaml"
+check "refusal names the object and the privilege" grep -q "may not manage service main/alice_tweetbot" "$work/err"
+expect_exit 0 policy log -o json
+check "refused apply made no generation" json "len(d['generations']) == 7 and d['generations'][0]['user'] == 'Carol'"
+# A consumer may not delete someone else's dependency.
+expect_exit 3 policy delete --user Alice -f "$ex/bob-stage-ts.yaml"
+
+expect_exit 0 policy apply --user John -f "$ex/john-prod-ts-changed.yaml" --dry-run -o json
+check "dry run: only tweeviz and its root update" json "sorted((a['action'], a['instance']) for a in d['plan']['actions']) == [('update', 'cluster-us-east#main#twitter_stats#prod#root'), ('update', 'cluster-us-east#main#twitter_stats#prod#tweeviz')]"
+expect_exit 0 policy log -o json
+check "dry run stored nothing" json "len(d['generations']) == 7"
+expect_exit 0 policy apply --user John -f "$ex/john-prod-ts-changed.yaml"
+expect_exit 0 policy apply --user John -f "$ex/john-prod-ts-changed.yaml"
+check "re-applying the same objects changes nothing" grep -q "policy unchanged" "$work/out"
+
+expect_exit 0 policy delete --user Alice -f "$ex/alice-stage-ts.yaml" -o json
+check "Alice's delete: her instances go, the shared pipeline stays" json "all(a['dependency'] == 'main/alice_stage' for a in d['actions']) and {a['instance'] for a in d['actions'] if a['action'] == 'delete'} == {k for k in (a['instance'] for a in d['actions']) if '#Alice#' in k} and not any(a['action'] == 'delete' and '#analytics_pipeline#stage#root' in a['instance'] for a in d['actions'])"
+expect_exit 0 plan -o json
+check "after apply the plan is empty" json "d['actions'] == [] and d['generation'] == 9"
+expect_exit 0 policy diff 8 9 -o json
+check "diff lists Alice's deleted dependency" json "[(c['kind'], c['name'], c['change']) for c in d['changes']] == [('dependency', 'alice_stage', 'deleted')]"
+expect_exit 0 policy show --generation 1 -o json
+check "generation 1 holds Sam's objects" json "len(d['objects']) == 8"
+expect_exit 1 policy show --generation 99
+
+# Bad input: a file with errors is refused with file:line, nothing stored.
+printf -- '- kind: service\n  metadata: {namespace: main, name: bad}\n  compnents: []\n' >"$work/bad.yaml"
+expect_exit 3 policy apply --user Sam -f "$work/bad.yaml"
+check "error names file, line and the nearest key" grep -q "bad.yaml:3:3: .*unknown key 'compnents' (did you mean 'components'?)" "$work/err"
+
+echo "$passes passed, $failures failed"
+[ "$failures" -eq 0 ]
