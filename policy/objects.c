@@ -4,6 +4,7 @@
  * Checks that need the whole policy are in validate.c. */
 #include "policy.h"
 
+#include "base/suggest.h"
 #include "base/alloc.h"
 #include "base/arena.h"
 #include "base/strbuf.h"
@@ -233,32 +234,6 @@ static size_t ctx_push(struct load *ld, const char *fmt, ...)
 static void ctx_pop(struct load *ld, size_t mark)
 {
 	strbuf_truncate(&ld->ctx, mark);
-}
-
-/* Levenshtein distance between two short strings. */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 64 || lb > 64)
-		return (size_t)-1;
-	size_t row[65];
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
 }
 
 /* The candidate nearest to s within distance 2, or NULL. */

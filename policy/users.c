@@ -3,6 +3,7 @@
  * ACL (acl.c) and not a user store: files are read, never written. */
 #include "policy.h"
 
+#include "base/suggest.h"
 #include "base/alloc.h"
 #include "base/arena.h"
 #include "base/strbuf.h"
@@ -74,32 +75,6 @@ static void uerr(struct diags *d, int *errors, struct pos pos, const char *fmt, 
 	(*errors)++;
 }
 
-/* Levenshtein distance, for suggesting the key that was meant. */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 64 || lb > 64)
-		return (size_t)-1;
-	size_t row[65];
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 /* Reports every key of map that is not in keys (with the nearest one). */
 static void check_keys(struct diags *d, int *errors, const char *what, const struct ynode *map,
 		       const char *const *keys, size_t nkeys)
@@ -109,9 +84,10 @@ static void check_keys(struct diags *d, int *errors, const char *what, const str
 		const char *near = NULL;
 		size_t best = 3;
 		bool known = false;
+		for (size_t k = 0; k < nkeys && !known; k++)
+			known = strcmp(pr->key->s, keys[k]) == 0;
 		for (size_t k = 0; k < nkeys && !known; k++) {
 			size_t dist = edit_distance(pr->key->s, keys[k]);
-			known = dist == 0;
 			if (dist < best) {
 				best = dist;
 				near = keys[k];

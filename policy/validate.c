@@ -4,6 +4,7 @@
  * dependency list. Per-object checks (identifiers, types) belong to the loader. */
 #include "policy.h"
 
+#include "base/suggest.h"
 #include "base/alloc.h"
 #include "base/arena.h"
 #include "base/strbuf.h"
@@ -13,32 +14,6 @@
 #include <string.h>
 
 #define SYSTEM_NS "system"
-
-/* Levenshtein distance, capped: only small distances make useful suggestions. */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	size_t *row = xmalloc((lb + 1) * sizeof(*row));
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	size_t d = row[lb];
-	free(row);
-	return d;
-}
 
 /* Appends " (did you mean 'x'?)" when an object of kind k in the namespace the
  * locator points to has a name close to the one asked for. */
