@@ -2,11 +2,15 @@
 #include "arena.h"
 #include "alloc.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
+/* Chunks grow from small to large, so the many tiny arenas (one per compiled
+ * template) stay tiny and the big ones allocate rarely. */
+#define ARENA_FIRST_CHUNK 512
 #define ARENA_CHUNK (64 * 1024)
 #define ARENA_ALIGN 16
 
@@ -19,6 +23,7 @@ struct chunk {
 struct arena {
 	struct chunk *head;
 	size_t total;
+	size_t next_chunk; /* size of the next regular chunk */
 };
 
 struct arena *arena_new(void)
@@ -42,11 +47,18 @@ void *arena_alloc(struct arena *a, size_t size)
 	size = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 	struct chunk *c = a->head;
 	if (!c || c->size - c->used < size) {
-		size_t want = size > ARENA_CHUNK / 4 ? size : ARENA_CHUNK;
+		bool large = size > ARENA_CHUNK / 4;
+		size_t want = size;
+		if (!large) {
+			want = a->next_chunk ? a->next_chunk : ARENA_FIRST_CHUNK;
+			while (want < size)
+				want *= 2;
+			a->next_chunk = want < ARENA_CHUNK ? want * 2 : ARENA_CHUNK;
+		}
 		struct chunk *n = xmalloc(sizeof(*n) + want);
 		n->size = want;
 		n->used = 0;
-		if (c && want == size) {
+		if (c && large) {
 			/* A large block goes behind the current chunk so its free space stays usable. */
 			n->next = c->next;
 			c->next = n;

@@ -71,17 +71,21 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 		cli_error("policy %s refused: nothing changed", argv[0]);
 		rc = EXIT_REFUSED;
 	} else if (cli->json) {
+		/* Written part by part: on a large policy each part is megabytes. */
 		struct strbuf sb = STRBUF_INIT;
 		if (req.dry_run) {
-			strbuf_adds(&sb, "{\"plan\":");
+			fputs("{\"plan\":", stdout);
 			output_plan_json(&sb, res.generation, res.plan);
-			strbuf_adds(&sb, ",\"status\":");
+			fputs(sb.buf, stdout);
+			strbuf_release(&sb);
+			fputs(",\"status\":", stdout);
 			output_status_json(&sb, res.generation, res.resolution);
-			strbuf_addc(&sb, '}');
+			fputs(sb.buf, stdout);
+			cli_print_json("}");
 		} else {
 			output_plan_json(&sb, res.generation, res.plan);
+			cli_print_json(sb.buf);
 		}
-		cli_print_json(sb.buf);
 		strbuf_release(&sb);
 		rc = EXIT_DONE;
 	} else {
