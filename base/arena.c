@@ -31,6 +31,13 @@ struct arena *arena_new(void)
 	return xcalloc(1, sizeof(struct arena));
 }
 
+struct arena *arena_new_sized(size_t first_chunk)
+{
+	struct arena *a = arena_new();
+	a->next_chunk = first_chunk < ARENA_FIRST_CHUNK ? ARENA_FIRST_CHUNK : first_chunk;
+	return a;
+}
+
 void arena_free(struct arena *a)
 {
 	if (!a)

@@ -12,6 +12,9 @@ struct arena;
 /* A new empty arena; arena_free() releases it and everything allocated in it. */
 struct arena *arena_new(void);
 void arena_free(struct arena *a);
+/* The same, for an arena known to grow large: its chunks start at first_chunk
+ * bytes instead of growing from a few hundred. */
+struct arena *arena_new_sized(size_t first_chunk);
 
 /* Zeroed memory aligned for any type, owned by the arena. */
 void *arena_alloc(struct arena *a, size_t size);

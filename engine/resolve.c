@@ -730,7 +730,7 @@ static void resolve_dependency(struct resolver *rs, uint32_t index)
 	size_t contribs_mark = rs->contribs.len, edges_mark = rs->edges.len;
 	rs->dep_index = index;
 	rs->events.len = 0;
-	rs->scratch = arena_new();
+	rs->scratch = arena_new_sized(16 * 1024);
 	error_clear(&rs->err);
 
 	int rc = 0;
@@ -980,7 +980,7 @@ int resolve_policy(struct resolution **out, const struct policy *p, const struct
 	if (!p->validated)
 		return error_set(err, "the policy must be validated before it is resolved");
 	struct resolution *r = xcalloc(1, sizeof(*r));
-	r->arena = arena_new();
+	r->arena = arena_new_sized(64 * 1024);
 	struct resolver rs = { 0 };
 	rs.p = p;
 	rs.users = users;

@@ -12,7 +12,7 @@
 struct state *state_new(void)
 {
 	struct state *s = xcalloc(1, sizeof(*s));
-	s->arena = arena_new();
+	s->arena = arena_new_sized(64 * 1024);
 	return s;
 }
 
