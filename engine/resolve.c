@@ -58,6 +58,8 @@ struct resolver {
 	VEC(const char *) events;
 	struct error err;
 	struct pos fail_pos; /* of the template that failed to render */
+	const char *(*identities)[2]; /* by key id: its instance and instanceId */
+	size_t nidentities;
 	const struct istr *k_cluster, *k_instance, *k_instance_id, *k_service, *k_root;
 };
 
@@ -494,12 +496,28 @@ static char *format_u32(struct arena *a, uint32_t v)
 }
 
 /* `instance` and `instanceId` of a key: its escaped name without the cluster,
- * and FNV-1a 32 of the whole key. */
+ * and FNV-1a 32 of the whole key. Shared instances are reached by many
+ * dependencies, so both are computed once per key (indexed by interned id). */
 static void put_identity(struct resolver *rs, struct dnode *n, const struct istr *key)
 {
-	struct arena *a = rs->scratch;
-	dnode_put(a, n, rs->k_instance, dnode_new(a, escape_name(a, strchr(key->s, '#') + 1)));
-	dnode_put(a, n, rs->k_instance_id, dnode_new(a, format_u32(a, fnv1a32(key->s))));
+	if (key->id >= rs->nidentities) {
+		size_t cap = rs->nidentities ? rs->nidentities : 1024;
+		while (cap <= key->id)
+			cap *= 2;
+		rs->identities = xrealloc(rs->identities, cap * sizeof(*rs->identities));
+		memset(rs->identities + rs->nidentities, 0,
+		       (cap - rs->nidentities) * sizeof(*rs->identities));
+		rs->nidentities = cap;
+	}
+	const char **id = rs->identities[key->id];
+	if (!id[0]) {
+		struct arena *a = rs->r->arena;
+		id[0] = escape_name(a, strchr(key->s, '#') + 1);
+		id[1] = format_u32(a, fnv1a32(key->s));
+	}
+	/* Fresh nodes: the tree of one dependency is never shared with another's. */
+	dnode_put(rs->scratch, n, rs->k_instance, dnode_new(rs->scratch, id[0]));
+	dnode_put(rs->scratch, n, rs->k_instance_id, dnode_new(rs->scratch, id[1]));
 }
 
 /* The discovery view of one component: instance, instanceId and service
@@ -1023,6 +1041,7 @@ int resolve_policy(struct resolution **out, const struct policy *p, const struct
 	vec_release(&rs.owned_labels);
 	map_release(&rs.labelsets);
 	map_release(&rs.labels_only);
+	free(rs.identities);
 	map_release(&rs.params_cache);
 	map_release(&rs.rules_by_ns);
 	vec_release(&rs.contribs);
