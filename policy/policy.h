@@ -233,7 +233,7 @@ int acl_check_manage(struct acl *acl, const struct user *user, const struct obje
 		     struct error *err);
 /* Whether user may consume services of namespace ns (manage dependencies there). */
 bool acl_can_consume(struct acl *acl, const struct user *user, const char *ns);
-/* Appends "domain-admin: *; service-consumer: main" style summary of user's roles. */
+/* Appends a summary of user's roles, e.g. "domain-admin (*), namespace-admin (main)". */
 void acl_describe_roles(struct acl *acl, const struct user *user, struct strbuf *out);
 
 #endif
