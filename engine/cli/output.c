@@ -33,6 +33,14 @@ void output_plan_text(FILE *f, const struct plan *plan)
 		plan->count[PLAN_ATTACH], plan->count[PLAN_DETACH]);
 }
 
+static void json_string_or_null(struct strbuf *out, const char *s)
+{
+	if (s)
+		strbuf_add_json_string(out, s);
+	else
+		strbuf_adds(out, "null");
+}
+
 static void json_list(struct strbuf *out, const char **items, uint32_t n)
 {
 	strbuf_addc(out, '[');
@@ -54,15 +62,9 @@ void output_status_json(struct strbuf *out, long long generation, const struct r
 		strbuf_adds(out, ",\"user\":");
 		strbuf_add_json_string(out, d->dep->user->s);
 		strbuf_addf(out, ",\"resolved\":%s,\"instance\":", d->resolved ? "true" : "false");
-		if (d->root)
-			strbuf_add_json_string(out, d->root->key);
-		else
-			strbuf_adds(out, "null");
+		json_string_or_null(out, d->root ? d->root->key : NULL);
 		strbuf_adds(out, ",\"reason\":");
-		if (d->reason)
-			strbuf_add_json_string(out, d->reason);
-		else
-			strbuf_adds(out, "null");
+		json_string_or_null(out, d->reason);
 		strbuf_addc(out, '}');
 	}
 	strbuf_adds(out, "],\"instances\":[");
@@ -122,20 +124,11 @@ void output_explain_json(struct strbuf *out, const struct dep_result *d)
 	strbuf_adds(out, ",\"contract\":");
 	strbuf_add_json_string(out, d->dep->contract->s);
 	strbuf_addf(out, ",\"resolved\":%s,\"context\":", d->resolved ? "true" : "false");
-	if (d->context)
-		strbuf_add_json_string(out, d->context);
-	else
-		strbuf_adds(out, "null");
+	json_string_or_null(out, d->context);
 	strbuf_adds(out, ",\"instance\":");
-	if (d->root)
-		strbuf_add_json_string(out, d->root->key);
-	else
-		strbuf_adds(out, "null");
+	json_string_or_null(out, d->root ? d->root->key : NULL);
 	strbuf_adds(out, ",\"reason\":");
-	if (d->reason)
-		strbuf_add_json_string(out, d->reason);
-	else
-		strbuf_adds(out, "null");
+	json_string_or_null(out, d->reason);
 	strbuf_adds(out, ",\"events\":");
 	json_list(out, d->events, d->nevents);
 	strbuf_addc(out, '}');
