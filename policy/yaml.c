@@ -16,6 +16,9 @@
 #include <string.h>
 #include <yaml.h>
 
+/* Deeper nesting is refused: the tree is walked recursively later. */
+#define MAX_DEPTH 256
+
 /* Above this many keys a map checks duplicates with a hash map. */
 #define DUP_LINEAR_MAX 32
 
@@ -40,6 +43,7 @@ struct parse {
 	VEC(struct frame) stack;
 	VEC(struct ynode *) docs;
 	struct ynode *root;
+	bool too_deep;
 	/* yaml_parse_each: items of a top-level list go to fn one at a time,
 	 * built in item_arena, which is emptied after each. */
 	int (*fn)(void *ctx, const struct ynode *item);
@@ -168,6 +172,13 @@ static void on_start(struct parse *ps, const yaml_event_t *ev, enum ynode_kind k
 {
 	refuse_anchor(ps, ev,
 		      k == YNODE_MAP ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor);
+	if (ps->stack.len >= MAX_DEPTH) {
+		diags_add_at(ps->diags, mark_pos(ps, ev->start_mark),
+			     "yaml: nested deeper than %d levels", MAX_DEPTH);
+		ps->errors++;
+		ps->too_deep = true;
+		return;
+	}
 	struct frame f = { 0 };
 	f.node = node_new(ps, k, ev->start_mark);
 	vec_push(&ps->stack, f);
@@ -257,7 +268,7 @@ static int step(struct parse *ps, yaml_parser_t *parser)
 		break;
 	}
 	yaml_event_delete(&ev);
-	return done;
+	return ps->too_deep ? -1 : done;
 }
 
 /* Parses text, or the file f when text is NULL (read in libyaml's buffers). */

@@ -87,5 +87,10 @@ printf -- '- kind: service\n  metadata: {namespace: main, name: bad}\n  compnent
 expect_exit 3 policy apply --user Sam -f "$work/bad.yaml"
 check "error names file, line and the nearest key" grep -q "bad.yaml:3:3: .*unknown key 'compnents' (did you mean 'components'?)" "$work/err"
 
+# Absurdly deep nesting is refused, not a crash.
+python3 -c "print('- ' + '[' * 100000)" >"$work/deep.yaml"
+expect_exit 3 policy apply --user Sam -f "$work/deep.yaml"
+check "deep nesting is named" grep -q "deep.yaml:1:.*nested deeper than 256 levels" "$work/err"
+
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -3,6 +3,7 @@
  * and tables of expressions, templates, criteria and label operations. Prints
  * one line per case, "N passed, M failed", and exits non-zero on any failure
  * or on a malformed spec. Adding a case needs no C. */
+#include "base/alloc.h"
 #include "base/arena.h"
 #include "base/error.h"
 #include "base/intern.h"
@@ -1239,19 +1240,6 @@ static int build_criteria(struct run *r, const struct ynode *n, struct criteria 
 	return 0;
 }
 
-static void criteria_release(struct criteria *c)
-{
-	for (size_t i = 0; i < c->nall; i++)
-		expr_free(c->all[i]);
-	for (size_t i = 0; i < c->nany; i++)
-		expr_free(c->any[i]);
-	for (size_t i = 0; i < c->nnone; i++)
-		expr_free(c->none[i]);
-	free(c->all);
-	free(c->any);
-	free(c->none);
-}
-
 static void run_criteria(struct run *r, const struct ynode *t)
 {
 	static const char *const keys[] = { "cases", NULL };
@@ -1275,19 +1263,20 @@ static void run_criteria(struct run *r, const struct ynode *t)
 		}
 		struct labels labels = LABELS_INIT, slabels = LABELS_INIT;
 		struct expr_service svc = { 0 };
-		struct criteria crit = { 0 };
+		/* Heap-owned, as the loader makes them, so criteria_free releases it. */
+		struct criteria *crit = xcalloc(1, sizeof(*crit));
 		struct error err = ERROR_INIT;
 		int built = 0, got = -1;
 		if (get_labels(r, ynode_get(c, "labels"), "labels", &labels) < 0 ||
 		    (ynode_get(c, "service") && get_service(r, ynode_get(c, "service"), &svc, &slabels) < 0) ||
-		    (!is_null(cn) && (built = build_criteria(r, cn, &crit, &err)) == -2)) {
+		    (!is_null(cn) && (built = build_criteria(r, cn, crit, &err)) == -2)) {
 			labels_release(&labels);
 			labels_release(&slabels);
-			criteria_release(&crit);
+			criteria_free(crit);
 			break;
 		}
 		struct expr_env env = { &labels, ynode_get(c, "service") ? &svc : NULL };
-		const struct criteria *cp = is_null(cn) ? NULL : &crit;
+		const struct criteria *cp = is_null(cn) ? NULL : crit;
 		for (int k = 0; built == 0 && k < REPEAT; k++) {
 			struct error e2 = ERROR_INIT;
 			int g = criteria_eval(cp, &env, k ? &e2 : &err);
@@ -1299,7 +1288,7 @@ static void run_criteria(struct run *r, const struct ynode *t)
 		check_outcome(r, &w, built == 0, got, error_msg(&err));
 		report(r, c, arena_printf(r->arena, "criteria case %zu", i + 1));
 		error_clear(&err);
-		criteria_release(&crit);
+		criteria_free(crit);
 		labels_release(&labels);
 		labels_release(&slabels);
 	}

@@ -58,6 +58,11 @@ static void make_users(const char *bench_dir, const char *size, const char *out)
 	}
 }
 
+struct timed {
+	double load_ms, resolve_ms, diff_ms;
+	size_t deps, resolved, instances, actions, creates, attaches;
+};
+
 struct loaded {
 	struct intern *in;
 	struct users *users;
@@ -89,6 +94,34 @@ static void unload(struct loaded *l)
 	intern_free(l->in);
 }
 
+/* Loads, resolves and diffs against an empty state, timing each phase. */
+static void measure(struct timed *t, const char *policy_path, const char *users_path,
+		    const char *extra, size_t extra_len)
+{
+	struct loaded l;
+	double t0 = now_ms();
+	load(&l, policy_path, users_path, extra, extra_len);
+	double t1 = now_ms();
+	struct resolution *res;
+	struct error err = ERROR_INIT;
+	struct acl *acl = acl_new(l.policy);
+	if (resolve_policy(&res, l.policy, l.users, acl, 0, &err) < 0) {
+		fprintf(stderr, "bench-resolve: %s\n", error_msg(&err));
+		exit(1);
+	}
+	double t2 = now_ms();
+	struct state *next = state_from_resolution(res);
+	struct plan *plan = plan_diff(NULL, next);
+	double t3 = now_ms();
+	*t = (struct timed){ t1 - t0, t2 - t1, t3 - t2, res->ndeps, res->nresolved, res->ninstances,
+			     plan->len, plan->count[PLAN_CREATE], plan->count[PLAN_ATTACH] };
+	plan_free(plan);
+	state_free(next);
+	resolution_free(res);
+	acl_free(acl);
+	unload(&l);
+}
+
 static void run_size(const char *bench_dir, const char *size, int runs)
 {
 	char policy_path[4096], users_path[] = "/tmp/cairn-bench-users-XXXXXX";
@@ -100,43 +133,19 @@ static void run_size(const char *bench_dir, const char *size, int runs)
 	double *t_load = calloc((size_t)runs, sizeof(double));
 	double *t_resolve = calloc((size_t)runs, sizeof(double));
 	double *t_diff = calloc((size_t)runs, sizeof(double));
-	size_t deps = 0, resolved = 0, instances = 0, actions = 0, creates = 0, attaches = 0;
+	struct timed t = { 0 };
 	for (int r = 0; r < runs; r++) {
-		struct loaded l;
-		double t0 = now_ms();
-		load(&l, policy_path, users_path, NULL, 0);
-		double t1 = now_ms();
-		struct resolution *res;
-		struct error err = ERROR_INIT;
-		struct acl *acl = acl_new(l.policy);
-		if (resolve_policy(&res, l.policy, l.users, acl, 0, &err) < 0) {
-			fprintf(stderr, "bench-resolve: %s\n", error_msg(&err));
-			exit(1);
-		}
-		double t2 = now_ms();
-		struct state *next = state_from_resolution(res);
-		struct plan *plan = plan_diff(NULL, next);
-		double t3 = now_ms();
-		t_load[r] = t1 - t0;
-		t_resolve[r] = t2 - t1;
-		t_diff[r] = t3 - t2;
-		deps = res->ndeps;
-		resolved = res->nresolved;
-		instances = res->ninstances;
-		actions = plan->len;
-		creates = plan->count[PLAN_CREATE];
-		attaches = plan->count[PLAN_ATTACH];
-		plan_free(plan);
-		state_free(next);
-		resolution_free(res);
-		acl_free(acl);
-		unload(&l);
+		measure(&t, policy_path, users_path, NULL, 0);
+		t_load[r] = t.load_ms;
+		t_resolve[r] = t.resolve_ms;
+		t_diff[r] = t.diff_ms;
 	}
 	double ml = median(t_load, runs), mr = median(t_resolve, runs), md = median(t_diff, runs);
 	printf("%-6s runs %d  load %8.2f ms  resolve %7.2f ms  diff %6.2f ms  resolve+diff %7.2f ms (medians)\n",
 	       size, runs, ml, mr, md, mr + md);
 	printf("%-6s dependencies %zu/%zu resolved  instances %zu  actions %zu (create %zu, attach %zu)  peak RSS so far %.1f MiB\n",
-	       size, resolved, deps, instances, actions, creates, attaches, peak_rss_kib() / 1024.0);
+	       size, t.resolved, t.deps, t.instances, t.actions, t.creates, t.attaches,
+	       peak_rss_kib() / 1024.0);
 	unlink(users_path);
 	free(t_load);
 	free(t_resolve);
@@ -180,29 +189,11 @@ static void run_scaling(const char *bench_dir, size_t n)
 			    "  user: user-%zu\n  contract: contract-%zu\n",
 			    i, (i * 7919) % 10000, (i * 31) % 100);
 
-	struct loaded l;
-	double t0 = now_ms();
-	load(&l, NULL, users_path, text.buf, text.len);
-	double t1 = now_ms();
-	struct resolution *res;
-	struct error err = ERROR_INIT;
-	struct acl *acl = acl_new(l.policy);
-	if (resolve_policy(&res, l.policy, l.users, acl, 0, &err) < 0) {
-		fprintf(stderr, "bench-resolve: %s\n", error_msg(&err));
-		exit(1);
-	}
-	double t2 = now_ms();
-	struct state *next = state_from_resolution(res);
-	struct plan *plan = plan_diff(NULL, next);
-	double t3 = now_ms();
+	struct timed t;
+	measure(&t, NULL, users_path, text.buf, text.len);
 	printf("scale  %7zu dependencies: load %8.1f ms  resolve %8.1f ms  diff %7.1f ms  (%.2f us per dependency)  resolved %zu  instances %zu  actions %zu\n",
-	       n, t1 - t0, t2 - t1, t3 - t2, (t3 - t1) * 1000.0 / (double)n, res->nresolved,
-	       res->ninstances, plan->len);
-	plan_free(plan);
-	state_free(next);
-	resolution_free(res);
-	acl_free(acl);
-	unload(&l);
+	       n, t.load_ms, t.resolve_ms, t.diff_ms, (t.resolve_ms + t.diff_ms) * 1000.0 / (double)n,
+	       t.resolved, t.instances, t.actions);
 	strbuf_release(&text);
 	strbuf_release(&obj);
 	unlink(users_path);
