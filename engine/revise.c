@@ -1,6 +1,8 @@
 /* Policy revisions: ACL, merge, validation, resolution and plan of a change
  * set, committed as one generation inside one store write transaction. */
 #include "revise.h"
+
+#include "policy/docker_params.h"
 #include "base/alloc.h"
 #include "base/arena.h"
 #include "base/strbuf.h"
@@ -149,6 +151,8 @@ int revise_policy(struct store *store, struct intern *in, const struct users *us
 		if (acl_check_manage(acl, user, o, &aerr) < 0)
 			diags_add_at(&res->diags, o->pos, "%s", error_msg(&aerr));
 		error_clear(&aerr);
+		if (req->verb == REVISE_APPLY)
+			docker_check_object(request, o, &res->diags);
 	}
 
 	if (res->diags.len) {

@@ -4,6 +4,8 @@
 #define CAIRN_CLI_H
 
 #include "base/intern.h"
+#include "engine/engine.h"
+#include "engine/exec.h"
 #include "policy/policy.h"
 
 #include <stdbool.h>
@@ -38,6 +40,24 @@ int cmd_policy(struct cli *cli, int argc, char **argv);
 int cmd_plan(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_explain(struct cli *cli, int argc, char **argv);
+
+int cmd_apply(struct cli *cli, int argc, char **argv);
+int cmd_logs(struct cli *cli, int argc, char **argv);
+
+/* Options of every command that converges (apply, policy apply). */
+struct converge_cli {
+	struct exec_options exec;
+	bool no_wait;
+};
+extern const char converge_options_usage[];
+/* 1 when argv[*i] was a converge option (its value consumed), 0 when it is
+ * not one, -1 after printing why its value is wrong. */
+int converge_option(struct converge_cli *o, int argc, char **argv, int *i);
+/* Converges the clusters of p to resolution r of generation gen under the
+ * apply lock, printing progress; returns the exit code (130 when
+ * interrupted). With -o json, *json gets the result document (free it). */
+int cli_converge(struct cli *cli, const struct converge_cli *opts, const struct policy *p,
+		 const struct resolution *r, long long generation, char **json);
 
 /* True when argv holds -h or --help (then the command prints its usage). */
 bool cli_wants_help(int argc, char **argv);

@@ -2,6 +2,7 @@
  * resolved with the current users file. */
 #include "cli.h"
 #include "output.h"
+#include "engine/converge.h"
 #include "engine/revise.h"
 #include "engine/store/store.h"
 
@@ -105,21 +106,27 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	static const char usage[] =
 		"usage: cairn status [-o json]\n\n"
 		"Every dependency (resolved or why not) and every instance of the latest\n"
-		"policy generation.\n";
+		"policy generation, with what really runs for it: its container's state,\n"
+		"health and URL, observed on its cluster now.\n";
 	int rc;
 	if (usage_only(argc, argv, usage, &rc))
 		return rc;
 	struct current c;
 	if (current_load(cli, &c, 0) < 0)
 		return EXIT_FAILURE_;
+	struct fleet *fleet = fleet_open(c.policy, NULL);
+	const struct diags *problems = fleet_problems(fleet);
+	for (size_t i = 0; i < problems->len; i++)
+		cli_error("%s", problems->items[i]);
 	if (cli->json) {
 		struct strbuf sb = STRBUF_INIT;
-		output_status_json(&sb, c.generation, c.resolution);
+		output_status_json(&sb, c.generation, c.resolution, fleet);
 		cli_print_json(sb.buf);
 		strbuf_release(&sb);
 	} else {
-		output_status_text(stdout, c.generation, c.resolution);
+		output_status_text(stdout, c.generation, c.resolution, fleet);
 	}
+	fleet_close(fleet);
 	current_release(&c);
 	return EXIT_DONE;
 }

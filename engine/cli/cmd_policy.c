@@ -10,29 +10,36 @@
 #include <time.h>
 
 static const char apply_usage[] =
-	"usage: cairn policy apply --user USER -f PATH... [--dry-run]\n"
-	"       cairn policy delete --user USER -f PATH... [--dry-run]\n"
+	"usage: cairn policy apply --user USER -f PATH... [--dry-run | --no-apply] [options]\n"
+	"       cairn policy delete --user USER -f PATH... [--dry-run | --no-apply] [options]\n"
 	"\n"
 	"Checks every object of the files (or directories, read recursively for\n"
 	"*.yaml and *.yml) against the ACL as USER, validates the resulting policy,\n"
-	"resolves it and stores it as a new generation, printing the plan. All or\n"
-	"nothing: a refused object changes nothing.\n"
+	"resolves it and stores it as a new generation, printing the plan; then\n"
+	"makes what runs match it (as `cairn apply`). All or nothing: a refused\n"
+	"object changes nothing.\n"
 	"\n"
 	"  --user USER   who makes the change (from the users file)\n"
 	"  -f PATH       a policy file or directory; may be repeated\n"
-	"  --dry-run     show what would change; store nothing\n"
-	"  -o json       with --dry-run: {\"plan\": PLAN, \"status\": STATUS}; otherwise PLAN\n";
+	"  --dry-run     show what would change; store nothing, run nothing\n"
+	"  --no-apply    store the generation only\n"
+	"  -o json       with --dry-run: {\"plan\": PLAN, \"status\": STATUS}; otherwise\n"
+	"                PLAN, with \"apply\": RESULT when it converged\n"
+	"options of the converge step:\n";
 
 static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb verb)
 {
 	if (cli_wants_help(argc, argv)) {
 		fputs(apply_usage, stdout);
+		fputs(converge_options_usage, stdout);
 		return EXIT_DONE;
 	}
+	struct converge_cli copts = { 0 };
+	bool no_apply = false;
 	struct revise_request req = { 0 };
 	req.verb = verb;
 	const char **paths = calloc((size_t)argc, sizeof(*paths));
-	int rc = EXIT_USAGE;
+	int rc = EXIT_USAGE, k;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
 			req.user = argv[++i];
@@ -42,7 +49,12 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 			paths[req.npaths++] = argv[++i];
 		else if (strcmp(argv[i], "--dry-run") == 0)
 			req.dry_run = true;
-		else {
+		else if (strcmp(argv[i], "--no-apply") == 0)
+			no_apply = true;
+		else if ((k = converge_option(&copts, argc, argv, &i)) != 0) {
+			if (k < 0)
+				goto out;
+		} else {
 			cli_error("policy %s: unexpected argument '%s'\n%s", argv[0], argv[i], apply_usage);
 			goto out;
 		}
@@ -79,15 +91,25 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 			fputs(sb.buf, stdout);
 			strbuf_release(&sb);
 			fputs(",\"status\":", stdout);
-			output_status_json(&sb, res.generation, res.resolution);
+			output_status_json(&sb, res.generation, res.resolution, NULL);
 			fputs(sb.buf, stdout);
 			cli_print_json("}");
+			rc = EXIT_DONE;
 		} else {
 			output_plan_json(&sb, res.generation, res.plan);
+			rc = EXIT_DONE;
+			char *result = NULL;
+			if (!no_apply)
+				rc = cli_converge(cli, &copts, res.policy, res.resolution, res.generation,
+						  &result);
+			if (result) {
+				strbuf_truncate(&sb, sb.len - 1); /* the plan's closing brace */
+				strbuf_addf(&sb, ",\"apply\":%s}", result);
+				free(result);
+			}
 			cli_print_json(sb.buf);
 		}
 		strbuf_release(&sb);
-		rc = EXIT_DONE;
 	} else {
 		if (res.status == REVISE_UNCHANGED)
 			printf("policy unchanged: every object is already as given (generation %lld)\n",
@@ -105,6 +127,10 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 				printf("  not resolved: %s: %s\n", d->id, d->reason);
 		}
 		rc = EXIT_DONE;
+		if (!req.dry_run && !no_apply) {
+			fflush(stdout);
+			rc = cli_converge(cli, &copts, res.policy, res.resolution, res.generation, NULL);
+		}
 	}
 	revise_result_release(&res);
 out:

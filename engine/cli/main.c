@@ -12,13 +12,16 @@ static const char usage[] =
 	"usage: cairn [--state PATH] [--users FILE] [--secrets FILE] [-o json] COMMAND ...\n"
 	"\n"
 	"commands:\n"
-	"  policy apply --user U -f PATH... [--dry-run]   add or change policy objects\n"
+	"  policy apply --user U -f PATH... [--dry-run|--no-apply]\n"
+	"                                                 add or change policy objects, converge\n"
 	"  policy delete --user U -f PATH...              delete policy objects\n"
 	"  policy log                                     list policy generations\n"
 	"  policy show [--generation N]                   print the objects of a generation\n"
 	"  policy diff N M                                what changed between two generations\n"
 	"  plan                                           what the current policy changes\n"
-	"  status                                         dependencies and instances\n"
+	"  status                                         dependencies, instances, what runs\n"
+	"  apply                                          make what runs match the policy\n"
+	"  logs INSTANCE [-f]                             output of an instance's container\n"
 	"  explain NAMESPACE/DEPENDENCY                   how a dependency resolved, or why not\n"
 	"\n"
 	"global options (each also read from the environment):\n"
@@ -173,6 +176,10 @@ int main(int argc, char **argv)
 		rc = cmd_status(&cli, nrest, rest);
 	else if (strcmp(cmd, "explain") == 0)
 		rc = cmd_explain(&cli, nrest, rest);
+	else if (strcmp(cmd, "apply") == 0)
+		rc = cmd_apply(&cli, nrest, rest);
+	else if (strcmp(cmd, "logs") == 0)
+		rc = cmd_logs(&cli, nrest, rest);
 	else {
 		cli_error("unknown command '%s' (see cairn --help)", cmd);
 		rc = EXIT_USAGE;

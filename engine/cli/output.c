@@ -1,5 +1,6 @@
 /* Printing plans, statuses and explanations, as text or JSON. */
 #include "output.h"
+#include "engine/converge.h"
 
 #include <string.h>
 
@@ -52,7 +53,37 @@ static void json_list(struct strbuf *out, const char **items, uint32_t n)
 	strbuf_addc(out, ']');
 }
 
-void output_status_json(struct strbuf *out, long long generation, const struct resolution *r)
+struct seen {
+	const char *state, *container, *health, *url;
+};
+
+/* What runs for an instance, as output_status_* show it. */
+static struct seen observe(const struct fleet *fleet, const struct instance *in)
+{
+	struct seen s = { 0 };
+	if (!fleet || (!in->root && !in->code_type))
+		return s;
+	if (!fleet_reachable(fleet, in->cluster)) {
+		s.state = "unknown";
+		return s;
+	}
+	size_t n;
+	const struct observed *o = fleet_find(fleet, in->key, in->root ? "network" : "container", &n);
+	if (!o) {
+		s.state = "missing";
+		return s;
+	}
+	s.state = o->state;
+	if (!in->root) {
+		s.container = o->name;
+		s.health = o->health;
+		s.url = o->url;
+	}
+	return s;
+}
+
+void output_status_json(struct strbuf *out, long long generation, const struct resolution *r,
+			const struct fleet *fleet)
 {
 	strbuf_addf(out, "{\"generation\":%lld,\"dependencies\":[", generation);
 	for (size_t i = 0; i < r->ndeps; i++) {
@@ -88,12 +119,24 @@ void output_status_json(struct strbuf *out, long long generation, const struct r
 		strbuf_adds(out, in->params_public ? in->params_public->s : "{}");
 		strbuf_adds(out, ",\"discovery\":");
 		strbuf_adds(out, in->discovery ? in->discovery->s : "{}");
+		if (fleet) {
+			struct seen s = observe(fleet, in);
+			strbuf_adds(out, ",\"state\":");
+			json_string_or_null(out, s.state);
+			strbuf_adds(out, ",\"container\":");
+			json_string_or_null(out, s.container);
+			strbuf_adds(out, ",\"health\":");
+			json_string_or_null(out, s.health);
+			strbuf_adds(out, ",\"url\":");
+			json_string_or_null(out, s.url);
+		}
 		strbuf_addc(out, '}');
 	}
 	strbuf_adds(out, "]}");
 }
 
-void output_status_text(FILE *f, long long generation, const struct resolution *r)
+void output_status_text(FILE *f, long long generation, const struct resolution *r,
+			const struct fleet *fleet)
 {
 	fprintf(f, "generation %lld: %zu of %zu dependencies resolved, %zu instances\n", generation,
 		r->nresolved, r->ndeps, r->ninstances);
@@ -109,6 +152,12 @@ void output_status_text(FILE *f, long long generation, const struct resolution *
 	for (size_t i = 0; i < r->ninstances; i++) {
 		const struct instance *in = r->instances[i];
 		fprintf(f, "  %s  [%s]", in->key, in->code_type ? in->code_type : "service");
+		struct seen s = observe(fleet, in);
+		if (s.state)
+			fprintf(f, "  %s%s%s%s%s", s.state, s.health ? " (" : "", s.health ? s.health : "",
+				s.health ? ")" : "", s.url ? "  " : "");
+		if (s.url)
+			fputs(s.url, f);
 		for (uint32_t d = 0; d < in->ndeps; d++)
 			fprintf(f, "%s%s", d ? ", " : "  used by ", in->deps[d]);
 		fputc('\n', f);

@@ -5,6 +5,7 @@
  * one connection between threads. */
 #include "store_backend.h"
 #include "base/alloc.h"
+#include "base/strbuf.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -12,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* How long a writer waits for another one before giving up. */
 #define BUSY_TIMEOUT_MS 10000
@@ -23,6 +27,7 @@ struct sqlite_store {
 	sqlite3 *db;
 	char *path;
 	bool in_txn;
+	int apply_lock; /* fd of PATH.apply-lock while the converge lock is held, else -1 */
 };
 
 /* migrations[i] takes the schema from version i to i + 1 (PRAGMA
@@ -185,6 +190,8 @@ static void sqlite_close(struct store *s)
 	struct sqlite_store *st = of(s);
 	if (st->in_txn)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	if (st->apply_lock >= 0)
+		close(st->apply_lock);
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st);
@@ -201,6 +208,7 @@ static int sqlite_open(struct store **out, const char *location, struct error *e
 	st->base.backend = &store_sqlite;
 	st->txn.store = &st->base;
 	st->path = xstrdup(path);
+	st->apply_lock = -1;
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		error_set(err, "cannot open state database %s: %s", path,
 			  st->db ? sqlite3_errmsg(st->db) : "out of memory");
@@ -561,6 +569,48 @@ static int sqlite_list_actions(struct store *s, long long gen, store_action_fn f
 	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot list actions");
 }
 
+/* An flock on a file beside the database: the kernel releases it when the
+ * process dies, so a killed apply never leaves the lock behind. */
+static int sqlite_lock_apply(struct store *s, bool wait, bool *busy, struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	if (st->apply_lock >= 0)
+		return 0;
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "%s.apply-lock", st->path);
+	int fd = open(strbuf_cstr(&p), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		error_set(err, "cannot open %s: %s", strbuf_cstr(&p), strerror(errno));
+		strbuf_release(&p);
+		return -1;
+	}
+	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+		if (errno == EINTR && wait)
+			continue;
+		if (errno == EWOULDBLOCK) {
+			*busy = true;
+			error_set(err, "another apply is running on state database %s", st->path);
+		} else {
+			error_set(err, "cannot lock %s: %s", strbuf_cstr(&p), strerror(errno));
+		}
+		close(fd);
+		strbuf_release(&p);
+		return -1;
+	}
+	strbuf_release(&p);
+	st->apply_lock = fd;
+	return 0;
+}
+
+static void sqlite_unlock_apply(struct store *s)
+{
+	struct sqlite_store *st = of(s);
+	if (st->apply_lock >= 0) {
+		close(st->apply_lock); /* releases the flock */
+		st->apply_lock = -1;
+	}
+}
+
 const struct store_backend store_sqlite = {
 	.name = "sqlite",
 	.accepts = accepts,
@@ -577,4 +627,6 @@ const struct store_backend store_sqlite = {
 	.load_state = sqlite_load_state,
 	.record_action = sqlite_record_action,
 	.list_actions = sqlite_list_actions,
+	.lock_apply = sqlite_lock_apply,
+	.unlock_apply = sqlite_unlock_apply,
 };

@@ -242,3 +242,14 @@ out:
 	listing_release(&b);
 	return rc;
 }
+
+int store_lock_apply(struct store *s, bool wait, bool *busy, struct error *err)
+{
+	*busy = false;
+	return s->backend->lock_apply(s, wait, busy, err);
+}
+
+void store_unlock_apply(struct store *s)
+{
+	s->backend->unlock_apply(s);
+}

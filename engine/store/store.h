@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct store;
@@ -120,5 +121,12 @@ typedef int (*store_action_fn)(void *ctx, const struct store_action *a);
  * return from fn stops and is returned. */
 int store_list_actions(struct store *s, long long gen, store_action_fn fn, void *ctx,
 		       struct error *err);
+
+/* The converge lock: one apply at a time per store, across processes, so
+ * two applies never interleave their actions. With wait, blocks until the
+ * holder finishes; without, returns -1 with *busy set when it is held. The
+ * lock is released by store_unlock_apply() or when the process dies. */
+int store_lock_apply(struct store *s, bool wait, bool *busy, struct error *err);
+void store_unlock_apply(struct store *s);
 
 #endif

@@ -35,6 +35,10 @@ struct store_backend {
 	int (*record_action)(struct store *s, const struct store_action *a, struct error *err);
 	int (*list_actions)(struct store *s, long long gen, store_action_fn fn, void *ctx,
 			    struct error *err);
+	/* The converge lock (store_lock_apply); *busy set when wait is false
+	 * and another holder has it. */
+	int (*lock_apply)(struct store *s, bool wait, bool *busy, struct error *err);
+	void (*unlock_apply)(struct store *s);
 };
 
 /* Every backend's store starts with this header. */

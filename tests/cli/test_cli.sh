@@ -39,15 +39,15 @@ for c in "policy apply" "policy delete" "policy log" "policy show" "policy diff"
 done
 expect_exit 1 --users "$work/missing.yaml" status
 
-expect_exit 0 policy apply --user Sam -f "$ex/Sam"
-expect_exit 0 policy apply --user Frank -f "$ex/Frank"
-expect_exit 0 policy apply --user John -f "$ex/John"
-expect_exit 0 policy apply --user John -f "$ex/john-prod-ts.yaml" -o json
+expect_exit 0 policy apply --no-apply --user Sam -f "$ex/Sam"
+expect_exit 0 policy apply --no-apply --user Frank -f "$ex/Frank"
+expect_exit 0 policy apply --no-apply --user John -f "$ex/John"
+expect_exit 0 policy apply --no-apply --user John -f "$ex/john-prod-ts.yaml" -o json
 check "first plan creates the production instances" json "d['generation'] == 4 and all(a['action'] in ('create', 'attach') for a in d['actions']) and len(d['actions']) > 0"
-expect_exit 0 policy apply --user Alice -f "$ex/alice-stage-ts.yaml"
-expect_exit 0 policy apply --user Bob -f "$ex/bob-stage-ts.yaml" -o json
+expect_exit 0 policy apply --no-apply --user Alice -f "$ex/alice-stage-ts.yaml"
+expect_exit 0 policy apply --no-apply --user Bob -f "$ex/bob-stage-ts.yaml" -o json
 check "Bob attaches to Alice's staging pipeline" json "{'action': 'attach', 'instance': 'cluster-us-west#main#analytics_pipeline#stage#root', 'dependency': 'main/bob_stage'} in d['actions'] and not any(a['action'] == 'create' and '#analytics_pipeline#stage#root' in a['instance'] for a in d['actions'])"
-expect_exit 0 policy apply --user Carol -f "$ex/carol-stage-ts.yaml"
+expect_exit 0 policy apply --no-apply --user Carol -f "$ex/carol-stage-ts.yaml"
 expect_exit 0 status -o json
 check "Carol is rejected, the others resolve" json "{x['id']: x['resolved'] for x in d['dependencies']} == {'main/alice_stage': True, 'main/bob_stage': True, 'main/carol_stage': False, 'main/prod': True}"
 check "Alice and Bob have their own twitter_stats" json "{'cluster-us-west#main#twitter_stats#stage#Alice#root', 'cluster-us-west#main#twitter_stats#stage#Bob#root'} <= {i['key'] for i in d['instances']}"
@@ -57,22 +57,22 @@ check "explain names the reject rule" json "not d['resolved'] and 'reject_depend
 expect_exit 1 explain main/nobody
 
 # Alice may not publish a service: refused (3), and nothing is stored.
-expect_exit 3 policy apply --user Alice -f "$ex/alice-publishes-service.yaml"
+expect_exit 3 policy apply --no-apply --user Alice -f "$ex/alice-publishes-service.yaml"
 check "refusal names the object and the privilege" grep -q "may not manage service main/alice_tweetbot" "$work/err"
 expect_exit 0 policy log -o json
 check "refused apply made no generation" json "len(d['generations']) == 7 and d['generations'][0]['user'] == 'Carol'"
 # A consumer may not delete someone else's dependency.
-expect_exit 3 policy delete --user Alice -f "$ex/bob-stage-ts.yaml"
+expect_exit 3 policy delete --no-apply --user Alice -f "$ex/bob-stage-ts.yaml"
 
-expect_exit 0 policy apply --user John -f "$ex/john-prod-ts-changed.yaml" --dry-run -o json
+expect_exit 0 policy apply --no-apply --user John -f "$ex/john-prod-ts-changed.yaml" --dry-run -o json
 check "dry run: only tweeviz and its root update" json "sorted((a['action'], a['instance']) for a in d['plan']['actions']) == [('update', 'cluster-us-east#main#twitter_stats#prod#root'), ('update', 'cluster-us-east#main#twitter_stats#prod#tweeviz')]"
 expect_exit 0 policy log -o json
 check "dry run stored nothing" json "len(d['generations']) == 7"
-expect_exit 0 policy apply --user John -f "$ex/john-prod-ts-changed.yaml"
-expect_exit 0 policy apply --user John -f "$ex/john-prod-ts-changed.yaml"
+expect_exit 0 policy apply --no-apply --user John -f "$ex/john-prod-ts-changed.yaml"
+expect_exit 0 policy apply --no-apply --user John -f "$ex/john-prod-ts-changed.yaml"
 check "re-applying the same objects changes nothing" grep -q "policy unchanged" "$work/out"
 
-expect_exit 0 policy delete --user Alice -f "$ex/alice-stage-ts.yaml" -o json
+expect_exit 0 policy delete --no-apply --user Alice -f "$ex/alice-stage-ts.yaml" -o json
 check "Alice's delete: her instances go, the shared pipeline stays" json "all(a['dependency'] == 'main/alice_stage' for a in d['actions']) and {a['instance'] for a in d['actions'] if a['action'] == 'delete'} == {k for k in (a['instance'] for a in d['actions']) if '#Alice#' in k} and not any(a['action'] == 'delete' and '#analytics_pipeline#stage#root' in a['instance'] for a in d['actions'])"
 expect_exit 0 plan -o json
 check "after apply the plan is empty" json "d['actions'] == [] and d['generation'] == 9"
@@ -84,12 +84,12 @@ expect_exit 1 policy show --generation 99
 
 # Bad input: a file with errors is refused with file:line, nothing stored.
 printf -- '- kind: service\n  metadata: {namespace: main, name: bad}\n  compnents: []\n' >"$work/bad.yaml"
-expect_exit 3 policy apply --user Sam -f "$work/bad.yaml"
+expect_exit 3 policy apply --no-apply --user Sam -f "$work/bad.yaml"
 check "error names file, line and the nearest key" grep -q "bad.yaml:3:3: .*unknown key 'compnents' (did you mean 'components'?)" "$work/err"
 
 # Absurdly deep nesting is refused, not a crash.
 python3 -c "print('- ' + '[' * 100000)" >"$work/deep.yaml"
-expect_exit 3 policy apply --user Sam -f "$work/deep.yaml"
+expect_exit 3 policy apply --no-apply --user Sam -f "$work/deep.yaml"
 check "deep nesting is named" grep -q "deep.yaml:1:.*nested deeper than 256 levels" "$work/err"
 
 echo "$passes passed, $failures failed"

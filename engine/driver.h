@@ -1,0 +1,56 @@
+/* What a driver does for the converge loop (converge.h): connect to one
+ * cluster, observe what really runs there (cairn's own objects only, found
+ * by their labels), and add to the executor the actions that turn that into
+ * the desired instances of the cluster. One implementation per cluster type
+ * (docker: engine/drivers/docker). */
+#ifndef CAIRN_DRIVER_H
+#define CAIRN_DRIVER_H
+
+#include "engine.h"
+#include "exec.h"
+
+/* One thing that runs for an instance, as observed. */
+struct observed {
+	const char *key;        /* instance key */
+	const char *kind;       /* "container", "network", "volume" */
+	const char *name, *id;
+	const char *hash;       /* cairn.hash, NULL when it has none */
+	const char *state;      /* "running", "exited", "created", … */
+	const char *health;     /* "healthy", "unhealthy", "starting", NULL */
+	const char *url;        /* where a published port answers, NULL when none */
+	const char *image;
+	long long generation;   /* cairn.generation, 0 when absent */
+};
+
+/* What converge hands a driver. */
+struct desired {
+	const struct resolution *resolution; /* instances with real params */
+	long long generation;
+};
+
+struct driver;
+
+struct driver_ops {
+	const char *type; /* cluster type, "docker" */
+	/* Connects to the cluster c. Errors name the cluster and what to do. */
+	int (*open)(struct driver **out, const struct cluster *c, const struct exec_options *eo,
+		    struct error *err);
+	void (*close)(struct driver *d);
+	/* Reads what runs (one round trip per kind of object). */
+	int (*observe)(struct driver *d, struct error *err);
+	/* The observed objects, valid until close. */
+	const struct observed *(*list)(struct driver *d, size_t *n);
+	/* Adds the actions that converge the cluster to the desired instances
+	 * placed on it. Actions of one driver reference only that driver. */
+	int (*plan)(struct driver *d, const struct desired *want, struct exec *x, struct error *err);
+	/* Writes the output of the instance's container (or process) to stdout
+	 * and stderr; with follow, until it stops or fn-less interruption. */
+	int (*logs)(struct driver *d, const char *key, bool follow, struct error *err);
+};
+
+extern const struct driver_ops docker_driver_ops;
+
+/* The driver of a cluster type, NULL when none. */
+const struct driver_ops *driver_for(const char *type);
+
+#endif

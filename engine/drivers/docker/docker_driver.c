@@ -1,0 +1,819 @@
+/* The docker driver (driver.h): a cluster is one Docker engine. A service
+ * instance is a network (so one environment cannot reach another's
+ * containers), a docker component instance is a container on its service's
+ * network and on the networks of every service it uses, named volumes belong
+ * to their instance. Everything cairn makes carries cairn.instance and
+ * cairn.cluster labels; nothing without them is ever touched. */
+#include "engine/driver.h"
+
+#include "base/alloc.h"
+#include "base/map.h"
+#include "base/strbuf.h"
+#include "base/vec.h"
+#include "docker_api.h"
+#include "docker_spec.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct driver {
+	const struct cluster *cluster;
+	const char *name;
+	char *address; /* host in URLs of published ports */
+	char *domain;  /* routing host names end in it */
+	struct docker *api;
+	json_t *containers, *networks, *volumes;
+	VEC(struct observed) observed;
+	struct exec_options eo;
+};
+
+enum act_kind { A_NETWORK, A_NETWORK_DELETE, A_CREATE, A_UPDATE, A_START, A_DELETE, A_VOLUME_DELETE, A_FAIL };
+
+struct act {
+	struct driver *d;
+	enum act_kind kind;
+	char *key;
+	char *target;    /* network, volume or container name, or id to act on */
+	char *message;   /* A_FAIL: why */
+	VEC(char *) old; /* A_UPDATE: ids of the containers it replaces */
+	struct docker_spec spec;
+	VEC(char *) networks; /* A_CREATE/A_UPDATE: all networks; [0] is in the body */
+	char *alias;
+};
+
+static void act_free(void *p)
+{
+	struct act *a = p;
+	free(a->key);
+	free(a->target);
+	free(a->message);
+	for (size_t i = 0; i < a->old.len; i++)
+		free(a->old.items[i]);
+	vec_release(&a->old);
+	for (size_t i = 0; i < a->networks.len; i++)
+		free(a->networks.items[i]);
+	vec_release(&a->networks);
+	free(a->alias);
+	docker_spec_release(&a->spec);
+	free(a);
+}
+
+/* ---- config ---- */
+
+static const char *config_string(const struct ynode *cfg, const char *key)
+{
+	const struct ynode *v = cfg ? ynode_get(cfg, key) : NULL;
+	return v && v->kind == YNODE_SCALAR ? v->str->s : NULL;
+}
+
+static const char *config_sub(const struct ynode *cfg, const char *map, const char *key)
+{
+	return config_string(cfg ? ynode_get(cfg, map) : NULL, key);
+}
+
+/* The host of a tcp:// or ssh:// endpoint; 127.0.0.1 for a local socket. */
+static char *endpoint_host(const char *ep)
+{
+	const char *h = NULL;
+	if (ep && strncmp(ep, "tcp://", 6) == 0)
+		h = ep + 6;
+	else if (ep && strncmp(ep, "ssh://", 6) == 0)
+		h = ep + 6;
+	if (!h)
+		return xstrdup("127.0.0.1");
+	const char *at = strchr(h, '@');
+	if (at)
+		h = at + 1;
+	return xstrndup(h, strcspn(h, ":/"));
+}
+
+static int docker_driver_open(struct driver **out, const struct cluster *c,
+			      const struct exec_options *eo, struct error *err)
+{
+	const struct ynode *cfg = c->config;
+	struct docker_options o = {
+		.endpoint = config_string(cfg, "endpoint"),
+		.tls_ca = config_sub(cfg, "tls", "ca"),
+		.tls_cert = config_sub(cfg, "tls", "cert"),
+		.tls_key = config_sub(cfg, "tls", "key"),
+		.ssh_identity = config_sub(cfg, "ssh", "identity"),
+		.ssh_known_hosts = config_sub(cfg, "ssh", "known_hosts"),
+		.timeout_ms = 60000,
+	};
+	struct docker *api;
+	if (docker_open(&api, &o, err) < 0)
+		return error_wrap(err, "cluster %s", c->obj.name->s);
+	struct driver *d = xcalloc(1, sizeof(*d));
+	d->cluster = c;
+	d->name = c->obj.name->s;
+	d->api = api;
+	const char *addr = config_string(cfg, "address");
+	d->address = addr ? xstrdup(addr) : endpoint_host(o.endpoint);
+	const char *domain = config_string(cfg, "domain");
+	d->domain = xstrdup(domain ? domain : "localhost");
+	if (eo)
+		d->eo = *eo;
+	*out = d;
+	return 0;
+}
+
+static void docker_driver_close(struct driver *d)
+{
+	if (!d)
+		return;
+	docker_close(d->api);
+	json_decref(d->containers);
+	json_decref(d->networks);
+	json_decref(d->volumes);
+	vec_release(&d->observed);
+	free(d->address);
+	free(d->domain);
+	free(d);
+}
+
+/* ---- observing ---- */
+
+static const char *label_of(const json_t *obj, const char *label)
+{
+	return json_string_value(json_object_get(json_object_get(obj, "Labels"), label));
+}
+
+/* GET path?filters={"label":["cairn.cluster=NAME"]} */
+static int list_labelled(struct driver *d, const char *path, json_t **out, struct error *err)
+{
+	json_t *filter = json_pack("{s:[s+]}", "label", "cairn.cluster=", d->name);
+	char *text = json_dumps(filter, JSON_COMPACT);
+	json_decref(filter);
+	char *esc = curl_easy_escape(NULL, text, 0);
+	free(text);
+	struct strbuf url = STRBUF_INIT;
+	strbuf_addf(&url, "%s%cfilters=%s", path, strchr(path, '?') ? '&' : '?', esc);
+	curl_free(esc);
+	long status = 0;
+	int rc = docker_request(d->api, "GET", strbuf_cstr(&url), NULL, out, &status, err);
+	strbuf_release(&url);
+	if (rc < 0)
+		return error_wrap(err, "cluster %s: observing", d->name);
+	return 0;
+}
+
+static const char *health_of(const char *status)
+{
+	if (!status)
+		return NULL;
+	if (strstr(status, "(healthy)"))
+		return "healthy";
+	if (strstr(status, "(unhealthy)"))
+		return "unhealthy";
+	if (strstr(status, "(health: starting)"))
+		return "starting";
+	return NULL;
+}
+
+static int docker_driver_observe(struct driver *d, struct error *err)
+{
+	json_decref(d->containers);
+	json_decref(d->networks);
+	json_decref(d->volumes);
+	d->containers = d->networks = d->volumes = NULL;
+	d->observed.len = 0;
+	if (list_labelled(d, "/containers/json?all=1", &d->containers, err) < 0 ||
+	    list_labelled(d, "/networks", &d->networks, err) < 0 ||
+	    list_labelled(d, "/volumes", &d->volumes, err) < 0)
+		return -1;
+
+	size_t i;
+	json_t *c;
+	json_array_foreach(d->containers, i, c)
+	{
+		const char *key = label_of(c, "cairn.instance");
+		if (!key)
+			continue;
+		struct observed o = { .key = key, .kind = "container" };
+		o.id = json_string_value(json_object_get(c, "Id"));
+		const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+		o.name = name && name[0] == '/' ? name + 1 : name;
+		o.hash = label_of(c, "cairn.hash");
+		o.state = json_string_value(json_object_get(c, "State"));
+		o.health = health_of(json_string_value(json_object_get(c, "Status")));
+		o.image = json_string_value(json_object_get(c, "Image"));
+		const char *gen = label_of(c, "cairn.generation");
+		o.generation = gen ? atoll(gen) : 0;
+		size_t j;
+		json_t *port;
+		json_array_foreach(json_object_get(c, "Ports"), j, port)
+		{
+			json_int_t pub = json_integer_value(json_object_get(port, "PublicPort"));
+			if (pub > 0 && !o.url) {
+				/* kept in the container object so it lives as long as the list */
+				char url[300];
+				snprintf(url, sizeof(url), "http://%s:%lld/", d->address, (long long)pub);
+				json_object_set_new(c, "cairn.url", json_string(url));
+				o.url = json_string_value(json_object_get(c, "cairn.url"));
+			}
+		}
+		vec_push(&d->observed, o);
+	}
+	json_t *n;
+	json_array_foreach(d->networks, i, n)
+	{
+		const char *key = label_of(n, "cairn.instance");
+		if (!key)
+			continue;
+		struct observed o = { .key = key, .kind = "network", .state = "present" };
+		o.id = json_string_value(json_object_get(n, "Id"));
+		o.name = json_string_value(json_object_get(n, "Name"));
+		vec_push(&d->observed, o);
+	}
+	json_array_foreach(json_object_get(d->volumes, "Volumes"), i, n)
+	{
+		const char *key = label_of(n, "cairn.instance");
+		if (!key)
+			continue;
+		struct observed o = { .key = key, .kind = "volume", .state = "present" };
+		o.name = o.id = json_string_value(json_object_get(n, "Name"));
+		vec_push(&d->observed, o);
+	}
+	return 0;
+}
+
+static const struct observed *docker_driver_list(struct driver *d, size_t *n)
+{
+	*n = d->observed.len;
+	return d->observed.items;
+}
+
+/* ---- actions ---- */
+
+/* A request whose failure is classified for the executor. */
+static int call(struct driver *d, const char *method, const char *path, const json_t *body,
+		json_t **resp, long *status, bool *transient, struct error *err)
+{
+	long st = 0;
+	int rc = docker_request(d->api, method, path, body, resp, &st, err);
+	if (status)
+		*status = st;
+	if (rc < 0 && transient)
+		*transient = docker_failure_transient(st, err);
+	return rc;
+}
+
+static int remove_container(struct driver *d, const char *id, bool *transient, struct error *err)
+{
+	struct strbuf p = STRBUF_INIT;
+	long st;
+	/* stop first: the app gets SIGTERM and its grace period */
+	strbuf_addf(&p, "/containers/%s/stop?t=10", id);
+	if (call(d, "POST", strbuf_cstr(&p), NULL, NULL, &st, transient, err) < 0 && st != 404 &&
+	    st != 304) {
+		strbuf_release(&p);
+		return -1;
+	}
+	strbuf_reset(&p);
+	strbuf_addf(&p, "/containers/%s?force=true", id);
+	int rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+	strbuf_release(&p);
+	if (rc < 0 && st == 404)
+		rc = 0;
+	if (rc == 0)
+		error_clear(err);
+	return rc;
+}
+
+static int wait_healthy(struct driver *d, const char *id, const struct exec_call *ec,
+			bool *transient, struct error *err)
+{
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/containers/%s/json", id);
+	int rc = -1;
+	for (;;) {
+		json_t *info = NULL;
+		if (call(d, "GET", strbuf_cstr(&p), NULL, &info, NULL, transient, err) < 0)
+			break;
+		json_t *state = json_object_get(info, "State");
+		const char *h = json_string_value(json_object_get(json_object_get(state, "Health"), "Status"));
+		bool running = json_is_true(json_object_get(state, "Running"));
+		json_decref(info);
+		if (h && strcmp(h, "healthy") == 0) {
+			rc = 0;
+			break;
+		}
+		if (!running || (h && strcmp(h, "unhealthy") == 0)) {
+			error_set(err, "container %s is %s", id, running ? "unhealthy" : "not running");
+			*transient = false;
+			break;
+		}
+		if (exec_now_ms() >= ec->deadline_ms || (d->eo.stop && *d->eo.stop)) {
+			error_set(err, "container %s was not healthy in time", id);
+			*transient = false;
+			break;
+		}
+		usleep(200 * 1000);
+	}
+	strbuf_release(&p);
+	return rc;
+}
+
+static int start_container(struct act *a, const char *id, const struct exec_call *ec,
+			   bool *transient, struct error *err)
+{
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/containers/%s/start", id);
+	long st;
+	int rc = call(a->d, "POST", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+	strbuf_release(&p);
+	if (rc < 0 && st == 304)
+		rc = 0, error_clear(err);
+	if (rc < 0) {
+		const char *m = error_msg(err);
+		if (strstr(m, "port is already allocated") || strstr(m, "address already in use"))
+			error_wrap(err, "a published host port is taken by something else");
+		return -1;
+	}
+	if (a->spec.health)
+		return wait_healthy(a->d, id, ec, transient, err);
+	return 0;
+}
+
+static int create_container(struct act *a, const struct exec_call *ec, bool *transient,
+			    struct error *err)
+{
+	struct driver *d = a->d;
+	size_t i;
+	json_t *vol;
+	json_array_foreach(a->spec.volumes, i, vol)
+	{
+		json_t *body = json_pack("{s:O, s:{s:s, s:s}}", "Name", vol, "Labels", "cairn.instance",
+					 a->key, "cairn.cluster", d->name);
+		int rc = call(d, "POST", "/volumes/create", body, NULL, NULL, transient, err);
+		json_decref(body);
+		if (rc < 0)
+			return -1;
+	}
+
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/containers/create?name=%s", a->target);
+	json_t *resp = NULL;
+	long st;
+	int rc = call(d, "POST", strbuf_cstr(&p), a->spec.body, &resp, &st, transient, err);
+	if (rc < 0 && st == 409) {
+		/* The name is taken: by a container of this instance left by an
+		 * interrupted attempt (replace it), or by one cairn does not own. */
+		strbuf_reset(&p);
+		strbuf_addf(&p, "/containers/%s/json", a->target);
+		json_t *info = NULL;
+		struct error ierr = ERROR_INIT;
+		if (call(d, "GET", strbuf_cstr(&p), NULL, &info, NULL, NULL, &ierr) == 0) {
+			const char *owner = json_string_value(json_object_get(
+				json_object_get(json_object_get(info, "Config"), "Labels"), "cairn.instance"));
+			if (owner && strcmp(owner, a->key) == 0) {
+				const char *id = json_string_value(json_object_get(info, "Id"));
+				if (remove_container(d, id, transient, err) == 0) {
+					strbuf_reset(&p);
+					strbuf_addf(&p, "/containers/create?name=%s", a->target);
+					rc = call(d, "POST", strbuf_cstr(&p), a->spec.body, &resp, &st,
+						  transient, err);
+				}
+			} else {
+				error_set(err, "container name %s is taken by a container cairn does not manage",
+					  a->target);
+				*transient = false;
+			}
+		}
+		json_decref(info);
+		error_clear(&ierr);
+	}
+	strbuf_release(&p);
+	if (rc < 0) {
+		if (st == 404 && strstr(error_msg(err), "No such image"))
+			error_set(err, "image %s is not on the engine of cluster %s: build it (tools/images) or pull it",
+				  a->spec.image, d->name);
+		return -1;
+	}
+	char *id = xstrdup(json_string_value(json_object_get(resp, "Id")));
+	json_decref(resp);
+
+	for (i = 1; i < a->networks.len; i++) {
+		json_t *body = json_pack("{s:s, s:{s:[s]}}", "Container", id, "EndpointConfig",
+					 "Aliases", a->alias);
+		struct strbuf np = STRBUF_INIT;
+		strbuf_addf(&np, "/networks/%s/connect", a->networks.items[i]);
+		rc = call(d, "POST", strbuf_cstr(&np), body, NULL, NULL, transient, err);
+		strbuf_release(&np);
+		json_decref(body);
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0)
+		rc = start_container(a, id, ec, transient, err);
+	if (rc < 0) {
+		/* Leave nothing half made: the next apply creates it again. */
+		bool ignored;
+		struct error rerr = ERROR_INIT;
+		remove_container(d, id, &ignored, &rerr);
+		error_clear(&rerr);
+	}
+	free(id);
+	return rc;
+}
+
+static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struct error *err)
+{
+	struct act *a = ctx;
+	struct driver *d = a->d;
+	struct strbuf p = STRBUF_INIT;
+	long st = 0;
+	int rc = 0;
+	switch (a->kind) {
+	case A_FAIL:
+		*transient = false;
+		rc = error_set(err, "%s", a->message);
+		break;
+	case A_NETWORK: {
+		json_t *body = json_pack("{s:s, s:b, s:s, s:{s:s, s:s}}", "Name", a->target, "CheckDuplicate", 1,
+					 "Driver", "bridge", "Labels", "cairn.instance", a->key,
+					 "cairn.cluster", d->name);
+		rc = call(d, "POST", "/networks/create", body, NULL, &st, transient, err);
+		json_decref(body);
+		if (rc < 0 && st == 409) /* made by an interrupted apply */
+			rc = 0, error_clear(err);
+		break;
+	}
+	case A_NETWORK_DELETE:
+	case A_VOLUME_DELETE:
+		strbuf_addf(&p, "/%s/%s", a->kind == A_NETWORK_DELETE ? "networks" : "volumes", a->target);
+		rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+		if (rc < 0 && st == 404)
+			rc = 0, error_clear(err);
+		break;
+	case A_DELETE:
+		rc = remove_container(d, a->target, transient, err);
+		break;
+	case A_START:
+		rc = start_container(a, a->target, ec, transient, err);
+		break;
+	case A_UPDATE:
+		for (size_t i = 0; i < a->old.len && rc == 0; i++)
+			rc = remove_container(d, a->old.items[i], transient, err);
+		if (rc == 0)
+			rc = create_container(a, ec, transient, err);
+		break;
+	case A_CREATE:
+		rc = create_container(a, ec, transient, err);
+		break;
+	}
+	strbuf_release(&p);
+	return rc;
+}
+
+/* ---- planning ---- */
+
+static struct act *act_new(struct driver *d, enum act_kind kind, const char *key, const char *target)
+{
+	struct act *a = xcalloc(1, sizeof(*a));
+	a->d = d;
+	a->kind = kind;
+	a->key = xstrdup(key);
+	a->target = target ? xstrdup(target) : NULL;
+	return a;
+}
+
+static size_t add(struct exec *x, struct driver *d, const char *verb, struct act *a)
+{
+	return exec_add(x, verb, a->key, d->name, run_act, a, act_free);
+}
+
+/* The service instance (root) of a component key: its last part is "root". */
+static char *root_key_of(const char *key)
+{
+	const char *hash = strrchr(key, '#');
+	size_t n = hash ? (size_t)(hash - key) : strlen(key);
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_add(&sb, key, n);
+	strbuf_adds(&sb, "#root");
+	return strbuf_detach(&sb);
+}
+
+/* The roots reachable from an instance through what it needs: the networks
+ * of the services it uses. */
+typedef VEC(const char *) key_vec;
+
+static void collect_roots(const struct instance *in, struct map *seen, key_vec *roots)
+{
+	for (uint32_t i = 0; i < in->nedges_out; i++) {
+		const struct instance *e = in->edges_out[i];
+		if (map_get(seen, e->key, strlen(e->key)))
+			continue;
+		map_put(seen, e->key, strlen(e->key), (void *)e);
+		if (e->root)
+			vec_push(roots, e->key);
+		collect_roots(e, seen, roots);
+	}
+}
+
+/* Orders the action of `in` after the nearest actions of what it needs. */
+static void order_after_needs(struct exec *x, const struct instance *in, struct map *acts,
+			      struct map *seen, size_t me)
+{
+	for (uint32_t i = 0; i < in->nedges_out; i++) {
+		const struct instance *e = in->edges_out[i];
+		if (map_get(seen, e->key, strlen(e->key)))
+			continue;
+		map_put(seen, e->key, strlen(e->key), (void *)e);
+		size_t *idx = map_get(acts, e->key, strlen(e->key));
+		if (idx)
+			exec_order(x, *idx, me);
+		else
+			order_after_needs(x, e, acts, seen, me);
+	}
+}
+
+static bool is_docker_code(const struct instance *in)
+{
+	return in->code_type && strcmp(in->code_type, "docker") == 0;
+}
+
+static const struct observed *find_observed(struct driver *d, const char *key, const char *kind,
+					    size_t *count)
+{
+	const struct observed *first = NULL;
+	*count = 0;
+	for (size_t i = 0; i < d->observed.len; i++) {
+		const struct observed *o = &d->observed.items[i];
+		if (strcmp(o->key, key) == 0 && strcmp(o->kind, kind) == 0) {
+			if (!first)
+				first = o;
+			(*count)++;
+		}
+	}
+	return first;
+}
+
+static int docker_driver_plan(struct driver *d, const struct desired *want, struct exec *x,
+			      struct error *err)
+{
+	const struct resolution *r = want->resolution;
+	struct map wanted = MAP_INIT; /* keys of instances placed on this cluster */
+	struct map net_acts = MAP_INIT, acts = MAP_INIT;
+	VEC(size_t *) owned = { 0 };
+	int *levels = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*levels));
+
+	for (size_t i = 0; i < r->ninstances; i++) {
+		const struct instance *in = r->instances[i];
+		int lv = -1;
+		for (uint32_t e = 0; e < in->nedges_out; e++)
+			if (levels[in->edges_out[e]->order] > lv)
+				lv = levels[in->edges_out[e]->order];
+		levels[i] = lv + 1;
+		if (strcmp(in->cluster, d->name) == 0)
+			map_put(&wanted, in->key, strlen(in->key), (void *)in);
+	}
+
+	/* Service networks first: containers are created on them. */
+	for (size_t i = 0; i < r->ninstances; i++) {
+		const struct instance *in = r->instances[i];
+		if (!in->root || strcmp(in->cluster, d->name) != 0)
+			continue;
+		size_t n;
+		if (find_observed(d, in->key, "network", &n))
+			continue;
+		char *name = docker_object_name(in->key);
+		size_t *idx = xmalloc(sizeof(*idx));
+		*idx = add(x, d, "network", act_new(d, A_NETWORK, in->key, name));
+		vec_push(&owned, idx);
+		map_put(&net_acts, in->key, strlen(in->key), idx);
+		free(name);
+	}
+
+	/* Containers: create what is missing, replace what differs, start what stopped. */
+	VEC(const struct instance *) placed = { 0 };
+	for (size_t i = 0; i < r->ninstances; i++) {
+		const struct instance *in = r->instances[i];
+		if (strcmp(in->cluster, d->name) != 0 || in->root || !in->code_type)
+			continue;
+		if (!is_docker_code(in)) {
+			struct act *a = act_new(d, A_FAIL, in->key, NULL);
+			struct strbuf m = STRBUF_INIT;
+			strbuf_addf(&m, "code type %s cannot run on docker cluster %s", in->code_type, d->name);
+			a->message = strbuf_detach(&m);
+			add(x, d, "create", a);
+			continue;
+		}
+		char *root = root_key_of(in->key);
+		struct act *a = act_new(d, A_CREATE, in->key, NULL);
+		a->target = docker_object_name(in->key);
+		const char *inst = strchr(in->key, '#') ? strchr(in->key, '#') + 1 : in->key;
+		struct strbuf alias = STRBUF_INIT;
+		for (const char *c = inst; *c; c++)
+			strbuf_addc(&alias, *c == '#' || *c == '_' ? '-' : *c);
+		a->alias = strbuf_detach(&alias);
+		vec_push(&a->networks, docker_object_name(root));
+		struct map seen = MAP_INIT;
+		key_vec roots = { 0 };
+		map_put(&seen, root, strlen(root), (void *)in);
+		collect_roots(in, &seen, &roots);
+		for (size_t k = 0; k < roots.len; k++)
+			vec_push(&a->networks, docker_object_name(roots.items[k]));
+		map_release(&seen);
+
+		char *label = docker_dns_label(a->alias);
+		struct strbuf host = STRBUF_INIT;
+		strbuf_addf(&host, "%s.%s", label, d->domain);
+		char *dns_router = docker_dns_label(a->target);
+		struct docker_target t = {
+			.key = in->key,
+			.cluster = d->name,
+			.name = a->target,
+			.alias = a->alias,
+			.host = strbuf_cstr(&host),
+			.router = dns_router,
+			.networks = (const char *const *)a->networks.items,
+			.nnetworks = a->networks.len,
+			.level = levels[i],
+		};
+		struct error serr = ERROR_INIT;
+		if (docker_spec_build(&a->spec, in->params ? in->params->s : NULL, &t, &serr) < 0) {
+			a->kind = A_FAIL;
+			a->message = xstrdup(error_msg(&serr));
+			add(x, d, "create", a);
+		} else {
+			docker_spec_stamp(&a->spec, want->generation, in->deps, in->ndeps);
+			size_t n;
+			const struct observed *o = find_observed(d, in->key, "container", &n);
+			const char *verb = "create";
+			if (o && n == 1 && o->hash && strcmp(o->hash, a->spec.hash) == 0 &&
+			    o->image && strcmp(o->image, a->spec.image) == 0) {
+				if (o->state && strcmp(o->state, "running") != 0 &&
+				    strcmp(o->state, "restarting") != 0) {
+					/* stopped or never started: start it again */
+					a->kind = A_START;
+					free(a->target);
+					a->target = xstrdup(o->id);
+					verb = "start";
+				} else {
+					verb = NULL; /* as wanted */
+				}
+			} else if (o) {
+				a->kind = A_UPDATE;
+				verb = "update";
+				for (size_t k = 0; k < d->observed.len; k++) {
+					const struct observed *ok = &d->observed.items[k];
+					if (!strcmp(ok->key, in->key) && !strcmp(ok->kind, "container"))
+						vec_push(&a->old, xstrdup(ok->id));
+				}
+			}
+			if (verb) {
+				size_t *idx = xmalloc(sizeof(*idx));
+				*idx = add(x, d, verb, a);
+				vec_push(&owned, idx);
+				map_put(&acts, in->key, strlen(in->key), idx);
+				vec_push(&placed, in);
+			} else {
+				act_free(a);
+			}
+		}
+		error_clear(&serr);
+		free(label);
+		free(dns_router);
+		strbuf_release(&host);
+		vec_release(&roots);
+		free(root);
+	}
+
+	/* Each container action waits for its networks and for what it needs. */
+	for (size_t i = 0; i < placed.len; i++) {
+		const struct instance *in = placed.items[i];
+		size_t me = *(size_t *)map_get(&acts, in->key, strlen(in->key));
+		char *root = root_key_of(in->key);
+		size_t *net = map_get(&net_acts, root, strlen(root));
+		if (net)
+			exec_order(x, *net, me);
+		free(root);
+		struct map seen = MAP_INIT;
+		key_vec roots = { 0 };
+		collect_roots(in, &seen, &roots);
+		for (size_t k = 0; k < roots.len; k++) {
+			size_t *rn = map_get(&net_acts, roots.items[k], strlen(roots.items[k]));
+			if (rn)
+				exec_order(x, *rn, me);
+		}
+		vec_release(&roots);
+		map_release(&seen);
+		seen = (struct map)MAP_INIT;
+		order_after_needs(x, in, &acts, &seen, me);
+		map_release(&seen);
+	}
+
+	/* What no instance wants goes: containers, consumers first (higher
+	 * level), then their volumes, then service networks. */
+	VEC(size_t) deletes = { 0 };
+	VEC(int) delete_levels = { 0 };
+	for (size_t i = 0; i < d->observed.len; i++) {
+		const struct observed *o = &d->observed.items[i];
+		if (strcmp(o->kind, "container") != 0)
+			continue;
+		const struct instance *in = map_get(&wanted, o->key, strlen(o->key));
+		bool duplicate = false;
+		if (in && is_docker_code(in)) {
+			/* A second container of one instance (made by hand or by an older
+			 * cairn) goes, unless the update above replaces them all. */
+			size_t n;
+			const struct observed *first = find_observed(d, o->key, "container", &n);
+			size_t *act = map_get(&acts, o->key, strlen(o->key));
+			duplicate = n > 1 && first != o && !act;
+			if (!duplicate)
+				continue;
+		}
+		struct act *a = act_new(d, A_DELETE, o->key, o->id);
+		size_t idx = add(x, d, "delete", a);
+		const json_t *c = NULL;
+		size_t j;
+		json_t *it;
+		json_array_foreach(d->containers, j, it)
+		{
+			if (!strcmp(json_string_value(json_object_get(it, "Id")), o->id))
+				c = it;
+		}
+		const char *lv = c ? label_of(c, "cairn.level") : NULL;
+		vec_push(&deletes, idx);
+		vec_push(&delete_levels, lv ? atoi(lv) : 0);
+	}
+	for (size_t i = 0; i < deletes.len; i++)
+		for (size_t j = 0; j < deletes.len; j++)
+			if (delete_levels.items[j] > delete_levels.items[i])
+				exec_order(x, deletes.items[j], deletes.items[i]);
+
+	for (size_t i = 0; i < d->observed.len; i++) {
+		const struct observed *o = &d->observed.items[i];
+		bool volume = strcmp(o->kind, "volume") == 0;
+		bool network = strcmp(o->kind, "network") == 0;
+		if ((!volume && !network) || map_get(&wanted, o->key, strlen(o->key)))
+			continue;
+		struct act *a = act_new(d, volume ? A_VOLUME_DELETE : A_NETWORK_DELETE, o->key, o->id);
+		size_t idx = add(x, d, volume ? "delete-volume" : "delete-network", a);
+		for (size_t j = 0; j < deletes.len; j++)
+			exec_order(x, deletes.items[j], idx);
+	}
+
+	vec_release(&deletes);
+	vec_release(&delete_levels);
+	vec_release(&placed);
+	for (size_t i = 0; i < owned.len; i++)
+		free(owned.items[i]);
+	vec_release(&owned);
+	map_release(&wanted);
+	map_release(&net_acts);
+	map_release(&acts);
+	free(levels);
+	(void)err;
+	return 0;
+}
+
+/* ---- logs ---- */
+
+struct logs_ctx {
+	struct docker_demux dm;
+};
+
+static int write_stream(void *ctx, int stream, const char *data, size_t len)
+{
+	FILE *f = stream == 2 ? stderr : stdout;
+	if (fwrite(data, 1, len, f) != len)
+		return -1;
+	fflush(f);
+	return 0;
+}
+
+static int feed_logs(void *ctx, const char *data, size_t len)
+{
+	struct logs_ctx *lc = ctx;
+	return docker_demux_feed(&lc->dm, data, len, write_stream, NULL);
+}
+
+static int docker_driver_logs(struct driver *d, const char *key, bool follow, struct error *err)
+{
+	size_t n;
+	const struct observed *o = find_observed(d, key, "container", &n);
+	if (!o)
+		return error_set(err, "instance %s has no container on cluster %s", key, d->name);
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/containers/%s/logs?stdout=1&stderr=1%s", o->id, follow ? "&follow=1" : "");
+	struct logs_ctx lc = { 0 };
+	long st;
+	int rc = docker_stream(d->api, strbuf_cstr(&p), 0, feed_logs, &lc, &st, err);
+	strbuf_release(&p);
+	return rc;
+}
+
+const struct driver_ops docker_driver_ops = {
+	.type = "docker",
+	.open = docker_driver_open,
+	.close = docker_driver_close,
+	.observe = docker_driver_observe,
+	.list = docker_driver_list,
+	.plan = docker_driver_plan,
+	.logs = docker_driver_logs,
+};

@@ -1,0 +1,558 @@
+/* Rendered docker params → container create body (docker_spec.h). The
+ * policy loader has checked keys and constant values; rendered templates are
+ * checked here with the same parsers. */
+#include "docker_spec.h"
+
+#include "base/alloc.h"
+#include "base/strbuf.h"
+#include "policy/docker_params.h"
+
+#include <ctype.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *docker_object_name(const char *key)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_adds(&sb, "cairn-");
+	for (const char *c = key; *c; c++)
+		strbuf_addc(&sb, isalnum((unsigned char)*c) || *c == '_' || *c == '.' || *c == '-' ? *c : '-');
+	return strbuf_detach(&sb);
+}
+
+static void sha256_hex(const char *data, size_t len, char out[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)data, len, md);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+char *docker_dns_label(const char *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (const char *c = s; *c; c++) {
+		char ch = (char)tolower((unsigned char)*c);
+		if (!isalnum((unsigned char)ch))
+			ch = '-';
+		if (ch == '-' && (sb.len == 0 || sb.buf[sb.len - 1] == '-'))
+			continue;
+		strbuf_addc(&sb, ch);
+	}
+	while (sb.len && sb.buf[sb.len - 1] == '-')
+		strbuf_truncate(&sb, sb.len - 1);
+	if (sb.len > 63) {
+		char hex[65];
+		sha256_hex(s, strlen(s), hex);
+		strbuf_truncate(&sb, 54);
+		while (sb.len && sb.buf[sb.len - 1] == '-')
+			strbuf_truncate(&sb, sb.len - 1);
+		strbuf_addc(&sb, '-');
+		strbuf_add(&sb, hex, 8);
+	}
+	if (!sb.len)
+		strbuf_adds(&sb, "x");
+	return strbuf_detach(&sb);
+}
+
+/* A scalar param as text: strings as they are, numbers and bools printed. */
+static const char *scalar_text(const json_t *v, char *buf, size_t size)
+{
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v)) {
+		snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return buf;
+	}
+	if (json_is_real(v)) {
+		snprintf(buf, size, "%.17g", json_real_value(v));
+		return buf;
+	}
+	if (json_is_true(v))
+		return "true";
+	if (json_is_false(v))
+		return "false";
+	return NULL;
+}
+
+static int bad(struct error *err, const char *what, const char *expected, const json_t *v)
+{
+	char buf[64];
+	const char *t = scalar_text(v, buf, sizeof(buf));
+	if (t)
+		return error_set(err, "params: %s must be %s, not '%s'", what, expected, t);
+	return error_set(err, "params: %s must be %s", what, expected);
+}
+
+/* A command: a list of strings, or one string split on spaces. */
+static int command_array(const json_t *v, const char *what, json_t **out, struct error *err)
+{
+	json_t *arr = json_array();
+	char buf[64];
+	if (json_is_array(v)) {
+		size_t i;
+		const json_t *it;
+		json_array_foreach(v, i, it)
+		{
+			const char *t = scalar_text(it, buf, sizeof(buf));
+			if (!t) {
+				json_decref(arr);
+				return error_set(err, "params: %s[%zu] must be a string", what, i);
+			}
+			json_array_append_new(arr, json_string(t));
+		}
+	} else {
+		const char *t = scalar_text(v, buf, sizeof(buf));
+		if (!t) {
+			json_decref(arr);
+			return error_set(err, "params: %s must be a list of strings or a string", what);
+		}
+		char *copy = xstrdup(t), *save = NULL;
+		for (char *w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
+			json_array_append_new(arr, json_string(w));
+		free(copy);
+	}
+	*out = arr;
+	return 0;
+}
+
+static int want_bool(const json_t *v, const char *what, bool *out, struct error *err)
+{
+	char buf[64];
+	const char *t = scalar_text(v, buf, sizeof(buf));
+	if (!t || docker_parse_bool(t, out) < 0)
+		return bad(err, what, "true or false", v);
+	return 0;
+}
+
+static int want_port(const json_t *v, const char *what, int *out, struct error *err)
+{
+	char buf[64];
+	const char *t = scalar_text(v, buf, sizeof(buf));
+	if (!t || docker_parse_port(t, out) < 0)
+		return bad(err, what, "a port number (1-65535)", v);
+	return 0;
+}
+
+static int want_duration(const json_t *v, const char *what, json_int_t *ns, struct error *err)
+{
+	char buf[64];
+	const char *t = scalar_text(v, buf, sizeof(buf));
+	int64_t d;
+	if (!t || docker_parse_duration(t, &d) < 0)
+		return bad(err, what, "a duration such as 5s or 500ms", v);
+	*ns = d;
+	return 0;
+}
+
+static int add_ports(json_t *config, json_t *host, const json_t *ports, bool *exposed,
+		     struct error *err)
+{
+	json_t *exposed_ports = json_object(), *bindings = json_object();
+	json_object_set_new(config, "ExposedPorts", exposed_ports);
+	json_object_set_new(host, "PortBindings", bindings);
+	size_t i;
+	const json_t *it;
+	json_array_foreach(ports, i, it)
+	{
+		int port, host_port = 0;
+		bool publish = false;
+		const char *proto = "tcp";
+		char what[32];
+		snprintf(what, sizeof(what), "ports[%zu]", i);
+		if (json_is_object(it)) {
+			const json_t *p = json_object_get(it, "port");
+			if (!p)
+				return error_set(err, "params: %s needs 'port'", what);
+			if (want_port(p, what, &port, err) < 0)
+				return -1;
+			const json_t *pub = json_object_get(it, "publish");
+			if (pub) {
+				char buf[64];
+				const char *t = scalar_text(pub, buf, sizeof(buf));
+				if (!t || (docker_parse_bool(t, &publish) < 0 &&
+					   docker_parse_port(t, &host_port) < 0))
+					return bad(err, "publish", "true or a host port number", pub);
+				if (host_port)
+					publish = true;
+			}
+			const json_t *pr = json_object_get(it, "protocol");
+			if (pr) {
+				proto = json_string_value(pr);
+				if (!proto || (strcmp(proto, "tcp") && strcmp(proto, "udp")))
+					return bad(err, "protocol", "tcp or udp", pr);
+			}
+		} else if (want_port(it, what, &port, err) < 0) {
+			return -1;
+		}
+		char name[32];
+		snprintf(name, sizeof(name), "%d/%s", port, proto);
+		json_object_set_new(exposed_ports, name, json_object());
+		if (publish) {
+			/* HostPort "" lets the engine pick a free port itself: nothing is
+			 * bound and released first, so no other process can take it. */
+			char hp[16] = "";
+			if (host_port)
+				snprintf(hp, sizeof(hp), "%d", host_port);
+			json_object_set_new(bindings, name,
+					    json_pack("[{s:s, s:s}]", "HostIp", "", "HostPort", hp));
+			*exposed = true;
+		}
+	}
+	return 0;
+}
+
+static int add_volumes(json_t *host, const json_t *volumes, const struct docker_target *t,
+		       json_t *named, struct error *err)
+{
+	json_t *mounts = json_array();
+	json_object_set_new(host, "Mounts", mounts);
+	size_t i;
+	const json_t *it;
+	json_array_foreach(volumes, i, it)
+	{
+		if (!json_is_object(it))
+			return error_set(err, "params: volumes[%zu] must be a mapping", i);
+		const char *name = json_string_value(json_object_get(it, "name"));
+		const char *bind = json_string_value(json_object_get(it, "bind"));
+		const char *path = json_string_value(json_object_get(it, "path"));
+		if (!path || path[0] != '/')
+			return error_set(err, "params: volumes[%zu]: path must be an absolute path", i);
+		if (!!name == !!bind)
+			return error_set(err, "params: volumes[%zu] needs exactly one of name or bind", i);
+		if (bind && bind[0] != '/')
+			return error_set(err, "params: volumes[%zu]: bind must be an absolute host path", i);
+		bool ro = false;
+		const json_t *rov = json_object_get(it, "read_only");
+		if (rov && want_bool(rov, "read_only", &ro, err) < 0)
+			return -1;
+		json_t *m = json_object();
+		if (name) {
+			/* owned by the instance: named after its key */
+			struct strbuf vn = STRBUF_INIT;
+			strbuf_addf(&vn, "%s-%s", t->key, name);
+			char *volume = docker_object_name(strbuf_cstr(&vn));
+			json_object_set_new(m, "Type", json_string("volume"));
+			json_object_set_new(m, "Source", json_string(volume));
+			json_array_append_new(named, json_string(volume));
+			free(volume);
+			strbuf_release(&vn);
+		} else {
+			json_object_set_new(m, "Type", json_string("bind"));
+			json_object_set_new(m, "Source", json_string(bind));
+		}
+		json_object_set_new(m, "Target", json_string(path));
+		json_object_set_new(m, "ReadOnly", json_boolean(ro));
+		json_array_append_new(mounts, m);
+	}
+	return 0;
+}
+
+static int add_health(json_t *config, const json_t *h, struct error *err)
+{
+	if (!json_is_object(h))
+		return error_set(err, "params: health must be a mapping");
+	const json_t *cmd = json_object_get(h, "command");
+	if (!cmd)
+		return error_set(err, "params: health needs 'command'");
+	json_t *test = json_array();
+	if (json_is_array(cmd)) {
+		json_t *args;
+		if (command_array(cmd, "health.command", &args, err) < 0) {
+			json_decref(test);
+			return -1;
+		}
+		json_array_append_new(test, json_string("CMD"));
+		json_array_extend(test, args);
+		json_decref(args);
+	} else {
+		char buf[64];
+		const char *s = scalar_text(cmd, buf, sizeof(buf));
+		if (!s) {
+			json_decref(test);
+			return error_set(err, "params: health.command must be a list or a string");
+		}
+		json_array_append_new(test, json_string("CMD-SHELL"));
+		json_array_append_new(test, json_string(s));
+	}
+	json_t *hc = json_object();
+	json_object_set_new(hc, "Test", test);
+	json_object_set_new(config, "Healthcheck", hc);
+	static const char *const durs[][2] = {
+		{ "interval", "Interval" }, { "timeout", "Timeout" }, { "start_period", "StartPeriod" }
+	};
+	for (size_t i = 0; i < 3; i++) {
+		const json_t *v = json_object_get(h, durs[i][0]);
+		json_int_t ns = 0;
+		if (!v)
+			continue;
+		if (want_duration(v, durs[i][0], &ns, err) < 0)
+			return -1;
+		/* The engine refuses intervals under 1 ms; 0 means its default. */
+		json_object_set_new(hc, durs[i][1], json_integer(ns));
+	}
+	const json_t *r = json_object_get(h, "retries");
+	if (r) {
+		int n;
+		if (want_port(r, "retries", &n, err) < 0)
+			return -1;
+		json_object_set_new(hc, "Retries", json_integer(n));
+	}
+	return 0;
+}
+
+static void set_label(json_t *labels, const char *k, const char *v)
+{
+	json_object_set_new(labels, k, json_string(v));
+}
+
+/* cairn's own labels and the demo-service conventions (seed 001). */
+static void add_cairn_labels(json_t *labels, const struct docker_target *t, const json_t *config,
+			     bool exposed)
+{
+	char level[16];
+	snprintf(level, sizeof(level), "%d", t->level);
+	set_label(labels, "cairn.instance", t->key);
+	set_label(labels, "cairn.cluster", t->cluster);
+	set_label(labels, "cairn.level", level);
+	set_label(labels, "run.demo", "true");
+	set_label(labels, "run.demo.url", t->host);
+	if (!exposed)
+		return;
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addf(&sb, "http://%s/", t->host);
+	set_label(labels, "run.demo.url_full", strbuf_cstr(&sb));
+	/* Traefik v2: one router and one service per instance, routed by host. */
+	const char *port = NULL;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)json_object_get(config, "ExposedPorts"), k, v)
+	{
+		if (!port)
+			port = k;
+	}
+	char portnum[16] = "80";
+	if (port)
+		snprintf(portnum, sizeof(portnum), "%.*s", (int)strcspn(port, "/"), port);
+	set_label(labels, "traefik.enable", "true");
+	strbuf_reset(&sb);
+	strbuf_addf(&sb, "traefik.http.routers.%s.rule", t->router);
+	struct strbuf rule = STRBUF_INIT;
+	strbuf_addf(&rule, "Host(`%s`)", t->host);
+	set_label(labels, strbuf_cstr(&sb), strbuf_cstr(&rule));
+	strbuf_reset(&sb);
+	strbuf_addf(&sb, "traefik.http.routers.%s.service", t->router);
+	set_label(labels, strbuf_cstr(&sb), t->router);
+	strbuf_reset(&sb);
+	strbuf_addf(&sb, "traefik.http.services.%s.loadbalancer.server.port", t->router);
+	set_label(labels, strbuf_cstr(&sb), portnum);
+	strbuf_release(&rule);
+	strbuf_release(&sb);
+}
+
+int docker_spec_build(struct docker_spec *out, const char *params_json,
+		      const struct docker_target *t, struct error *err)
+{
+	memset(out, 0, sizeof(*out));
+	json_error_t jerr;
+	json_t *params = json_loads(params_json ? params_json : "{}", 0, &jerr);
+	if (!json_is_object(params)) {
+		json_decref(params);
+		return error_set(err, "params: not a JSON object");
+	}
+	json_t *config = json_object(), *host = json_object(), *labels = json_object();
+	json_t *named = json_array();
+	bool init = true, exposed = false;
+	const char *restart = "unless-stopped";
+	int rc = -1;
+	char buf[64];
+
+	const char *image = json_string_value(json_object_get(params, "image"));
+	if (!image || !*image) {
+		error_set(err, "params: missing 'image'");
+		goto out;
+	}
+	json_object_set_new(config, "Image", json_string(image));
+
+	const char *k;
+	json_t *v;
+	json_object_foreach(params, k, v)
+	{
+		if (!strcmp(k, "image")) {
+			continue;
+		} else if (!strcmp(k, "command") || !strcmp(k, "entrypoint")) {
+			json_t *arr;
+			if (command_array(v, k, &arr, err) < 0)
+				goto out;
+			json_object_set_new(config, !strcmp(k, "command") ? "Cmd" : "Entrypoint", arr);
+		} else if (!strcmp(k, "env")) {
+			if (!json_is_object(v)) {
+				error_set(err, "params: env must be a mapping");
+				goto out;
+			}
+			json_t *env = json_array();
+			const char *ek;
+			json_t *ev;
+			json_object_foreach(v, ek, ev)
+			{
+				const char *s = scalar_text(ev, buf, sizeof(buf));
+				if (!s) {
+					json_decref(env);
+					error_set(err, "params: env %s must be a scalar", ek);
+					goto out;
+				}
+				struct strbuf sb = STRBUF_INIT;
+				strbuf_addf(&sb, "%s=%s", ek, s);
+				json_array_append_new(env, json_string(strbuf_cstr(&sb)));
+				strbuf_release(&sb);
+			}
+			json_object_set_new(config, "Env", env);
+		} else if (!strcmp(k, "ports")) {
+			if (!json_is_array(v)) {
+				error_set(err, "params: ports must be a list");
+				goto out;
+			}
+			if (add_ports(config, host, v, &exposed, err) < 0)
+				goto out;
+		} else if (!strcmp(k, "volumes")) {
+			if (!json_is_array(v)) {
+				error_set(err, "params: volumes must be a list");
+				goto out;
+			}
+			if (add_volumes(host, v, t, named, err) < 0)
+				goto out;
+		} else if (!strcmp(k, "labels")) {
+			if (!json_is_object(v)) {
+				error_set(err, "params: labels must be a mapping");
+				goto out;
+			}
+			const char *lk;
+			json_t *lv;
+			json_object_foreach(v, lk, lv)
+			{
+				const char *s = scalar_text(lv, buf, sizeof(buf));
+				if (!s || !strncmp(lk, "cairn.", 6)) {
+					error_set(err, "params: label %s must be a scalar not named cairn.*", lk);
+					goto out;
+				}
+				set_label(labels, lk, s);
+			}
+		} else if (!strcmp(k, "health")) {
+			if (add_health(config, v, err) < 0)
+				goto out;
+			out->health = true;
+		} else if (!strcmp(k, "init")) {
+			if (want_bool(v, "init", &init, err) < 0)
+				goto out;
+		} else if (!strcmp(k, "restart")) {
+			restart = scalar_text(v, buf, sizeof(buf));
+			if (!restart || !docker_restart_valid(restart)) {
+				bad(err, "restart", "no, always, unless-stopped or on-failure[:N]", v);
+				goto out;
+			}
+		} else if (!strcmp(k, "memory")) {
+			const char *s = scalar_text(v, buf, sizeof(buf));
+			int64_t bytes;
+			if (!s || docker_parse_bytes(s, &bytes) < 0) {
+				bad(err, "memory", "a size such as 256m or 1g", v);
+				goto out;
+			}
+			json_object_set_new(host, "Memory", json_integer(bytes));
+		} else if (!strcmp(k, "cpus")) {
+			const char *s = scalar_text(v, buf, sizeof(buf));
+			char *end = NULL;
+			double cpus = s ? strtod(s, &end) : 0;
+			if (!s || end == s || *end || !(cpus > 0)) {
+				bad(err, "cpus", "a positive number of CPUs such as 0.5", v);
+				goto out;
+			}
+			json_object_set_new(host, "NanoCpus", json_integer((json_int_t)(cpus * 1e9)));
+		} else if (!strcmp(k, "cluster")) {
+			const char *s = scalar_text(v, buf, sizeof(buf));
+			if (!s || strcmp(s, t->cluster) != 0) {
+				error_set(err, "params: cluster '%s' is not the instance's cluster '%s'",
+					  s ? s : "?", t->cluster);
+				goto out;
+			}
+		} else {
+			error_set(err, "params: unknown docker key '%s'", k);
+			goto out;
+		}
+	}
+
+	/* restart "on-failure:3" is {Name: on-failure, MaximumRetryCount: 3} */
+	json_t *policy = json_object();
+	size_t namelen = strcspn(restart, ":");
+	json_object_set_new(policy, "Name", json_stringn(restart, namelen));
+	if (restart[namelen])
+		json_object_set_new(policy, "MaximumRetryCount", json_integer(atoi(restart + namelen + 1)));
+	json_object_set_new(host, "RestartPolicy", policy);
+	json_object_set_new(host, "Init", json_boolean(init));
+	json_object_set_new(host, "NetworkMode", json_string(t->networks[0]));
+
+	json_t *endpoints = json_object();
+	json_object_set_new(endpoints, t->networks[0],
+			    json_pack("{s:[s]}", "Aliases", t->alias));
+	json_object_set_new(config, "NetworkingConfig", json_pack("{s:o}", "EndpointsConfig", endpoints));
+
+	add_cairn_labels(labels, t, config, exposed);
+	json_object_set_new(config, "Labels", labels);
+	labels = NULL;
+	json_object_set_new(config, "HostConfig", host);
+	host = NULL;
+
+	/* The hash covers the body and the other networks it joins. */
+	json_t *hashed = json_pack("{s:O, s:[]}", "body", config, "networks");
+	for (size_t i = 1; i < t->nnetworks; i++)
+		json_array_append_new(json_object_get(hashed, "networks"), json_string(t->networks[i]));
+	char *text = json_dumps(hashed, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(hashed);
+	char hex[65];
+	sha256_hex(text, strlen(text), hex);
+	free(text);
+	set_label(json_object_get(config, "Labels"), "cairn.hash", hex);
+
+	out->body = config;
+	config = NULL;
+	out->hash = xstrdup(hex);
+	out->image = xstrdup(image);
+	out->volumes = named;
+	named = NULL;
+	out->exposed = exposed;
+	rc = 0;
+out:
+	json_decref(params);
+	json_decref(config);
+	json_decref(host);
+	json_decref(labels);
+	json_decref(named);
+	return rc;
+}
+
+void docker_spec_stamp(struct docker_spec *s, long long generation, const char *const *deps,
+		       size_t ndeps)
+{
+	json_t *labels = json_object_get(s->body, "Labels");
+	char gen[32];
+	snprintf(gen, sizeof(gen), "%lld", generation);
+	set_label(labels, "cairn.generation", gen);
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < ndeps; i++) {
+		if (i)
+			strbuf_addc(&sb, ',');
+		strbuf_adds(&sb, deps[i]);
+	}
+	set_label(labels, "cairn.dependencies", strbuf_cstr(&sb));
+	strbuf_release(&sb);
+}
+
+void docker_spec_release(struct docker_spec *s)
+{
+	json_decref(s->body);
+	json_decref(s->volumes);
+	free(s->hash);
+	free(s->image);
+	memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,52 @@
+/* From an instance's rendered docker params to the Engine API's container
+ * create body: what cairn asks the engine for, and the hash of it that the
+ * container carries as its `cairn.hash` label, so a later apply can tell
+ * whether what runs is what is wanted. Pure: no engine is called here. */
+#ifndef CAIRN_DOCKER_SPEC_H
+#define CAIRN_DOCKER_SPEC_H
+
+#include "base/error.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* What the spec needs besides the params. */
+struct docker_target {
+	const char *key;       /* instance key */
+	const char *cluster;
+	const char *name;      /* container name */
+	const char *alias;     /* name on its networks ({{ .Discovery.instance }}) */
+	const char *host;      /* host name for routing, e.g. kafka-1a2b3c4d.localhost */
+	const char *router;    /* Traefik router name, unique per instance */
+	const char *const *networks; /* first is the instance's own service network */
+	size_t nnetworks;
+	int level;             /* 0 for an instance that needs nothing */
+};
+
+struct docker_spec {
+	json_t *body;         /* POST /containers/create body, labels included */
+	char *hash;           /* sha256 hex of everything but per-apply labels */
+	char *image;
+	json_t *volumes;      /* names of named volumes to create first (array) */
+	bool health;          /* a health check is configured */
+	bool exposed;         /* a port is published */
+};
+
+/* Builds the spec from params (the rendered params JSON). Errors name the
+ * param: "params: memory must be a size such as 256m, not 'lots'". */
+int docker_spec_build(struct docker_spec *out, const char *params_json,
+		      const struct docker_target *t, struct error *err);
+/* Adds the labels that change with every apply without making the
+ * container different: cairn.generation and cairn.dependencies. */
+void docker_spec_stamp(struct docker_spec *s, long long generation, const char *const *deps,
+		       size_t ndeps);
+void docker_spec_release(struct docker_spec *s);
+
+/* A name Docker accepts for containers, networks and volumes: "cairn-" and
+ * the key with every character outside [a-zA-Z0-9_.-] turned into '-'. */
+char *docker_object_name(const char *key);
+/* A DNS label (lower case, [a-z0-9-], at most 63 characters; long names are
+ * cut and end in a hash of the whole so they stay unique). */
+char *docker_dns_label(const char *s);
+
+#endif

@@ -1,0 +1,31 @@
+/* What `code.type: docker` takes and what a docker cluster's config takes.
+ * The language keeps code params free-form (Aptomi's are); these checks run
+ * on objects being applied, so a mistake is refused with its file and line
+ * before anything is stored. The value parsers are shared with the driver,
+ * which applies them to rendered values. */
+#ifndef CAIRN_DOCKER_PARAMS_H
+#define CAIRN_DOCKER_PARAMS_H
+
+#include "policy.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Checks a service's docker components (known keys with the nearest one as a
+ * hint, value types of constants, secrets only in env) or a docker cluster's
+ * config. Other objects pass. Errors go to diags as
+ * "file:line:col: service main/s: component c: params: …"; -1 if any. */
+int docker_check_object(const struct policy *p, const struct object *o, struct diags *diags);
+
+/* "256m", "1g", "512k", "1024" (bytes); -1 when malformed or not positive. */
+int docker_parse_bytes(const char *s, int64_t *out);
+/* "500ms", "5s", "2m", "1h", "10" (seconds) to nanoseconds; -1 when malformed. */
+int docker_parse_duration(const char *s, int64_t *ns);
+/* "true"/"false" (also yes/no, on/off, 1/0); -1 otherwise. */
+int docker_parse_bool(const char *s, bool *out);
+/* A port number 1..65535; -1 otherwise. */
+int docker_parse_port(const char *s, int *out);
+/* "no", "always", "unless-stopped", "on-failure" or "on-failure:N". */
+bool docker_restart_valid(const char *s);
+
+#endif
