@@ -38,9 +38,9 @@
 enum transport { TRANSPORT_UNIX, TRANSPORT_TCP, TRANSPORT_SSH };
 
 struct docker {
-	char *endpoint;    /* as given */
+	char *endpoint; /* as given */
 	enum transport transport;
-	char *base_url;    /* "http://docker" for sockets, "http(s)://host:port" for tcp */
+	char *base_url;	   /* "http://docker" for sockets, "http(s)://host:port" for tcp */
 	char *socket_path; /* unix and ssh: the socket curl connects to */
 	char *tls_ca, *tls_cert, *tls_key; /* all NULL without TLS */
 	long timeout_ms;
@@ -71,10 +71,11 @@ static bool starts_with(const char *s, const char *prefix)
 
 static int refuse_endpoint(const char *endpoint, const char *why, struct error *err)
 {
-	return error_set(err,
-			 "docker endpoint '%s': %s: use unix:///path/to/docker.sock, tcp://host:port "
-			 "or ssh://[user@]host[:port]",
-			 endpoint, why);
+	return error_set(
+	    err,
+	    "docker endpoint '%s': %s: use unix:///path/to/docker.sock, tcp://host:port "
+	    "or ssh://[user@]host[:port]",
+	    endpoint, why);
 }
 
 /* Splits "host[:port]" (host may be "[v6]") at the port; *port is NULL when absent. */
@@ -98,7 +99,8 @@ static int split_host_port(const char *endpoint, const char *s, char **host, cha
 	if (colon) {
 		const char *p = colon + 1;
 		if (!*p || strspn(p, "0123456789") != strlen(p) || atol(p) < 1 || atol(p) > 65535)
-			return refuse_endpoint(endpoint, "the port must be a number from 1 to 65535", err);
+			return refuse_endpoint(endpoint,
+					       "the port must be a number from 1 to 65535", err);
 		*port = xstrdup(p);
 	}
 	*host = xstrndup(s, hlen);
@@ -140,7 +142,8 @@ static int parse_tcp(struct docker *d, const char *rest, const struct docker_opt
 		goto out;
 	int given = !!opts->tls_ca + !!opts->tls_cert + !!opts->tls_key;
 	if (given != 0 && given != 3) {
-		error_set(err, "docker endpoint %s: TLS needs all three of tls_ca, tls_cert and tls_key",
+		error_set(err,
+			  "docker endpoint %s: TLS needs all three of tls_ca, tls_cert and tls_key",
 			  d->endpoint);
 		goto out;
 	}
@@ -157,8 +160,9 @@ static int parse_tcp(struct docker *d, const char *rest, const struct docker_opt
 	}
 	struct strbuf url = STRBUF_INIT;
 	/* Docker's conventional ports: 2376 with TLS, 2375 without. */
+	const char *default_port = d->tls_ca ? "2376" : "2375";
 	strbuf_addf(&url, "%s://%s:%s", d->tls_ca ? "https" : "http", host,
-		    port ? port : d->tls_ca ? "2376" : "2375");
+		    port ? port : default_port);
 	d->base_url = strbuf_detach(&url);
 	d->transport = TRANSPORT_TCP;
 	ret = 0;
@@ -180,8 +184,8 @@ static char *ssh_log_tail(const struct docker *d)
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	const char *lines[2] = { NULL, NULL };
-	size_t lens[2] = { 0, 0 };
+	const char *lines[2] = {NULL, NULL};
+	size_t lens[2] = {0, 0};
 	for (char *p = buf; *p;) {
 		char *end = p + strcspn(p, "\r\n");
 		size_t len = (size_t)(end - p);
@@ -227,8 +231,9 @@ static int ssh_exited_error(struct docker *d, struct error *err)
 		strbuf_adds(&why, "exited");
 	if (strcasestr(tail, "host key verification failed") || strcasestr(tail, "host key for"))
 		error_set(err,
-			  "ssh to %s failed: host key verification failed (%s): put the host key of %s "
-			  "in %s",
+			  "ssh to %s failed: host key verification failed (%s): add the current "
+			  "host key of %s "
+			  "to %s",
 			  d->endpoint, tail, d->ssh_host,
 			  d->ssh_known_hosts ? d->ssh_known_hosts : "~/.ssh/known_hosts");
 	else
@@ -241,7 +246,7 @@ static int ssh_exited_error(struct docker *d, struct error *err)
 
 static bool socket_accepts(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -260,7 +265,7 @@ static long now_ms(void)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
@@ -309,7 +314,8 @@ static int ssh_start(struct docker *d, const char *rest, const struct docker_opt
 	if (opts->ssh_known_hosts) {
 		/* ssh splits the option's value at white space and reads quotes. */
 		if (strpbrk(opts->ssh_known_hosts, " \t\"'\\")) {
-			error_set(err, "ssh_known_hosts '%s': the path may not contain spaces or quotes",
+			error_set(err,
+				  "ssh_known_hosts '%s': the path may not contain spaces or quotes",
 				  opts->ssh_known_hosts);
 			goto out;
 		}
@@ -322,8 +328,8 @@ static int ssh_start(struct docker *d, const char *rest, const struct docker_opt
 
 	char tmpl[] = "/tmp/cairn-docker-ssh-XXXXXX";
 	if (!mkdtemp(tmpl)) {
-		error_set(err, "ssh to %s: cannot create a private directory in /tmp: %s", d->endpoint,
-			  strerror(errno));
+		error_set(err, "ssh to %s: cannot create a private directory in /tmp: %s",
+			  d->endpoint, strerror(errno));
 		goto out;
 	}
 	d->ssh_dir = xstrdup(tmpl);
@@ -396,13 +402,13 @@ static int ssh_start(struct docker *d, const char *rest, const struct docker_opt
 	 * while cairn is still cleaning up; docker_close ends it. */
 	posix_spawnattr_setpgroup(&attr, 0);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-						POSIX_SPAWN_SETPGROUP);
+					    POSIX_SPAWN_SETPGROUP);
 	pid_t pid;
 	int rc = posix_spawnp(&pid, "ssh", &fa, &attr, (char *const *)argv, environ);
 	free(forward);
 	if (rc != 0) {
-		error_set(err, "ssh to %s: cannot run ssh: %s (install the OpenSSH client)", d->endpoint,
-			  strerror(rc));
+		error_set(err, "ssh to %s: cannot run ssh: %s (install the OpenSSH client)",
+			  d->endpoint, strerror(rc));
 		goto out;
 	}
 	d->ssh_pid = pid;
@@ -420,7 +426,8 @@ static int ssh_start(struct docker *d, const char *rest, const struct docker_opt
 			break;
 		if (now_ms() > deadline) {
 			char *tail = ssh_log_tail(d);
-			error_set(err, "ssh to %s did not forward the docker socket within %ld s%s%s",
+			error_set(err,
+				  "ssh to %s did not forward the docker socket within %ld s%s%s",
 				  d->endpoint, SSH_WAIT_MS / 1000, *tail ? ": " : "", tail);
 			free(tail);
 			goto out;
@@ -563,34 +570,38 @@ static int transport_error(struct docker *d, CURLcode code, long os_errno, const
 
 	if (d->tls_ca && (is_tls_code(code) || strstr(detail, "SSL") || strstr(detail, "TLS"))) {
 		if (code == CURLE_PEER_FAILED_VERIFICATION)
-			return error_set(err,
-					 "docker engine at %s: TLS: the engine's certificate is not "
-					 "trusted by tls_ca %s (%s)",
-					 ep, d->tls_ca, detail);
+			return error_set(
+			    err,
+			    "docker engine at %s: TLS: the engine's certificate is not "
+			    "trusted by tls_ca %s (%s)",
+			    ep, d->tls_ca, detail);
 		if (code == CURLE_SSL_CACERT_BADFILE)
-			return error_set(err, "docker engine at %s: TLS: cannot use tls_ca %s (%s)", ep,
-					 d->tls_ca, detail);
+			return error_set(err, "docker engine at %s: TLS: cannot use tls_ca %s (%s)",
+					 ep, d->tls_ca, detail);
 		if (code == CURLE_SSL_CERTPROBLEM)
-			return error_set(err,
-					 "docker engine at %s: TLS: cannot use tls_cert %s with tls_key "
-					 "%s (%s)",
-					 ep, d->tls_cert, d->tls_key, detail);
-		return error_set(err,
-				 "docker engine at %s: TLS handshake failed (%s): check that tls_cert %s "
-				 "and tls_key %s are a client certificate and its key, signed by a CA "
-				 "the engine trusts",
-				 ep, detail, d->tls_cert, d->tls_key);
+			return error_set(
+			    err,
+			    "docker engine at %s: TLS: cannot use tls_cert %s with tls_key "
+			    "%s (%s)",
+			    ep, d->tls_cert, d->tls_key, detail);
+		return error_set(
+		    err,
+		    "docker engine at %s: TLS handshake failed (%s): check that tls_cert %s "
+		    "and tls_key %s are a client certificate and its key, signed by a CA "
+		    "the engine trusts",
+		    ep, detail, d->tls_cert, d->tls_key);
 	}
 
 	/* With TLS 1.3 a refused client certificate shows only when reading the
 	 * answer, and curl may then report an unrelated first error. */
-	if (d->tls_ca && (code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING ||
-			  code == CURLE_SEND_ERROR))
-		return error_set(err,
-				 "docker engine at %s closed the TLS connection (%s): if it refused "
-				 "the client certificate, check that tls_cert %s and tls_key %s are "
-				 "signed by a CA the engine trusts",
-				 ep, detail, d->tls_cert, d->tls_key);
+	if (d->tls_ca &&
+	    (code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING || code == CURLE_SEND_ERROR))
+		return error_set(
+		    err,
+		    "docker engine at %s closed the TLS connection (%s): if it refused "
+		    "the client certificate, check that tls_cert %s and tls_key %s are "
+		    "signed by a CA the engine trusts",
+		    ep, detail, d->tls_cert, d->tls_key);
 
 	if (d->transport == TRANSPORT_SSH) {
 		pthread_mutex_lock(&d->lock);
@@ -598,47 +609,53 @@ static int transport_error(struct docker *d, CURLcode code, long os_errno, const
 		pthread_mutex_unlock(&d->lock);
 		if (!alive) {
 			ssh_exited_error(d, err);
-			return error_wrap(err, "docker engine at %s is unreachable: the ssh tunnel "
-					       "stopped", ep);
+			return error_wrap(err,
+					  "docker engine at %s is unreachable: the ssh tunnel "
+					  "stopped",
+					  ep);
 		}
 		char *tail = ssh_log_tail(d);
-		error_set(err,
-			  "docker engine at %s did not answer through the ssh tunnel (%s): is dockerd "
-			  "running on %s, and may the ssh user use %s?",
-			  ep, *tail ? tail : detail, d->ssh_host, SSH_REMOTE_SOCKET);
+		error_set(
+		    err,
+		    "docker engine at %s did not answer through the ssh tunnel (%s): is dockerd "
+		    "running on %s, and may the ssh user use %s?",
+		    ep, *tail ? tail : detail, d->ssh_host, SSH_REMOTE_SOCKET);
 		free(tail);
 		return -1;
 	}
 
 	switch (code) {
 	case CURLE_COULDNT_RESOLVE_HOST:
-		return error_set(err, "docker engine at %s: cannot resolve the host (%s)", ep, detail);
+		return error_set(err, "docker engine at %s: cannot resolve the host (%s)", ep,
+				 detail);
 	case CURLE_COULDNT_CONNECT:
 		if (os_errno == EACCES || os_errno == EPERM)
-			return error_set(err,
-					 "permission denied on %s: run as root or join the docker group",
-					 d->socket_path ? d->socket_path : ep);
+			return error_set(
+			    err, "permission denied on %s: run as root or join the docker group",
+			    d->socket_path ? d->socket_path : ep);
 		if (os_errno == ENOENT)
-			return error_set(err,
-					 "docker engine at %s is not running (no socket at %s): start "
-					 "dockerd",
-					 ep, d->socket_path);
+			return error_set(
+			    err,
+			    "docker engine at %s is not running (no socket at %s): start "
+			    "dockerd",
+			    ep, d->socket_path);
 		if (os_errno == ECONNREFUSED)
-			return error_set(err,
-					 "docker engine at %s is not running (connection refused): %s", ep,
-					 d->transport == TRANSPORT_UNIX
-						 ? "start dockerd"
-						 : "start dockerd or check the host and port");
+			return error_set(
+			    err, "docker engine at %s is not running (connection refused): %s", ep,
+			    d->transport == TRANSPORT_UNIX
+				? "start dockerd"
+				: "start dockerd or check the host and port");
 		return error_set(err, "docker engine at %s: cannot connect: %s", ep,
 				 os_errno ? strerror((int)os_errno) : detail);
 	case CURLE_GOT_NOTHING:
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 		if (d->transport == TRANSPORT_TCP && !d->tls_ca)
-			return error_set(err,
-					 "docker engine at %s closed the connection without answering "
-					 "(%s): if it expects TLS, give tls_ca, tls_cert and tls_key",
-					 ep, detail);
+			return error_set(
+			    err,
+			    "docker engine at %s closed the connection without answering "
+			    "(%s): if it expects TLS, give tls_ca, tls_cert and tls_key",
+			    ep, detail);
 		return error_set(err, "docker engine at %s closed the connection (%s)", ep, detail);
 	default:
 		return error_set(err, "docker engine at %s: %s", ep, detail);
@@ -648,15 +665,24 @@ static int transport_error(struct docker *d, CURLcode code, long os_errno, const
 static const char *reason_phrase(long status)
 {
 	switch (status) {
-	case 304: return "not modified";
-	case 400: return "bad request";
-	case 401: return "unauthorized";
-	case 403: return "forbidden";
-	case 404: return "not found";
-	case 409: return "conflict";
-	case 500: return "server error";
-	case 503: return "service unavailable";
-	default: return "no message from the engine";
+	case 304:
+		return "not modified";
+	case 400:
+		return "bad request";
+	case 401:
+		return "unauthorized";
+	case 403:
+		return "forbidden";
+	case 404:
+		return "not found";
+	case 409:
+		return "conflict";
+	case 500:
+		return "server error";
+	case 503:
+		return "service unavailable";
+	default:
+		return "no message from the engine";
 	}
 }
 
@@ -707,12 +733,12 @@ static int parse_body(const struct strbuf *body, const char *content_type, long 
 	}
 	json_t *seq = json_array();
 	for (size_t pos = start; pos < body->len;) {
-		json_t *item = json_loadb(body->buf + pos, body->len - pos,
-					  JSON_DISABLE_EOF_CHECK, &jerr);
+		json_t *item =
+		    json_loadb(body->buf + pos, body->len - pos, JSON_DISABLE_EOF_CHECK, &jerr);
 		if (!item) {
 			json_decref(seq);
-			return error_set(err, "%ld: the response is not JSON: %s at byte %zu", status,
-					 jerr.text, pos + (size_t)jerr.position);
+			return error_set(err, "%ld: the response is not JSON: %s at byte %zu",
+					 status, jerr.text, pos + (size_t)jerr.position);
 		}
 		json_array_append_new(seq, item);
 		const char *failed = json_string_value(json_object_get(item, "error"));
@@ -832,8 +858,10 @@ static int negotiate(struct docker *d, struct error *err)
 	}
 	const char *api = json_string_value(json_object_get(v, "ApiVersion"));
 	if (parse_version(api, &major, &minor) < 0) {
-		error_set(err, "docker engine at %s: GET /version gave no ApiVersion: is it a docker "
-			       "engine?", d->endpoint);
+		error_set(err,
+			  "docker engine at %s: GET /version gave no ApiVersion: is it a docker "
+			  "engine?",
+			  d->endpoint);
 		goto out;
 	}
 	if (major < 1 || (major == 1 && minor < API_OLDEST_MINOR)) {
@@ -846,10 +874,11 @@ static int negotiate(struct docker *d, struct error *err)
 	const char *min = json_string_value(json_object_get(v, "MinAPIVersion"));
 	if (parse_version(min, &min_major, &min_minor) == 0 &&
 	    (min_major > 1 || (min_major == 1 && min_minor > API_NEWEST_MINOR))) {
-		error_set(err,
-			  "docker engine at %s accepts API versions from %s on, newer than 1.%d, the "
-			  "newest cairn speaks: use an engine that still accepts 1.%d",
-			  d->endpoint, min, API_NEWEST_MINOR, API_NEWEST_MINOR);
+		error_set(
+		    err,
+		    "docker engine at %s accepts API versions from %s on, newer than 1.%d, the "
+		    "newest cairn speaks: use an engine that still accepts 1.%d",
+		    d->endpoint, min, API_NEWEST_MINOR, API_NEWEST_MINOR);
 		goto out;
 	}
 	if (major > 1 || minor > API_NEWEST_MINOR)
@@ -863,7 +892,7 @@ out:
 
 int docker_open(struct docker **out, const struct docker_options *opts, struct error *err)
 {
-	static const struct docker_options defaults = { 0 };
+	static const struct docker_options defaults = {0};
 	*out = NULL;
 	if (!opts)
 		opts = &defaults;
@@ -982,7 +1011,7 @@ int docker_stream(struct docker *d, const char *path, long timeout_ms, docker_st
 		  void *ctx, long *status, struct error *err)
 {
 	char errbuf[CURL_ERROR_SIZE];
-	struct stream s = { .fn = fn, .ctx = ctx, .error_body = STRBUF_INIT };
+	struct stream s = {.fn = fn, .ctx = ctx, .error_body = STRBUF_INIT};
 	long st;
 	int ret = -1;
 
@@ -990,10 +1019,12 @@ int docker_stream(struct docker *d, const char *path, long timeout_ms, docker_st
 		status = &st;
 	*status = 0;
 	if (path[0] != '/')
-		return error_set(err, "GET %.*s: the path must start with '/'", path_len(path), path);
+		return error_set(err, "GET %.*s: the path must start with '/'", path_len(path),
+				 path);
 	s.h = handle_take(d);
 	if (!s.h)
-		return error_set(err, "GET %.*s: cannot create a curl handle", path_len(path), path);
+		return error_set(err, "GET %.*s: cannot create a curl handle", path_len(path),
+				 path);
 	handle_setup(d, s.h, path, true, timeout_ms, errbuf);
 	curl_easy_setopt(s.h, CURLOPT_WRITEFUNCTION, stream_write);
 	curl_easy_setopt(s.h, CURLOPT_WRITEDATA, &s);

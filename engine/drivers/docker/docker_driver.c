@@ -30,7 +30,10 @@ struct driver {
 	struct exec_options eo;
 };
 
-enum act_kind { A_NETWORK, A_NETWORK_DELETE, A_CREATE, A_UPDATE, A_START, A_DELETE, A_VOLUME_DELETE, A_FAIL };
+enum act_kind {
+	A_NETWORK, A_NETWORK_DELETE, A_CREATE, A_UPDATE, A_START, A_CONNECT, A_DELETE,
+	A_VOLUME_DELETE, A_FAIL
+};
 
 struct act {
 	struct driver *d;
@@ -38,7 +41,8 @@ struct act {
 	char *key;
 	char *target;    /* network, volume or container name, or id to act on */
 	char *message;   /* A_FAIL: why */
-	VEC(char *) old; /* A_UPDATE: ids of the containers it replaces */
+	VEC(char *) old; /* A_UPDATE: ids of the containers it replaces; A_CONNECT:
+			    networks to leave */
 	struct docker_spec spec;
 	VEC(char *) networks; /* A_CREATE/A_UPDATE: all networks; [0] is in the body */
 	char *alias;
@@ -296,12 +300,14 @@ static int wait_healthy(struct driver *d, const char *id, const struct exec_call
 		json_t *state = json_object_get(info, "State");
 		const char *h = json_string_value(json_object_get(json_object_get(state, "Health"), "Status"));
 		bool running = json_is_true(json_object_get(state, "Running"));
+		bool healthy = h && strcmp(h, "healthy") == 0;
+		bool unhealthy = h && strcmp(h, "unhealthy") == 0;
 		json_decref(info);
-		if (h && strcmp(h, "healthy") == 0) {
+		if (healthy) {
 			rc = 0;
 			break;
 		}
-		if (!running || (h && strcmp(h, "unhealthy") == 0)) {
+		if (!running || unhealthy) {
 			error_set(err, "container %s is %s", id, running ? "unhealthy" : "not running");
 			*transient = false;
 			break;
@@ -336,6 +342,70 @@ static int start_container(struct act *a, const char *id, const struct exec_call
 	if (a->spec.health)
 		return wait_healthy(a->d, id, ec, transient, err);
 	return 0;
+}
+
+/* Joins a container to a network under its discovery name; already there is fine. */
+static int connect_network(struct driver *d, const char *net, const char *id, const char *alias,
+			   bool *transient, struct error *err)
+{
+	json_t *body = json_pack("{s:s, s:{s:[s]}}", "Container", id, "EndpointConfig", "Aliases", alias);
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/networks/%s/connect", net);
+	long st;
+	int rc = call(d, "POST", strbuf_cstr(&p), body, NULL, &st, transient, err);
+	if (rc < 0 && st == 403 && strstr(error_msg(err), "already exists"))
+		rc = 0, error_clear(err);
+	strbuf_release(&p);
+	json_decref(body);
+	return rc;
+}
+
+static int disconnect_network(struct driver *d, const char *net, const char *id, bool *transient,
+			      struct error *err)
+{
+	json_t *body = json_pack("{s:s, s:b}", "Container", id, "Force", 1);
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/networks/%s/disconnect", net);
+	long st;
+	int rc = call(d, "POST", strbuf_cstr(&p), body, NULL, &st, transient, err);
+	/* gone already, or left already (a network removal may race with it) */
+	if (rc < 0 && (st == 404 || strstr(error_msg(err), "is not connected")))
+		rc = 0, error_clear(err);
+	strbuf_release(&p);
+	json_decref(body);
+	return rc;
+}
+
+/* A network goes once nothing is on it: containers of other instances that
+ * served its consumers are disconnected first. */
+static int remove_network(struct driver *d, const char *id, bool *transient, struct error *err)
+{
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/networks/%s", id);
+	json_t *info = NULL;
+	long st;
+	int rc = call(d, "GET", strbuf_cstr(&p), NULL, &info, &st, transient, err);
+	if (rc < 0) {
+		strbuf_release(&p);
+		if (st == 404)
+			return error_clear(err), 0;
+		return -1;
+	}
+	const char *cid;
+	json_t *ep;
+	json_object_foreach(json_object_get(info, "Containers"), cid, ep)
+	{
+		if (rc == 0)
+			rc = disconnect_network(d, id, cid, transient, err);
+	}
+	json_decref(info);
+	if (rc == 0) {
+		rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+		if (rc < 0 && st == 404)
+			rc = 0, error_clear(err);
+	}
+	strbuf_release(&p);
+	return rc;
 }
 
 static int create_container(struct act *a, const struct exec_call *ec, bool *transient,
@@ -396,17 +466,8 @@ static int create_container(struct act *a, const struct exec_call *ec, bool *tra
 	char *id = xstrdup(json_string_value(json_object_get(resp, "Id")));
 	json_decref(resp);
 
-	for (i = 1; i < a->networks.len; i++) {
-		json_t *body = json_pack("{s:s, s:{s:[s]}}", "Container", id, "EndpointConfig",
-					 "Aliases", a->alias);
-		struct strbuf np = STRBUF_INIT;
-		strbuf_addf(&np, "/networks/%s/connect", a->networks.items[i]);
-		rc = call(d, "POST", strbuf_cstr(&np), body, NULL, NULL, transient, err);
-		strbuf_release(&np);
-		json_decref(body);
-		if (rc < 0)
-			break;
-	}
+	for (i = 1; i < a->networks.len && rc == 0; i++)
+		rc = connect_network(d, a->networks.items[i], id, a->alias, transient, err);
 	if (rc == 0)
 		rc = start_container(a, id, ec, transient, err);
 	if (rc < 0) {
@@ -443,8 +504,16 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 		break;
 	}
 	case A_NETWORK_DELETE:
+		rc = remove_network(d, a->target, transient, err);
+		break;
+	case A_CONNECT:
+		for (size_t i = 0; i < a->networks.len && rc == 0; i++)
+			rc = connect_network(d, a->networks.items[i], a->target, a->alias, transient, err);
+		for (size_t i = 0; i < a->old.len && rc == 0; i++)
+			rc = disconnect_network(d, a->old.items[i], a->target, transient, err);
+		break;
 	case A_VOLUME_DELETE:
-		strbuf_addf(&p, "/%s/%s", a->kind == A_NETWORK_DELETE ? "networks" : "volumes", a->target);
+		strbuf_addf(&p, "/volumes/%s", a->target);
 		rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
 		if (rc < 0 && st == 404)
 			rc = 0, error_clear(err);
@@ -497,20 +566,26 @@ static char *root_key_of(const char *key)
 	return strbuf_detach(&sb);
 }
 
-/* The roots reachable from an instance through what it needs: the networks
- * of the services it uses. */
 typedef VEC(const char *) key_vec;
 
-static void collect_roots(const struct instance *in, struct map *seen, key_vec *roots)
+/* Who needs an instance: edges_out reversed, by instance order. */
+typedef VEC(const struct instance *) inst_vec;
+
+/* The service instances that use an instance, directly or through others:
+ * its container joins their networks, so each consumer reaches it by its
+ * discovery name, while consumers never share a network with each other. */
+static void collect_consumers(const struct instance *in, const inst_vec *users, struct map *seen,
+			      key_vec *roots)
 {
-	for (uint32_t i = 0; i < in->nedges_out; i++) {
-		const struct instance *e = in->edges_out[i];
+	const inst_vec *u = &users[in->order];
+	for (size_t i = 0; i < u->len; i++) {
+		const struct instance *e = u->items[i];
 		if (map_get(seen, e->key, strlen(e->key)))
 			continue;
 		map_put(seen, e->key, strlen(e->key), (void *)e);
 		if (e->root)
 			vec_push(roots, e->key);
-		collect_roots(e, seen, roots);
+		collect_consumers(e, users, seen, roots);
 	}
 }
 
@@ -529,6 +604,19 @@ static void order_after_needs(struct exec *x, const struct instance *in, struct 
 		else
 			order_after_needs(x, e, acts, seen, me);
 	}
+}
+
+/* The networks an observed container is on (name -> settings). */
+static const json_t *observed_networks(struct driver *d, const char *id)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(d->containers, i, c)
+	{
+		if (strcmp(json_string_value(json_object_get(c, "Id")), id) == 0)
+			return json_object_get(json_object_get(c, "NetworkSettings"), "Networks");
+	}
+	return NULL;
 }
 
 static bool is_docker_code(const struct instance *in)
@@ -560,6 +648,10 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	struct map net_acts = MAP_INIT, acts = MAP_INIT;
 	VEC(size_t *) owned = { 0 };
 	int *levels = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*levels));
+	inst_vec *users = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*users));
+	for (size_t i = 0; i < r->ninstances; i++)
+		for (uint32_t e = 0; e < r->instances[i]->nedges_out; e++)
+			vec_push(&users[r->instances[i]->edges_out[e]->order], r->instances[i]);
 
 	for (size_t i = 0; i < r->ninstances; i++) {
 		const struct instance *in = r->instances[i];
@@ -613,10 +705,10 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 		vec_push(&a->networks, docker_object_name(root));
 		struct map seen = MAP_INIT;
 		key_vec roots = { 0 };
-		map_put(&seen, root, strlen(root), (void *)in);
-		collect_roots(in, &seen, &roots);
+		collect_consumers(in, users, &seen, &roots);
 		for (size_t k = 0; k < roots.len; k++)
-			vec_push(&a->networks, docker_object_name(roots.items[k]));
+			if (strcmp(roots.items[k], root) != 0) /* its own network is the first */
+				vec_push(&a->networks, docker_object_name(roots.items[k]));
 		map_release(&seen);
 
 		char *label = docker_dns_label(a->alias);
@@ -671,6 +763,42 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 				vec_push(&owned, idx);
 				map_put(&acts, in->key, strlen(in->key), idx);
 				vec_push(&placed, in);
+				/* after the networks it joins, when they are made now */
+				for (size_t k = 0; k <= roots.len; k++) {
+					const char *rk = k ? roots.items[k - 1] : root;
+					size_t *rn = map_get(&net_acts, rk, strlen(rk));
+					if (rn)
+						exec_order(x, *rn, *idx);
+				}
+			} else if (a->kind == A_CREATE) {
+				/* as wanted: only the networks of its consumers may differ */
+				const json_t *have = observed_networks(d, o->id);
+				struct act *c = act_new(d, A_CONNECT, in->key, o->id);
+				c->alias = xstrdup(a->alias);
+				for (size_t k = 1; k < a->networks.len; k++)
+					if (!json_object_get(have, a->networks.items[k]))
+						vec_push(&c->networks, xstrdup(a->networks.items[k]));
+				const char *net;
+				json_t *v;
+				json_object_foreach((json_t *)have, net, v)
+				{
+					bool keep = false;
+					for (size_t k = 0; k < a->networks.len && !keep; k++)
+						keep = strcmp(net, a->networks.items[k]) == 0;
+					if (!keep && strncmp(net, "cairn-", 6) == 0)
+						vec_push(&c->old, xstrdup(net));
+				}
+				act_free(a);
+				if (c->networks.len || c->old.len) {
+					size_t ci = add(x, d, "connect", c);
+					for (size_t k = 0; k < roots.len; k++) {
+						size_t *rn = map_get(&net_acts, roots.items[k], strlen(roots.items[k]));
+						if (rn)
+							exec_order(x, *rn, ci);
+					}
+				} else {
+					act_free(c);
+				}
 			} else {
 				act_free(a);
 			}
@@ -693,16 +821,6 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			exec_order(x, *net, me);
 		free(root);
 		struct map seen = MAP_INIT;
-		key_vec roots = { 0 };
-		collect_roots(in, &seen, &roots);
-		for (size_t k = 0; k < roots.len; k++) {
-			size_t *rn = map_get(&net_acts, roots.items[k], strlen(roots.items[k]));
-			if (rn)
-				exec_order(x, *rn, me);
-		}
-		vec_release(&roots);
-		map_release(&seen);
-		seen = (struct map)MAP_INIT;
 		order_after_needs(x, in, &acts, &seen, me);
 		map_release(&seen);
 	}
@@ -767,6 +885,9 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	map_release(&wanted);
 	map_release(&net_acts);
 	map_release(&acts);
+	for (size_t i = 0; i < r->ninstances; i++)
+		vec_release(&users[i]);
+	free(users);
 	free(levels);
 	(void)err;
 	return 0;

@@ -503,12 +503,9 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 	json_object_set_new(config, "HostConfig", host);
 	host = NULL;
 
-	/* The hash covers the body and the other networks it joins. */
-	json_t *hashed = json_pack("{s:O, s:[]}", "body", config, "networks");
-	for (size_t i = 1; i < t->nnetworks; i++)
-		json_array_append_new(json_object_get(hashed, "networks"), json_string(t->networks[i]));
-	char *text = json_dumps(hashed, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(hashed);
+	/* The hash covers the body. The other networks it joins are not in it:
+	 * they change as consumers come and go, and are connected in place. */
+	char *text = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
 	char hex[65];
 	sha256_hex(text, strlen(text), hex);
 	free(text);

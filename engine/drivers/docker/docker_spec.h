@@ -18,7 +18,8 @@ struct docker_target {
 	const char *alias;     /* name on its networks ({{ .Discovery.instance }}) */
 	const char *host;      /* host name for routing, e.g. kafka-1a2b3c4d.localhost */
 	const char *router;    /* Traefik router name, unique per instance */
-	const char *const *networks; /* first is the instance's own service network */
+	const char *const *networks; /* first is the instance's own service network,
+				       the one in the body (the others are connected after) */
 	size_t nnetworks;
 	int level;             /* 0 for an instance that needs nothing */
 };

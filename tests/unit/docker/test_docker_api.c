@@ -165,7 +165,7 @@ static void stop_daemon(pid_t *pid)
 
 static int free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -176,8 +176,9 @@ static int free_port(void)
 
 static bool port_accepts(int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(fd);
@@ -208,7 +209,7 @@ static double now_s(void)
 /* A unix socket at path that is bound and, when listening, never accepts. */
 static int unix_socket_at(const char *path, bool listening)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", path,
@@ -246,9 +247,11 @@ static void remove_test_objects(void)
 	size_t i;
 	if (docker_open(&d, NULL, &err) < 0)
 		goto out;
-	if (docker_request(d, "GET", "/containers/json?all=1&filters={\"label\":[\"" TEST_LABEL "\"]}",
-			   NULL, &list, NULL, &err) == 0) {
-		json_array_foreach(list, i, c) {
+	if (docker_request(d, "GET",
+			   "/containers/json?all=1&filters={\"label\":[\"" TEST_LABEL "\"]}", NULL,
+			   &list, NULL, &err) == 0) {
+		json_array_foreach(list, i, c)
+		{
 			char path[256];
 			snprintf(path, sizeof(path), "/containers/%s?force=1&v=1",
 				 json_string_value(json_object_get(c, "Id")));
@@ -284,7 +287,8 @@ static char *create_container(struct docker *d, const char *name, json_t *cmd)
 	char path[256];
 	if (cmd)
 		json_object_set_new(body, "Cmd", cmd);
-	snprintf(path, sizeof(path), "/containers/create?name=cairn-api-%s-%d", name, (int)getpid());
+	snprintf(path, sizeof(path), "/containers/create?name=cairn-api-%s-%d", name,
+		 (int)getpid());
 	request_ok(d, "POST", path, body, &resp);
 	const char *id = json_string_value(json_object_get(resp, "Id"));
 	cr_assert_not_null(id, "create gave no Id");
@@ -345,7 +349,8 @@ Test(docker_api, container_create_start_inspect_stop_remove)
 	error_clear(&err);
 
 	/* Raw JSON in the query is encoded by the client. */
-	request_ok(d, "GET", "/containers/json?filters={\"label\":[\"" TEST_LABEL "\"]}", NULL, &list);
+	request_ok(d, "GET", "/containers/json?filters={\"label\":[\"" TEST_LABEL "\"]}", NULL,
+		   &list);
 	cr_assert_eq(json_array_size(list), 1);
 	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "Id")), id);
 	json_decref(list);
@@ -408,12 +413,13 @@ Test(docker_api, missing_socket_is_not_running)
 	struct error err = ERROR_INIT;
 	path_in(sock, sizeof(sock), "none.sock");
 	snprintf(endpoint, sizeof(endpoint), "unix://%s", sock);
-	struct docker_options opts = { .endpoint = endpoint };
+	struct docker_options opts = {.endpoint = endpoint};
 	cr_assert_eq(docker_open(&d, &opts, &err), -1);
 	cr_assert_null(d);
 	char expected[400];
 	snprintf(expected, sizeof(expected),
-		 "docker engine at %s is not running (no socket at %s): start dockerd", endpoint, sock);
+		 "docker engine at %s is not running (no socket at %s): start dockerd", endpoint,
+		 sock);
 	cr_assert_str_eq(error_msg(&err), expected);
 	error_clear(&err);
 }
@@ -426,11 +432,12 @@ Test(docker_api, refused_socket_is_not_running)
 	path_in(sock, sizeof(sock), "idle.sock");
 	int fd = unix_socket_at(sock, false); /* bound, not listening: ECONNREFUSED */
 	snprintf(endpoint, sizeof(endpoint), "unix://%s", sock);
-	struct docker_options opts = { .endpoint = endpoint };
+	struct docker_options opts = {.endpoint = endpoint};
 	cr_assert_eq(docker_open(&d, &opts, &err), -1);
 	char expected[300];
 	snprintf(expected, sizeof(expected),
-		 "docker engine at %s is not running (connection refused): start dockerd", endpoint);
+		 "docker engine at %s is not running (connection refused): start dockerd",
+		 endpoint);
 	cr_assert_str_eq(error_msg(&err), expected);
 	error_clear(&err);
 	close(fd);
@@ -452,7 +459,7 @@ Test(docker_api, socket_without_permission)
 	if (pid == 0) {
 		struct docker *d = NULL;
 		struct error err = ERROR_INIT;
-		struct docker_options opts = { .endpoint = endpoint };
+		struct docker_options opts = {.endpoint = endpoint};
 		if (geteuid() == 0) {
 			if (setgid(65534) < 0 || setuid(65534) < 0)
 				_exit(2);
@@ -488,12 +495,13 @@ Test(docker_api, silent_engine_times_out)
 	path_in(sock, sizeof(sock), "silent.sock");
 	int fd = unix_socket_at(sock, true); /* accepts in the kernel, never answers */
 	snprintf(endpoint, sizeof(endpoint), "unix://%s", sock);
-	struct docker_options opts = { .endpoint = endpoint, .timeout_ms = 300 };
+	struct docker_options opts = {.endpoint = endpoint, .timeout_ms = 300};
 	double t0 = now_s();
 	cr_assert_eq(docker_open(&d, &opts, &err), -1);
 	double took = now_s() - t0;
 	char expected[300];
-	snprintf(expected, sizeof(expected), "docker engine at %s timed out after 300 ms", endpoint);
+	snprintf(expected, sizeof(expected), "docker engine at %s timed out after 300 ms",
+		 endpoint);
 	cr_assert_str_eq(error_msg(&err), expected);
 	cr_assert_lt(took, 3.0, "took %.1f s", took);
 	error_clear(&err);
@@ -504,7 +512,7 @@ Test(docker_api, request_timeout_has_status_0_and_is_transient)
 {
 	struct docker *d = NULL;
 	struct error err = ERROR_INIT;
-	struct docker_options opts = { .timeout_ms = 800 };
+	struct docker_options opts = {.timeout_ms = 800};
 	cr_assert_eq(docker_open(&d, &opts, &err), 0, "%s", error_msg(&err));
 	char *id = create_container(d, "wait", json_pack("[s,s]", "sleep", "30"));
 	char path[256];
@@ -515,8 +523,9 @@ Test(docker_api, request_timeout_has_status_0_and_is_transient)
 	json_t *resp = NULL;
 	cr_assert_eq(docker_request(d, "POST", path, NULL, &resp, &status, &err), -1);
 	cr_assert_eq(status, 0);
-	cr_assert(strstr(error_msg(&err), "/wait: docker engine at unix:///var/run/docker.sock timed "
-					  "out after 800 ms"),
+	cr_assert(strstr(error_msg(&err),
+			 "/wait: docker engine at unix:///var/run/docker.sock timed "
+			 "out after 800 ms"),
 		  "%s", error_msg(&err));
 	cr_assert(docker_failure_transient(status, &err));
 	error_clear(&err);
@@ -529,17 +538,17 @@ Test(docker_api, unknown_scheme_and_bad_endpoints_refused)
 	static const struct {
 		const char *endpoint, *says;
 	} cases[] = {
-		{ "http://localhost:2375", "unknown scheme" },
-		{ "npipe:////./pipe/docker_engine", "unknown scheme" },
-		{ "unix://var/run/docker.sock", "the socket path must be absolute" },
-		{ "tcp://", "no host" },
-		{ "tcp://host:99999", "the port must be a number from 1 to 65535" },
-		{ "ssh://-oProxyCommand=x", "may not start with '-'" },
+	    {"http://localhost:2375", "unknown scheme"},
+	    {"npipe:////./pipe/docker_engine", "unknown scheme"},
+	    {"unix://var/run/docker.sock", "the socket path must be absolute"},
+	    {"tcp://", "no host"},
+	    {"tcp://host:99999", "the port must be a number from 1 to 65535"},
+	    {"ssh://-oProxyCommand=x", "may not start with '-'"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct docker *d = NULL;
 		struct error err = ERROR_INIT;
-		struct docker_options opts = { .endpoint = cases[i].endpoint };
+		struct docker_options opts = {.endpoint = cases[i].endpoint};
 		cr_assert_eq(docker_open(&d, &opts, &err), -1, "%s accepted", cases[i].endpoint);
 		const char *msg = error_msg(&err);
 		cr_assert(strstr(msg, cases[i].endpoint), "%s", msg);
@@ -552,10 +561,11 @@ Test(docker_api, unknown_scheme_and_bad_endpoints_refused)
 
 	struct docker *d = NULL;
 	struct error err = ERROR_INIT;
-	struct docker_options partial = { .endpoint = "tcp://127.0.0.1:2376", .tls_ca = "/x/ca.pem" };
+	struct docker_options partial = {.endpoint = "tcp://127.0.0.1:2376", .tls_ca = "/x/ca.pem"};
 	cr_assert_eq(docker_open(&d, &partial, &err), -1);
-	cr_assert_str_eq(error_msg(&err), "docker endpoint tcp://127.0.0.1:2376: TLS needs all three "
-					  "of tls_ca, tls_cert and tls_key");
+	cr_assert_str_eq(error_msg(&err),
+			 "docker endpoint tcp://127.0.0.1:2376: TLS needs all three "
+			 "of tls_ca, tls_cert and tls_key");
 	error_clear(&err);
 }
 
@@ -617,9 +627,9 @@ Test(docker_api, logs_stream_demultiplexed)
 {
 	struct docker *d = open_local();
 	char *id = create_container(
-		d, "logs",
-		json_pack("[s,s,s]", "sh", "-c",
-			  "echo out1; echo err1 >&2; echo out2; sleep 0.2; printf 'no newline'"));
+	    d, "logs",
+	    json_pack("[s,s,s]", "sh", "-c",
+		      "echo out1; echo err1 >&2; echo out2; sleep 0.2; printf 'no newline'"));
 	char path[256];
 	json_t *resp = NULL;
 	snprintf(path, sizeof(path), "/containers/%s/start", id);
@@ -629,7 +639,7 @@ Test(docker_api, logs_stream_demultiplexed)
 	cr_assert_eq(json_integer_value(json_object_get(resp, "StatusCode")), 0);
 	json_decref(resp);
 
-	struct collected c = { 0 };
+	struct collected c = {0};
 	struct error err = ERROR_INIT;
 	long status = 0;
 	snprintf(path, sizeof(path), "/containers/%s/logs?stdout=1&stderr=1", id);
@@ -643,17 +653,18 @@ Test(docker_api, logs_stream_demultiplexed)
 	collected_release(&c);
 
 	/* A callback's non-zero return stops the stream and is returned. */
-	struct collected stop = { .stop_after = 1 };
+	struct collected stop = {.stop_after = 1};
 	cr_assert_eq(docker_stream(d, path, 10000, collect_piece, &stop, &status, &err), 7);
 	cr_assert_eq(stop.pieces, 1);
 	collected_release(&stop);
 
 	/* Following a running container's logs ends with its timeout. */
 	free(id);
-	id = create_container(d, "follow", json_pack("[s,s,s]", "sh", "-c", "echo ready; sleep 30"));
+	id =
+	    create_container(d, "follow", json_pack("[s,s,s]", "sh", "-c", "echo ready; sleep 30"));
 	snprintf(path, sizeof(path), "/containers/%s/start", id);
 	request_ok(d, "POST", path, NULL, NULL);
-	struct collected follow = { 0 };
+	struct collected follow = {0};
 	snprintf(path, sizeof(path), "/containers/%s/logs?stdout=1&follow=1", id);
 	cr_assert_eq(docker_stream(d, path, 1500, collect_piece, &follow, &status, &err), -1);
 	cr_assert(strstr(error_msg(&err), "timed out after 1500 ms"), "%s", error_msg(&err));
@@ -680,10 +691,10 @@ Test(docker_api, progress_stream_import)
 {
 	struct docker *d = open_local();
 	char *id = create_container(
-		d, "tarball",
-		json_pack("[s,s,s]", "sh", "-c",
-			  "tar -cf /www/ok.tar -C /www index.html && head -c 3000 /dev/urandom "
-			  ">/www/bad.tar && exec httpd -f -p 8080 -h /www"));
+	    d, "tarball",
+	    json_pack("[s,s,s]", "sh", "-c",
+		      "tar -cf /www/ok.tar -C /www index.html && head -c 3000 /dev/urandom "
+		      ">/www/bad.tar && exec httpd -f -p 8080 -h /www"));
 	char path[512];
 	json_t *resp = NULL;
 	snprintf(path, sizeof(path), "/containers/%s/start", id);
@@ -691,7 +702,7 @@ Test(docker_api, progress_stream_import)
 	snprintf(path, sizeof(path), "/containers/%s/json", id);
 	request_ok(d, "GET", path, NULL, &resp);
 	const char *ip = json_string_value(
-		json_object_get(json_object_get(resp, "NetworkSettings"), "IPAddress"));
+	    json_object_get(json_object_get(resp, "NetworkSettings"), "IPAddress"));
 	cr_assert(ip && *ip, "the container has no address on the default bridge");
 	char url[128];
 	snprintf(url, sizeof(url), "http://%s:8080", ip);
@@ -703,8 +714,8 @@ Test(docker_api, progress_stream_import)
 	int rc = -1;
 	/* httpd may need a moment to listen */
 	for (int i = 0; i < 50 && rc < 0; i++) {
-		snprintf(path, sizeof(path), "/images/create?fromSrc=%s/ok.tar&repo=cairn/apitest&tag=api",
-			 url);
+		snprintf(path, sizeof(path),
+			 "/images/create?fromSrc=%s/ok.tar&repo=cairn/apitest&tag=api", url);
 		rc = docker_request(d, "POST", path, NULL, &resp, &status, &err);
 		if (rc < 0)
 			usleep(100000);
@@ -712,18 +723,19 @@ Test(docker_api, progress_stream_import)
 	cr_assert_eq(rc, 0, "%s", error_msg(&err));
 	cr_assert(json_is_array(resp));
 	cr_assert_geq(json_array_size(resp), 2);
-	const char *last =
-		json_string_value(json_object_get(json_array_get(resp, json_array_size(resp) - 1), "status"));
+	const char *last = json_string_value(
+	    json_object_get(json_array_get(resp, json_array_size(resp) - 1), "status"));
 	cr_assert(last && strncmp(last, "sha256:", 7) == 0, "last status %s", last);
 	json_decref(resp);
 	resp = NULL;
 
-	snprintf(path, sizeof(path), "/images/create?fromSrc=%s/bad.tar&repo=cairn/apitest&tag=bad", url);
+	snprintf(path, sizeof(path), "/images/create?fromSrc=%s/bad.tar&repo=cairn/apitest&tag=bad",
+		 url);
 	cr_assert_eq(docker_request(d, "POST", path, NULL, &resp, &status, &err), -1);
 	cr_assert_eq(status, 200);
 	cr_assert_null(resp);
-	cr_assert(strstr(error_msg(&err), "POST /images/create: 200: Error processing tar file"), "%s",
-		  error_msg(&err));
+	cr_assert(strstr(error_msg(&err), "POST /images/create: 200: Error processing tar file"),
+		  "%s", error_msg(&err));
 	error_clear(&err);
 	free(id);
 	docker_close(d);
@@ -742,8 +754,8 @@ static void *list_containers(void *p)
 		struct error err = ERROR_INIT;
 		json_t *resp = NULL;
 		long status = 0;
-		if (docker_request(w->d, "GET", "/containers/json?all=1", NULL, &resp, &status, &err) ==
-			    0 &&
+		if (docker_request(w->d, "GET", "/containers/json?all=1", NULL, &resp, &status,
+				   &err) == 0 &&
 		    json_is_array(resp))
 			w->ok++;
 		else if (!w->first_error[0])
@@ -761,7 +773,7 @@ Test(docker_api, many_threads_at_once)
 	pthread_t t[8];
 	double t0 = now_s();
 	for (int i = 0; i < 8; i++) {
-		w[i] = (struct worker){ .d = d };
+		w[i] = (struct worker){.d = d};
 		cr_assert_eq(pthread_create(&t[i], NULL, list_containers, &w[i]), 0);
 	}
 	for (int i = 0; i < 8; i++)
@@ -788,8 +800,14 @@ Test(docker_api, many_threads_at_once)
 static void frame(struct strbuf *sb, int stream, const char *payload)
 {
 	size_t n = strlen(payload);
-	unsigned char h[8] = { (unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24),
-			       (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n };
+	unsigned char h[8] = {(unsigned char)stream,
+			      0,
+			      0,
+			      0,
+			      (unsigned char)(n >> 24),
+			      (unsigned char)(n >> 16),
+			      (unsigned char)(n >> 8),
+			      (unsigned char)n};
 	strbuf_add(sb, h, sizeof(h));
 	strbuf_add(sb, payload, n);
 }
@@ -809,18 +827,19 @@ Test(docker_demux, every_split_point)
 	frame(&in, 2, "second error\n");
 	for (size_t a = 0; a <= in.len; a++) {
 		for (size_t b = a; b <= in.len; b++) {
-			struct collected c = { 0 };
+			struct collected c = {0};
 			feed_all(&c, in.buf, a);
 			feed_all(&c, in.buf + a, b - a);
 			feed_all(&c, in.buf + b, in.len - b);
-			cr_assert_str_eq(strbuf_cstr(&c.out[1]), "hello world\n", "split at %zu,%zu", a, b);
-			cr_assert_str_eq(strbuf_cstr(&c.out[2]), "oops\nsecond error\n", "split at %zu,%zu", a,
-					 b);
+			cr_assert_str_eq(strbuf_cstr(&c.out[1]), "hello world\n",
+					 "split at %zu,%zu", a, b);
+			cr_assert_str_eq(strbuf_cstr(&c.out[2]), "oops\nsecond error\n",
+					 "split at %zu,%zu", a, b);
 			cr_assert_eq(c.dm.have + c.dm.remaining, 0);
 			collected_release(&c);
 		}
 	}
-	struct collected bytes = { 0 };
+	struct collected bytes = {0};
 	for (size_t i = 0; i < in.len; i++)
 		feed_all(&bytes, in.buf + i, 1);
 	cr_assert_str_eq(strbuf_cstr(&bytes.out[1]), "hello world\n");
@@ -837,7 +856,7 @@ Test(docker_demux, large_frame_length_is_big_endian)
 	big[70000] = '\0';
 	frame(&in, 1, big);
 	frame(&in, 2, "e");
-	struct collected c = { 0 };
+	struct collected c = {0};
 	for (size_t i = 0; i < in.len; i += 999)
 		feed_all(&c, in.buf + i, in.len - i < 999 ? in.len - i : 999);
 	cr_assert_eq(c.out[1].len, 70000);
@@ -851,7 +870,7 @@ Test(docker_demux, tty_stream_passes_through_as_stdout)
 {
 	const char *raw = "plain text from a container with a TTY\r\n";
 	for (size_t a = 0; a <= strlen(raw); a++) {
-		struct collected c = { 0 };
+		struct collected c = {0};
 		feed_all(&c, raw, a);
 		feed_all(&c, raw + a, strlen(raw) - a);
 		cr_assert_str_eq(strbuf_cstr(&c.out[1]), raw);
@@ -871,7 +890,7 @@ Test(docker_demux, callback_return_stops)
 	frame(&in, 1, "a");
 	frame(&in, 2, "b");
 	frame(&in, 1, "c");
-	struct collected c = { 0 };
+	struct collected c = {0};
 	cr_assert_eq(docker_demux_feed(&c.dm, in.buf, in.len, stop_on_stderr, &c), 5);
 	cr_assert_str_eq(strbuf_cstr(&c.out[1]), "a");
 	collected_release(&c);
@@ -897,16 +916,18 @@ static void tls_cert(const char *name, const char *ca, const char *usage)
 	strcat(cakey, ".key");
 	path_in(capem, sizeof(capem), ca);
 	strcat(capem, ".pem");
-	snprintf(subj, sizeof(subj), "/CN=%s", strcmp(usage, "serverAuth") == 0 ? "localhost" : name);
+	snprintf(subj, sizeof(subj), "/CN=%s",
+		 strcmp(usage, "serverAuth") == 0 ? "localhost" : name);
 	char exttext[256];
 	snprintf(exttext, sizeof(exttext), "extendedKeyUsage=%s\n%s", usage,
-		 strcmp(usage, "serverAuth") == 0 ? "subjectAltName=IP:127.0.0.1,DNS:localhost\n" : "");
+		 strcmp(usage, "serverAuth") == 0 ? "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+						  : "");
 	write_file(ext, exttext);
-	run((const char *[]){ "openssl", "req", "-newkey", "ec", "-pkeyopt",
-			      "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", csr,
-			      "-subj", subj, NULL });
-	run((const char *[]){ "openssl", "x509", "-req", "-in", csr, "-CA", capem, "-CAkey", cakey,
-			      "-set_serial", "2", "-days", "1", "-extfile", ext, "-out", pem, NULL });
+	run((const char *[]){"openssl", "req", "-newkey", "ec", "-pkeyopt",
+			     "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", csr,
+			     "-subj", subj, NULL});
+	run((const char *[]){"openssl", "x509", "-req", "-in", csr, "-CA", capem, "-CAkey", cakey,
+			     "-set_serial", "2", "-days", "1", "-extfile", ext, "-out", pem, NULL});
 }
 
 static void tls_ca(const char *name)
@@ -917,9 +938,9 @@ static void tls_ca(const char *name)
 	path_in(pem, sizeof(pem), name);
 	strcat(pem, ".pem");
 	snprintf(subj, sizeof(subj), "/CN=cairn test %s", name);
-	run((const char *[]){ "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-			      "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", pem,
-			      "-days", "1", "-subj", subj, NULL });
+	run((const char *[]){"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+			     "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", pem,
+			     "-days", "1", "-subj", subj, NULL});
 }
 
 static void tls_setup(void)
@@ -938,13 +959,14 @@ static void tls_setup(void)
 
 	char listen[512], log[128];
 	daemon_port = free_port();
-	snprintf(listen, sizeof(listen),
-		 "OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s/server.pem,key=%s/server.key,"
-		 "cafile=%s/ca.pem,verify=1",
-		 daemon_port, dir, dir, dir);
+	snprintf(
+	    listen, sizeof(listen),
+	    "OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s/server.pem,key=%s/server.key,"
+	    "cafile=%s/ca.pem,verify=1",
+	    daemon_port, dir, dir, dir);
 	path_in(log, sizeof(log), "socat.log");
-	daemon_pid = spawn((const char *[]){ "socat", listen, "UNIX-CONNECT:/var/run/docker.sock", NULL },
-			   log);
+	daemon_pid = spawn(
+	    (const char *[]){"socat", listen, "UNIX-CONNECT:/var/run/docker.sock", NULL}, log);
 	wait_port(daemon_port, daemon_pid, log);
 }
 
@@ -963,8 +985,11 @@ static int open_tls(struct docker **d, const char *ca, const char *cert, struct 
 	snprintf(cafile, sizeof(cafile), "%s/%s.pem", dir, ca);
 	snprintf(certfile, sizeof(certfile), "%s/%s.pem", dir, cert);
 	snprintf(keyfile, sizeof(keyfile), "%s/%s.key", dir, cert);
-	struct docker_options opts = { .endpoint = endpoint, .tls_ca = cafile, .tls_cert = certfile,
-				       .tls_key = keyfile, .timeout_ms = 10000 };
+	struct docker_options opts = {.endpoint = endpoint,
+				      .tls_ca = cafile,
+				      .tls_cert = certfile,
+				      .tls_key = keyfile,
+				      .timeout_ms = 10000};
 	return docker_open(d, &opts, err);
 }
 
@@ -1021,7 +1046,7 @@ Test(docker_tls, plain_http_to_a_tls_port_suggests_tls)
 	struct error err = ERROR_INIT;
 	char endpoint[64];
 	snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", daemon_port);
-	struct docker_options opts = { .endpoint = endpoint, .timeout_ms = 10000 };
+	struct docker_options opts = {.endpoint = endpoint, .timeout_ms = 10000};
 	cr_assert_eq(docker_open(&d, &opts, &err), -1);
 	const char *msg = error_msg(&err);
 	cr_assert(strstr(msg, endpoint), "%s", msg);
@@ -1037,9 +1062,10 @@ Test(docker_tls, missing_certificate_file_named)
 	struct error err = ERROR_INIT;
 	cr_assert_eq(open_tls(&d, "ca", "nobody", &err), -1);
 	char expected[300];
-	snprintf(expected, sizeof(expected),
-		 "docker endpoint tcp://127.0.0.1:%d: tls_cert %s/nobody.pem: No such file or directory",
-		 daemon_port, dir);
+	snprintf(
+	    expected, sizeof(expected),
+	    "docker endpoint tcp://127.0.0.1:%d: tls_cert %s/nobody.pem: No such file or directory",
+	    daemon_port, dir);
 	cr_assert_str_eq(error_msg(&err), expected);
 	error_clear(&err);
 }
@@ -1063,7 +1089,8 @@ static void ssh_setup(void)
 	make_dir();
 	skip_reason = NULL;
 	if (access("/usr/sbin/sshd", X_OK) < 0) {
-		skip_reason = "/usr/sbin/sshd is not installed (tools/setup installs openssh-server)";
+		skip_reason =
+		    "/usr/sbin/sshd is not installed (tools/setup installs openssh-server)";
 		return;
 	}
 	struct passwd *pw = getpwuid(getuid());
@@ -1072,12 +1099,12 @@ static void ssh_setup(void)
 	if (geteuid() == 0)
 		mkdir("/run/sshd", 0755); /* sshd's privilege separation directory */
 
-	const char *keys[] = { "host_key", "client_key", "other_key" };
+	const char *keys[] = {"host_key", "client_key", "other_key"};
 	for (size_t i = 0; i < 3; i++) {
 		char path[128];
 		path_in(path, sizeof(path), keys[i]);
-		run((const char *[]){ "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", keys[i], "-f",
-				      path, NULL });
+		run((const char *[]){"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", keys[i],
+				     "-f", path, NULL});
 	}
 	daemon_port = free_port();
 
@@ -1110,7 +1137,7 @@ static void ssh_setup(void)
 		 daemon_port, dir, dir, dir);
 	write_file(config, text);
 	path_in(log, sizeof(log), "sshd.log");
-	daemon_pid = spawn((const char *[]){ "/usr/sbin/sshd", "-D", "-e", "-f", config, NULL }, log);
+	daemon_pid = spawn((const char *[]){"/usr/sbin/sshd", "-D", "-e", "-f", config, NULL}, log);
 	wait_port(daemon_port, daemon_pid, log);
 }
 
@@ -1128,8 +1155,10 @@ static int open_ssh(struct docker **d, const char *known_hosts, struct error *er
 	snprintf(endpoint, sizeof(endpoint), "ssh://%s@127.0.0.1:%d", ssh_user, daemon_port);
 	path_in(identity, sizeof(identity), "client_key");
 	path_in(known, sizeof(known), known_hosts);
-	struct docker_options opts = { .endpoint = endpoint, .ssh_identity = identity,
-				       .ssh_known_hosts = known, .timeout_ms = 5000 };
+	struct docker_options opts = {.endpoint = endpoint,
+				      .ssh_identity = identity,
+				      .ssh_known_hosts = known,
+				      .timeout_ms = 5000};
 	return docker_open(d, &opts, err);
 }
 
@@ -1201,7 +1230,7 @@ Test(docker_ssh, wrong_host_key_refused)
 	if (skip_reason)
 		cr_skip_test("%s", skip_reason);
 	size_t dirs = tunnel_dirs();
-	const char *files[] = { "wrong_known_hosts", "empty_known_hosts" };
+	const char *files[] = {"wrong_known_hosts", "empty_known_hosts"};
 	for (size_t i = 0; i < 2; i++) {
 		struct docker *d = NULL;
 		struct error err = ERROR_INIT;

@@ -1,0 +1,149 @@
+/* From rendered docker params to the container create body: what the engine
+ * is asked for, the hash that tells a later apply whether it changed, and
+ * the errors for values that are wrong once rendered. */
+#include "engine/drivers/docker/docker_spec.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+static const char *const nets[] = { "cairn-c-main-s-ctx-root", "cairn-c-main-kafka-ctx-root" };
+
+static const struct docker_target target = {
+	.key = "c#main#s#ctx#app",
+	.cluster = "c",
+	.name = "cairn-c-main-s-ctx-app",
+	.alias = "main-s-ctx-app",
+	.host = "main-s-ctx-app.localhost",
+	.router = "cairn-c-main-s-ctx-app",
+	.networks = nets,
+	.nnetworks = 2,
+	.level = 3,
+};
+
+static json_t *label(const struct docker_spec *s, const char *k)
+{
+	return json_object_get(json_object_get(s->body, "Labels"), k);
+}
+
+Test(docker_spec, full_params_become_the_engine_body)
+{
+	struct docker_spec s;
+	struct error err = ERROR_INIT;
+	const char *params =
+		"{\"image\":\"cairn/demo:1\",\"command\":\"httpd -f -p 8080\",\"env\":{\"A\":\"x\",\"N\":5},"
+		"\"ports\":[9000,{\"port\":\"8080\",\"publish\":true},{\"port\":53,\"protocol\":\"udp\",\"publish\":15353}],"
+		"\"volumes\":[{\"name\":\"data\",\"path\":\"/data\"},{\"bind\":\"/srv\",\"path\":\"/srv\",\"read_only\":\"true\"}],"
+		"\"labels\":{\"team\":\"web\"},\"health\":{\"command\":[\"wget\",\"-q\",\"http://127.0.0.1:8080/\"],"
+		"\"interval\":\"500ms\",\"retries\":3},\"restart\":\"on-failure:4\",\"memory\":\"256m\",\"cpus\":0.5,"
+		"\"cluster\":\"c\"}";
+	cr_assert_eq(docker_spec_build(&s, params, &target, &err), 0, "%s", error_msg(&err));
+	json_t *b = s.body, *h = json_object_get(b, "HostConfig");
+	cr_assert_str_eq(json_string_value(json_object_get(b, "Image")), "cairn/demo:1");
+	cr_assert_eq(json_array_size(json_object_get(b, "Cmd")), 4);
+	cr_assert_str_eq(json_string_value(json_array_get(json_object_get(b, "Env"), 1)), "N=5");
+	cr_assert_not_null(json_object_get(json_object_get(b, "ExposedPorts"), "9000/tcp"));
+	cr_assert_null(json_object_get(json_object_get(h, "PortBindings"), "9000/tcp"), "not published unless asked");
+	json_t *pb = json_object_get(json_object_get(h, "PortBindings"), "8080/tcp");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(pb, 0), "HostPort")), "",
+			 "the engine picks the host port");
+	pb = json_object_get(json_object_get(h, "PortBindings"), "53/udp");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(pb, 0), "HostPort")), "15353");
+	json_t *m = json_object_get(h, "Mounts");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(m, 0), "Source")),
+			 "cairn-c-main-s-ctx-app-data", "named volumes belong to the instance");
+	cr_assert(json_is_true(json_object_get(json_array_get(m, 1), "ReadOnly")));
+	cr_assert_eq(json_array_size(s.volumes), 1);
+	cr_assert_str_eq(json_string_value(json_array_get(json_object_get(json_object_get(b, "Healthcheck"), "Test"), 0)), "CMD");
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(b, "Healthcheck"), "Interval")), 500000000);
+	cr_assert(s.health);
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(h, "RestartPolicy"), "Name")), "on-failure");
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(h, "RestartPolicy"), "MaximumRetryCount")), 4);
+	cr_assert_eq(json_integer_value(json_object_get(h, "Memory")), 256 << 20);
+	cr_assert_eq(json_integer_value(json_object_get(h, "NanoCpus")), 500000000);
+	cr_assert(json_is_true(json_object_get(h, "Init")), "init is on by default");
+	cr_assert_str_eq(json_string_value(json_object_get(h, "NetworkMode")), nets[0]);
+	/* labels: cairn's, the demo conventions, Traefik with a per-instance router */
+	cr_assert_str_eq(json_string_value(label(&s, "cairn.instance")), "c#main#s#ctx#app");
+	cr_assert_str_eq(json_string_value(label(&s, "cairn.level")), "3");
+	cr_assert_str_eq(json_string_value(label(&s, "cairn.hash")), s.hash);
+	cr_assert_str_eq(json_string_value(label(&s, "team")), "web");
+	cr_assert_str_eq(json_string_value(label(&s, "run.demo")), "true");
+	cr_assert_str_eq(json_string_value(label(&s, "run.demo.url_full")), "http://main-s-ctx-app.localhost/");
+	cr_assert_str_eq(json_string_value(label(&s, "traefik.http.routers.cairn-c-main-s-ctx-app.rule")),
+			 "Host(`main-s-ctx-app.localhost`)");
+	cr_assert(s.exposed);
+	docker_spec_release(&s);
+}
+
+Test(docker_spec, hash_changes_with_what_runs_not_with_the_generation)
+{
+	struct docker_spec a, b, c;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(docker_spec_build(&a, "{\"image\":\"x:1\"}", &target, &err), 0);
+	cr_assert_eq(docker_spec_build(&b, "{\"image\":\"x:1\"}", &target, &err), 0);
+	cr_assert_eq(docker_spec_build(&c, "{\"image\":\"x:2\"}", &target, &err), 0);
+	const char *deps[] = { "main/d1", "main/d2" };
+	docker_spec_stamp(&b, 42, deps, 2);
+	cr_assert_str_eq(a.hash, b.hash);
+	cr_assert_str_neq(a.hash, c.hash);
+	cr_assert_str_eq(json_string_value(label(&b, "cairn.generation")), "42");
+	cr_assert_str_eq(json_string_value(label(&b, "cairn.dependencies")), "main/d1,main/d2");
+	cr_assert_not(a.exposed, "no published port: no url_full, no Traefik router");
+	cr_assert_null(label(&a, "run.demo.url_full"));
+	cr_assert_null(label(&a, "traefik.enable"));
+	struct docker_target other = target;
+	other.nnetworks = 1;
+	struct docker_spec d;
+	cr_assert_eq(docker_spec_build(&d, "{\"image\":\"x:1\"}", &other, &err), 0);
+	cr_assert_str_eq(a.hash, d.hash, "other networks are connected in place, not a change");
+	docker_spec_release(&a);
+	docker_spec_release(&b);
+	docker_spec_release(&c);
+	docker_spec_release(&d);
+}
+
+static void refused(const char *params, const char *want)
+{
+	struct docker_spec s;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(docker_spec_build(&s, params, &target, &err), -1, "%s accepted", params);
+	cr_assert(strstr(error_msg(&err), want), "%s: got '%s', want '%s'", params, error_msg(&err), want);
+	error_clear(&err);
+}
+
+Test(docker_spec, rendered_values_are_checked)
+{
+	refused("{}", "missing 'image'");
+	refused("{\"image\":\"x\",\"memory\":\"lots\"}", "memory must be a size such as 256m or 1g, not 'lots'");
+	refused("{\"image\":\"x\",\"ports\":[\"http\"]}", "ports[0] must be a port number (1-65535), not 'http'");
+	refused("{\"image\":\"x\",\"ports\":[70000]}", "ports[0] must be a port number");
+	refused("{\"image\":\"x\",\"init\":\"maybe\"}", "init must be true or false, not 'maybe'");
+	refused("{\"image\":\"x\",\"restart\":\"sometimes\"}", "restart must be no, always");
+	refused("{\"image\":\"x\",\"cpus\":\"-1\"}", "cpus must be a positive number");
+	refused("{\"image\":\"x\",\"cluster\":\"elsewhere\"}", "cluster 'elsewhere' is not the instance's cluster 'c'");
+	refused("{\"image\":\"x\",\"volumes\":[{\"name\":\"d\",\"path\":\"rel\"}]}", "path must be an absolute path");
+	refused("{\"image\":\"x\",\"health\":{\"command\":\"true\",\"interval\":\"soon\"}}", "interval must be a duration");
+	refused("{\"image\":\"x\",\"labels\":{\"cairn.hash\":\"forged\"}}", "cairn.*");
+	refused("{\"image\":\"x\",\"bogus\":1}", "unknown docker key 'bogus'");
+}
+
+Test(docker_spec, names)
+{
+	char *n = docker_object_name("c#main#twitter_stats#stage#Alice#tweeviz");
+	cr_assert_str_eq(n, "cairn-c-main-twitter_stats-stage-Alice-tweeviz");
+	free(n);
+	char *l = docker_dns_label("Main--Twitter_Stats#x");
+	cr_assert_str_eq(l, "main-twitter-stats-x");
+	free(l);
+	char longname[200];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	l = docker_dns_label(longname);
+	cr_assert_eq(strlen(l), 63);
+	char *l2;
+	longname[0] = 'b';
+	l2 = docker_dns_label(longname);
+	cr_assert_str_neq(l, l2, "cut names stay unique");
+	free(l);
+	free(l2);
+}

@@ -1,0 +1,109 @@
+/* The docker params and cluster config checks run before anything is
+ * stored: known keys with a hint, constant values, secrets only in env. */
+#include "policy/docker_params.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+static struct diags check(const char *yaml)
+{
+	struct intern *in = intern_new();
+	struct policy *p = policy_new(in);
+	struct diags d = DIAGS_INIT;
+	cr_assert_eq(policy_add_yaml(p, "p.yaml", yaml, strlen(yaml), 0, &d), 0, "%s",
+		     d.len ? d.items[0] : "");
+	for (size_t i = 0; i < p->len; i++)
+		docker_check_object(p, p->objects[i], &d);
+	policy_free(p);
+	intern_free(in);
+	return d;
+}
+
+static void expect(const char *yaml, const char *want)
+{
+	struct diags d = check(yaml);
+	bool found = false;
+	for (size_t i = 0; i < d.len; i++)
+		found = found || strstr(d.items[i], want);
+	cr_assert(found, "want '%s', got %zu: %s", want, d.len, d.len ? d.items[0] : "(nothing)");
+	diags_release(&d);
+}
+
+#define SERVICE(params) \
+	"- kind: service\n  metadata: {namespace: main, name: s}\n  components:\n" \
+	"    - name: web\n      code:\n        type: docker\n        params:\n" params
+
+Test(docker_params, good_params_pass)
+{
+	struct diags d = check(SERVICE(
+		"          image: cairn/demo:1\n          command: [httpd, -f]\n"
+		"          env: {SECRET: '{{ .User.Secrets.key }}', PORT: 8080}\n"
+		"          ports: [8080, {port: 9090, publish: true}, {port: '{{ .Labels.p }}', publish: 9091}]\n"
+		"          volumes: [{name: data, path: /data}, {bind: /srv, path: /srv, read_only: true}]\n"
+		"          health: {command: 'wget -q http://127.0.0.1:8080/', interval: 2s, retries: 3}\n"
+		"          init: false\n          restart: always\n          memory: 128m\n          cpus: 0.25\n"
+		"          cluster: '{{ .Labels.cluster }}'\n          labels: {team: web}\n"));
+	cr_assert_eq(d.len, 0, "%s", d.len ? d.items[0] : "");
+	diags_release(&d);
+}
+
+Test(docker_params, unknown_key_has_a_hint_and_position)
+{
+	expect(SERVICE("          imgae: cairn/demo:1\n"),
+	       "p.yaml:8:18: service main/s: component 'web': params: unknown docker key 'imgae' (did you mean 'image'?)");
+	expect(SERVICE("          image: x\n          ports: [{port: 80, pubish: true}]\n"),
+	       "unknown port key 'pubish' (did you mean 'publish'?)");
+}
+
+Test(docker_params, constants_are_checked)
+{
+	expect(SERVICE("          command: [x]\n"), "missing 'image'");
+	expect(SERVICE("          image: x\n          memory: lots\n"), "memory must be a size such as 256m or 1g, not 'lots'");
+	expect(SERVICE("          image: x\n          ports: [99999]\n"), "a port must be a port number (1-65535), not '99999'");
+	expect(SERVICE("          image: x\n          restart: sometimes\n"), "restart must be no, always");
+	expect(SERVICE("          image: x\n          volumes: [{name: d, bind: /x, path: /d}]\n"), "exactly one of 'name'");
+	expect(SERVICE("          image: x\n          health: {interval: 1s}\n"), "health needs 'command'");
+	expect(SERVICE("          image: x\n          env: {1BAD: x}\n"), "env name '1BAD' is not a variable name");
+	expect(SERVICE("          image: x\n          labels: {cairn.instance: x}\n"), "set by cairn itself");
+}
+
+Test(docker_params, secrets_only_in_env)
+{
+	expect(SERVICE("          image: x\n          command: ['--token={{ .User.Secrets.token }}']\n"),
+	       "command reads .User.Secrets: secrets may only be used in env");
+	expect(SERVICE("          image: x\n          labels: {t: '{{ .User.Secrets.token }}'}\n"),
+	       "labels reads .User.Secrets");
+}
+
+Test(docker_params, cluster_config)
+{
+	struct diags d = check("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
+			       "  config: {endpoint: 'tcp://h:2376', tls: {ca: a, cert: b, key: c}, domain: example.test}\n");
+	cr_assert_eq(d.len, 0, "%s", d.len ? d.items[0] : "");
+	diags_release(&d);
+	expect("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
+	       "  config: {endpont: 'unix:///var/run/docker.sock'}\n",
+	       "cluster system/c: config: unknown docker cluster config key 'endpont' (did you mean 'endpoint'?)");
+	expect("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
+	       "  config: {endpoint: 'http://h'}\n",
+	       "endpoint must be unix:///path, tcp://host:port or ssh://[user@]host[:port]");
+	expect("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
+	       "  config: {tls: {ca: a}}\n", "tls needs 'cert'");
+}
+
+Test(docker_params, value_parsers)
+{
+	int64_t v;
+	cr_assert_eq(docker_parse_bytes("1g", &v), 0);
+	cr_assert_eq(v, 1LL << 30);
+	cr_assert_eq(docker_parse_bytes("512KB", &v), 0);
+	cr_assert_eq(v, 512 << 10);
+	cr_assert_eq(docker_parse_bytes("0", &v), -1);
+	cr_assert_eq(docker_parse_duration("1m", &v), 0);
+	cr_assert_eq(v, 60000000000LL);
+	cr_assert_eq(docker_parse_duration("10", &v), 0);
+	cr_assert_eq(v, 10000000000LL);
+	cr_assert_eq(docker_parse_duration("5x", &v), -1);
+	cr_assert(docker_restart_valid("on-failure:3"));
+	cr_assert_not(docker_restart_valid("on-failure:"));
+}
