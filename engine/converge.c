@@ -155,11 +155,9 @@ static void record(void *ctx, const struct exec *x, const struct exec_action *a)
 	bool final = a && (a->status == EXEC_DONE || a->status == EXEC_FAILED ||
 			   a->status == EXEC_SKIPPED || a->status == EXEC_CANCELLED);
 	if (final && rc->store && !rc->failed) {
-		struct strbuf action = STRBUF_INIT;
-		strbuf_addf(&action, "%s", a->verb);
 		struct store_action sa = {
 			.generation = rc->generation,
-			.action = strbuf_cstr(&action),
+			.action = a->verb,
 			.instance = a->target,
 			.status = exec_status_name(a->status),
 			.message = a->message,
@@ -168,7 +166,6 @@ static void record(void *ctx, const struct exec *x, const struct exec_action *a)
 		};
 		if (store_record_action(rc->store, &sa, &rc->err) < 0)
 			rc->failed = 1;
-		strbuf_release(&action);
 	}
 	if (rc->user && rc->user->report)
 		rc->user->report(rc->user->report_ctx, x, a);

@@ -16,8 +16,7 @@
 
 struct exec;
 
-/* What an action function is told: when it must give up, and whether the
- * user asked to stop. */
+/* What an action function is told: when it must give up, and which try this is. */
 struct exec_call {
 	long long deadline_ms; /* monotonic clock (exec_now_ms()) */
 	unsigned attempt;      /* 1 for the first try */

@@ -44,6 +44,17 @@ int cmd_explain(struct cli *cli, int argc, char **argv);
 int cmd_apply(struct cli *cli, int argc, char **argv);
 int cmd_logs(struct cli *cli, int argc, char **argv);
 
+/* The latest generation, resolved with the current users file. */
+struct cli_current {
+	long long generation;
+	struct policy *policy;
+	struct resolution *resolution;
+	struct acl *acl;
+};
+/* Loads and resolves it (flags: resolve_policy's); prints why not and returns -1. */
+int cli_current_load(struct cli *cli, struct cli_current *c, unsigned flags);
+void cli_current_release(struct cli_current *c);
+
 /* Options of every command that converges (apply, policy apply). */
 struct converge_cli {
 	struct exec_options exec;

@@ -245,31 +245,15 @@ int cmd_apply(struct cli *cli, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	struct users *users = cli_users(cli);
-	struct store *store = users ? cli_store(cli) : NULL;
-	if (!store)
+	struct cli_current c;
+	if (cli_current_load(cli, &c, 0) < 0)
 		return EXIT_FAILURE_;
-	struct policy *p = NULL;
-	struct resolution *r = NULL;
-	struct acl *acl = NULL;
-	long long gen = 0;
-	struct error err = ERROR_INIT;
-	int rc = EXIT_FAILURE_;
-	if (revise_load_generation(store, cli->intern, 0, &p, &gen, &err) < 0 ||
-	    (acl = acl_new(p), resolve_policy(&r, p, users, acl, 0, &err) < 0)) {
-		cli_error("%s", error_msg(&err));
-		error_clear(&err);
-		goto out;
-	}
 	char *json = NULL;
-	rc = cli_converge(cli, &opts, p, r, gen, &json);
+	int rc = cli_converge(cli, &opts, c.policy, c.resolution, c.generation, &json);
 	if (json)
 		cli_print_json(json);
 	free(json);
-out:
-	resolution_free(r);
-	acl_free(acl);
-	policy_free(p);
+	cli_current_release(&c);
 	return rc;
 }
 
@@ -301,21 +285,13 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 		fputs(usage, stderr);
 		return EXIT_USAGE;
 	}
-	struct users *users = cli_users(cli);
-	struct store *store = users ? cli_store(cli) : NULL;
-	if (!store)
+	struct cli_current c;
+	if (cli_current_load(cli, &c, 0) < 0)
 		return EXIT_FAILURE_;
-	struct policy *p = NULL;
-	struct resolution *r = NULL;
-	struct acl *acl = NULL;
+	const struct resolution *r = c.resolution;
 	struct fleet *fleet = NULL;
 	struct error err = ERROR_INIT;
 	int rc = EXIT_FAILURE_;
-	if (revise_load_generation(store, cli->intern, 0, &p, NULL, &err) < 0 ||
-	    (acl = acl_new(p), resolve_policy(&r, p, users, acl, 0, &err) < 0)) {
-		cli_error("%s", error_msg(&err));
-		goto out;
-	}
 	/* The instance: its exact key, or the one code instance whose key contains it. */
 	const char *key = NULL;
 	size_t matches = 0;
@@ -336,7 +312,7 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 		cli_error("'%s' matches %zu instances: give more of the key", which, matches);
 		goto out;
 	}
-	fleet = fleet_open(p, NULL);
+	fleet = fleet_open(c.policy, NULL);
 	if (fleet_logs(fleet, key, follow, &err) < 0) {
 		cli_error("%s", error_msg(&err));
 		goto out;
@@ -345,8 +321,6 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 out:
 	error_clear(&err);
 	fleet_close(fleet);
-	resolution_free(r);
-	acl_free(acl);
-	policy_free(p);
+	cli_current_release(&c);
 	return rc;
 }

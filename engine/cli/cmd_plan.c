@@ -10,22 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct current {
-	long long generation;
-	struct policy *policy;
-	struct resolution *resolution;
-	struct acl *acl;
-};
-
-static void current_release(struct current *c)
+void cli_current_release(struct cli_current *c)
 {
 	resolution_free(c->resolution);
 	acl_free(c->acl);
 	policy_free(c->policy);
+	memset(c, 0, sizeof(*c));
 }
 
-/* Loads and resolves the latest generation; prints why not and returns -1. */
-static int current_load(struct cli *cli, struct current *c, unsigned flags)
+int cli_current_load(struct cli *cli, struct cli_current *c, unsigned flags)
 {
 	memset(c, 0, sizeof(*c));
 	struct users *users = cli_users(cli);
@@ -38,7 +31,7 @@ static int current_load(struct cli *cli, struct current *c, unsigned flags)
 	     resolve_policy(&c->resolution, c->policy, users, c->acl, flags, &err) < 0)) {
 		cli_error("%s", error_msg(&err));
 		error_clear(&err);
-		current_release(c);
+		cli_current_release(c);
 		return -1;
 	}
 	return 0;
@@ -68,8 +61,8 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
 	int rc;
 	if (usage_only(argc, argv, usage, &rc))
 		return rc;
-	struct current c;
-	if (current_load(cli, &c, 0) < 0)
+	struct cli_current c;
+	if (cli_current_load(cli, &c, 0) < 0)
 		return EXIT_FAILURE_;
 	struct error err = ERROR_INIT;
 	char *prev_json = NULL;
@@ -97,7 +90,7 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
 out:
 	state_free(prev);
 	free(prev_json);
-	current_release(&c);
+	cli_current_release(&c);
 	return rc;
 }
 
@@ -111,8 +104,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	int rc;
 	if (usage_only(argc, argv, usage, &rc))
 		return rc;
-	struct current c;
-	if (current_load(cli, &c, 0) < 0)
+	struct cli_current c;
+	if (cli_current_load(cli, &c, 0) < 0)
 		return EXIT_FAILURE_;
 	struct fleet *fleet = fleet_open(c.policy, NULL);
 	const struct diags *problems = fleet_problems(fleet);
@@ -127,7 +120,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		output_status_text(stdout, c.generation, c.resolution, fleet);
 	}
 	fleet_close(fleet);
-	current_release(&c);
+	cli_current_release(&c);
 	return EXIT_DONE;
 }
 
@@ -145,8 +138,8 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
 		fputs(usage, stderr);
 		return EXIT_USAGE;
 	}
-	struct current c;
-	if (current_load(cli, &c, RESOLVE_EXPLAIN) < 0)
+	struct cli_current c;
+	if (cli_current_load(cli, &c, RESOLVE_EXPLAIN) < 0)
 		return EXIT_FAILURE_;
 	const struct dep_result *d = resolution_find_dep(c.resolution, argv[1]);
 	int rc = EXIT_DONE;
@@ -161,6 +154,6 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
 	} else {
 		output_explain_text(stdout, d);
 	}
-	current_release(&c);
+	cli_current_release(&c);
 	return rc;
 }
