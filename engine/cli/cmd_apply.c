@@ -3,6 +3,7 @@
  * progress (a live line on a terminal, one line per action on a pipe). */
 #include "cli.h"
 #include "engine/converge.h"
+#include "engine/reconcile.h"
 #include "engine/revise.h"
 #include "engine/store/store.h"
 
@@ -154,23 +155,6 @@ int cli_converge(struct cli *cli, const struct converge_cli *opts, const struct 
 	struct store *store = cli_store(cli);
 	if (!store)
 		return EXIT_FAILURE_;
-	struct error err = ERROR_INIT;
-	bool busy = false;
-	if (store_lock_apply(store, false, &busy, &err) < 0) {
-		if (!busy || opts->no_wait) {
-			cli_error("%s", error_msg(&err));
-			error_clear(&err);
-			return busy ? EXIT_REFUSED : EXIT_FAILURE_;
-		}
-		fprintf(stderr, "cairn: waiting for the apply running on %s to finish…\n", cli->state);
-		error_clear(&err);
-		if (store_lock_apply(store, true, &busy, &err) < 0) {
-			cli_error("%s", error_msg(&err));
-			error_clear(&err);
-			return EXIT_FAILURE_;
-		}
-	}
-
 	struct sigaction sa = { 0 }, old_int, old_term;
 	sa.sa_handler = on_interrupt;
 	sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
@@ -187,14 +171,20 @@ int cli_converge(struct cli *cli, const struct converge_cli *opts, const struct 
 	eo.report_ctx = &pr;
 
 	int rc = EXIT_FAILURE_;
-	struct fleet *fleet = fleet_open(p, &eo);
+	struct error err = ERROR_INIT;
 	struct converge_result res;
-	if (converge(fleet, store, r, generation, &eo, &res, &err) < 0) {
-		clear_line(&pr);
-		cli_error("%s", error_msg(&err));
+	bool busy = false;
+	int ok = reconcile(store, p, r, generation, false, &eo, &res, &busy, &err);
+	if (ok < 0 && busy && !opts->no_wait) {
+		fprintf(stderr, "cairn: waiting for the apply running on %s to finish…\n", cli->state);
 		error_clear(&err);
+		ok = reconcile(store, p, r, generation, true, &eo, &res, &busy, &err);
+	}
+	clear_line(&pr);
+	if (ok < 0) {
+		cli_error("%s", error_msg(&err));
+		rc = interrupted ? 130 : busy ? EXIT_REFUSED : EXIT_FAILURE_;
 	} else {
-		clear_line(&pr);
 		size_t n[EXEC_CANCELLED + 1];
 		exec_tally(res.exec, n);
 		if (cli->json)
@@ -210,12 +200,11 @@ int cli_converge(struct cli *cli, const struct converge_cli *opts, const struct 
 		if (interrupted && !cli->json)
 			fprintf(stderr, "cairn: interrupted: running actions finished, the rest were cancelled; "
 					"`cairn apply` continues\n");
-		converge_result_release(&res);
 	}
-	fleet_close(fleet);
+	converge_result_release(&res);
+	error_clear(&err);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	store_unlock_apply(store);
 	return rc;
 }
 
