@@ -567,6 +567,7 @@ static char *root_key_of(const char *key)
 }
 
 typedef VEC(const char *) key_vec;
+typedef VEC(size_t *) size_ptr_vec;
 
 /* Who needs an instance: edges_out reversed, by instance order. */
 typedef VEC(const struct instance *) inst_vec;
@@ -640,13 +641,38 @@ static const struct observed *find_observed(struct driver *d, const char *key, c
 	return first;
 }
 
+/* The action creating the network of service instance `root` (a key), made
+ * on first use so that each network is queued just before the first
+ * container joining it: the executor starts ready actions in the order they
+ * were added and dockerd creates networks one at a time, so containers then
+ * start while later networks are still being made. NULL when the network
+ * exists or the instance is not on this cluster. */
+static size_t *network_action(struct driver *d, struct exec *x, const struct map *wanted,
+			      struct map *net_acts, size_ptr_vec *owned, const char *root)
+{
+	const struct instance *in = map_get(wanted, root, strlen(root));
+	size_t n;
+	if (!in || !in->root || find_observed(d, in->key, "network", &n))
+		return NULL;
+	size_t *idx = map_get(net_acts, in->key, strlen(in->key));
+	if (idx)
+		return idx;
+	char *name = docker_object_name(in->key);
+	idx = xmalloc(sizeof(*idx));
+	*idx = add(x, d, "network", act_new(d, A_NETWORK, in->key, name));
+	vec_push(owned, idx);
+	map_put(net_acts, in->key, strlen(in->key), idx);
+	free(name);
+	return idx;
+}
+
 static int docker_driver_plan(struct driver *d, const struct desired *want, struct exec *x,
 			      struct error *err)
 {
 	const struct resolution *r = want->resolution;
 	struct map wanted = MAP_INIT; /* keys of instances placed on this cluster */
 	struct map net_acts = MAP_INIT, acts = MAP_INIT;
-	VEC(size_t *) owned = { 0 };
+	size_ptr_vec owned = { 0 };
 	int *levels = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*levels));
 	inst_vec *users = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*users));
 	for (size_t i = 0; i < r->ninstances; i++)
@@ -662,22 +688,6 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 		levels[i] = lv + 1;
 		if (strcmp(in->cluster, d->name) == 0)
 			map_put(&wanted, in->key, strlen(in->key), (void *)in);
-	}
-
-	/* Service networks first: containers are created on them. */
-	for (size_t i = 0; i < r->ninstances; i++) {
-		const struct instance *in = r->instances[i];
-		if (!in->root || strcmp(in->cluster, d->name) != 0)
-			continue;
-		size_t n;
-		if (find_observed(d, in->key, "network", &n))
-			continue;
-		char *name = docker_object_name(in->key);
-		size_t *idx = xmalloc(sizeof(*idx));
-		*idx = add(x, d, "network", act_new(d, A_NETWORK, in->key, name));
-		vec_push(&owned, idx);
-		map_put(&net_acts, in->key, strlen(in->key), idx);
-		free(name);
 	}
 
 	/* Containers: create what is missing, replace what differs, start what stopped. */
@@ -766,7 +776,7 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 				/* after the networks it joins, when they are made now */
 				for (size_t k = 0; k <= roots.len; k++) {
 					const char *rk = k ? roots.items[k - 1] : root;
-					size_t *rn = map_get(&net_acts, rk, strlen(rk));
+					size_t *rn = network_action(d, x, &wanted, &net_acts, &owned, rk);
 					if (rn)
 						exec_order(x, *rn, *idx);
 				}
@@ -792,7 +802,8 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 				if (c->networks.len || c->old.len) {
 					size_t ci = add(x, d, "connect", c);
 					for (size_t k = 0; k < roots.len; k++) {
-						size_t *rn = map_get(&net_acts, roots.items[k], strlen(roots.items[k]));
+						size_t *rn = network_action(d, x, &wanted, &net_acts, &owned,
+									    roots.items[k]);
 						if (rn)
 							exec_order(x, *rn, ci);
 					}
@@ -829,6 +840,8 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	 * level), then their volumes, then service networks. */
 	VEC(size_t) deletes = { 0 };
 	VEC(int) delete_levels = { 0 };
+	VEC(const struct observed *) delete_of = { 0 }; /* the container of each delete */
+	VEC(const json_t *) delete_nets = { 0 };          /* and the networks it is on */
 	for (size_t i = 0; i < d->observed.len; i++) {
 		const struct observed *o = &d->observed.items[i];
 		if (strcmp(o->kind, "container") != 0)
@@ -858,6 +871,9 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 		const char *lv = c ? label_of(c, "cairn.level") : NULL;
 		vec_push(&deletes, idx);
 		vec_push(&delete_levels, lv ? atoi(lv) : 0);
+		vec_push(&delete_of, o);
+		vec_push(&delete_nets, c ? json_object_get(json_object_get(c, "NetworkSettings"), "Networks")
+					 : NULL);
 	}
 	for (size_t i = 0; i < deletes.len; i++)
 		for (size_t j = 0; j < deletes.len; j++)
@@ -872,12 +888,21 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			continue;
 		struct act *a = act_new(d, volume ? A_VOLUME_DELETE : A_NETWORK_DELETE, o->key, o->id);
 		size_t idx = add(x, d, volume ? "delete-volume" : "delete-network", a);
-		for (size_t j = 0; j < deletes.len; j++)
-			exec_order(x, deletes.items[j], idx);
+		/* Only after the containers using it: a volume is its instance's,
+		 * a network is on the containers attached to it. Waiting for every
+		 * container would hold back the network deletes, which dockerd
+		 * runs one at a time and which dominate a teardown. */
+		for (size_t j = 0; j < deletes.len; j++) {
+			if (volume ? strcmp(delete_of.items[j]->key, o->key) == 0
+				   : json_object_get(delete_nets.items[j], o->name) != NULL)
+				exec_order(x, deletes.items[j], idx);
+		}
 	}
 
 	vec_release(&deletes);
 	vec_release(&delete_levels);
+	vec_release(&delete_of);
+	vec_release(&delete_nets);
 	vec_release(&placed);
 	for (size_t i = 0; i < owned.len; i++)
 		free(owned.items[i]);
