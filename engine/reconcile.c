@@ -4,6 +4,9 @@
 #include "revise.h"
 #include "store/store.h"
 
+#include "base/strbuf.h"
+
+#include <stdlib.h>
 #include <string.h>
 
 int reconcile(struct store *s, const struct policy *p, const struct resolution *r,
@@ -21,6 +24,52 @@ int reconcile(struct store *s, const struct policy *p, const struct resolution *
 	return rc;
 }
 
+int reconcile_check_removals(struct store *s, long long generation, const struct resolution *r,
+			     struct error *err)
+{
+	char *json = NULL;
+	struct state *stored = NULL;
+	int rc = 0;
+	if (generation == 0)
+		return 0;
+	if (store_load_state(s, generation, &json, err) < 0 ||
+	    (json && state_from_json(&stored, json, err) < 0)) {
+		rc = -1;
+		goto out;
+	}
+	size_t lost = 0;
+	for (size_t i = 0; stored && i < stored->len; i++)
+		lost += !map_get(&r->by_key, stored->instances[i]->key, strlen(stored->instances[i]->key));
+	if (!lost)
+		goto out;
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addf(&sb,
+		    "refusing to converge: %zu instance%s of generation %lld would be removed although the "
+		    "policy did not change, because dependencies that resolved when it was stored no "
+		    "longer resolve with the current users and secrets files (pass the same --users and "
+		    "--secrets, or delete those dependencies to remove them):",
+		    lost, lost == 1 ? "" : "s", generation);
+	size_t shown = 0;
+	for (size_t i = 0; i < r->ndeps; i++) {
+		if (r->deps[i].resolved)
+			continue;
+		if (shown++ == 3) {
+			strbuf_adds(&sb, " …");
+			break;
+		}
+		strbuf_addf(&sb, " %s: %s;", r->deps[i].id, r->deps[i].reason ? r->deps[i].reason : "not resolved");
+	}
+	if (sb.len && sb.buf[sb.len - 1] == ';')
+		sb.buf[--sb.len] = '\0';
+	error_set(err, "%s", sb.buf);
+	strbuf_release(&sb);
+	rc = -1;
+out:
+	state_free(stored);
+	free(json);
+	return rc;
+}
+
 int reconcile_latest(struct store *s, struct intern *in, const struct users *users, bool wait,
 		     const struct exec_options *eo, struct reconcile_result *res, bool *busy,
 		     struct error *err)
@@ -31,6 +80,8 @@ int reconcile_latest(struct store *s, struct intern *in, const struct users *use
 		goto fail;
 	res->acl = acl_new(res->policy);
 	if (resolve_policy(&res->resolution, res->policy, users, res->acl, 0, err) < 0)
+		goto fail;
+	if (reconcile_check_removals(s, res->generation, res->resolution, err) < 0)
 		goto fail;
 	if (reconcile(s, res->policy, res->resolution, res->generation, wait, eo, &res->converge, busy,
 		      err) < 0)

@@ -26,7 +26,16 @@ int reconcile(struct store *s, const struct policy *p, const struct resolution *
 	      long long generation, bool wait, const struct exec_options *eo,
 	      struct converge_result *res, bool *busy, struct error *err);
 
-/* Converges every cluster to the latest generation. With wait, waits for an
+/* Refuses (-1 with err) when resolution r of generation `generation` lacks
+ * instances that the desired state stored with that generation has: the
+ * policy is the same, so the users or secrets files differ from when it was
+ * stored (a secrets file not passed, a user removed), and converging would
+ * remove running environments by accident. The error names the dependencies
+ * that no longer resolve and why. */
+int reconcile_check_removals(struct store *s, long long generation, const struct resolution *r,
+			     struct error *err);
+
+/* Converges every cluster to the latest generation (after reconcile_check_removals). With wait, waits for an
  * apply running elsewhere; without, returns -1 with *busy set when one runs.
  * Returns 0 with res filled (res->converge.unsuccessful counts what did not
  * succeed; nothing to do when no generation is stored), -1 with err. */

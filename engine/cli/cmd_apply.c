@@ -237,6 +237,13 @@ int cmd_apply(struct cli *cli, int argc, char **argv)
 	struct cli_current c;
 	if (cli_current_load(cli, &c, 0) < 0)
 		return EXIT_FAILURE_;
+	struct error err = ERROR_INIT;
+	if (reconcile_check_removals(cli->store, c.generation, c.resolution, &err) < 0) {
+		cli_error("%s", error_msg(&err));
+		error_clear(&err);
+		cli_current_release(&c);
+		return EXIT_REFUSED;
+	}
 	char *json = NULL;
 	int rc = cli_converge(cli, &opts, c.policy, c.resolution, c.generation, &json);
 	if (json)

@@ -121,6 +121,14 @@ check "Alice's network is gone too" test -z "$(docker network ls -q --filter 'la
 cairn 0 apply
 check "a second apply has nothing to do" in_out "already runs as wanted"
 
+echo "== apply without the secrets file"
+before=$(count cluster-us-east)$(count cluster-us-west)
+CAIRN_SECRETS= cairn 3 apply
+check "an apply that would remove environments because secrets are missing is refused" \
+	in_err "refusing to converge: .* would be removed although the policy did not change"
+check "the refusal names the dependency and the missing secrets" in_err "main/prod: .*user has no secrets"
+check "and nothing was removed" test "$(count cluster-us-east)$(count cluster-us-west)" = "$before"
+
 echo "== drift repair"
 docker run -d --name itest-not-cairn --init cairn/demo:1 >/dev/null
 kafka='cluster-us-east#main#kafka#prod#kafka'
