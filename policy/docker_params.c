@@ -263,6 +263,30 @@ static int parse_abs_path(const char *s, void *out)
 {
 	return s[0] == '/' ? 0 : -1;
 }
+bool docker_host_valid(const char *s)
+{
+	size_t label = 0, total = strlen(s);
+	if (!total || total > 253)
+		return false;
+	for (const char *c = s;; c++) {
+		if (*c == '.' || !*c) {
+			if (!label || label > 63 || c[-1] == '-')
+				return false;
+			if (!*c)
+				return true;
+			label = 0;
+		} else if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || (*c == '-' && label)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+}
+static int parse_host(const char *s, void *out)
+{
+	return docker_host_valid(s) ? 0 : -1;
+}
+
 static int parse_nonempty(const char *s, void *out)
 {
 	return s[0] ? 0 : -1;
@@ -410,7 +434,7 @@ static void check_secrets(struct check *c, const struct pnode *n, const char *ke
 
 static const char *const docker_keys[] = {
 	"image", "command", "entrypoint", "env", "ports", "volumes", "labels",
-	"health", "init", "restart", "memory", "cpus", "cluster",
+	"health", "init", "restart", "memory", "cpus", "cluster", "host",
 };
 
 static void check_params(struct check *c, const struct pnode *params, struct pos code_pos)
@@ -425,7 +449,9 @@ static void check_params(struct check *c, const struct pnode *params, struct pos
 		const struct pnode *v = params->children[i];
 		if (strcmp(k, "env") != 0)
 			check_secrets(c, v, k);
-		if (!strcmp(k, "image") || !strcmp(k, "cluster"))
+		if (!strcmp(k, "host"))
+			want_value(c, v, k, parse_host, "a lower-case host name such as shop-pr-12.example.com");
+		else if (!strcmp(k, "image") || !strcmp(k, "cluster"))
 			want_value(c, v, k, parse_nonempty, "a non-empty string");
 		else if (!strcmp(k, "command") || !strcmp(k, "entrypoint"))
 			want_command(c, v, k);
@@ -496,7 +522,8 @@ static void ywant_string(struct check *c, const struct ynode *map, const char *k
 
 static void check_cluster_config(struct check *c, const struct cluster *cl)
 {
-	static const char *const keys[] = { "endpoint", "tls", "ssh", "domain", "address" };
+	static const char *const keys[] = { "endpoint", "tls", "ssh", "domain", "address", "nginx" };
+	static const char *const nginx_keys[] = { "file", "conf", "binary", "port" };
 	static const char *const tls_keys[] = { "ca", "cert", "key" };
 	static const char *const ssh_keys[] = { "identity", "known_hosts" };
 	const struct ynode *cfg = cl->config;
@@ -506,7 +533,7 @@ static void check_cluster_config(struct check *c, const struct cluster *cl)
 		cerr(c, cfg->pos, "config must be a mapping, not %s", ynode_describe(cfg));
 		return;
 	}
-	ycheck_keys(c, cfg, keys, 5, "docker cluster config");
+	ycheck_keys(c, cfg, keys, 6, "docker cluster config");
 	ywant_string(c, cfg, "domain");
 	ywant_string(c, cfg, "address");
 	const struct ynode *ep = ynode_get(cfg, "endpoint");
@@ -515,6 +542,21 @@ static void check_cluster_config(struct check *c, const struct cluster *cl)
 		if (strncmp(s, "unix://", 7) && strncmp(s, "tcp://", 6) && strncmp(s, "ssh://", 6))
 			cerr(c, ep->pos,
 			     "endpoint must be unix:///path, tcp://host:port or ssh://[user@]host[:port]");
+	}
+	const struct ynode *ng = ynode_get(cfg, "nginx");
+	if (ng && ng->kind != YNODE_MAP) {
+		cerr(c, ng->pos, "nginx must be a mapping with file, conf, binary and port");
+	} else if (ng) {
+		ycheck_keys(c, ng, nginx_keys, 4, "nginx");
+		const struct ynode *file = ynode_get(ng, "file"), *port = ynode_get(ng, "port");
+		if (!file || file->kind != YNODE_SCALAR || file->str->s[0] != '/')
+			cerr(c, file ? file->pos : ng->pos,
+			     "nginx needs 'file': the absolute path of the file cairn writes its server blocks to");
+		ywant_string(c, ng, "conf");
+		ywant_string(c, ng, "binary");
+		int p;
+		if (port && (port->kind != YNODE_SCALAR || docker_parse_port(port->str->s, &p) < 0))
+			cerr(c, port->pos, "nginx port must be a port number");
 	}
 	const struct ynode *tls = ynode_get(cfg, "tls");
 	if (tls && tls->kind != YNODE_MAP)

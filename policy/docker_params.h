@@ -28,4 +28,9 @@ int docker_parse_port(const char *s, int *out);
 /* "no", "always", "unless-stopped", "on-failure" or "on-failure:N". */
 bool docker_restart_valid(const char *s);
 
+/* Whether s is a host name: dot-separated DNS labels of [a-z0-9-] (lower
+ * case, not starting or ending in '-'), each at most 63 characters, at most
+ * 253 in all. */
+bool docker_host_valid(const char *s);
+
 #endif

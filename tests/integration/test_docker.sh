@@ -8,7 +8,7 @@ cairn_bin="$1"
 repo="$2"
 ex="$repo/examples/twitter-analytics"
 work=$(mktemp -d)
-clusters=(cluster-us-east cluster-us-west itest-local itest-down)
+clusters=(cluster-us-east cluster-us-west itest-local itest-down itest-route)
 
 cleanup() {
 	for c in "${clusters[@]}"; do
@@ -20,6 +20,7 @@ cleanup() {
 		[ -z "$vols" ] || docker volume rm $vols >/dev/null
 	done
 	docker rm -f itest-not-cairn >/dev/null 2>&1 || true
+	[ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -247,6 +248,65 @@ policy 12 cairn/demo:1 | grep 'kind: dependency' >"$work/deps.yaml"
 cairn 0 policy delete --user admin -f "$work/deps.yaml"
 check "no container, network or volume is left" test \
 	"$(docker ps -aq --filter label=cairn.cluster=itest-local | wc -l)$(docker network ls -q --filter label=cairn.cluster=itest-local | wc -l)$(docker volume ls -q --filter label=cairn.cluster=itest-local | wc -l)" = 000
+
+echo "== host-name routing through nginx"
+export CAIRN_STATE="$work/route.db"
+mkdir -p "$work/nginx"
+nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$work/nginx/nginx.conf" <<EOF
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events {}
+http {
+    access_log off;
+    server { listen $nginx_port default_server; return 404; }
+    include $work/nginx/routes.conf;
+}
+EOF
+: >"$work/nginx/routes.conf"
+nginx -c "$work/nginx/nginx.conf"
+answers() { # answers HOST: nginx routes that host name to a cairn demo container (workers reload within ~1 s)
+	for _ in $(seq 1 20); do
+		curl -s -H "Host: $1" "http://127.0.0.1:$nginx_port/" | grep -q 'cairn demo 1' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+route_policy() { # route_policy NGINX-CONF
+	cat <<EOF
+- {kind: cluster, metadata: {namespace: system, name: itest-route}, type: docker, config: {domain: route.test, nginx: {file: "$work/nginx/routes.conf", conf: "$1", port: $nginx_port}}}
+- {kind: rule, metadata: {namespace: main, name: place}, weight: 1, criteria: {require-all: ["true"]}, actions: {change-labels: {set: {cluster: itest-route}}}}
+- {kind: service, metadata: {namespace: main, name: web}, components: [{name: app, code: {type: docker, params: {image: cairn/demo:1, command: [httpd, -f, -p, "8080", -h, /www], ports: [{port: 8080, publish: true}], host: "{{ .Labels.host }}"}}}]}
+- {kind: contract, metadata: {namespace: main, name: web}, contexts: [{name: per-user, allocation: {service: web, keys: ["{{ .Labels.host }}"]}}]}
+- {kind: dependency, metadata: {namespace: main, name: shop-pr-1}, user: admin, contract: web, labels: {host: shop-pr-1.route.test}}
+- {kind: dependency, metadata: {namespace: main, name: shop-pr-2}, user: admin, contract: web, labels: {host: shop-pr-2.route.test}}
+EOF
+}
+route_policy "$work/nginx/nginx.conf" >"$work/route.yaml"
+cairn 0 policy apply --user admin -f "$work/route.yaml"
+check "routes are written once the containers run" in_out "ok *route *itest-route"
+check "the first environment answers on its own host name through nginx" answers shop-pr-1.route.test
+check "so does the second" answers shop-pr-2.route.test
+check "an unknown host name is not routed" bash -c "! curl -s -H 'Host: nope.route.test' http://127.0.0.1:$nginx_port/ | grep -q 'cairn demo'"
+check "the app receives its own URL in CAIRN_URL" bash -c \
+	"docker inspect \$(docker ps -q --filter label=cairn.cluster=itest-route --filter label=cairn.host=shop-pr-1.route.test) --format '{{range .Config.Env}}{{println .}}{{end}}' | grep -qx 'CAIRN_URL=http://shop-pr-1.route.test:$nginx_port/'"
+check "traefik labels route the same host name" bash -c \
+	"docker ps --filter label=cairn.cluster=itest-route --format '{{.Labels}}' | grep -q 'Host(\`shop-pr-1.route.test\`)'"
+cairn 0 status
+check "status shows the routed URL" in_out "http://shop-pr-1.route.test:$nginx_port/"
+cairn 0 apply
+check "a second apply leaves routes alone" in_out "already runs as wanted"
+echo "# edited by hand" >>"$work/nginx/routes.conf"
+cairn 0 apply
+check "a routes file edited by hand is rewritten" bash -c "! grep -q 'edited by hand' '$work/nginx/routes.conf'"
+grep 'name: shop-pr-2}' "$work/route.yaml" >"$work/route-del.yaml"
+cairn 0 policy delete --user admin -f "$work/route-del.yaml"
+check "a deleted environment loses its route" bash -c "! grep -q shop-pr-2 '$work/nginx/routes.conf' && grep -q shop-pr-1 '$work/nginx/routes.conf'"
+cp "$work/nginx/routes.conf" "$work/routes.before"
+route_policy "$work/nginx/missing.conf" | sed 's/shop-pr-1.route.test}/shop-pr-3.route.test}/' >"$work/route.yaml"
+cairn 1 policy apply --user admin -f "$work/route.yaml"
+check "nginx refusing the routes fails the route action with nginx's words" in_out "failed *route .*checking the routes"
+check "and the previous routes file stays" cmp -s "$work/routes.before" "$work/nginx/routes.conf"
 
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -11,6 +11,7 @@
 #include "base/strbuf.h"
 #include "base/vec.h"
 #include "docker_api.h"
+#include "docker_routes.h"
 #include "docker_spec.h"
 
 #include <curl/curl.h>
@@ -28,11 +29,13 @@ struct driver {
 	json_t *containers, *networks, *volumes;
 	VEC(struct observed) observed;
 	struct exec_options eo;
+	bool routed;                 /* the cluster config has `nginx:` */
+	struct docker_routes routes;
 };
 
 enum act_kind {
 	A_NETWORK, A_NETWORK_DELETE, A_CREATE, A_UPDATE, A_START, A_CONNECT, A_DELETE,
-	A_VOLUME_DELETE, A_FAIL
+	A_VOLUME_DELETE, A_ROUTE, A_FAIL
 };
 
 struct act {
@@ -118,6 +121,16 @@ static int docker_driver_open(struct driver **out, const struct cluster *c,
 	d->address = addr ? xstrdup(addr) : endpoint_host(o.endpoint);
 	const char *domain = config_string(cfg, "domain");
 	d->domain = xstrdup(domain ? domain : "localhost");
+	const char *file = config_sub(cfg, "nginx", "file");
+	if (file) {
+		const char *conf = config_sub(cfg, "nginx", "conf"), *bin = config_sub(cfg, "nginx", "binary");
+		const char *port = config_sub(cfg, "nginx", "port");
+		d->routed = true;
+		d->routes.file = xstrdup(file);
+		d->routes.conf = xstrdup(conf ? conf : "/etc/nginx/nginx.conf");
+		d->routes.binary = xstrdup(bin ? bin : "nginx");
+		d->routes.port = port ? atoi(port) : 80;
+	}
 	if (eo)
 		d->eo = *eo;
 	*out = d;
@@ -135,6 +148,7 @@ static void docker_driver_close(struct driver *d)
 	vec_release(&d->observed);
 	free(d->address);
 	free(d->domain);
+	docker_routes_release(&d->routes);
 	free(d);
 }
 
@@ -211,7 +225,9 @@ static int docker_driver_observe(struct driver *d, struct error *err)
 		json_array_foreach(json_object_get(c, "Ports"), j, port)
 		{
 			json_int_t pub = json_integer_value(json_object_get(port, "PublicPort"));
-			if (pub > 0 && !o.url) {
+			if (pub > 0 && !o.url && d->routed && label_of(c, "run.demo.url_full")) {
+				o.url = label_of(c, "run.demo.url_full"); /* through nginx */
+			} else if (pub > 0 && !o.url) {
 				/* kept in the container object so it lives as long as the list */
 				char url[300];
 				snprintf(url, sizeof(url), "http://%s:%lld/", d->address, (long long)pub);
@@ -521,6 +537,20 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 	case A_DELETE:
 		rc = remove_container(d, a->target, transient, err);
 		break;
+	case A_ROUTE: {
+		/* The ports the engine published are known only now. */
+		json_t *list = NULL;
+		rc = list_labelled(d, "/containers/json", &list, err);
+		if (rc == 0) {
+			char *text = docker_routes_render(list, d->address, d->routes.port);
+			if (!docker_routes_current(&d->routes, text))
+				rc = docker_routes_install(&d->routes, text, err);
+			*transient = false;
+			free(text);
+		}
+		json_decref(list);
+		break;
+	}
 	case A_START:
 		rc = start_container(a, a->target, ec, transient, err);
 		break;
@@ -673,6 +703,7 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	struct map wanted = MAP_INIT; /* keys of instances placed on this cluster */
 	struct map net_acts = MAP_INIT, acts = MAP_INIT;
 	size_ptr_vec owned = { 0 };
+	size_t first_action = exec_count(x);
 	int *levels = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*levels));
 	inst_vec *users = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*users));
 	for (size_t i = 0; i < r->ninstances; i++)
@@ -735,6 +766,7 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			.networks = (const char *const *)a->networks.items,
 			.nnetworks = a->networks.len,
 			.level = levels[i],
+			.http_port = d->routed ? d->routes.port : 0,
 		};
 		struct error serr = ERROR_INIT;
 		if (docker_spec_build(&a->spec, in->params ? in->params->s : NULL, &t, &serr) < 0) {
@@ -896,6 +928,24 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			if (volume ? strcmp(delete_of.items[j]->key, o->key) == 0
 				   : json_object_get(delete_nets.items[j], o->name) != NULL)
 				exec_order(x, deletes.items[j], idx);
+		}
+	}
+
+	/* Routes last, once the engine has published the ports; and again
+	 * when nothing else changed but the file differs (edited, or a route
+	 * that failed before). */
+	if (d->routed) {
+		size_t last = exec_count(x);
+		bool add_route = last > first_action;
+		if (!add_route) {
+			char *text = docker_routes_render(d->containers, d->address, d->routes.port);
+			add_route = !docker_routes_current(&d->routes, text);
+			free(text);
+		}
+		if (add_route) {
+			size_t idx = add(x, d, "route", act_new(d, A_ROUTE, d->name, d->routes.file));
+			for (size_t i = first_action; i < last; i++)
+				exec_order(x, i, idx);
 		}
 	}
 

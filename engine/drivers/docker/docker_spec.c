@@ -310,7 +310,7 @@ static void set_label(json_t *labels, const char *k, const char *v)
 
 /* cairn's own labels and the demo-service conventions (seed 001). */
 static void add_cairn_labels(json_t *labels, const struct docker_target *t, const json_t *config,
-			     bool exposed)
+			     bool exposed, const char *host, const char *url)
 {
 	char level[16];
 	snprintf(level, sizeof(level), "%d", t->level);
@@ -318,12 +318,12 @@ static void add_cairn_labels(json_t *labels, const struct docker_target *t, cons
 	set_label(labels, "cairn.cluster", t->cluster);
 	set_label(labels, "cairn.level", level);
 	set_label(labels, "run.demo", "true");
-	set_label(labels, "run.demo.url", t->host);
+	set_label(labels, "run.demo.url", host);
 	if (!exposed)
 		return;
+	set_label(labels, "run.demo.url_full", url);
+	set_label(labels, "cairn.host", host);
 	struct strbuf sb = STRBUF_INIT;
-	strbuf_addf(&sb, "http://%s/", t->host);
-	set_label(labels, "run.demo.url_full", strbuf_cstr(&sb));
 	/* Traefik v2: one router and one service per instance, routed by host. */
 	const char *port = NULL;
 	const char *k;
@@ -336,11 +336,12 @@ static void add_cairn_labels(json_t *labels, const struct docker_target *t, cons
 	char portnum[16] = "80";
 	if (port)
 		snprintf(portnum, sizeof(portnum), "%.*s", (int)strcspn(port, "/"), port);
+	set_label(labels, "cairn.route.port", portnum);
 	set_label(labels, "traefik.enable", "true");
 	strbuf_reset(&sb);
 	strbuf_addf(&sb, "traefik.http.routers.%s.rule", t->router);
 	struct strbuf rule = STRBUF_INIT;
-	strbuf_addf(&rule, "Host(`%s`)", t->host);
+	strbuf_addf(&rule, "Host(`%s`)", host);
 	set_label(labels, strbuf_cstr(&sb), strbuf_cstr(&rule));
 	strbuf_reset(&sb);
 	strbuf_addf(&sb, "traefik.http.routers.%s.service", t->router);
@@ -366,6 +367,9 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 	json_t *named = json_array();
 	bool init = true, exposed = false;
 	const char *restart = "unless-stopped";
+	const char *route_host = t->host;
+	char host_buf[256];
+	struct strbuf url = STRBUF_INIT;
 	int rc = -1;
 	char buf[64];
 
@@ -469,6 +473,14 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 				goto out;
 			}
 			json_object_set_new(host, "NanoCpus", json_integer((json_int_t)(cpus * 1e9)));
+		} else if (!strcmp(k, "host")) {
+			const char *s = scalar_text(v, buf, sizeof(buf));
+			if (!s || !docker_host_valid(s)) {
+				bad(err, "host", "a lower-case host name such as shop-pr-12.preview.example.com", v);
+				goto out;
+			}
+			snprintf(host_buf, sizeof(host_buf), "%s", s);
+			route_host = host_buf;
 		} else if (!strcmp(k, "cluster")) {
 			const char *s = scalar_text(v, buf, sizeof(buf));
 			if (!s || strcmp(s, t->cluster) != 0) {
@@ -497,7 +509,28 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 			    json_pack("{s:[s]}", "Aliases", t->alias));
 	json_object_set_new(config, "NetworkingConfig", json_pack("{s:o}", "EndpointsConfig", endpoints));
 
-	add_cairn_labels(labels, t, config, exposed);
+	/* The app learns its own URL (what the router answers on). */
+	if (t->http_port && t->http_port != 80)
+		strbuf_addf(&url, "http://%s:%d/", route_host, t->http_port);
+	else
+		strbuf_addf(&url, "http://%s/", route_host);
+	if (exposed) {
+		json_t *env = json_object_get(config, "Env");
+		if (!env)
+			json_object_set_new(config, "Env", env = json_array());
+		bool given = false;
+		size_t i;
+		json_t *e;
+		json_array_foreach(env, i, e)
+			given |= strncmp(json_string_value(e), "CAIRN_URL=", 10) == 0;
+		if (!given) {
+			struct strbuf var = STRBUF_INIT;
+			strbuf_addf(&var, "CAIRN_URL=%s", strbuf_cstr(&url));
+			json_array_append_new(env, json_string(strbuf_cstr(&var)));
+			strbuf_release(&var);
+		}
+	}
+	add_cairn_labels(labels, t, config, exposed, route_host, strbuf_cstr(&url));
 	json_object_set_new(config, "Labels", labels);
 	labels = NULL;
 	json_object_set_new(config, "HostConfig", host);
@@ -518,8 +551,11 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 	out->volumes = named;
 	named = NULL;
 	out->exposed = exposed;
+	if (exposed)
+		out->url = strbuf_detach(&url);
 	rc = 0;
 out:
+	strbuf_release(&url);
 	json_decref(params);
 	json_decref(config);
 	json_decref(host);
@@ -551,5 +587,6 @@ void docker_spec_release(struct docker_spec *s)
 	json_decref(s->volumes);
 	free(s->hash);
 	free(s->image);
+	free(s->url);
 	memset(s, 0, sizeof(*s));
 }

@@ -16,7 +16,9 @@ struct docker_target {
 	const char *cluster;
 	const char *name;      /* container name */
 	const char *alias;     /* name on its networks ({{ .Discovery.instance }}) */
-	const char *host;      /* host name for routing, e.g. kafka-1a2b3c4d.localhost */
+	const char *host;      /* host name for routing, e.g. kafka-1a2b3c4d.localhost
+				  (the `host` param replaces it) */
+	int http_port;         /* where the router listens when not 80, 0 for 80 */
 	const char *router;    /* Traefik router name, unique per instance */
 	const char *const *networks; /* first is the instance's own service network,
 				       the one in the body (the others are connected after) */
@@ -31,6 +33,7 @@ struct docker_spec {
 	json_t *volumes;      /* names of named volumes to create first (array) */
 	bool health;          /* a health check is configured */
 	bool exposed;         /* a port is published */
+	char *url;            /* where it answers through the router, when exposed */
 };
 
 /* Builds the spec from params (the rendered params JSON). Errors name the

@@ -147,3 +147,34 @@ Test(docker_spec, names)
 	free(l);
 	free(l2);
 }
+
+Test(docker_spec, an_exposed_instance_knows_its_routed_url)
+{
+	struct docker_spec s;
+	struct error err = ERROR_INIT;
+	struct docker_target t = target;
+	t.http_port = 8088;
+	const char *params = "{\"image\":\"i\",\"ports\":[{\"port\":8080,\"publish\":true}],"
+			     "\"host\":\"shop-pr-12.preview.test\"}";
+	cr_assert_eq(docker_spec_build(&s, params, &t, &err), 0, "%s", error_msg(&err));
+	cr_assert_str_eq(s.url, "http://shop-pr-12.preview.test:8088/");
+	cr_assert_str_eq(json_string_value(json_array_get(json_object_get(s.body, "Env"), 0)),
+			 "CAIRN_URL=http://shop-pr-12.preview.test:8088/");
+	cr_assert_str_eq(json_string_value(label(&s, "cairn.host")), "shop-pr-12.preview.test");
+	cr_assert_str_eq(json_string_value(label(&s, "cairn.route.port")), "8080");
+	cr_assert_str_eq(json_string_value(label(&s, "run.demo.url_full")), "http://shop-pr-12.preview.test:8088/");
+	cr_assert_str_eq(json_string_value(label(&s, "traefik.http.routers.cairn-c-main-s-ctx-app.rule")),
+			 "Host(`shop-pr-12.preview.test`)");
+	docker_spec_release(&s);
+
+	/* Not exposed: no URL to tell, no CAIRN_URL. */
+	cr_assert_eq(docker_spec_build(&s, "{\"image\":\"i\"}", &t, &err), 0, "%s", error_msg(&err));
+	cr_assert_null(s.url);
+	cr_assert_null(json_object_get(s.body, "Env"));
+	docker_spec_release(&s);
+
+	/* A rendered host that is no host name is refused. */
+	cr_assert_eq(docker_spec_build(&s, "{\"image\":\"i\",\"host\":\"Shop_PR.test\"}", &t, &err), -1);
+	cr_assert(strstr(error_msg(&err), "host"), "%s", error_msg(&err));
+	error_clear(&err);
+}

@@ -65,6 +65,9 @@ Test(docker_params, constants_are_checked)
 	expect(SERVICE("          image: x\n          health: {interval: 1s}\n"), "health needs 'command'");
 	expect(SERVICE("          image: x\n          env: {1BAD: x}\n"), "env name '1BAD' is not a variable name");
 	expect(SERVICE("          image: x\n          labels: {cairn.instance: x}\n"), "set by cairn itself");
+	expect(SERVICE("          image: x\n          host: Shop_PR.example.com\n"),
+	       "host must be a lower-case host name such as shop-pr-12.example.com, not 'Shop_PR.example.com'");
+	expect(SERVICE("          image: x\n          host: -a.example.com\n"), "host must be a lower-case host name");
 }
 
 Test(docker_params, secrets_only_in_env)
@@ -89,6 +92,12 @@ Test(docker_params, cluster_config)
 	       "endpoint must be unix:///path, tcp://host:port or ssh://[user@]host[:port]");
 	expect("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
 	       "  config: {tls: {ca: a}}\n", "tls needs 'cert'");
+	expect("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
+	       "  config: {nginx: {file: routes.conf}}\n", "nginx needs 'file': the absolute path");
+	expect("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
+	       "  config: {nginx: {file: /etc/nginx/cairn.conf, prot: 80}}\n", "unknown nginx key 'prot' (did you mean 'port'?)");
+	expect("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
+	       "  config: {nginx: {file: /etc/nginx/cairn.conf, port: http}}\n", "nginx port must be a port number");
 }
 
 Test(docker_params, value_parsers)
