@@ -54,6 +54,25 @@ static const char *const migrations[] = {
 	"  instance TEXT NOT NULL, status TEXT NOT NULL, message TEXT,"
 	"  started INTEGER NOT NULL, finished INTEGER NOT NULL);"
 	"CREATE INDEX actions_generation ON actions(generation, id);",
+	/* 2: the server's data. */
+	"CREATE TABLE tokens ("
+	"  id INTEGER PRIMARY KEY, user TEXT NOT NULL, name TEXT NOT NULL,"
+	"  hash TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,"
+	"  last_used INTEGER NOT NULL DEFAULT 0, revoked INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE deliveries ("
+	"  source TEXT NOT NULL, id TEXT NOT NULL, received INTEGER NOT NULL,"
+	"  PRIMARY KEY (source, id)) WITHOUT ROWID;"
+	"CREATE TABLE jobs ("
+	"  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL, payload TEXT,"
+	"  status TEXT NOT NULL"
+	"   CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),"
+	"  cancel_requested INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
+	"  not_before INTEGER NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+	"  message TEXT);"
+	"CREATE INDEX jobs_queue ON jobs(status, not_before, id);"
+	"CREATE INDEX jobs_key ON jobs(key, status, id);"
+	"CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated INTEGER NOT NULL)"
+	"  WITHOUT ROWID;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -611,6 +630,394 @@ static void sqlite_unlock_apply(struct store *s)
 	}
 }
 
+/* ---- Server data ---- */
+
+/* A write of several statements in its own BEGIN IMMEDIATE transaction, or
+ * inside the one store_begin() opened. */
+static int own_begin(struct sqlite_store *st, bool *own, struct error *err)
+{
+	*own = !st->in_txn;
+	if (!*own)
+		return 0;
+	int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if ((rc & 0xff) == SQLITE_BUSY)
+		return error_set(err, "cannot take the write lock of state database %s: another process "
+				      "has held it for over %d s",
+				 st->path, BUSY_TIMEOUT_MS / 1000);
+	return rc == SQLITE_OK ? 0 : fail(st, err, "cannot take the write lock");
+}
+
+/* Commits (rc 0) or rolls back our own transaction; returns rc, or -1 when
+ * the commit fails. */
+static int own_end(struct sqlite_store *st, bool own, int rc, struct error *err)
+{
+	if (!own)
+		return rc;
+	if (rc == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = fail(st, err, "cannot commit");
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	} else if (rc != 0) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	return rc;
+}
+
+static void bind_text_or_null(sqlite3_stmt *q, int col, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(q, col, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, col);
+}
+
+static int sqlite_token_add(struct store *s, const char *user, const char *name, const char *hash,
+			    long long *id, struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	if (prepare(st, &q, "INSERT INTO tokens(user, name, hash, created) VALUES (?, ?, ?, unixepoch())",
+		    err) < 0)
+		return -1;
+	sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, hash, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		return error_set(err, "cannot add a token for %s: a token with the same hash exists", user);
+	if (rc != SQLITE_DONE)
+		return fail(st, err, "cannot add a token");
+	*id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+static int sqlite_token_lookup(struct store *s, const char *hash, long long now, char **user,
+			       struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	if (prepare(st, &q, "UPDATE tokens SET last_used = ? WHERE hash = ? AND NOT revoked RETURNING user",
+		    err) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, now);
+	sqlite3_bind_text(q, 2, hash, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		*user = xstrdup(text(q, 0));
+		rc = sqlite3_step(q);
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot look up a token");
+}
+
+static int sqlite_token_revoke(struct store *s, long long id, bool *found, struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	if (prepare(st, &q, "UPDATE tokens SET revoked = 1 WHERE id = ?", err) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, id);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return fail(st, err, "cannot revoke a token");
+	*found = sqlite3_changes(st->db) > 0;
+	return 0;
+}
+
+static int sqlite_token_list(struct store *s, store_token_fn fn, void *ctx, struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	if (prepare(st, &q, "SELECT id, user, name, created, last_used, revoked FROM tokens ORDER BY id",
+		    err) < 0)
+		return -1;
+	int rc, stop = 0;
+	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct store_token t = {
+			.id = sqlite3_column_int64(q, 0),
+			.user = text(q, 1),
+			.name = text(q, 2),
+			.created = sqlite3_column_int64(q, 3),
+			.last_used = sqlite3_column_int64(q, 4),
+			.revoked = sqlite3_column_int(q, 5) != 0,
+		};
+		stop = fn(ctx, &t);
+	}
+	sqlite3_finalize(q);
+	if (stop)
+		return stop;
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot list tokens");
+}
+
+static int sqlite_delivery_claim(struct store *s, const char *source, const char *id, long long now,
+				 bool *fresh, struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	/* The primary key makes the insert the claim: only one writer can add the row. */
+	if (prepare(st, &q, "INSERT INTO deliveries(source, id, received) VALUES (?, ?, ?)"
+			    " ON CONFLICT DO NOTHING", err) < 0)
+		return -1;
+	sqlite3_bind_text(q, 1, source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, now);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return fail(st, err, "cannot record a delivery");
+	*fresh = sqlite3_changes(st->db) > 0;
+	return 0;
+}
+
+#define JOB_COLUMNS \
+	"id, kind, key, payload, status, cancel_requested, attempts, not_before, created, updated, message"
+
+/* A row of JOB_COLUMNS into heap copies. */
+static void job_row(sqlite3_stmt *q, struct store_job *out)
+{
+	struct store_job j = {
+		.id = sqlite3_column_int64(q, 0),
+		.kind = text(q, 1),
+		.key = text(q, 2),
+		.payload = text_or_null(q, 3),
+		.status = STORE_JOB_QUEUED,
+		.cancel_requested = sqlite3_column_int(q, 5) != 0,
+		.attempts = sqlite3_column_int(q, 6),
+		.not_before = sqlite3_column_int64(q, 7),
+		.created = sqlite3_column_int64(q, 8),
+		.updated = sqlite3_column_int64(q, 9),
+		.message = text_or_null(q, 10),
+	};
+	/* The CHECK constraint keeps status one of the names. */
+	store_job_status_parse(text(q, 4), &j.status);
+	store_job_copy(out, &j);
+}
+
+static int sqlite_job_enqueue(struct store *s, const char *kind, const char *key, const char *payload,
+			      bool supersede, long long now, long long *id, struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *ins = NULL, *cancel = NULL, *flag = NULL;
+	bool own;
+	int rc = -1;
+	if (own_begin(st, &own, err) < 0)
+		return -1;
+	if (prepare(st, &ins, "INSERT INTO jobs(kind, key, payload, status, not_before, created, updated)"
+			      " VALUES (?1, ?2, ?3, 'queued', ?4, ?4, ?4)", err) < 0)
+		goto out;
+	sqlite3_bind_text(ins, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 2, key, -1, SQLITE_STATIC);
+	bind_text_or_null(ins, 3, payload);
+	sqlite3_bind_int64(ins, 4, now);
+	if (sqlite3_step(ins) != SQLITE_DONE) {
+		fail(st, err, "cannot queue a job");
+		goto out;
+	}
+	long long job = sqlite3_last_insert_rowid(st->db);
+	if (supersede) {
+		char message[64];
+		snprintf(message, sizeof(message), "superseded by job %lld", job);
+		if (prepare(st, &cancel, "UPDATE jobs SET status = 'cancelled', message = ?1, updated = ?2"
+					 " WHERE key = ?3 AND status = 'queued' AND id <> ?4", err) < 0 ||
+		    prepare(st, &flag, "UPDATE jobs SET cancel_requested = 1, updated = ?1"
+				       " WHERE key = ?2 AND status = 'running'", err) < 0)
+			goto out;
+		sqlite3_bind_text(cancel, 1, message, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(cancel, 2, now);
+		sqlite3_bind_text(cancel, 3, key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(cancel, 4, job);
+		sqlite3_bind_int64(flag, 1, now);
+		sqlite3_bind_text(flag, 2, key, -1, SQLITE_STATIC);
+		if (sqlite3_step(cancel) != SQLITE_DONE || sqlite3_step(flag) != SQLITE_DONE) {
+			fail(st, err, "cannot supersede jobs");
+			goto out;
+		}
+	}
+	*id = job;
+	rc = 0;
+out:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(cancel);
+	sqlite3_finalize(flag);
+	return own_end(st, own, rc, err);
+}
+
+static int sqlite_job_claim(struct store *s, long long now, struct store_job *out, bool *found,
+			    struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q = NULL;
+	bool own;
+	int rc = -1;
+	/* BEGIN IMMEDIATE: the choice and the update happen under the write
+	 * lock, so two processes never claim the same job. A job is a candidate
+	 * only when it is the oldest unfinished one of its key. */
+	if (own_begin(st, &own, err) < 0)
+		return -1;
+	if (prepare(st, &q, "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated = ?1"
+			    " WHERE id = (SELECT j.id FROM jobs j WHERE j.status = 'queued'"
+			    "  AND j.not_before <= ?1 AND NOT EXISTS (SELECT 1 FROM jobs o"
+			    "   WHERE o.key = j.key AND (o.status = 'running'"
+			    "    OR (o.status = 'queued' AND o.id < j.id)))"
+			    "  ORDER BY j.id LIMIT 1)"
+			    " RETURNING " JOB_COLUMNS, err) < 0)
+		goto out;
+	sqlite3_bind_int64(q, 1, now);
+	int step = sqlite3_step(q);
+	if (step == SQLITE_ROW) {
+		job_row(q, out);
+		*found = true;
+		step = sqlite3_step(q);
+	}
+	if (step != SQLITE_DONE) {
+		if (*found)
+			store_job_release(out);
+		*found = false;
+		fail(st, err, "cannot claim a job");
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(q);
+	rc = own_end(st, own, rc, err);
+	if (rc < 0 && *found) {
+		store_job_release(out);
+		*found = false;
+	}
+	return rc;
+}
+
+/* Why job id cannot be finished: it does not exist or is not running. */
+static int job_not_running(struct sqlite_store *st, long long id, struct error *err)
+{
+	sqlite3_stmt *q;
+	if (prepare(st, &q, "SELECT status FROM jobs WHERE id = ?", err) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, id);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		error_set(err, "job %lld is not running (it is %s)", id, text(q, 0));
+	else if (rc == SQLITE_DONE)
+		error_set(err, "job %lld does not exist", id);
+	else
+		fail(st, err, "cannot read a job");
+	sqlite3_finalize(q);
+	return -1;
+}
+
+static int sqlite_job_finish(struct store *s, long long id, enum store_job_status status,
+			     const char *message, long long not_before, long long now,
+			     struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	if (prepare(st, &q, "UPDATE jobs SET status = ?1, message = ?2, updated = ?3,"
+			    " not_before = CASE WHEN ?1 = 'queued' THEN ?4 ELSE not_before END"
+			    " WHERE id = ?5 AND status = 'running'", err) < 0)
+		return -1;
+	sqlite3_bind_text(q, 1, store_job_status_name(status), -1, SQLITE_STATIC);
+	bind_text_or_null(q, 2, message);
+	sqlite3_bind_int64(q, 3, now);
+	sqlite3_bind_int64(q, 4, not_before);
+	sqlite3_bind_int64(q, 5, id);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return fail(st, err, "cannot update a job");
+	if (sqlite3_changes(st->db) == 0)
+		return job_not_running(st, id, err);
+	return 0;
+}
+
+static int sqlite_job_get(struct store *s, long long id, struct store_job *out, bool *found,
+			  struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	if (prepare(st, &q, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?", err) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, id);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		job_row(q, out);
+		*found = true;
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(st, err, "cannot read a job");
+}
+
+static int sqlite_job_requeue_running(struct store *s, long long now, size_t *n, struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	if (prepare(st, &q, "UPDATE jobs SET status = 'queued', not_before = ?1, updated = ?1"
+			    " WHERE status = 'running'", err) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, now);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return fail(st, err, "cannot requeue running jobs");
+	*n = (size_t)sqlite3_changes(st->db);
+	return 0;
+}
+
+static int sqlite_job_list(struct store *s, size_t limit, store_job_fn fn, void *ctx,
+			   struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	if (prepare(st, &q, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id DESC LIMIT ?", err) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, limit ? (long long)limit : -1);
+	int rc, stop = 0;
+	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct store_job j;
+		job_row(q, &j);
+		stop = fn(ctx, &j);
+		store_job_release(&j);
+	}
+	sqlite3_finalize(q);
+	if (stop)
+		return stop;
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot list jobs");
+}
+
+static int sqlite_kv_set(struct store *s, const char *key, const char *value, long long now,
+			 struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	if (prepare(st, &q, value ? "INSERT INTO kv(key, value, updated) VALUES (?1, ?2, ?3)"
+				    " ON CONFLICT(key) DO UPDATE SET value = ?2, updated = ?3"
+				  : "DELETE FROM kv WHERE key = ?1",
+		    err) < 0)
+		return -1;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	if (value) {
+		sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, now);
+	}
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot set a value");
+}
+
+static int sqlite_kv_get(struct store *s, const char *key, char **value, struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	if (prepare(st, &q, "SELECT value FROM kv WHERE key = ?", err) < 0)
+		return -1;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*value = xstrdup(text(q, 0));
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(st, err, "cannot get a value");
+}
+
 const struct store_backend store_sqlite = {
 	.name = "sqlite",
 	.accepts = accepts,
@@ -629,4 +1036,17 @@ const struct store_backend store_sqlite = {
 	.list_actions = sqlite_list_actions,
 	.lock_apply = sqlite_lock_apply,
 	.unlock_apply = sqlite_unlock_apply,
+	.token_add = sqlite_token_add,
+	.token_lookup = sqlite_token_lookup,
+	.token_revoke = sqlite_token_revoke,
+	.token_list = sqlite_token_list,
+	.delivery_claim = sqlite_delivery_claim,
+	.job_enqueue = sqlite_job_enqueue,
+	.job_claim = sqlite_job_claim,
+	.job_finish = sqlite_job_finish,
+	.job_get = sqlite_job_get,
+	.job_requeue_running = sqlite_job_requeue_running,
+	.job_list = sqlite_job_list,
+	.kv_set = sqlite_kv_set,
+	.kv_get = sqlite_kv_get,
 };

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-static const struct store_backend *const backends[] = { &store_sqlite };
+static const struct store_backend *const backends[] = { &store_sqlite, &store_postgres };
 
 static const char *const change_names[] = { "created", "updated", "deleted" };
 
@@ -27,11 +27,8 @@ int store_open(struct store **out, const char *location, struct error *err)
 	for (size_t i = 0; i < sizeof(backends) / sizeof(*backends); i++)
 		if (backends[i]->accepts(location))
 			return backends[i]->open(out, location, err);
-	/* Named apart from other schemes: it is the one users are told to expect. */
-	if (strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0)
-		return error_set(err, "cannot open state database %s: postgres:// stores are not supported yet",
-				 location);
-	return error_set(err, "cannot open state database %s: unknown kind of location (give a path or sqlite:PATH)",
+	return error_set(err, "cannot open state database %s: unknown kind of location (give a path, "
+			      "sqlite:PATH or postgres://...)",
 			 location);
 }
 
@@ -252,4 +249,151 @@ int store_lock_apply(struct store *s, bool wait, bool *busy, struct error *err)
 void store_unlock_apply(struct store *s)
 {
 	s->backend->unlock_apply(s);
+}
+
+/* ---- Server data ---- */
+
+int store_token_add(struct store *s, const char *user, const char *name, const char *hash,
+		    long long *id, struct error *err)
+{
+	*id = 0;
+	if (!user || !*user)
+		return error_set(err, "cannot add a token without a user");
+	if (!hash || !*hash)
+		return error_set(err, "cannot add a token without its hash");
+	return s->backend->token_add(s, user, name ? name : "", hash, id, err);
+}
+
+int store_token_lookup(struct store *s, const char *hash, char **user, struct error *err)
+{
+	*user = NULL;
+	if (!hash || !*hash)
+		return error_set(err, "cannot look up a token without its hash");
+	return s->backend->token_lookup(s, hash, (long long)time(NULL), user, err);
+}
+
+int store_token_revoke(struct store *s, long long id, bool *found, struct error *err)
+{
+	*found = false;
+	return s->backend->token_revoke(s, id, found, err);
+}
+
+int store_token_list(struct store *s, store_token_fn fn, void *ctx, struct error *err)
+{
+	return s->backend->token_list(s, fn, ctx, err);
+}
+
+int store_delivery_claim(struct store *s, const char *source, const char *id, bool *fresh,
+			 struct error *err)
+{
+	*fresh = false;
+	if (!source || !*source || !id || !*id)
+		return error_set(err, "cannot claim a delivery without its source and id");
+	return s->backend->delivery_claim(s, source, id, (long long)time(NULL), fresh, err);
+}
+
+static const char *const job_status_names[] = { "queued", "running", "done", "failed", "cancelled" };
+
+const char *store_job_status_name(enum store_job_status status)
+{
+	return (unsigned)status < sizeof(job_status_names) / sizeof(*job_status_names)
+		       ? job_status_names[status]
+		       : "unknown";
+}
+
+int store_job_status_parse(const char *name, enum store_job_status *out)
+{
+	for (size_t i = 0; i < sizeof(job_status_names) / sizeof(*job_status_names); i++)
+		if (strcmp(name, job_status_names[i]) == 0) {
+			*out = (enum store_job_status)i;
+			return 0;
+		}
+	return -1;
+}
+
+void store_job_copy(struct store_job *out, const struct store_job *row)
+{
+	*out = *row;
+	out->kind = xstrdup(row->kind);
+	out->key = xstrdup(row->key);
+	out->payload = row->payload ? xstrdup(row->payload) : NULL;
+	out->message = row->message ? xstrdup(row->message) : NULL;
+}
+
+void store_job_release(struct store_job *j)
+{
+	/* The strings are the heap copies store_job_copy() made. */
+	free((char *)j->kind);
+	free((char *)j->key);
+	free((char *)j->payload);
+	free((char *)j->message);
+	memset(j, 0, sizeof(*j));
+}
+
+int store_job_enqueue(struct store *s, const char *kind, const char *key, const char *payload,
+		      bool supersede, long long *id, struct error *err)
+{
+	*id = 0;
+	if (!kind || !*kind || !key || !*key)
+		return error_set(err, "cannot queue a job without its kind and key");
+	return s->backend->job_enqueue(s, kind, key, payload, supersede, (long long)time(NULL), id,
+				       err);
+}
+
+int store_job_claim(struct store *s, long long now, struct store_job *out, bool *found,
+		    struct error *err)
+{
+	memset(out, 0, sizeof(*out));
+	*found = false;
+	return s->backend->job_claim(s, now, out, found, err);
+}
+
+int store_job_finish(struct store *s, long long id, enum store_job_status status,
+		     const char *message, struct error *err)
+{
+	if (status != STORE_JOB_DONE && status != STORE_JOB_FAILED && status != STORE_JOB_CANCELLED)
+		return error_set(err, "cannot finish job %lld as %s (give done, failed or cancelled)", id,
+				 store_job_status_name(status));
+	return s->backend->job_finish(s, id, status, message, 0, (long long)time(NULL), err);
+}
+
+int store_job_retry(struct store *s, long long id, long long not_before, const char *message,
+		    struct error *err)
+{
+	return s->backend->job_finish(s, id, STORE_JOB_QUEUED, message, not_before,
+				      (long long)time(NULL), err);
+}
+
+int store_job_get(struct store *s, long long id, struct store_job *out, bool *found,
+		  struct error *err)
+{
+	memset(out, 0, sizeof(*out));
+	*found = false;
+	return s->backend->job_get(s, id, out, found, err);
+}
+
+int store_job_requeue_running(struct store *s, size_t *n, struct error *err)
+{
+	*n = 0;
+	return s->backend->job_requeue_running(s, (long long)time(NULL), n, err);
+}
+
+int store_job_list(struct store *s, size_t limit, store_job_fn fn, void *ctx, struct error *err)
+{
+	return s->backend->job_list(s, limit, fn, ctx, err);
+}
+
+int store_kv_set(struct store *s, const char *key, const char *value, struct error *err)
+{
+	if (!key || !*key)
+		return error_set(err, "cannot set a value without its key");
+	return s->backend->kv_set(s, key, value, (long long)time(NULL), err);
+}
+
+int store_kv_get(struct store *s, const char *key, char **value, struct error *err)
+{
+	*value = NULL;
+	if (!key || !*key)
+		return error_set(err, "cannot get a value without its key");
+	return s->backend->kv_get(s, key, value, err);
 }

@@ -38,8 +38,10 @@ struct store_generation {
 };
 
 /* Opens the store at location, creating the database and its schema (and the
- * directory above it) when missing. location is a path or sqlite:PATH;
- * postgres:// is refused until that backend exists. Errors name the location:
+ * directory above it) when missing. location is a path, sqlite:PATH, or a
+ * libpq URI postgres://... or postgresql://... (the database must exist; its
+ * tables are created, and an older schema is upgraded in place). Errors name
+ * the location, with any password in it shown as ***:
  * "cannot open state database .cairn/state.db: file is not a database". */
 int store_open(struct store **out, const char *location, struct error *err);
 /* Closes s, rolling back a transaction left open; store_close(NULL) does nothing. */
@@ -128,5 +130,89 @@ int store_list_actions(struct store *s, long long gen, store_action_fn fn, void 
  * lock is released by store_unlock_apply() or when the process dies. */
 int store_lock_apply(struct store *s, bool wait, bool *busy, struct error *err);
 void store_unlock_apply(struct store *s);
+
+/* ---- Server data: API tokens, webhook deliveries, jobs, small facts ----
+ * Same guarantees on every backend; each call is its own transaction. */
+
+/* API tokens. Only a hash of each token is stored (the caller hashes it:
+ * hex SHA-256), so a leaked database gives no usable token. */
+struct store_token {
+	long long id;
+	const char *user, *name;
+	long long created, last_used; /* unix seconds; last_used 0 when never */
+	bool revoked;
+};
+/* name may be NULL (stored as ""); a hash already stored is an error. */
+int store_token_add(struct store *s, const char *user, const char *name, const char *hash,
+		    long long *id, struct error *err);
+/* The user of the unrevoked token with this hash as a heap copy (free() it),
+ * *user NULL when there is none; stamps last_used. */
+int store_token_lookup(struct store *s, const char *hash, char **user, struct error *err);
+/* *found false when no token has that id. */
+int store_token_revoke(struct store *s, long long id, bool *found, struct error *err);
+typedef int (*store_token_fn)(void *ctx, const struct store_token *t);
+/* Every token, oldest first; a non-zero return from fn stops and is returned. */
+int store_token_list(struct store *s, store_token_fn fn, void *ctx, struct error *err);
+
+/* Webhook deliveries, for de-duplication: *fresh is true only the first time
+ * (source, id) is claimed, across processes and servers. */
+int store_delivery_claim(struct store *s, const char *source, const char *id, bool *fresh,
+			 struct error *err);
+
+/* Jobs: work the server does in the background (reconciles, webhook work),
+ * kept in the store so that a job in flight when the server dies is resumed.
+ * Jobs with the same key (e.g. "pr:owner/repo#12") run one at a time, oldest
+ * first. */
+enum store_job_status { STORE_JOB_QUEUED, STORE_JOB_RUNNING, STORE_JOB_DONE, STORE_JOB_FAILED,
+			STORE_JOB_CANCELLED };
+/* "queued", "running", "done", "failed", "cancelled". */
+const char *store_job_status_name(enum store_job_status status);
+
+struct store_job {
+	long long id;
+	const char *kind, *key, *payload; /* payload: JSON, may be NULL */
+	enum store_job_status status;
+	bool cancel_requested; /* a newer job of the key superseded this running one */
+	int attempts;          /* claims so far */
+	long long not_before, created, updated; /* unix seconds */
+	const char *message;   /* last outcome or error, may be NULL */
+};
+/* Queues a job due now. With supersede, the queued jobs of the same key are
+ * cancelled ("superseded by job N") and a running one gets cancel_requested,
+ * so the newest job of a key wins. */
+int store_job_enqueue(struct store *s, const char *kind, const char *key, const char *payload,
+		      bool supersede, long long *id, struct error *err);
+/* Claims the oldest queued job due at `now` whose key has no running job
+ * (and no older queued job, so a key's jobs keep their order even while one
+ * waits for a retry): it becomes running and its attempts grow by one.
+ * Atomic across processes: a job is never claimed twice. *found false when
+ * none is due. Fills out with heap copies (store_job_release). */
+int store_job_claim(struct store *s, long long now, struct store_job *out, bool *found,
+		    struct error *err);
+/* Ends a running job as done, failed or cancelled; message may be NULL. */
+int store_job_finish(struct store *s, long long id, enum store_job_status status,
+		     const char *message, struct error *err);
+/* Puts a running job back in the queue, due at not_before (a retry).
+ * cancel_requested stays set, so whoever claims it next sees it. Finishing
+ * or retrying a job that is not running is an error. */
+int store_job_retry(struct store *s, long long id, long long not_before, const char *message,
+		    struct error *err);
+/* One job by id (heap copies); *found false when none. */
+int store_job_get(struct store *s, long long id, struct store_job *out, bool *found,
+		  struct error *err);
+void store_job_release(struct store_job *j);
+/* At server start: jobs left running by a server that died go back to the
+ * queue, due now, their attempts kept; *n counts them. Every running job of
+ * the store is requeued: call it only when no other server runs jobs. */
+int store_job_requeue_running(struct store *s, size_t *n, struct error *err);
+typedef int (*store_job_fn)(void *ctx, const struct store_job *j);
+/* The newest `limit` jobs (0: all), newest first. */
+int store_job_list(struct store *s, size_t limit, store_job_fn fn, void *ctx, struct error *err);
+
+/* Small named facts that outlive a process (e.g. that a pull request was
+ * closed). value NULL deletes the key. */
+int store_kv_set(struct store *s, const char *key, const char *value, struct error *err);
+/* *value a heap copy (free() it), NULL when the key is absent. */
+int store_kv_get(struct store *s, const char *key, char **value, struct error *err);
 
 #endif

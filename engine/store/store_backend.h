@@ -39,6 +39,33 @@ struct store_backend {
 	 * and another holder has it. */
 	int (*lock_apply)(struct store *s, bool wait, bool *busy, struct error *err);
 	void (*unlock_apply)(struct store *s);
+
+	/* Server data (store.h): arguments are checked, strings non-NULL except
+	 * where store.h allows NULL; out-parameters are reset by store.c. */
+	int (*token_add)(struct store *s, const char *user, const char *name, const char *hash,
+			 long long *id, struct error *err);
+	int (*token_lookup)(struct store *s, const char *hash, long long now, char **user,
+			    struct error *err);
+	int (*token_revoke)(struct store *s, long long id, bool *found, struct error *err);
+	int (*token_list)(struct store *s, store_token_fn fn, void *ctx, struct error *err);
+	int (*delivery_claim)(struct store *s, const char *source, const char *id, long long now,
+			      bool *fresh, struct error *err);
+	int (*job_enqueue)(struct store *s, const char *kind, const char *key, const char *payload,
+			   bool supersede, long long now, long long *id, struct error *err);
+	int (*job_claim)(struct store *s, long long now, struct store_job *out, bool *found,
+			 struct error *err);
+	/* Ends a running job (status done, failed, cancelled) or, with retry,
+	 * puts it back in the queue due at not_before. */
+	int (*job_finish)(struct store *s, long long id, enum store_job_status status,
+			  const char *message, long long not_before, long long now, struct error *err);
+	int (*job_get)(struct store *s, long long id, struct store_job *out, bool *found,
+		       struct error *err);
+	int (*job_requeue_running)(struct store *s, long long now, size_t *n, struct error *err);
+	int (*job_list)(struct store *s, size_t limit, store_job_fn fn, void *ctx, struct error *err);
+	/* value NULL deletes. */
+	int (*kv_set)(struct store *s, const char *key, const char *value, long long now,
+		      struct error *err);
+	int (*kv_get)(struct store *s, const char *key, char **value, struct error *err);
 };
 
 /* Every backend's store starts with this header. */
@@ -51,5 +78,11 @@ struct store_txn {
 };
 
 extern const struct store_backend store_sqlite;
+extern const struct store_backend store_postgres;
+
+/* Shared by the backends. */
+int store_job_status_parse(const char *name, enum store_job_status *out);
+/* Copies a job's strings to the heap (a backend's row into store_job_get's out). */
+void store_job_copy(struct store_job *out, const struct store_job *row);
 
 #endif

@@ -1,46 +1,12 @@
-/* The revision store on a real SQLite file: generations, object versions,
- * changes, diffs, states, actions, concurrent writers and open errors. */
-#include "engine/store/store.h"
+/* The revision store on a real SQLite file or PostgreSQL database
+ * (store_fixture.h): generations, object versions, changes, diffs, states,
+ * actions, concurrent writers, the apply lock and open errors. */
+#include "store_fixture.h"
 
-#include <criterion/criterion.h>
-#include <ftw.h>
-#include <sqlite3.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
-
-static char dir[64];
-static char db[128];
-
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void setup(void)
-{
-	strcpy(dir, "/tmp/cairn-store-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(db, sizeof(db), "%s/state.db", dir);
-}
-
-static void teardown(void)
-{
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 TestSuite(store, .init = setup, .fini = teardown);
-
-static struct store *open_store(const char *location)
-{
-	struct store *s = NULL;
-	struct error err = ERROR_INIT;
-	cr_assert_eq(store_open(&s, location, &err), 0, "%s", error_msg(&err));
-	return s;
-}
 
 /* Commits one generation at a fixed time; returns its number. */
 static long long commit(struct store *s, const char *user, const char *verb,
@@ -391,6 +357,61 @@ Test(store, diff_between_generations)
 	store_close(s);
 }
 
+static int count_objects(void *ctx, const char *kind, const char *ns, const char *name, const char *body)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* Hundreds of changes in one generation: all kept, or none when one fails
+ * (the PostgreSQL backend sends them in several round trips). */
+Test(store, large_generations_are_kept_whole_or_not_at_all)
+{
+	enum { N = 450 };
+	static struct store_change c[N];
+	static char names[N][16];
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "o%03d", i);
+		c[i] = (struct store_change){ "service", "big", names[i], STORE_CREATED, "{}" };
+	}
+	struct store *s = open_store(db);
+	cr_assert_eq(commit(s, "alice", "apply", c, N, NULL), 1);
+	int n = 0;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(store_list_objects(s, 1, count_objects, &n, &err), 0, "%s", error_msg(&err));
+	cr_expect_eq(n, N);
+
+	/* Update them all, but the last change deletes something that is not there. */
+	for (int i = 0; i < N; i++)
+		c[i] = (struct store_change){ "service", "big", names[i], STORE_UPDATED, "{\"v\":2}" };
+	c[N - 1] = (struct store_change){ "service", "big", "missing", STORE_DELETED, NULL };
+	struct store_txn *t;
+	long long gen = 0;
+	cr_assert_eq(store_begin(s, &t, &err), 0);
+	cr_expect_eq(store_commit_generation(t, "alice", "apply", c, N, NULL, &gen, &err), -1);
+	cr_expect_str_eq(error_msg(&err),
+			 "generation 2 not recorded: cannot delete service big/missing: it does not exist");
+	error_clear(&err);
+	long long current = 0;
+	cr_assert_eq(store_current_generation(s, &current, &err), 0);
+	cr_expect_eq(current, 1);
+	struct text txt;
+	cr_expect_eq(strstr(objects_of(s, 1, &txt), "\"v\""), NULL, "no update was kept");
+
+	/* A change listed twice, far apart. */
+	for (int i = 0; i < N; i++)
+		c[i] = (struct store_change){ "service", "big", names[i], STORE_UPDATED, "{\"v\":3}" };
+	c[N - 1].name = names[3];
+	cr_assert_eq(store_begin(s, &t, &err), 0);
+	cr_expect_eq(store_commit_generation(t, "alice", "apply", c, N, NULL, &gen, &err), -1);
+	cr_expect_str_eq(error_msg(&err),
+			 "generation 2 not recorded: service big/o003 is changed twice in one generation");
+	error_clear(&err);
+	c[N - 1].name = names[N - 1];
+	cr_expect_eq(commit(s, "alice", "apply", c, N, NULL), 2, "the store is usable after failures");
+	store_close(s);
+}
+
 static int list_action(void *ctx, const struct store_action *a)
 {
 	char line[256];
@@ -420,7 +441,7 @@ Test(store, actions_are_listed_per_generation_in_order)
 	store_close(s);
 }
 
-/* One writer process: 50 read-modify-write generations, each creating one
+/* One writer process: 25 read-modify-write generations, each creating one
  * object that records which generation the writer saw as the latest. */
 static int writer(const char *location, const char *who, int go)
 {
@@ -434,7 +455,7 @@ static int writer(const char *location, const char *who, int go)
 		return 11;
 	}
 	int rc = 0;
-	for (int i = 0; i < 50 && !rc; i++) {
+	for (int i = 0; i < 25 && !rc; i++) {
 		struct store_txn *t;
 		long long seen, gen = 0;
 		if (store_begin(s, &t, &err) < 0 || store_current_generation(s, &seen, &err) < 0) {
@@ -458,7 +479,7 @@ static int writer(const char *location, const char *who, int go)
 }
 
 struct race {
-	int count[2];
+	int count[4];
 	long long gen;
 	int ok;
 };
@@ -475,7 +496,7 @@ static int check_change(void *ctx, const struct store_change *c, const char *old
 static int count_object(void *ctx, const char *kind, const char *ns, const char *name, const char *body)
 {
 	struct race *r = ctx;
-	r->count[name[0] == 'q']++;
+	r->count[name[0] - 'p']++;
 	return 0;
 }
 
@@ -483,9 +504,9 @@ Test(store, concurrent_writers_make_consecutive_generations)
 {
 	int go[2];
 	cr_assert_eq(pipe(go), 0);
-	pid_t pids[2];
-	const char *who[2] = { "p", "q" };
-	for (int i = 0; i < 2; i++) {
+	pid_t pids[4];
+	const char *who[4] = { "p", "q", "r", "s" };
+	for (int i = 0; i < 4; i++) {
 		pids[i] = fork();
 		cr_assert_neq(pids[i], -1);
 		if (pids[i] == 0) {
@@ -493,10 +514,10 @@ Test(store, concurrent_writers_make_consecutive_generations)
 			_exit(writer(db, who[i], go[0]));
 		}
 	}
-	/* Both writers start at once, against a database neither has created. */
+	/* The writers start at once, against a database none has created. */
 	close(go[0]);
 	close(go[1]);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 4; i++) {
 		int status;
 		cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
 		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer %s failed with %d",
@@ -519,8 +540,8 @@ Test(store, concurrent_writers_make_consecutive_generations)
 	}
 	struct race all = { .ok = 1 };
 	cr_assert_eq(store_list_objects(s, 100, count_object, &all, &err), 0);
-	cr_expect_eq(all.count[0], 50);
-	cr_expect_eq(all.count[1], 50);
+	for (int i = 0; i < 4; i++)
+		cr_expect_eq(all.count[i], 25, "writer %d made %d objects", i, all.count[i]);
 	store_close(s);
 }
 
@@ -546,15 +567,16 @@ Test(store, open_creates_missing_directories)
 
 Test(store, open_errors_name_the_database)
 {
-	char path[256], msg[512];
+	char file[256], path[256], msg[512];
 
-	FILE *f = fopen(db, "w");
+	snprintf(file, sizeof(file), "%s/state.db", dir);
+	FILE *f = fopen(file, "w");
 	cr_assert_not_null(f);
 	for (int i = 0; i < 100; i++)
 		fputs("this is not a database, just text\n", f);
 	fclose(f);
-	snprintf(msg, sizeof(msg), "cannot open state database %s: file is not a database", db);
-	expect_open_error(db, msg);
+	snprintf(msg, sizeof(msg), "cannot open state database %s: file is not a database", file);
+	expect_open_error(file, msg);
 
 	snprintf(path, sizeof(path), "%s/state.db/.cairn/state.db", dir);
 	snprintf(msg, sizeof(msg),
@@ -565,22 +587,119 @@ Test(store, open_errors_name_the_database)
 	snprintf(msg, sizeof(msg), "cannot open state database %s: unable to open database file", dir);
 	expect_open_error(dir, msg);
 
-	expect_open_error("postgres://cairn@db/cairn",
-			  "cannot open state database postgres://cairn@db/cairn: postgres:// stores are not supported yet");
+	expect_open_error("mysql://cairn@db/cairn",
+			  "cannot open state database mysql://cairn@db/cairn: unknown kind of location "
+			  "(give a path, sqlite:PATH or postgres://...)");
 	expect_open_error("sqlite:", "cannot open state database sqlite:: no path after sqlite:");
 	expect_open_error("", "cannot open state database: no location given");
+}
+
+/* A password in the location never reaches a message. */
+Test(store, postgres_open_errors_hide_the_password)
+{
+	expect_open_error("postgres://cairn:s3cret@127.0.0.1:1/cairn?connect_timeout=5",
+			  "cannot open state database postgres://cairn:***@127.0.0.1:1/cairn?connect_timeout=5: "
+			  "connection to server at \"127.0.0.1\", port 1 failed: Connection refused");
+	expect_open_error("postgresql://cairn@127.0.0.1:1/cairn?password=s3cret&sslmode=disable",
+			  "cannot open state database postgresql://cairn@127.0.0.1:1/cairn?password=***&sslmode=disable: "
+			  "connection to server at \"127.0.0.1\", port 1 failed: Connection refused");
+	expect_open_error("postgres://cairn:s3cret@[::1",
+			  "cannot open state database postgres://cairn:***@[::1: end of string reached when "
+			  "looking for matching \"]\" in IPv6 host address in URI: \"postgres://cairn:***@[::1\"");
+	expect_open_error("postgres://cairn@127.0.0.1:1/cairn?nonsense=1",
+			  "cannot open state database postgres://cairn@127.0.0.1:1/cairn?nonsense=1: "
+			  "invalid URI query parameter: \"nonsense\"");
+	if (!on_postgres())
+		return;
+	/* A database the server does not have. */
+	char location[1024], msg[2048];
+	pg_url_with_db(location, sizeof(location), pg_admin, "cairn_no_such_database");
+	snprintf(msg, sizeof(msg), "cannot open state database %s: ", location);
+	struct store *s = NULL;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(store_open(&s, location, &err), -1);
+	cr_expect_eq(strncmp(error_msg(&err), msg, strlen(msg)), 0, "%s", error_msg(&err));
+	cr_expect_not_null(strstr(error_msg(&err), "database \"cairn_no_such_database\" does not exist"),
+			   "%s", error_msg(&err));
+	error_clear(&err);
 }
 
 Test(store, newer_schema_is_refused)
 {
 	store_close(open_store(db));
-	sqlite3 *raw;
-	cr_assert_eq(sqlite3_open(db, &raw), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(raw, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(raw);
-	char msg[512];
+	store_raw_set_version(99);
+	char msg[2048];
 	snprintf(msg, sizeof(msg),
-		 "cannot open state database %s: it has schema version 99, newer than this cairn knows (1); upgrade cairn",
+		 "cannot open state database %s: it has schema version 99, newer than this cairn knows (2); upgrade cairn",
 		 db);
 	expect_open_error(db, msg);
+}
+
+static int hold_apply_lock(const char *location, int ready)
+{
+	struct store *s;
+	struct error err = ERROR_INIT;
+	bool busy;
+	if (store_open(&s, location, &err) < 0 || store_lock_apply(s, true, &busy, &err) < 0) {
+		fprintf(stderr, "%s\n", error_msg(&err));
+		return 1;
+	}
+	if (write(ready, "x", 1) != 1)
+		return 2;
+	pause(); /* until killed, holding the lock */
+	return 0;
+}
+
+Test(store, the_apply_lock_is_exclusive_until_its_holder_dies)
+{
+	store_close(open_store(db));
+	int ready[2];
+	cr_assert_eq(pipe(ready), 0);
+	pid_t holder = fork();
+	cr_assert_neq(holder, -1);
+	if (holder == 0) {
+		close(ready[0]);
+		_exit(hold_apply_lock(db, ready[1]));
+	}
+	close(ready[1]);
+	char c;
+	cr_assert_eq(read(ready[0], &c, 1), 1, "the holder took the lock");
+	close(ready[0]);
+
+	struct store *s = open_store(db);
+	struct error err = ERROR_INIT;
+	bool busy = false;
+	cr_expect_eq(store_lock_apply(s, false, &busy, &err), -1);
+	cr_expect(busy);
+	char msg[2048];
+	snprintf(msg, sizeof(msg), "another apply is running on state database %s", db);
+	cr_expect_str_eq(error_msg(&err), msg);
+	error_clear(&err);
+
+	/* The holder dies without unlocking: the lock is free again. */
+	cr_assert_eq(kill(holder, SIGKILL), 0);
+	int status;
+	cr_assert_eq(waitpid(holder, &status, 0), holder);
+	int got = -1;
+	/* Up to 20 s: the server notices the closed connection, on a loaded machine too. */
+	for (int i = 0; i < 400 && got < 0; i++) {
+		got = store_lock_apply(s, false, &busy, &err);
+		if (got < 0) {
+			error_clear(&err);
+			usleep(50000);
+		}
+	}
+	cr_assert_eq(got, 0, "the lock was released when its holder died");
+	cr_expect_not(busy);
+
+	/* Held by s: another connection is refused until s unlocks, then waits successfully. */
+	struct store *other = open_store(db);
+	cr_expect_eq(store_lock_apply(other, false, &busy, &err), -1);
+	cr_expect(busy);
+	error_clear(&err);
+	store_unlock_apply(s);
+	cr_expect_eq(store_lock_apply(other, true, &busy, &err), 0, "%s", error_msg(&err));
+	store_unlock_apply(other);
+	store_close(other);
+	store_close(s);
 }
