@@ -69,6 +69,12 @@ int resolve_policy(struct resolution **out, const struct policy *p, const struct
 		   struct acl *acl, unsigned flags, struct error *err);
 void resolution_free(struct resolution *r);
 const struct dep_result *resolution_find_dep(const struct resolution *r, const char *id);
+/* Fills out (a set keyed by "ns/name") with the dependencies of r marked
+ * `stopped: true`; map_release() it. */
+void resolution_stopped(const struct resolution *r, struct map *out);
+/* Whether every dependency in serves is in stopped: then the instance is
+ * kept (container, volumes, networks) but does not run. */
+bool instance_stopped(const struct instance *in, const struct map *stopped);
 
 /* A state: the instances that run (desired, or as last applied), detached
  * from the policy so it can be stored and reloaded. */

@@ -1072,3 +1072,20 @@ const struct dep_result *resolution_find_dep(const struct resolution *r, const c
 			return &r->deps[i];
 	return NULL;
 }
+
+void resolution_stopped(const struct resolution *r, struct map *out)
+{
+	for (size_t i = 0; i < r->ndeps; i++)
+		if (r->deps[i].dep && r->deps[i].dep->stopped)
+			map_put(out, r->deps[i].id, strlen(r->deps[i].id), (void *)&r->deps[i]);
+}
+
+bool instance_stopped(const struct instance *in, const struct map *stopped)
+{
+	if (in->ndeps == 0 || stopped->len == 0)
+		return false;
+	for (uint32_t i = 0; i < in->ndeps; i++)
+		if (!map_get(stopped, in->deps[i], strlen(in->deps[i])))
+			return false;
+	return true;
+}

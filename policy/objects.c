@@ -1027,6 +1027,16 @@ static bool parse_duration(const char *s, int64_t *out)
 	return true;
 }
 
+bool policy_parse_time(const char *s, int64_t *out)
+{
+	return parse_rfc3339(s, out);
+}
+
+bool policy_parse_duration(const char *s, int64_t *out)
+{
+	return parse_duration(s, out);
+}
+
 static void dep_expires(struct load *ld, void *target, const struct ynode *v)
 {
 	struct dependency *d = target;
@@ -1055,6 +1065,26 @@ static void dep_ttl(struct load *ld, void *target, const struct ynode *v)
 	d->ttl = secs;
 }
 
+static void want_bool(struct load *ld, const struct ynode *v, const char *name, bool *out)
+{
+	bool b = false;
+	if (v->kind != YNODE_SCALAR || ynode_scalar(v, NULL, NULL, &b) != YSCALAR_BOOL) {
+		lerr(ld, v->pos, "%s must be true or false, not %s", name, ynode_describe(v));
+		return;
+	}
+	*out = b;
+}
+
+static void dep_pinned(struct load *ld, void *target, const struct ynode *v)
+{
+	want_bool(ld, v, "pinned", &((struct dependency *)target)->pinned);
+}
+
+static void dep_stopped(struct load *ld, void *target, const struct ynode *v)
+{
+	want_bool(ld, v, "stopped", &((struct dependency *)target)->stopped);
+}
+
 static const struct field dependency_fields[] = {
 	HEAD_FIELDS,
 	{ "user", V_SCALAR, true, dep_user },
@@ -1062,6 +1092,8 @@ static const struct field dependency_fields[] = {
 	{ "labels", V_MAP, false, dep_labels },
 	{ "expires", V_SCALAR, false, dep_expires },
 	{ "ttl", V_SCALAR, false, dep_ttl },
+	{ "pinned", V_SCALAR, false, dep_pinned },
+	{ "stopped", V_SCALAR, false, dep_stopped },
 };
 
 /* rule */

@@ -99,6 +99,9 @@ struct dependency {
 	struct labels labels;
 	int64_t expires; /* unix seconds, 0 = never */
 	int64_t ttl;     /* seconds from the last update, 0 = none */
+	bool pinned;     /* never expires, whatever expires/ttl say */
+	bool stopped;    /* its instances stay stopped (kept, not running) unless
+			    another dependency they serve is not stopped */
 };
 
 enum rule_verdict { VERDICT_NONE, VERDICT_ALLOW, VERDICT_REJECT };
@@ -182,6 +185,12 @@ struct object *policy_find(const struct policy *p, enum kind k, const char *loca
  * component cycles, clusters in `system` — computes topological orders and
  * the sorted dependency list. All errors go to diags; -1 if any. */
 int policy_validate(struct policy *p, struct diags *diags);
+
+/* The readings of a dependency's `expires` and `ttl`: an RFC 3339 time
+ * (2026-12-01T00:00:00Z, +hh:mm offsets) as unix seconds, and a duration
+ * (90m, 36h, 7d, 1h30m; units s m h d w) as seconds. False when malformed. */
+bool policy_parse_time(const char *s, int64_t *out);
+bool policy_parse_duration(const char *s, int64_t *out);
 
 /* "kind ns/name" for messages, e.g. "service main/kafka"; arena-owned. */
 const char *object_describe(const struct policy *p, const struct object *o);

@@ -296,6 +296,18 @@ cairn 0 status
 check "status shows the routed URL" in_out "http://shop-pr-1.route.test:$nginx_port/"
 cairn 0 apply
 check "a second apply leaves routes alone" in_out "already runs as wanted"
+pr1=$(docker ps -aq --filter label=cairn.cluster=itest-route --filter label=cairn.host=shop-pr-1.route.test)
+grep 'name: shop-pr-1}' "$work/route.yaml" | sed 's/labels:/stopped: true, labels:/' >"$work/route-stop.yaml"
+cairn 0 policy apply --user admin -f "$work/route-stop.yaml"
+check "a stopped environment's container is stopped, not removed" test \
+	"$(docker inspect -f '{{.State.Running}}' "$pr1")" = false
+check "and it is no longer routed" bash -c "! grep -q shop-pr-1 '$work/nginx/routes.conf'"
+check "the other environment keeps running" answers shop-pr-2.route.test
+cairn 0 apply
+check "a stopped environment stays stopped on the next apply" in_out "already runs as wanted"
+cairn 0 policy apply --user admin -f "$work/route.yaml"
+check "started again, the same container runs" test "$(docker inspect -f '{{.State.Running}}' "$pr1")" = true
+check "and answers on its host name again" answers shop-pr-1.route.test
 echo "# edited by hand" >>"$work/nginx/routes.conf"
 cairn 0 apply
 check "a routes file edited by hand is rewritten" bash -c "! grep -q 'edited by hand' '$work/nginx/routes.conf'"

@@ -35,7 +35,7 @@ struct driver {
 
 enum act_kind {
 	A_NETWORK, A_NETWORK_DELETE, A_CREATE, A_UPDATE, A_START, A_CONNECT, A_DELETE,
-	A_VOLUME_DELETE, A_ROUTE, A_FAIL
+	A_VOLUME_DELETE, A_ROUTE, A_STOP, A_FAIL
 };
 
 struct act {
@@ -281,18 +281,27 @@ static int call(struct driver *d, const char *method, const char *path, const js
 	return rc;
 }
 
-static int remove_container(struct driver *d, const char *id, bool *transient, struct error *err)
+/* The app gets SIGTERM and a 10 s grace period. Stopped or gone already is fine. */
+static int stop_container(struct driver *d, const char *id, bool *transient, struct error *err)
 {
 	struct strbuf p = STRBUF_INIT;
 	long st;
-	/* stop first: the app gets SIGTERM and its grace period */
 	strbuf_addf(&p, "/containers/%s/stop?t=10", id);
-	if (call(d, "POST", strbuf_cstr(&p), NULL, NULL, &st, transient, err) < 0 && st != 404 &&
-	    st != 304) {
-		strbuf_release(&p);
-		return -1;
+	int rc = call(d, "POST", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+	strbuf_release(&p);
+	if (rc < 0 && (st == 404 || st == 304)) {
+		error_clear(err);
+		rc = 0;
 	}
-	strbuf_reset(&p);
+	return rc;
+}
+
+static int remove_container(struct driver *d, const char *id, bool *transient, struct error *err)
+{
+	if (stop_container(d, id, transient, err) < 0)
+		return -1;
+	struct strbuf p = STRBUF_INIT;
+	long st;
 	strbuf_addf(&p, "/containers/%s?force=true", id);
 	int rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
 	strbuf_release(&p);
@@ -554,6 +563,9 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 	case A_START:
 		rc = start_container(a, a->target, ec, transient, err);
 		break;
+	case A_STOP:
+		rc = stop_container(d, a->target, transient, err);
+		break;
 	case A_UPDATE:
 		for (size_t i = 0; i < a->old.len && rc == 0; i++)
 			rc = remove_container(d, a->old.items[i], transient, err);
@@ -704,6 +716,8 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	struct map net_acts = MAP_INIT, acts = MAP_INIT;
 	size_ptr_vec owned = { 0 };
 	size_t first_action = exec_count(x);
+	struct map stopped = MAP_INIT;
+	resolution_stopped(r, &stopped);
 	int *levels = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*levels));
 	inst_vec *users = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*users));
 	for (size_t i = 0; i < r->ninstances; i++)
@@ -777,6 +791,14 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			docker_spec_stamp(&a->spec, want->generation, in->deps, in->ndeps);
 			size_t n;
 			const struct observed *o = find_observed(d, in->key, "container", &n);
+			if (instance_stopped(in, &stopped)) {
+				/* kept but not running: stop what runs, make nothing */
+				if (o && o->state &&
+				    (!strcmp(o->state, "running") || !strcmp(o->state, "restarting")))
+					add(x, d, "stop", act_new(d, A_STOP, in->key, o->id));
+				act_free(a);
+				goto next;
+			}
 			const char *verb = "create";
 			if (o && n == 1 && o->hash && strcmp(o->hash, a->spec.hash) == 0 &&
 			    o->image && strcmp(o->image, a->spec.image) == 0) {
@@ -846,6 +868,7 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 				act_free(a);
 			}
 		}
+	next:
 		error_clear(&serr);
 		free(label);
 		free(dns_router);
@@ -958,6 +981,7 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 		free(owned.items[i]);
 	vec_release(&owned);
 	map_release(&wanted);
+	map_release(&stopped);
 	map_release(&net_acts);
 	map_release(&acts);
 	for (size_t i = 0; i < r->ninstances; i++)
