@@ -4,6 +4,7 @@
 #include "base/alloc.h"
 #include "base/strbuf.h"
 #include "base/vec.h"
+#include "engine/drivers/ssh/ssh_driver.h"
 #include "engine/store/store.h"
 
 #include <stdio.h>
@@ -26,6 +27,8 @@ const struct driver_ops *driver_for(const char *type)
 {
 	if (type && strcmp(type, docker_driver_ops.type) == 0)
 		return &docker_driver_ops;
+	if (type && strcmp(type, ssh_driver_ops.type) == 0)
+		return &ssh_driver_ops;
 	return NULL;
 }
 
@@ -39,7 +42,7 @@ struct fleet *fleet_open(const struct policy *p, const struct exec_options *eo)
 		const struct cluster *c = (const struct cluster *)o;
 		struct member m = { .cluster = c, .ops = driver_for(c->type ? c->type->s : NULL) };
 		if (!m.ops)
-			continue; /* ssh clusters: their driver is not part of this build */
+			continue; /* a type without a driver: its instances fail in converge() */
 		struct error err = ERROR_INIT;
 		if (m.ops->open(&m.driver, c, eo, &err) < 0 || m.ops->observe(m.driver, &err) < 0) {
 			if (m.driver)
@@ -126,7 +129,8 @@ int fleet_logs(struct fleet *f, const char *key, bool follow, struct error *err)
 			continue;
 		const struct observed *all = m->ops->list(m->driver, &len);
 		for (size_t j = 0; j < len; j++)
-			if (!strcmp(all[j].key, key) && !strcmp(all[j].kind, "container"))
+			if (!strcmp(all[j].key, key) &&
+			    (!strcmp(all[j].kind, "container") || !strcmp(all[j].kind, "process")))
 				return m->ops->logs(m->driver, key, follow, err);
 	}
 	if (f->problems.len)

@@ -3,6 +3,7 @@
 #include "revise.h"
 
 #include "policy/docker_params.h"
+#include "policy/process_params.h"
 #include "base/alloc.h"
 #include "base/arena.h"
 #include "base/strbuf.h"
@@ -130,7 +131,10 @@ int revise_policy(struct store *store, struct intern *in, const struct users *us
 		diags_release(&ignored);
 	}
 
-	const struct user *user = users_find(users, req->user);
+	/* The built-in identity: admin everywhere, known to no users file. */
+	struct user system_user = { .admin = true };
+	system_user.name = intern_cstr(in, REVISE_SYSTEM_USER);
+	const struct user *user = req->system ? &system_user : users_find(users, req->user);
 	if (!user) {
 		diags_add(&res->diags, "unknown user '%s': not in the users file", req->user);
 		res->status = REVISE_REFUSED;
@@ -148,11 +152,15 @@ int revise_policy(struct store *store, struct intern *in, const struct users *us
 	for (size_t i = 0; i < request->len; i++) {
 		const struct object *o = request->objects[i];
 		struct error aerr = ERROR_INIT;
-		if (acl_check_manage(acl, user, o, &aerr) < 0)
+		if (acl_check_manage(acl, user, o, &aerr) < 0) {
 			diags_add_at(&res->diags, o->pos, "%s", error_msg(&aerr));
+			res->acl_refused++;
+		}
 		error_clear(&aerr);
 		if (req->verb == REVISE_APPLY)
 			docker_check_object(request, o, &res->diags);
+		if (req->verb == REVISE_APPLY)
+			process_check_object(request, o, &res->diags);
 	}
 
 	if (res->diags.len) {
@@ -227,7 +235,9 @@ int revise_policy(struct store *store, struct intern *in, const struct users *us
 		res->status = REVISE_DONE;
 	} else {
 		state_to_json(res->state, &state_json);
-		const char *verb = req->verb == REVISE_APPLY ? "apply" : "delete";
+		const char *verb = req->log_verb       ? req->log_verb
+				   : req->verb == REVISE_APPLY ? "apply"
+							       : "delete";
 		if (store_commit_generation(txn, user->name->s, verb, changes, nchanges,
 					    state_json.buf, &res->generation, err) < 0)
 			goto out;

@@ -27,7 +27,16 @@ struct revise_request {
 	const struct revise_text *texts;
 	size_t ntexts;
 	bool dry_run;
+	/* What the policy log records instead of "apply"/"delete" (e.g. "expire"); NULL: those. */
+	const char *log_verb;
+	/* Act as the built-in `system` identity instead of `user`: a domain admin
+	 * that is not in the users file and cannot log in, for the server's own
+	 * work (expiry). The generation is recorded as made by "system". */
+	bool system;
 };
+
+/* The name the built-in identity is recorded under. */
+#define REVISE_SYSTEM_USER "system"
 
 enum revise_status {
 	REVISE_DONE,      /* committed (or, for a dry run, would be) */
@@ -38,6 +47,7 @@ enum revise_status {
 struct revise_result {
 	enum revise_status status;
 	struct diags diags;       /* every reason for a refusal */
+	size_t acl_refused;       /* how many of them the ACL gave (the server answers 403) */
 	long long generation;     /* the new one; the current one when unchanged or dry */
 	size_t created, updated, deleted;
 	struct policy *policy;    /* the policy after the change */

@@ -19,6 +19,9 @@ struct cli {
 	const char *users_path;   /* --users, CAIRN_USERS */
 	const char *secrets_path; /* --secrets, CAIRN_SECRETS */
 	bool json;           /* -o json */
+	bool state_set;      /* --state or CAIRN_STATE given (not the default) */
+	const char *server;  /* --server URL, CAIRN_SERVER: policy commands go there */
+	const char *token;   /* --token T, CAIRN_TOKEN */
 	struct intern *intern;
 	struct users *users; /* loaded on demand by cli_users() */
 	struct store *store; /* opened on demand by cli_store() */
@@ -42,7 +45,14 @@ int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_explain(struct cli *cli, int argc, char **argv);
 
 int cmd_apply(struct cli *cli, int argc, char **argv);
+int cmd_serve(struct cli *cli, int argc, char **argv);
+int cmd_token(struct cli *cli, int argc, char **argv);
+/* A policy, plan, status or explain command sent to cli->server (remote.c). */
+int cmd_remote(struct cli *cli, int argc, char **argv);
 int cmd_logs(struct cli *cli, int argc, char **argv);
+int cmd_extend(struct cli *cli, int argc, char **argv);
+int cmd_rollback(struct cli *cli, int argc, char **argv);
+int cmd_rollout(struct cli *cli, int argc, char **argv);
 
 /* The latest generation, resolved with the current users file. */
 struct cli_current {

@@ -1,7 +1,7 @@
 /* `cairn plan`, `cairn status`, `cairn explain`: the current generation,
  * resolved with the current users file. */
 #include "cli.h"
-#include "output.h"
+#include "engine/report.h"
 #include "engine/converge.h"
 #include "engine/revise.h"
 #include "engine/store/store.h"
@@ -78,11 +78,11 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
 	struct plan *plan = plan_diff(prev, next);
 	if (cli->json) {
 		struct strbuf sb = STRBUF_INIT;
-		output_plan_json(&sb, c.generation, plan);
+		report_plan_json(&sb, c.generation, plan);
 		cli_print_json(sb.buf);
 		strbuf_release(&sb);
 	} else {
-		output_plan_text(stdout, plan);
+		report_plan_text(stdout, plan);
 	}
 	plan_free(plan);
 	state_free(next);
@@ -113,11 +113,11 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		cli_error("%s", problems->items[i]);
 	if (cli->json) {
 		struct strbuf sb = STRBUF_INIT;
-		output_status_json(&sb, c.generation, c.resolution, fleet);
+		report_status_json(&sb, c.generation, c.resolution, fleet);
 		cli_print_json(sb.buf);
 		strbuf_release(&sb);
 	} else {
-		output_status_text(stdout, c.generation, c.resolution, fleet);
+		report_status_text(stdout, c.generation, c.resolution, fleet);
 	}
 	fleet_close(fleet);
 	cli_current_release(&c);
@@ -148,11 +148,11 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
 		rc = EXIT_FAILURE_;
 	} else if (cli->json) {
 		struct strbuf sb = STRBUF_INIT;
-		output_explain_json(&sb, d);
+		report_explain_json(&sb, d);
 		cli_print_json(sb.buf);
 		strbuf_release(&sb);
 	} else {
-		output_explain_text(stdout, d);
+		report_explain_text(stdout, d);
 	}
 	cli_current_release(&c);
 	return rc;

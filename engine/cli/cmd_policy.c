@@ -1,13 +1,12 @@
 /* `cairn policy apply|delete|log|show|diff`. */
 #include "cli.h"
-#include "output.h"
+#include "engine/report.h"
 #include "engine/revise.h"
 #include "engine/store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char apply_usage[] =
 	"usage: cairn policy apply --user USER -f PATH... [--dry-run | --no-apply] [options]\n"
@@ -82,50 +81,25 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 		cli_print_diags(&res.diags);
 		cli_error("policy %s refused: nothing changed", argv[0]);
 		rc = EXIT_REFUSED;
+	} else if (cli->json && req.dry_run) {
+		report_revise_json(stdout, &req, &res);
+		rc = EXIT_DONE;
 	} else if (cli->json) {
-		/* Written part by part: on a large policy each part is megabytes. */
 		struct strbuf sb = STRBUF_INIT;
-		if (req.dry_run) {
-			fputs("{\"plan\":", stdout);
-			output_plan_json(&sb, res.generation, res.plan);
-			fputs(sb.buf, stdout);
-			strbuf_release(&sb);
-			fputs(",\"status\":", stdout);
-			output_status_json(&sb, res.generation, res.resolution, NULL);
-			fputs(sb.buf, stdout);
-			cli_print_json("}");
-			rc = EXIT_DONE;
-		} else {
-			output_plan_json(&sb, res.generation, res.plan);
-			rc = EXIT_DONE;
-			char *result = NULL;
-			if (!no_apply)
-				rc = cli_converge(cli, &copts, res.policy, res.resolution, res.generation,
-						  &result);
-			if (result) {
-				strbuf_truncate(&sb, sb.len - 1); /* the plan's closing brace */
-				strbuf_addf(&sb, ",\"apply\":%s}", result);
-				free(result);
-			}
-			cli_print_json(sb.buf);
+		report_plan_json(&sb, res.generation, res.plan);
+		rc = EXIT_DONE;
+		char *result = NULL;
+		if (!no_apply)
+			rc = cli_converge(cli, &copts, res.policy, res.resolution, res.generation, &result);
+		if (result) {
+			strbuf_truncate(&sb, sb.len - 1); /* the plan's closing brace */
+			strbuf_addf(&sb, ",\"apply\":%s}", result);
+			free(result);
 		}
+		cli_print_json(sb.buf);
 		strbuf_release(&sb);
 	} else {
-		if (res.status == REVISE_UNCHANGED)
-			printf("policy unchanged: every object is already as given (generation %lld)\n",
-			       res.generation);
-		else if (req.dry_run)
-			printf("dry run: would make generation %lld (%zu created, %zu updated, %zu deleted)\n",
-			       res.generation + 1, res.created, res.updated, res.deleted);
-		else
-			printf("generation %lld by %s: %zu created, %zu updated, %zu deleted\n",
-			       res.generation, req.user, res.created, res.updated, res.deleted);
-		output_plan_text(stdout, res.plan);
-		for (size_t i = 0; i < res.resolution->ndeps; i++) {
-			const struct dep_result *d = &res.resolution->deps[i];
-			if (!d->resolved)
-				printf("  not resolved: %s: %s\n", d->id, d->reason);
-		}
+		report_revise_text(stdout, &req, &res);
 		rc = EXIT_DONE;
 		if (!req.dry_run && !no_apply) {
 			fflush(stdout);
@@ -138,41 +112,6 @@ out:
 	return rc;
 }
 
-struct log_ctx {
-	struct cli *cli;
-	struct strbuf json;
-	size_t count;
-};
-
-static void format_time(long long t, char *buf, size_t n)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static int print_generation(void *ctx_, const struct store_generation *g)
-{
-	struct log_ctx *ctx = ctx_;
-	char when[32];
-	format_time(g->time, when, sizeof(when));
-	if (ctx->cli->json) {
-		strbuf_adds(&ctx->json, ctx->count ? ",{" : "{");
-		strbuf_addf(&ctx->json, "\"generation\":%lld,\"user\":", g->generation);
-		strbuf_add_json_string(&ctx->json, g->user);
-		strbuf_addf(&ctx->json, ",\"time\":\"%s\",\"verb\":", when);
-		strbuf_add_json_string(&ctx->json, g->verb);
-		strbuf_addf(&ctx->json, ",\"created\":%zu,\"updated\":%zu,\"deleted\":%zu}",
-			    g->created, g->updated, g->deleted);
-	} else {
-		printf("generation %lld  %s  %-8s %-6s %zu created, %zu updated, %zu deleted\n",
-		       g->generation, when, g->user, g->verb, g->created, g->updated, g->deleted);
-	}
-	ctx->count++;
-	return 0;
-}
-
 static int cmd_log(struct cli *cli, int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv) || argc > 1) {
@@ -183,49 +122,19 @@ static int cmd_log(struct cli *cli, int argc, char **argv)
 	struct store *store = cli_store(cli);
 	if (!store)
 		return EXIT_FAILURE_;
-	struct log_ctx ctx = { cli, STRBUF_INIT, 0 };
+	struct strbuf out = STRBUF_INIT;
 	struct error err = ERROR_INIT;
-	strbuf_adds(&ctx.json, "{\"generations\":[");
-	int rc = store_log(store, print_generation, &ctx, &err);
-	strbuf_adds(&ctx.json, "]}");
+	int rc = report_log(&out, store, cli->json, &err);
 	if (rc < 0) {
 		cli_error("%s", error_msg(&err));
 		error_clear(&err);
 	} else if (cli->json) {
-		cli_print_json(ctx.json.buf);
-	} else if (!ctx.count) {
-		printf("no policy generations yet\n");
-	}
-	strbuf_release(&ctx.json);
-	return rc < 0 ? EXIT_FAILURE_ : EXIT_DONE;
-}
-
-struct show_ctx {
-	struct cli *cli;
-	struct strbuf out;
-	size_t count;
-};
-
-static int show_object(void *ctx_, const char *kind, const char *ns, const char *name,
-		       const char *body)
-{
-	struct show_ctx *ctx = ctx_;
-	if (ctx->cli->json) {
-		strbuf_adds(&ctx->out, ctx->count ? "," : "");
-		strbuf_adds(&ctx->out, body);
+		cli_print_json(out.buf);
 	} else {
-		strbuf_addf(&ctx->out, "# %s %s/%s\n- ", kind, ns, name);
-		/* JSON is YAML: indent the body under the list item. */
-		for (const char *p = body; *p; p++) {
-			strbuf_addc(&ctx->out, *p);
-			if (*p == '\n' && p[1])
-				strbuf_adds(&ctx->out, "  ");
-		}
-		if (ctx->out.len && ctx->out.buf[ctx->out.len - 1] != '\n')
-			strbuf_addc(&ctx->out, '\n');
+		fputs(out.buf, stdout);
 	}
-	ctx->count++;
-	return 0;
+	strbuf_release(&out);
+	return rc < 0 ? EXIT_FAILURE_ : EXIT_DONE;
 }
 
 static int parse_generation(const char *s, long long *out)
@@ -262,68 +171,20 @@ static int cmd_show(struct cli *cli, int argc, char **argv)
 	struct store *store = cli_store(cli);
 	if (!store)
 		return EXIT_FAILURE_;
+	struct strbuf out = STRBUF_INIT;
 	struct error err = ERROR_INIT;
-	long long current;
-	if (store_current_generation(store, &current, &err) < 0)
-		goto fail;
-	if (!gen)
-		gen = current;
-	if (gen == 0 || gen > current) {
-		cli_error(current ? "generation %lld does not exist (the latest is %lld)"
-				  : "no policy generations yet", gen, current);
-		return EXIT_FAILURE_;
-	}
-	struct show_ctx ctx = { cli, STRBUF_INIT, 0 };
-	if (cli->json)
-		strbuf_addf(&ctx.out, "{\"generation\":%lld,\"objects\":[", gen);
-	else
-		strbuf_addf(&ctx.out, "# generation %lld\n", gen);
-	if (store_list_objects(store, gen, show_object, &ctx, &err) < 0) {
-		strbuf_release(&ctx.out);
-		goto fail;
-	}
-	if (cli->json) {
-		strbuf_adds(&ctx.out, "]}");
-		cli_print_json(ctx.out.buf);
+	int rc = EXIT_DONE;
+	if (report_show(&out, store, gen, cli->json, &err) < 0) {
+		cli_error("%s", error_msg(&err));
+		error_clear(&err);
+		rc = EXIT_FAILURE_;
+	} else if (cli->json) {
+		cli_print_json(out.buf);
 	} else {
-		fputs(ctx.out.buf, stdout);
+		fputs(out.buf, stdout);
 	}
-	strbuf_release(&ctx.out);
-	return EXIT_DONE;
-fail:
-	cli_error("%s", error_msg(&err));
-	error_clear(&err);
-	return EXIT_FAILURE_;
-}
-
-struct diff_ctx {
-	struct cli *cli;
-	struct strbuf out;
-	size_t count;
-};
-
-static int diff_object(void *ctx_, const char *kind, const char *ns, const char *name,
-		       const char *old_body, const char *new_body)
-{
-	struct diff_ctx *ctx = ctx_;
-	const char *what = !old_body ? "created" : !new_body ? "deleted" : "updated";
-	if (ctx->cli->json) {
-		strbuf_adds(&ctx->out, ctx->count ? ",{" : "{");
-		strbuf_adds(&ctx->out, "\"kind\":");
-		strbuf_add_json_string(&ctx->out, kind);
-		strbuf_adds(&ctx->out, ",\"namespace\":");
-		strbuf_add_json_string(&ctx->out, ns);
-		strbuf_adds(&ctx->out, ",\"name\":");
-		strbuf_add_json_string(&ctx->out, name);
-		strbuf_addf(&ctx->out, ",\"change\":\"%s\",\"old\":%s,\"new\":%s}", what,
-			    old_body ? old_body : "null", new_body ? new_body : "null");
-	} else {
-		strbuf_addf(&ctx->out, "%s %s %s/%s\n", what, kind, ns, name);
-		if (old_body && new_body)
-			strbuf_addf(&ctx->out, "  - %s\n  + %s\n", old_body, new_body);
-	}
-	ctx->count++;
-	return 0;
+	strbuf_release(&out);
+	return rc;
 }
 
 static int cmd_diff(struct cli *cli, int argc, char **argv)
@@ -342,26 +203,20 @@ static int cmd_diff(struct cli *cli, int argc, char **argv)
 	struct store *store = cli_store(cli);
 	if (!store)
 		return EXIT_FAILURE_;
-	struct diff_ctx ctx = { cli, STRBUF_INIT, 0 };
+	struct strbuf out = STRBUF_INIT;
 	struct error err = ERROR_INIT;
-	if (cli->json)
-		strbuf_addf(&ctx.out, "{\"from\":%lld,\"to\":%lld,\"changes\":[", n, m);
-	if (store_diff(store, n, m, diff_object, &ctx, &err) < 0) {
+	int rc = EXIT_DONE;
+	if (report_diff(&out, store, n, m, cli->json, &err) < 0) {
 		cli_error("%s", error_msg(&err));
 		error_clear(&err);
-		strbuf_release(&ctx.out);
-		return EXIT_FAILURE_;
-	}
-	if (cli->json) {
-		strbuf_adds(&ctx.out, "]}");
-		cli_print_json(ctx.out.buf);
-	} else if (!ctx.count) {
-		printf("no changes between generations %lld and %lld\n", n, m);
+		rc = EXIT_FAILURE_;
+	} else if (cli->json) {
+		cli_print_json(out.buf);
 	} else {
-		fputs(ctx.out.buf, stdout);
+		fputs(out.buf, stdout);
 	}
-	strbuf_release(&ctx.out);
-	return EXIT_DONE;
+	strbuf_release(&out);
+	return rc;
 }
 
 int cmd_policy(struct cli *cli, int argc, char **argv)

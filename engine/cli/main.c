@@ -9,7 +9,8 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: cairn [--state PATH] [--users FILE] [--secrets FILE] [-o json] COMMAND ...\n"
+	"usage: cairn [--state PATH] [--users FILE] [--secrets FILE] [--server URL [--token T]] [-o json]\n"
+	"             COMMAND ...\n"
 	"\n"
 	"commands:\n"
 	"  policy apply --user U -f PATH... [--dry-run|--no-apply]\n"
@@ -22,13 +23,22 @@ static const char usage[] =
 	"  status                                         dependencies, instances, what runs\n"
 	"  apply                                          make what runs match the policy\n"
 	"  logs INSTANCE [-f]                             output of an instance's container\n"
+	"  extend NS/NAME --user U (--ttl D|--until T|--pin|--unpin)\n"
+	"                                                 move a dependency's expiry, or pin it\n"
 	"  explain NAMESPACE/DEPENDENCY                   how a dependency resolved, or why not\n"
+	"  rollback INSTANCE                              a process instance back to its release before\n"
+	"  rollout promote|abort INSTANCE                 end a canary: all traffic to the new or old release\n"
+	"  serve [--config FILE] [--listen ADDR:PORT]     run the team server (HTTP API)\n"
+	"  token create|list|revoke                       API tokens for the server\n"
 	"\n"
 	"global options (each also read from the environment):\n"
 	"  --state PATH     state database (CAIRN_STATE; default .cairn/state.db)\n"
 	"  --users FILE     users file (CAIRN_USERS)\n"
 	"  --secrets FILE   users' secrets (CAIRN_SECRETS)\n"
 	"  -o json          machine-readable output\n"
+	"  --server URL     send policy, plan, status and explain to a cairn server\n"
+	"                   (CAIRN_SERVER)\n"
+	"  --token T        API token for --server (CAIRN_TOKEN; see cairn token create)\n"
 	"\n"
 	"exit codes: 0 done, 1 failure, 2 usage, 3 refused (validation or ACL)\n"
 	"`cairn COMMAND --help` describes a command.\n";
@@ -124,8 +134,18 @@ int main(int argc, char **argv)
 	cli.state = getenv("CAIRN_STATE");
 	cli.users_path = getenv("CAIRN_USERS");
 	cli.secrets_path = getenv("CAIRN_SECRETS");
+	cli.state_set = cli.state && *cli.state;
+	cli.server = getenv("CAIRN_SERVER");
+	cli.token = getenv("CAIRN_TOKEN");
+	if (cli.server && !*cli.server)
+		cli.server = NULL;
 	if (!cli.state || !*cli.state)
 		cli.state = ".cairn/state.db";
+	/* An empty variable means unset (CAIRN_SECRETS= cairn …). */
+	if (cli.users_path && !*cli.users_path)
+		cli.users_path = NULL;
+	if (cli.secrets_path && !*cli.secrets_path)
+		cli.secrets_path = NULL;
 
 	/* Global options may come before or after the command name; the rest
 	 * of the arguments go to the command in order. */
@@ -138,10 +158,19 @@ int main(int argc, char **argv)
 			if (!(v = option_value(&i, argc, argv, "--state")))
 				goto out;
 			cli.state = v;
+			cli.state_set = true;
 		} else if (is_option(a, "--users")) {
 			if (!(v = option_value(&i, argc, argv, "--users")))
 				goto out;
 			cli.users_path = v;
+		} else if (is_option(a, "--server")) {
+			if (!(v = option_value(&i, argc, argv, "--server")))
+				goto out;
+			cli.server = *v ? v : NULL;
+		} else if (is_option(a, "--token")) {
+			if (!(v = option_value(&i, argc, argv, "--token")))
+				goto out;
+			cli.token = v;
 		} else if (is_option(a, "--secrets")) {
 			if (!(v = option_value(&i, argc, argv, "--secrets")))
 				goto out;
@@ -168,7 +197,15 @@ int main(int argc, char **argv)
 	}
 	cli.intern = intern_new();
 	const char *cmd = rest[0];
-	if (strcmp(cmd, "policy") == 0)
+	if (cli.server && (strcmp(cmd, "policy") == 0 || strcmp(cmd, "plan") == 0 ||
+			   strcmp(cmd, "status") == 0 || strcmp(cmd, "explain") == 0 ||
+			   strcmp(cmd, "apply") == 0 || strcmp(cmd, "logs") == 0))
+		rc = cmd_remote(&cli, nrest, rest);
+	else if (strcmp(cmd, "serve") == 0)
+		rc = cmd_serve(&cli, nrest, rest);
+	else if (strcmp(cmd, "token") == 0)
+		rc = cmd_token(&cli, nrest, rest);
+	else if (strcmp(cmd, "policy") == 0)
 		rc = cmd_policy(&cli, nrest, rest);
 	else if (strcmp(cmd, "plan") == 0)
 		rc = cmd_plan(&cli, nrest, rest);
@@ -180,6 +217,12 @@ int main(int argc, char **argv)
 		rc = cmd_apply(&cli, nrest, rest);
 	else if (strcmp(cmd, "logs") == 0)
 		rc = cmd_logs(&cli, nrest, rest);
+	else if (strcmp(cmd, "extend") == 0)
+		rc = cmd_extend(&cli, nrest, rest);
+	else if (strcmp(cmd, "rollback") == 0)
+		rc = cmd_rollback(&cli, nrest, rest);
+	else if (strcmp(cmd, "rollout") == 0)
+		rc = cmd_rollout(&cli, nrest, rest);
 	else {
 		cli_error("unknown command '%s' (see cairn --help)", cmd);
 		rc = EXIT_USAGE;

@@ -1,0 +1,299 @@
+/* Process params, release ids and artifact hashes (ssh_spec.h). */
+
+#include "ssh_spec.h"
+
+#include "base/alloc.h"
+#include "policy/docker_params.h"
+#include "policy/process_params.h"
+#include "ssh_nginx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+void process_spec_release(struct process_spec *s)
+{
+	free(s->artifact);
+	free(s->start);
+	json_decref(s->env);
+	free(s->health_http);
+	free(s->health_cmd);
+	free(s->route_host);
+	free(s->route_prefix);
+	memset(s, 0, sizeof(*s));
+}
+
+/* A scalar as text (numbers and booleans as written), NULL otherwise. */
+static char *scalar(const json_t *v)
+{
+	char buf[64];
+	if (json_is_string(v))
+		return xstrdup(json_string_value(v));
+	if (json_is_integer(v)) {
+		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+		return xstrdup(buf);
+	}
+	if (json_is_real(v)) {
+		snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
+		return xstrdup(buf);
+	}
+	if (json_is_boolean(v))
+		return xstrdup(json_is_true(v) ? "true" : "false");
+	return NULL;
+}
+
+static int seconds_of(const json_t *v, const char *what, int *out, struct error *err)
+{
+	char *t = scalar(v);
+	int64_t ns;
+	int rc = t && docker_parse_duration(t, &ns) == 0 ? 0 : -1;
+	if (rc < 0)
+		error_set(err, "%s must be a duration such as 30s, not '%s'", what, t ? t : "?");
+	else
+		*out = (int)((ns + 999999999) / 1000000000);
+	free(t);
+	return rc;
+}
+
+int process_spec_parse(struct process_spec *s, const char *params_json, const char *domain,
+		       struct error *err)
+{
+	memset(s, 0, sizeof(*s));
+	s->health_timeout_s = 30;
+	s->drain_s = 3;
+	json_error_t jerr;
+	json_t *p = params_json ? json_loads(params_json, 0, &jerr) : NULL;
+	int rc = -1;
+	if (!json_is_object(p)) {
+		error_set(err, "process code needs params with 'artifact' and 'start'");
+		goto out;
+	}
+	s->artifact = scalar(json_object_get(p, "artifact"));
+	s->start = scalar(json_object_get(p, "start"));
+	if (!s->artifact || !*s->artifact) {
+		error_set(err, "params: missing 'artifact'");
+		goto out;
+	}
+	if (!s->start || !*s->start) {
+		error_set(err, "params: missing 'start'");
+		goto out;
+	}
+	s->env = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(p, "env"), k, v)
+	{
+		char *t = scalar(v);
+		if (!t) {
+			error_set(err, "params: env '%s' must be a scalar", k);
+			goto out;
+		}
+		json_object_set_new(s->env, k, json_string(t));
+		free(t);
+	}
+	json_t *port = json_object_get(p, "port");
+	char *listen = scalar(json_object_get(p, "listen"));
+	if (port || (listen && !strcmp(listen, "port"))) {
+		char *t = port ? scalar(port) : NULL;
+		if (!t || docker_parse_port(t, &s->port) < 0 || s->port > 65534) {
+			error_set(err, "params: port must be a port number (1-65534), not '%s'", t ? t : "");
+			free(t);
+			free(listen);
+			goto out;
+		}
+		free(t);
+	}
+	free(listen);
+	json_t *h = json_object_get(p, "health");
+	if (h) {
+		s->health_http = scalar(json_object_get(h, "http"));
+		s->health_cmd = scalar(json_object_get(h, "command"));
+		if (s->health_http && s->health_http[0] != '/') {
+			error_set(err, "params: health http must be a path starting with /, not '%s'",
+				  s->health_http);
+			goto out;
+		}
+		if (s->health_http && strpbrk(s->health_http, " '\"\\\n"))
+			goto bad_path;
+		json_t *t = json_object_get(h, "timeout");
+		if (t && seconds_of(t, "params: health timeout", &s->health_timeout_s, err) < 0)
+			goto out;
+	}
+	json_t *d = json_object_get(p, "drain");
+	if (d && seconds_of(d, "params: drain", &s->drain_s, err) < 0)
+		goto out;
+	json_t *u = json_object_get(p, "update");
+	if (json_is_object(u)) {
+		char *t = scalar(json_object_get(u, "canary"));
+		if (!t || process_parse_percent(t, &s->canary) < 0) {
+			error_set(err, "params: canary must be a percentage from 1 to 99, not '%s'",
+				  t ? t : "");
+			free(t);
+			goto out;
+		}
+		free(t);
+	} else if (u && !(json_is_string(u) && !strcmp(json_string_value(u), "blue-green"))) {
+		error_set(err, "params: update must be blue-green or {canary: PERCENT}");
+		goto out;
+	}
+	json_t *r = json_object_get(p, "route");
+	if (r) {
+		s->routed = true;
+		s->route_host = scalar(json_object_get(r, "host"));
+		s->route_prefix = scalar(json_object_get(r, "prefix"));
+		if (!s->route_host)
+			s->route_host = xstrdup(domain ? domain : "localhost");
+		if (!s->route_prefix)
+			s->route_prefix = xstrdup("/");
+		if (!ssh_route_host_ok(s->route_host)) {
+			error_set(err, "params: route host '%s' is not a host name", s->route_host);
+			goto out;
+		}
+		if (!ssh_route_prefix_ok(s->route_prefix)) {
+			error_set(err,
+				  "params: route prefix '%s' must start and end with '/' and use letters, digits, -._~",
+				  s->route_prefix);
+			goto out;
+		}
+	}
+	rc = 0;
+	goto out;
+bad_path:
+	error_set(err, "params: health http path '%s' has characters a URL path cannot have",
+		  s->health_http);
+out:
+	json_decref(p);
+	if (rc < 0)
+		process_spec_release(s);
+	return rc;
+}
+
+void process_spec_rid(const struct process_spec *s, const char *artifact_hash, char rid[13])
+{
+	json_t *j = json_pack("{s:s, s:s, s:O, s:i, s:s?, s:s?}", "artifact", artifact_hash, "start",
+			      s->start, "env", s->env, "port", s->port, "http", s->health_http, "cmd",
+			      s->health_cmd);
+	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n;
+	EVP_Digest(text, strlen(text), md, &n, EVP_sha256(), NULL);
+	for (int i = 0; i < 6; i++)
+		snprintf(rid + 2 * i, 3, "%02x", md[i]);
+	free(text);
+	json_decref(j);
+}
+
+static void hex_of(const unsigned char *md, char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static int hash_file(const char *path, char hash[65], struct error *err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return error_set(err, "artifact %s cannot be read: %s", path, strerror(errno));
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		EVP_DigestUpdate(md, buf, n);
+	int bad = ferror(f);
+	fclose(f);
+	unsigned char out[EVP_MAX_MD_SIZE];
+	unsigned len;
+	EVP_DigestFinal_ex(md, out, &len);
+	EVP_MD_CTX_free(md);
+	if (bad)
+		return error_set(err, "artifact %s cannot be read", path);
+	hex_of(out, hash);
+	return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+int process_artifact_hash(const char *artifact, const char *dir, char hash[65], char **upload,
+			  bool *tgz, struct error *err)
+{
+	*upload = NULL;
+	*tgz = false;
+	struct stat st;
+	if (stat(artifact, &st) != 0)
+		return error_set(err, "artifact %s: %s", artifact, strerror(errno));
+	if (S_ISREG(st.st_mode)) {
+		if (!ends_with(artifact, ".tar.gz") && !ends_with(artifact, ".tgz") &&
+		    !ends_with(artifact, ".tar"))
+			return error_set(err, "artifact %s must be a directory, a .tar.gz or a .tar file",
+					 artifact);
+		if (hash_file(artifact, hash, err) < 0)
+			return -1;
+		*tgz = !ends_with(artifact, ".tar");
+		*upload = xstrdup(artifact);
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return error_set(err, "artifact %s must be a directory, a .tar.gz or a .tar file", artifact);
+
+	/* GNU tar makes the stream; the same tree gives the same bytes. */
+	struct strbuf tmp = STRBUF_INIT;
+	strbuf_addf(&tmp, "%s/artifact-XXXXXX", dir);
+	int fd = mkostemp(tmp.buf, O_CLOEXEC);
+	if (fd < 0) {
+		error_set(err, "cannot create a file in %s: %s", dir, strerror(errno));
+		strbuf_release(&tmp);
+		return -1;
+	}
+	const char *argv[] = { "tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0",
+			       "--numeric-owner", "--format=gnu",
+			       "-cf", "-", "-C", artifact, "--", ".", NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fd, 1);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	pid_t pid;
+	int rc = posix_spawnp(&pid, "tar", &fa, NULL, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fd);
+	int status = 0;
+	if (rc == 0)
+		waitpid(pid, &status, 0);
+	if (rc != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		unlink(tmp.buf);
+		strbuf_release(&tmp);
+		return error_set(err, "artifact %s: tar failed%s%s", artifact, rc ? ": " : "",
+				 rc ? strerror(rc) : "");
+	}
+	/* one stored copy per content: the name is the hash */
+	if (hash_file(tmp.buf, hash, err) < 0) {
+		unlink(tmp.buf);
+		strbuf_release(&tmp);
+		return -1;
+	}
+	struct strbuf final = STRBUF_INIT;
+	strbuf_addf(&final, "%s/artifact-%s.tar", dir, hash);
+	if (rename(tmp.buf, final.buf) != 0) {
+		error_set(err, "cannot store %s: %s", final.buf, strerror(errno));
+		unlink(tmp.buf);
+		strbuf_release(&tmp);
+		strbuf_release(&final);
+		return -1;
+	}
+	strbuf_release(&tmp);
+	*upload = strbuf_detach(&final);
+	return 0;
+}

@@ -1,0 +1,419 @@
+/* The OpenSSH client as a transport (ssh_transport.h). A master connection
+ * per host is made by the first command and kept 60 s after the last
+ * (ControlPersist), so a no-op apply costs one round trip per host. That
+ * master keeps the stderr of the ssh that started it: output is read until
+ * the ssh process itself exits, never until EOF. */
+
+#include "ssh_transport.h"
+
+#include "base/alloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define NOPTS 40
+
+struct ssh_transport {
+	char *program;
+	char *identity;
+	char *control_dir;
+	char *opt_text[NOPTS]; /* "-o", "X=y" pairs, owned */
+	const char *opts[NOPTS + 1];
+	size_t nopts;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ssh_quote(struct strbuf *sb, const char *s)
+{
+	strbuf_addc(sb, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			strbuf_adds(sb, "'\\''");
+		else
+			strbuf_addc(sb, *s);
+	}
+	strbuf_addc(sb, '\'');
+}
+
+static int check_file(const char *what, const char *path, struct error *err)
+{
+	if (access(path, R_OK) != 0)
+		return error_set(err, "%s %s cannot be read: %s", what, path, strerror(errno));
+	return 0;
+}
+
+/* A directory only this user may use: control sockets are credentials. */
+static int private_dir(const char *path, struct error *err)
+{
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return error_set(err, "ssh control directory %s: %s", path, strerror(errno));
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return error_set(err, "ssh control directory %s: %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+		return error_set(err,
+				 "ssh control directory %s must be a directory of this user that nobody else may use (mode 0700)",
+				 path);
+	return 0;
+}
+
+static void add_opt(struct ssh_transport *t, const char *fmt, const char *v)
+{
+	char buf[4200];
+	snprintf(buf, sizeof(buf), fmt, v);
+	t->opt_text[t->nopts] = xstrdup("-o");
+	t->opts[t->nopts] = t->opt_text[t->nopts];
+	t->nopts++;
+	t->opt_text[t->nopts] = xstrdup(buf);
+	t->opts[t->nopts] = t->opt_text[t->nopts];
+	t->nopts++;
+	t->opts[t->nopts] = NULL;
+}
+
+/* Control sockets are keyed on what decides trust too: a master made with
+ * another known_hosts or key must not be reused (it would skip the check). */
+static char *trust_tag(const char *known_hosts, const char *identity)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	FILE *f = fopen(known_hosts, "rb");
+	char buf[4096];
+	size_t n;
+	while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+		EVP_DigestUpdate(md, buf, n);
+	if (f)
+		fclose(f);
+	EVP_DigestUpdate(md, known_hosts, strlen(known_hosts) + 1);
+	if (identity)
+		EVP_DigestUpdate(md, identity, strlen(identity));
+	unsigned char out[EVP_MAX_MD_SIZE];
+	unsigned len;
+	EVP_DigestFinal_ex(md, out, &len);
+	EVP_MD_CTX_free(md);
+	char *hex = xmalloc(9);
+	for (int i = 0; i < 4; i++)
+		snprintf(hex + 2 * i, 3, "%02x", out[i]);
+	return hex;
+}
+
+int ssh_transport_new(struct ssh_transport **out, const struct ssh_transport_options *o,
+		      struct error *err)
+{
+	*out = NULL;
+	if (!o->known_hosts)
+		return error_set(err, "known_hosts is required: host keys are always checked");
+	if (check_file("known_hosts", o->known_hosts, err) < 0)
+		return -1;
+	if (o->identity && check_file("identity", o->identity, err) < 0)
+		return -1;
+	char *dir = NULL;
+	if (o->control_dir) {
+		dir = xstrdup(o->control_dir);
+	} else if (getenv("CAIRN_SSH_CONTROL_DIR") && *getenv("CAIRN_SSH_CONTROL_DIR")) {
+		dir = xstrdup(getenv("CAIRN_SSH_CONTROL_DIR"));
+	} else {
+		struct strbuf sb = STRBUF_INIT;
+		const char *xdg = getenv("XDG_RUNTIME_DIR");
+		if (xdg && *xdg)
+			strbuf_addf(&sb, "%s/cairn-ssh", xdg);
+		else
+			strbuf_addf(&sb, "/tmp/cairn-ssh-%u", (unsigned)geteuid());
+		dir = strbuf_detach(&sb);
+	}
+	if (private_dir(dir, err) < 0) {
+		free(dir);
+		return -1;
+	}
+	struct ssh_transport *t = xcalloc(1, sizeof(*t));
+	const char *prog = o->program ? o->program : getenv("CAIRN_SSH");
+	t->program = xstrdup(prog && *prog ? prog : "ssh");
+	t->identity = o->identity ? xstrdup(o->identity) : NULL;
+	t->control_dir = dir;
+	char *tag = trust_tag(o->known_hosts, o->identity);
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%%C-%s", dir, tag);
+	free(tag);
+	char timeout[32];
+	snprintf(timeout, sizeof(timeout), "%d", o->connect_timeout_s > 0 ? o->connect_timeout_s : 10);
+	add_opt(t, "BatchMode=%s", "yes");
+	add_opt(t, "StrictHostKeyChecking=%s", "yes");
+	add_opt(t, "UserKnownHostsFile=%s", o->known_hosts);
+	add_opt(t, "GlobalKnownHostsFile=%s", "/dev/null");
+	add_opt(t, "ControlMaster=%s", "auto");
+	add_opt(t, "ControlPath=%s", path);
+	add_opt(t, "ControlPersist=%s", "60s");
+	add_opt(t, "ConnectTimeout=%s", timeout);
+	add_opt(t, "ServerAliveInterval=%s", "5");
+	add_opt(t, "ServerAliveCountMax=%s", "3");
+	add_opt(t, "LogLevel=%s", "ERROR");
+	if (o->identity)
+		add_opt(t, "IdentitiesOnly=%s", "yes");
+	*out = t;
+	return 0;
+}
+
+void ssh_transport_free(struct ssh_transport *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nopts; i++)
+		free(t->opt_text[i]);
+	free(t->program);
+	free(t->identity);
+	free(t->control_dir);
+	free(t);
+}
+
+const char *const *ssh_transport_options_argv(const struct ssh_transport *t, size_t *n)
+{
+	*n = t->nopts;
+	return t->opts;
+}
+
+void ssh_result_release(struct ssh_result *r)
+{
+	strbuf_release(&r->out);
+	strbuf_release(&r->err);
+	r->status = 0;
+}
+
+/* The first line of ssh's complaint that says what went wrong. */
+static void describe_failure(const struct ssh_host *h, int port, const char *text, bool *transient,
+			     struct error *err)
+{
+	static const struct {
+		const char *needle, *say;
+		bool transient;
+	} known[] = {
+		{ "Connection refused", "connection refused", true },
+		{ "timed out", "connection timed out", true },
+		{ "No route to host", "no route to host", true },
+		{ "Network is unreachable", "network is unreachable", true },
+		{ "Could not resolve hostname", "cannot resolve the host name", true },
+		{ "REMOTE HOST IDENTIFICATION HAS CHANGED", "host key does not match known_hosts (refused)", false },
+		{ "Host key verification failed", "host key verification failed: its key is not the one in known_hosts (refused)", false },
+		{ "No ED25519 host key is known", "host key is not in known_hosts (refused)", false },
+		{ "Permission denied", "login refused (permission denied: check identity and user)", false },
+		{ "Connection reset", "connection reset", true },
+		{ "Connection closed", "connection closed", true },
+		{ "closed by remote host", "connection closed by the host", true },
+		{ "Broken pipe", "connection lost (broken pipe)", true },
+	};
+	for (size_t i = 0; i < sizeof(known) / sizeof(*known); i++) {
+		if (strstr(text, known[i].needle)) {
+			*transient = known[i].transient;
+			error_set(err, "host %s (%s:%d): %s", h->name, h->address, port, known[i].say);
+			return;
+		}
+	}
+	size_t len = strcspn(text, "\n");
+	*transient = true;
+	if (len == 0) { /* the shared master connection went away under the command */
+		error_set(err, "host %s (%s:%d): connection lost", h->name, h->address, port);
+		return;
+	}
+	error_set(err, "host %s (%s:%d): ssh failed%s%.*s", h->name, h->address, port, len ? ": " : "",
+		  (int)(len > 300 ? 300 : len), text);
+}
+
+int ssh_run(struct ssh_transport *t, const struct ssh_host *h, const char *command,
+	    const char *in, size_t inlen, const char *in_path, long long deadline_ms,
+	    struct ssh_result *res, bool *transient, struct error *err)
+{
+	int port = h->port > 0 ? h->port : 22;
+	char portbuf[16];
+	snprintf(portbuf, sizeof(portbuf), "%d", port);
+	const char *argv[NOPTS + 16];
+	size_t argc = 0;
+	argv[argc++] = t->program;
+	for (size_t i = 0; i < t->nopts; i++)
+		argv[argc++] = t->opts[i];
+	if (t->identity) {
+		argv[argc++] = "-i";
+		argv[argc++] = t->identity;
+	}
+	argv[argc++] = "-F";
+	argv[argc++] = "/dev/null"; /* the user's ~/.ssh/config must not change what cairn does */
+	argv[argc++] = "-T";
+	argv[argc++] = "-p";
+	argv[argc++] = portbuf;
+	argv[argc++] = "-l";
+	argv[argc++] = h->user ? h->user : "root";
+	argv[argc++] = "--";
+	argv[argc++] = h->address;
+	argv[argc++] = command;
+	argv[argc] = NULL;
+
+	*transient = false;
+	memset(res, 0, sizeof(*res));
+	int rc = -1;
+	int inpipe[2] = { -1, -1 }, outpipe[2] = { -1, -1 };
+	int errfd = -1, infd = -1;
+	char errpath[4200];
+	snprintf(errpath, sizeof(errpath), "%s/err-XXXXXX", t->control_dir);
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	pid_t pid = -1;
+
+	if ((errfd = mkostemp(errpath, O_CLOEXEC)) < 0) {
+		error_set(err, "host %s: cannot create a file in %s: %s", h->name, t->control_dir,
+			  strerror(errno));
+		goto out;
+	}
+	unlink(errpath);
+	if (in_path) {
+		if ((infd = open(in_path, O_RDONLY | O_CLOEXEC)) < 0) {
+			error_set(err, "cannot read %s: %s", in_path, strerror(errno));
+			goto out;
+		}
+	} else if (pipe2(inpipe, O_CLOEXEC) != 0) {
+		error_set(err, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	if (pipe2(outpipe, O_CLOEXEC) != 0) {
+		error_set(err, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	posix_spawn_file_actions_adddup2(&fa, in_path ? infd : inpipe[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, outpipe[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+	sigset_t none, dflt;
+	sigemptyset(&none);
+	sigemptyset(&dflt);
+	sigaddset(&dflt, SIGPIPE);
+	sigaddset(&dflt, SIGINT);
+	sigaddset(&dflt, SIGTERM);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dflt);
+	/* Its own process group: a Ctrl-C for cairn lets running commands finish. */
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+					    POSIX_SPAWN_SETPGROUP);
+	int sr = posix_spawnp(&pid, t->program, &fa, &attr, (char *const *)argv, environ);
+	if (sr != 0) {
+		pid = -1;
+		error_set(err, "cannot run %s: %s (install the OpenSSH client)", t->program, strerror(sr));
+		goto out;
+	}
+	close(outpipe[1]);
+	outpipe[1] = -1;
+	if (!in_path) {
+		close(inpipe[0]);
+		inpipe[0] = -1;
+		fcntl(inpipe[1], F_SETFL, O_NONBLOCK);
+		if (!in || inlen == 0) {
+			close(inpipe[1]);
+			inpipe[1] = -1;
+		}
+	}
+	fcntl(outpipe[0], F_SETFL, O_NONBLOCK);
+
+	size_t written = 0;
+	int wstatus = 0;
+	bool exited = false, timed_out = false;
+	while (!exited) {
+		struct pollfd pf[2];
+		int npf = 0;
+		if (outpipe[0] >= 0)
+			pf[npf++] = (struct pollfd){ .fd = outpipe[0], .events = POLLIN };
+		if (inpipe[1] >= 0)
+			pf[npf++] = (struct pollfd){ .fd = inpipe[1], .events = POLLOUT };
+		poll(pf, (nfds_t)npf, 50);
+		for (int i = 0; i < npf; i++) {
+			if (pf[i].fd == outpipe[0] && (pf[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+				char buf[16384];
+				ssize_t n;
+				while ((n = read(outpipe[0], buf, sizeof(buf))) > 0)
+					strbuf_add(&res->out, buf, (size_t)n);
+				if (n == 0) {
+					close(outpipe[0]);
+					outpipe[0] = -1;
+				}
+			} else if (pf[i].fd == inpipe[1] && (pf[i].revents & (POLLOUT | POLLERR | POLLHUP))) {
+				ssize_t n = write(inpipe[1], in + written, inlen - written);
+				if (n > 0)
+					written += (size_t)n;
+				if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == inlen) {
+					close(inpipe[1]);
+					inpipe[1] = -1;
+				}
+			}
+		}
+		pid_t w = waitpid(pid, &wstatus, WNOHANG);
+		if (w == pid) {
+			exited = true;
+		} else if (deadline_ms && now_ms() > deadline_ms) {
+			kill(pid, SIGTERM);
+			usleep(100 * 1000);
+			kill(pid, SIGKILL);
+			waitpid(pid, &wstatus, 0);
+			exited = timed_out = true;
+		}
+	}
+	pid = -1;
+	if (outpipe[0] >= 0) { /* what is left; a persisting master may hold the pipe */
+		char buf[16384];
+		ssize_t n;
+		while ((n = read(outpipe[0], buf, sizeof(buf))) > 0)
+			strbuf_add(&res->out, buf, (size_t)n);
+	}
+	lseek(errfd, 0, SEEK_SET);
+	{
+		char buf[8192];
+		ssize_t n;
+		while ((n = read(errfd, buf, sizeof(buf))) > 0)
+			strbuf_add(&res->err, buf, (size_t)n);
+	}
+	strbuf_cstr(&res->out);
+	strbuf_cstr(&res->err);
+	if (timed_out) {
+		*transient = true;
+		error_set(err, "host %s (%s:%d): no answer before the deadline", h->name, h->address, port);
+		goto out;
+	}
+	res->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 255;
+	if (res->status == 255) {
+		describe_failure(h, port, res->err.buf ? res->err.buf : "", transient, err);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	for (int i = 0; i < 2; i++) {
+		if (inpipe[i] >= 0)
+			close(inpipe[i]);
+		if (outpipe[i] >= 0)
+			close(outpipe[i]);
+	}
+	if (errfd >= 0)
+		close(errfd);
+	if (infd >= 0)
+		close(infd);
+	return rc;
+}

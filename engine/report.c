@@ -1,0 +1,371 @@
+/* Printing plans, statuses, explanations, revisions and policy changes, as
+ * text or JSON (see report.h). Moved here from the CLI so the server's API
+ * answers with the same documents. */
+#include "report.h"
+#include "engine/converge.h"
+#include "engine/store/store.h"
+
+#include <string.h>
+#include <time.h>
+
+void report_plan_json(struct strbuf *out, long long generation, const struct plan *plan)
+{
+	strbuf_addf(out, "{\"generation\":%lld,\"actions\":[", generation);
+	for (size_t i = 0; i < plan->len; i++) {
+		const struct plan_action *a = &plan->actions[i];
+		strbuf_adds(out, i ? ",{" : "{");
+		strbuf_addf(out, "\"action\":\"%s\",\"instance\":", plan_verb_name(a->verb));
+		strbuf_add_json_string(out, a->instance);
+		strbuf_adds(out, ",\"dependency\":");
+		strbuf_add_json_string(out, a->dependency);
+		strbuf_addc(out, '}');
+	}
+	strbuf_adds(out, "]}");
+}
+
+void report_plan_text(FILE *f, const struct plan *plan)
+{
+	if (!plan->len) {
+		fprintf(f, "plan: nothing to do\n");
+		return;
+	}
+	for (size_t i = 0; i < plan->len; i++) {
+		const struct plan_action *a = &plan->actions[i];
+		fprintf(f, "  %-7s %s  (%s)\n", plan_verb_name(a->verb), a->instance, a->dependency);
+	}
+	fprintf(f, "plan: %zu to create, %zu to update, %zu to delete, %zu to attach, %zu to detach\n",
+		plan->count[PLAN_CREATE], plan->count[PLAN_UPDATE], plan->count[PLAN_DELETE],
+		plan->count[PLAN_ATTACH], plan->count[PLAN_DETACH]);
+}
+
+static void json_string_or_null(struct strbuf *out, const char *s)
+{
+	if (s)
+		strbuf_add_json_string(out, s);
+	else
+		strbuf_adds(out, "null");
+}
+
+static void json_list(struct strbuf *out, const char **items, uint32_t n)
+{
+	strbuf_addc(out, '[');
+	for (uint32_t i = 0; i < n; i++) {
+		if (i)
+			strbuf_addc(out, ',');
+		strbuf_add_json_string(out, items[i]);
+	}
+	strbuf_addc(out, ']');
+}
+
+struct seen {
+	const char *state, *container, *health, *url;
+};
+
+/* What runs for an instance, as output_status_* show it. */
+static struct seen observe(const struct fleet *fleet, const struct instance *in)
+{
+	struct seen s = { 0 };
+	if (!fleet || (!in->root && !in->code_type))
+		return s;
+	if (!fleet_reachable(fleet, in->cluster)) {
+		s.state = "unknown";
+		return s;
+	}
+	size_t n;
+	const struct observed *o = fleet_find(fleet, in->key, in->root ? "network" : "container", &n);
+	if (!o) {
+		s.state = "missing";
+		return s;
+	}
+	s.state = o->state;
+	if (!in->root) {
+		s.container = o->name;
+		s.health = o->health;
+		s.url = o->url;
+	}
+	return s;
+}
+
+void report_status_json(struct strbuf *out, long long generation, const struct resolution *r,
+			const struct fleet *fleet)
+{
+	strbuf_addf(out, "{\"generation\":%lld,\"dependencies\":[", generation);
+	for (size_t i = 0; i < r->ndeps; i++) {
+		const struct dep_result *d = &r->deps[i];
+		strbuf_adds(out, i ? ",{\"id\":" : "{\"id\":");
+		strbuf_add_json_string(out, d->id);
+		strbuf_adds(out, ",\"user\":");
+		strbuf_add_json_string(out, d->dep->user->s);
+		strbuf_addf(out, ",\"resolved\":%s,\"instance\":", d->resolved ? "true" : "false");
+		json_string_or_null(out, d->root ? d->root->key : NULL);
+		strbuf_adds(out, ",\"reason\":");
+		json_string_or_null(out, d->reason);
+		strbuf_addc(out, '}');
+	}
+	strbuf_adds(out, "],\"instances\":[");
+	for (size_t i = 0; i < r->ninstances; i++) {
+		const struct instance *in = r->instances[i];
+		strbuf_adds(out, i ? ",{\"key\":" : "{\"key\":");
+		strbuf_add_json_string(out, in->key);
+		strbuf_adds(out, ",\"contract\":");
+		strbuf_add_json_string(out, in->contract);
+		strbuf_adds(out, ",\"context\":");
+		strbuf_add_json_string(out, in->context);
+		strbuf_adds(out, ",\"service\":");
+		strbuf_add_json_string(out, in->service);
+		strbuf_adds(out, ",\"component\":");
+		strbuf_add_json_string(out, in->component);
+		strbuf_adds(out, ",\"cluster\":");
+		strbuf_add_json_string(out, in->cluster);
+		strbuf_adds(out, ",\"dependencies\":");
+		json_list(out, in->deps, in->ndeps);
+		strbuf_adds(out, ",\"params\":");
+		strbuf_adds(out, in->params_public ? in->params_public->s : "{}");
+		strbuf_adds(out, ",\"discovery\":");
+		strbuf_adds(out, in->discovery ? in->discovery->s : "{}");
+		if (fleet) {
+			struct seen s = observe(fleet, in);
+			strbuf_adds(out, ",\"state\":");
+			json_string_or_null(out, s.state);
+			strbuf_adds(out, ",\"container\":");
+			json_string_or_null(out, s.container);
+			strbuf_adds(out, ",\"health\":");
+			json_string_or_null(out, s.health);
+			strbuf_adds(out, ",\"url\":");
+			json_string_or_null(out, s.url);
+		}
+		strbuf_addc(out, '}');
+	}
+	strbuf_adds(out, "]}");
+}
+
+void report_status_text(FILE *f, long long generation, const struct resolution *r,
+			const struct fleet *fleet)
+{
+	fprintf(f, "generation %lld: %zu of %zu dependencies resolved, %zu instances\n", generation,
+		r->nresolved, r->ndeps, r->ninstances);
+	for (size_t i = 0; i < r->ndeps; i++) {
+		const struct dep_result *d = &r->deps[i];
+		if (d->resolved)
+			fprintf(f, "  ok      %s (user %s) -> %s\n", d->id, d->dep->user->s, d->root->key);
+		else
+			fprintf(f, "  FAILED  %s (user %s): %s\n", d->id, d->dep->user->s, d->reason);
+	}
+	if (r->ninstances)
+		fprintf(f, "instances:\n");
+	for (size_t i = 0; i < r->ninstances; i++) {
+		const struct instance *in = r->instances[i];
+		fprintf(f, "  %s  [%s]", in->key, in->code_type ? in->code_type : "service");
+		struct seen s = observe(fleet, in);
+		if (s.state)
+			fprintf(f, "  %s%s%s%s%s", s.state, s.health ? " (" : "", s.health ? s.health : "",
+				s.health ? ")" : "", s.url ? "  " : "");
+		if (s.url)
+			fputs(s.url, f);
+		for (uint32_t d = 0; d < in->ndeps; d++)
+			fprintf(f, "%s%s", d ? ", " : "  used by ", in->deps[d]);
+		fputc('\n', f);
+	}
+}
+
+void report_explain_json(struct strbuf *out, const struct dep_result *d)
+{
+	strbuf_adds(out, "{\"id\":");
+	strbuf_add_json_string(out, d->id);
+	strbuf_adds(out, ",\"user\":");
+	strbuf_add_json_string(out, d->dep->user->s);
+	strbuf_adds(out, ",\"contract\":");
+	strbuf_add_json_string(out, d->dep->contract->s);
+	strbuf_addf(out, ",\"resolved\":%s,\"context\":", d->resolved ? "true" : "false");
+	json_string_or_null(out, d->context);
+	strbuf_adds(out, ",\"instance\":");
+	json_string_or_null(out, d->root ? d->root->key : NULL);
+	strbuf_adds(out, ",\"reason\":");
+	json_string_or_null(out, d->reason);
+	strbuf_adds(out, ",\"events\":");
+	json_list(out, d->events, d->nevents);
+	strbuf_addc(out, '}');
+}
+
+void report_explain_text(FILE *f, const struct dep_result *d)
+{
+	fprintf(f, "%s: %s\n", d->id, d->resolved ? "resolved" : "not resolved");
+	for (uint32_t i = 0; i < d->nevents; i++)
+		fprintf(f, "  %s\n", d->events[i]);
+	if (!d->resolved)
+		fprintf(f, "reason: %s\n", d->reason);
+}
+
+void report_revise_text(FILE *f, const struct revise_request *req, const struct revise_result *res)
+{
+	if (res->status == REVISE_UNCHANGED)
+		fprintf(f, "policy unchanged: every object is already as given (generation %lld)\n",
+			res->generation);
+	else if (req->dry_run)
+		fprintf(f, "dry run: would make generation %lld (%zu created, %zu updated, %zu deleted)\n",
+			res->generation + 1, res->created, res->updated, res->deleted);
+	else
+		fprintf(f, "generation %lld by %s: %zu created, %zu updated, %zu deleted\n",
+			res->generation, req->user, res->created, res->updated, res->deleted);
+	report_plan_text(f, res->plan);
+	for (size_t i = 0; i < res->resolution->ndeps; i++) {
+		const struct dep_result *d = &res->resolution->deps[i];
+		if (!d->resolved)
+			fprintf(f, "  not resolved: %s: %s\n", d->id, d->reason);
+	}
+}
+
+void report_revise_json(FILE *f, const struct revise_request *req, const struct revise_result *res)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (req->dry_run) {
+		fputs("{\"plan\":", f);
+		report_plan_json(&sb, res->generation, res->plan);
+		fputs(sb.buf, f);
+		strbuf_release(&sb);
+		fputs(",\"status\":", f);
+		report_status_json(&sb, res->generation, res->resolution, NULL);
+		fputs(sb.buf, f);
+		fputs("}\n", f);
+	} else {
+		report_plan_json(&sb, res->generation, res->plan);
+		fputs(sb.buf, f);
+		fputc('\n', f);
+	}
+	strbuf_release(&sb);
+}
+
+struct list_ctx {
+	struct strbuf *out;
+	bool json;
+	size_t count;
+};
+
+static void format_time(long long t, char *buf, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int log_generation(void *ctx_, const struct store_generation *g)
+{
+	struct list_ctx *ctx = ctx_;
+	char when[32];
+	format_time(g->time, when, sizeof(when));
+	if (ctx->json) {
+		strbuf_adds(ctx->out, ctx->count ? ",{" : "{");
+		strbuf_addf(ctx->out, "\"generation\":%lld,\"user\":", g->generation);
+		strbuf_add_json_string(ctx->out, g->user);
+		strbuf_addf(ctx->out, ",\"time\":\"%s\",\"verb\":", when);
+		strbuf_add_json_string(ctx->out, g->verb);
+		strbuf_addf(ctx->out, ",\"created\":%zu,\"updated\":%zu,\"deleted\":%zu}", g->created,
+			    g->updated, g->deleted);
+	} else {
+		strbuf_addf(ctx->out, "generation %lld  %s  %-8s %-6s %zu created, %zu updated, %zu deleted\n",
+			    g->generation, when, g->user, g->verb, g->created, g->updated, g->deleted);
+	}
+	ctx->count++;
+	return 0;
+}
+
+int report_log(struct strbuf *out, struct store *s, bool json, struct error *err)
+{
+	struct list_ctx ctx = { out, json, 0 };
+	if (json)
+		strbuf_adds(out, "{\"generations\":[");
+	if (store_log(s, log_generation, &ctx, err) < 0)
+		return -1;
+	if (json)
+		strbuf_adds(out, "]}");
+	else if (!ctx.count)
+		strbuf_adds(out, "no policy generations yet\n");
+	return 0;
+}
+
+static int show_object(void *ctx_, const char *kind, const char *ns, const char *name,
+		       const char *body)
+{
+	struct list_ctx *ctx = ctx_;
+	if (ctx->json) {
+		strbuf_adds(ctx->out, ctx->count ? "," : "");
+		strbuf_adds(ctx->out, body);
+	} else {
+		strbuf_addf(ctx->out, "# %s %s/%s\n- ", kind, ns, name);
+		/* JSON is YAML: indent the body under the list item. */
+		for (const char *p = body; *p; p++) {
+			strbuf_addc(ctx->out, *p);
+			if (*p == '\n' && p[1])
+				strbuf_adds(ctx->out, "  ");
+		}
+		if (ctx->out->len && ctx->out->buf[ctx->out->len - 1] != '\n')
+			strbuf_addc(ctx->out, '\n');
+	}
+	ctx->count++;
+	return 0;
+}
+
+int report_show(struct strbuf *out, struct store *s, long long gen, bool json, struct error *err)
+{
+	long long current;
+	if (store_current_generation(s, &current, err) < 0)
+		return -1;
+	if (!gen)
+		gen = current;
+	if (gen <= 0 || gen > current) {
+		if (current)
+			return error_set(err, "generation %lld does not exist (the latest is %lld)", gen,
+					 current);
+		return error_set(err, "no policy generations yet");
+	}
+	struct list_ctx ctx = { out, json, 0 };
+	if (json)
+		strbuf_addf(out, "{\"generation\":%lld,\"objects\":[", gen);
+	else
+		strbuf_addf(out, "# generation %lld\n", gen);
+	if (store_list_objects(s, gen, show_object, &ctx, err) < 0)
+		return -1;
+	if (json)
+		strbuf_adds(out, "]}");
+	return 0;
+}
+
+static int diff_object(void *ctx_, const char *kind, const char *ns, const char *name,
+		       const char *old_body, const char *new_body)
+{
+	struct list_ctx *ctx = ctx_;
+	const char *what = !old_body ? "created" : !new_body ? "deleted" : "updated";
+	if (ctx->json) {
+		strbuf_adds(ctx->out, ctx->count ? ",{" : "{");
+		strbuf_adds(ctx->out, "\"kind\":");
+		strbuf_add_json_string(ctx->out, kind);
+		strbuf_adds(ctx->out, ",\"namespace\":");
+		strbuf_add_json_string(ctx->out, ns);
+		strbuf_adds(ctx->out, ",\"name\":");
+		strbuf_add_json_string(ctx->out, name);
+		strbuf_addf(ctx->out, ",\"change\":\"%s\",\"old\":%s,\"new\":%s}", what,
+			    old_body ? old_body : "null", new_body ? new_body : "null");
+	} else {
+		strbuf_addf(ctx->out, "%s %s %s/%s\n", what, kind, ns, name);
+		if (old_body && new_body)
+			strbuf_addf(ctx->out, "  - %s\n  + %s\n", old_body, new_body);
+	}
+	ctx->count++;
+	return 0;
+}
+
+int report_diff(struct strbuf *out, struct store *s, long long from, long long to, bool json,
+		struct error *err)
+{
+	struct list_ctx ctx = { out, json, 0 };
+	if (json)
+		strbuf_addf(out, "{\"from\":%lld,\"to\":%lld,\"changes\":[", from, to);
+	if (store_diff(s, from, to, diff_object, &ctx, err) < 0)
+		return -1;
+	if (json)
+		strbuf_adds(out, "]}");
+	else if (!ctx.count)
+		strbuf_addf(out, "no changes between generations %lld and %lld\n", from, to);
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* What `cairn` shows of plans, statuses, explanations, revisions and policy
+ * changes: for people (text) or as the stable JSON documented in the README.
+ * Shared by the CLI and the server's API, so that `cairn --server` prints
+ * exactly what the local command prints. Formatting only: no effects. */
+#ifndef CAIRN_REPORT_H
+#define CAIRN_REPORT_H
+
+#include "engine/engine.h"
+#include "engine/revise.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct fleet;
+struct store;
+
+/* {"generation": N, "actions": [{"action", "instance", "dependency"}]} */
+void report_plan_json(struct strbuf *out, long long generation, const struct plan *plan);
+void report_plan_text(FILE *f, const struct plan *plan);
+
+/* {"generation": N, "dependencies": [...], "instances": [...]}; with a fleet
+ * (what runs, observed), each instance also has "state" (container state,
+ * "missing", "unknown" when its cluster cannot be reached; for a service
+ * instance its network's "present"/"missing"; null when nothing runs for it),
+ * "container", "health" and "url". */
+void report_status_json(struct strbuf *out, long long generation, const struct resolution *r,
+			const struct fleet *fleet);
+void report_status_text(FILE *f, long long generation, const struct resolution *r,
+			const struct fleet *fleet);
+
+/* One dependency's explanation. */
+void report_explain_json(struct strbuf *out, const struct dep_result *d);
+void report_explain_text(FILE *f, const struct dep_result *d);
+
+/* The outcome of `policy apply|delete` before converging. Text: the
+ * generation line, the plan and the dependencies not resolved. JSON: PLAN,
+ * or {"plan": PLAN, "status": STATUS} for a dry run (written part by part:
+ * on a large policy each part is megabytes). */
+void report_revise_text(FILE *f, const struct revise_request *req, const struct revise_result *res);
+void report_revise_json(FILE *f, const struct revise_request *req, const struct revise_result *res);
+
+/* `policy log`: {"generations": [...]} newest first, or one line each. */
+int report_log(struct strbuf *out, struct store *s, bool json, struct error *err);
+/* `policy show`: the objects of generation gen (0: the latest); a
+ * generation that does not exist is an error naming the latest. */
+int report_show(struct strbuf *out, struct store *s, long long gen, bool json, struct error *err);
+/* `policy diff`: {"from", "to", "changes": [...]}, or one line per object. */
+int report_diff(struct strbuf *out, struct store *s, long long from, long long to, bool json,
+		struct error *err);
+
+#endif

@@ -1,0 +1,39 @@
+/* The REST API under /api/v1 and the server's other routes (/healthz,
+ * /metrics, /webhook/github): the same policy operations, ACL and documents
+ * as the CLI (revise_policy, report.h), as the authenticated user. Each
+ * thread that serves requests or runs jobs keeps its own store connection,
+ * intern pool and users (reloaded when the users or secrets file changes). */
+#ifndef CAIRN_SERVER_API_H
+#define CAIRN_SERVER_API_H
+
+#include "http.h"
+#include "jobs.h"
+
+struct api;
+struct previews;
+
+struct api_env {
+	const char *state;        /* store location */
+	const char *users_path;   /* users file */
+	const char *secrets_path; /* may be NULL */
+	const char *public_url;   /* may be NULL */
+	struct jobs *jobs;
+	struct previews *previews; /* may be NULL: /webhook/github answers 404 */
+};
+
+int api_new(struct api **out, const struct api_env *env, struct error *err);
+/* After every thread that used it ended (http_stop, jobs_stop). */
+void api_free(struct api *a);
+/* For /metrics: the HTTP counters. */
+void api_set_http(struct api *a, struct http_server *h);
+
+/* The route table and the authenticator for http_start (ctx: the api). */
+const struct http_route *api_routes(size_t *n);
+int api_authenticate(void *ctx, struct http_request *req, struct http_response *res);
+
+/* The `reconcile` job: converges to the latest generation (reconcile_latest)
+ * with this thread's intern and users. ctx: the api. */
+enum job_outcome api_reconcile_job(void *ctx, struct job_run *run, const struct store_job *job,
+				   struct error *err);
+
+#endif

@@ -1,0 +1,40 @@
+/* Who is calling the server: API tokens (random, shown once, stored only as
+ * their SHA-256) and passwords checked against the users file's crypt(3)
+ * hashes. Parses the Authorization header; decides nothing about what the
+ * caller may do (that is the ACL's, in revise_policy). */
+#ifndef CAIRN_SERVER_AUTH_H
+#define CAIRN_SERVER_AUTH_H
+
+#include "base/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct store;
+struct users;
+
+#define AUTH_TOKEN_PREFIX "cairn_"
+#define AUTH_HASH_HEX 65 /* 64 hex digits and a NUL */
+
+/* A new token: "cairn_" and 64 hex digits from the kernel's random source,
+ * as a heap string (free() it). -1 with err when no randomness is available. */
+int auth_token_new(char **out, struct error *err);
+/* The hex SHA-256 of token: what the store keeps. */
+void auth_token_hash(const char *token, char out[AUTH_HASH_HEX]);
+
+enum auth_method { AUTH_TOKEN, AUTH_PASSWORD };
+
+enum { AUTH_REJECTED = -1, AUTH_FAILED = -2 };
+
+/* Checks an Authorization header ("Bearer TOKEN" or "Basic base64(user:pw)").
+ * Returns 0 with *user (the name as the users file spells it, heap) and
+ * *method; AUTH_REJECTED with err saying why for a missing, malformed or
+ * wrong credential, or one whose user is not in the users file;
+ * AUTH_FAILED with err when the store failed. */
+int auth_check(struct store *s, const struct users *users, const char *header, char **user,
+	       enum auth_method *method, struct error *err);
+
+/* a == b without an early exit (for secrets). */
+bool auth_equal(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,511 @@
+/* libmicrohttpd wrapped once (see http.h): the daemon runs an epoll thread
+ * pool; each connection gets a struct exchange that collects the body, the
+ * response status and the user, and is logged and counted when MHD says the
+ * request is over. Handlers never see MHD's calling convention. */
+#include "http.h"
+
+#include "base/alloc.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const double buckets[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+struct counter {
+	const char *route; /* a pattern of the table, or "unmatched" */
+	const char *method;
+	int status;
+	unsigned long long n;
+};
+
+struct http_server {
+	struct http_options o;
+	struct MHD_Daemon *d;
+	unsigned port;
+	bool quiesced;
+	pthread_mutex_t mu; /* guards the counters below */
+	struct counter *counters;
+	size_t ncounters, capcounters;
+	unsigned long long hist[NBUCKETS + 1];
+	double seconds_sum;
+	unsigned long long requests;
+};
+
+/* One request on a connection, from its headers to its completion. */
+struct exchange {
+	long long t0_us;
+	char *method, *path;
+	struct strbuf body;
+	bool too_large;
+	bool answered;
+	int status;
+	const char *route;
+	char *user;
+	char *args[HTTP_MAX_ARGS];
+};
+
+static long long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+const char *http_query(const struct http_request *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(const struct http_request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+void http_reply(struct http_response *res, int status, const char *body)
+{
+	res->status = status;
+	strbuf_reset(&res->body);
+	strbuf_adds(&res->body, body);
+}
+
+void http_error(struct http_response *res, int status, const char *fmt, ...)
+{
+	struct strbuf msg = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	res->status = status;
+	res->content_type = "application/json";
+	strbuf_reset(&res->body);
+	strbuf_adds(&res->body, "{\"error\":");
+	strbuf_add_json_string(&res->body, strbuf_cstr(&msg));
+	strbuf_adds(&res->body, "}");
+	strbuf_release(&msg);
+}
+
+void http_add_header(struct http_response *res, const char *name, const char *value)
+{
+	strbuf_addf(&res->headers, "%s: %s\n", name, value);
+}
+
+int http_parse_listen(const char *text, struct sockaddr_storage *out, struct error *err)
+{
+	const char *colon = strrchr(text, ':');
+	if (!colon || !colon[1])
+		return error_set(err, "listen address '%s': expected ADDR:PORT", text);
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || port < 0 || port > 65535)
+		return error_set(err, "listen address '%s': port must be a number from 0 to 65535",
+				 text);
+	char host[256];
+	size_t n = (size_t)(colon - text);
+	if (n >= sizeof(host))
+		return error_set(err, "listen address '%s': host too long", text);
+	memcpy(host, text, n);
+	host[n] = '\0';
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	int rc = getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, "0", &hints, &ai);
+	if (rc != 0 || !ai)
+		return error_set(err, "listen address '%s': %s", text, gai_strerror(rc));
+	memset(out, 0, sizeof(*out));
+	memcpy(out, ai->ai_addr, ai->ai_addrlen);
+	if (out->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)out)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)out)->sin_port = htons((uint16_t)port);
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* Whether path matches pattern; "{}" segments are copied into args. */
+static bool route_match(const char *pattern, const char *path, char **args)
+{
+	size_t nargs = 0;
+	const char *p = pattern, *s = path;
+	while (*p && *s) {
+		if (p[0] == '{' && p[1] == '}') {
+			size_t n = strcspn(s, "/");
+			if (n == 0 || nargs == HTTP_MAX_ARGS)
+				goto no;
+			args[nargs++] = strndup(s, n);
+			p += 2;
+			s += n;
+		} else if (*p++ != *s++) {
+			goto no;
+		}
+	}
+	if (!*p && !*s)
+		return true;
+no:
+	for (size_t i = 0; i < nargs; i++) {
+		free(args[i]);
+		args[i] = NULL;
+	}
+	return false;
+}
+
+/* Methods outside this list are counted as one, so that a client cannot
+ * grow the counters without bound. */
+static const char *method_label(const char *m)
+{
+	static const char *const known[] = { "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS" };
+	for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+		if (strcmp(m, known[k]) == 0)
+			return known[k];
+	return "other";
+}
+
+static void count(struct http_server *h, struct exchange *x, double secs)
+{
+	const char *route = x->route ? x->route : "unmatched";
+	const char *method = method_label(x->method);
+	pthread_mutex_lock(&h->mu);
+	size_t i;
+	for (i = 0; i < h->ncounters; i++) {
+		const struct counter *c = &h->counters[i];
+		if (c->status == x->status && c->route == route && c->method == method)
+			break;
+	}
+	if (i == h->ncounters) {
+		if (h->ncounters == h->capcounters) {
+			h->capcounters = h->capcounters ? 2 * h->capcounters : 32;
+			h->counters = xrealloc(h->counters, h->capcounters * sizeof(*h->counters));
+		}
+		h->counters[h->ncounters++] = (struct counter){ route, method, x->status, 0 };
+	}
+	h->counters[i].n++;
+	size_t b = 0;
+	while (b < NBUCKETS && secs > buckets[b])
+		b++;
+	h->hist[b]++;
+	h->seconds_sum += secs;
+	h->requests++;
+	pthread_mutex_unlock(&h->mu);
+}
+
+void http_metrics(struct http_server *h, struct strbuf *out)
+{
+	pthread_mutex_lock(&h->mu);
+	strbuf_adds(out, "# HELP cairn_http_requests_total HTTP requests answered, by route, method and status.\n"
+			 "# TYPE cairn_http_requests_total counter\n");
+	for (size_t i = 0; i < h->ncounters; i++) {
+		const struct counter *c = &h->counters[i];
+		strbuf_addf(out, "cairn_http_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"} %llu\n",
+			    c->route, c->method, c->status, c->n);
+	}
+	strbuf_adds(out, "# HELP cairn_http_request_duration_seconds Time from a request's headers to its response.\n"
+			 "# TYPE cairn_http_request_duration_seconds histogram\n");
+	unsigned long long cum = 0;
+	for (size_t b = 0; b < NBUCKETS; b++) {
+		cum += h->hist[b];
+		strbuf_addf(out, "cairn_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets[b], cum);
+	}
+	cum += h->hist[NBUCKETS];
+	strbuf_addf(out, "cairn_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+	strbuf_addf(out, "cairn_http_request_duration_seconds_sum %.6f\n", h->seconds_sum);
+	strbuf_addf(out, "cairn_http_request_duration_seconds_count %llu\n", h->requests);
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void log_line(struct exchange *x, double ms, enum MHD_RequestTerminationCode toe)
+{
+	char when[40];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + n, sizeof(when) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addf(&sb, "{\"time\":\"%s\",\"method\":", when);
+	strbuf_add_json_string(&sb, x->method);
+	strbuf_adds(&sb, ",\"path\":");
+	strbuf_add_json_string(&sb, x->path);
+	strbuf_addf(&sb, ",\"status\":%d,\"ms\":%.3f,\"user\":", x->status, ms);
+	if (x->user)
+		strbuf_add_json_string(&sb, x->user);
+	else
+		strbuf_adds(&sb, "null");
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		strbuf_addf(&sb, ",\"terminated\":\"%s\"",
+			    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
+			    : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT  ? "client closed"
+			    : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
+									 : "error");
+	strbuf_adds(&sb, "}\n");
+	/* One write per line: lines of concurrent requests never interleave. */
+	fwrite(sb.buf, 1, sb.len, stderr);
+	strbuf_release(&sb);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)c;
+	struct http_server *h = cls;
+	struct exchange *x = *con_cls;
+	if (!x)
+		return;
+	double secs = (now_us() - x->t0_us) / 1e6;
+	if (x->answered)
+		count(h, x, secs);
+	log_line(x, secs * 1000, toe);
+	free(x->method);
+	free(x->path);
+	free(x->user);
+	for (size_t i = 0; i < HTTP_MAX_ARGS; i++)
+		free(x->args[i]);
+	strbuf_release(&x->body);
+	free(x);
+	*con_cls = NULL;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, struct exchange *x,
+				     struct http_response *res, bool close)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		res->body.len, res->body.buf ? res->body.buf : (void *)"", MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				res->content_type ? res->content_type : "application/json");
+	if (close)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	/* Extra headers: "Name: value\n" lines. */
+	char *line = res->headers.buf;
+	while (line && *line) {
+		char *nl = strchr(line, '\n');
+		char *colon = strchr(line, ':');
+		if (!nl || !colon || colon > nl)
+			break;
+		*nl = '\0';
+		*colon = '\0';
+		MHD_add_response_header(r, line, colon + 2);
+		line = nl + 1;
+	}
+	x->status = res->status;
+	x->answered = true;
+	enum MHD_Result rc = MHD_queue_response(c, (unsigned)res->status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static void response_release(struct http_response *res)
+{
+	strbuf_release(&res->body);
+	strbuf_release(&res->headers);
+}
+
+static enum MHD_Result too_large(struct http_server *h, struct MHD_Connection *c,
+				 struct exchange *x)
+{
+	/* Counted under its route, though no handler runs. */
+	for (size_t i = 0; i < h->o.nroutes && !x->route; i++) {
+		char *args[HTTP_MAX_ARGS] = { 0 };
+		if (route_match(h->o.routes[i].pattern, x->path, args))
+			x->route = h->o.routes[i].pattern;
+		for (size_t k = 0; k < HTTP_MAX_ARGS; k++)
+			free(args[k]);
+	}
+	struct http_response res = { 0 };
+	http_error(&res, 413, "request body too large: the limit is %zu bytes", h->o.max_body);
+	enum MHD_Result rc = send_response(c, x, &res, true);
+	response_release(&res);
+	return rc;
+}
+
+static void dispatch(struct http_server *h, struct MHD_Connection *c, struct exchange *x,
+		     struct http_response *res)
+{
+	const struct http_route *found = NULL;
+	bool path_known = false;
+	struct strbuf allow = STRBUF_INIT;
+	for (size_t i = 0; i < h->o.nroutes && !found; i++) {
+		const struct http_route *r = &h->o.routes[i];
+		char *args[HTTP_MAX_ARGS] = { 0 };
+		if (!route_match(r->pattern, x->path, args))
+			continue;
+		path_known = true;
+		x->route = r->pattern;
+		if (strcmp(r->method, x->method) == 0 ||
+		    (strcmp(x->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
+			found = r;
+			memcpy(x->args, args, sizeof(args));
+		} else {
+			strbuf_addf(&allow, "%s%s", allow.len ? ", " : "", r->method);
+			for (size_t k = 0; k < HTTP_MAX_ARGS; k++)
+				free(args[k]);
+		}
+	}
+	if (!found) {
+		if (path_known) {
+			http_error(res, 405, "method %s not allowed on %s (allowed: %s)", x->method, x->path,
+				   strbuf_cstr(&allow));
+			http_add_header(res, "Allow", strbuf_cstr(&allow));
+		} else {
+			x->route = NULL;
+			http_error(res, 404, "no route %s %s", x->method, x->path);
+		}
+		strbuf_release(&allow);
+		return;
+	}
+	strbuf_release(&allow);
+	struct http_request req = { .method = x->method, .path = x->path,
+				    .body = x->body.buf ? x->body.buf : "", .len = x->body.len,
+				    .conn = c };
+	for (size_t k = 0; k < HTTP_MAX_ARGS; k++)
+		req.args[k] = x->args[k];
+	if (found->auth && h->o.authenticate) {
+		if (h->o.authenticate(h->o.ctx, &req, res) < 0)
+			return;
+		x->user = req.user ? xstrdup(req.user) : NULL;
+	}
+	found->fn(h->o.ctx, &req, res);
+	if (!res->status)
+		http_error(res, 500, "internal error: the handler gave no answer");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	struct http_server *h = cls;
+	struct exchange *x = *con_cls;
+	if (!x) {
+		x = xcalloc(1, sizeof(*x));
+		x->t0_us = now_us();
+		x->method = xstrdup(method);
+		x->path = xstrdup(url);
+		*con_cls = x;
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > h->o.max_body) {
+			x->too_large = true;
+			return too_large(h, c, x);
+		}
+		return MHD_YES;
+	}
+	if (x->answered) {
+		/* Refused already (413): let MHD drop the rest of the body. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!x->too_large && x->body.len + *upload_data_size <= h->o.max_body)
+			strbuf_add(&x->body, upload_data, *upload_data_size);
+		else if (!x->too_large) {
+			x->too_large = true;
+			strbuf_release(&x->body);
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (x->too_large)
+		return too_large(h, c, x);
+	if (!x->body.buf)
+		strbuf_adds(&x->body, "");
+	struct http_response res = { 0 };
+	dispatch(h, c, x, &res);
+	enum MHD_Result rc = send_response(c, x, &res, false);
+	response_release(&res);
+	return rc;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	struct strbuf msg = STRBUF_INIT, line = STRBUF_INIT;
+	strbuf_vaddf(&msg, fmt, ap);
+	while (msg.len && (msg.buf[msg.len - 1] == '\n' || msg.buf[msg.len - 1] == '.'))
+		strbuf_truncate(&msg, msg.len - 1);
+	strbuf_adds(&line, "{\"level\":\"error\",\"source\":\"http\",\"message\":");
+	strbuf_add_json_string(&line, strbuf_cstr(&msg));
+	strbuf_adds(&line, "}\n");
+	fwrite(line.buf, 1, line.len, stderr);
+	strbuf_release(&msg);
+	strbuf_release(&line);
+}
+
+int http_start(struct http_server **out, const struct http_options *o, struct error *err)
+{
+	*out = NULL;
+	struct sockaddr_storage addr;
+	if (http_parse_listen(o->listen, &addr, err) < 0)
+		return -1;
+	struct http_server *h = xcalloc(1, sizeof(*h));
+	h->o = *o;
+	if (!h->o.threads)
+		h->o.threads = 4;
+	if (!h->o.timeout_s)
+		h->o.timeout_s = 30;
+	if (!h->o.max_body)
+		h->o.max_body = 4 << 20;
+	pthread_mutex_init(&h->mu, NULL);
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if (addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+				MHD_OPTION_THREAD_POOL_SIZE, h->o.threads,
+				MHD_OPTION_CONNECTION_TIMEOUT, h->o.timeout_s,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+				MHD_OPTION_END);
+	if (!h->d) {
+		pthread_mutex_destroy(&h->mu);
+		free(h);
+		return error_set(err, "cannot listen on %s: address in use, not local, or not permitted",
+				 o->listen);
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = info ? info->port : 0;
+	*out = h;
+	return 0;
+}
+
+unsigned http_port(const struct http_server *h)
+{
+	return h->port;
+}
+
+void http_quiesce(struct http_server *h)
+{
+	if (!h || h->quiesced)
+		return;
+	MHD_socket fd = MHD_quiesce_daemon(h->d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	h->quiesced = true;
+}
+
+void http_stop(struct http_server *h)
+{
+	if (!h)
+		return;
+	MHD_stop_daemon(h->d);
+	pthread_mutex_destroy(&h->mu);
+	free(h->counters);
+	free(h);
+}

@@ -1,0 +1,317 @@
+/* The server's config file and lifetime (see server.h). Signals are
+ * blocked in every thread and taken by sigwait in the main one, so a
+ * SIGTERM never interrupts a handler half-way. */
+#include "server.h"
+
+#include "api.h"
+#include "http.h"
+#include "jobs.h"
+#include "previews.h"
+
+#include "base/alloc.h"
+#include "base/arena.h"
+#include "base/suggest.h"
+#include "engine/store/store.h"
+#include "policy/policy.h"
+#include "policy/yaml.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void server_config_set(char **field, const char *value)
+{
+	free(*field);
+	*field = value ? xstrdup(value) : NULL;
+}
+
+void server_config_release(struct server_config *c)
+{
+	free(c->path);
+	free(c->listen);
+	free(c->state);
+	free(c->users);
+	free(c->secrets);
+	free(c->public_url);
+	memset(c, 0, sizeof(*c));
+}
+
+static const char *const server_keys[] = { "listen", "state", "users", "secrets", "public_url",
+					   "threads", "timeout", "workers", "max_body", NULL };
+/* Read by previews_config_load from the same file. */
+static const char *const previews_keys[] = { "github", "repositories", "expiry", "domain", NULL };
+
+static bool in_list(const char *const *list, const char *k)
+{
+	for (size_t i = 0; list[i]; i++)
+		if (strcmp(list[i], k) == 0)
+			return true;
+	return false;
+}
+
+static void unknown_key(struct diags *d, const struct ypair *p)
+{
+	const char *best = NULL;
+	size_t bestd = 3;
+	for (int l = 0; l < 2; l++) {
+		const char *const *list = l ? previews_keys : server_keys;
+		for (size_t i = 0; list[i]; i++) {
+			size_t dist = edit_distance(p->key->s, list[i]);
+			if (dist < bestd)
+				bestd = dist, best = list[i];
+		}
+	}
+	if (best)
+		diags_add_at(d, p->key_pos, "unknown key '%s' in the server config (did you mean '%s'?)",
+			     p->key->s, best);
+	else
+		diags_add_at(d, p->key_pos,
+			     "unknown key '%s' in the server config (known: listen, state, users, "
+			     "secrets, public_url, threads, timeout, workers, max_body, github, "
+			     "repositories, expiry, domain)",
+			     p->key->s);
+}
+
+/* A path relative to the config file's directory; locations with a scheme
+ * (postgres://…) are kept as they are. */
+static char *relative_to(const char *dir, const char *value)
+{
+	if (value[0] == '/' || strstr(value, "://"))
+		return xstrdup(value);
+	const char *prefix = "";
+	if (strncmp(value, "sqlite:", 7) == 0) {
+		prefix = "sqlite:";
+		value += 7;
+		if (value[0] == '/')
+			return xstrdup(value - 7);
+	}
+	size_t n = strlen(prefix) + strlen(dir) + strlen(value) + 2;
+	char *out = xmalloc(n);
+	snprintf(out, n, "%s%s/%s", prefix, dir, value);
+	return out;
+}
+
+static int number(const struct ynode *v, const char *key, long long min, long long max,
+		  long long *out, struct diags *d)
+{
+	int64_t i;
+	if (v->kind != YNODE_SCALAR || ynode_scalar(v, &i, NULL, NULL) != YSCALAR_INT || i < min ||
+	    i > max) {
+		diags_add_at(d, v->pos, "%s must be a number from %lld to %lld", key, min, max);
+		return -1;
+	}
+	*out = i;
+	return 0;
+}
+
+int server_config_load(struct server_config *c, const char *path, struct diags *d)
+{
+	struct arena *a = arena_new();
+	struct intern *in = intern_new();
+	struct ynode **docs = NULL;
+	size_t ndocs = 0, before = d->len;
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup(".");
+	if (!*dir) {
+		free(dir);
+		dir = xstrdup("/");
+	}
+	server_config_set(&c->path, path);
+	if (yaml_parse_file(a, in, path, &docs, &ndocs, d) < 0)
+		goto out;
+	if (ndocs == 0 || (docs[0]->kind == YNODE_SCALAR &&
+			   ynode_scalar(docs[0], NULL, NULL, NULL) == YSCALAR_NULL))
+		goto out;
+	if (docs[0]->kind != YNODE_MAP) {
+		diags_add_at(d, docs[0]->pos, "the server config must be a mapping, not %s",
+			     ynode_describe(docs[0]));
+		goto out;
+	}
+	for (size_t i = 0; i < docs[0]->len; i++) {
+		const struct ypair *p = &docs[0]->pairs[i];
+		const char *k = p->key->s;
+		const struct ynode *v = p->value;
+		long long n;
+		if (in_list(previews_keys, k))
+			continue;
+		if (!in_list(server_keys, k)) {
+			unknown_key(d, p);
+			continue;
+		}
+		if (strcmp(k, "threads") == 0) {
+			if (number(v, k, 1, 256, &n, d) == 0)
+				c->threads = (unsigned)n;
+			continue;
+		}
+		if (strcmp(k, "timeout") == 0) {
+			if (number(v, k, 1, 3600, &n, d) == 0)
+				c->timeout = (unsigned)n;
+			continue;
+		}
+		if (strcmp(k, "workers") == 0) {
+			if (number(v, k, 1, 64, &n, d) == 0)
+				c->workers = (unsigned)n;
+			continue;
+		}
+		if (strcmp(k, "max_body") == 0) {
+			if (number(v, k, 1024, 1LL << 30, &n, d) == 0)
+				c->max_body = (size_t)n;
+			continue;
+		}
+		if (v->kind != YNODE_SCALAR || ynode_scalar(v, NULL, NULL, NULL) == YSCALAR_NULL ||
+		    !*v->str->s) {
+			diags_add_at(d, v->pos, "%s must be a string, not %s", k, ynode_describe(v));
+			continue;
+		}
+		const char *s = v->str->s;
+		if (strcmp(k, "listen") == 0) {
+			server_config_set(&c->listen, s);
+		} else if (strcmp(k, "public_url") == 0) {
+			server_config_set(&c->public_url, s);
+		} else {
+			char **field = strcmp(k, "state") == 0 ? &c->state
+				       : strcmp(k, "users") == 0 ? &c->users
+								 : &c->secrets;
+			free(*field);
+			*field = relative_to(dir, s);
+		}
+	}
+	if (ndocs > 1)
+		diags_add_at(d, docs[1]->pos, "the server config is one YAML document");
+out:
+	free(dir);
+	intern_free(in);
+	arena_free(a);
+	return d->len > before ? -1 : 0;
+}
+
+static void log_event(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void log_event(const char *level, const char *fmt, ...)
+{
+	struct strbuf msg = STRBUF_INIT, line = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	strbuf_addf(&line, "{\"level\":\"%s\",\"message\":", level);
+	strbuf_add_json_string(&line, strbuf_cstr(&msg));
+	strbuf_adds(&line, "}\n");
+	fwrite(line.buf, 1, line.len, stderr);
+	strbuf_release(&msg);
+	strbuf_release(&line);
+}
+
+/* Refuses to start with a users file or store that cannot be used, rather
+ * than answering every request with an error. */
+static int check_inputs(const struct server_config *c, struct error *err)
+{
+	struct intern *in = intern_new();
+	struct users *u = users_new(in);
+	struct diags d = DIAGS_INIT;
+	int rc = users_load(u, c->users, &d);
+	if (rc == 0 && c->secrets)
+		rc = users_load_secrets(u, c->secrets, &d);
+	if (rc < 0)
+		error_set(err, "%s", d.len ? d.items[0] : "cannot load users");
+	diags_release(&d);
+	users_free(u);
+	intern_free(in);
+	if (rc < 0)
+		return -1;
+	struct store *s = NULL;
+	if (store_open(&s, c->state, err) < 0)
+		return -1;
+	store_close(s);
+	return 0;
+}
+
+int server_run(const struct server_config *c, struct error *err)
+{
+	struct jobs *jobs = NULL;
+	struct api *api = NULL;
+	struct previews_config *pc = NULL;
+	struct previews *previews = NULL;
+	struct http_server *http = NULL;
+	bool jobs_started = false, previews_started = false;
+	int rc = -1;
+
+	/* Blocked before any thread starts, so every thread inherits the mask. */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+
+	if (!c->users) {
+		error_set(err, "no users file: pass --users FILE, set CAIRN_USERS or `users:` in the config file");
+		goto out;
+	}
+	if (check_inputs(c, err) < 0)
+		goto out;
+	struct jobs_options jo = { .state = c->state, .workers = c->workers };
+	if (jobs_new(&jobs, &jo, err) < 0)
+		goto out;
+	struct diags d = DIAGS_INIT;
+	if (previews_config_load(&pc, c->path, &d) < 0) {
+		error_set(err, "%s", d.len ? d.items[0] : "cannot load the previews configuration");
+		diags_release(&d);
+		goto out;
+	}
+	diags_release(&d);
+	struct previews_env pe = { .state = c->state, .users_path = c->users,
+				   .secrets_path = c->secrets, .jobs = jobs };
+	if (previews_new(&previews, pc, &pe, err) < 0)
+		goto out;
+	struct api_env ae = { .state = c->state, .users_path = c->users, .secrets_path = c->secrets,
+			      .public_url = c->public_url, .jobs = jobs, .previews = previews };
+	if (api_new(&api, &ae, err) < 0)
+		goto out;
+	jobs_register(jobs, "reconcile", api_reconcile_job, api);
+	size_t nroutes;
+	const struct http_route *routes = api_routes(&nroutes);
+	struct http_options ho = { .listen = c->listen ? c->listen : SERVER_DEFAULT_LISTEN,
+				   .threads = c->threads, .timeout_s = c->timeout,
+				   .max_body = c->max_body, .routes = routes, .nroutes = nroutes,
+				   .authenticate = api_authenticate, .ctx = api };
+	if (jobs_start(jobs, err) < 0)
+		goto out;
+	jobs_started = true;
+	if (previews_start(previews, err) < 0)
+		goto out;
+	previews_started = true;
+	if (http_start(&http, &ho, err) < 0)
+		goto out;
+	api_set_http(api, http);
+	{
+		/* The address as given, with the port actually bound (for port 0). */
+		char where[300];
+		const char *colon = strrchr(ho.listen, ':');
+		snprintf(where, sizeof(where), "%.*s:%u", (int)(colon - ho.listen), ho.listen,
+			 http_port(http));
+		log_event("info", "listening on http://%s (state %s)", where, c->state);
+	}
+
+	int sig = 0;
+	sigwait(&set, &sig);
+	log_event("info", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	http_quiesce(http);
+	rc = 0;
+out:
+	http_stop(http);
+	if (previews_started)
+		previews_stop(previews);
+	if (jobs_started)
+		jobs_stop(jobs);
+	previews_free(previews);
+	previews_config_free(pc);
+	jobs_free(jobs);
+	api_free(api);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		log_event("info", "stopped");
+	return rc;
+}
