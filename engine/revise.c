@@ -111,6 +111,7 @@ int revise_policy(struct store *store, struct intern *in, const struct users *us
 	struct store_change *changes = NULL;
 	size_t nchanges = 0, capchanges = 0;
 	struct state *prev = NULL;
+	bool prev_loaded = false; /* prev_json and prev: the desired state of `current` */
 	char *prev_json = NULL;
 	struct strbuf state_json = STRBUF_INIT;
 	int rc = -1;
@@ -194,6 +195,25 @@ int revise_policy(struct store *store, struct intern *in, const struct users *us
 					     object_describe(request, o));
 				continue;
 			}
+			/* Without its cluster nothing could reach what runs there to
+			 * remove it: the instances would be left behind. */
+			if (o->kind == KIND_CLUSTER) {
+				if (!prev_loaded &&
+				    (store_load_state(store, current, &prev_json, err) < 0 ||
+				     (prev_json && state_from_json(&prev, prev_json, err) < 0)))
+					goto out;
+				prev_loaded = true;
+				size_t running = 0;
+				for (size_t k = 0; prev && k < prev->len; k++)
+					running += strcmp(prev->instances[k]->cluster, o->name->s) == 0;
+				if (running)
+					diags_add_at(&res->diags, o->pos,
+						     "%s: %zu instance%s still placed on it; delete or move "
+						     "the dependencies that use it and apply first, then "
+						     "delete the cluster",
+						     object_describe(request, o), running,
+						     running == 1 ? " is" : "s are");
+			}
 			add_change(&changes, &nchanges, &capchanges, o, NULL, STORE_DELETED);
 			res->deleted++;
 		}
@@ -223,9 +243,8 @@ int revise_policy(struct store *store, struct intern *in, const struct users *us
 	if (resolve_policy(&res->resolution, after, users, consume_acl, 0, err) < 0)
 		goto out;
 	res->state = state_from_resolution(res->resolution);
-	if (store_load_state(store, current, &prev_json, err) < 0)
-		goto out;
-	if (prev_json && state_from_json(&prev, prev_json, err) < 0)
+	if (!prev_loaded && (store_load_state(store, current, &prev_json, err) < 0 ||
+			     (prev_json && state_from_json(&prev, prev_json, err) < 0)))
 		goto out;
 	res->plan = plan_diff(prev, res->state);
 

@@ -63,6 +63,9 @@ expect_exit 0 policy log -o json
 check "refused apply made no generation" json "len(d['generations']) == 7 and d['generations'][0]['user'] == 'Carol'"
 # A consumer may not delete someone else's dependency.
 expect_exit 3 policy delete --no-apply --user Alice -f "$ex/bob-stage-ts.yaml"
+# A cluster with instances on it cannot go: nothing could remove them afterwards.
+expect_exit 3 policy delete --no-apply --user Sam -f "$ex/Sam/clusters.yaml"
+check "deleting a cluster in use is refused with the count" grep -q "cluster system/cluster-us-east: 1[0-9] instances are still placed on it" "$work/err"
 
 expect_exit 0 policy apply --no-apply --user John -f "$ex/john-prod-ts-changed.yaml" --dry-run -o json
 check "dry run: only tweeviz and its root update" json "sorted((a['action'], a['instance']) for a in d['plan']['actions']) == [('update', 'cluster-us-east#main#twitter_stats#prod#root'), ('update', 'cluster-us-east#main#twitter_stats#prod#tweeviz')]"
