@@ -101,8 +101,14 @@ static void add_change(struct store_change **changes, size_t *n, size_t *cap,
 	c->body = what == STORE_DELETED || !after ? NULL : after->json;
 }
 
-int revise_policy(struct store *store, struct intern *in, const struct users *users,
-		  const struct revise_request *req, struct revise_result *res, struct error *err)
+/* One try at the request. With lock_first the store's write lock is held
+ * from the start. Without, everything is read, checked and resolved first
+ * and the lock is taken only to commit, so other writers (webhook
+ * deliveries, jobs) wait for a commit, not for a resolve; 1 is returned
+ * (everything undone) when another generation was committed in between. */
+static int revise_try(struct store *store, struct intern *in, const struct users *users,
+		      const struct revise_request *req, bool lock_first, struct revise_result *res,
+		      struct error *err)
 {
 	memset(res, 0, sizeof(*res));
 	struct store_txn *txn = NULL;
@@ -116,7 +122,7 @@ int revise_policy(struct store *store, struct intern *in, const struct users *us
 	struct strbuf state_json = STRBUF_INIT;
 	int rc = -1;
 
-	if (store_begin(store, &txn, err) < 0)
+	if (lock_first && store_begin(store, &txn, err) < 0)
 		goto out;
 	long long current;
 	if (store_current_generation(store, &current, err) < 0)
@@ -253,6 +259,16 @@ int revise_policy(struct store *store, struct intern *in, const struct users *us
 	} else if (req->dry_run) {
 		res->status = REVISE_DONE;
 	} else {
+		if (!txn) {
+			long long latest;
+			if (store_begin(store, &txn, err) < 0 ||
+			    store_current_generation(store, &latest, err) < 0)
+				goto out;
+			if (latest != current) {
+				rc = 1; /* another writer came first: try again on its generation */
+				goto out;
+			}
+		}
 		state_to_json(res->state, &state_json);
 		const char *verb = req->log_verb       ? req->log_verb
 				   : req->verb == REVISE_APPLY ? "apply"
@@ -279,6 +295,19 @@ out:
 	policy_free(request);
 	policy_free(before);
 	return rc;
+}
+
+int revise_policy(struct store *store, struct intern *in, const struct users *users,
+		  const struct revise_request *req, struct revise_result *res, struct error *err)
+{
+	/* Optimistic first; after a few lost races, hold the lock throughout so
+	 * that a busy store cannot starve a request. */
+	for (int attempt = 0;; attempt++) {
+		int rc = revise_try(store, in, users, req, attempt >= 3, res, err);
+		if (rc != 1)
+			return rc;
+		revise_result_release(res);
+	}
 }
 
 void revise_result_release(struct revise_result *res)

@@ -7,6 +7,7 @@
 #include "http.h"
 #include "jobs.h"
 #include "previews.h"
+#include "web.h"
 
 #include "base/alloc.h"
 #include "base/arena.h"
@@ -271,8 +272,16 @@ int server_run(const struct server_config *c, struct error *err)
 	if (api_new(&api, &ae, err) < 0)
 		goto out;
 	jobs_register(jobs, "reconcile", api_reconcile_job, api);
-	size_t nroutes;
-	const struct http_route *routes = api_routes(&nroutes);
+	/* The API's routes and the web page's (web.c), in one table. */
+	size_t napi, nweb, nroutes = 0;
+	const struct http_route *api_r = api_routes(&napi), *web_r = web_routes(&ae, &nweb);
+	struct http_route routes[64];
+	if (napi + nweb > sizeof(routes) / sizeof(routes[0])) {
+		error_set(err, "too many routes (%zu) for the server's table", napi + nweb);
+		goto out;
+	}
+	for (size_t i = 0; i < napi + nweb; i++)
+		routes[nroutes++] = i < napi ? api_r[i] : web_r[i - napi];
 	struct http_options ho = { .listen = c->listen ? c->listen : SERVER_DEFAULT_LISTEN,
 				   .threads = c->threads, .timeout_s = c->timeout,
 				   .max_body = c->max_body, .routes = routes, .nroutes = nroutes,

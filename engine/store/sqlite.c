@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How long a writer waits for another one before giving up. */
@@ -24,6 +25,7 @@
 struct sqlite_store {
 	struct store base;
 	struct store_txn txn;
+	struct timespec busy_since; /* when the current wait for a lock began */
 	sqlite3 *db;
 	char *path;
 	bool in_txn;
@@ -188,6 +190,26 @@ too_new:
 			 st->path, version, SCHEMA_VERSION);
 }
 
+/* Waits for another connection's lock in steps of at most 1 ms, up to
+ * BUSY_TIMEOUT_MS. SQLite's own timeout sleeps up to 100 ms at a time, which
+ * leaves a short request (a webhook delivery) waiting long after the lock
+ * was released while a writer commits many small transactions. */
+static int wait_while_busy(void *ctx, int count)
+{
+	struct sqlite_store *st = ctx;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (count == 0)
+		st->busy_since = now;
+	long long waited = (now.tv_sec - st->busy_since.tv_sec) * 1000LL +
+			   (now.tv_nsec - st->busy_since.tv_nsec) / 1000000;
+	if (waited >= BUSY_TIMEOUT_MS)
+		return 0;
+	struct timespec step = { 0, count < 20 ? 100000 : 1000000 };
+	nanosleep(&step, NULL);
+	return 1;
+}
+
 /* WAL lets readers (log, show, plan) run while a writer commits. Switching a
  * new database to it needs the file to itself and SQLite does not wait for
  * that (no busy handler), so when two processes open a new database at once
@@ -234,10 +256,14 @@ static int sqlite_open(struct store **out, const char *location, struct error *e
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
-	/* FULL sync because a generation, once reported, must survive a power cut. */
+	sqlite3_busy_handler(st->db, wait_while_busy, st);
+	/* Generations commit with FULL sync (sqlite_commit_generation): once
+	 * reported, one must survive a power cut. The rest (deliveries, jobs,
+	 * actions, tokens) commits with NORMAL: in WAL mode that survives the
+	 * process dying, and a power cut can lose only what was written since
+	 * the last generation — but a webhook delivery then costs no fsync. */
 	if (use_wal(st) != SQLITE_OK ||
-	    sqlite3_exec(st->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", NULL, NULL,
+	    sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", NULL, NULL,
 			 NULL) != SQLITE_OK) {
 		error_set(err, "cannot open state database %s: %s", path, sqlite3_errmsg(st->db));
 		goto fail;
@@ -386,7 +412,10 @@ static int sqlite_commit_generation(struct store_txn *t, const char *user, const
 	for (size_t i = 0; i < n; i++)
 		if (record_change(st, ins_change, close_obj, ins_obj, gen, &changes[i], err) < 0)
 			goto out;
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	int committed = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	if (committed != SQLITE_OK) {
 		fail(st, err, "cannot commit the generation");
 		goto out;
 	}

@@ -95,5 +95,18 @@ python3 -c "print('- ' + '[' * 100000)" >"$work/deep.yaml"
 expect_exit 3 policy apply --no-apply --user Sam -f "$work/deep.yaml"
 check "deep nesting is named" grep -q "deep.yaml:1:.*nested deeper than 256 levels" "$work/err"
 
+# Concurrent applies: each becomes its own generation, none is lost (a
+# revise that lost the race to commit is tried again on the newer policy).
+before=$("$cairn_bin" policy log -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["generations"]))')
+for i in $(seq 1 8); do
+	printf -- '- {kind: dependency, metadata: {namespace: main, name: race-%s}, user: John, contract: twitter_stats, labels: {n: "%s"}}\n' "$i" "$i" >"$work/race-$i.yaml"
+	"$cairn_bin" policy apply --no-apply --user John -f "$work/race-$i.yaml" >"$work/race-$i.out" 2>&1 &
+done
+wait
+expect_exit 0 policy log -o json
+check "8 concurrent applies make 8 consecutive generations" json "[g['generation'] for g in d['generations'][:8]] == list(range($before + 8, $before, -1))"
+expect_exit 0 policy show -o json
+check "and every one of their dependencies is stored" json "sum(o['metadata']['name'].startswith('race-') for o in d['objects']) == 8"
+
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

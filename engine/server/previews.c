@@ -1,0 +1,1068 @@
+/* Preview environments: the GitHub webhook's decisions (who may trigger,
+ * forks, closed PRs), the `github-pr` job that writes the dependency pr-<n>,
+ * converges and reports to GitHub, and the two background loops of expiry
+ * (the reaper of expired dependencies and the sweep of closed PRs). */
+#include "previews_internal.h"
+
+#include "base/alloc.h"
+#include "base/map.h"
+#include "base/vec.h"
+#include "engine/reconcile.h"
+#include "engine/revise.h"
+#include "policy/policy.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define JOB_KIND "github-pr"
+#define STATUS_CONTEXT "cairn/preview"
+
+struct previews {
+	const struct previews_config *c;
+	char *state, *users_path, *secrets_path;
+	struct jobs *jobs;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool stopping;
+	struct previews_stats stats;
+	VEC(struct store *) pool; /* idle store connections for webhook calls */
+
+	pthread_t reaper, sweeper;
+	bool reaper_running, sweeper_running;
+	/* The reaper's memory of when each dependency last changed. */
+	struct intern *seen_names;
+	struct map changed; /* "ns/name" -> (void *)(intptr_t)unix seconds */
+	long long scanned;  /* generations up to this one are in `changed` */
+};
+
+/* ---- small helpers ---- */
+
+static void plog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void plog(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("previews: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void count(struct previews *p, unsigned long long *field, unsigned long long n)
+{
+	pthread_mutex_lock(&p->mu);
+	*field += n;
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* An intern pool and the users file, per thread (neither is shared). */
+struct env {
+	struct intern *in;
+	struct users *users;
+};
+
+static int env_load(struct previews *p, struct env *e, struct error *err)
+{
+	e->in = intern_new();
+	e->users = users_new(e->in);
+	struct diags d = DIAGS_INIT;
+	int rc = users_load(e->users, p->users_path, &d);
+	if (rc == 0 && p->secrets_path)
+		rc = users_load_secrets(e->users, p->secrets_path, &d);
+	if (rc < 0) {
+		error_set(err, "%s", d.len ? d.items[0] : "cannot load the users file");
+		diags_release(&d);
+		users_free(e->users);
+		intern_free(e->in);
+		memset(e, 0, sizeof(*e));
+		return -1;
+	}
+	diags_release(&d);
+	return 0;
+}
+
+static void env_release(struct env *e)
+{
+	users_free(e->users);
+	intern_free(e->in);
+	memset(e, 0, sizeof(*e));
+}
+
+static void pr_key(struct strbuf *sb, const char *prefix, const char *repo, long long n)
+{
+	strbuf_addf(sb, "%s%s#%lld", prefix, repo, n);
+}
+
+/* Revises as the repository's user (or as system), one object given as JSON. */
+static int revise_one(struct store *s, struct env *e, enum revise_verb verb, const char *user,
+		      bool system, const char *log_verb, const char *json,
+		      struct revise_result *res, struct error *err)
+{
+	struct revise_text text = { "preview", json, strlen(json) };
+	struct revise_request req = { .verb = verb, .user = user, .texts = &text, .ntexts = 1,
+				      .log_verb = log_verb, .system = system };
+	return revise_policy(s, e->in, e->users, &req, res, err);
+}
+
+/* ---- GitHub reports ---- */
+
+/* How a GitHub call went: 0 fine, 1 refused (4xx, noted), -1 transient. */
+static int github_outcome(struct github_reply *r, const char *what, struct strbuf *notes,
+			  struct error *err)
+{
+	if (r->status >= 200 && r->status < 300)
+		return 0;
+	if (r->status >= 500 || r->status == 0 || r->status == 429) {
+		error_set(err, "github %s: answered %ld", what, r->status);
+		return -1;
+	}
+	json_t *root = r->body ? json_loads(r->body, 0, NULL) : NULL;
+	const char *msg = json_string_value(json_object_get(root, "message"));
+	strbuf_addf(notes, "%sgithub %s refused (%ld%s%s)", notes->len ? "; " : "", what, r->status,
+		    msg ? ": " : "", msg ? msg : "");
+	json_decref(root);
+	return 1;
+}
+
+/* POSTs json to path; -1 transient (err), 1 refused (notes), 0 with *reply kept. */
+static int github_post(struct previews *p, const char *path, json_t *body, const char *what,
+		       struct github_reply *reply, struct strbuf *notes, struct error *err)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	int rc = github_call(p->c, "POST", path, text, reply, err);
+	free(text);
+	if (rc < 0)
+		return -1;
+	rc = github_outcome(reply, what, notes, err);
+	if (rc != 0)
+		github_reply_release(reply);
+	return rc;
+}
+
+static bool sha_ok(const char *sha)
+{
+	if (!sha)
+		return false;
+	size_t n = strlen(sha);
+	if (n < 7 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((sha[i] >= '0' && sha[i] <= '9') || (sha[i] >= 'a' && sha[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* The deployment, its status and the commit status of one preview. */
+static enum job_outcome github_report(struct previews *p, struct store *s,
+				      const struct preview_repo *r, long long n, const char *sha,
+				      bool ok, const char *url, const char *description,
+				      struct strbuf *notes, struct error *err)
+{
+	if (!sha_ok(sha)) {
+		strbuf_addf(notes, "%snot reported to github: no commit sha", notes->len ? "; " : "");
+		return JOB_DONE;
+	}
+	struct strbuf path = STRBUF_INIT, env = STRBUF_INIT, key = STRBUF_INIT;
+	struct github_reply reply = { 0 };
+	enum job_outcome outcome = JOB_DONE;
+	strbuf_addf(&env, "pr-%lld", n);
+
+	strbuf_addf(&path, "/repos/%s/deployments", r->name);
+	json_t *dep = json_pack("{s:s, s:s, s:b, s:b, s:[], s:s, s:{s:s}}", "ref", sha,
+				"environment", env.buf, "transient_environment", 1, "auto_merge", 0,
+				"required_contexts", "description", "cairn preview", "payload",
+				"url", url);
+	int rc = github_post(p, path.buf, dep, "create deployment", &reply, notes, err);
+	if (rc < 0) {
+		outcome = JOB_RETRY;
+		goto out;
+	}
+	if (rc == 0) {
+		json_t *root = json_loads(reply.body ? reply.body : "", 0, NULL);
+		long long id = (long long)json_integer_value(json_object_get(root, "id"));
+		json_decref(root);
+		github_reply_release(&reply);
+		if (id > 0) {
+			char idtext[32];
+			snprintf(idtext, sizeof(idtext), "%lld", id);
+			pr_key(&key, "pr-deployment:", r->name, n);
+			if (store_kv_set(s, key.buf, idtext, err) < 0) {
+				outcome = JOB_RETRY;
+				goto out;
+			}
+			strbuf_reset(&path);
+			strbuf_addf(&path, "/repos/%s/deployments/%lld/statuses", r->name, id);
+			json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:b}", "state",
+					       ok ? "success" : "failure", "environment_url", url,
+					       "log_url", url, "description", description,
+					       "auto_inactive", 1);
+			rc = github_post(p, path.buf, st, "create deployment status", &reply, notes,
+					 err);
+			github_reply_release(&reply);
+			if (rc < 0) {
+				outcome = JOB_RETRY;
+				goto out;
+			}
+		}
+	}
+	strbuf_reset(&path);
+	strbuf_addf(&path, "/repos/%s/statuses/%s", r->name, sha);
+	json_t *cs = json_pack("{s:s, s:s, s:s, s:s}", "state", ok ? "success" : "failure",
+			       "target_url", url, "description", description, "context",
+			       STATUS_CONTEXT);
+	rc = github_post(p, path.buf, cs, "create commit status", &reply, notes, err);
+	github_reply_release(&reply);
+	if (rc < 0)
+		outcome = JOB_RETRY;
+out:
+	strbuf_release(&path);
+	strbuf_release(&env);
+	strbuf_release(&key);
+	return outcome;
+}
+
+/* Marks the PR's last deployment inactive (closed previews). */
+static enum job_outcome github_deactivate(struct previews *p, struct store *s,
+					  const struct preview_repo *r, long long n,
+					  struct strbuf *notes, struct error *err)
+{
+	struct strbuf key = STRBUF_INIT, path = STRBUF_INIT;
+	char *id = NULL;
+	struct github_reply reply = { 0 };
+	enum job_outcome outcome = JOB_DONE;
+	pr_key(&key, "pr-deployment:", r->name, n);
+	if (store_kv_get(s, key.buf, &id, err) < 0) {
+		outcome = JOB_RETRY;
+		goto out;
+	}
+	if (!id)
+		goto out;
+	strbuf_addf(&path, "/repos/%s/deployments/%s/statuses", r->name, id);
+	json_t *st = json_pack("{s:s, s:s}", "state", "inactive", "description",
+			       "pull request closed");
+	int rc = github_post(p, path.buf, st, "mark deployment inactive", &reply, notes, err);
+	github_reply_release(&reply);
+	if (rc < 0) {
+		outcome = JOB_RETRY;
+		goto out;
+	}
+	if (store_kv_set(s, key.buf, NULL, err) < 0)
+		outcome = JOB_RETRY;
+out:
+	free(id);
+	strbuf_release(&key);
+	strbuf_release(&path);
+	return outcome;
+}
+
+/* ---- the github-pr job ---- */
+
+struct pr_job {
+	const char *action, *repo, *sha, *branch, *author;
+	long long number;
+};
+
+/* Converges after a change; a failure to even start is transient. */
+static int converge_latest(struct store *s, struct env *e, size_t *unsuccessful,
+			   struct error *err)
+{
+	struct exec_options eo = { 0 };
+	struct reconcile_result rr;
+	bool busy = false;
+	*unsuccessful = 0;
+	if (reconcile_latest(s, e->in, e->users, true, &eo, &rr, &busy, err) < 0)
+		return error_wrap(err, "converge");
+	*unsuccessful = rr.converge.unsuccessful;
+	reconcile_result_release(&rr);
+	return 0;
+}
+
+/* The dependency pr-<n> of the latest generation, as its stored JSON (heap), or NULL. */
+static int current_dependency(struct store *s, struct env *e, const char *ns, const char *name,
+			      char **json, struct error *err)
+{
+	*json = NULL;
+	struct policy *pol = NULL;
+	long long gen;
+	if (revise_load_generation(s, e->in, 0, &pol, &gen, err) < 0)
+		return -1;
+	const struct object *o = policy_get(pol, KIND_DEPENDENCY, ns, name);
+	if (o)
+		*json = xstrdup(o->json);
+	policy_free(pol);
+	return 0;
+}
+
+static enum job_outcome pr_close(struct previews *p, struct job_run *run, struct env *e,
+				 const struct preview_repo *r, const struct pr_job *pj, bool report,
+				 struct strbuf *notes, struct error *err)
+{
+	struct store *s = job_store(run);
+	struct strbuf key = STRBUF_INIT, name = STRBUF_INIT;
+	char *json = NULL;
+	struct revise_result res = { 0 };
+	enum job_outcome outcome = JOB_RETRY;
+
+	/* First the marker: from now on no delivery brings the preview back. */
+	pr_key(&key, "pr-closed:", r->name, pj->number);
+	if (store_kv_set(s, key.buf, "closed", err) < 0)
+		goto out;
+	strbuf_addf(&name, "pr-%lld", pj->number);
+	if (current_dependency(s, e, r->ns, name.buf, &json, err) < 0)
+		goto out;
+	if (json) {
+		if (revise_one(s, e, REVISE_DELETE, r->user, false, NULL, json, &res, err) < 0)
+			goto out;
+		if (res.status == REVISE_REFUSED) {
+			error_set(err, "cannot delete %s/%s as %s: %s", r->ns, name.buf, r->user,
+				  res.diags.len ? res.diags.items[0] : "refused");
+			outcome = JOB_FAILED;
+			goto out;
+		}
+		size_t bad;
+		if (converge_latest(s, e, &bad, err) < 0)
+			goto out;
+		strbuf_addf(notes, "%sdeleted %s/%s", notes->len ? "; " : "", r->ns, name.buf);
+		if (bad)
+			strbuf_addf(notes, " (%zu actions did not succeed)", bad);
+	} else {
+		strbuf_addf(notes, "%s%s/%s was already gone", notes->len ? "; " : "", r->ns,
+			    name.buf);
+	}
+	outcome = report ? github_deactivate(p, s, r, pj->number, notes, err) : JOB_DONE;
+out:
+	revise_result_release(&res);
+	free(json);
+	strbuf_release(&key);
+	strbuf_release(&name);
+	return outcome;
+}
+
+/* The dependency pr-<n> as JSON: kept `expires` and `pinned` of the one in
+ * place (cairn extend), labels from the PR. */
+static char *pr_object(const struct preview_repo *r, const struct pr_job *pj, const char *host,
+		       const char *existing)
+{
+	char name[40], number[24];
+	snprintf(name, sizeof(name), "pr-%lld", pj->number);
+	snprintf(number, sizeof(number), "%lld", pj->number);
+	json_t *labels = json_pack("{s:s, s:s, s:s}", "repo", r->name, "pr", number, "host", host);
+	if (pj->branch)
+		json_object_set_new(labels, "branch", json_string(pj->branch));
+	if (pj->sha)
+		json_object_set_new(labels, "sha", json_string(pj->sha));
+	if (pj->author)
+		json_object_set_new(labels, "author", json_string(pj->author));
+	json_t *o = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:o}", "kind", "dependency",
+			      "metadata", "namespace", r->ns, "name", name, "user", r->user,
+			      "contract", r->contract, "labels", labels);
+	if (r->ttl)
+		json_object_set_new(o, "ttl", json_string(r->ttl));
+	json_t *old = existing ? json_loads(existing, 0, NULL) : NULL;
+	json_t *v;
+	if ((v = json_object_get(old, "expires")))
+		json_object_set(o, "expires", v);
+	if ((v = json_object_get(old, "pinned")))
+		json_object_set(o, "pinned", v);
+	json_decref(old);
+	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return text;
+}
+
+static enum job_outcome pr_upsert(struct previews *p, struct job_run *run, struct env *e,
+				  const struct preview_repo *r, const struct pr_job *pj,
+				  struct strbuf *notes, struct error *err)
+{
+	struct store *s = job_store(run);
+	struct strbuf host = STRBUF_INIT, url = STRBUF_INIT, name = STRBUF_INIT,
+		      desc = STRBUF_INIT;
+	char *existing = NULL, *json = NULL;
+	struct revise_result res = { 0 };
+	enum job_outcome outcome = JOB_RETRY;
+
+	preview_host(r, p->c->domain, pj->number, pj->branch, &host);
+	preview_url(r, host.buf, &url);
+	strbuf_addf(&name, "pr-%lld", pj->number);
+	if (current_dependency(s, e, r->ns, name.buf, &existing, err) < 0)
+		goto out;
+	if (job_cancelled(run)) {
+		outcome = JOB_CANCELLED;
+		goto out;
+	}
+	json = pr_object(r, pj, host.buf, existing);
+	/* The same object again (a redelivery, a retry): no revision, which
+	 * would hold the store's write lock for nothing. */
+	json_t *a = existing ? json_loads(existing, 0, NULL) : NULL, *b = json_loads(json, 0, NULL);
+	bool same = a && b && json_equal(a, b);
+	json_decref(a);
+	json_decref(b);
+	if (same)
+		res.status = REVISE_UNCHANGED;
+	else if (revise_one(s, e, REVISE_APPLY, r->user, false, NULL, json, &res, err) < 0)
+		goto out;
+	bool ok = true;
+	if (res.status == REVISE_REFUSED) {
+		ok = false;
+		strbuf_addf(&desc, "refused: %s", res.diags.len ? res.diags.items[0] : "refused");
+	} else {
+		if (job_cancelled(run)) {
+			outcome = JOB_CANCELLED;
+			goto out;
+		}
+		size_t bad;
+		if (converge_latest(s, e, &bad, err) < 0)
+			goto out;
+		if (bad) {
+			ok = false;
+			strbuf_addf(&desc, "%zu actions did not succeed", bad);
+		} else {
+			strbuf_addf(&desc, "preview at %s", url.buf);
+		}
+	}
+	if (job_cancelled(run)) {
+		outcome = JOB_CANCELLED;
+		goto out;
+	}
+	/* GitHub limits descriptions to 140 characters. */
+	if (desc.len > 140)
+		strbuf_truncate(&desc, 140);
+	strbuf_addf(notes, "%s%s/%s %s: %s", notes->len ? "; " : "", r->ns, name.buf,
+		    res.status == REVISE_UNCHANGED ? "unchanged" : ok ? "ready" : "failed", desc.buf);
+	outcome = github_report(p, s, r, pj->number, pj->sha, ok, url.buf, desc.buf, notes, err);
+	if (outcome == JOB_DONE && res.status == REVISE_REFUSED) {
+		error_set(err, "%s", notes->buf);
+		strbuf_reset(notes);
+		outcome = JOB_FAILED;
+	}
+out:
+	revise_result_release(&res);
+	free(existing);
+	free(json);
+	strbuf_release(&host);
+	strbuf_release(&url);
+	strbuf_release(&name);
+	strbuf_release(&desc);
+	return outcome;
+}
+
+static enum job_outcome pr_job_run(void *ctx, struct job_run *run, const struct store_job *job,
+				   struct error *err)
+{
+	struct previews *p = ctx;
+	struct store *s = job_store(run);
+	json_t *root = json_loads(job->payload ? job->payload : "", 0, NULL);
+	struct pr_job pj = {
+		.action = json_string_value(json_object_get(root, "action")),
+		.repo = json_string_value(json_object_get(root, "repo")),
+		.sha = json_string_value(json_object_get(root, "sha")),
+		.branch = json_string_value(json_object_get(root, "branch")),
+		.author = json_string_value(json_object_get(root, "author")),
+		.number = (long long)json_integer_value(json_object_get(root, "number")),
+	};
+	struct env e = { 0 };
+	struct strbuf key = STRBUF_INIT, notes = STRBUF_INIT;
+	char *closed = NULL;
+	enum job_outcome outcome = JOB_FAILED;
+	const struct preview_repo *r = NULL;
+
+	if (!pj.action || !pj.repo || pj.number <= 0) {
+		error_set(err, "job %lld: payload without action, repo or number", job->id);
+		goto out;
+	}
+	if (!(r = previews_config_repo(p->c, pj.repo))) {
+		error_set(err, "repository %s is not configured for previews", pj.repo);
+		goto out;
+	}
+	if (env_load(p, &e, err) < 0) {
+		outcome = JOB_RETRY;
+		goto out;
+	}
+	pr_key(&key, "pr-closed:", r->name, pj.number);
+	if (strcmp(pj.action, "close") == 0) {
+		outcome = pr_close(p, run, &e, r, &pj, true, &notes, err);
+		goto out;
+	}
+	if (strcmp(pj.action, "reopened") == 0) {
+		if (store_kv_set(s, key.buf, NULL, err) < 0) {
+			outcome = JOB_RETRY;
+			goto out;
+		}
+	} else {
+		if (store_kv_get(s, key.buf, &closed, err) < 0) {
+			outcome = JOB_RETRY;
+			goto out;
+		}
+		/* A push that arrives after the close never brings the preview back
+		 * (and removes one a superseded close left behind). */
+		if (closed) {
+			strbuf_adds(&notes, "pull request is closed: ");
+			outcome = pr_close(p, run, &e, r, &pj, false, &notes, err);
+			goto out;
+		}
+	}
+	outcome = pr_upsert(p, run, &e, r, &pj, &notes, err);
+out:
+	if (notes.len && !err->msg)
+		error_set(err, "%s", notes.buf);
+	else if (notes.len && outcome == JOB_DONE)
+		error_wrap(err, "%s", notes.buf);
+	free(closed);
+	strbuf_release(&key);
+	strbuf_release(&notes);
+	env_release(&e);
+	json_decref(root);
+	return outcome;
+}
+
+/* ---- webhook ---- */
+
+static struct store *pool_take(struct previews *p, struct error *err)
+{
+	struct store *s = NULL;
+	pthread_mutex_lock(&p->mu);
+	if (p->pool.len)
+		s = p->pool.items[--p->pool.len];
+	pthread_mutex_unlock(&p->mu);
+	if (!s && store_open(&s, p->state, err) < 0)
+		return NULL;
+	return s;
+}
+
+static void pool_give(struct previews *p, struct store *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&p->mu);
+	vec_push(&p->pool, s);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static int respond(char **response, int code, const char *status, long long job,
+		   const char *error)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_adds(&sb, "{\"status\": ");
+	strbuf_add_json_string(&sb, status);
+	if (job)
+		strbuf_addf(&sb, ", \"job\": %lld", job);
+	if (error) {
+		strbuf_adds(&sb, ", \"error\": ");
+		strbuf_add_json_string(&sb, error);
+	}
+	strbuf_addc(&sb, '}');
+	*response = strbuf_detach(&sb);
+	return code;
+}
+
+static bool in_list(char *const *items, size_t n, const char *s)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (strcasecmp(items[i], s) == 0)
+			return true;
+	return false;
+}
+
+int previews_github_webhook(struct previews *p, const char *event, const char *delivery,
+			    const char *signature, const char *body, size_t len, char **response)
+{
+	struct webhook_pr pr = { 0 };
+	struct error err = ERROR_INIT;
+	struct store *s = NULL;
+	struct strbuf msg = STRBUF_INIT, key = STRBUF_INIT;
+	char *closed = NULL, *payload = NULL;
+	int code;
+
+	count(p, &p->stats.deliveries, 1);
+	/* Nothing of the delivery is looked at before its signature holds. */
+	if (!webhook_signature_ok(p->c->secret, p->c->secret_len, signature, body, len)) {
+		count(p, &p->stats.rejected_signature, 1);
+		code = respond(response, 401, "rejected", 0,
+			       signature ? "wrong X-Hub-Signature-256"
+					 : "missing X-Hub-Signature-256");
+		goto out;
+	}
+	if (!event || !*event) {
+		code = respond(response, 400, "error", 0, "missing X-GitHub-Event");
+		goto out;
+	}
+	if (!delivery || !*delivery || strlen(delivery) > 128) {
+		code = respond(response, 400, "error", 0, "missing or oversized X-GitHub-Delivery");
+		goto out;
+	}
+	if (strcmp(event, "ping") == 0) {
+		code = respond(response, 200, "pong", 0, NULL);
+		goto out;
+	}
+	if (strcmp(event, "pull_request") != 0) {
+		count(p, &p->stats.ignored, 1);
+		strbuf_addf(&msg, "event '%s' is not handled", event);
+		code = respond(response, 200, "ignored", 0, msg.buf);
+		goto out;
+	}
+	if (webhook_parse_pr(body, len, &pr, &err) < 0) {
+		code = respond(response, 400, "error", 0, error_msg(&err));
+		goto out;
+	}
+	if (!(s = pool_take(p, &err))) {
+		code = respond(response, 500, "error", 0, error_msg(&err));
+		goto out;
+	}
+	bool fresh;
+	if (store_delivery_claim(s, "github", delivery, &fresh, &err) < 0) {
+		code = respond(response, 500, "error", 0, error_msg(&err));
+		goto out;
+	}
+	if (!fresh) {
+		count(p, &p->stats.duplicates, 1);
+		code = respond(response, 200, "duplicate", 0, NULL);
+		goto out;
+	}
+	const struct preview_repo *r = previews_config_repo(p->c, pr.repo);
+	if (!r) {
+		count(p, &p->stats.ignored, 1);
+		strbuf_addf(&msg, "repository %s is not configured", pr.repo);
+		code = respond(response, 200, "ignored", 0, msg.buf);
+		goto out;
+	}
+	pr_key(&key, "pr-closed:", r->name, pr.number);
+	const char *action = pr.action;
+	if (strcmp(action, "closed") == 0) {
+		action = "close";
+		if (store_kv_set(s, key.buf, "closed", &err) < 0) {
+			code = respond(response, 500, "error", 0, error_msg(&err));
+			goto out;
+		}
+	} else if (strcmp(action, "opened") == 0 || strcmp(action, "reopened") == 0 ||
+		   strcmp(action, "synchronize") == 0 ||
+		   (strcmp(action, "labeled") == 0 && pr.label &&
+		    strcasecmp(pr.label, r->approval_label) == 0)) {
+		if (!in_list(r->trigger, r->ntrigger, pr.association)) {
+			strbuf_addf(&msg, "author association %s may not trigger previews of %s",
+				    pr.association ? pr.association : "(none)", r->name);
+		} else if (pr.fork && !in_list(pr.labels, pr.nlabels, r->approval_label)) {
+			strbuf_addf(&msg, "pull request from a fork: waiting for label '%s'",
+				    r->approval_label);
+		} else if (strcmp(action, "reopened") == 0) {
+			if (store_kv_set(s, key.buf, NULL, &err) < 0) {
+				code = respond(response, 500, "error", 0, error_msg(&err));
+				goto out;
+			}
+		} else {
+			if (store_kv_get(s, key.buf, &closed, &err) < 0) {
+				code = respond(response, 500, "error", 0, error_msg(&err));
+				goto out;
+			}
+			if (closed)
+				strbuf_adds(&msg, "pull request is closed");
+		}
+	} else {
+		strbuf_addf(&msg, "action '%s' is not handled", action);
+	}
+	if (msg.len) {
+		count(p, &p->stats.ignored, 1);
+		code = respond(response, 200, "ignored", 0, msg.buf);
+		goto out;
+	}
+	json_t *labels = json_array();
+	for (size_t i = 0; i < pr.nlabels; i++)
+		json_array_append_new(labels, json_string(pr.labels[i]));
+	json_t *pl = json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s?, s:o, s:b, s:s?}", "action",
+			       action, "repo", r->name, "number", (json_int_t)pr.number, "sha",
+			       pr.sha, "branch", pr.branch, "author", pr.author, "association",
+			       pr.association, "labels", labels, "fork", pr.fork, "head_repo",
+			       pr.head_repo);
+	payload = json_dumps(pl, JSON_COMPACT);
+	json_decref(pl);
+	struct strbuf jkey = STRBUF_INIT;
+	pr_key(&jkey, "pr:", r->name, pr.number);
+	long long id = 0;
+	int rc = jobs_enqueue(p->jobs, s, JOB_KIND, jkey.buf, payload, true, &id, &err);
+	strbuf_release(&jkey);
+	if (rc < 0) {
+		code = respond(response, 500, "error", 0, error_msg(&err));
+		goto out;
+	}
+	count(p, &p->stats.queued, 1);
+	code = respond(response, 202, "queued", id, NULL);
+out:
+	if (code >= 500)
+		plog("webhook delivery %s: %s", delivery ? delivery : "(none)", error_msg(&err));
+	pool_give(p, s);
+	free(payload);
+	free(closed);
+	webhook_pr_release(&pr);
+	error_clear(&err);
+	strbuf_release(&msg);
+	strbuf_release(&key);
+	return code;
+}
+
+/* ---- expiry: the reaper ---- */
+
+/* Remembers when each dependency last changed, reading only new generations. */
+struct scan_ctx {
+	struct previews *p;
+	long long time;
+};
+
+static int scan_change(void *ctx_, const struct store_change *c, const char *old_body)
+{
+	struct scan_ctx *ctx = ctx_;
+	if (strcmp(c->kind, "dependency") != 0)
+		return 0;
+	struct strbuf k = STRBUF_INIT;
+	strbuf_addf(&k, "%s/%s", c->ns, c->name);
+	const struct istr *name = intern(ctx->p->seen_names, k.buf, k.len);
+	map_put(&ctx->p->changed, name->s, name->len, (void *)(intptr_t)ctx->time);
+	strbuf_release(&k);
+	return 0;
+}
+
+static int scan_generations(struct previews *p, struct store *s, long long current,
+			    struct error *err)
+{
+	for (long long g = p->scanned + 1; g <= current; g++) {
+		struct store_generation gen;
+		if (store_generation_get(s, g, &gen, err) < 0)
+			return -1;
+		struct scan_ctx ctx = { p, gen.time };
+		store_generation_release(&gen);
+		if (store_generation_changes(s, g, scan_change, &ctx, err) < 0)
+			return -1;
+		p->scanned = g;
+	}
+	return 0;
+}
+
+/* When d expires (unix seconds), 0 for never. */
+static long long dep_deadline(struct previews *p, const struct dependency *d)
+{
+	if (d->pinned)
+		return 0;
+	long long deadline = d->expires;
+	if (d->ttl) {
+		struct strbuf k = STRBUF_INIT;
+		strbuf_addf(&k, "%s/%s", d->obj.ns->s, d->obj.name->s);
+		long long changed = (long long)(intptr_t)map_get(&p->changed, k.buf, k.len);
+		strbuf_release(&k);
+		if (changed && (!deadline || changed + d->ttl < deadline))
+			deadline = changed + d->ttl;
+	}
+	return deadline;
+}
+
+static void reap_once(struct previews *p, struct store *s)
+{
+	struct error err = ERROR_INIT;
+	struct env e = { 0 };
+	struct policy *pol = NULL;
+	struct revise_result res = { 0 };
+	struct strbuf list = STRBUF_INIT, names = STRBUF_INIT;
+	long long current;
+	size_t n = 0;
+	struct intern *in = intern_new();
+
+	if (store_current_generation(s, &current, &err) < 0 || current == 0)
+		goto out;
+	if (scan_generations(p, s, current, &err) < 0)
+		goto out;
+	if (revise_load_generation(s, in, current, &pol, NULL, &err) < 0)
+		goto out;
+	long long now = (long long)time(NULL);
+	/* One revision deletes every expired dependency: a list of their objects. */
+	strbuf_addc(&list, '[');
+	for (size_t i = 0; i < pol->ndeps; i++) {
+		const struct dependency *d = pol->deps[i];
+		long long deadline = dep_deadline(p, d);
+		if (!deadline || deadline > now)
+			continue;
+		strbuf_adds(&list, n ? "," : "");
+		strbuf_adds(&list, d->obj.json);
+		strbuf_addf(&names, "%s%s/%s", n ? ", " : "", d->obj.ns->s, d->obj.name->s);
+		n++;
+	}
+	strbuf_addc(&list, ']');
+	if (n == 0)
+		goto out;
+	if (env_load(p, &e, &err) < 0)
+		goto out;
+	if (revise_one(s, &e, REVISE_DELETE, REVISE_SYSTEM_USER, true, "expire", list.buf, &res,
+		       &err) < 0)
+		goto out;
+	if (res.status == REVISE_REFUSED) {
+		error_set(&err, "cannot delete expired %s: %s", names.buf,
+			  res.diags.len ? res.diags.items[0] : "refused");
+		goto out;
+	}
+	count(p, &p->stats.reaped, res.deleted);
+	plog("expired %s (generation %lld)", names.buf, res.generation);
+	long long id;
+	if (jobs_enqueue(p->jobs, s, "reconcile", "reconcile", NULL, true, &id, &err) < 0)
+		goto out;
+out:
+	if (err.msg)
+		plog("reaper: %s", err.msg);
+	revise_result_release(&res);
+	policy_free(pol);
+	env_release(&e);
+	intern_free(in);
+	strbuf_release(&list);
+	strbuf_release(&names);
+	error_clear(&err);
+}
+
+/* ---- expiry: the sweep of closed PRs ---- */
+
+struct closed_pr {
+	const struct preview_repo *r;
+	long long number;
+};
+
+static void sweep_once(struct previews *p, struct store *s)
+{
+	struct error err = ERROR_INIT;
+	struct policy *pol = NULL;
+	struct intern *in = intern_new();
+	VEC(struct closed_pr) closed = { 0 };
+	struct strbuf path = STRBUF_INIT;
+
+	if (p->c->nrepos == 0)
+		goto out;
+	long long current;
+	if (store_current_generation(s, &current, &err) < 0 || current == 0)
+		goto out;
+	if (revise_load_generation(s, in, current, &pol, NULL, &err) < 0)
+		goto out;
+	const struct istr *k_repo = intern_cstr(in, "repo"), *k_pr = intern_cstr(in, "pr");
+	for (size_t i = 0; i < pol->ndeps; i++) {
+		const struct dependency *d = pol->deps[i];
+		const struct istr *repo = labels_get(&d->labels, k_repo);
+		const struct istr *pr = labels_get(&d->labels, k_pr);
+		if (!repo || !pr || pr->type != SCALAR_INT || pr->integer <= 0)
+			continue;
+		const struct preview_repo *r = previews_config_repo(p->c, repo->s);
+		char name[40];
+		snprintf(name, sizeof(name), "pr-%lld", (long long)pr->integer);
+		/* Only what previews made: pr-<n> in the repository's namespace. */
+		if (!r || strcmp(d->obj.ns->s, r->ns) != 0 || strcmp(d->obj.name->s, name) != 0)
+			continue;
+		strbuf_reset(&path);
+		strbuf_addf(&path, "/repos/%s/pulls/%lld", r->name, (long long)pr->integer);
+		struct github_reply reply;
+		if (github_call(p->c, "GET", path.buf, NULL, &reply, &err) < 0 ||
+		    reply.status >= 500 || reply.status == 429) {
+			/* Fail closed: without GitHub's word on every PR, delete nothing. */
+			if (!err.msg)
+				error_set(&err, "github GET %s answered %ld", path.buf, reply.status);
+			github_reply_release(&reply);
+			error_wrap(&err, "sweep: deleting nothing");
+			goto out;
+		}
+		if (reply.status != 200) {
+			plog("sweep: github GET %s answered %ld: keeping %s/%s", path.buf, reply.status,
+			     d->obj.ns->s, d->obj.name->s);
+			github_reply_release(&reply);
+			continue;
+		}
+		json_t *root = json_loads(reply.body ? reply.body : "", 0, NULL);
+		const char *state = json_string_value(json_object_get(root, "state"));
+		if (state && strcmp(state, "closed") == 0)
+			vec_push(&closed, ((struct closed_pr){ r, (long long)pr->integer }));
+		json_decref(root);
+		github_reply_release(&reply);
+	}
+	for (size_t i = 0; i < closed.len; i++) {
+		const struct closed_pr *c = &closed.items[i];
+		struct strbuf jkey = STRBUF_INIT;
+		pr_key(&jkey, "pr:", c->r->name, c->number);
+		json_t *pl = json_pack("{s:s, s:s, s:I, s:s}", "action", "close", "repo", c->r->name,
+				       "number", (json_int_t)c->number, "source", "sweep");
+		char *payload = json_dumps(pl, JSON_COMPACT);
+		json_decref(pl);
+		long long id;
+		int rc = jobs_enqueue(p->jobs, s, JOB_KIND, jkey.buf, payload, true, &id, &err);
+		free(payload);
+		strbuf_release(&jkey);
+		if (rc < 0)
+			goto out;
+		plog("sweep: %s#%lld is closed on github: job %lld deletes its preview", c->r->name,
+		     c->number, id);
+	}
+out:
+	if (err.msg)
+		plog("%s", err.msg);
+	vec_release(&closed);
+	policy_free(pol);
+	intern_free(in);
+	strbuf_release(&path);
+	error_clear(&err);
+}
+
+/* ---- background loops ---- */
+
+/* Sleeps ms unless stopped first; returns false once stopping. */
+static bool nap(struct previews *p, long long ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->mu);
+	int rc = 0;
+	while (!p->stopping && rc == 0)
+		rc = pthread_cond_timedwait(&p->cond, &p->mu, &ts);
+	bool go = !p->stopping;
+	pthread_mutex_unlock(&p->mu);
+	return go;
+}
+
+static void *reaper_main(void *arg)
+{
+	struct previews *p = arg;
+	struct store *s = NULL;
+	struct error err = ERROR_INIT;
+	while (nap(p, p->c->reap_ms)) {
+		if (!s && store_open(&s, p->state, &err) < 0) {
+			plog("reaper: %s", error_msg(&err));
+			error_clear(&err);
+			continue;
+		}
+		reap_once(p, s);
+	}
+	store_close(s);
+	return NULL;
+}
+
+static void *sweeper_main(void *arg)
+{
+	struct previews *p = arg;
+	struct store *s = NULL;
+	struct error err = ERROR_INIT;
+	while (nap(p, p->c->sweep_ms)) {
+		if (!s && store_open(&s, p->state, &err) < 0) {
+			plog("sweep: %s", error_msg(&err));
+			error_clear(&err);
+			continue;
+		}
+		sweep_once(p, s);
+	}
+	store_close(s);
+	return NULL;
+}
+
+/* ---- life cycle ---- */
+
+int previews_new(struct previews **out, const struct previews_config *c,
+		 const struct previews_env *env, struct error *err)
+{
+	*out = NULL;
+	if (!env || !env->state || !env->users_path || !env->jobs)
+		return error_set(err, "previews need a store, a users file and jobs");
+	/* Each repository's user must exist now, not at the first delivery. */
+	struct intern *in = intern_new();
+	struct users *u = users_new(in);
+	struct diags d = DIAGS_INIT;
+	int rc = users_load(u, env->users_path, &d);
+	if (rc < 0)
+		error_set(err, "%s", d.len ? d.items[0] : "cannot load the users file");
+	for (size_t i = 0; rc == 0 && i < c->nrepos; i++)
+		if (!users_find(u, c->repos[i].user))
+			rc = error_set(err, "repository %s: user '%s' is not in the users file %s",
+				       c->repos[i].name, c->repos[i].user, env->users_path);
+	diags_release(&d);
+	users_free(u);
+	intern_free(in);
+	if (rc < 0)
+		return -1;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	struct previews *p = xcalloc(1, sizeof(*p));
+	p->c = c;
+	p->state = xstrdup(env->state);
+	p->users_path = xstrdup(env->users_path);
+	p->secrets_path = env->secrets_path ? xstrdup(env->secrets_path) : NULL;
+	p->jobs = env->jobs;
+	p->seen_names = intern_new();
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	jobs_register(p->jobs, JOB_KIND, pr_job_run, p);
+	*out = p;
+	return 0;
+}
+
+int previews_start(struct previews *p, struct error *err)
+{
+	pthread_mutex_lock(&p->mu);
+	p->stopping = false;
+	pthread_mutex_unlock(&p->mu);
+	int rc = pthread_create(&p->reaper, NULL, reaper_main, p);
+	if (rc != 0)
+		return error_set(err, "cannot start the expiry reaper: %s", strerror(rc));
+	p->reaper_running = true;
+	rc = pthread_create(&p->sweeper, NULL, sweeper_main, p);
+	if (rc != 0) {
+		previews_stop(p);
+		return error_set(err, "cannot start the closed-PR sweep: %s", strerror(rc));
+	}
+	p->sweeper_running = true;
+	return 0;
+}
+
+void previews_stop(struct previews *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->mu);
+	if (p->reaper_running)
+		pthread_join(p->reaper, NULL);
+	if (p->sweeper_running)
+		pthread_join(p->sweeper, NULL);
+	p->reaper_running = p->sweeper_running = false;
+}
+
+void previews_free(struct previews *p)
+{
+	if (!p)
+		return;
+	previews_stop(p);
+	for (size_t i = 0; i < p->pool.len; i++)
+		store_close(p->pool.items[i]);
+	vec_release(&p->pool);
+	map_release(&p->changed);
+	intern_free(p->seen_names);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->mu);
+	free(p->state);
+	free(p->users_path);
+	free(p->secrets_path);
+	free(p);
+}
+
+void previews_get_stats(struct previews *p, struct previews_stats *out)
+{
+	pthread_mutex_lock(&p->mu);
+	*out = p->stats;
+	pthread_mutex_unlock(&p->mu);
+}

@@ -1,0 +1,765 @@
+/* The web page's routes (see web.h). Every change goes through
+ * revise_policy as the logged-in user, as `cairn policy apply` does, and a
+ * stored generation queues the same `reconcile` job as POST /api/v1/policy.
+ * What the page reads (environments, graph) is resolved from the latest
+ * generation as GET /api/v1/status is, and observed through the fleet. */
+#include "web.h"
+
+#include "auth.h"
+#include "jobs.h"
+
+#include "base/alloc.h"
+#include "engine/converge.h"
+#include "engine/report.h"
+#include "engine/revise.h"
+#include "engine/store/store.h"
+#include "policy/policy.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* What an extend adds to a dependency's expiry. */
+#define EXTEND_SECONDS (24 * 3600)
+
+/* Set once by web_routes() before the server's threads start, read-only
+ * afterwards: the route table carries no context of its own beyond the api. */
+static const struct api_env *web_env;
+static pthread_key_t store_key;
+static pthread_once_t store_once = PTHREAD_ONCE_INIT;
+
+static void store_key_free(void *p)
+{
+	store_close(p);
+}
+
+static void store_key_make(void)
+{
+	pthread_key_create(&store_key, store_key_free);
+}
+
+/* What one request works with: this thread's store connection (kept between
+ * requests), and users loaded for the request (the users file may change
+ * between two requests; it is small). */
+struct web_req {
+	struct store *s;
+	struct intern *in;
+	struct users *users;
+};
+
+static int web_open(struct web_req *w, bool need_users, struct http_response *res)
+{
+	memset(w, 0, sizeof(*w));
+	struct error err = ERROR_INIT;
+	w->s = pthread_getspecific(store_key);
+	if (!w->s) {
+		if (store_open(&w->s, web_env->state, &err) < 0)
+			goto fail;
+		pthread_setspecific(store_key, w->s);
+	}
+	w->in = intern_new();
+	if (!need_users)
+		return 0;
+	w->users = users_new(w->in);
+	struct diags d = DIAGS_INIT;
+	int rc = users_load(w->users, web_env->users_path, &d);
+	if (rc == 0 && web_env->secrets_path)
+		rc = users_load_secrets(w->users, web_env->secrets_path, &d);
+	if (rc < 0)
+		error_set(&err, "cannot load users: %s", d.len ? d.items[0] : web_env->users_path);
+	diags_release(&d);
+	if (rc == 0)
+		return 0;
+fail:
+	http_error(res, 503, "%s", error_msg(&err));
+	error_clear(&err);
+	users_free(w->users);
+	intern_free(w->in);
+	memset(w, 0, sizeof(*w));
+	return -1;
+}
+
+static void web_close(struct web_req *w)
+{
+	users_free(w->users);
+	intern_free(w->in);
+}
+
+static void reply_json(struct http_response *res, int status, json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_COMPACT);
+	http_reply(res, status, text);
+	free(text);
+	json_decref(doc);
+}
+
+static void format_time(long long t, char *buf, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- the page itself ---- */
+
+static void serve_asset(struct http_response *res, const char *name)
+{
+	for (size_t i = 0; i < web_nassets; i++) {
+		const struct web_asset *a = &web_assets[i];
+		if (strcmp(a->name, name) != 0)
+			continue;
+		res->status = 200;
+		res->content_type = a->content_type;
+		strbuf_add(&res->body, a->data, a->len);
+		/* Nothing inline runs, whatever a label smuggles into the page. */
+		http_add_header(res, "Content-Security-Policy",
+				"default-src 'self'; script-src 'self'; style-src 'self'; "
+				"img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+				"frame-ancestors 'none'; form-action 'self'");
+		http_add_header(res, "X-Content-Type-Options", "nosniff");
+		http_add_header(res, "Referrer-Policy", "no-referrer");
+		http_add_header(res, "Cache-Control", "no-cache");
+		return;
+	}
+	http_error(res, 404, "no file %s in the web page", name);
+}
+
+static void h_index(void *ctx, struct http_request *req, struct http_response *res)
+{
+	(void)ctx, (void)req;
+	serve_asset(res, "index.html");
+}
+
+static void h_static(void *ctx, struct http_request *req, struct http_response *res)
+{
+	(void)ctx;
+	serve_asset(res, req->args[0]);
+}
+
+/* ---- login and logout ---- */
+
+void web_session_name(const char *token_hash, char out[WEB_SESSION_NAME_MAX])
+{
+	snprintf(out, WEB_SESSION_NAME_MAX, "web session %.12s", token_hash);
+}
+
+static void h_login(void *ctx, struct http_request *req, struct http_response *res)
+{
+	(void)ctx;
+	json_t *body = json_loadb(req->body, req->len, 0, NULL);
+	const char *user = json_string_value(json_object_get(body, "user"));
+	const char *password = json_string_value(json_object_get(body, "password"));
+	if (!user || !password || !*user) {
+		json_decref(body);
+		http_error(res, 400, "login needs a JSON body {\"user\": NAME, \"password\": PASSWORD}");
+		return;
+	}
+	struct web_req w;
+	if (web_open(&w, true, res) < 0) {
+		json_decref(body);
+		return;
+	}
+	/* The same check as Basic credentials on every route (auth.c): crypt(3)
+	 * in constant time, an unknown user costing as much as a known one. */
+	struct strbuf plain = STRBUF_INIT, header = STRBUF_INIT;
+	strbuf_addf(&plain, "%s:%s", user, password);
+	unsigned char *b64 = xmalloc(4 * (plain.len / 3 + 1) + 1);
+	EVP_EncodeBlock(b64, (const unsigned char *)plain.buf, (int)plain.len);
+	strbuf_addf(&header, "Basic %s", (const char *)b64);
+	char *name = NULL, *token = NULL;
+	enum auth_method method;
+	struct error err = ERROR_INIT;
+	int rc = strchr(user, ':') ? AUTH_REJECTED
+				   : auth_check(w.s, w.users, header.buf, &name, &method, &err);
+	if (rc == AUTH_FAILED) {
+		http_error(res, 503, "%s", error_msg(&err));
+		goto out;
+	}
+	if (rc < 0) {
+		http_error(res, 401, "wrong user name or password");
+		goto out;
+	}
+	char hash[AUTH_HASH_HEX], label[WEB_SESSION_NAME_MAX];
+	long long id;
+	if (auth_token_new(&token, &err) < 0) {
+		http_error(res, 500, "%s", error_msg(&err));
+		goto out;
+	}
+	auth_token_hash(token, hash);
+	web_session_name(hash, label);
+	if (store_token_add(w.s, name, label, hash, &id, &err) < 0) {
+		http_error(res, 503, "%s", error_msg(&err));
+		goto out;
+	}
+	const struct user *u = users_find(w.users, name);
+	reply_json(res, 200, json_pack("{s:s, s:s, s:b}", "token", token, "user", name, "admin",
+				       u && u->admin));
+out:
+	if (token)
+		explicit_bzero(token, strlen(token));
+	free(token);
+	free(name);
+	error_clear(&err);
+	explicit_bzero(plain.buf, plain.len);
+	explicit_bzero(header.buf, header.len);
+	explicit_bzero(b64, strlen((char *)b64));
+	free(b64);
+	strbuf_release(&plain);
+	strbuf_release(&header);
+	web_close(&w);
+	json_decref(body);
+}
+
+struct session_find {
+	const char *user, *name;
+	long long id;
+};
+
+static int session_match(void *ctx, const struct store_token *t)
+{
+	struct session_find *f = ctx;
+	if (!t->revoked && strcasecmp(t->user, f->user) == 0 && strcmp(t->name, f->name) == 0)
+		f->id = t->id;
+	return 0;
+}
+
+static void h_logout(void *ctx, struct http_request *req, struct http_response *res)
+{
+	(void)ctx;
+	const char *h = http_header(req, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+		http_error(res, 400, "logout ends a web session: send its bearer token");
+		return;
+	}
+	const char *token = h + 7;
+	while (*token == ' ')
+		token++;
+	struct web_req w;
+	if (web_open(&w, false, res) < 0)
+		return;
+	char hash[AUTH_HASH_HEX], label[WEB_SESSION_NAME_MAX];
+	auth_token_hash(token, hash);
+	web_session_name(hash, label);
+	struct session_find f = { req->user, label, 0 };
+	struct error err = ERROR_INIT;
+	bool found = false;
+	if (store_token_list(w.s, session_match, &f, &err) < 0 ||
+	    (f.id && store_token_revoke(w.s, f.id, &found, &err) < 0)) {
+		http_error(res, 503, "%s", error_msg(&err));
+		error_clear(&err);
+	} else if (!found) {
+		http_error(res, 400, "this token is not a web session: revoke it with cairn token revoke");
+	} else {
+		reply_json(res, 200, json_pack("{s:s}", "status", "logged out"));
+	}
+	web_close(&w);
+}
+
+/* ---- the latest generation, resolved and observed ---- */
+
+struct current {
+	long long generation;
+	struct policy *policy;
+	struct acl *acl;
+	struct resolution *resolution;
+	struct fleet *fleet; /* NULL unless asked for */
+};
+
+static void current_release(struct current *c)
+{
+	fleet_close(c->fleet);
+	resolution_free(c->resolution);
+	acl_free(c->acl);
+	policy_free(c->policy);
+	memset(c, 0, sizeof(*c));
+}
+
+static int current_load(struct web_req *w, struct current *c, bool observe,
+			struct http_response *res)
+{
+	memset(c, 0, sizeof(*c));
+	struct error err = ERROR_INIT;
+	if (revise_load_generation(w->s, w->in, 0, &c->policy, &c->generation, &err) < 0 ||
+	    (c->acl = acl_new(c->policy),
+	     resolve_policy(&c->resolution, c->policy, w->users, c->acl, 0, &err) < 0)) {
+		http_error(res, 500, "%s", error_msg(&err));
+		error_clear(&err);
+		current_release(c);
+		return -1;
+	}
+	if (observe)
+		c->fleet = fleet_open(c->policy, NULL);
+	return 0;
+}
+
+/* When each dependency of p last changed: "ns/name" -> index into *when
+ * (generation and time), walking the log back from the newest generation
+ * only as far as the oldest of them. */
+struct last_change {
+	long long generation, time;
+};
+
+struct changes_walk {
+	struct map *index;      /* "ns/name" -> 1 + dependency index */
+	struct last_change *when;
+	size_t missing;
+	long long generation, time;
+};
+
+static int changes_seen(void *ctx, const struct store_change *c, const char *old_body)
+{
+	(void)old_body;
+	struct changes_walk *cw = ctx;
+	if (strcmp(c->kind, "dependency") != 0)
+		return 0;
+	char key[512];
+	int n = snprintf(key, sizeof(key), "%s/%s", c->ns, c->name);
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return 0;
+	size_t i = (size_t)(uintptr_t)map_get(cw->index, key, (size_t)n);
+	if (i && !cw->when[i - 1].generation) {
+		cw->when[i - 1] = (struct last_change){ cw->generation, cw->time };
+		cw->missing--;
+	}
+	return 0;
+}
+
+struct gen_list {
+	long long *items;
+	size_t len, cap;
+};
+
+static int gen_collect(void *ctx, const struct store_generation *g)
+{
+	struct gen_list *l = ctx;
+	if (l->len == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->items = xrealloc(l->items, 2 * l->cap * sizeof(*l->items));
+	}
+	l->items[2 * l->len] = g->generation;
+	l->items[2 * l->len + 1] = g->time;
+	l->len++;
+	return 0;
+}
+
+static int last_changes(struct store *s, const struct resolution *r, struct map *index,
+			struct last_change **out, struct error *err)
+{
+	struct last_change *when = xcalloc(r->ndeps ? r->ndeps : 1, sizeof(*when));
+	for (size_t i = 0; i < r->ndeps; i++)
+		map_put(index, r->deps[i].id, strlen(r->deps[i].id), (void *)(uintptr_t)(i + 1));
+	struct gen_list gens = { 0 };
+	struct changes_walk cw = { index, when, r->ndeps, 0, 0 };
+	int rc = store_log(s, gen_collect, &gens, err);
+	for (size_t g = 0; rc == 0 && g < gens.len && cw.missing; g++) {
+		cw.generation = gens.items[2 * g];
+		cw.time = gens.items[2 * g + 1];
+		rc = store_generation_changes(s, cw.generation, changes_seen, &cw, err);
+	}
+	free(gens.items);
+	if (rc < 0) {
+		free(when);
+		return -1;
+	}
+	*out = when;
+	return 0;
+}
+
+/* When d expires (unix seconds), 0 for never: the earlier of `expires` and
+ * `ttl` after its last change, as the server's reaper counts it. */
+static long long dep_deadline(const struct dependency *d, long long changed)
+{
+	if (d->pinned)
+		return 0;
+	long long deadline = d->expires;
+	if (d->ttl && changed && (!deadline || changed + d->ttl < deadline))
+		deadline = changed + d->ttl;
+	return deadline;
+}
+
+/* How the instances of one environment run. */
+struct env_tally {
+	size_t total, running, failed, unknown;
+	const char *url;
+};
+
+static bool is_running(const char *state)
+{
+	return strcmp(state, "running") == 0 || strcmp(state, "present") == 0;
+}
+
+static bool is_failed(const char *state, const char *health)
+{
+	return strcmp(state, "exited") == 0 || strcmp(state, "dead") == 0 ||
+	       (health && strcmp(health, "unhealthy") == 0);
+}
+
+static const char *env_state(const struct dep_result *d, const struct env_tally *t)
+{
+	if (!d->resolved)
+		return "not resolved";
+	if (d->dep->stopped)
+		return "stopped";
+	if (t->total == t->running)
+		return "running";
+	if (t->unknown == t->total)
+		return "unknown";
+	if (t->running)
+		return "partial";
+	if (t->failed)
+		return "failed";
+	return "pending";
+}
+
+static json_t *dep_labels(const struct dependency *d)
+{
+	json_t *obj = json_loads(d->obj.json, 0, NULL);
+	json_t *labels = json_object_get(obj, "labels");
+	json_t *out = json_is_object(labels) ? json_deep_copy(labels) : json_object();
+	json_decref(obj);
+	return out;
+}
+
+static void h_environments(void *ctx, struct http_request *req, struct http_response *res)
+{
+	(void)ctx, (void)req;
+	struct web_req w;
+	struct current c;
+	struct map index = MAP_INIT;
+	struct last_change *when = NULL;
+	struct env_tally *tally = NULL;
+	struct error err = ERROR_INIT;
+	if (web_open(&w, true, res) < 0)
+		return;
+	if (current_load(&w, &c, true, res) < 0)
+		goto out;
+	if (last_changes(w.s, c.resolution, &index, &when, &err) < 0) {
+		http_error(res, 503, "%s", error_msg(&err));
+		goto out;
+	}
+	const struct resolution *r = c.resolution;
+	tally = xcalloc(r->ndeps ? r->ndeps : 1, sizeof(*tally));
+	/* One pass over the instances: each counts for every dependency it serves. */
+	for (size_t i = 0; i < r->ninstances; i++) {
+		const struct instance *in = r->instances[i];
+		const char *state, *container, *health, *url;
+		report_observed(c.fleet, in, &state, &container, &health, &url);
+		if (!state)
+			continue;
+		for (uint32_t k = 0; k < in->ndeps; k++) {
+			size_t di = (size_t)(uintptr_t)map_get(&index, in->deps[k], strlen(in->deps[k]));
+			if (!di)
+				continue;
+			struct env_tally *t = &tally[di - 1];
+			t->total++;
+			t->running += is_running(state);
+			t->failed += is_failed(state, health);
+			t->unknown += strcmp(state, "unknown") == 0;
+			if (url && !t->url)
+				t->url = url;
+		}
+	}
+	json_t *list = json_array();
+	for (size_t i = 0; i < r->ndeps; i++) {
+		const struct dep_result *d = &r->deps[i];
+		const struct dependency *dep = d->dep;
+		char expires[32], deadline[32], changed[32];
+		long long dl = dep_deadline(dep, when[i].time);
+		if (dep->expires)
+			format_time(dep->expires, expires, sizeof(expires));
+		if (dl)
+			format_time(dl, deadline, sizeof(deadline));
+		if (when[i].time)
+			format_time(when[i].time, changed, sizeof(changed));
+		json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s?, s:s?, s:s?, s:s, s:b, "
+				      "s:b, s:s?, s:s?, s:I, s:s?}",
+				      "id", d->id, "namespace", dep->obj.ns->s, "name", dep->obj.name->s,
+				      "user", dep->user->s, "contract", dep->contract->s, "labels",
+				      dep_labels(dep), "resolved", d->resolved, "reason", d->reason,
+				      "instance", d->root ? d->root->key : NULL, "url", tally[i].url,
+				      "state", env_state(d, &tally[i]), "stopped", dep->stopped,
+				      "pinned", dep->pinned, "expires", dep->expires ? expires : NULL,
+				      "deadline", dl ? deadline : NULL, "generation",
+				      (json_int_t)when[i].generation, "changed",
+				      when[i].time ? changed : NULL);
+		json_object_set_new(e, "ttl", dep->ttl ? json_integer(dep->ttl) : json_null());
+		json_array_append_new(list, e);
+	}
+	json_t *problems = json_array();
+	const struct diags *pd = fleet_problems(c.fleet);
+	for (size_t i = 0; i < pd->len; i++)
+		json_array_append_new(problems, json_string(pd->items[i]));
+	char now[32];
+	format_time((long long)time(NULL), now, sizeof(now));
+	reply_json(res, 200, json_pack("{s:I, s:s, s:o, s:o}", "generation", (json_int_t)c.generation,
+				       "now", now, "environments", list, "problems", problems));
+out:
+	error_clear(&err);
+	free(tally);
+	free(when);
+	map_release(&index);
+	current_release(&c);
+	web_close(&w);
+}
+
+/* ---- an environment's graph ---- */
+
+static void h_graph(void *ctx, struct http_request *req, struct http_response *res)
+{
+	(void)ctx;
+	struct web_req w;
+	struct current c;
+	struct map seen = MAP_INIT; /* key -> 1 + position in nodes */
+	struct instance **nodes = NULL;
+	uint32_t *level = NULL;
+	if (web_open(&w, true, res) < 0)
+		return;
+	if (current_load(&w, &c, true, res) < 0)
+		goto out;
+	char id[512];
+	snprintf(id, sizeof(id), "%s/%s", req->args[0], req->args[1]);
+	const struct dep_result *d = resolution_find_dep(c.resolution, id);
+	if (!d) {
+		http_error(res, 404, "no environment %s in generation %lld", id, c.generation);
+		goto out;
+	}
+	size_t n = 0;
+	nodes = xmalloc((c.resolution->ninstances + 1) * sizeof(*nodes));
+	level = xcalloc(c.resolution->ninstances + 1, sizeof(*level));
+	if (d->root) {
+		nodes[n++] = d->root;
+		map_put(&seen, d->root->key, strlen(d->root->key), (void *)(uintptr_t)n);
+	}
+	/* Breadth first from the environment's service instance through what
+	 * each instance needs. */
+	for (size_t i = 0; i < n; i++)
+		for (uint32_t k = 0; k < nodes[i]->nedges_out; k++) {
+			struct instance *to = nodes[i]->edges_out[k];
+			if (map_get(&seen, to->key, strlen(to->key)))
+				continue;
+			nodes[n++] = to;
+			map_put(&seen, to->key, strlen(to->key), (void *)(uintptr_t)n);
+		}
+	/* Levels: the longest path from the root (the graph has no cycles, so
+	 * n passes settle it). */
+	for (size_t pass = 0, changed = 1; changed && pass < n; pass++) {
+		changed = 0;
+		for (size_t i = 0; i < n; i++)
+			for (uint32_t k = 0; k < nodes[i]->nedges_out; k++) {
+				const char *key = nodes[i]->edges_out[k]->key;
+				size_t j = (size_t)(uintptr_t)map_get(&seen, key, strlen(key)) - 1;
+				if (level[j] < level[i] + 1) {
+					level[j] = level[i] + 1;
+					changed = 1;
+				}
+			}
+	}
+	json_t *jn = json_array(), *je = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct instance *in = nodes[i];
+		const char *state, *container, *health, *url;
+		report_observed(c.fleet, in, &state, &container, &health, &url);
+		json_array_append_new(
+			jn, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:b, s:i, s:s?, s:s?, s:s?}", "key",
+				      in->key, "component", in->component, "service", in->service,
+				      "context", in->context, "cluster", in->cluster, "code",
+				      in->code_type, "root", in->root, "level", (int)level[i], "state",
+				      state, "health", health, "url", url));
+		for (uint32_t k = 0; k < in->nedges_out; k++)
+			json_array_append_new(je, json_pack("{s:s, s:s}", "from", in->key, "to",
+							    in->edges_out[k]->key));
+	}
+	reply_json(res, 200, json_pack("{s:s, s:I, s:b, s:s?, s:o, s:o}", "id", id, "generation",
+				       (json_int_t)c.generation, "resolved", d->resolved, "reason",
+				       d->reason, "nodes", jn, "edges", je));
+out:
+	free(level);
+	free(nodes);
+	map_release(&seen);
+	current_release(&c);
+	web_close(&w);
+}
+
+/* ---- actions: extend, stop, start, delete ---- */
+
+enum web_action { ACT_EXTEND, ACT_STOP, ACT_START, ACT_DELETE };
+
+static const char *const action_names[] = { "extend", "stop", "start", "delete" };
+
+static void refusal(struct http_response *res, const char *what, const struct revise_result *rr)
+{
+	json_t *diags = json_array();
+	for (size_t i = 0; i < rr->diags.len; i++)
+		json_array_append_new(diags, json_string(rr->diags.items[i]));
+	char msg[600];
+	snprintf(msg, sizeof(msg), "%s refused: nothing changed", what);
+	reply_json(res, rr->acl_refused ? 403 : 422,
+		   json_pack("{s:s, s:o}", "error", msg, "diagnostics", diags));
+}
+
+/* The dependency's JSON changed as the action says; NULL with res filled
+ * when the action makes no sense for it. */
+static json_t *changed_object(struct web_req *w, const struct current *c, const struct dependency *d,
+			      enum web_action a, struct http_response *res)
+{
+	json_t *obj = json_loads(d->obj.json, 0, NULL);
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		http_error(res, 500, "dependency %s/%s: its stored JSON does not read", d->obj.ns->s,
+			   d->obj.name->s);
+		return NULL;
+	}
+	if (a == ACT_STOP) {
+		json_object_set_new(obj, "stopped", json_true());
+	} else if (a == ACT_START) {
+		json_object_del(obj, "stopped");
+	} else if (a == ACT_EXTEND) {
+		if (d->pinned || (!d->expires && !d->ttl)) {
+			http_error(res, 409, "dependency %s/%s never expires: nothing to extend",
+				   d->obj.ns->s, d->obj.name->s);
+			json_decref(obj);
+			return NULL;
+		}
+		long long changed = 0;
+		if (d->ttl) {
+			struct map index = MAP_INIT;
+			struct last_change *when = NULL;
+			struct error err = ERROR_INIT;
+			if (last_changes(w->s, c->resolution, &index, &when, &err) < 0) {
+				http_error(res, 503, "%s", error_msg(&err));
+				error_clear(&err);
+				map_release(&index);
+				json_decref(obj);
+				return NULL;
+			}
+			char key[512];
+			int n = snprintf(key, sizeof(key), "%s/%s", d->obj.ns->s, d->obj.name->s);
+			size_t i = (size_t)(uintptr_t)map_get(&index, key, (size_t)n);
+			changed = i ? when[i - 1].time : 0;
+			free(when);
+			map_release(&index);
+		}
+		/* From the current expiry when it is still ahead, so extending
+		 * never brings it closer. */
+		long long now = (long long)time(NULL), from = dep_deadline(d, changed);
+		char expires[32];
+		format_time((from > now ? from : now) + EXTEND_SECONDS, expires, sizeof(expires));
+		json_object_set_new(obj, "expires", json_string(expires));
+		json_object_del(obj, "ttl");
+	}
+	return obj;
+}
+
+static void act(void *ctx, struct http_request *req, struct http_response *res, enum web_action a)
+{
+	(void)ctx;
+	struct web_req w;
+	struct current c;
+	struct revise_result rr = { 0 };
+	json_t *obj = NULL;
+	char *text = NULL;
+	struct error err = ERROR_INIT;
+	if (web_open(&w, true, res) < 0)
+		return;
+	if (current_load(&w, &c, false, res) < 0)
+		goto out;
+	const struct dependency *d =
+		(const struct dependency *)policy_get(c.policy, KIND_DEPENDENCY, req->args[0], req->args[1]);
+	if (!d) {
+		http_error(res, 404, "no environment %s/%s in generation %lld", req->args[0],
+			   req->args[1], c.generation);
+		goto out;
+	}
+	if (!(obj = changed_object(&w, &c, d, a, res)))
+		goto out;
+	text = json_dumps(obj, JSON_COMPACT);
+	struct revise_text rt = { "web", text, strlen(text) };
+	struct revise_request rq = { .verb = a == ACT_DELETE ? REVISE_DELETE : REVISE_APPLY,
+				     .user = req->user, .texts = &rt, .ntexts = 1,
+				     .log_verb = a == ACT_DELETE ? NULL : action_names[a] };
+	if (revise_policy(w.s, w.in, w.users, &rq, &rr, &err) < 0) {
+		http_error(res, 500, "%s", error_msg(&err));
+		goto out;
+	}
+	char what[600];
+	snprintf(what, sizeof(what), "%s %s/%s", action_names[a], req->args[0], req->args[1]);
+	if (rr.status == REVISE_REFUSED) {
+		refusal(res, what, &rr);
+		goto out;
+	}
+	long long job = 0;
+	if (rr.status == REVISE_DONE) {
+		/* As POST /api/v1/policy does: the stored generation is converged
+		 * by a reconcile job, newest wins. */
+		char payload[96];
+		snprintf(payload, sizeof(payload), "{\"generation\":%lld}", rr.generation);
+		if (jobs_enqueue(web_env->jobs, w.s, "reconcile", "reconcile", payload, true, &job,
+				 &err) < 0) {
+			http_error(res, 500, "generation %lld stored, but its reconcile job could not be queued: %s",
+				   rr.generation, error_msg(&err));
+			goto out;
+		}
+	}
+	json_t *doc = json_pack("{s:s, s:s, s:I, s:b}", "id", strchr(what, ' ') + 1, "action",
+				action_names[a], "generation", (json_int_t)rr.generation, "changed",
+				rr.status == REVISE_DONE);
+	json_object_set_new(doc, "job", job ? json_integer(job) : json_null());
+	json_t *exp = json_object_get(obj, "expires");
+	if (a == ACT_EXTEND && exp)
+		json_object_set(doc, "expires", exp);
+	reply_json(res, job ? 202 : 200, doc);
+out:
+	error_clear(&err);
+	free(text);
+	json_decref(obj);
+	revise_result_release(&rr);
+	current_release(&c);
+	web_close(&w);
+}
+
+static void h_extend(void *ctx, struct http_request *req, struct http_response *res)
+{
+	act(ctx, req, res, ACT_EXTEND);
+}
+
+static void h_stop(void *ctx, struct http_request *req, struct http_response *res)
+{
+	act(ctx, req, res, ACT_STOP);
+}
+
+static void h_start(void *ctx, struct http_request *req, struct http_response *res)
+{
+	act(ctx, req, res, ACT_START);
+}
+
+static void h_remove(void *ctx, struct http_request *req, struct http_response *res)
+{
+	act(ctx, req, res, ACT_DELETE);
+}
+
+static const struct http_route routes[] = {
+	{ "GET", "/", h_index, false },
+	{ "GET", "/static/{}", h_static, false },
+	{ "POST", "/api/v1/login", h_login, false },
+	{ "POST", "/api/v1/logout", h_logout, true },
+	{ "GET", "/api/v1/environments", h_environments, true },
+	{ "GET", "/api/v1/environments/{}/{}/graph", h_graph, true },
+	{ "POST", "/api/v1/environments/{}/{}/extend", h_extend, true },
+	{ "POST", "/api/v1/environments/{}/{}/stop", h_stop, true },
+	{ "POST", "/api/v1/environments/{}/{}/start", h_start, true },
+	{ "DELETE", "/api/v1/environments/{}/{}", h_remove, true },
+};
+
+const struct http_route *web_routes(const struct api_env *env, size_t *n)
+{
+	pthread_once(&store_once, store_key_make);
+	web_env = env;
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}
