@@ -86,6 +86,16 @@ static struct seen observe(const struct fleet *fleet, const struct instance *in)
 	return s;
 }
 
+void report_observed(const struct fleet *fleet, const struct instance *in, const char **state,
+		     const char **container, const char **health, const char **url)
+{
+	struct seen s = observe(fleet, in);
+	*state = s.state;
+	*container = s.container;
+	*health = s.health;
+	*url = s.url;
+}
+
 void report_status_json(struct strbuf *out, long long generation, const struct resolution *r,
 			const struct fleet *fleet)
 {

@@ -334,9 +334,18 @@ static void load_repos(struct cfg_load *ld, const struct ynode *v)
 			continue;
 		struct preview_repo *r = &c->repos[c->nrepos++];
 		load_repo(ld, m, r);
-		for (size_t j = 0; j + 1 < c->nrepos && r->name; j++)
-			if (c->repos[j].name && strcasecmp(c->repos[j].name, r->name) == 0)
+		for (size_t j = 0; j + 1 < c->nrepos && r->name; j++) {
+			const struct preview_repo *o = &c->repos[j];
+			if (o->name && strcasecmp(o->name, r->name) == 0)
 				diags_add_at(ld->d, m->pos, "repository %s is configured twice", r->name);
+			else if (o->name && o->ns && r->ns && strcmp(o->ns, r->ns) == 0)
+				/* Both would name their previews pr-<n> there: PR 1 of one
+				 * would overwrite PR 1 of the other. */
+				diags_add_at(ld->d, m->pos,
+					     "repositories %s and %s both put their previews (pr-<n>) in "
+					     "namespace %s: give one its own 'namespace'",
+					     o->name, r->name, r->ns);
+		}
 	}
 }
 

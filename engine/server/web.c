@@ -597,10 +597,11 @@ static void refusal(struct http_response *res, const char *what, const struct re
 	json_t *diags = json_array();
 	for (size_t i = 0; i < rr->diags.len; i++)
 		json_array_append_new(diags, json_string(rr->diags.items[i]));
-	char msg[600];
-	snprintf(msg, sizeof(msg), "%s refused: nothing changed", what);
+	struct strbuf msg = STRBUF_INIT;
+	strbuf_addf(&msg, "%s refused: nothing changed", what);
 	reply_json(res, rr->acl_refused ? 403 : 422,
-		   json_pack("{s:s, s:o}", "error", msg, "diagnostics", diags));
+		   json_pack("{s:s, s:o}", "error", strbuf_cstr(&msg), "diagnostics", diags));
+	strbuf_release(&msg);
 }
 
 /* The dependency's JSON changed as the action says; NULL with res filled

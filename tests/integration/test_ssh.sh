@@ -58,7 +58,7 @@ step "release v1 deployed to three hosts"
 policy 1 blue-green
 apply >"$T/out" 2>&1 || { cat "$T/out"; fail "first apply"; }
 for a in ${ADDRS//,/ }; do
-	[ "$(get "$a" web.test / | cut -d' ' -f1)" = v1 ] || fail "$a does not serve v1"
+	[ "$(get "$a" web.test / | cut -d' ' -f1)" = v1 ] || { cat "$T/out"; fail "$a does not serve v1"; }
 	[ "$(get "$a" staging.test /feature-login/ | cut -d' ' -f1)" = v1 ] || fail "$a: branch feature-login not routed"
 	[ "$(get "$a" staging.test /fix-typo/ | cut -d' ' -f1)" = v1 ] || fail "$a: branch fix-typo not routed"
 done
@@ -73,6 +73,27 @@ grep -q "already runs as wanted" "$T/out" || { cat "$T/out"; fail "no-op apply d
 calls=$(sort "$T/ssh-calls" | uniq -c | awk '{print $1}' | sort -u | paste -sd,)
 [ "$calls" = 1 ] && [ "$(wc -l <"$T/ssh-calls")" = 3 ] || fail "no-op apply: ssh calls per host: $(sort "$T/ssh-calls" | uniq -c)"
 echo "   3 hosts, 1 round trip each"
+
+step "a stopped branch stops on every host, keeps its release, and starts again"
+sed '/name: web_fix_typo}/,/labels:/ s/  user: ops/  user: ops\n  stopped: true/' "$T/deps.yaml" >"$T/deps-stopped.yaml"
+grep -q "stopped: true" "$T/deps-stopped.yaml" || fail "could not write the stopped dependency"
+"$CAIRN" policy apply --user ops -f "$T/deps-stopped.yaml" --attempts 1 >"$T/out" 2>&1 || { cat "$T/out"; fail "stop"; }
+[ "$(grep -c 'stop ' "$T/out")" -ge 3 ] || { cat "$T/out"; fail "stopping fix-typo did not stop it on the three hosts"; }
+for a in ${ADDRS//,/ }; do
+	[ "$(get "$a" staging.test /fix-typo/ | cut -d' ' -f1)" != v1 ] || fail "$a still routes the stopped branch"
+	[ "$(get "$a" staging.test /feature-login/ | cut -d' ' -f1)" = v1 ] || fail "$a: the other branch stopped too"
+done
+"$CAIRN" apply --attempts 1 >"$T/out" 2>&1 || { cat "$T/out"; fail "apply while stopped"; }
+grep -q "already runs as wanted" "$T/out" || { cat "$T/out"; fail "a stopped branch was started again by apply"; }
+apply >"$T/out" 2>&1 || { cat "$T/out"; fail "start"; }
+for a in ${ADDRS//,/ }; do
+	for _ in $(seq 1 20); do # nginx workers pick up a reload within a moment
+		[ "$(get "$a" staging.test /fix-typo/)" = "$b2" ] && break
+		sleep 0.1
+	done
+	got=$(get "$a" staging.test /fix-typo/)
+	[ "$got" = "$b2" ] || fail "$a: fix-typo did not come back on its release: '$got', not '$b2'"
+done
 
 step "blue-green switch to v2 under load: zero failed requests"
 rm -f "$T/stop"

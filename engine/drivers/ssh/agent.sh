@@ -210,7 +210,26 @@ nginx_reload() {
 	out=$(nginx -t -q -c "$nginx_conf" 2>&1) || die "nginx -t refused the configuration: $out"
 	np=$(pid_of "$nginx_pid")
 	alive "$np" || die "nginx is not running (no live pid in $nginx_pid)"
+	before=$(workers_of "$np")
 	kill -HUP "$np"
+	# The reload is done once a worker started after it exists: until then
+	# the old workers answer with the old routes (a new route would 404).
+	i=0
+	while [ $i -lt 100 ]; do
+		for w in $(workers_of "$np"); do
+			case " $before " in *" $w "*) ;; *) return 0 ;; esac
+		done
+		sleep 0.05
+		i=$((i + 1))
+	done
+	die "nginx did not start workers with the new configuration within 5 s"
+}
+
+workers_of() { # master pid: its children's pids, space separated
+	for s in /proc/[0-9]*/stat; do
+		read -r pid _ _ ppid _ <"$s" 2>/dev/null || continue
+		[ "$ppid" = "$1" ] && printf '%s ' "$pid"
+	done
 }
 
 write_file() { # rel content
@@ -326,10 +345,11 @@ $1"
 }
 
 # ---- delete: stop an instance and remove everything of it ----
-cmd_delete() {
-	root=$1 inst=$2 nginx_conf=$3 nginx_pid=$4
+# stop: the instance's processes end and its routes go; its state and
+# releases stay, so the next activate starts the same release again.
+stop_instance() {
 	run=$root/run/$inst
-	[ -d "$run" ] || exit 0
+	[ -d "$run" ] || return 1
 	lock
 	for p in "$run"/*.pid; do
 		case $p in *.app.pid) continue ;; esac
@@ -337,6 +357,17 @@ cmd_delete() {
 	done
 	prune_nginx ""
 	[ -f "$root/nginx/cairn.conf" ] && nginx_reload
+	return 0
+}
+
+cmd_stop() {
+	root=$1 inst=$2 nginx_conf=$3 nginx_pid=$4
+	stop_instance || exit 0
+}
+
+cmd_delete() {
+	root=$1 inst=$2 nginx_conf=$3 nginx_pid=$4
+	stop_instance || exit 0
 	rm -rf "$run" "$root/state/$inst.json"
 	gc_releases
 }
@@ -354,6 +385,7 @@ case $cmd in
 observe) cmd_observe "$@" ;;
 upload) cmd_upload "$@" ;;
 activate) cmd_activate "$@" ;;
+stop) cmd_stop "$@" ;;
 delete) cmd_delete "$@" ;;
 logs) cmd_logs "$@" ;;
 *) die "cairn-agent: unknown command $cmd" ;;

@@ -348,7 +348,7 @@ static const struct observed *ssh_driver_list(struct driver *d, size_t *n)
 
 /* ---- actions ---- */
 
-enum act_kind { A_FAIL, A_UPLOAD, A_ACTIVATE, A_DELETE };
+enum act_kind { A_FAIL, A_UPLOAD, A_ACTIVATE, A_STOP, A_DELETE };
 
 struct act {
 	struct driver *d;
@@ -434,8 +434,9 @@ static int run_act(void *ctx, const struct exec_call *call, bool *transient, str
 		rc = agent_run(d, a->host, &args, a->env ? a->env : "", NULL, call->deadline_ms, NULL,
 			       transient, err);
 		break;
+	case A_STOP:
 	case A_DELETE:
-		vec_push(&args.v, "delete");
+		vec_push(&args.v, a->kind == A_STOP ? "stop" : "delete");
 		vec_push(&args.v, d->root);
 		vec_push(&args.v, a->inst);
 		vec_push(&args.v, d->nginx_conf);
@@ -696,6 +697,8 @@ static int ssh_driver_plan(struct driver *d, const struct desired *want, struct 
 	const struct resolution *r = want->resolution;
 	struct map wanted = MAP_INIT;
 	struct map uploads = MAP_INIT; /* "host\nhash" -> upload action index + 1 */
+	struct map stopped = MAP_INIT;
+	resolution_stopped(r, &stopped);
 	VEC(char *) upload_keys = { 0 };
 	for (size_t hi = 0; hi < d->nhosts; hi++)
 		if (d->hosts[hi].problem)
@@ -746,6 +749,15 @@ static int ssh_driver_plan(struct driver *d, const struct desired *want, struct 
 					     .timeout_s = spec.health_timeout_s };
 			const char *verb = NULL;
 			size_t nrunning = json_array_size(running);
+			if (instance_stopped(in, &stopped)) {
+				/* kept but not running: its release and state stay */
+				if (nrunning) {
+					struct act *a = act_new(d, h, A_STOP);
+					a->inst = xstrdup(inst);
+					add(x, d, h, "stop", in->key, a);
+				}
+				continue;
+			}
 			if (S && pinned && strcmp(pinned, D) == 0 && srid) {
 				/* held by rollback or abort until the policy asks for another release */
 				snprintf(release_path, sizeof(release_path), "%s/releases/%s", d->root,
@@ -870,6 +882,7 @@ static int ssh_driver_plan(struct driver *d, const struct desired *want, struct 
 		}
 	}
 	map_release(&wanted);
+	map_release(&stopped);
 	map_release(&uploads);
 	for (size_t i = 0; i < upload_keys.len; i++)
 		free(upload_keys.items[i]);

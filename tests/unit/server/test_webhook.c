@@ -395,6 +395,11 @@ Test(webhook, config_errors_have_positions)
 			    "  - name: acme/shop\n    contract: main/shop\n    user: ci-bot\n"
 			    "    trigger: [OWNER, BOSS]\n",
 			    "bad.yaml:7:22: trigger 'BOSS' is not an author association");
+	expect_config_error("github:\n  webhook_secret_file: webhook-secret\nrepositories:\n"
+			    "  - {name: acme/shop, contract: main/shop, user: ci-bot}\n"
+			    "  - {name: acme/load, contract: main/load, user: ci-bot}\n",
+			    "bad.yaml:5:5: repositories acme/shop and acme/load both put their previews "
+			    "(pr-<n>) in namespace main: give one its own 'namespace'");
 	expect_config_error("repositories:\n  - name: acme/shop\n    contract: main/shop\n"
 			    "    user: ci-bot\n",
 			    "github.webhook_secret_file is required");
