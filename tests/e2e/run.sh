@@ -11,12 +11,12 @@ repo="$2"
 here="$repo/tests/e2e"
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 if [ ! -x "$chromium" ]; then
-	echo "SKIP: no Chromium at $chromium (tools/setup installs Debian's chromium)"
-	exit 77
+	echo "FAIL: no Chromium at $chromium (tools/setup installs Debian's chromium)"
+	exit 1
 fi
 if [ ! -d "$here/node_modules/playwright-core" ]; then
-	echo "SKIP: playwright-core is not installed (tools/setup runs npm ci --prefix tests/e2e)"
-	exit 77
+	echo "FAIL: playwright-core is not installed (tools/setup runs npm ci --prefix tests/e2e)"
+	exit 1
 fi
 work=$(mktemp -d /tmp/cairn-e2e.XXXXXX)
 server_pid=

@@ -8,7 +8,7 @@
 set -euo pipefail
 CAIRN=$(realpath "$1")
 SRC=$(realpath "$2")
-[ "$(id -u)" -eq 0 ] || { echo "test_ssh: needs root (namespaces); skipped"; exit 77; }
+[ "$(id -u)" -eq 0 ] || { echo "test_ssh: needs root (network namespaces)"; exit 1; }
 for p in nginx sshd ip curl python3; do
 	command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] || { echo "test_ssh: $p missing (tools/setup)"; exit 1; }
 done
