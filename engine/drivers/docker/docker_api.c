@@ -762,9 +762,11 @@ static size_t collect(char *data, size_t size, size_t n, void *sb)
 }
 
 /* One exchange. Errors are "<status>: <message>" or a transport message;
- * callers prefix what the request was. */
+ * callers prefix what the request was. api_version (may be NULL) receives
+ * the engine's Api-Version header, "" when it sent none. */
 static int perform(struct docker *d, const char *method, const char *path, bool versioned,
-		   const json_t *body, json_t **resp, long *status, struct error *err)
+		   const json_t *body, json_t **resp, long *status, char api_version[16],
+		   struct error *err)
 {
 	char errbuf[CURL_ERROR_SIZE];
 	struct strbuf in = STRBUF_INIT;
@@ -818,6 +820,12 @@ static int perform(struct docker *d, const char *method, const char *path, bool 
 		status_error(code, &in, err);
 		goto out;
 	}
+	if (api_version) {
+		struct curl_header *hd = NULL;
+		api_version[0] = '\0';
+		if (curl_easy_header(h, "Api-Version", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK)
+			snprintf(api_version, 16, "%s", hd->value);
+	}
 	if (resp) {
 		char *ctype = NULL;
 		curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
@@ -851,7 +859,23 @@ static int negotiate(struct docker *d, struct error *err)
 	long status;
 	int major, minor, min_major, min_minor, ret = -1;
 
-	if (perform(d, "GET", "/version", false, NULL, &v, &status, err) < 0) {
+	/* GET /_ping answers in well under a millisecond with the engine's newest
+	 * API version; /version asks containerd too (several ms). Engines that
+	 * speak 1.41 or newer get 1.41 from the ping alone; only older ones (or a
+	 * ping without the header) need /version's full answer. An engine that
+	 * no longer accepts 1.41 refuses the first request with its own words. */
+	char pinged[16];
+	if (perform(d, "GET", "/_ping", false, NULL, NULL, &status, pinged, err) < 0) {
+		if (status)
+			error_wrap(err, "docker engine at %s: GET /_ping", d->endpoint);
+		return -1;
+	}
+	if (parse_version(pinged, &major, &minor) == 0 &&
+	    (major > 1 || (major == 1 && minor >= API_NEWEST_MINOR))) {
+		snprintf(d->version, sizeof(d->version), "1.%d", API_NEWEST_MINOR);
+		return 0;
+	}
+	if (perform(d, "GET", "/version", false, NULL, &v, &status, NULL, err) < 0) {
 		if (status)
 			error_wrap(err, "docker engine at %s: GET /version", d->endpoint);
 		goto out;
@@ -960,7 +984,7 @@ int docker_request(struct docker *d, const char *method, const char *path, const
 	long st;
 	if (!status)
 		status = &st;
-	if (perform(d, method, path, true, body, resp, status, err) < 0)
+	if (perform(d, method, path, true, body, resp, status, NULL, err) < 0)
 		return error_wrap(err, "%s %.*s", method, path_len(path), path);
 	return 0;
 }

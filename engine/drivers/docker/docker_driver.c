@@ -15,6 +15,7 @@
 #include "docker_spec.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,21 @@ static const char *health_of(const char *status)
 	return NULL;
 }
 
+struct listing {
+	struct driver *d;
+	const char *path;
+	json_t *out;
+	struct error err;
+	int rc;
+};
+
+static void *run_listing(void *arg)
+{
+	struct listing *l = arg;
+	l->rc = list_labelled(l->d, l->path, &l->out, &l->err);
+	return NULL;
+}
+
 static int docker_driver_observe(struct driver *d, struct error *err)
 {
 	json_decref(d->containers);
@@ -198,9 +214,35 @@ static int docker_driver_observe(struct driver *d, struct error *err)
 	json_decref(d->volumes);
 	d->containers = d->networks = d->volumes = NULL;
 	d->observed.len = 0;
-	if (list_labelled(d, "/containers/json?all=1", &d->containers, err) < 0 ||
-	    list_labelled(d, "/networks", &d->networks, err) < 0 ||
-	    list_labelled(d, "/volumes", &d->volumes, err) < 0)
+	/* The three lists at once: the engine answers them in parallel. */
+	struct listing lists[3] = {
+		{ d, "/containers/json?all=1", NULL, ERROR_INIT, 0 },
+		{ d, "/networks", NULL, ERROR_INIT, 0 },
+		{ d, "/volumes", NULL, ERROR_INIT, 0 },
+	};
+	pthread_t threads[2];
+	bool started[2] = { false, false };
+	for (int k = 0; k < 2; k++)
+		started[k] = pthread_create(&threads[k], NULL, run_listing, &lists[k + 1]) == 0;
+	run_listing(&lists[0]);
+	for (int k = 0; k < 2; k++) {
+		if (started[k])
+			pthread_join(threads[k], NULL);
+		else
+			run_listing(&lists[k + 1]);
+	}
+	d->containers = lists[0].out;
+	d->networks = lists[1].out;
+	d->volumes = lists[2].out;
+	int failed = -1;
+	for (int k = 0; k < 3; k++)
+		if (lists[k].rc < 0 && failed < 0)
+			failed = k;
+	if (failed >= 0)
+		error_set(err, "%s", error_msg(&lists[failed].err));
+	for (int k = 0; k < 3; k++)
+		error_clear(&lists[k].err);
+	if (failed >= 0)
 		return -1;
 
 	size_t i;
