@@ -581,6 +581,7 @@ int previews_github_webhook(struct previews *p, const char *event, const char *d
 	struct store *s = NULL;
 	struct strbuf msg = STRBUF_INIT, key = STRBUF_INIT;
 	char *closed = NULL, *payload = NULL;
+	bool working = false; /* a store_work transaction is open */
 	int code;
 
 	count(p, &p->stats.deliveries, 1);
@@ -618,7 +619,14 @@ int previews_github_webhook(struct previews *p, const char *event, const char *d
 		code = respond(response, 500, "error", 0, error_msg(&err));
 		goto out;
 	}
+	/* From the claim to the queued job, one transaction: a delivery is never
+	 * marked seen without its job (GitHub's redelivery would be a duplicate). */
 	bool fresh;
+	if (store_work_begin(s, &err) < 0) {
+		code = respond(response, 500, "error", 0, error_msg(&err));
+		goto out;
+	}
+	working = true;
 	if (store_delivery_claim(s, "github", delivery, &fresh, &err) < 0) {
 		code = respond(response, 500, "error", 0, error_msg(&err));
 		goto out;
@@ -687,15 +695,27 @@ int previews_github_webhook(struct previews *p, const char *event, const char *d
 	struct strbuf jkey = STRBUF_INIT;
 	pr_key(&jkey, "pr:", r->name, pr.number);
 	long long id = 0;
-	int rc = jobs_enqueue(p->jobs, s, JOB_KIND, jkey.buf, payload, true, &id, &err);
+	int rc = store_job_enqueue(s, JOB_KIND, jkey.buf, payload, true, &id, &err);
 	strbuf_release(&jkey);
-	if (rc < 0) {
+	if (rc < 0 || (working = false, store_work_commit(s, &err) < 0)) {
 		code = respond(response, 500, "error", 0, error_msg(&err));
 		goto out;
 	}
+	jobs_wake(p->jobs);
 	count(p, &p->stats.queued, 1);
 	code = respond(response, 202, "queued", id, NULL);
 out:
+	/* Answers other than 5xx are final: what was written stays (the
+	 * delivery is seen, a close is marked); a failure undoes it all. */
+	if (working) {
+		if (code < 500 && store_work_commit(s, &err) < 0) {
+			free(*response);
+			*response = NULL;
+			code = respond(response, 500, "error", 0, error_msg(&err));
+		}
+		if (code >= 500)
+			store_work_abort(s);
+	}
 	if (code >= 500)
 		plog("webhook delivery %s: %s", delivery ? delivery : "(none)", error_msg(&err));
 	pool_give(p, s);

@@ -887,6 +887,36 @@ static int pg_token_list(struct store *s, store_token_fn fn, void *ctx, struct e
 	return stop;
 }
 
+static int pg_work_begin(struct store *s, struct error *err)
+{
+	struct pg_store *st = of(s);
+	bool own;
+	if (st->in_txn)
+		return error_set(err, "state database %s: a transaction is already open", st->shown);
+	if (own_begin(st, NULL, &own, err) < 0)
+		return -1;
+	st->in_txn = true;
+	return 0;
+}
+
+static int pg_work_commit(struct store *s, struct error *err)
+{
+	struct pg_store *st = of(s);
+	if (!st->in_txn)
+		return error_set(err, "state database %s: no transaction is open", st->shown);
+	st->in_txn = false;
+	return own_end(st, true, 0, err);
+}
+
+static void pg_work_abort(struct store *s)
+{
+	struct pg_store *st = of(s);
+	if (!st->in_txn)
+		return;
+	st->in_txn = false;
+	rollback(st);
+}
+
 static int pg_delivery_claim(struct store *s, const char *source, const char *id, long long now,
 			     bool *fresh, struct error *err)
 {
@@ -1149,6 +1179,9 @@ const struct store_backend store_postgres = {
 	.token_lookup = pg_token_lookup,
 	.token_revoke = pg_token_revoke,
 	.token_list = pg_token_list,
+	.work_begin = pg_work_begin,
+	.work_commit = pg_work_commit,
+	.work_abort = pg_work_abort,
 	.delivery_claim = pg_delivery_claim,
 	.job_enqueue = pg_job_enqueue,
 	.job_claim = pg_job_claim,

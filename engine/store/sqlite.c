@@ -779,6 +779,36 @@ static int sqlite_token_list(struct store *s, store_token_fn fn, void *ctx, stru
 	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot list tokens");
 }
 
+static int sqlite_work_begin(struct store *s, struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	bool own;
+	if (st->in_txn)
+		return error_set(err, "state database %s: a transaction is already open", st->path);
+	if (own_begin(st, &own, err) < 0)
+		return -1;
+	st->in_txn = true;
+	return 0;
+}
+
+static int sqlite_work_commit(struct store *s, struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	if (!st->in_txn)
+		return error_set(err, "state database %s: no transaction is open", st->path);
+	st->in_txn = false;
+	return own_end(st, true, 0, err);
+}
+
+static void sqlite_work_abort(struct store *s)
+{
+	struct sqlite_store *st = of(s);
+	if (!st->in_txn)
+		return;
+	st->in_txn = false;
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 static int sqlite_delivery_claim(struct store *s, const char *source, const char *id, long long now,
 				 bool *fresh, struct error *err)
 {
@@ -1069,6 +1099,9 @@ const struct store_backend store_sqlite = {
 	.token_lookup = sqlite_token_lookup,
 	.token_revoke = sqlite_token_revoke,
 	.token_list = sqlite_token_list,
+	.work_begin = sqlite_work_begin,
+	.work_commit = sqlite_work_commit,
+	.work_abort = sqlite_work_abort,
 	.delivery_claim = sqlite_delivery_claim,
 	.job_enqueue = sqlite_job_enqueue,
 	.job_claim = sqlite_job_claim,

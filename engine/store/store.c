@@ -283,6 +283,22 @@ int store_token_list(struct store *s, store_token_fn fn, void *ctx, struct error
 	return s->backend->token_list(s, fn, ctx, err);
 }
 
+int store_work_begin(struct store *s, struct error *err)
+{
+	return s->backend->work_begin(s, err);
+}
+
+int store_work_commit(struct store *s, struct error *err)
+{
+	return s->backend->work_commit(s, err);
+}
+
+void store_work_abort(struct store *s)
+{
+	if (s)
+		s->backend->work_abort(s);
+}
+
 int store_delivery_claim(struct store *s, const char *source, const char *id, bool *fresh,
 			 struct error *err)
 {

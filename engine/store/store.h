@@ -154,6 +154,15 @@ typedef int (*store_token_fn)(void *ctx, const struct store_token *t);
 /* Every token, oldest first; a non-zero return from fn stops and is returned. */
 int store_token_list(struct store *s, store_token_fn fn, void *ctx, struct error *err);
 
+/* A transaction of server data alone (tokens, deliveries, jobs, facts; not
+ * generations): the calls between store_work_begin() and store_work_commit()
+ * take effect together or, after store_work_abort() or a crash, not at all —
+ * a delivery is never marked seen without its job queued. Writers of other
+ * connections wait meanwhile: keep it short. */
+int store_work_begin(struct store *s, struct error *err);
+int store_work_commit(struct store *s, struct error *err);
+void store_work_abort(struct store *s);
+
 /* Webhook deliveries, for de-duplication: *fresh is true only the first time
  * (source, id) is claimed, across processes and servers. */
 int store_delivery_claim(struct store *s, const char *source, const char *id, bool *fresh,

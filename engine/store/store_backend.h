@@ -48,6 +48,9 @@ struct store_backend {
 			    struct error *err);
 	int (*token_revoke)(struct store *s, long long id, bool *found, struct error *err);
 	int (*token_list)(struct store *s, store_token_fn fn, void *ctx, struct error *err);
+	int (*work_begin)(struct store *s, struct error *err);
+	int (*work_commit)(struct store *s, struct error *err);
+	void (*work_abort)(struct store *s);
 	int (*delivery_claim)(struct store *s, const char *source, const char *id, long long now,
 			      bool *fresh, struct error *err);
 	int (*job_enqueue)(struct store *s, const char *kind, const char *key, const char *payload,

@@ -234,6 +234,55 @@ static void finish(struct store *s, long long id, enum store_job_status status, 
 	cr_assert_eq(store_job_finish(s, id, status, msg, &err), 0, "%s", error_msg(&err));
 }
 
+static int count_job(void *ctx, const struct store_job *j)
+{
+	(void)j;
+	++*(int *)ctx;
+	return 0;
+}
+
+Test(store_server, a_work_transaction_keeps_all_or_nothing)
+{
+	struct store *s = open_store(db);
+	struct error err = ERROR_INIT;
+	bool fresh = false;
+	long long id = 0;
+	int jobs = 0;
+
+	/* Undone: the delivery is not seen and no job is queued. */
+	cr_assert_eq(store_work_begin(s, &err), 0, "%s", error_msg(&err));
+	cr_assert_eq(store_delivery_claim(s, "github", "w-1", &fresh, &err), 0, "%s", error_msg(&err));
+	cr_assert(fresh);
+	cr_assert_eq(store_job_enqueue(s, "k", "pr:1", NULL, true, &id, &err), 0, "%s", error_msg(&err));
+	cr_assert_eq(store_kv_set(s, "pr-closed:1", "closed", &err), 0, "%s", error_msg(&err));
+	store_work_abort(s);
+	cr_assert_eq(store_job_list(s, 0, count_job, &jobs, &err), 0, "%s", error_msg(&err));
+	cr_expect_eq(jobs, 0, "the aborted job is gone");
+	char *v = NULL;
+	cr_assert_eq(store_kv_get(s, "pr-closed:1", &v, &err), 0);
+	cr_expect_null(v, "the aborted fact is gone");
+
+	/* Kept: the same delivery is fresh again, and now stays claimed. */
+	cr_assert_eq(store_work_begin(s, &err), 0, "%s", error_msg(&err));
+	cr_assert_eq(store_delivery_claim(s, "github", "w-1", &fresh, &err), 0);
+	cr_expect(fresh, "an aborted claim did not count");
+	cr_assert_eq(store_job_enqueue(s, "k", "pr:1", NULL, true, &id, &err), 0);
+	cr_expect_eq(store_work_begin(s, &err), -1, "no nesting");
+	error_clear(&err);
+	cr_assert_eq(store_work_commit(s, &err), 0, "%s", error_msg(&err));
+	cr_expect_eq(store_work_commit(s, &err), -1, "nothing left to commit");
+	error_clear(&err);
+	store_close(s);
+
+	s = open_store(db);
+	cr_assert_eq(store_delivery_claim(s, "github", "w-1", &fresh, &err), 0);
+	cr_expect_not(fresh, "the committed claim holds after reopening");
+	jobs = 0;
+	cr_assert_eq(store_job_list(s, 0, count_job, &jobs, &err), 0);
+	cr_expect_eq(jobs, 1);
+	store_close(s);
+}
+
 Test(store_server, jobs_run_oldest_first_one_per_key)
 {
 	struct store *s = open_store(db);
