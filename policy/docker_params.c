@@ -3,14 +3,12 @@
  * only known per instance, so here only constants are checked for their
  * value; the driver checks rendered values with the same parsers. */
 #include "docker_params.h"
+#include "params_check.h"
 
 #include "base/strbuf.h"
-#include "base/suggest.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,113 +109,18 @@ bool docker_restart_valid(const char *s)
 
 /* ---- walking params ---- */
 
-struct check {
-	struct diags *diags;
-	const char *prefix; /* "service main/s: component 'c': params: " */
-	int errors;
-};
-
-static void cerr(struct check *c, struct pos pos, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void cerr(struct check *c, struct pos pos, const char *fmt, ...)
-{
-	struct strbuf msg = STRBUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	strbuf_vaddf(&msg, fmt, ap);
-	va_end(ap);
-	diags_add_at(c->diags, pos, "%s%s", c->prefix, strbuf_cstr(&msg));
-	strbuf_release(&msg);
-	c->errors++;
-}
-
-static bool is_scalar(const struct pnode *n)
-{
-	return n->kind == PNODE_STRING || n->kind == PNODE_INT || n->kind == PNODE_FLOAT ||
-	       n->kind == PNODE_BOOL;
-}
-
-/* The text of a constant scalar in buf, or NULL for a template (known only
- * when rendered) or a non-scalar. */
-static const char *constant_text(const struct pnode *n, char *buf, size_t size)
-{
-	switch (n->kind) {
-	case PNODE_STRING:
-		return template_is_constant(n->tmpl) ? template_text(n->tmpl) : NULL;
-	case PNODE_INT:
-		snprintf(buf, size, "%" PRId64, n->integer);
-		return buf;
-	case PNODE_FLOAT:
-		snprintf(buf, size, "%.17g", n->real);
-		return buf;
-	case PNODE_BOOL:
-		return n->boolean ? "true" : "false";
-	default:
-		return NULL;
-	}
-}
-
-static const char *shape(const struct pnode *n)
-{
-	switch (n->kind) {
-	case PNODE_MAP:
-		return "a mapping";
-	case PNODE_LIST:
-		return "a list";
-	case PNODE_NULL:
-		return "null";
-	default:
-		return "a scalar";
-	}
-}
-
-/* Unknown keys of a map get the nearest known key as a hint. */
-static void check_keys(struct check *c, const struct pnode *map, const char *const *known,
-		       size_t nknown, const char *what)
-{
-	for (uint32_t i = 0; i < map->len; i++) {
-		const char *k = map->keys[i]->s;
-		bool found = false;
-		for (size_t j = 0; j < nknown && !found; j++)
-			found = strcmp(k, known[j]) == 0;
-		if (found)
-			continue;
-		const char *best = NULL;
-		size_t best_d = 3;
-		for (size_t j = 0; j < nknown; j++) {
-			size_t d = edit_distance(k, known[j]);
-			if (d < best_d)
-				best = known[j], best_d = d;
-		}
-		if (best)
-			cerr(c, map->children[i]->pos, "unknown %s key '%s' (did you mean '%s'?)", what, k,
-			     best);
-		else
-			cerr(c, map->children[i]->pos, "unknown %s key '%s'", what, k);
-	}
-}
-
-static const struct pnode *get(const struct pnode *map, const char *key)
-{
-	for (uint32_t i = 0; i < map->len; i++)
-		if (strcmp(map->keys[i]->s, key) == 0)
-			return map->children[i];
-	return NULL;
-}
-
 typedef int (*parse_fn)(const char *s, void *out);
 
 /* A scalar whose constant value must parse; templates are checked when rendered. */
-static void want_value(struct check *c, const struct pnode *n, const char *what, parse_fn parse,
+static void want_value(struct param_check *c, const struct pnode *n, const char *what, parse_fn parse,
 		       const char *expected)
 {
-	if (!is_scalar(n)) {
-		cerr(c, n->pos, "%s must be %s, not %s", what, expected, shape(n));
+	if (!pc_is_scalar(n)) {
+		pc_error(c, n->pos, "%s must be %s, not %s", what, expected, pc_shape(n));
 		return;
 	}
 	char buf[64];
-	const char *text = constant_text(n, buf, sizeof(buf));
+	const char *text = pc_constant_text(n, buf, sizeof(buf));
 	union {
 		int64_t i;
 		bool b;
@@ -225,7 +128,7 @@ static void want_value(struct check *c, const struct pnode *n, const char *what,
 		double d;
 	} out;
 	if (text && parse && parse(text, &out) < 0)
-		cerr(c, n->pos, "%s must be %s, not '%s'", what, expected, text);
+		pc_error(c, n->pos, "%s must be %s, not '%s'", what, expected, text);
 }
 
 static int parse_bytes(const char *s, void *out)
@@ -293,29 +196,29 @@ static int parse_nonempty(const char *s, void *out)
 }
 
 /* A command: a list of scalars, or a string (split on spaces). */
-static void want_command(struct check *c, const struct pnode *n, const char *what)
+static void want_command(struct param_check *c, const struct pnode *n, const char *what)
 {
 	if (n->kind == PNODE_LIST) {
 		for (uint32_t i = 0; i < n->len; i++)
-			if (!is_scalar(n->children[i]))
-				cerr(c, n->children[i]->pos, "%s items must be strings, not %s", what,
-				     shape(n->children[i]));
+			if (!pc_is_scalar(n->children[i]))
+				pc_error(c, n->children[i]->pos, "%s items must be strings, not %s", what,
+				     pc_shape(n->children[i]));
 		return;
 	}
-	if (!is_scalar(n))
-		cerr(c, n->pos, "%s must be a list of strings or a string, not %s", what, shape(n));
+	if (!pc_is_scalar(n))
+		pc_error(c, n->pos, "%s must be a list of strings or a string, not %s", what, pc_shape(n));
 }
 
-static void want_scalar_map(struct check *c, const struct pnode *n, const char *what)
+static void want_scalar_map(struct param_check *c, const struct pnode *n, const char *what)
 {
 	if (n->kind != PNODE_MAP) {
-		cerr(c, n->pos, "%s must be a mapping, not %s", what, shape(n));
+		pc_error(c, n->pos, "%s must be a mapping, not %s", what, pc_shape(n));
 		return;
 	}
 	for (uint32_t i = 0; i < n->len; i++)
-		if (!is_scalar(n->children[i]))
-			cerr(c, n->children[i]->pos, "%s '%s' must be a scalar, not %s", what,
-			     n->keys[i]->s, shape(n->children[i]));
+		if (!pc_is_scalar(n->children[i]))
+			pc_error(c, n->children[i]->pos, "%s '%s' must be a scalar, not %s", what,
+			     n->keys[i]->s, pc_shape(n->children[i]));
 }
 
 static bool env_name_ok(const char *s)
@@ -328,11 +231,11 @@ static bool env_name_ok(const char *s)
 	return true;
 }
 
-static void check_ports(struct check *c, const struct pnode *n)
+static void check_ports(struct param_check *c, const struct pnode *n)
 {
 	static const char *const keys[] = { "port", "publish", "protocol" };
 	if (n->kind != PNODE_LIST) {
-		cerr(c, n->pos, "ports must be a list, not %s", shape(n));
+		pc_error(c, n->pos, "ports must be a list, not %s", pc_shape(n));
 		return;
 	}
 	for (uint32_t i = 0; i < n->len; i++) {
@@ -341,95 +244,82 @@ static void check_ports(struct check *c, const struct pnode *n)
 			want_value(c, it, "a port", parse_port, "a port number (1-65535)");
 			continue;
 		}
-		check_keys(c, it, keys, 3, "port");
-		const struct pnode *port = get(it, "port");
+		pc_keys(c, it, keys, 3, "port");
+		const struct pnode *port = pc_get(it, "port");
 		if (!port)
-			cerr(c, it->pos, "a port needs 'port' (the container's port)");
+			pc_error(c, it->pos, "a port needs 'port' (the container's port)");
 		else
 			want_value(c, port, "port", parse_port, "a port number (1-65535)");
-		const struct pnode *pub = get(it, "publish");
+		const struct pnode *pub = pc_get(it, "publish");
 		if (pub) {
 			char buf[64];
-			const char *t = is_scalar(pub) ? constant_text(pub, buf, sizeof(buf)) : NULL;
+			const char *t = pc_is_scalar(pub) ? pc_constant_text(pub, buf, sizeof(buf)) : NULL;
 			bool b;
 			int p;
-			if (!is_scalar(pub) || (t && docker_parse_bool(t, &b) < 0 && docker_parse_port(t, &p) < 0))
-				cerr(c, pub->pos,
+			if (!pc_is_scalar(pub) || (t && docker_parse_bool(t, &b) < 0 && docker_parse_port(t, &p) < 0))
+				pc_error(c, pub->pos,
 				     "publish must be true (the engine picks a host port) or a host port number");
 		}
-		const struct pnode *proto = get(it, "protocol");
+		const struct pnode *proto = pc_get(it, "protocol");
 		if (proto)
 			want_value(c, proto, "protocol", parse_protocol, "tcp or udp");
 	}
 }
 
-static void check_volumes(struct check *c, const struct pnode *n)
+static void check_volumes(struct param_check *c, const struct pnode *n)
 {
 	static const char *const keys[] = { "name", "bind", "path", "read_only" };
 	if (n->kind != PNODE_LIST) {
-		cerr(c, n->pos, "volumes must be a list, not %s", shape(n));
+		pc_error(c, n->pos, "volumes must be a list, not %s", pc_shape(n));
 		return;
 	}
 	for (uint32_t i = 0; i < n->len; i++) {
 		const struct pnode *it = n->children[i];
 		if (it->kind != PNODE_MAP) {
-			cerr(c, it->pos,
+			pc_error(c, it->pos,
 			     "a volume must be a mapping: {name: data, path: /data} or {bind: /host/dir, path: /dir}");
 			continue;
 		}
-		check_keys(c, it, keys, 4, "volume");
-		const struct pnode *name = get(it, "name"), *bind = get(it, "bind"), *path = get(it, "path");
+		pc_keys(c, it, keys, 4, "volume");
+		const struct pnode *name = pc_get(it, "name"), *bind = pc_get(it, "bind"), *path = pc_get(it, "path");
 		if (!!name == !!bind)
-			cerr(c, it->pos, "a volume needs exactly one of 'name' (a volume of the instance) or 'bind' (a host directory)");
+			pc_error(c, it->pos, "a volume needs exactly one of 'name' (a volume of the instance) or 'bind' (a host directory)");
 		if (name)
 			want_value(c, name, "name", parse_nonempty, "a volume name");
 		if (bind)
 			want_value(c, bind, "bind", parse_abs_path, "an absolute host path");
 		if (!path)
-			cerr(c, it->pos, "a volume needs 'path' (where it is mounted in the container)");
+			pc_error(c, it->pos, "a volume needs 'path' (where it is mounted in the container)");
 		else
 			want_value(c, path, "path", parse_abs_path, "an absolute path");
-		const struct pnode *ro = get(it, "read_only");
+		const struct pnode *ro = pc_get(it, "read_only");
 		if (ro)
 			want_value(c, ro, "read_only", parse_bool, "true or false");
 	}
 }
 
-static void check_health(struct check *c, const struct pnode *n)
+static void check_health(struct param_check *c, const struct pnode *n)
 {
 	static const char *const keys[] = { "command", "interval", "timeout", "retries", "start_period" };
 	if (n->kind != PNODE_MAP) {
-		cerr(c, n->pos, "health must be a mapping, not %s", shape(n));
+		pc_error(c, n->pos, "health must be a mapping, not %s", pc_shape(n));
 		return;
 	}
-	check_keys(c, n, keys, 5, "health");
-	const struct pnode *cmd = get(n, "command");
+	pc_keys(c, n, keys, 5, "health");
+	const struct pnode *cmd = pc_get(n, "command");
 	if (!cmd)
-		cerr(c, n->pos, "health needs 'command'");
+		pc_error(c, n->pos, "health needs 'command'");
 	else
 		want_command(c, cmd, "health command");
 	static const char *const durations[] = { "interval", "timeout", "start_period" };
 	for (size_t i = 0; i < 3; i++) {
-		const struct pnode *d = get(n, durations[i]);
+		const struct pnode *d = pc_get(n, durations[i]);
 		if (d)
 			want_value(c, d, durations[i], parse_duration, "a duration such as 5s or 500ms");
 	}
-	const struct pnode *r = get(n, "retries");
+	const struct pnode *r = pc_get(n, "retries");
 	if (r)
 		want_value(c, r, "retries", parse_port, "a positive integer");
-}
-
-/* Templates that read secrets may only fill env: anything else ends up in a
- * label, the command line or `docker inspect` output of every viewer. */
-static void check_secrets(struct check *c, const struct pnode *n, const char *key)
-{
-	if (n->kind == PNODE_STRING && n->tmpl && template_uses_secrets(n->tmpl)) {
-		cerr(c, n->pos, "%s reads .User.Secrets: secrets may only be used in env", key);
-		return;
-	}
-	if (n->kind == PNODE_MAP || n->kind == PNODE_LIST)
-		for (uint32_t i = 0; i < n->len; i++)
-			check_secrets(c, n->children[i], key);
 }
 
 static const char *const docker_keys[] = {
@@ -437,18 +327,18 @@ static const char *const docker_keys[] = {
 	"health", "init", "restart", "memory", "cpus", "cluster", "host",
 };
 
-static void check_params(struct check *c, const struct pnode *params, struct pos code_pos)
+static void check_params(struct param_check *c, const struct pnode *params, struct pos code_pos)
 {
 	if (!params || params->kind != PNODE_MAP) {
-		cerr(c, params ? params->pos : code_pos, "docker code needs params with 'image'");
+		pc_error(c, params ? params->pos : code_pos, "docker code needs params with 'image'");
 		return;
 	}
-	check_keys(c, params, docker_keys, sizeof(docker_keys) / sizeof(*docker_keys), "docker");
+	pc_keys(c, params, docker_keys, sizeof(docker_keys) / sizeof(*docker_keys), "docker");
 	for (uint32_t i = 0; i < params->len; i++) {
 		const char *k = params->keys[i]->s;
 		const struct pnode *v = params->children[i];
 		if (strcmp(k, "env") != 0)
-			check_secrets(c, v, k);
+			pc_no_secrets(c, v, k);
 		if (!strcmp(k, "host"))
 			want_value(c, v, k, parse_host, "a lower-case host name such as shop-pr-12.example.com");
 		else if (!strcmp(k, "image") || !strcmp(k, "cluster"))
@@ -459,13 +349,13 @@ static void check_params(struct check *c, const struct pnode *params, struct pos
 			want_scalar_map(c, v, "env");
 			for (uint32_t j = 0; v->kind == PNODE_MAP && j < v->len; j++)
 				if (!env_name_ok(v->keys[j]->s))
-					cerr(c, v->children[j]->pos, "env name '%s' is not a variable name",
+					pc_error(c, v->children[j]->pos, "env name '%s' is not a variable name",
 					     v->keys[j]->s);
 		} else if (!strcmp(k, "labels")) {
 			want_scalar_map(c, v, "label");
 			for (uint32_t j = 0; v->kind == PNODE_MAP && j < v->len; j++)
 				if (strncmp(v->keys[j]->s, "cairn.", 6) == 0)
-					cerr(c, v->children[j]->pos,
+					pc_error(c, v->children[j]->pos,
 					     "label '%s': labels cairn.* are set by cairn itself",
 					     v->keys[j]->s);
 		} else if (!strcmp(k, "ports"))
@@ -483,44 +373,20 @@ static void check_params(struct check *c, const struct pnode *params, struct pos
 		else if (!strcmp(k, "cpus"))
 			want_value(c, v, k, parse_cpus, "a positive number of CPUs such as 0.5");
 	}
-	if (!get(params, "image"))
-		cerr(c, params->pos, "missing 'image'");
+	if (!pc_get(params, "image"))
+		pc_error(c, params->pos, "missing 'image'");
 }
 
 /* ---- cluster config (a YAML tree: cluster configs are not templates) ---- */
 
-static void ycheck_keys(struct check *c, const struct ynode *map, const char *const *known,
-			size_t nknown, const char *what)
-{
-	for (size_t i = 0; i < map->len; i++) {
-		const char *k = map->pairs[i].key->s;
-		bool found = false;
-		const char *best = NULL;
-		size_t best_d = 3;
-		for (size_t j = 0; j < nknown && !found; j++) {
-			found = strcmp(k, known[j]) == 0;
-			size_t d = edit_distance(k, known[j]);
-			if (d < best_d)
-				best = known[j], best_d = d;
-		}
-		if (found)
-			continue;
-		if (best)
-			cerr(c, map->pairs[i].key_pos, "unknown %s key '%s' (did you mean '%s'?)", what, k,
-			     best);
-		else
-			cerr(c, map->pairs[i].key_pos, "unknown %s key '%s'", what, k);
-	}
-}
-
-static void ywant_string(struct check *c, const struct ynode *map, const char *key)
+static void ywant_string(struct param_check *c, const struct ynode *map, const char *key)
 {
 	const struct ynode *v = ynode_get(map, key);
 	if (v && (v->kind != YNODE_SCALAR || !v->str->len))
-		cerr(c, v->pos, "%s must be a non-empty string", key);
+		pc_error(c, v->pos, "%s must be a non-empty string", key);
 }
 
-static void check_cluster_config(struct check *c, const struct cluster *cl)
+static void check_cluster_config(struct param_check *c, const struct cluster *cl)
 {
 	static const char *const keys[] = { "endpoint", "tls", "ssh", "domain", "address", "nginx" };
 	static const char *const nginx_keys[] = { "file", "conf", "binary", "port" };
@@ -530,50 +396,50 @@ static void check_cluster_config(struct check *c, const struct cluster *cl)
 	if (!cfg)
 		return; /* defaults: the local engine */
 	if (cfg->kind != YNODE_MAP) {
-		cerr(c, cfg->pos, "config must be a mapping, not %s", ynode_describe(cfg));
+		pc_error(c, cfg->pos, "config must be a mapping, not %s", ynode_describe(cfg));
 		return;
 	}
-	ycheck_keys(c, cfg, keys, 6, "docker cluster config");
+	pc_ykeys(c, cfg, keys, 6, "docker cluster config");
 	ywant_string(c, cfg, "domain");
 	ywant_string(c, cfg, "address");
 	const struct ynode *ep = ynode_get(cfg, "endpoint");
 	if (ep) {
 		const char *s = ep->kind == YNODE_SCALAR ? ep->str->s : "";
 		if (strncmp(s, "unix://", 7) && strncmp(s, "tcp://", 6) && strncmp(s, "ssh://", 6))
-			cerr(c, ep->pos,
+			pc_error(c, ep->pos,
 			     "endpoint must be unix:///path, tcp://host:port or ssh://[user@]host[:port]");
 	}
 	const struct ynode *ng = ynode_get(cfg, "nginx");
 	if (ng && ng->kind != YNODE_MAP) {
-		cerr(c, ng->pos, "nginx must be a mapping with file, conf, binary and port");
+		pc_error(c, ng->pos, "nginx must be a mapping with file, conf, binary and port");
 	} else if (ng) {
-		ycheck_keys(c, ng, nginx_keys, 4, "nginx");
+		pc_ykeys(c, ng, nginx_keys, 4, "nginx");
 		const struct ynode *file = ynode_get(ng, "file"), *port = ynode_get(ng, "port");
 		if (!file || file->kind != YNODE_SCALAR || file->str->s[0] != '/')
-			cerr(c, file ? file->pos : ng->pos,
+			pc_error(c, file ? file->pos : ng->pos,
 			     "nginx needs 'file': the absolute path of the file cairn writes its server blocks to");
 		ywant_string(c, ng, "conf");
 		ywant_string(c, ng, "binary");
 		int p;
 		if (port && (port->kind != YNODE_SCALAR || docker_parse_port(port->str->s, &p) < 0))
-			cerr(c, port->pos, "nginx port must be a port number");
+			pc_error(c, port->pos, "nginx port must be a port number");
 	}
 	const struct ynode *tls = ynode_get(cfg, "tls");
 	if (tls && tls->kind != YNODE_MAP)
-		cerr(c, tls->pos, "tls must be a mapping with ca, cert and key");
+		pc_error(c, tls->pos, "tls must be a mapping with ca, cert and key");
 	else if (tls) {
-		ycheck_keys(c, tls, tls_keys, 3, "tls");
+		pc_ykeys(c, tls, tls_keys, 3, "tls");
 		for (size_t i = 0; i < 3; i++) {
 			if (!ynode_get(tls, tls_keys[i]))
-				cerr(c, tls->pos, "tls needs '%s'", tls_keys[i]);
+				pc_error(c, tls->pos, "tls needs '%s'", tls_keys[i]);
 			ywant_string(c, tls, tls_keys[i]);
 		}
 	}
 	const struct ynode *ssh = ynode_get(cfg, "ssh");
 	if (ssh && ssh->kind != YNODE_MAP)
-		cerr(c, ssh->pos, "ssh must be a mapping with identity and known_hosts");
+		pc_error(c, ssh->pos, "ssh must be a mapping with identity and known_hosts");
 	else if (ssh) {
-		ycheck_keys(c, ssh, ssh_keys, 2, "ssh");
+		pc_ykeys(c, ssh, ssh_keys, 2, "ssh");
 		for (size_t i = 0; i < 2; i++)
 			ywant_string(c, ssh, ssh_keys[i]);
 	}
@@ -581,28 +447,5 @@ static void check_cluster_config(struct check *c, const struct cluster *cl)
 
 int docker_check_object(const struct policy *p, const struct object *o, struct diags *diags)
 {
-	struct check c = { .diags = diags };
-	struct strbuf prefix = STRBUF_INIT;
-	if (o->kind == KIND_SERVICE) {
-		const struct service *s = (const struct service *)o;
-		for (uint32_t i = 0; i < s->ncomponents; i++) {
-			const struct component *comp = &s->components[i];
-			if (!comp->code || !comp->code->type || strcmp(comp->code->type->s, "docker"))
-				continue;
-			strbuf_reset(&prefix);
-			strbuf_addf(&prefix, "%s: component '%s': params: ", object_describe(p, o),
-				    comp->name ? comp->name->s : "?");
-			c.prefix = strbuf_cstr(&prefix);
-			check_params(&c, comp->code->params, comp->code->pos);
-		}
-	} else if (o->kind == KIND_CLUSTER) {
-		const struct cluster *cl = (const struct cluster *)o;
-		if (cl->type && strcmp(cl->type->s, "docker") == 0) {
-			strbuf_addf(&prefix, "%s: config: ", object_describe(p, o));
-			c.prefix = strbuf_cstr(&prefix);
-			check_cluster_config(&c, cl);
-		}
-	}
-	strbuf_release(&prefix);
-	return c.errors ? -1 : 0;
+	return pc_check_object(p, o, diags, "docker", check_params, "docker", check_cluster_config);
 }

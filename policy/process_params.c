@@ -2,15 +2,13 @@
  * Params are pnode trees whose strings are templates: only constants are
  * checked for their value here; the ssh driver checks rendered values. */
 #include "process_params.h"
+#include "params_check.h"
 
 #include "base/strbuf.h"
-#include "base/suggest.h"
 #include "docker_params.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,129 +28,24 @@ int process_parse_percent(const char *s, int *out)
 	return 0;
 }
 
-struct check {
-	struct diags *diags;
-	const char *prefix;
-	int errors;
-};
-
-static void cerr(struct check *c, struct pos pos, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void cerr(struct check *c, struct pos pos, const char *fmt, ...)
-{
-	struct strbuf msg = STRBUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	strbuf_vaddf(&msg, fmt, ap);
-	va_end(ap);
-	diags_add_at(c->diags, pos, "%s%s", c->prefix, strbuf_cstr(&msg));
-	strbuf_release(&msg);
-	c->errors++;
-}
-
-static const char *nearest(const char *k, const char *const *known, size_t nknown)
-{
-	const char *best = NULL;
-	size_t best_d = 3;
-	for (size_t j = 0; j < nknown; j++) {
-		size_t d = edit_distance(k, known[j]);
-		if (d < best_d)
-			best = known[j], best_d = d;
-	}
-	return best;
-}
-
-static bool known_key(const char *k, const char *const *known, size_t nknown)
-{
-	for (size_t j = 0; j < nknown; j++)
-		if (strcmp(k, known[j]) == 0)
-			return true;
-	return false;
-}
-
-static void unknown_key(struct check *c, struct pos pos, const char *what, const char *k,
-			const char *const *known, size_t nknown)
-{
-	const char *best = nearest(k, known, nknown);
-	if (best)
-		cerr(c, pos, "unknown %s key '%s' (did you mean '%s'?)", what, k, best);
-	else
-		cerr(c, pos, "unknown %s key '%s'", what, k);
-}
 
 #define N(a) (sizeof(a) / sizeof(*(a)))
 
 /* ---- params (pnode trees) ---- */
 
-static void check_keys(struct check *c, const struct pnode *map, const char *const *known,
-		       size_t nknown, const char *what)
-{
-	for (uint32_t i = 0; i < map->len; i++)
-		if (!known_key(map->keys[i]->s, known, nknown))
-			unknown_key(c, map->children[i]->pos, what, map->keys[i]->s, known, nknown);
-}
-
-static const struct pnode *get(const struct pnode *map, const char *key)
-{
-	for (uint32_t i = 0; i < map->len; i++)
-		if (strcmp(map->keys[i]->s, key) == 0)
-			return map->children[i];
-	return NULL;
-}
-
-static bool is_scalar(const struct pnode *n)
-{
-	return n->kind == PNODE_STRING || n->kind == PNODE_INT || n->kind == PNODE_FLOAT ||
-	       n->kind == PNODE_BOOL;
-}
-
-static const char *shape(const struct pnode *n)
-{
-	switch (n->kind) {
-	case PNODE_MAP:
-		return "a mapping";
-	case PNODE_LIST:
-		return "a list";
-	case PNODE_NULL:
-		return "null";
-	default:
-		return "a scalar";
-	}
-}
-
-/* The text of a constant scalar, NULL for a template or a non-scalar. */
-static const char *constant_text(const struct pnode *n, char *buf, size_t size)
-{
-	switch (n->kind) {
-	case PNODE_STRING:
-		return template_is_constant(n->tmpl) ? template_text(n->tmpl) : NULL;
-	case PNODE_INT:
-		snprintf(buf, size, "%" PRId64, n->integer);
-		return buf;
-	case PNODE_FLOAT:
-		snprintf(buf, size, "%.17g", n->real);
-		return buf;
-	case PNODE_BOOL:
-		return n->boolean ? "true" : "false";
-	default:
-		return NULL;
-	}
-}
-
 typedef bool (*valid_fn)(const char *s);
 
-static void want(struct check *c, const struct pnode *n, const char *what, valid_fn ok,
+static void want(struct param_check *c, const struct pnode *n, const char *what, valid_fn ok,
 		 const char *expected)
 {
-	if (!is_scalar(n)) {
-		cerr(c, n->pos, "%s must be %s, not %s", what, expected, shape(n));
+	if (!pc_is_scalar(n)) {
+		pc_error(c, n->pos, "%s must be %s, not %s", what, expected, pc_shape(n));
 		return;
 	}
 	char buf[64];
-	const char *t = constant_text(n, buf, sizeof(buf));
+	const char *t = pc_constant_text(n, buf, sizeof(buf));
 	if (t && ok && !ok(t))
-		cerr(c, n->pos, "%s must be %s, not '%s'", what, expected, t);
+		pc_error(c, n->pos, "%s must be %s, not '%s'", what, expected, t);
 }
 
 static bool v_nonempty(const char *s)
@@ -217,29 +110,18 @@ static bool env_name_ok(const char *s)
 	return true;
 }
 
-static void check_secrets(struct check *c, const struct pnode *n, const char *key)
-{
-	if (n->kind == PNODE_STRING && n->tmpl && template_uses_secrets(n->tmpl)) {
-		cerr(c, n->pos, "%s reads .User.Secrets: secrets may only be used in env", key);
-		return;
-	}
-	if (n->kind == PNODE_MAP || n->kind == PNODE_LIST)
-		for (uint32_t i = 0; i < n->len; i++)
-			check_secrets(c, n->children[i], key);
-}
-
-static void check_health(struct check *c, const struct pnode *n)
+static void check_health(struct param_check *c, const struct pnode *n)
 {
 	static const char *const keys[] = { "http", "command", "timeout" };
 	if (n->kind != PNODE_MAP) {
-		cerr(c, n->pos, "health must be a mapping: {http: /path} or {command: \"…\"}, not %s",
-		     shape(n));
+		pc_error(c, n->pos, "health must be a mapping: {http: /path} or {command: \"…\"}, not %s",
+		     pc_shape(n));
 		return;
 	}
-	check_keys(c, n, keys, N(keys), "health");
-	const struct pnode *http = get(n, "http"), *cmd = get(n, "command"), *t = get(n, "timeout");
+	pc_keys(c, n, keys, N(keys), "health");
+	const struct pnode *http = pc_get(n, "http"), *cmd = pc_get(n, "command"), *t = pc_get(n, "timeout");
 	if (!!http == !!cmd)
-		cerr(c, n->pos, "health needs exactly one of 'http' (a path) or 'command'");
+		pc_error(c, n->pos, "health needs exactly one of 'http' (a path) or 'command'");
 	if (http)
 		want(c, http, "health http", v_http_path, "a path starting with /");
 	if (cmd)
@@ -248,34 +130,34 @@ static void check_health(struct check *c, const struct pnode *n)
 		want(c, t, "health timeout", v_duration, "a duration such as 30s");
 }
 
-static void check_update(struct check *c, const struct pnode *n)
+static void check_update(struct param_check *c, const struct pnode *n)
 {
 	static const char *const keys[] = { "canary" };
 	if (n->kind == PNODE_MAP) {
-		check_keys(c, n, keys, N(keys), "update");
-		const struct pnode *p = get(n, "canary");
+		pc_keys(c, n, keys, N(keys), "update");
+		const struct pnode *p = pc_get(n, "canary");
 		if (!p)
-			cerr(c, n->pos, "update needs 'canary: PERCENT' (or write update: blue-green)");
+			pc_error(c, n->pos, "update needs 'canary: PERCENT' (or write update: blue-green)");
 		else
 			want(c, p, "canary", v_percent, "a percentage from 1 to 99");
 		return;
 	}
 	char buf[64];
-	const char *t = is_scalar(n) ? constant_text(n, buf, sizeof(buf)) : NULL;
-	if (!is_scalar(n) || (t && strcmp(t, "blue-green") != 0))
-		cerr(c, n->pos, "update must be blue-green or {canary: PERCENT}");
+	const char *t = pc_is_scalar(n) ? pc_constant_text(n, buf, sizeof(buf)) : NULL;
+	if (!pc_is_scalar(n) || (t && strcmp(t, "blue-green") != 0))
+		pc_error(c, n->pos, "update must be blue-green or {canary: PERCENT}");
 }
 
-static void check_route(struct check *c, const struct pnode *n)
+static void check_route(struct param_check *c, const struct pnode *n)
 {
 	static const char *const keys[] = { "host", "prefix" };
 	if (n->kind != PNODE_MAP) {
-		cerr(c, n->pos, "route must be a mapping: {host: app.example.com, prefix: /}, not %s",
-		     shape(n));
+		pc_error(c, n->pos, "route must be a mapping: {host: app.example.com, prefix: /}, not %s",
+		     pc_shape(n));
 		return;
 	}
-	check_keys(c, n, keys, N(keys), "route");
-	const struct pnode *h = get(n, "host"), *p = get(n, "prefix");
+	pc_keys(c, n, keys, N(keys), "route");
+	const struct pnode *h = pc_get(n, "host"), *p = pc_get(n, "prefix");
 	if (h)
 		want(c, h, "route host", v_host, "a host name (letters, digits, '-' and '.')");
 	if (p)
@@ -287,39 +169,39 @@ static const char *const process_keys[] = {
 	"artifact", "start", "env", "listen", "port", "health", "update", "route", "drain", "cluster",
 };
 
-static void check_params(struct check *c, const struct pnode *params, struct pos code_pos)
+static void check_params(struct param_check *c, const struct pnode *params, struct pos code_pos)
 {
 	if (!params || params->kind != PNODE_MAP) {
-		cerr(c, params ? params->pos : code_pos,
+		pc_error(c, params ? params->pos : code_pos,
 		     "process code needs params with 'artifact' and 'start'");
 		return;
 	}
-	check_keys(c, params, process_keys, N(process_keys), "process");
+	pc_keys(c, params, process_keys, N(process_keys), "process");
 	for (uint32_t i = 0; i < params->len; i++) {
 		const char *k = params->keys[i]->s;
 		const struct pnode *v = params->children[i];
 		if (strcmp(k, "env") != 0)
-			check_secrets(c, v, k);
+			pc_no_secrets(c, v, k);
 		if (!strcmp(k, "artifact"))
 			want(c, v, k, v_nonempty, "a local directory or .tar.gz file");
 		else if (!strcmp(k, "start") || !strcmp(k, "cluster"))
 			want(c, v, k, v_nonempty, "a non-empty string");
 		else if (!strcmp(k, "env")) {
 			if (v->kind != PNODE_MAP) {
-				cerr(c, v->pos, "env must be a mapping, not %s", shape(v));
+				pc_error(c, v->pos, "env must be a mapping, not %s", pc_shape(v));
 				continue;
 			}
 			for (uint32_t j = 0; j < v->len; j++) {
 				if (!env_name_ok(v->keys[j]->s))
-					cerr(c, v->children[j]->pos, "env name '%s' is not a variable name",
+					pc_error(c, v->children[j]->pos, "env name '%s' is not a variable name",
 					     v->keys[j]->s);
 				else if (!strcmp(v->keys[j]->s, "LISTEN") || !strcmp(v->keys[j]->s, "PORT") ||
 					 !strncmp(v->keys[j]->s, "CAIRN_", 6))
-					cerr(c, v->children[j]->pos,
+					pc_error(c, v->children[j]->pos,
 					     "env '%s' is set by cairn (LISTEN, PORT, CAIRN_*)", v->keys[j]->s);
-				if (!is_scalar(v->children[j]))
-					cerr(c, v->children[j]->pos, "env '%s' must be a scalar, not %s",
-					     v->keys[j]->s, shape(v->children[j]));
+				if (!pc_is_scalar(v->children[j]))
+					pc_error(c, v->children[j]->pos, "env '%s' must be a scalar, not %s",
+					     v->keys[j]->s, pc_shape(v->children[j]));
 			}
 		} else if (!strcmp(k, "listen"))
 			want(c, v, k, v_listen, "socket (the default) or port");
@@ -334,35 +216,27 @@ static void check_params(struct check *c, const struct pnode *params, struct pos
 		else if (!strcmp(k, "drain"))
 			want(c, v, k, v_duration, "a duration such as 3s");
 	}
-	if (!get(params, "artifact"))
-		cerr(c, params->pos, "missing 'artifact' (a local directory or .tar.gz file)");
-	if (!get(params, "start"))
-		cerr(c, params->pos, "missing 'start' (the command run in the release directory)");
-	const struct pnode *listen = get(params, "listen");
+	if (!pc_get(params, "artifact"))
+		pc_error(c, params->pos, "missing 'artifact' (a local directory or .tar.gz file)");
+	if (!pc_get(params, "start"))
+		pc_error(c, params->pos, "missing 'start' (the command run in the release directory)");
+	const struct pnode *listen = pc_get(params, "listen");
 	char buf[64];
-	const char *lt = listen && is_scalar(listen) ? constant_text(listen, buf, sizeof(buf)) : NULL;
-	if (lt && !strcmp(lt, "port") && !get(params, "port"))
-		cerr(c, listen->pos, "listen: port needs 'port'");
+	const char *lt = listen && pc_is_scalar(listen) ? pc_constant_text(listen, buf, sizeof(buf)) : NULL;
+	if (lt && !strcmp(lt, "port") && !pc_get(params, "port"))
+		pc_error(c, listen->pos, "listen: port needs 'port'");
 }
 
 /* ---- ssh cluster config (a YAML tree) ---- */
 
-static void ycheck_keys(struct check *c, const struct ynode *map, const char *const *known,
-			size_t nknown, const char *what)
-{
-	for (size_t i = 0; i < map->len; i++)
-		if (!known_key(map->pairs[i].key->s, known, nknown))
-			unknown_key(c, map->pairs[i].key_pos, what, map->pairs[i].key->s, known, nknown);
-}
-
-static void ywant(struct check *c, const struct ynode *map, const char *key, valid_fn ok,
+static void ywant(struct param_check *c, const struct ynode *map, const char *key, valid_fn ok,
 		  const char *expected)
 {
 	const struct ynode *v = ynode_get(map, key);
 	if (!v)
 		return;
 	if (v->kind != YNODE_SCALAR || !v->str->len || (ok && !ok(v->str->s)))
-		cerr(c, v->pos, "%s must be %s", key, expected);
+		pc_error(c, v->pos, "%s must be %s", key, expected);
 }
 
 static bool v_abs(const char *s)
@@ -392,7 +266,7 @@ static bool v_seconds(const char *s)
 	return end != s && !*end && v > 0 && v <= 600;
 }
 
-static void check_cluster_config(struct check *c, const struct cluster *cl)
+static void check_cluster_config(struct param_check *c, const struct cluster *cl)
 {
 	static const char *const keys[] = { "hosts", "identity", "known_hosts", "root",
 					    "domain", "nginx", "connect_timeout" };
@@ -400,49 +274,49 @@ static void check_cluster_config(struct check *c, const struct cluster *cl)
 	static const char *const nginx_keys[] = { "config", "pid" };
 	const struct ynode *cfg = cl->config;
 	if (!cfg || cfg->kind != YNODE_MAP) {
-		cerr(c, cfg ? cfg->pos : cl->obj.pos,
+		pc_error(c, cfg ? cfg->pos : cl->obj.pos,
 		     "an ssh cluster needs config with 'hosts' and 'known_hosts'");
 		return;
 	}
-	ycheck_keys(c, cfg, keys, N(keys), "ssh cluster config");
+	pc_ykeys(c, cfg, keys, N(keys), "ssh cluster config");
 	ywant(c, cfg, "identity", NULL, "a file name");
 	ywant(c, cfg, "known_hosts", NULL, "a file name");
 	ywant(c, cfg, "root", v_abs, "an absolute path");
 	ywant(c, cfg, "domain", v_host, "a host name");
 	ywant(c, cfg, "connect_timeout", v_seconds, "a number of seconds (1-600)");
 	if (!ynode_get(cfg, "known_hosts"))
-		cerr(c, cfg->pos, "missing 'known_hosts': host keys are always checked");
+		pc_error(c, cfg->pos, "missing 'known_hosts': host keys are always checked");
 	const struct ynode *nginx = ynode_get(cfg, "nginx");
 	if (nginx && nginx->kind != YNODE_MAP)
-		cerr(c, nginx->pos, "nginx must be a mapping: {config: /etc/nginx/nginx.conf, pid: /run/nginx.pid}");
+		pc_error(c, nginx->pos, "nginx must be a mapping: {config: /etc/nginx/nginx.conf, pid: /run/nginx.pid}");
 	else if (nginx) {
-		ycheck_keys(c, nginx, nginx_keys, N(nginx_keys), "nginx");
+		pc_ykeys(c, nginx, nginx_keys, N(nginx_keys), "nginx");
 		ywant(c, nginx, "config", v_abs, "an absolute path");
 		ywant(c, nginx, "pid", v_abs, "an absolute path");
 	}
 	const struct ynode *hosts = ynode_get(cfg, "hosts");
 	if (!hosts) {
-		cerr(c, cfg->pos, "missing 'hosts' (a list of {address, port, user, name})");
+		pc_error(c, cfg->pos, "missing 'hosts' (a list of {address, port, user, name})");
 		return;
 	}
 	if (hosts->kind != YNODE_SEQ || hosts->len == 0) {
-		cerr(c, hosts->pos, "hosts must be a non-empty list of {address, port, user, name}");
+		pc_error(c, hosts->pos, "hosts must be a non-empty list of {address, port, user, name}");
 		return;
 	}
 	for (size_t i = 0; i < hosts->len; i++) {
 		const struct ynode *h = hosts->items[i];
 		if (h->kind == YNODE_SCALAR) {
 			if (!v_address(h->str->s))
-				cerr(c, h->pos, "host address '%s' is not a host name or address", h->str->s);
+				pc_error(c, h->pos, "host address '%s' is not a host name or address", h->str->s);
 			continue;
 		}
 		if (h->kind != YNODE_MAP) {
-			cerr(c, h->pos, "a host must be an address or {address, port, user, name}");
+			pc_error(c, h->pos, "a host must be an address or {address, port, user, name}");
 			continue;
 		}
-		ycheck_keys(c, h, host_keys, N(host_keys), "host");
+		pc_ykeys(c, h, host_keys, N(host_keys), "host");
 		if (!ynode_get(h, "address"))
-			cerr(c, h->pos, "a host needs 'address'");
+			pc_error(c, h->pos, "a host needs 'address'");
 		ywant(c, h, "address", v_address, "a host name or address");
 		ywant(c, h, "port", v_port, "a port number");
 		ywant(c, h, "user", v_user, "a user name");
@@ -452,28 +326,5 @@ static void check_cluster_config(struct check *c, const struct cluster *cl)
 
 int process_check_object(const struct policy *p, const struct object *o, struct diags *diags)
 {
-	struct check c = { .diags = diags };
-	struct strbuf prefix = STRBUF_INIT;
-	if (o->kind == KIND_SERVICE) {
-		const struct service *s = (const struct service *)o;
-		for (uint32_t i = 0; i < s->ncomponents; i++) {
-			const struct component *comp = &s->components[i];
-			if (!comp->code || !comp->code->type || strcmp(comp->code->type->s, "process"))
-				continue;
-			strbuf_reset(&prefix);
-			strbuf_addf(&prefix, "%s: component '%s': params: ", object_describe(p, o),
-				    comp->name ? comp->name->s : "?");
-			c.prefix = strbuf_cstr(&prefix);
-			check_params(&c, comp->code->params, comp->code->pos);
-		}
-	} else if (o->kind == KIND_CLUSTER) {
-		const struct cluster *cl = (const struct cluster *)o;
-		if (cl->type && strcmp(cl->type->s, "ssh") == 0) {
-			strbuf_addf(&prefix, "%s: config: ", object_describe(p, o));
-			c.prefix = strbuf_cstr(&prefix);
-			check_cluster_config(&c, cl);
-		}
-	}
-	strbuf_release(&prefix);
-	return c.errors ? -1 : 0;
+	return pc_check_object(p, o, diags, "process", check_params, "ssh", check_cluster_config);
 }
