@@ -2,6 +2,7 @@
 #include "strbuf.h"
 #include "alloc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,4 +114,22 @@ void strbuf_release(struct strbuf *sb)
 	free(sb->buf);
 	sb->buf = NULL;
 	sb->len = sb->cap = 0;
+}
+
+int strbuf_read_file(struct strbuf *sb, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		strbuf_add(sb, buf, n);
+	int failed = ferror(f), saved = errno;
+	fclose(f);
+	if (failed) {
+		errno = saved;
+		return -1;
+	}
+	return 0;
 }

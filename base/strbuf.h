@@ -27,6 +27,9 @@ void strbuf_truncate(struct strbuf *sb, size_t len);
 /* The text, "" when nothing was added; owned by sb. */
 const char *strbuf_cstr(struct strbuf *sb);
 /* Hands the heap string to the caller (free() it) and empties sb. */
+/* Appends the whole file at path; -1 with errno set when it cannot be opened
+ * or read (what was read stays appended). */
+int strbuf_read_file(struct strbuf *sb, const char *path);
 char *strbuf_detach(struct strbuf *sb);
 void strbuf_release(struct strbuf *sb);
 

@@ -329,21 +329,9 @@ int yaml_parse_each(struct intern *in, const char *name, const char *text, size_
 /* The whole file as text (heap, free() it), or NULL after a diagnostic. */
 static char *read_file(const char *path, size_t *len, struct diags *diags)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		diags_add(diags, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
 	struct strbuf sb = STRBUF_INIT;
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		strbuf_add(&sb, buf, n);
-	int failed = ferror(f);
-	int saved = errno;
-	fclose(f);
-	if (failed) {
-		diags_add(diags, "%s: cannot read: %s", path, strerror(saved));
+	if (strbuf_read_file(&sb, path) < 0) {
+		diags_add(diags, "%s: cannot read: %s", path, strerror(errno));
 		strbuf_release(&sb);
 		return NULL;
 	}

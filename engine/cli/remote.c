@@ -241,19 +241,12 @@ static void add_path(curl_mime *mime, const char *path, bool top, struct diags *
 		free(list);
 		return;
 	}
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		diags_add(d, "%s: cannot open: %s", path, strerror(errno));
+	struct strbuf text = STRBUF_INIT;
+	if (strbuf_read_file(&text, path) < 0) {
+		diags_add(d, "%s: cannot read: %s", path, strerror(errno));
+		strbuf_release(&text);
 		return;
 	}
-	struct strbuf text = STRBUF_INIT;
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		strbuf_add(&text, buf, n);
-	if (ferror(f))
-		diags_add(d, "%s: cannot read: %s", path, strerror(errno));
-	fclose(f);
 	curl_mimepart *part = curl_mime_addpart(mime);
 	curl_mime_name(part, "file");
 	curl_mime_filename(part, path);

@@ -83,18 +83,13 @@ static char *read_secret(struct cfg_load *ld, const struct ynode *v, const char 
 		full = xmalloc(strlen(ld->dir) + strlen(path) + 2);
 		sprintf(full, "%s/%s", ld->dir, path);
 	}
-	FILE *f = fopen(full, "rb");
-	if (!f) {
+	struct strbuf sb = STRBUF_INIT;
+	if (strbuf_read_file(&sb, full) < 0) {
 		diags_add_at(ld->d, v->pos, "%s %s: cannot read: %s", what, full, strerror(errno));
+		strbuf_release(&sb);
 		free(full);
 		return NULL;
 	}
-	struct strbuf sb = STRBUF_INIT;
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		strbuf_add(&sb, buf, n);
-	fclose(f);
 	size_t n_kept = sb.len;
 	while (n_kept && (sb.buf[n_kept - 1] == '\n' || sb.buf[n_kept - 1] == '\r' ||
 			  sb.buf[n_kept - 1] == ' ' || sb.buf[n_kept - 1] == '\t'))

@@ -87,7 +87,8 @@ export CAIRN_SERVER="$base"
 http() {
 	local method="$1" path="$2"
 	shift 2
-	status=$(curl -s -o "$work/body" -D "$work/headers" -w '%{http_code}' -X "$method" "$@" "$base$path")
+	status=$(curl -s -o "$work/body" -D "$work/headers" -w '%{http_code}' -X "$method" "$@" "$base$path") ||
+		status="curl-exit-$?"
 }
 as() { echo "Authorization: Bearer $(cat "tok.$1")"; }
 body_json() { python3 -c "import json,sys; d=json.load(open('$work/body')); sys.exit(0 if ($1) else 1)"; }

@@ -72,17 +72,14 @@ char *docker_routes_render(const json_t *containers, const char *upstream, int p
 	return strbuf_detach(&sb);
 }
 
+/* The file's text, NULL when it cannot be read (e.g. not there yet). */
 static char *read_file(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
 	struct strbuf sb = STRBUF_INIT;
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		strbuf_add(&sb, buf, n);
-	fclose(f);
+	if (strbuf_read_file(&sb, path) < 0) {
+		strbuf_release(&sb);
+		return NULL;
+	}
 	return strbuf_detach(&sb);
 }
 
