@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: cairn [--state PATH] [--users FILE] [--secrets FILE] [--server URL [--token T]] [-o json]\n"
+	"usage: cairn [--state LOC] [--users FILE] [--secrets FILE] [--server URL [--token T]] [-o json]\n"
 	"             COMMAND ...\n"
 	"\n"
 	"commands:\n"
@@ -32,7 +32,8 @@ static const char usage[] =
 	"  token create|list|revoke                       API tokens for the server\n"
 	"\n"
 	"global options (each also read from the environment):\n"
-	"  --state PATH     state database (CAIRN_STATE; default .cairn/state.db)\n"
+	"  --state LOC      state database (CAIRN_STATE; default .cairn/state.db):\n"
+	"                   a SQLite file or postgres://user:pass@host/db\n"
 	"  --users FILE     users file (CAIRN_USERS)\n"
 	"  --secrets FILE   users' secrets (CAIRN_SECRETS)\n"
 	"  -o json          machine-readable output\n"
@@ -40,7 +41,8 @@ static const char usage[] =
 	"                   (CAIRN_SERVER)\n"
 	"  --token T        API token for --server (CAIRN_TOKEN; see cairn token create)\n"
 	"\n"
-	"exit codes: 0 done, 1 failure, 2 usage, 3 refused (validation or ACL)\n"
+	"exit codes: 0 done, 1 failure, 2 usage, 3 refused (validation, ACL, or\n"
+	"another apply running with --no-wait), 130 interrupted\n"
 	"`cairn COMMAND --help` describes a command.\n";
 
 void cli_error(const char *fmt, ...)
