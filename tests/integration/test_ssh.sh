@@ -106,7 +106,10 @@ sleep 1
 touch "$T/stop"
 wait $lp
 echo "   $(cat "$T/load.json")"
-[ "$(jget "$T/load.json" "d['failed']")" = 0 ] || fail "requests failed during the switch"
+[ "$(jget "$T/load.json" "d['failed']")" = 0 ] || {
+	for h in "$T"/hosts/h*/; do tail -n 5 "$h/srv/nginx/error.log" 2>/dev/null | sed "s|^|   $(basename "$h") nginx: |"; done
+	fail "requests failed during the switch"
+}
 [ "$(jget "$T/load.json" "d['versions'].get('v1',0) > 0 and d['versions'].get('v2',0) > 0")" = True ] ||
 	fail "the load did not see both versions"
 for a in ${ADDRS//,/ }; do

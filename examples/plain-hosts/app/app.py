@@ -31,6 +31,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: on a unix socket a full backlog
+    # refuses at once (nginx answers 502), so a busy moment would fail requests.
+    request_queue_size = 128
 
     def get_request(self):
         conn, _ = self.socket.accept()
@@ -40,6 +43,7 @@ class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 class TCPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
 
 
 def main():
