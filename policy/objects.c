@@ -1490,30 +1490,17 @@ int policy_add_yaml(struct policy *p, const char *name, const char *text, size_t
 	return load_commit(&ld, flags);
 }
 
-static int load_file(struct load *ld, const char *path)
+static void load_file(void *ctx, const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		diags_add(ld->diags, "%s: cannot open: %s", path, strerror(errno));
-		ld->total++;
-		return -1;
-	}
+	struct load *ld = ctx;
 	struct strbuf sb = STRBUF_INIT;
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		strbuf_add(&sb, buf, n);
-	int rc = 0;
-	if (ferror(f)) {
+	if (strbuf_read_file(&sb, path) < 0) {
 		diags_add(ld->diags, "%s: cannot read: %s", path, strerror(errno));
 		ld->total++;
-		rc = -1;
 	} else {
 		load_text(ld, path, sb.buf ? sb.buf : "", sb.len);
 	}
-	fclose(f);
 	strbuf_release(&sb);
-	return rc;
 }
 
 static bool has_yaml_suffix(const char *name)
@@ -1528,15 +1515,15 @@ static int name_cmp(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-static void load_dir(struct load *ld, const char *dir)
+static size_t each_in_dir(const char *dir, policy_file_fn fn, void *ctx, struct diags *diags)
 {
 	struct dirent **list = NULL;
 	int n = scandir(dir, &list, NULL, name_cmp);
 	if (n < 0) {
-		diags_add(ld->diags, "%s: cannot read directory: %s", dir, strerror(errno));
-		ld->total++;
-		return;
+		diags_add(diags, "%s: cannot read directory: %s", dir, strerror(errno));
+		return 1;
 	}
+	size_t problems = 0;
 	for (int i = 0; i < n; i++) {
 		const char *name = list[i]->d_name;
 		/* ., .., and hidden files such as editor swap files */
@@ -1549,31 +1536,37 @@ static void load_dir(struct load *ld, const char *dir)
 		const char *path = strbuf_cstr(&path_sb);
 		struct stat st;
 		if (stat(path, &st) < 0) {
-			diags_add(ld->diags, "%s: cannot stat: %s", path, strerror(errno));
-			ld->total++;
+			diags_add(diags, "%s: cannot stat: %s", path, strerror(errno));
+			problems++;
 		} else if (S_ISDIR(st.st_mode)) {
-			load_dir(ld, path);
+			problems += each_in_dir(path, fn, ctx, diags);
 		} else if (S_ISREG(st.st_mode) && has_yaml_suffix(name)) {
-			load_file(ld, path);
+			fn(ctx, path);
 		}
 		strbuf_release(&path_sb);
 		free(list[i]);
 	}
 	free(list);
+	return problems;
+}
+
+size_t policy_each_file(const char *path, policy_file_fn fn, void *ctx, struct diags *diags)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		diags_add(diags, "%s: cannot open: %s", path, strerror(errno));
+		return 1;
+	}
+	if (S_ISDIR(st.st_mode))
+		return each_in_dir(path, fn, ctx, diags);
+	fn(ctx, path);
+	return 0;
 }
 
 int policy_add_path(struct policy *p, const char *path, unsigned flags, struct diags *diags)
 {
 	struct load ld;
 	load_begin(&ld, p, diags);
-	struct stat st;
-	if (stat(path, &st) < 0) {
-		diags_add(diags, "%s: cannot open: %s", path, strerror(errno));
-		ld.total++;
-	} else if (S_ISDIR(st.st_mode)) {
-		load_dir(&ld, path);
-	} else {
-		load_file(&ld, path);
-	}
+	ld.total += policy_each_file(path, load_file, &ld, diags);
 	return load_commit(&ld, flags);
 }

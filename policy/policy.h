@@ -173,6 +173,12 @@ int policy_add_yaml(struct policy *p, const char *name, const char *text, size_t
 		    unsigned flags, struct diags *diags);
 /* A file, or a directory walked recursively for *.yaml and *.yml in name order. */
 int policy_add_path(struct policy *p, const char *path, unsigned flags, struct diags *diags);
+/* Calls fn for each file policy_add_path reads from path, in its order: path
+ * itself when it is a file, else the *.yaml and *.yml below it by name
+ * (hidden ones skipped). Paths it cannot open or walk go to diags; returns
+ * how many. */
+typedef void (*policy_file_fn)(void *ctx, const char *file);
+size_t policy_each_file(const char *path, policy_file_fn fn, void *ctx, struct diags *diags);
 /* Removes an object; returns whether it was there. */
 bool policy_remove(struct policy *p, enum kind k, const char *ns, const char *name);
 /* The object, or NULL. */

@@ -10,14 +10,12 @@
 
 #include "base/alloc.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
@@ -197,57 +195,22 @@ static int get_and_print(struct cli *cli, const char *path)
 
 /* ---- policy apply and delete ---- */
 
-static bool has_yaml_suffix(const char *name)
-{
-	size_t n = strlen(name);
-	return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
-	       (n > 4 && strcmp(name + n - 4, ".yml") == 0);
-}
+struct parts {
+	curl_mime *mime;
+	struct diags *diags;
+};
 
-static int name_cmp(const struct dirent **a, const struct dirent **b)
+/* One multipart part per file, named by its path so refusals name it. */
+static void add_part(void *ctx, const char *path)
 {
-	return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-/* Adds a part per YAML file under path, in the order the local loader reads
- * them (sorted names, hidden files skipped); problems go to d. */
-static void add_path(curl_mime *mime, const char *path, bool top, struct diags *d)
-{
-	struct stat st;
-	if (stat(path, &st) < 0) {
-		diags_add(d, "%s: cannot %s: %s", path, top ? "open" : "stat", strerror(errno));
-		return;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		struct dirent **list = NULL;
-		int n = scandir(path, &list, NULL, name_cmp);
-		if (n < 0) {
-			diags_add(d, "%s: cannot read directory: %s", path, strerror(errno));
-			return;
-		}
-		for (int i = 0; i < n; i++) {
-			const char *name = list[i]->d_name;
-			if (name[0] != '.') {
-				struct strbuf sub = STRBUF_INIT;
-				strbuf_addf(&sub, "%s/%s", path, name);
-				struct stat sst;
-				if (stat(sub.buf, &sst) == 0 &&
-				    (S_ISDIR(sst.st_mode) || (S_ISREG(sst.st_mode) && has_yaml_suffix(name))))
-					add_path(mime, sub.buf, false, d);
-				strbuf_release(&sub);
-			}
-			free(list[i]);
-		}
-		free(list);
-		return;
-	}
+	struct parts *p = ctx;
 	struct strbuf text = STRBUF_INIT;
 	if (strbuf_read_file(&text, path) < 0) {
-		diags_add(d, "%s: cannot read: %s", path, strerror(errno));
+		diags_add(p->diags, "%s: cannot read: %s", path, strerror(errno));
 		strbuf_release(&text);
 		return;
 	}
-	curl_mimepart *part = curl_mime_addpart(mime);
+	curl_mimepart *part = curl_mime_addpart(p->mime);
 	curl_mime_name(part, "file");
 	curl_mime_filename(part, path);
 	curl_mime_type(part, "application/yaml");
@@ -316,6 +279,7 @@ static int remote_revise(struct cli *cli, int argc, char **argv)
 	CURL *easy = curl_easy_init();
 	mime = curl_mime_init(easy);
 	struct diags d = DIAGS_INIT;
+	struct parts parts = { mime, &d };
 	size_t npaths = 0;
 	int rc = EXIT_USAGE;
 	for (int i = 1; i < argc; i++) {
@@ -324,7 +288,7 @@ static int remote_revise(struct cli *cli, int argc, char **argv)
 		else if (strncmp(argv[i], "--user=", 7) == 0)
 			user = argv[i] + 7;
 		else if ((strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--file") == 0) && i + 1 < argc)
-			add_path(mime, argv[++i], true, &d), npaths++;
+			policy_each_file(argv[++i], add_part, &parts, &d), npaths++;
 		else if (strcmp(argv[i], "--dry-run") == 0)
 			dry_run = true;
 		else if (strcmp(argv[i], "--no-apply") == 0)
