@@ -951,37 +951,34 @@ static bool nap(struct previews *p, long long ms)
 	return go;
 }
 
-static void *reaper_main(void *arg)
+/* Runs once(p, store) every ms until stopping, on its own store connection. */
+static void background_loop(struct previews *p, const char *name, long long ms,
+			    void (*once)(struct previews *p, struct store *s))
 {
-	struct previews *p = arg;
 	struct store *s = NULL;
 	struct error err = ERROR_INIT;
-	while (nap(p, p->c->reap_ms)) {
+	while (nap(p, ms)) {
 		if (!s && store_open(&s, p->state, &err) < 0) {
-			plog("reaper: %s", error_msg(&err));
+			plog("%s: %s", name, error_msg(&err));
 			error_clear(&err);
 			continue;
 		}
-		reap_once(p, s);
+		once(p, s);
 	}
 	store_close(s);
+}
+
+static void *reaper_main(void *arg)
+{
+	struct previews *p = arg;
+	background_loop(p, "reaper", p->c->reap_ms, reap_once);
 	return NULL;
 }
 
 static void *sweeper_main(void *arg)
 {
 	struct previews *p = arg;
-	struct store *s = NULL;
-	struct error err = ERROR_INIT;
-	while (nap(p, p->c->sweep_ms)) {
-		if (!s && store_open(&s, p->state, &err) < 0) {
-			plog("sweep: %s", error_msg(&err));
-			error_clear(&err);
-			continue;
-		}
-		sweep_once(p, s);
-	}
-	store_close(s);
+	background_loop(p, "sweep", p->c->sweep_ms, sweep_once);
 	return NULL;
 }
 
