@@ -63,8 +63,9 @@ start_server() {
 	"$cairn" serve --config etc/server.yaml 2>>server.log &
 	server_pid=$!
 	for _ in $(seq 100); do
-		port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' server.log | tail -1 | sed 's/.*://') || true
-		if [ -n "$port" ] && [ "$(grep -c 'listening on' server.log)" -ge "$1" ]; then
+		# One read of the log for both: the Nth start's port, never the one before.
+		port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' server.log | sed -n "$1s/.*://p") || true
+		if [ -n "$port" ]; then
 			base="http://127.0.0.1:$port"
 			return 0
 		fi
