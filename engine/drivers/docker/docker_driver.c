@@ -758,6 +758,13 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	struct map net_acts = MAP_INIT, acts = MAP_INIT;
 	size_ptr_vec owned = { 0 };
 	size_t first_action = exec_count(x);
+	/* connect actions that take containers off networks: a delete of one of
+	 * those networks waits for them (it would find endpoints still there) */
+	struct disconnect {
+		size_t idx;
+		const struct act *act;
+	};
+	VEC(struct disconnect) disconnects = { 0 };
 	struct map stopped = MAP_INIT;
 	resolution_stopped(r, &stopped);
 	int *levels = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*levels));
@@ -897,6 +904,8 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 				act_free(a);
 				if (c->networks.len || c->old.len) {
 					size_t ci = add(x, d, "connect", c);
+					if (c->old.len)
+						vec_push(&disconnects, ((struct disconnect){ ci, c }));
 					for (size_t k = 0; k < roots.len; k++) {
 						size_t *rn = network_action(d, x, &wanted, &net_acts, &owned,
 									    roots.items[k]);
@@ -994,6 +1003,10 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 				   : json_object_get(delete_nets.items[j], o->name) != NULL)
 				exec_order(x, deletes.items[j], idx);
 		}
+		for (size_t j = 0; !volume && j < disconnects.len; j++)
+			for (size_t k = 0; k < disconnects.items[j].act->old.len; k++)
+				if (strcmp(disconnects.items[j].act->old.items[k], o->name) == 0)
+					exec_order(x, disconnects.items[j].idx, idx);
 	}
 
 	/* Routes last, once the engine has published the ports; and again
@@ -1017,6 +1030,7 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	vec_release(&deletes);
 	vec_release(&delete_levels);
 	vec_release(&delete_of);
+	vec_release(&disconnects);
 	vec_release(&delete_nets);
 	vec_release(&placed);
 	for (size_t i = 0; i < owned.len; i++)
