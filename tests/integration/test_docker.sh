@@ -137,12 +137,20 @@ hdfs='cluster-us-east#main#hdfs#prod#hdfs'
 docker stop "$(id_of "$kafka")" >/dev/null
 docker rm -f "$(id_of "$hdfs")" >/dev/null
 docker run -d --init --label 'cairn.instance=cluster-us-east#main#gone#x#y' --label cairn.cluster=cluster-us-east cairn/demo:1 >/dev/null
+# A second network of the hdfs service's name, as an apply killed while the
+# engine was still creating it can leave: the engine calls the name ambiguous.
+# (The docker CLI refuses a duplicate name; the Engine API without CheckDuplicate does not.)
+curl -sf --unix-socket /var/run/docker.sock -X POST -H 'Content-Type: application/json' \
+	-d '{"Name": "cairn-cluster-us-east-main-hdfs-prod-root", "CheckDuplicate": false, "Labels": {"cairn.instance": "cluster-us-east#main#hdfs#prod#root", "cairn.cluster": "cluster-us-east"}}' \
+	http://docker/v1.41/networks/create >/dev/null
 cairn 0 status
 check "status shows the stopped container" bash -c "grep -q 'kafka#prod#kafka  \[docker\]  exited' '$work/out'"
 check "status shows the removed container as missing" bash -c "grep -q 'hdfs#prod#hdfs  \[docker\]  missing' '$work/out'"
 cairn 0 apply
 check "the stopped container is started" in_out "ok *start *$kafka"
 check "the removed container is created again" in_out "ok *create *$hdfs"
+check "the duplicate network went first, and one of that name is left" test \
+	"$(docker network ls -q --filter name=^cairn-cluster-us-east-main-hdfs-prod-root$ | wc -l)" = 1
 check "a container with cairn's labels that no instance wants is removed" in_out "ok *delete *cluster-us-east#main#gone#x#y"
 check "all 7 production containers run again" test "$(containers cluster-us-east | grep -c ' running$')" = 7
 check "a container without cairn's labels is never touched" test "$(docker inspect -f '{{.State.Running}}' itest-not-cairn)" = true

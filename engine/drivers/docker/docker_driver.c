@@ -735,18 +735,36 @@ static size_t *network_action(struct driver *d, struct exec *x, const struct map
 			      struct map *net_acts, size_ptr_vec *owned, const char *root)
 {
 	const struct instance *in = map_get(wanted, root, strlen(root));
-	size_t n;
-	if (!in || !in->root || find_observed(d, in->key, "network", &n))
+	size_t n = 0;
+	if (!in || !in->root || (find_observed(d, in->key, "network", &n) && n == 1))
 		return NULL;
 	size_t *idx = map_get(net_acts, in->key, strlen(in->key));
 	if (idx)
 		return idx;
-	char *name = docker_object_name(in->key);
 	idx = xmalloc(sizeof(*idx));
-	*idx = add(x, d, "network", act_new(d, A_NETWORK, in->key, name));
+	if (n == 0) {
+		char *name = docker_object_name(in->key);
+		*idx = add(x, d, "network", act_new(d, A_NETWORK, in->key, name));
+		free(name);
+	} else {
+		/* Two networks of one name: an apply killed while the engine was
+		 * still making one, and the next made it again (the engine's
+		 * duplicate check is best effort). Containers name their network,
+		 * which the engine then calls ambiguous: the first stays, the
+		 * others go, one after the other, before any container. */
+		size_t seen = 0;
+		for (size_t i = 0; i < d->observed.len; i++) {
+			const struct observed *o = &d->observed.items[i];
+			if (strcmp(o->kind, "network") != 0 || strcmp(o->key, in->key) != 0 || seen++ == 0)
+				continue;
+			size_t k = add(x, d, "delete-network", act_new(d, A_NETWORK_DELETE, in->key, o->id));
+			if (seen > 2)
+				exec_order(x, *idx, k);
+			*idx = k;
+		}
+	}
 	vec_push(owned, idx);
 	map_put(net_acts, in->key, strlen(in->key), idx);
-	free(name);
 	return idx;
 }
 
