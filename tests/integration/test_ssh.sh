@@ -51,6 +51,17 @@ policy() { # VERSION UPDATE
 }
 apply() { "$CAIRN" policy apply --user ops -f "$T/hosts/cluster.yaml" -f "$T/web.yaml" -f "$T/deps.yaml" --attempts 1 "$@"; }
 get() { curl -s --max-time 5 -H "Host: $2" "http://$1$3"; }
+# until WANT ADDR HOST PATH: the first word served, once it is WANT (up to 2 s:
+# an nginx worker of the old configuration may answer a moment longer)
+until_serves() {
+	local got
+	for _ in $(seq 1 20); do
+		got=$(get "$2" "$3" "$4" | cut -d' ' -f1)
+		[ "$got" = "$1" ] && break
+		sleep 0.1
+	done
+	echo "$got"
+}
 load() { python3 "$SRC/tests/integration/ssh_load.py" --addresses "$ADDRS" "$@"; }
 jget() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
 
@@ -58,9 +69,9 @@ step "release v1 deployed to three hosts"
 policy 1 blue-green
 apply >"$T/out" 2>&1 || { cat "$T/out"; fail "first apply"; }
 for a in ${ADDRS//,/ }; do
-	[ "$(get "$a" web.test / | cut -d' ' -f1)" = v1 ] || { cat "$T/out"; fail "$a does not serve v1"; }
-	[ "$(get "$a" staging.test /feature-login/ | cut -d' ' -f1)" = v1 ] || fail "$a: branch feature-login not routed"
-	[ "$(get "$a" staging.test /fix-typo/ | cut -d' ' -f1)" = v1 ] || fail "$a: branch fix-typo not routed"
+	[ "$(until_serves v1 "$a" web.test /)" = v1 ] || { cat "$T/out"; fail "$a does not serve v1"; }
+	[ "$(until_serves v1 "$a" staging.test /feature-login/)" = v1 ] || fail "$a: branch feature-login not routed"
+	[ "$(until_serves v1 "$a" staging.test /fix-typo/)" = v1 ] || fail "$a: branch fix-typo not routed"
 done
 b1=$(get "$H2" staging.test /feature-login/)
 b2=$(get "$H2" staging.test /fix-typo/)
@@ -80,8 +91,8 @@ grep -q "stopped: true" "$T/deps-stopped.yaml" || fail "could not write the stop
 "$CAIRN" policy apply --user ops -f "$T/deps-stopped.yaml" --attempts 1 >"$T/out" 2>&1 || { cat "$T/out"; fail "stop"; }
 [ "$(grep -c 'stop ' "$T/out")" -ge 3 ] || { cat "$T/out"; fail "stopping fix-typo did not stop it on the three hosts"; }
 for a in ${ADDRS//,/ }; do
-	[ "$(get "$a" staging.test /fix-typo/ | cut -d' ' -f1)" != v1 ] || fail "$a still routes the stopped branch"
-	[ "$(get "$a" staging.test /feature-login/ | cut -d' ' -f1)" = v1 ] || fail "$a: the other branch stopped too"
+	[ "$(until_serves "<html>" "$a" staging.test /fix-typo/)" != v1 ] || fail "$a still routes the stopped branch"
+	[ "$(until_serves v1 "$a" staging.test /feature-login/)" = v1 ] || fail "$a: the other branch stopped too"
 done
 "$CAIRN" apply --attempts 1 >"$T/out" 2>&1 || { cat "$T/out"; fail "apply while stopped"; }
 grep -q "already runs as wanted" "$T/out" || { cat "$T/out"; fail "a stopped branch was started again by apply"; }
@@ -113,7 +124,7 @@ echo "   $(cat "$T/load.json")"
 [ "$(jget "$T/load.json" "d['versions'].get('v1',0) > 0 and d['versions'].get('v2',0) > 0")" = True ] ||
 	fail "the load did not see both versions"
 for a in ${ADDRS//,/ }; do
-	[ "$(get "$a" web.test / | cut -d' ' -f1)" = v2 ] || fail "$a does not serve v2"
+	[ "$(until_serves v2 "$a" web.test /)" = v2 ] || fail "$a does not serve v2"
 done
 root1=$T/hosts/h1/srv
 inst=$(ls "$root1/run" | grep prod)
@@ -123,10 +134,10 @@ inst=$(ls "$root1/run" | grep prod)
 step "rollback to v1, kept by the next apply"
 "$CAIRN" rollback "hosts#main#web#prod#app" >"$T/out" 2>&1 || { cat "$T/out"; fail "rollback"; }
 for a in ${ADDRS//,/ }; do
-	[ "$(get "$a" web.test / | cut -d' ' -f1)" = v1 ] || fail "$a does not serve v1 after rollback"
+	[ "$(until_serves v1 "$a" web.test /)" = v1 ] || fail "$a does not serve v1 after rollback"
 done
 "$CAIRN" apply --attempts 1 >"$T/out" 2>&1 || { cat "$T/out"; fail "apply after rollback"; }
-[ "$(get "$H2" web.test / | cut -d' ' -f1)" = v1 ] || fail "apply undid the rollback"
+[ "$(until_serves v1 "$H2" web.test /)" = v1 ] || fail "apply undid the rollback"
 
 step "canary 20% of v3: split measured, then promote"
 policy 3 "{canary: 20}"
@@ -155,7 +166,7 @@ ln -sfn /tmp "$T/hosts/h3/srv/run/$inst/current"
 # the release is shared by every instance running that version: each of them is repaired on h2
 [ "$(grep -c ' repair ' "$T/out")" -ge 3 ] || { cat "$T/out"; fail "expected at least 3 repairs"; }
 for a in ${ADDRS//,/ }; do
-	[ "$(get "$a" staging.test /fix-typo/ | cut -d' ' -f1)" = v3 ] || fail "$a: fix-typo not repaired"
+	[ "$(until_serves v3 "$a" staging.test /fix-typo/)" = v3 ] || fail "$a: fix-typo not repaired"
 done
 [ "$(readlink "$T/hosts/h3/srv/run/$inst/current")" = "/srv/cairn/releases/$rel" ] || fail "current link not repaired"
 
@@ -169,12 +180,12 @@ wait $ap && { cat "$T/out"; fail "apply with a dead host succeeded"; }
 grep -E "host h2 \\($H2:22\\): (connection refused|connection closed|connection lost|connection reset)" "$T/out" >/dev/null ||
 	{ cat "$T/out"; fail "no clear error naming h2"; }
 for a in $(awk '$1!="h2"{print $2}' "$T/hosts/hosts"); do
-	[ "$(get "$a" web.test / | cut -d' ' -f1)" = v1 ] || fail "$a did not converge while h2 was dead"
+	[ "$(until_serves v1 "$a" web.test /)" = v1 ] || fail "$a did not converge while h2 was dead"
 done
 echo "   $(grep -m1 'host h2' "$T/out" | sed 's/^ *//')"
 "$SRC/tools/hosts" start-sshd "$T/hosts" h2
 apply >"$T/out" 2>&1 || { cat "$T/out"; fail "rerun after h2 came back"; }
-[ "$(get "$H2" web.test / | cut -d' ' -f1)" = v1 ] || fail "h2 did not converge on the rerun"
+[ "$(until_serves v1 "$H2" web.test /)" = v1 ] || fail "h2 did not converge on the rerun"
 
 step "a host key that does not match is refused"
 ssh-keygen -q -t ed25519 -N '' -f "$T/other_key"

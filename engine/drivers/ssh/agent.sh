@@ -215,14 +215,28 @@ nginx_reload() {
 	# The reload is done once a worker started after it exists: until then
 	# the old workers answer with the old routes (a new route would 404).
 	i=0
-	while [ $i -lt 100 ]; do
+	while :; do
+		fresh=
 		for w in $(workers_of "$np"); do
-			case " $before " in *" $w "*) ;; *) return 0 ;; esac
+			case " $before " in *" $w "*) ;; *) fresh=1 ;; esac
 		done
+		[ -n "$fresh" ] && break
+		[ $i -ge 100 ] && die "nginx did not start workers with the new configuration within 5 s"
 		sleep 0.05
 		i=$((i + 1))
 	done
-	die "nginx did not start workers with the new configuration within 5 s"
+	# An old worker accepts until it has handled the master's QUIT: give
+	# them up to a second to go (one serving a long request may stay).
+	i=0
+	while [ $i -lt 20 ]; do
+		old=
+		for w in $(workers_of "$np"); do
+			case " $before " in *" $w "*) old=1 ;; esac
+		done
+		[ -z "$old" ] && return 0
+		sleep 0.05
+		i=$((i + 1))
+	done
 }
 
 workers_of() { # master pid: its children's pids, space separated
