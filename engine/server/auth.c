@@ -82,24 +82,43 @@ static const struct user decoy = {
 			 "0000000000000000000000",
 };
 
+int auth_base64_decode(const char *b64, unsigned char **out, size_t *outlen)
+{
+	*out = NULL;
+	*outlen = 0;
+	size_t len = strlen(b64);
+	if (len == 0 || len % 4 != 0 || len > AUTH_BASIC_MAX)
+		return -1;
+	/* Only the alphabet, and '=' only as the last one or two characters:
+	 * EVP_DecodeBlock alone accepts "====" and counts it as three bytes. */
+	size_t pad = 0;
+	while (pad < 2 && b64[len - 1 - pad] == '=')
+		pad++;
+	for (size_t i = 0; i < len - pad; i++)
+		if (!isalnum((unsigned char)b64[i]) && b64[i] != '+' && b64[i] != '/')
+			return -1;
+	unsigned char *raw = xmalloc(len / 4 * 3 + 1);
+	int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+	if (n < 0 || (size_t)n != len / 4 * 3) {
+		free(raw);
+		return -1;
+	}
+	/* EVP_DecodeBlock counts the bytes the padding stands for. */
+	*outlen = (size_t)n - pad;
+	raw[*outlen] = '\0';
+	*out = raw;
+	return 0;
+}
+
 static int check_basic(const struct users *users, const char *b64, char **user,
 		       struct error *err)
 {
-	size_t len = strlen(b64);
-	if (len == 0 || len % 4 != 0 || len > 4096)
+	unsigned char *raw;
+	size_t n;
+	if (auth_base64_decode(b64, &raw, &n) < 0)
 		return error_set(err, "malformed basic credentials"), AUTH_REJECTED;
-	unsigned char *raw = xmalloc(len / 4 * 3 + 1);
-	int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
 	int rc = AUTH_REJECTED;
-	if (n < 0) {
-		error_set(err, "malformed basic credentials");
-		goto out;
-	}
-	/* EVP_DecodeBlock counts the bytes '=' padding stands for. */
-	for (size_t i = len; i > 0 && b64[i - 1] == '='; i--)
-		n--;
-	raw[n] = '\0';
-	if (memchr(raw, '\0', (size_t)n)) {
+	if (memchr(raw, '\0', n)) {
 		error_set(err, "malformed basic credentials");
 		goto out;
 	}
@@ -117,7 +136,7 @@ static int check_basic(const struct users *users, const char *b64, char **user,
 	*user = xstrdup(u->name->s);
 	rc = 0;
 out:
-	explicit_bzero(raw, len / 4 * 3 + 1);
+	explicit_bzero(raw, n);
 	free(raw);
 	return rc;
 }

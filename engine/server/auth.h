@@ -34,6 +34,15 @@ enum { AUTH_REJECTED = -1, AUTH_FAILED = -2 };
 int auth_check(struct store *s, const struct users *users, const char *header, char **user,
 	       enum auth_method *method, struct error *err);
 
+/* The longest base64 text of Basic credentials accepted. */
+#define AUTH_BASIC_MAX 4096
+
+/* Decodes strict base64 (RFC 4648 alphabet, length a multiple of 4, '='
+ * only as the last one or two characters, at most AUTH_BASIC_MAX long) into
+ * a heap buffer *out (NUL-terminated, free() it) of *outlen bytes: the real
+ * length, padding not counted. -1 for anything else, with nothing allocated. */
+int auth_base64_decode(const char *b64, unsigned char **out, size_t *outlen);
+
 /* a == b without an early exit (for secrets). */
 bool auth_equal(const char *a, const char *b);
 

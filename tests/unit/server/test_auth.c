@@ -92,6 +92,55 @@ Test(auth, basic_checks_the_crypt_hash)
 	error_clear(&err);
 }
 
+/* Padding alone once made the decoded length negative: a write before the
+ * buffer, before any credential was checked (ASan caught it on "===="). */
+Test(auth, malformed_base64_is_refused_before_any_check)
+{
+	static const char *const bad[] = {
+		"Basic ====", "Basic =", "Basic ==", "Basic A===", "Basic AB=C", "Basic ====U2Ft",
+		"Basic U2FtOm5vcGU", "Basic U2Ft Om5v", "Basic U2Ft\nOm5v", "Basic ",
+		"Basic AA==", /* decodes to one NUL byte */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *user = NULL;
+		struct error err = ERROR_INIT;
+		cr_assert_eq(basic(bad[i], &user, &err), AUTH_REJECTED, "%s", bad[i]);
+		cr_assert_null(user);
+		cr_assert_str_eq(error_msg(&err), "malformed basic credentials", "%s", bad[i]);
+		error_clear(&err);
+	}
+	char *longer = malloc(AUTH_BASIC_MAX + 16);
+	strcpy(longer, "Basic ");
+	memset(longer + 6, 'A', AUTH_BASIC_MAX + 4);
+	longer[6 + AUTH_BASIC_MAX + 4] = '\0';
+	char *user = NULL;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(basic(longer, &user, &err), AUTH_REJECTED);
+	free(longer);
+	error_clear(&err);
+}
+
+Test(auth, base64_decode_reports_the_real_length)
+{
+	unsigned char *raw;
+	size_t n;
+	cr_assert_eq(auth_base64_decode("U2Ft", &raw, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq((char *)raw, "Sam");
+	free(raw);
+	cr_assert_eq(auth_base64_decode("U2E=", &raw, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq((char *)raw, "Sa");
+	free(raw);
+	cr_assert_eq(auth_base64_decode("Uw==", &raw, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq((char *)raw, "S");
+	free(raw);
+	cr_assert_eq(auth_base64_decode("====", &raw, &n), -1);
+	cr_assert_null(raw);
+	cr_assert_eq(n, 0);
+}
+
 Test(auth, missing_or_unknown_scheme_is_rejected)
 {
 	char *user = NULL;
