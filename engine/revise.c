@@ -154,12 +154,14 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 	if (!res->diags.len && request->len == 0)
 		diags_add(&res->diags, "no policy objects given");
 
-	/* Each object is judged by the ACL in force before this change. */
+	/* Each object, as requested and as stored, is judged by the ACL in
+	 * force before this change. */
 	acl = acl_new(before);
 	for (size_t i = 0; i < request->len; i++) {
 		const struct object *o = request->objects[i];
+		const struct object *stored = policy_get(before, o->kind, o->ns->s, o->name->s);
 		struct error aerr = ERROR_INIT;
-		if (acl_check_manage(acl, user, o, &aerr) < 0) {
+		if (acl_check_change(acl, user, stored, o, &aerr) < 0) {
 			diags_add_at(&res->diags, o->pos, "%s", error_msg(&aerr));
 			res->acl_refused++;
 		}

@@ -270,6 +270,18 @@ int acl_check_manage(struct acl *acl, const struct user *user, const struct obje
 	return 0;
 }
 
+int acl_check_change(struct acl *acl, const struct user *user, const struct object *stored,
+		     const struct object *requested, struct error *err)
+{
+	if (acl_check_manage(acl, user, requested, err) < 0)
+		return -1;
+	/* A request naming another's object judges that object too: else a
+	 * consumer could rewrite it as their own, or delete it. */
+	if (stored && stored != requested && acl_check_manage(acl, user, stored, err) < 0)
+		return -1;
+	return 0;
+}
+
 bool acl_can_consume(struct acl *acl, const struct user *user, const char *ns)
 {
 	return acl_privilege(acl, user, KIND_DEPENDENCY, ns) == PRIV_FULL;

@@ -246,6 +246,11 @@ enum privilege acl_privilege(struct acl *acl, const struct user *user, enum kind
  * manage dependencies whose `user` is themself. */
 int acl_check_manage(struct acl *acl, const struct user *user, const struct object *o,
 		     struct error *err);
+/* 0 when user may apply or delete requested, whose stored version (NULL
+ * when new) is stored: both must pass acl_check_manage, so a consumer
+ * neither takes over nor deletes a dependency that belongs to another. */
+int acl_check_change(struct acl *acl, const struct user *user, const struct object *stored,
+		     const struct object *requested, struct error *err);
 /* Whether user may consume services of namespace ns (manage dependencies there). */
 bool acl_can_consume(struct acl *acl, const struct user *user, const char *ns);
 /* Appends a summary of user's roles, e.g. "domain-admin (*), namespace-admin (main)". */

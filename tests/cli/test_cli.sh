@@ -63,6 +63,13 @@ expect_exit 0 policy log -o json
 check "refused apply made no generation" json "len(d['generations']) == 7 and d['generations'][0]['user'] == 'Carol'"
 # A consumer may not delete someone else's dependency.
 expect_exit 3 policy delete --no-apply --user Alice -f "$ex/bob-stage-ts.yaml"
+# Nor take it over, or delete it, by naming it with herself as its user.
+sed 's/user: Bob/user: Alice/' "$ex/bob-stage-ts.yaml" >"$work/takeover.yaml"
+expect_exit 3 policy apply --no-apply --user Alice -f "$work/takeover.yaml"
+check "a takeover is refused as Bob's" grep -q "takeover.yaml:2:3: user 'Alice' may not manage dependency main/bob_stage: it belongs to user 'Bob'" "$work/err"
+expect_exit 3 policy delete --no-apply --user Alice -f "$work/takeover.yaml"
+expect_exit 0 policy log -o json
+check "refused takeovers made no generation" json "len(d['generations']) == 7"
 # A cluster with instances on it cannot go: nothing could remove them afterwards.
 expect_exit 3 policy delete --no-apply --user Sam -f "$ex/Sam/clusters.yaml"
 check "deleting a cluster in use is refused with the count" grep -q "cluster system/cluster-us-east: 1[0-9] instances are still placed on it" "$work/err"

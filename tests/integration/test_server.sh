@@ -119,6 +119,13 @@ http GET /api/v1/whoami -u Sam:wrong
 expect 401 "wrong password"
 http GET /api/v1/whoami -u Nobody:demo
 expect 401 "unknown user"
+# Padding alone once made the decoded length negative: a write before the buffer.
+for bad in '====' '=' 'A===' 'U2Ft' '!!!!' "$(head -c 6000 /dev/zero | tr '\0' A)"; do
+	http GET /api/v1/whoami -H "Authorization: Basic $bad"
+	expect 401 "malformed basic credentials '${bad:0:8}'"
+done
+http GET /healthz
+expect 200 "alive after malformed credentials"
 
 # A generation with no cluster: its reconcile job converges nothing, and ends done.
 http POST /api/v1/policy -H "$(as Sam)" --data-binary @"$ex/Sam/acl.yaml"
@@ -182,6 +189,20 @@ check "remote refusal exits 3" test "$rc" -eq 3
 check "remote refusal prints what local prints" cmp -s remote.err local.err
 http POST "/api/v1/policy/delete?apply=0" -H "$(as Alice)" --data-binary @"$ex/bob-stage-ts.yaml"
 expect 403 "Alice may not delete Bob's dependency"
+# Bob's dependency, named in a file that says it is Alice's: neither taken
+# over nor deleted (the stored object is judged, not only the request).
+sed 's/user: Bob/user: Alice/' "$ex/bob-stage-ts.yaml" >takeover.yaml
+http POST "/api/v1/policy?apply=0" -H "$(as Alice)" --data-binary @takeover.yaml
+expect 403 "Alice may not take Bob's dependency over"
+check "the takeover is refused as Bob's" body_json "any(\"it belongs to user 'Bob'\" in x for x in d['diagnostics'])"
+http POST "/api/v1/policy/delete?apply=0" -H "$(as Alice)" --data-binary @takeover.yaml
+expect 403 "Alice may not delete Bob's dependency by calling it hers"
+http DELETE /api/v1/environments/main/bob_stage -H "$(as Alice)"
+expect 403 "Alice may not delete Bob's environment"
+http POST /api/v1/environments/main/bob_stage/stop -H "$(as Alice)"
+expect 403 "Alice may not stop Bob's environment"
+http GET /api/v1/explain?dependency=main/bob_stage -H "$(as Bob)"
+check "Bob's dependency is still his" body_json "d['user'] == 'Bob'"
 http POST "/api/v1/policy?apply=0&user=Sam" -H "$(as Alice)" --data-binary @"$ex/alice-stage-ts.yaml"
 expect 403 "a token acts only as its user"
 rc=0
