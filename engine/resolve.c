@@ -689,9 +689,21 @@ static int resolve_node(struct resolver *rs, struct node *nd)
 	strbuf_adds(&rs->json, cx->name->s);
 	for (uint32_t i = 0; i < cx->nkeys; i++) {
 		strbuf_addc(&rs->json, '#');
+		size_t start = rs->json.len;
+		if (template_uses_secrets(cx->keys[i])) /* refused at apply; stored before that was */
+			return fail(rs, "allocation key '%s' of contract %s/%s, context '%s' reads "
+				    ".User.Secrets: secrets may not be part of an instance key",
+				    template_text(cx->keys[i]), ns, ct->obj.name->s, cx->name->s);
 		if (template_render(cx->keys[i], &scope, &rs->json, &rs->err) < 0)
 			return fail(rs, "error while resolving allocation keys for contract %s/%s, context '%s': %s",
 				    ns, ct->obj.name->s, cx->name->s, error_msg(&rs->err));
+		/* '#' separates the parts of an instance key: inside one it would
+		 * let "x#y"+"z" and "x"+"y#z" name the same instance. */
+		if (memchr(rs->json.buf + start, '#', rs->json.len - start))
+			return fail(rs, "allocation key '%s' of contract %s/%s, context '%s' renders to '%s': "
+				    "'#' separates the parts of an instance key and may not appear in one",
+				    template_text(cx->keys[i]), ns, ct->obj.name->s, cx->name->s,
+				    rs->json.buf + start);
 	}
 	const struct istr *context = intern(rs->in, rs->json.buf, rs->json.len);
 	if (cx->nkeys)

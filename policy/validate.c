@@ -200,6 +200,18 @@ static int validate_contract(const struct policy *p, const struct contract *ct, 
 	int ret = 0;
 	for (uint32_t i = 0; i < ct->ncontexts; i++) {
 		const struct context *cx = &ct->contexts[i];
+		/* An instance key is printed everywhere and names containers,
+		 * networks and labels: a secret in it would be public. */
+		for (uint32_t k = 0; k < cx->nkeys; k++)
+			if (template_uses_secrets(cx->keys[k])) {
+				diags_add_at(d, cx->pos,
+					     "contract %s/%s: context %s: allocation key '%s' reads "
+					     ".User.Secrets: secrets may not be part of an instance key "
+					     "(it is printed and names containers and networks)",
+					     ct->obj.ns->s, ct->obj.name->s, cx->name->s,
+					     template_text(cx->keys[k]));
+				ret = -1;
+			}
 		if (!cx->alloc_service)
 			continue; /* the loader already reported a missing allocation */
 		char prefix[200];
