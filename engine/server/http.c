@@ -7,6 +7,7 @@
 #include "base/alloc.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -447,11 +448,36 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	strbuf_release(&line);
 }
 
+/* The listening socket, made here rather than by MHD so that a busy port
+ * is refused with the reason (never SO_REUSEPORT: a second server would
+ * share the port and split the requests and jobs with the first). */
+static int listen_on(const char *text, struct error *err)
+{
+	struct sockaddr_storage addr;
+	if (http_parse_listen(text, &addr, err) < 0)
+		return -1;
+	int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return error_set(err, "cannot listen on %s: socket: %s", text, strerror(errno));
+	int one = 1; /* a restart may bind while old connections are in TIME_WAIT */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	socklen_t len = addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						   : sizeof(struct sockaddr_in);
+	if (bind(fd, (struct sockaddr *)&addr, len) < 0 || listen(fd, 1024) < 0) {
+		int e = errno;
+		close(fd);
+		return error_set(err, "cannot listen on %s: %s", text,
+				 e == EADDRINUSE ? "address in use (is another cairn serve running?)"
+						 : strerror(e));
+	}
+	return fd;
+}
+
 int http_start(struct http_server **out, const struct http_options *o, struct error *err)
 {
 	*out = NULL;
-	struct sockaddr_storage addr;
-	if (http_parse_listen(o->listen, &addr, err) < 0)
+	int fd = listen_on(o->listen, err);
+	if (fd < 0)
 		return -1;
 	struct http_server *h = xcalloc(1, sizeof(*h));
 	h->o = *o;
@@ -463,21 +489,18 @@ int http_start(struct http_server **out, const struct http_options *o, struct er
 		h->o.max_body = 4 << 20;
 	pthread_mutex_init(&h->mu, NULL);
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	if (addr.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+				MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_THREAD_POOL_SIZE, h->o.threads,
 				MHD_OPTION_CONNECTION_TIMEOUT, h->o.timeout_s,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
 				MHD_OPTION_END);
 	if (!h->d) {
+		close(fd);
 		pthread_mutex_destroy(&h->mu);
 		free(h);
-		return error_set(err, "cannot listen on %s: address in use, not local, or not permitted",
-				 o->listen);
+		return error_set(err, "cannot serve on %s: the HTTP daemon did not start", o->listen);
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = info ? info->port : 0;

@@ -253,6 +253,13 @@ assert data == b"" or b"408" in data, data
 assert 1.0 <= elapsed <= 8, elapsed
 EOF
 
+# A second server on the busy port is refused, and says why.
+sed "s/^listen: .*/listen: 127.0.0.1:$port/; s/^state: .*/state: second.db/" etc/server.yaml >etc/second.yaml
+rc=0
+timeout 10 "$cairn" serve --config etc/second.yaml >second.out 2>&1 || rc=$?
+check "a second server on a busy port exits 1" test "$rc" -eq 1
+check "... saying the address is in use" grep -q "cannot listen on 127.0.0.1:$port: address in use" second.out
+
 # Metrics move.
 metric() { curl -s "$base/metrics" | python3 -c "
 import sys
