@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,30 @@ struct http_server {
 	unsigned long long hist[NBUCKETS + 1];
 	double seconds_sum;
 	unsigned long long requests;
+	unsigned long long refused_busy, refused_client, cut_deadline;
+
+	/* Connections, for the limits and the request deadline (guarded by
+	 * conns_mu; a record leaves the list in MHD's "closed" notice, which
+	 * comes before MHD closes the socket, so the watchdog never touches
+	 * a descriptor that was closed and reused). */
+	pthread_mutex_t conns_mu;
+	struct conn *conns;
+	size_t nconns, nrefused;
+	pthread_t watchdog;
+	bool watchdog_running, stopping;
+	pthread_cond_t wake;
+};
+
+/* One TCP connection: its peer, and when the request it is reading began
+ * (its accept, or the end of the previous request on a kept-alive one). */
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	char peer[INET6_ADDRSTRLEN];
+	long long request_start_us;
+	bool in_handler; /* the request was read whole: a handler may take its time */
+	bool refused;    /* over a limit: answered 503 already */
+	bool cut;        /* past its deadline: shut down once */
 };
 
 /* One request on a connection, from its headers to its completion. */
@@ -61,6 +86,13 @@ static long long now_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *i =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return i ? i->socket_context : NULL;
 }
 
 const char *http_query(const struct http_request *r, const char *key)
@@ -226,6 +258,19 @@ void http_metrics(struct http_server *h, struct strbuf *out)
 	strbuf_addf(out, "cairn_http_request_duration_seconds_sum %.6f\n", h->seconds_sum);
 	strbuf_addf(out, "cairn_http_request_duration_seconds_count %llu\n", h->requests);
 	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_lock(&h->conns_mu);
+	strbuf_addf(out, "# HELP cairn_http_connections Open connections.\n"
+			 "# TYPE cairn_http_connections gauge\n"
+			 "cairn_http_connections %zu\n"
+			 "# HELP cairn_http_connections_refused_total Connections answered 503 at once, by limit.\n"
+			 "# TYPE cairn_http_connections_refused_total counter\n"
+			 "cairn_http_connections_refused_total{limit=\"per_client\"} %llu\n"
+			 "cairn_http_connections_refused_total{limit=\"total\"} %llu\n"
+			 "# HELP cairn_http_requests_cut_total Requests not read whole within the timeout.\n"
+			 "# TYPE cairn_http_requests_cut_total counter\n"
+			 "cairn_http_requests_cut_total %llu\n",
+		    h->nconns - h->nrefused, h->refused_client, h->refused_busy, h->cut_deadline);
+	pthread_mutex_unlock(&h->conns_mu);
 }
 
 static void log_line(struct exchange *x, double ms, enum MHD_RequestTerminationCode toe)
@@ -262,8 +307,14 @@ static void log_line(struct exchange *x, double ms, enum MHD_RequestTerminationC
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	(void)c;
 	struct http_server *h = cls;
+	struct conn *cn = conn_of(c);
+	if (cn) {
+		pthread_mutex_lock(&h->conns_mu);
+		cn->in_handler = false;
+		cn->request_start_us = now_us();
+		pthread_mutex_unlock(&h->conns_mu);
+	}
 	struct exchange *x = *con_cls;
 	if (!x)
 		return;
@@ -393,6 +444,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)version;
 	struct http_server *h = cls;
 	struct exchange *x = *con_cls;
+	struct conn *cn = conn_of(c);
+	if (cn && cn->refused)
+		return MHD_NO; /* answered 503 when it connected */
 	if (!x) {
 		x = xcalloc(1, sizeof(*x));
 		x->t0_us = now_us();
@@ -426,6 +480,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return too_large(h, c, x);
 	if (!x->body.buf)
 		strbuf_adds(&x->body, "");
+	if (cn) {
+		pthread_mutex_lock(&h->conns_mu);
+		cn->in_handler = true;
+		pthread_mutex_unlock(&h->conns_mu);
+	}
 	struct http_response res = { 0 };
 	dispatch(h, c, x, &res);
 	enum MHD_Result rc = send_response(c, x, &res, false);
@@ -446,6 +505,125 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	fwrite(line.buf, 1, line.len, stderr);
 	strbuf_release(&msg);
 	strbuf_release(&line);
+}
+
+/* A connection over a limit is answered here, before MHD reads a byte of
+ * it, and its request is refused in on_request: it costs the server one
+ * short write, and its client learns why. */
+static void refuse_connection(int fd, const char *why)
+{
+	char body[200], msg[400];
+	int nb = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
+	int n = snprintf(msg, sizeof(msg),
+			 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+			 "Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+			 nb, body);
+	(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(fd, SHUT_WR);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *h = cls;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		struct conn *cn = *socket_context;
+		if (!cn)
+			return;
+		pthread_mutex_lock(&h->conns_mu);
+		if (cn->prev)
+			cn->prev->next = cn->next;
+		else
+			h->conns = cn->next;
+		if (cn->next)
+			cn->next->prev = cn->prev;
+		h->nconns--;
+		h->nrefused -= cn->refused;
+		pthread_mutex_unlock(&h->conns_mu);
+		free(cn);
+		*socket_context = NULL;
+		return;
+	}
+	struct conn *cn = xcalloc(1, sizeof(*cn));
+	const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	cn->fd = fi ? fi->connect_fd : -1;
+	if (ai && ai->client_addr->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ai->client_addr)->sin6_addr, cn->peer,
+			  sizeof(cn->peer));
+	else if (ai)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ai->client_addr)->sin_addr, cn->peer,
+			  sizeof(cn->peer));
+	cn->request_start_us = now_us();
+	pthread_mutex_lock(&h->conns_mu);
+	size_t same_peer = 0;
+	for (const struct conn *o = h->conns; o; o = o->next)
+		same_peer += !o->refused && strcmp(o->peer, cn->peer) == 0;
+	const char *why = NULL;
+	if (same_peer >= h->o.max_per_client) {
+		why = "too many connections from your address";
+		h->refused_client++;
+	} else if (h->nconns - h->nrefused >= h->o.max_connections) {
+		why = "the server is at its connection limit";
+		h->refused_busy++;
+	}
+	cn->refused = why != NULL;
+	h->nrefused += cn->refused;
+	cn->next = h->conns;
+	if (h->conns)
+		h->conns->prev = cn;
+	h->conns = cn;
+	h->nconns++;
+	pthread_mutex_unlock(&h->conns_mu);
+	*socket_context = cn;
+	if (why && cn->fd >= 0)
+		refuse_connection(cn->fd, why);
+}
+
+/* Every 200 ms: a connection still reading its request (headers and body)
+ * after the timeout is shut down, however steadily it trickles bytes (MHD's
+ * own idle timeout restarts on every byte). MHD then sees the end of the
+ * stream and closes it as usual. */
+static void *watchdog(void *arg)
+{
+	struct http_server *h = arg;
+	long long limit_us = (long long)h->o.timeout_s * 1000000;
+	pthread_mutex_lock(&h->conns_mu);
+	while (!h->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&h->wake, &h->conns_mu, &until);
+		long long now = now_us();
+		for (struct conn *cn = h->conns; cn; cn = cn->next) {
+			if (cn->in_handler || cn->cut || cn->fd < 0)
+				continue;
+			/* Refused connections get a second to read their 503. */
+			long long allowed = cn->refused ? 1000000 : limit_us;
+			if (now - cn->request_start_us > allowed) {
+				shutdown(cn->fd, SHUT_RDWR);
+				cn->cut = true;
+				h->cut_deadline += !cn->refused;
+			}
+		}
+	}
+	pthread_mutex_unlock(&h->conns_mu);
+	return NULL;
+}
+
+/* Raises the soft limit on open descriptors towards want (never above the
+ * hard limit): the default 1024 would be exhausted before our limits. */
+static void raise_fd_limit(rlim_t want)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 /* The listening socket, made here rather than by MHD so that a busy port
@@ -487,7 +665,17 @@ int http_start(struct http_server **out, const struct http_options *o, struct er
 		h->o.timeout_s = 30;
 	if (!h->o.max_body)
 		h->o.max_body = 4 << 20;
+	if (!h->o.max_connections)
+		h->o.max_connections = 1000;
+	if (!h->o.max_per_client)
+		h->o.max_per_client = 64;
+	/* MHD's own limit is a backstop above ours, so that connections over
+	 * ours can still be told 503; the descriptors must be there for both. */
+	unsigned hard_limit = h->o.max_connections + h->o.max_connections / 4 + 16;
+	raise_fd_limit(hard_limit + 64);
 	pthread_mutex_init(&h->mu, NULL);
+	pthread_mutex_init(&h->conns_mu, NULL);
+	pthread_cond_init(&h->wake, NULL);
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
@@ -495,9 +683,18 @@ int http_start(struct http_server **out, const struct http_options *o, struct er
 				MHD_OPTION_THREAD_POOL_SIZE, h->o.threads,
 				MHD_OPTION_CONNECTION_TIMEOUT, h->o.timeout_s,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+				MHD_OPTION_CONNECTION_LIMIT, hard_limit,
 				MHD_OPTION_END);
-	if (!h->d) {
-		close(fd);
+	if (h->d && pthread_create(&h->watchdog, NULL, watchdog, h) == 0)
+		h->watchdog_running = true;
+	if (!h->d || !h->watchdog_running) {
+		if (h->d)
+			MHD_stop_daemon(h->d);
+		else
+			close(fd);
+		pthread_cond_destroy(&h->wake);
+		pthread_mutex_destroy(&h->conns_mu);
 		pthread_mutex_destroy(&h->mu);
 		free(h);
 		return error_set(err, "cannot serve on %s: the HTTP daemon did not start", o->listen);
@@ -527,7 +724,14 @@ void http_stop(struct http_server *h)
 {
 	if (!h)
 		return;
+	pthread_mutex_lock(&h->conns_mu);
+	h->stopping = true;
+	pthread_cond_signal(&h->wake);
+	pthread_mutex_unlock(&h->conns_mu);
+	pthread_join(h->watchdog, NULL);
 	MHD_stop_daemon(h->d);
+	pthread_cond_destroy(&h->wake);
+	pthread_mutex_destroy(&h->conns_mu);
 	pthread_mutex_destroy(&h->mu);
 	free(h->counters);
 	free(h);

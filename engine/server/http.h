@@ -1,6 +1,7 @@
 /* The server's HTTP side over libmicrohttpd: a table of routes, request
- * bodies read whole up to a limit (413 beyond), slow clients dropped after a
- * timeout, JSON errors (404, 405, 401), one JSON log line per request on
+ * bodies read whole up to a limit (413 beyond), connections limited in
+ * total and per client address (503 beyond), a request that is not read
+ * whole within the timeout dropped however steadily it trickles, JSON errors (404, 405, 401), one JSON log line per request on
  * stderr, and per-route request counters and a duration histogram for
  * /metrics. Knows nothing of policies: handlers do that (api.c). */
 #ifndef CAIRN_SERVER_HTTP_H
@@ -59,7 +60,10 @@ struct http_route {
 struct http_options {
 	const char *listen;        /* ADDR:PORT or [ADDR6]:PORT; port 0 picks one */
 	unsigned threads;          /* worker threads, default 4 */
-	unsigned timeout_s;        /* idle connection timeout, default 30 */
+	unsigned timeout_s;        /* idle connection timeout, and the time a request's
+				      headers and body may take to arrive; default 30 */
+	unsigned max_connections;  /* open at once, default 1000; beyond: 503 */
+	unsigned max_per_client;   /* open at once from one address, default 64; beyond: 503 */
 	size_t max_body;           /* bytes, default 4 MiB */
 	const struct http_route *routes;
 	size_t nroutes;

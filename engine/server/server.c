@@ -41,7 +41,8 @@ void server_config_release(struct server_config *c)
 }
 
 static const char *const server_keys[] = { "listen", "state", "users", "secrets", "public_url",
-					   "threads", "timeout", "workers", "max_body", NULL };
+					   "threads", "timeout", "workers", "max_body",
+					   "max_connections", "max_connections_per_client", NULL };
 /* Read by previews_config_load from the same file. */
 static const char *const previews_keys[] = { "github", "repositories", "expiry", "domain", NULL };
 
@@ -71,7 +72,8 @@ static void unknown_key(struct diags *d, const struct ypair *p)
 	else
 		diags_add_at(d, p->key_pos,
 			     "unknown key '%s' in the server config (known: listen, state, users, "
-			     "secrets, public_url, threads, timeout, workers, max_body, github, "
+			     "secrets, public_url, threads, timeout, workers, max_body, "
+			     "max_connections, max_connections_per_client, github, "
 			     "repositories, expiry, domain)",
 			     p->key->s);
 }
@@ -155,6 +157,16 @@ int server_config_load(struct server_config *c, const char *path, struct diags *
 		if (strcmp(k, "workers") == 0) {
 			if (number(v, k, 1, 64, &n, d) == 0)
 				c->workers = (unsigned)n;
+			continue;
+		}
+		if (strcmp(k, "max_connections") == 0) {
+			if (number(v, k, 1, 100000, &n, d) == 0)
+				c->max_connections = (unsigned)n;
+			continue;
+		}
+		if (strcmp(k, "max_connections_per_client") == 0) {
+			if (number(v, k, 1, 100000, &n, d) == 0)
+				c->max_per_client = (unsigned)n;
 			continue;
 		}
 		if (strcmp(k, "max_body") == 0) {
@@ -284,7 +296,9 @@ int server_run(const struct server_config *c, struct error *err)
 		routes[nroutes++] = i < napi ? api_r[i] : web_r[i - napi];
 	struct http_options ho = { .listen = c->listen ? c->listen : SERVER_DEFAULT_LISTEN,
 				   .threads = c->threads, .timeout_s = c->timeout,
-				   .max_body = c->max_body, .routes = routes, .nroutes = nroutes,
+				   .max_body = c->max_body,
+				   .max_connections = c->max_connections,
+				   .max_per_client = c->max_per_client, .routes = routes, .nroutes = nroutes,
 				   .authenticate = api_authenticate, .ctx = api };
 	if (jobs_start(jobs, err) < 0)
 		goto out;

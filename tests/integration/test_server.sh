@@ -253,6 +253,64 @@ assert data == b"" or b"408" in data, data
 assert 1.0 <= elapsed <= 8, elapsed
 EOF
 
+# A flood from one address: 1,100 connections that trickle a header line
+# every half second. Beyond 64 from that address the server answers 503 at
+# once; those it keeps are cut when their request is not read whole within
+# the timeout (2 s), trickle or not; another address is answered every time.
+check "a flood from one address leaves the others answered" python3 - "$port" <<'EOF'
+import http.client, resource, socket, sys, threading, time
+port = int(sys.argv[1])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+flood, stop = [], threading.Event()
+for _ in range(1100):
+    s = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.1", 0))
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    flood.append(s)
+def trickle():
+    while not stop.is_set():
+        for s in flood:
+            try:
+                s.send(b"X-Slow: 1\r\n", socket.MSG_DONTWAIT)
+            except OSError:
+                pass
+        time.sleep(0.5)
+t = threading.Thread(target=trickle)
+t.start()
+slowest, answered = 0.0, 0
+try:
+    end = time.time() + 6
+    while time.time() < end:
+        for method, path in (("GET", "/healthz"), ("POST", "/webhook/github")):
+            t0 = time.time()
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2, source_address=("127.0.0.2", 0))
+            c.request(method, path, body=b"{}" if method == "POST" else None)
+            r = c.getresponse()
+            r.read()
+            c.close()
+            assert r.status < 500, (method, path, r.status)
+            slowest = max(slowest, time.time() - t0)
+            answered += 1
+        time.sleep(0.1)
+finally:
+    stop.set()
+    t.join()
+refused = 0
+for s in flood:
+    s.settimeout(0.2)
+    try:
+        refused += s.recv(200).startswith(b"HTTP/1.1 503")
+    except OSError:
+        pass
+    s.close()
+print(f"flood: {answered} requests from another address answered, slowest {slowest * 1000:.0f} ms; "
+      f"{refused} of 1100 flood connections refused with 503")
+assert slowest < 2 and answered >= 20, (answered, slowest)
+assert refused >= 1100 - 64, refused
+EOF
+check "the cut requests are counted" sh -c "curl -s '$base/metrics' | grep -q '^cairn_http_requests_cut_total [1-9]'"
+check "the refused connections are counted" sh -c "curl -s '$base/metrics' | grep -q '^cairn_http_connections_refused_total{limit=\"per_client\"} [1-9]'"
+
 # A second server on the busy port is refused, and says why.
 sed "s/^listen: .*/listen: 127.0.0.1:$port/; s/^state: .*/state: second.db/" etc/server.yaml >etc/second.yaml
 rc=0
