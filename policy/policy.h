@@ -218,6 +218,7 @@ struct users {
 	struct user **items;
 	size_t len, cap;
 	struct map by_name; /* lower-cased name -> user */
+	const struct user *decoy; /* the first user with a password hash */
 };
 
 struct users *users_new(struct intern *in);
@@ -228,6 +229,9 @@ int users_load(struct users *u, const char *path, struct diags *diags);
 int users_load_secrets(struct users *u, const char *path, struct diags *diags);
 /* Case-insensitive lookup, as Aptomi's loaders do. NULL when unknown. */
 const struct user *users_find(const struct users *u, const char *name);
+/* A user whose hash an unknown user's password is checked against, so that
+ * both cost the same (the file's method and cost); NULL when none has one. */
+const struct user *users_decoy(const struct users *u);
 /* 0 when password matches the user's crypt(3) hash, -1 otherwise. */
 int user_check_password(const struct user *user, const char *password);
 

@@ -211,7 +211,14 @@ static int load_user(void *ctx, const struct ynode *e)
 		u->items = xrealloc(u->items, u->cap * sizeof(*u->items));
 	}
 	u->items[u->len++] = user;
+	if (!u->decoy && user->password_hash)
+		u->decoy = user;
 	return 0;
+}
+
+const struct user *users_decoy(const struct users *u)
+{
+	return u->decoy;
 }
 
 int users_load(struct users *u, const char *path, struct diags *diags)

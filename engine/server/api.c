@@ -195,10 +195,14 @@ int api_authenticate(void *ctx, struct http_request *req, struct http_response *
 	struct error err = ERROR_INIT;
 	free(t->user);
 	t->user = NULL;
-	int rc = auth_check(s, users, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), &t->user,
-			    &t->method, &err);
+	struct auth_client client = { .guard = a->env.guard, .peer = req->peer };
+	int rc = auth_check(s, users, &client, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
+			    &t->user, &t->method, &err);
+	memcpy(req->tried, client.tried, sizeof(req->tried));
 	if (rc == AUTH_FAILED) {
 		http_error(res, 503, "%s", error_msg(&err));
+	} else if (rc == AUTH_THROTTLED) {
+		http_throttled(res, client.retry_after, error_msg(&err));
 	} else if (rc < 0) {
 		http_error(res, 401, "%s", error_msg(&err));
 		http_add_header(res, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"cairn\"");

@@ -10,6 +10,7 @@
 #include "jobs.h"
 
 struct api;
+struct auth_guard;
 struct previews;
 
 struct api_env {
@@ -19,6 +20,7 @@ struct api_env {
 	const char *public_url;   /* may be NULL */
 	struct jobs *jobs;
 	struct previews *previews; /* may be NULL: /webhook/github answers 404 */
+	struct auth_guard *guard;  /* failed logins, shared by the API and the page */
 };
 
 int api_new(struct api **out, const struct api_env *env, struct error *err);

@@ -4,6 +4,7 @@
 #include "auth.h"
 
 #include "base/alloc.h"
+#include "base/map.h"
 #include "engine/store/store.h"
 #include "policy/policy.h"
 
@@ -11,10 +12,13 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <time.h>
 
 static void hex(const unsigned char *bytes, size_t n, char *out)
 {
@@ -75,7 +79,152 @@ static const char *scheme(const char *header, const char *name)
 	return p;
 }
 
-/* A hash no password matches, so an unknown user costs what a known one does. */
+/* ---- the guard ---- */
+
+struct bucket {
+	double tokens;     /* failures allowed now */
+	long long at_ms;   /* when tokens was computed */
+	char key[];        /* "u:" + lower-cased name, or "a:" + address */
+};
+
+struct auth_guard {
+	pthread_mutex_t mu;
+	struct map buckets; /* key -> struct bucket */
+	size_t n;
+};
+
+#define GUARD_MAX_KEYS 10000 /* beyond: buckets that are full again are dropped */
+
+struct auth_guard *auth_guard_new(void)
+{
+	struct auth_guard *g = xcalloc(1, sizeof(*g));
+	pthread_mutex_init(&g->mu, NULL);
+	return g;
+}
+
+static void drop_buckets(struct auth_guard *g, bool all, long long now);
+
+void auth_guard_free(struct auth_guard *g)
+{
+	if (!g)
+		return;
+	drop_buckets(g, true, 0);
+	map_release(&g->buckets);
+	pthread_mutex_destroy(&g->mu);
+	free(g);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An address may fail AUTH_GUARD_ADDRESS_FACTOR times as often as a name. */
+static double burst_of(const struct bucket *b)
+{
+	return b->key[0] == 'a' ? AUTH_GUARD_BURST * AUTH_GUARD_ADDRESS_FACTOR : AUTH_GUARD_BURST;
+}
+
+static double refilled(const struct bucket *b, long long now)
+{
+	double per_ms = b->key[0] == 'a' ? AUTH_GUARD_ADDRESS_FACTOR / (AUTH_GUARD_REFILL_S * 1000.0)
+					 : 1 / (AUTH_GUARD_REFILL_S * 1000.0);
+	double t = b->tokens + (double)(now - b->at_ms) * per_ms;
+	return t > burst_of(b) ? burst_of(b) : t;
+}
+
+/* Keeps the buckets that still hold failures (all: drops every one). */
+static void drop_buckets(struct auth_guard *g, bool all, long long now)
+{
+	struct map kept = MAP_INIT;
+	size_t n = 0;
+	const struct map_slot *slot;
+	for (size_t i = 0; map_next(&g->buckets, &i, &slot);) {
+		struct bucket *b = slot->value;
+		if (!all && refilled(b, now) < burst_of(b)) {
+			map_put(&kept, b->key, strlen(b->key), b);
+			n++;
+		} else {
+			free(b);
+		}
+	}
+	map_release(&g->buckets);
+	g->buckets = kept;
+	g->n = n;
+}
+
+static struct bucket *bucket_of(struct auth_guard *g, char kind, const char *name, long long now)
+{
+	char key[160];
+	int len = snprintf(key, sizeof(key), "%c:%s", kind, name);
+	if (len < 0 || (size_t)len >= sizeof(key))
+		len = (int)sizeof(key) - 1; /* long names share a bucket with their prefix */
+	for (int i = 2; i < len; i++)
+		key[i] = (char)tolower((unsigned char)key[i]);
+	struct bucket *b = map_get(&g->buckets, key, (size_t)len);
+	if (b)
+		return b;
+	if (g->n >= GUARD_MAX_KEYS)
+		drop_buckets(g, false, now);
+	b = xmalloc(sizeof(*b) + (size_t)len + 1);
+	memcpy(b->key, key, (size_t)len);
+	b->key[len] = '\0';
+	b->tokens = burst_of(b);
+	b->at_ms = now;
+	map_put(&g->buckets, b->key, (size_t)len, b);
+	g->n++;
+	return b;
+}
+
+/* Seconds until the bucket allows one more failure (0: now). */
+static unsigned bucket_wait(const struct bucket *b, long long now)
+{
+	double t = refilled(b, now);
+	if (t >= 1)
+		return 0;
+	double refill_s = b->key[0] == 'a' ? (double)AUTH_GUARD_REFILL_S / AUTH_GUARD_ADDRESS_FACTOR
+					   : AUTH_GUARD_REFILL_S;
+	return (unsigned)((1 - t) * refill_s) + 1;
+}
+
+static unsigned guard_wait(struct auth_guard *g, const char *name, const char *peer)
+{
+	long long now = now_ms();
+	unsigned wait = 0;
+	pthread_mutex_lock(&g->mu);
+	if (name && *name) {
+		unsigned w = bucket_wait(bucket_of(g, 'u', name, now), now);
+		wait = w > wait ? w : wait;
+	}
+	if (peer && *peer) {
+		unsigned w = bucket_wait(bucket_of(g, 'a', peer, now), now);
+		wait = w > wait ? w : wait;
+	}
+	pthread_mutex_unlock(&g->mu);
+	return wait;
+}
+
+static void guard_failed(struct auth_guard *g, const char *name, const char *peer)
+{
+	long long now = now_ms();
+	pthread_mutex_lock(&g->mu);
+	for (int k = 0; k < 2; k++) {
+		const char *v = k ? peer : name;
+		if (!v || !*v)
+			continue;
+		struct bucket *b = bucket_of(g, k ? 'a' : 'u', v, now);
+		b->tokens = refilled(b, now) - 1;
+		b->at_ms = now;
+	}
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* ---- credentials ---- */
+
+/* A hash no password matches, for a users file without any hash: an
+ * unknown user then costs what a known one does (who has none either). */
 static const struct user decoy = {
 	.password_hash = "$6$cairn.decoy.salt$"
 			 "0000000000000000000000000000000000000000000000000000000000000000"
@@ -110,13 +259,16 @@ int auth_base64_decode(const char *b64, unsigned char **out, size_t *outlen)
 	return 0;
 }
 
-static int check_basic(const struct users *users, const char *b64, char **user,
-		       struct error *err)
+static int check_basic(const struct users *users, struct auth_client *client, const char *b64,
+		       char **user, struct error *err)
 {
 	unsigned char *raw;
 	size_t n;
-	if (auth_base64_decode(b64, &raw, &n) < 0)
+	if (auth_base64_decode(b64, &raw, &n) < 0) {
+		if (client && client->guard)
+			guard_failed(client->guard, NULL, client->peer);
 		return error_set(err, "malformed basic credentials"), AUTH_REJECTED;
+	}
 	int rc = AUTH_REJECTED;
 	if (memchr(raw, '\0', n)) {
 		error_set(err, "malformed basic credentials");
@@ -128,9 +280,25 @@ static int check_basic(const struct users *users, const char *b64, char **user,
 		goto out;
 	}
 	*colon = '\0';
-	const struct user *u = users_find(users, (const char *)raw);
-	if (user_check_password(u ? u : &decoy, colon + 1) < 0 || !u) {
+	const char *name = (const char *)raw;
+	if (client) {
+		snprintf(client->tried, sizeof(client->tried), "%s", name);
+		unsigned wait = client->guard ? guard_wait(client->guard, name, client->peer) : 0;
+		if (wait) {
+			client->retry_after = wait;
+			error_set(err, "too many failed logins: try again in %u s", wait);
+			rc = AUTH_THROTTLED;
+			goto out;
+		}
+	}
+	/* An unknown user is checked against a real hash of the file (same
+	 * method, same cost) and refused whatever the result. */
+	const struct user *u = users_find(users, name);
+	const struct user *d = users_decoy(users);
+	if (user_check_password(u ? u : d ? d : &decoy, colon + 1) < 0 || !u) {
 		error_set(err, "wrong user name or password");
+		if (client && client->guard)
+			guard_failed(client->guard, name, client->peer);
 		goto out;
 	}
 	*user = xstrdup(u->name->s);
@@ -141,31 +309,48 @@ out:
 	return rc;
 }
 
-int auth_check(struct store *s, const struct users *users, const char *header, char **user,
-	       enum auth_method *method, struct error *err)
+int auth_check(struct store *s, const struct users *users, struct auth_client *client,
+	       const char *header, char **user, enum auth_method *method, struct error *err)
 {
 	*user = NULL;
+	if (client) {
+		client->tried[0] = '\0';
+		client->retry_after = 0;
+	}
 	if (!header || !*header)
 		return error_set(err, "authentication required: send a bearer token or basic credentials"),
 		       AUTH_REJECTED;
 	const char *v;
 	if ((v = scheme(header, "Basic"))) {
 		*method = AUTH_PASSWORD;
-		return check_basic(users, v, user, err);
+		return check_basic(users, client, v, user, err);
 	}
 	if (!(v = scheme(header, "Bearer")))
 		return error_set(err, "unsupported authorization scheme: use Bearer or Basic"),
 		       AUTH_REJECTED;
 	*method = AUTH_TOKEN;
-	if (strncmp(v, AUTH_TOKEN_PREFIX, sizeof(AUTH_TOKEN_PREFIX) - 1) != 0)
+	/* Tokens cannot be guessed, but a client that keeps sending wrong ones
+	 * is stopped as one guessing passwords is. */
+	unsigned wait = client && client->guard ? guard_wait(client->guard, NULL, client->peer) : 0;
+	if (wait) {
+		client->retry_after = wait;
+		return error_set(err, "too many failed logins: try again in %u s", wait), AUTH_THROTTLED;
+	}
+	if (strncmp(v, AUTH_TOKEN_PREFIX, sizeof(AUTH_TOKEN_PREFIX) - 1) != 0) {
+		if (client && client->guard)
+			guard_failed(client->guard, NULL, client->peer);
 		return error_set(err, "token rejected"), AUTH_REJECTED;
+	}
 	char hash[AUTH_HASH_HEX];
 	auth_token_hash(v, hash);
 	char *name = NULL;
 	if (store_token_lookup(s, hash, &name, err) < 0)
 		return AUTH_FAILED;
-	if (!name)
+	if (!name) {
+		if (client && client->guard)
+			guard_failed(client->guard, NULL, client->peer);
 		return error_set(err, "token rejected"), AUTH_REJECTED;
+	}
 	const struct user *u = users_find(users, name);
 	if (!u) {
 		error_set(err, "token rejected: its user '%s' is not in the users file", name);

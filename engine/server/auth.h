@@ -24,15 +24,36 @@ void auth_token_hash(const char *token, char out[AUTH_HASH_HEX]);
 
 enum auth_method { AUTH_TOKEN, AUTH_PASSWORD };
 
-enum { AUTH_REJECTED = -1, AUTH_FAILED = -2 };
+enum { AUTH_REJECTED = -1, AUTH_FAILED = -2, AUTH_THROTTLED = -3 };
+
+/* Failed attempts, counted per user name and per client address, so that
+ * guessing passwords is slow: a name may fail AUTH_GUARD_BURST times at
+ * once, then once every AUTH_GUARD_REFILL_S seconds; an address (many
+ * people behind one NAT) three times that. Thread-safe. */
+#define AUTH_GUARD_BURST 10
+#define AUTH_GUARD_REFILL_S 6
+#define AUTH_GUARD_ADDRESS_FACTOR 3
+struct auth_guard;
+struct auth_guard *auth_guard_new(void);
+void auth_guard_free(struct auth_guard *g);
+
+/* Who is asking, for the guard and the log. */
+struct auth_client {
+	struct auth_guard *guard; /* NULL: no limit */
+	const char *peer;         /* client address, may be NULL */
+	unsigned retry_after;     /* out: seconds, with AUTH_THROTTLED */
+	char tried[128];          /* out: the user name a Basic header tried, "" when none */
+};
 
 /* Checks an Authorization header ("Bearer TOKEN" or "Basic base64(user:pw)").
  * Returns 0 with *user (the name as the users file spells it, heap) and
  * *method; AUTH_REJECTED with err saying why for a missing, malformed or
  * wrong credential, or one whose user is not in the users file;
- * AUTH_FAILED with err when the store failed. */
-int auth_check(struct store *s, const struct users *users, const char *header, char **user,
-	       enum auth_method *method, struct error *err);
+ * AUTH_THROTTLED (client->retry_after set, nothing checked) when the name
+ * or the address failed too often of late; AUTH_FAILED with err when the
+ * store failed. client may be NULL. */
+int auth_check(struct store *s, const struct users *users, struct auth_client *client,
+	       const char *header, char **user, enum auth_method *method, struct error *err);
 
 /* The longest base64 text of Basic credentials accepted. */
 #define AUTH_BASIC_MAX 4096

@@ -78,6 +78,7 @@ struct exchange {
 	int status;
 	const char *route;
 	char *user;
+	char *tried; /* a user name that failed to log in */
 	char *args[HTTP_MAX_ARGS];
 };
 
@@ -131,6 +132,14 @@ void http_error(struct http_response *res, int status, const char *fmt, ...)
 void http_add_header(struct http_response *res, const char *name, const char *value)
 {
 	strbuf_addf(&res->headers, "%s: %s\n", name, value);
+}
+
+void http_throttled(struct http_response *res, unsigned seconds, const char *message)
+{
+	char retry[16];
+	snprintf(retry, sizeof(retry), "%u", seconds);
+	http_error(res, 429, "%s", message);
+	http_add_header(res, "Retry-After", retry);
 }
 
 int http_parse_listen(const char *text, struct sockaddr_storage *out, struct error *err)
@@ -292,6 +301,10 @@ static void log_line(struct exchange *x, double ms, enum MHD_RequestTerminationC
 		strbuf_add_json_string(&sb, x->user);
 	else
 		strbuf_adds(&sb, "null");
+	if (x->tried) {
+		strbuf_adds(&sb, ",\"tried\":");
+		strbuf_add_json_string(&sb, x->tried);
+	}
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		strbuf_addf(&sb, ",\"terminated\":\"%s\"",
 			    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
@@ -325,6 +338,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	free(x->method);
 	free(x->path);
 	free(x->user);
+	free(x->tried);
 	for (size_t i = 0; i < HTTP_MAX_ARGS; i++)
 		free(x->args[i]);
 	strbuf_release(&x->body);
@@ -422,17 +436,22 @@ static void dispatch(struct http_server *h, struct MHD_Connection *c, struct exc
 		return;
 	}
 	strbuf_release(&allow);
+	const struct conn *cn = conn_of(c);
 	struct http_request req = { .method = x->method, .path = x->path,
 				    .body = x->body.buf ? x->body.buf : "", .len = x->body.len,
-				    .conn = c };
+				    .peer = cn ? cn->peer : NULL, .conn = c };
 	for (size_t k = 0; k < HTTP_MAX_ARGS; k++)
 		req.args[k] = x->args[k];
 	if (found->auth && h->o.authenticate) {
-		if (h->o.authenticate(h->o.ctx, &req, res) < 0)
+		int rc = h->o.authenticate(h->o.ctx, &req, res);
+		x->tried = req.tried[0] && rc < 0 ? xstrdup(req.tried) : NULL;
+		if (rc < 0)
 			return;
 		x->user = req.user ? xstrdup(req.user) : NULL;
 	}
 	found->fn(h->o.ctx, &req, res);
+	if (req.tried[0] && !x->tried)
+		x->tried = xstrdup(req.tried);
 	if (!res->status)
 		http_error(res, 500, "internal error: the handler gave no answer");
 }

@@ -24,6 +24,8 @@ struct http_request {
 	size_t len;
 	const char *args[HTTP_MAX_ARGS]; /* the "{}" segments of the route, in order */
 	const char *user;                /* set by the authenticator */
+	const char *peer;                /* the client's address */
+	char tried[128];                 /* a user name that failed to log in, for the log */
 	struct MHD_Connection *conn;
 };
 
@@ -44,6 +46,8 @@ void http_reply(struct http_response *res, int status, const char *body);
 void http_error(struct http_response *res, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void http_add_header(struct http_response *res, const char *name, const char *value);
+/* 429 {"error": message} with Retry-After: seconds. */
+void http_throttled(struct http_response *res, unsigned seconds, const char *message);
 
 typedef void (*http_handler)(void *ctx, struct http_request *req, struct http_response *res);
 /* Returns 0 with req->user set, or -1 with res filled (401, 500). */

@@ -4,6 +4,7 @@
 #include "server.h"
 
 #include "api.h"
+#include "auth.h"
 #include "http.h"
 #include "jobs.h"
 #include "previews.h"
@@ -249,6 +250,7 @@ int server_run(const struct server_config *c, struct error *err)
 	struct previews_config *pc = NULL;
 	struct previews *previews = NULL;
 	struct http_server *http = NULL;
+	struct auth_guard *guard = auth_guard_new();
 	bool jobs_started = false, previews_started = false;
 	int rc = -1;
 
@@ -280,7 +282,8 @@ int server_run(const struct server_config *c, struct error *err)
 	if (previews_new(&previews, pc, &pe, err) < 0)
 		goto out;
 	struct api_env ae = { .state = c->state, .users_path = c->users, .secrets_path = c->secrets,
-			      .public_url = c->public_url, .jobs = jobs, .previews = previews };
+			      .public_url = c->public_url, .jobs = jobs, .previews = previews,
+			      .guard = guard };
 	if (api_new(&api, &ae, err) < 0)
 		goto out;
 	jobs_register(jobs, "reconcile", api_reconcile_job, api);
@@ -333,6 +336,7 @@ out:
 	previews_config_free(pc);
 	jobs_free(jobs);
 	api_free(api);
+	auth_guard_free(guard);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc == 0)
 		log_event("info", "stopped");

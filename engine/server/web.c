@@ -175,10 +175,16 @@ static void h_login(void *ctx, struct http_request *req, struct http_response *r
 	char *name = NULL, *token = NULL;
 	enum auth_method method;
 	struct error err = ERROR_INIT;
+	struct auth_client client = { .guard = web_env->guard, .peer = req->peer };
 	int rc = strchr(user, ':') ? AUTH_REJECTED
-				   : auth_check(w.s, w.users, header.buf, &name, &method, &err);
+				   : auth_check(w.s, w.users, &client, header.buf, &name, &method, &err);
+	snprintf(req->tried, sizeof(req->tried), "%s", rc < 0 ? user : "");
 	if (rc == AUTH_FAILED) {
 		http_error(res, 503, "%s", error_msg(&err));
+		goto out;
+	}
+	if (rc == AUTH_THROTTLED) {
+		http_throttled(res, client.retry_after, error_msg(&err));
 		goto out;
 	}
 	if (rc < 0) {

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *user = NULL;
 	enum auth_method m;
 	struct error err = ERROR_INIT;
-	int rc = auth_check(store, users, text, &user, &m, &err);
+	int rc = auth_check(store, users, NULL, text, &user, &m, &err);
 	check(rc == 0 ? user != NULL : (user == NULL && err.msg != NULL));
 	free(user);
 	error_clear(&err);

@@ -342,6 +342,22 @@ assert any(l["path"] == "/api/v1/whoami" and l["status"] == 200 and l["user"] ==
 assert any(l["status"] == 401 and l["user"] is None for l in reqs)
 EOF
 
+# Password guessing: ten wrong passwords for Carol (from 127.0.0.3), then
+# 429 with Retry-After, her right password included, through Basic and the
+# page's login alike; the log names the user tried.
+for i in $(seq 10); do
+	http GET /api/v1/whoami -u Carol:guess$i --interface 127.0.0.3
+	expect 401 "wrong password $i for Carol"
+done
+http GET /api/v1/whoami -u Carol:demo --interface 127.0.0.3
+expect 429 "the eleventh try is throttled"
+check "429 says when to come back" grep -qiE '^Retry-After: [1-6]' headers
+http POST /api/v1/login -H 'Content-Type: application/json' --data '{"user":"carol","password":"demo"}' --interface 127.0.0.4
+expect 429 "the page's login is throttled for that name too"
+http GET /api/v1/whoami -u Frank:demo --interface 127.0.0.3
+expect 200 "another name from that address is still checked"
+check "failed logins are logged with the name tried" grep -q '"status":401,.*"tried":"Carol"' server.log
+
 # SIGTERM: exit 0; a restarted server sees everything.
 check "SIGTERM exits 0" stop_server
 start_server 2
