@@ -205,8 +205,9 @@ int api_authenticate(void *ctx, struct http_request *req, struct http_response *
 		http_throttled(res, client.retry_after, error_msg(&err));
 	} else if (rc < 0) {
 		http_error(res, 401, "%s", error_msg(&err));
+		/* Bearer only: a Basic challenge would make browsers prompt, then
+		 * send the password with any request, cross-site forms included. */
 		http_add_header(res, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"cairn\"");
-		http_add_header(res, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"cairn\"");
 	}
 	error_clear(&err);
 	if (rc < 0)
@@ -794,20 +795,20 @@ static void h_webhook(void *ctx, struct http_request *req, struct http_response 
 }
 
 static const struct http_route routes[] = {
-	{ "GET", "/healthz", h_healthz, false },
-	{ "GET", "/metrics", h_metrics, false },
-	{ "POST", "/webhook/github", h_webhook, false },
-	{ "GET", "/api/v1/whoami", h_whoami, true },
-	{ "POST", "/api/v1/policy", h_apply, true },
-	{ "POST", "/api/v1/policy/delete", h_delete, true },
-	{ "GET", "/api/v1/plan", h_plan, true },
-	{ "GET", "/api/v1/status", h_status, true },
-	{ "GET", "/api/v1/explain", h_explain, true },
-	{ "GET", "/api/v1/revisions", h_revisions, true },
-	{ "GET", "/api/v1/revisions/{}", h_revision, true },
-	{ "GET", "/api/v1/revisions/{}/diff", h_revision_diff, true },
-	{ "GET", "/api/v1/jobs", h_jobs, true },
-	{ "GET", "/api/v1/jobs/{}", h_job, true },
+	{ "GET", "/healthz", h_healthz, false, false },
+	{ "GET", "/metrics", h_metrics, false, false },
+	{ "POST", "/webhook/github", h_webhook, false, true },
+	{ "GET", "/api/v1/whoami", h_whoami, true, false },
+	{ "POST", "/api/v1/policy", h_apply, true, false },
+	{ "POST", "/api/v1/policy/delete", h_delete, true, false },
+	{ "GET", "/api/v1/plan", h_plan, true, false },
+	{ "GET", "/api/v1/status", h_status, true, false },
+	{ "GET", "/api/v1/explain", h_explain, true, false },
+	{ "GET", "/api/v1/revisions", h_revisions, true, false },
+	{ "GET", "/api/v1/revisions/{}", h_revision, true, false },
+	{ "GET", "/api/v1/revisions/{}/diff", h_revision_diff, true, false },
+	{ "GET", "/api/v1/jobs", h_jobs, true, false },
+	{ "GET", "/api/v1/jobs/{}", h_job, true, false },
 };
 
 const struct http_route *api_routes(size_t *n)

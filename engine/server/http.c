@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -176,6 +177,52 @@ int http_parse_listen(const char *text, struct sockaddr_storage *out, struct err
 	else
 		((struct sockaddr_in *)out)->sin_port = htons((uint16_t)port);
 	freeaddrinfo(ai);
+	return 0;
+}
+
+/* "scheme://host[:port][/...]" -> host[:port], compared with Host. */
+static bool same_host(const char *origin, const char *host)
+{
+	const char *p = strstr(origin, "://");
+	if (!p || !host)
+		return false;
+	p += 3;
+	size_t n = strcspn(p, "/");
+	return n > 0 && strlen(host) == n && strncasecmp(p, host, n) == 0;
+}
+
+static bool media_type_is(const char *content_type, const char *type)
+{
+	while (*content_type == ' ' || *content_type == '\t')
+		content_type++;
+	size_t n = strlen(type);
+	if (strncasecmp(content_type, type, n) != 0)
+		return false;
+	char next = content_type[n];
+	return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+int http_check_request_site(const char *method, const char *origin, const char *host,
+			    const char *sec_fetch_site, const char *content_type, const char **why)
+{
+	*why = NULL;
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0)
+		return 0;
+	if (sec_fetch_site && strcasecmp(sec_fetch_site, "same-origin") != 0 &&
+	    strcasecmp(sec_fetch_site, "none") != 0) {
+		*why = "cross-site request refused: changes come only from this server's page or a client";
+		return 403;
+	}
+	if (origin && !same_host(origin, host)) {
+		*why = "cross-site request refused: its Origin is not this server";
+		return 403;
+	}
+	if (content_type && (media_type_is(content_type, "application/x-www-form-urlencoded") ||
+			     media_type_is(content_type, "text/plain"))) {
+		*why = "unsupported content type: send application/json, application/yaml or "
+		       "multipart/form-data";
+		return 415;
+	}
 	return 0;
 }
 
@@ -436,6 +483,19 @@ static void dispatch(struct http_server *h, struct MHD_Connection *c, struct exc
 		return;
 	}
 	strbuf_release(&allow);
+	if (!found->cross_site) {
+		const char *why;
+		int refused = http_check_request_site(
+			x->method, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"),
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site"),
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+			&why);
+		if (refused) {
+			http_error(res, refused, "%s", why);
+			return;
+		}
+	}
 	const struct conn *cn = conn_of(c);
 	struct http_request req = { .method = x->method, .path = x->path,
 				    .body = x->body.buf ? x->body.buf : "", .len = x->body.len,

@@ -58,8 +58,18 @@ typedef int (*http_authenticator)(void *ctx, struct http_request *req, struct ht
 struct http_route {
 	const char *method, *pattern;
 	http_handler fn;
-	bool auth; /* run the authenticator first */
+	bool auth;       /* run the authenticator first */
+	bool cross_site; /* state-changing, yet taken from any site (a signed webhook) */
 };
+
+/* Whether a request may change state, judged from its head alone: GET,
+ * HEAD and OPTIONS may; others are refused (403) when a browser says they
+ * come from another site (Origin other than Host, Sec-Fetch-Site), and
+ * (415) when they carry a type an HTML form or a beacon can send without
+ * asking (application/x-www-form-urlencoded, text/plain). NULL headers are
+ * absent. Returns 0, 403 or 415 with *why. */
+int http_check_request_site(const char *method, const char *origin, const char *host,
+			    const char *sec_fetch_site, const char *content_type, const char **why);
 
 struct http_options {
 	const char *listen;        /* ADDR:PORT or [ADDR6]:PORT; port 0 picks one */

@@ -751,16 +751,16 @@ static void h_remove(void *ctx, struct http_request *req, struct http_response *
 }
 
 static const struct http_route routes[] = {
-	{ "GET", "/", h_index, false },
-	{ "GET", "/static/{}", h_static, false },
-	{ "POST", "/api/v1/login", h_login, false },
-	{ "POST", "/api/v1/logout", h_logout, true },
-	{ "GET", "/api/v1/environments", h_environments, true },
-	{ "GET", "/api/v1/environments/{}/{}/graph", h_graph, true },
-	{ "POST", "/api/v1/environments/{}/{}/extend", h_extend, true },
-	{ "POST", "/api/v1/environments/{}/{}/stop", h_stop, true },
-	{ "POST", "/api/v1/environments/{}/{}/start", h_start, true },
-	{ "DELETE", "/api/v1/environments/{}/{}", h_remove, true },
+	{ "GET", "/", h_index, false, false },
+	{ "GET", "/static/{}", h_static, false, false },
+	{ "POST", "/api/v1/login", h_login, false, false },
+	{ "POST", "/api/v1/logout", h_logout, true, false },
+	{ "GET", "/api/v1/environments", h_environments, true, false },
+	{ "GET", "/api/v1/environments/{}/{}/graph", h_graph, true, false },
+	{ "POST", "/api/v1/environments/{}/{}/extend", h_extend, true, false },
+	{ "POST", "/api/v1/environments/{}/{}/stop", h_stop, true, false },
+	{ "POST", "/api/v1/environments/{}/{}/start", h_start, true, false },
+	{ "DELETE", "/api/v1/environments/{}/{}", h_remove, true, false },
 };
 
 const struct http_route *web_routes(const struct api_env *env, size_t *n)

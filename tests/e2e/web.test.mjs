@@ -217,6 +217,36 @@ try {
     assert.match(r.body.error, /token rejected/);
   });
 
+  await check(page, 'a form on another site changes nothing, even in a browser that knows a password', async () => {
+    // The browser holds Alice's password and would answer a Basic challenge
+    // with it; the page at evil.test posts a form to stop her environment.
+    const evil = await browser.newContext({ httpCredentials: { username: 'Alice', password: 'demo' } });
+    try {
+      const login = await fetch(base + '/api/v1/login', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ user: 'Alice', password: 'demo' }),
+      });
+      const alice = (await login.json()).token;
+      const gens = (await api(alice, 'GET', '/api/v1/revisions')).body.generations.length;
+      const p = await evil.newPage();
+      await p.route('http://evil.test/**', (route) => route.fulfill({
+        contentType: 'text/html',
+        body: `<form id="f" method="post" action="${base}/api/v1/environments/${ALICE}/stop">` +
+          '<input name="x" value="1"></form><script>document.getElementById("f").submit()</script>',
+      }));
+      const answer = p.waitForResponse((r) => r.url().endsWith('/stop'));
+      await p.goto('http://evil.test/');
+      const res = await answer;
+      assert.equal(res.status(), 403);
+      assert.match(await res.text(), /cross-site request refused/);
+      assert.equal(res.headers()['www-authenticate'], undefined);
+      assert.equal((await api(alice, 'GET', '/api/v1/revisions')).body.generations.length, gens);
+      await p.close();
+    } finally {
+      await evil.close();
+    }
+  });
+
   await check(page, 'no dialog and no script error on the way', async () => {
     assert.deepEqual(dialogs, []);
     assert.deepEqual(pageErrors, []);

@@ -92,6 +92,7 @@ http() {
 		status="curl-exit-$?"
 }
 as() { echo "Authorization: Bearer $(cat "tok.$1")"; }
+yaml='Content-Type: application/yaml'  # what the API documents; a form's types are refused
 body_json() { python3 -c "import json,sys; d=json.load(open('$work/body')); sys.exit(0 if ($1) else 1)"; }
 expect() { # expect STATUS NAME
 	if [ "$status" = "$1" ]; then ok; else fail "$2: status $status, expected $1: $(head -c 400 "$work/body")"; fi
@@ -105,6 +106,7 @@ check "healthz says ok" body_json "d['status'] == 'ok'"
 http GET /api/v1/whoami
 expect 401 "no token"
 check "401 carries WWW-Authenticate" grep -qi '^WWW-Authenticate: Bearer' headers
+check "401 invites no browser Basic prompt" sh -c "! grep -qi '^WWW-Authenticate: Basic' headers"
 http GET /api/v1/whoami -H "Authorization: Bearer cairn_0000"
 expect 401 "bad token"
 http GET /api/v1/whoami -H "Authorization: Bearer $(cat tok.revoked)"
@@ -128,7 +130,7 @@ http GET /healthz
 expect 200 "alive after malformed credentials"
 
 # A generation with no cluster: its reconcile job converges nothing, and ends done.
-http POST /api/v1/policy -H "$(as Sam)" --data-binary @"$ex/Sam/acl.yaml"
+http POST /api/v1/policy -H "$(as Sam)" -H "$yaml" --data-binary @"$ex/Sam/acl.yaml"
 expect 202 "apply queues a reconcile"
 check "apply answers the plan, the generation and the job" body_json "d['generation'] == 1 and d['actions'] == [] and d['job'] > 0"
 check "apply sends the job in a header" grep -qi '^X-Cairn-Job: ' headers
@@ -179,7 +181,7 @@ http GET "/api/v1/explain?dependency=main/nobody" -H "$(as Bob)"
 expect 404 "explain of a dependency that does not exist"
 
 # The ACL: the same refusal, worded as the CLI words it, and nothing stored.
-http POST "/api/v1/policy?apply=0" -H "$(as Alice)" --data-binary @"$ex/alice-publishes-service.yaml"
+http POST "/api/v1/policy?apply=0" -H "$(as Alice)" -H "$yaml" --data-binary @"$ex/alice-publishes-service.yaml"
 expect 403 "Alice may not publish a service"
 check "403 says what the CLI says" body_json "d['error'] == 'policy apply refused: nothing changed' and d['diagnostics'] == [\"request:5:3: user 'Alice' may not manage service main/alice_tweetbot: service-consumer of main can only declare dependencies\"]"
 rc=0
@@ -187,15 +189,15 @@ CAIRN_TOKEN=$(cat tok.Alice) "$cairn" policy apply --no-apply -f "$ex/alice-publ
 local_cairn policy apply --no-apply --user Alice -f "$ex/alice-publishes-service.yaml" >/dev/null 2>local.err || true
 check "remote refusal exits 3" test "$rc" -eq 3
 check "remote refusal prints what local prints" cmp -s remote.err local.err
-http POST "/api/v1/policy/delete?apply=0" -H "$(as Alice)" --data-binary @"$ex/bob-stage-ts.yaml"
+http POST "/api/v1/policy/delete?apply=0" -H "$(as Alice)" -H "$yaml" --data-binary @"$ex/bob-stage-ts.yaml"
 expect 403 "Alice may not delete Bob's dependency"
 # Bob's dependency, named in a file that says it is Alice's: neither taken
 # over nor deleted (the stored object is judged, not only the request).
 sed 's/user: Bob/user: Alice/' "$ex/bob-stage-ts.yaml" >takeover.yaml
-http POST "/api/v1/policy?apply=0" -H "$(as Alice)" --data-binary @takeover.yaml
+http POST "/api/v1/policy?apply=0" -H "$(as Alice)" -H "$yaml" --data-binary @takeover.yaml
 expect 403 "Alice may not take Bob's dependency over"
 check "the takeover is refused as Bob's" body_json "any(\"it belongs to user 'Bob'\" in x for x in d['diagnostics'])"
-http POST "/api/v1/policy/delete?apply=0" -H "$(as Alice)" --data-binary @takeover.yaml
+http POST "/api/v1/policy/delete?apply=0" -H "$(as Alice)" -H "$yaml" --data-binary @takeover.yaml
 expect 403 "Alice may not delete Bob's dependency by calling it hers"
 http DELETE /api/v1/environments/main/bob_stage -H "$(as Alice)"
 expect 403 "Alice may not delete Bob's environment"
@@ -203,7 +205,7 @@ http POST /api/v1/environments/main/bob_stage/stop -H "$(as Alice)"
 expect 403 "Alice may not stop Bob's environment"
 http GET /api/v1/explain?dependency=main/bob_stage -H "$(as Bob)"
 check "Bob's dependency is still his" body_json "d['user'] == 'Bob'"
-http POST "/api/v1/policy?apply=0&user=Sam" -H "$(as Alice)" --data-binary @"$ex/alice-stage-ts.yaml"
+http POST "/api/v1/policy?apply=0&user=Sam" -H "$(as Alice)" -H "$yaml" --data-binary @"$ex/alice-stage-ts.yaml"
 expect 403 "a token acts only as its user"
 rc=0
 CAIRN_TOKEN=bad "$cairn" plan >/dev/null 2>remote.err || rc=$?
@@ -213,22 +215,40 @@ CAIRN_SERVER=http://127.0.0.1:1 "$cairn" plan >/dev/null 2>remote.err || rc=$?
 check "an unreachable server: exit 1, said" sh -c "[ $rc -eq 1 ] && grep -q 'cannot reach the server' remote.err"
 
 # Dry runs store nothing; deletes through the server are generations too.
-http POST "/api/v1/policy?dry_run=1" -H "$(as John)" --data-binary @"$ex/john-prod-ts-changed.yaml"
+http POST "/api/v1/policy?dry_run=1" -H "$(as John)" -H "$yaml" --data-binary @"$ex/john-prod-ts-changed.yaml"
 expect 200 "dry run"
 check "dry run answers plan and status" body_json "sorted((a['action'], a['instance']) for a in d['plan']['actions']) == [('update', 'cluster-us-east#main#twitter_stats#prod#root'), ('update', 'cluster-us-east#main#twitter_stats#prod#tweeviz')] and 'dependencies' in d['status']"
 http GET /api/v1/revisions -H "$(as John)"
 check "dry run stored nothing" body_json "len(d['generations']) == 8"
-http POST "/api/v1/policy/delete?apply=0" -H "$(as Alice)" --data-binary @"$ex/alice-stage-ts.yaml"
+http POST "/api/v1/policy/delete?apply=0" -H "$(as Alice)" -H "$yaml" --data-binary @"$ex/alice-stage-ts.yaml"
 expect 200 "Alice deletes her dependency"
 check "the delete is generation 9" body_json "d['generation'] == 9 and all(a['dependency'] == 'main/alice_stage' for a in d['actions'])"
 
+# Cross-site requests: a form on another site (Origin other than Host, a
+# form's content type) changes nothing; the same from this site's page does.
+http POST /api/v1/environments/main/bob_stage/stop -H "$(as Bob)" -H 'Origin: http://evil.example' -H 'Content-Type: application/x-www-form-urlencoded' --data 'x=1'
+expect 403 "a cross-site form post is refused"
+check "the refusal says why" body_json "'cross-site' in d['error']"
+http POST /api/v1/environments/main/bob_stage/stop -H "$(as Bob)" -H 'Sec-Fetch-Site: cross-site'
+expect 403 "Sec-Fetch-Site: cross-site is refused"
+http POST "/api/v1/policy?apply=0" -H "$(as Bob)" -H 'Content-Type: text/plain' --data-binary @"$ex/bob-stage-ts.yaml"
+expect 415 "a beacon's text/plain is refused"
+http POST "/api/v1/policy?apply=0" -H "$(as Bob)" --data-binary @"$ex/bob-stage-ts.yaml"
+expect 415 "curl's default form type is refused"
+http POST /api/v1/login -H 'Origin: http://evil.example' -H 'Content-Type: application/json' --data '{"user":"Bob","password":"demo"}'
+expect 403 "a cross-site login is refused"
+http POST "/api/v1/policy?dry_run=1" -H "$(as Bob)" -H "$yaml" -H "Origin: http://127.0.0.1:$port" -H 'Sec-Fetch-Site: same-origin' --data-binary @"$ex/bob-stage-ts.yaml"
+expect 200 "the server's own page may post"
+http GET /api/v1/whoami -H "$(as Bob)" -H 'Origin: http://evil.example'
+expect 200 "reads are not refused for their Origin"
+
 # Bad requests.
 printf -- '- kind: dependency\n  metadata: {namespace: main, name: x\n' >bad.yaml
-http POST "/api/v1/policy?apply=0" -H "$(as Alice)" --data-binary @bad.yaml
+http POST "/api/v1/policy?apply=0" -H "$(as Alice)" -H "$yaml" --data-binary @bad.yaml
 expect 422 "malformed YAML"
 check "422 gives the position in the request" body_json "any(x.startswith('request:') and x.split(':')[1].isdigit() for x in d['diagnostics'])"
 head -c 2000000 /dev/zero | tr '\0' 'a' >big.yaml
-http POST "/api/v1/policy" -H "$(as Alice)" --data-binary @big.yaml
+http POST "/api/v1/policy" -H "$(as Alice)" -H "$yaml" --data-binary @big.yaml
 expect 413 "oversized body"
 check "413 names the limit" body_json "'1048576' in d['error']"
 http GET /api/v1/nothing-here -H "$(as Alice)"
