@@ -50,11 +50,16 @@ int auth_token_new(char **out, struct error *err)
 	return 0;
 }
 
-void auth_token_hash(const char *token, char out[AUTH_HASH_HEX])
+void auth_sha256_hex(const void *data, size_t len, char out[AUTH_HASH_HEX])
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)token, strlen(token), md);
+	SHA256(data, len, md);
 	hex(md, sizeof(md), out);
+}
+
+void auth_token_hash(const char *token, char out[AUTH_HASH_HEX])
+{
+	auth_sha256_hex(token, strlen(token), out);
 }
 
 bool auth_equal(const char *a, const char *b)

@@ -4,6 +4,8 @@
  * (the reaper of expired dependencies and the sweep of closed PRs). */
 #include "previews_internal.h"
 
+#include "auth.h"
+
 #include "base/alloc.h"
 #include "base/map.h"
 #include "base/vec.h"
@@ -631,9 +633,19 @@ int previews_github_webhook(struct previews *p, const char *event, const char *d
 		code = respond(response, 500, "error", 0, error_msg(&err));
 		goto out;
 	}
-	if (!fresh) {
+	/* The signature covers the body, not the delivery id: a body seen
+	 * before under another id is a replay. */
+	char body_hash[AUTH_HASH_HEX];
+	auth_sha256_hex(body, len, body_hash);
+	bool fresh_body = true;
+	if (fresh && store_delivery_claim(s, "github-body", body_hash, &fresh_body, &err) < 0) {
+		code = respond(response, 500, "error", 0, error_msg(&err));
+		goto out;
+	}
+	if (!fresh || !fresh_body) {
 		count(p, &p->stats.duplicates, 1);
-		code = respond(response, 200, "duplicate", 0, NULL);
+		code = respond(response, 200, "duplicate", 0,
+			       fresh ? "this body was delivered before under another delivery id" : NULL);
 		goto out;
 	}
 	const struct preview_repo *r = previews_config_repo(p->c, pr.repo);
@@ -642,6 +654,27 @@ int previews_github_webhook(struct previews *p, const char *event, const char *d
 		strbuf_addf(&msg, "repository %s is not configured", pr.repo);
 		code = respond(response, 200, "ignored", 0, msg.buf);
 		goto out;
+	}
+	/* An event older than one already taken (a captured body sent again
+	 * later) never undoes it: the pull request's updated_at only grows. */
+	if (pr.updated_at) {
+		pr_key(&key, "pr-updated:", r->name, pr.number);
+		char *newest = NULL;
+		if (store_kv_get(s, key.buf, &newest, &err) < 0) {
+			code = respond(response, 500, "error", 0, error_msg(&err));
+			goto out;
+		}
+		bool stale = newest && strcmp(pr.updated_at, newest) < 0;
+		if (stale)
+			strbuf_addf(&msg, "stale event: the pull request was updated at %s, this event "
+				    "is of %s", newest, pr.updated_at);
+		free(newest);
+		if (stale) {
+			count(p, &p->stats.ignored, 1);
+			code = respond(response, 200, "ignored", 0, msg.buf);
+			goto out;
+		}
+		strbuf_reset(&key);
 	}
 	pr_key(&key, "pr-closed:", r->name, pr.number);
 	const char *action = pr.action;
@@ -692,6 +725,14 @@ int previews_github_webhook(struct previews *p, const char *event, const char *d
 			       pr.head_repo);
 	payload = json_dumps(pl, JSON_COMPACT);
 	json_decref(pl);
+	if (pr.updated_at) {
+		strbuf_reset(&key);
+		pr_key(&key, "pr-updated:", r->name, pr.number);
+		if (store_kv_set(s, key.buf, pr.updated_at, &err) < 0) {
+			code = respond(response, 500, "error", 0, error_msg(&err));
+			goto out;
+		}
+	}
 	struct strbuf jkey = STRBUF_INIT;
 	pr_key(&jkey, "pr:", r->name, pr.number);
 	long long id = 0;

@@ -60,6 +60,7 @@ bool webhook_signature_ok(const char *secret, size_t secret_len, const char *sig
 struct webhook_pr {
 	char *action, *repo, *sha, *branch, *author, *association, *head_repo;
 	char *label;          /* the label added, for "labeled" */
+	char *updated_at;     /* pull_request.updated_at, "YYYY-MM-DDTHH:MM:SSZ"; NULL when absent or not so */
 	long long number;
 	bool fork;
 	char **labels;

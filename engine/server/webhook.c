@@ -5,6 +5,7 @@
 
 #include "base/alloc.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -51,6 +52,16 @@ static char *str_at(json_t *obj, const char *key)
 {
 	json_t *v = json_object_get(obj, key);
 	return json_is_string(v) ? xstrndup(json_string_value(v), json_string_length(v)) : NULL;
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" */
+static bool iso_utc(const char *s)
+{
+	static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
+	for (size_t i = 0; i < sizeof(form) - 1; i++)
+		if (form[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != form[i])
+			return false;
+	return s[sizeof(form) - 1] == '\0';
 }
 
 int webhook_parse_pr(const char *body, size_t len, struct webhook_pr *out, struct error *err)
@@ -108,6 +119,12 @@ int webhook_parse_pr(const char *body, size_t len, struct webhook_pr *out, struc
 				out->labels[out->nlabels++] = name;
 		}
 	}
+	/* GitHub's UTC form only, so that text order is time order. */
+	out->updated_at = str_at(pr, "updated_at");
+	if (out->updated_at && !iso_utc(out->updated_at)) {
+		free(out->updated_at);
+		out->updated_at = NULL;
+	}
 	json_t *label = json_object_get(root, "label");
 	if (json_is_object(label))
 		out->label = str_at(label, "name");
@@ -129,6 +146,7 @@ void webhook_pr_release(struct webhook_pr *pr)
 	free(pr->association);
 	free(pr->head_repo);
 	free(pr->label);
+	free(pr->updated_at);
 	for (size_t i = 0; i < pr->nlabels; i++)
 		free(pr->labels[i]);
 	free(pr->labels);

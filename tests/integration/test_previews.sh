@@ -89,13 +89,14 @@ wait_for 10 curl -sf "$url/healthz" -o /dev/null || { echo "server did not start
 
 control() { curl -sf -X POST -d "$2" "http://127.0.0.1:$dport/_control/$1" -o /dev/null; }
 
-# pr_body ACTION NUMBER SHA [ASSOCIATION] [HEAD_REPO] [LABELS_JSON] [LABEL]
+# pr_body ACTION NUMBER SHA [ASSOCIATION] [HEAD_REPO] [LABELS_JSON] [LABEL] [UPDATED_AT]
 pr_body() {
 	python3 - "$@" <<'EOF'
 import json, sys
 a = sys.argv[1:] + [None] * 8
 action, number, sha = a[0], int(a[1]), a[2]
 assoc, head, labels, label = a[3] or "MEMBER", a[4] or "acme/shop", a[5] or "[]", a[6]
+updated_at = a[7]
 body = {"action": action, "number": number,
         "pull_request": {"number": number, "state": "closed" if action == "closed" else "open",
                          "author_association": assoc, "user": {"login": "octocat"},
@@ -106,6 +107,8 @@ body = {"action": action, "number": number,
         "repository": {"full_name": "acme/shop"}, "sender": {"login": "octocat"}}
 if label:
     body["label"] = {"name": label}
+if updated_at:
+    body["pull_request"]["updated_at"] = updated_at
 print(json.dumps(body))
 EOF
 }
@@ -207,6 +210,26 @@ check "deployment marked inactive" wait_for 10 calls "any(c['path'].startswith('
 expect_code 200 "late synchronize after close" pull_request d-2-late "$(pr_body synchronize 2 "$(sha 26)")"
 sleep 2
 check "late synchronize does not bring pr-2 back" policy "'main/pr-2' not in deps"
+
+# --- replays: a signed body under a new delivery id, a captured event older
+# than one already taken (GitHub's updated_at) ---
+b6o=$(pr_body opened 6 "$(sha 6)" "" "" "" "" 2026-01-01T10:00:00Z)
+expect_code 202 "opened 6" pull_request d-6-o "$b6o"
+check "pr-6 appears" wait_for 20 policy "'main/pr-6' in deps"
+expect_code 200 "the same body under a new delivery id" pull_request d-6-o-again "$b6o"
+check "... is a duplicate" test "${last_reply#*another delivery id}" != "$last_reply"
+b6r=$(pr_body reopened 6 "$(sha 6)" "" "" "" "" 2026-01-01T10:03:00Z)
+expect_code 202 "closed 6" pull_request d-6-c "$(pr_body closed 6 "$(sha 6)" "" "" "" "" 2026-01-01T10:05:00Z)"
+check "pr-6 gone" wait_for 20 policy "'main/pr-6' not in deps"
+expect_code 200 "a captured reopened older than the close" pull_request d-6-r "$b6r"
+check "... is stale" test "${last_reply#*stale event}" != "$last_reply"
+sleep 2
+check "a stale reopened does not bring pr-6 back" policy "'main/pr-6' not in deps"
+expect_code 202 "a real reopen" pull_request d-6-r2 "$(pr_body reopened 6 "$(sha 6)" "" "" "" "" 2026-01-01T10:10:00Z)"
+check "pr-6 is back" wait_for 20 policy "'main/pr-6' in deps"
+expect_code 200 "the captured close, replayed" pull_request d-6-c-again "$(pr_body closed 6 "$(sha 6)" "" "" "" "" 2026-01-01T10:05:00Z)"
+sleep 2
+check "a replayed close does not delete the live pr-6" policy "'main/pr-6' in deps"
 
 # --- who may trigger; forks wait for the label ---
 expect_code 200 "contributor ignored" pull_request d-5 "$(pr_body opened 5 "$(sha 5)" CONTRIBUTOR)"

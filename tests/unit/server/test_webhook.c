@@ -225,6 +225,50 @@ Test(webhook, replayed_delivery_is_a_duplicate)
 	close_fixture(&f);
 }
 
+/* The signature covers the body, not the delivery id: the same body under
+ * a new id is a replay. */
+Test(webhook, the_same_body_under_a_new_id_is_a_duplicate)
+{
+	struct fixture f = open_fixture();
+	char *body = pr_body("synchronize", 7, sha1, "OWNER", "acme/shop", "", NULL), *resp;
+	cr_expect_eq(deliver(&f, "pull_request", "first", body, NULL, &resp), 202);
+	free(resp);
+	cr_expect_eq(deliver(&f, "pull_request", "second", body, NULL, &resp), 200);
+	cr_expect(strstr(resp, "another delivery id") != NULL, "%s", resp);
+	free(resp);
+	cr_expect_eq(jobs_in_store(&f), 1);
+	free(body);
+	close_fixture(&f);
+}
+
+Test(webhook, updated_at_is_read_only_in_github_utc_form)
+{
+	static const struct {
+		const char *value, *want;
+	} cases[] = {
+		{ "2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z" },
+		{ "2026-01-01T10:00:00+02:00", NULL },
+		{ "2026-01-01 10:00:00Z", NULL },
+		{ "2026-01-01T10:00:00Zx", NULL },
+		{ "", NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char body[400];
+		snprintf(body, sizeof(body),
+			 "{\"action\": \"opened\", \"number\": 1, \"pull_request\": "
+			 "{\"updated_at\": \"%s\"}, \"repository\": {\"full_name\": \"a/b\"}}",
+			 cases[i].value);
+		struct webhook_pr pr;
+		struct error err = ERROR_INIT;
+		cr_assert_eq(webhook_parse_pr(body, strlen(body), &pr, &err), 0, "%s", error_msg(&err));
+		if (cases[i].want)
+			cr_expect_str_eq(pr.updated_at, cases[i].want);
+		else
+			cr_expect_null(pr.updated_at, "%s", cases[i].value);
+		webhook_pr_release(&pr);
+	}
+}
+
 Test(webhook, ignored_and_malformed)
 {
 	struct fixture f = open_fixture();
@@ -306,8 +350,12 @@ Test(webhook, late_synchronize_after_close_is_ignored)
 	cr_expect_eq(jobs_in_store(&f), 1);
 	cr_expect_eq(deliver(&f, "pull_request", "c3", reopened, NULL, &resp), 202);
 	free(resp);
-	cr_expect_eq(deliver(&f, "pull_request", "c4", sync, NULL, &resp), 202);
+	/* A new push (the same body again would be a replay). */
+	char *push = pr_body("synchronize", 9, "2222222222222222222222222222222222222222", "MEMBER",
+			     "acme/shop", "", NULL);
+	cr_expect_eq(deliver(&f, "pull_request", "c4", push, NULL, &resp), 202);
 	free(resp);
+	free(push);
 	/* reopened superseded the queued close, and the push superseded reopened. */
 	struct store_job j;
 	bool found;
