@@ -43,6 +43,10 @@ struct driver_ops {
 	/* Adds the actions that converge the cluster to the desired instances
 	 * placed on it. Actions of one driver reference only that driver. */
 	int (*plan)(struct driver *d, const struct desired *want, struct exec *x, struct error *err);
+	/* Checks an instance's rendered params as plan would read them, without
+	 * connecting: what templates made of labels is only known once rendered.
+	 * Errors name the param ("params: host must be …"). */
+	int (*check)(const struct cluster *c, const struct instance *in, struct error *err);
 	/* Writes the output of the instance's container (or process) to stdout
 	 * and stderr; with follow, until it stops or fn-less interruption. */
 	int (*logs)(struct driver *d, const char *key, bool follow, struct error *err);

@@ -2,10 +2,13 @@
  * set, committed as one generation inside one store write transaction. */
 #include "revise.h"
 
+#include "driver.h"
+
 #include "policy/docker_params.h"
 #include "policy/process_params.h"
 #include "base/alloc.h"
 #include "base/arena.h"
+#include "base/map.h"
 #include "base/strbuf.h"
 #include "engine/store/store.h"
 
@@ -99,6 +102,51 @@ static void add_change(struct store_change **changes, size_t *n, size_t *cap,
 	c->name = o->name->s;
 	c->change = what;
 	c->body = what == STORE_DELETED || !after ? NULL : after->json;
+}
+
+/* Each instance the plan creates or updates, its rendered params checked by
+ * its cluster's driver: a label that renders into a bad param (a host name
+ * with "; }" in it) is refused now, naming the dependency where it was
+ * written and the param, rather than stored to fail every converge. */
+static void check_rendered_params(const struct policy *after, const struct resolution *r,
+				  const struct plan *plan, struct diags *diags)
+{
+	struct map by_key = MAP_INIT;
+	for (size_t i = 0; i < plan->len; i++) {
+		const struct plan_action *a = &plan->actions[i];
+		if (a->verb != PLAN_CREATE && a->verb != PLAN_UPDATE)
+			continue;
+		if (!by_key.slots)
+			for (size_t k = 0; k < r->ninstances; k++)
+				map_put(&by_key, r->instances[k]->key, strlen(r->instances[k]->key),
+					r->instances[k]);
+		const struct instance *in = map_get(&by_key, a->instance, strlen(a->instance));
+		if (!in || !in->code_type)
+			continue;
+		const struct cluster *c =
+			(const struct cluster *)policy_get(after, KIND_CLUSTER, "system", in->cluster);
+		const struct driver_ops *ops = c && c->type ? driver_for(c->type->s) : NULL;
+		struct error err = ERROR_INIT;
+		if (!ops || !ops->check || ops->check(c, in, &err) == 0) {
+			error_clear(&err);
+			continue;
+		}
+		/* Said where the dependency that brought it was written. */
+		const char *dep = a->dependency ? a->dependency : in->ndeps ? in->deps[0] : NULL;
+		const char *slash = dep ? strchr(dep, '/') : NULL;
+		char ns[256] = "";
+		if (slash && (size_t)(slash - dep) < sizeof(ns))
+			memcpy(ns, dep, (size_t)(slash - dep));
+		const struct object *o =
+			slash ? policy_get(after, KIND_DEPENDENCY, ns, slash + 1) : NULL;
+		if (o)
+			diags_add_at(diags, o->pos, "dependency %s: instance %s: %s", dep, in->key,
+				     error_msg(&err));
+		else
+			diags_add(diags, "instance %s: %s", in->key, error_msg(&err));
+		error_clear(&err);
+	}
+	map_release(&by_key);
 }
 
 /* One try at the request. With lock_first the store's write lock is held
@@ -255,6 +303,12 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 			     (prev_json && state_from_json(&prev, prev_json, err) < 0)))
 		goto out;
 	res->plan = plan_diff(prev, res->state);
+	check_rendered_params(after, res->resolution, res->plan, &res->diags);
+	if (res->diags.len) {
+		res->status = REVISE_REFUSED;
+		rc = 0;
+		goto out;
+	}
 
 	if (nchanges == 0) {
 		res->status = REVISE_UNCHANGED;

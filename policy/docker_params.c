@@ -401,6 +401,12 @@ static void check_cluster_config(struct param_check *c, const struct cluster *cl
 	}
 	pc_ykeys(c, cfg, keys, 6, "docker cluster config");
 	ywant_string(c, cfg, "domain");
+	/* Written into nginx's server blocks and the apps' URLs. */
+	const struct ynode *domain = ynode_get(cfg, "domain");
+	if (domain && domain->kind == YNODE_SCALAR && domain->str->len &&
+	    !docker_host_valid(domain->str->s))
+		pc_error(c, domain->pos,
+			 "domain must be a lower-case host name such as preview.example.com");
 	ywant_string(c, cfg, "address");
 	const struct ynode *ep = ynode_get(cfg, "endpoint");
 	if (ep) {
@@ -420,6 +426,14 @@ static void check_cluster_config(struct param_check *c, const struct cluster *cl
 			     "nginx needs 'file': the absolute path of the file cairn writes its server blocks to");
 		ywant_string(c, ng, "conf");
 		ywant_string(c, ng, "binary");
+		static const char *const paths[] = { "file", "conf", "binary" };
+		for (size_t i = 0; i < 3; i++) {
+			const struct ynode *v = ynode_get(ng, paths[i]);
+			if (v && v->kind == YNODE_SCALAR && v->str->len && !pc_safe_path(v->str->s))
+				pc_error(c, v->pos,
+					 "nginx %s must be an absolute path of letters, digits and / . _ - + @",
+					 paths[i]);
+		}
 		int p;
 		if (port && (port->kind != YNODE_SCALAR || docker_parse_port(port->str->s, &p) < 0))
 			pc_error(c, port->pos, "nginx port must be a port number");

@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -98,6 +99,16 @@ const char *pc_constant_text(const struct pnode *n, char *buf, size_t size)
 	default:
 		return NULL;
 	}
+}
+
+bool pc_safe_path(const char *s)
+{
+	if (s[0] != '/')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("/._-+@", *s))
+			return false;
+	return true;
 }
 
 void pc_no_secrets(struct param_check *c, const struct pnode *n, const char *key)

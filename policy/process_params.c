@@ -241,7 +241,7 @@ static void ywant(struct param_check *c, const struct ynode *map, const char *ke
 
 static bool v_abs(const char *s)
 {
-	return s[0] == '/';
+	return pc_safe_path(s);
 }
 
 static bool v_user(const char *s)
@@ -291,8 +291,8 @@ static void check_cluster_config(struct param_check *c, const struct cluster *cl
 		pc_error(c, nginx->pos, "nginx must be a mapping: {config: /etc/nginx/nginx.conf, pid: /run/nginx.pid}");
 	else if (nginx) {
 		pc_ykeys(c, nginx, nginx_keys, N(nginx_keys), "nginx");
-		ywant(c, nginx, "config", v_abs, "an absolute path");
-		ywant(c, nginx, "pid", v_abs, "an absolute path");
+		ywant(c, nginx, "config", v_abs, "an absolute path of letters, digits and / . _ - + @");
+		ywant(c, nginx, "pid", v_abs, "an absolute path of letters, digits and / . _ - + @");
 	}
 	const struct ynode *hosts = ynode_get(cfg, "hosts");
 	if (!hosts) {

@@ -1102,6 +1102,20 @@ static int docker_driver_logs(struct driver *d, const char *key, bool follow, st
 	return rc;
 }
 
+static int docker_driver_check(const struct cluster *c, const struct instance *in,
+			       struct error *err)
+{
+	/* Names do not matter to the params: any will do. */
+	const char *network = "check";
+	struct docker_target t = { .key = in->key, .cluster = c->obj.name->s, .name = "check",
+				   .alias = "check", .host = "check.localhost", .router = "check",
+				   .networks = &network, .nnetworks = 1 };
+	struct docker_spec spec = { 0 };
+	int rc = docker_spec_build(&spec, in->params ? in->params->s : NULL, &t, err);
+	docker_spec_release(&spec);
+	return rc;
+}
+
 const struct driver_ops docker_driver_ops = {
 	.type = "docker",
 	.open = docker_driver_open,
@@ -1109,5 +1123,6 @@ const struct driver_ops docker_driver_ops = {
 	.observe = docker_driver_observe,
 	.list = docker_driver_list,
 	.plan = docker_driver_plan,
+	.check = docker_driver_check,
 	.logs = docker_driver_logs,
 };

@@ -937,6 +937,16 @@ static int ssh_driver_logs(struct driver *d, const char *key, bool follow, struc
 	return rc;
 }
 
+static int ssh_driver_check(const struct cluster *c, const struct instance *in, struct error *err)
+{
+	(void)c;
+	struct process_spec spec;
+	if (process_spec_parse(&spec, in->params ? in->params->s : NULL, "localhost", err) < 0)
+		return -1;
+	process_spec_release(&spec);
+	return 0;
+}
+
 const struct driver_ops ssh_driver_ops = {
 	.type = "ssh",
 	.open = ssh_driver_open,
@@ -944,6 +954,7 @@ const struct driver_ops ssh_driver_ops = {
 	.observe = ssh_driver_observe,
 	.list = ssh_driver_list,
 	.plan = ssh_driver_plan,
+	.check = ssh_driver_check,
 	.logs = ssh_driver_logs,
 };
 
