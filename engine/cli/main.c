@@ -1,8 +1,10 @@
 /* The `cairn` command: global options, then one of the commands. */
 #include "cli.h"
+#include "base/alloc.h"
 #include "base/strbuf.h"
 #include "engine/store/store.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,13 +35,18 @@ static const char usage[] =
 	"\n"
 	"global options (each also read from the environment):\n"
 	"  --state LOC      state database (CAIRN_STATE; default .cairn/state.db):\n"
-	"                   a SQLite file or postgres://user:pass@host/db\n"
+	"                   a SQLite file or postgres://user@host/db (the password\n"
+	"                   from ~/.pgpass or PGPASSFILE; one in the URL is hidden\n"
+	"                   from ps once read, but better kept out of it)\n"
 	"  --users FILE     users file (CAIRN_USERS)\n"
 	"  --secrets FILE   users' secrets (CAIRN_SECRETS)\n"
 	"  -o json          machine-readable output\n"
 	"  --server URL     send policy, plan, status and explain to a cairn server\n"
 	"                   (CAIRN_SERVER)\n"
-	"  --token T        API token for --server (CAIRN_TOKEN; see cairn token create)\n"
+	"  --token-file F   API token for --server, read from a file (CAIRN_TOKEN_FILE;\n"
+	"                   see cairn token create)\n"
+	"  --token T        the same given as is (CAIRN_TOKEN): hidden from ps once\n"
+	"                   read, but prefer the file or the variable\n"
 	"\n"
 	"exit codes: 0 done, 1 failure, 2 usage, 3 refused (validation, ACL, or\n"
 	"another apply running with --no-wait), 130 interrupted\n"
@@ -124,6 +131,53 @@ static const char *option_value(int *i, int argc, char **argv, const char *name)
 	return argv[++*i];
 }
 
+/* A heap copy of the secret part of an argument, which is then overwritten
+ * in place so that ps and /proc/PID/cmdline no longer show it. */
+static char *take_from_argv(char *secret, size_t len)
+{
+	char *copy = xstrndup(secret, len);
+	memset(secret, '*', len);
+	return copy;
+}
+
+/* The password of "scheme://user:password@host/...", if any: start and length. */
+static bool url_password(const char *url, size_t *at, size_t *len)
+{
+	const char *p = strstr(url, "://");
+	if (!p)
+		return false;
+	p += 3;
+	size_t authority = strcspn(p, "/?#");
+	const char *end = memrchr(p, '@', authority);
+	const char *colon = end ? memchr(p, ':', (size_t)(end - p)) : NULL;
+	if (!colon || colon + 1 == end)
+		return false;
+	*at = (size_t)(colon + 1 - url);
+	*len = (size_t)(end - colon - 1);
+	return true;
+}
+
+/* The token of a token file: its first line. */
+static char *read_token_file(const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (strbuf_read_file(&sb, path) < 0) {
+		cli_error("cannot read the token file %s: %s", path, strerror(errno));
+		strbuf_release(&sb);
+		return NULL;
+	}
+	size_t n = strcspn(strbuf_cstr(&sb), "\r\n");
+	char *token = xstrndup(strbuf_cstr(&sb), n);
+	explicit_bzero(sb.buf, sb.len);
+	strbuf_release(&sb);
+	if (!*token) {
+		cli_error("the token file %s is empty", path);
+		free(token);
+		return NULL;
+	}
+	return token;
+}
+
 static bool is_option(const char *arg, const char *name)
 {
 	size_t n = strlen(name);
@@ -154,11 +208,20 @@ int main(int argc, char **argv)
 	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
 	int nrest = 0;
 	int rc = EXIT_USAGE;
+	char *owned_token = NULL, *owned_state = NULL; /* secrets taken out of argv */
+	const char *token_file = getenv("CAIRN_TOKEN_FILE");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
 		if (is_option(a, "--state")) {
 			if (!(v = option_value(&i, argc, argv, "--state")))
 				goto out;
+			size_t at, len;
+			if (url_password(v, &at, &len)) {
+				free(owned_state);
+				owned_state = xstrdup(v);
+				memset((char *)v + at, '*', len);
+				v = owned_state;
+			}
 			cli.state = v;
 			cli.state_set = true;
 		} else if (is_option(a, "--users")) {
@@ -172,7 +235,11 @@ int main(int argc, char **argv)
 		} else if (is_option(a, "--token")) {
 			if (!(v = option_value(&i, argc, argv, "--token")))
 				goto out;
-			cli.token = v;
+			free(owned_token);
+			cli.token = owned_token = take_from_argv((char *)v, strlen(v));
+		} else if (is_option(a, "--token-file")) {
+			if (!(token_file = option_value(&i, argc, argv, "--token-file")))
+				goto out;
 		} else if (is_option(a, "--secrets")) {
 			if (!(v = option_value(&i, argc, argv, "--secrets")))
 				goto out;
@@ -190,6 +257,13 @@ int main(int argc, char **argv)
 		} else {
 			rest[nrest++] = argv[i];
 		}
+	}
+	if (token_file && *token_file && !owned_token) {
+		if (!(owned_token = read_token_file(token_file))) {
+			rc = EXIT_FAILURE_;
+			goto out;
+		}
+		cli.token = owned_token;
 	}
 	if (nrest == 0 || strcmp(rest[0], "help") == 0 || strcmp(rest[0], "-h") == 0 ||
 	    strcmp(rest[0], "--help") == 0) {
@@ -235,5 +309,9 @@ out:
 	users_free(cli.users);
 	intern_free(cli.intern);
 	free(rest);
+	if (owned_token)
+		explicit_bzero(owned_token, strlen(owned_token));
+	free(owned_token);
+	free(owned_state);
 	return rc;
 }

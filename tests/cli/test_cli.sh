@@ -39,6 +39,38 @@ for c in "policy apply" "policy delete" "policy log" "policy show" "policy diff"
 done
 expect_exit 1 --users "$work/missing.yaml" status
 
+# Secrets on the command line are hidden from ps once read: a token, and the
+# password of a postgres:// state. A listener that never answers keeps
+# cairn waiting while its command line is read.
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+held = []
+while True: held.append(s.accept()[0])
+' >"$work/hold.port" &
+hold_pid=$!
+for _ in $(seq 50); do [ -s "$work/hold.port" ] && break; sleep 0.1; done
+hold_port=$(cat "$work/hold.port")
+cmdline_of() { # cmdline_of ARGS...: cairn's /proc cmdline, half a second in
+	"$cairn_bin" "$@" >/dev/null 2>&1 &
+	local pid=$!
+	sleep 0.5
+	tr '\0' ' ' <"/proc/$pid/cmdline" || true
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+cmdline_of --token cairn_topsecret --server "http://127.0.0.1:$hold_port" plan >"$work/cmdline"
+check "--token is hidden from ps" sh -c "grep -q -- '--token \*\*\*' '$work/cmdline' && ! grep -q topsecret '$work/cmdline'"
+cmdline_of --state "postgres://u:hunter2@127.0.0.1:$hold_port/db" status >"$work/cmdline"
+check "a state URL's password is hidden from ps" sh -c "grep -q 'postgres://u:\*\*\*\*\*\*\*@127.0.0.1' '$work/cmdline' && ! grep -q hunter2 '$work/cmdline'"
+kill "$hold_pid"
+echo cairn_fromfile >"$work/token"
+expect_exit 1 --token-file "$work/token" --server "http://127.0.0.1:1" plan
+check "--token-file is read" grep -q "cannot reach the server" "$work/err"
+expect_exit 1 --token-file "$work/missing" --server "http://127.0.0.1:1" plan
+check "a missing token file is said" grep -q "cannot read the token file" "$work/err"
+
 expect_exit 0 policy apply --no-apply --user Sam -f "$ex/Sam"
 expect_exit 0 policy apply --no-apply --user Frank -f "$ex/Frank"
 expect_exit 0 policy apply --no-apply --user John -f "$ex/John"
