@@ -348,21 +348,36 @@ int auth_check(struct store *s, const struct users *users, struct auth_client *c
 	}
 	char hash[AUTH_HASH_HEX];
 	auth_token_hash(v, hash);
-	char *name = NULL;
-	if (store_token_lookup(s, hash, &name, err) < 0)
+	struct store_token t;
+	bool found;
+	if (store_token_use(s, hash, &t, &found, err) < 0)
 		return AUTH_FAILED;
-	if (!name) {
+	if (!found) {
 		if (client && client->guard)
 			guard_failed(client->guard, NULL, client->peer);
 		return error_set(err, "token rejected"), AUTH_REJECTED;
 	}
-	const struct user *u = users_find(users, name);
+	/* A web session ends after AUTH_SESSION_IDLE_S without a request, or
+	 * AUTH_SESSION_MAX_S after its login, whatever its use: revoked then,
+	 * since this very use stamped it as used now. */
+	long long now = (long long)time(NULL);
+	if (strncmp(t.name, AUTH_SESSION_PREFIX, sizeof(AUTH_SESSION_PREFIX) - 1) == 0 &&
+	    (now - t.created > AUTH_SESSION_MAX_S ||
+	     (t.last_used && now - t.last_used > AUTH_SESSION_IDLE_S))) {
+		bool gone;
+		int rc = store_token_revoke(s, t.id, &gone, err) < 0 ? AUTH_FAILED : AUTH_REJECTED;
+		if (rc == AUTH_REJECTED)
+			error_set(err, "session expired: log in again");
+		store_token_release(&t);
+		return rc;
+	}
+	const struct user *u = users_find(users, t.user);
 	if (!u) {
-		error_set(err, "token rejected: its user '%s' is not in the users file", name);
-		free(name);
+		error_set(err, "token rejected: its user '%s' is not in the users file", t.user);
+		store_token_release(&t);
 		return AUTH_REJECTED;
 	}
-	free(name);
+	store_token_release(&t);
 	*user = xstrdup(u->name->s);
 	return 0;
 }

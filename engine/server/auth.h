@@ -14,6 +14,11 @@ struct store;
 struct users;
 
 #define AUTH_TOKEN_PREFIX "cairn_"
+/* Tokens named so are the web page's sessions: they end after an hour
+ * without a request, or twelve hours after the login. */
+#define AUTH_SESSION_PREFIX "web session "
+#define AUTH_SESSION_IDLE_S (60 * 60)
+#define AUTH_SESSION_MAX_S (12 * 60 * 60)
 #define AUTH_HASH_HEX 65 /* 64 hex digits and a NUL */
 
 /* A new token: "cairn_" and 64 hex digits from the kernel's random source,

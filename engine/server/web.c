@@ -146,7 +146,7 @@ static void h_static(void *ctx, struct http_request *req, struct http_response *
 
 void web_session_name(const char *token_hash, char out[WEB_SESSION_NAME_MAX])
 {
-	snprintf(out, WEB_SESSION_NAME_MAX, "web session %.12s", token_hash);
+	snprintf(out, WEB_SESSION_NAME_MAX, AUTH_SESSION_PREFIX "%.12s", token_hash);
 }
 
 static void h_login(void *ctx, struct http_request *req, struct http_response *res)

@@ -829,19 +829,28 @@ static int pg_token_add(struct store *s, const char *user, const char *name, con
 	return rc;
 }
 
-static int pg_token_lookup(struct store *s, const char *hash, long long now, char **user,
-			   struct error *err)
+static int pg_token_use(struct store *s, const char *hash, long long now, struct store_token *t,
+			bool *found, struct error *err)
 {
 	struct pg_store *st = of(s);
 	struct num n;
 	const char *p[2] = { num(&n, now), hash };
-	PGresult *r = query(st, "UPDATE tokens SET last_used = $1 WHERE hash = $2 AND NOT revoked"
-				" RETURNING \"user\"", 2, p);
+	/* The row as it was, from the same statement that stamps it. */
+	PGresult *r = query(st, "WITH o AS (SELECT id, last_used FROM tokens WHERE hash = $2"
+				" AND NOT revoked) UPDATE tokens t SET last_used = $1 FROM o"
+				" WHERE t.id = o.id RETURNING t.id, t.\"user\", t.name, t.created,"
+				" o.last_used", 2, p);
 	int rc = 0;
-	if (!ok(r))
+	if (!ok(r)) {
 		rc = fail(st, r, err, "cannot look up a token");
-	else if (PQntuples(r) > 0)
-		*user = xstrdup(PQgetvalue(r, 0, 0));
+	} else if (PQntuples(r) > 0) {
+		t->id = int_at(r, 0, 0);
+		t->user = xstrdup(PQgetvalue(r, 0, 1));
+		t->name = xstrdup(PQgetvalue(r, 0, 2));
+		t->created = int_at(r, 0, 3);
+		t->last_used = int_at(r, 0, 4);
+		*found = true;
+	}
 	PQclear(r);
 	return rc;
 }
@@ -1176,7 +1185,7 @@ const struct store_backend store_postgres = {
 	.lock_apply = pg_lock_apply,
 	.unlock_apply = pg_unlock_apply,
 	.token_add = pg_token_add,
-	.token_lookup = pg_token_lookup,
+	.token_use = pg_token_use,
 	.token_revoke = pg_token_revoke,
 	.token_list = pg_token_list,
 	.work_begin = pg_work_begin,

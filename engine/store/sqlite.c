@@ -720,23 +720,37 @@ static int sqlite_token_add(struct store *s, const char *user, const char *name,
 	return 0;
 }
 
-static int sqlite_token_lookup(struct store *s, const char *hash, long long now, char **user,
-			       struct error *err)
+static int sqlite_token_use(struct store *s, const char *hash, long long now, struct store_token *t,
+			    bool *found, struct error *err)
 {
 	struct sqlite_store *st = of(s);
 	sqlite3_stmt *q;
-	if (prepare(st, &q, "UPDATE tokens SET last_used = ? WHERE hash = ? AND NOT revoked RETURNING user",
-		    err) < 0)
+	if (prepare(st, &q, "SELECT id, user, name, created, last_used FROM tokens"
+			    " WHERE hash = ? AND NOT revoked", err) < 0)
 		return -1;
-	sqlite3_bind_int64(q, 1, now);
-	sqlite3_bind_text(q, 2, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 1, hash, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
-		*user = xstrdup(text(q, 0));
+		t->id = sqlite3_column_int64(q, 0);
+		t->user = xstrdup(text(q, 1));
+		t->name = xstrdup(text(q, 2));
+		t->created = sqlite3_column_int64(q, 3);
+		t->last_used = sqlite3_column_int64(q, 4);
+		*found = true;
 		rc = sqlite3_step(q);
 	}
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot look up a token");
+	if (rc != SQLITE_DONE)
+		return fail(st, err, "cannot look up a token");
+	if (!*found)
+		return 0;
+	if (prepare(st, &q, "UPDATE tokens SET last_used = ? WHERE id = ?", err) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, now);
+	sqlite3_bind_int64(q, 2, t->id);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot stamp a token's use");
 }
 
 static int sqlite_token_revoke(struct store *s, long long id, bool *found, struct error *err)
@@ -1096,7 +1110,7 @@ const struct store_backend store_sqlite = {
 	.lock_apply = sqlite_lock_apply,
 	.unlock_apply = sqlite_unlock_apply,
 	.token_add = sqlite_token_add,
-	.token_lookup = sqlite_token_lookup,
+	.token_use = sqlite_token_use,
 	.token_revoke = sqlite_token_revoke,
 	.token_list = sqlite_token_list,
 	.work_begin = sqlite_work_begin,

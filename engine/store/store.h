@@ -148,6 +148,11 @@ int store_token_add(struct store *s, const char *user, const char *name, const c
 /* The user of the unrevoked token with this hash as a heap copy (free() it),
  * *user NULL when there is none; stamps last_used. */
 int store_token_lookup(struct store *s, const char *hash, char **user, struct error *err);
+/* The same, the whole token: *found, and t with its user and name as heap
+ * copies (store_token_release) and last_used as it was before this use. */
+int store_token_use(struct store *s, const char *hash, struct store_token *t, bool *found,
+		    struct error *err);
+void store_token_release(struct store_token *t);
 /* *found false when no token has that id. */
 int store_token_revoke(struct store *s, long long id, bool *found, struct error *err);
 typedef int (*store_token_fn)(void *ctx, const struct store_token *t);

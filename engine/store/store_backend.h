@@ -44,8 +44,9 @@ struct store_backend {
 	 * where store.h allows NULL; out-parameters are reset by store.c. */
 	int (*token_add)(struct store *s, const char *user, const char *name, const char *hash,
 			 long long *id, struct error *err);
-	int (*token_lookup)(struct store *s, const char *hash, long long now, char **user,
-			    struct error *err);
+	/* Fills t (user and name heap) with last_used as it was, then stamps now. */
+	int (*token_use)(struct store *s, const char *hash, long long now, struct store_token *t,
+			 bool *found, struct error *err);
 	int (*token_revoke)(struct store *s, long long id, bool *found, struct error *err);
 	int (*token_list)(struct store *s, store_token_fn fn, void *ctx, struct error *err);
 	int (*work_begin)(struct store *s, struct error *err);

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <crypt.h>
 #include <ftw.h>
+#include <sqlite3.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,4 +286,56 @@ Test(auth, unknown_users_cost_what_known_users_cost)
 	double unknown = seconds_of("Basic Tm9ib2R5Ondyb25n", 5);
 	cr_assert(unknown > known / 2 && unknown < known * 2,
 		  "known user: %.1f ms, unknown: %.1f ms per attempt", known * 200, unknown * 200);
+}
+
+static void age_token(long long id, const char *column, long long seconds_ago)
+{
+	sqlite3 *sq;
+	cr_assert_eq(sqlite3_open(db, &sq), SQLITE_OK);
+	char sql[200];
+	snprintf(sql, sizeof(sql), "UPDATE tokens SET %s = unixepoch() - %lld WHERE id = %lld", column,
+		 seconds_ago, id);
+	cr_assert_eq(sqlite3_exec(sq, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(sq));
+	sqlite3_close(sq);
+}
+
+/* A web session ends an hour after its last request or twelve after its
+ * login, and stays ended; an API token has no such limit. */
+Test(auth, web_sessions_expire_when_idle_or_old)
+{
+	struct store *s = NULL;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(store_open(&s, db, &err), 0, "%s", error_msg(&err));
+	const char *names[] = { AUTH_SESSION_PREFIX "idle", AUTH_SESSION_PREFIX "old", "laptop" };
+	const char *columns[] = { "last_used", "created", "created" };
+	const long long ages[] = { AUTH_SESSION_IDLE_S + 60, AUTH_SESSION_MAX_S + 60,
+				   AUTH_SESSION_MAX_S + 60 };
+	for (int i = 0; i < 3; i++) {
+		char *token = NULL, hash[AUTH_HASH_HEX], header[128], *user = NULL;
+		long long id;
+		enum auth_method m;
+		cr_assert_eq(auth_token_new(&token, &err), 0);
+		auth_token_hash(token, hash);
+		cr_assert_eq(store_token_add(s, "alice", names[i], hash, &id, &err), 0);
+		snprintf(header, sizeof(header), "Bearer %s", token);
+		cr_assert_eq(auth_check(s, users, NULL, header, &user, &m, &err), 0, "%s", error_msg(&err));
+		free(user);
+		user = NULL;
+		age_token(id, columns[i], ages[i]);
+		if (i < 2) {
+			for (int again = 0; again < 2; again++) {
+				cr_assert_eq(auth_check(s, users, NULL, header, &user, &m, &err), AUTH_REJECTED,
+					     "%s (try %d)", names[i], again);
+				cr_assert_str_eq(error_msg(&err), again ? "token rejected"
+									 : "session expired: log in again");
+			}
+		} else {
+			cr_assert_eq(auth_check(s, users, NULL, header, &user, &m, &err), 0, "%s",
+				     error_msg(&err));
+			free(user);
+		}
+		free(token);
+	}
+	error_clear(&err);
+	store_close(s);
 }
