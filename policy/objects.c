@@ -449,6 +449,11 @@ static void decode_labels_into(struct load *ld, struct labels *ls, const struct 
 		const struct ypair *pr = &v->pairs[i];
 		int bad = check_ident(ld, pr->key_pos, "label key", pr->key);
 		const struct istr *val = want_value(ld, pr->value, what, pr->key->s);
+		if (val && val->len > LABEL_VALUE_MAX) {
+			lerr(ld, pr->value->pos, "%s '%s' is %zu bytes: the limit is %d", what,
+			     pr->key->s, (size_t)val->len, LABEL_VALUE_MAX);
+			continue;
+		}
 		if (bad == 0 && val)
 			labels_set(ls, pr->key, val);
 	}

@@ -201,6 +201,10 @@ bool policy_parse_duration(const char *s, int64_t *out);
 /* "kind ns/name" for messages, e.g. "service main/kafka"; arena-owned. */
 const char *object_describe(const struct policy *p, const struct object *o);
 
+/* The longest label value, and secret value, a file may give. */
+#define LABEL_VALUE_MAX 8192
+#define SECRET_VALUE_MAX 65536
+
 /* Users and their secrets (Aptomi's users file, secrets file). */
 struct user {
 	const struct istr *name;

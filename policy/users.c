@@ -127,6 +127,13 @@ static void read_map(struct diags *d, int *errors, const char *what, const char 
 			continue;
 		}
 		const struct istr *val = is_null(pr->value) ? intern(in, "", 0) : pr->value->str;
+		/* Secrets may be certificates; labels are short. */
+		size_t limit = strcmp(field, "secret") == 0 ? SECRET_VALUE_MAX : LABEL_VALUE_MAX;
+		if (val->len > limit) {
+			uerr(d, errors, pr->value->pos, "%s: %s '%s' is %zu bytes: the limit is %zu", what,
+			     field, pr->key->s, (size_t)val->len, limit);
+			continue;
+		}
 		labels_set(ls, pr->key, val);
 	}
 }

@@ -9,6 +9,7 @@
 #include "base/strbuf.h"
 #include "base/vec.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -49,6 +50,10 @@ struct parse {
 	int (*fn)(void *ctx, const struct ynode *item);
 	void *ctx;
 	struct arena *item_arena;
+	/* The input, to place reader errors (libyaml gives only an offset). */
+	const char *text;
+	size_t len;
+	FILE *f;
 };
 
 /* Where a node starting now is allocated: inside a streamed item, the scratch arena. */
@@ -160,7 +165,20 @@ static void on_scalar(struct parse *ps, const yaml_event_t *ev)
 {
 	refuse_anchor(ps, ev, ev->data.scalar.anchor);
 	struct ynode *n = node_new(ps, YNODE_SCALAR, ev->start_mark);
-	n->str = intern(ps->in, (const char *)ev->data.scalar.value, ev->data.scalar.length);
+	const char *value = (const char *)ev->data.scalar.value;
+	size_t length = ev->data.scalar.length;
+	/* A NUL ("\0") would cut the string short wherever it is used as text. */
+	if (memchr(value, '\0', length)) {
+		diags_add_at(ps->diags, n->pos, "yaml: a string may not hold a NUL character");
+		ps->errors++;
+		length = 0;
+	} else if (length > YAML_MAX_SCALAR) {
+		diags_add_at(ps->diags, n->pos, "yaml: a scalar of %zu bytes: the limit is %d", length,
+			     YAML_MAX_SCALAR);
+		ps->errors++;
+		length = 0;
+	}
+	n->str = intern(ps->in, value, length);
 	/* An explicit !!str tag reads like quotes do. */
 	const char *tag = (const char *)ev->data.scalar.tag;
 	n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
@@ -205,10 +223,40 @@ static void on_end(struct parse *ps)
 }
 
 /* One event; returns 1 at the end of the stream, -1 on a parser error. */
+/* Where byte offset of the input is: libyaml's reader (bad UTF-8, control
+ * characters) reports an offset, not a mark. */
+static struct pos offset_pos(struct parse *ps, size_t offset)
+{
+	struct pos p = { ps->file, 1, 1 };
+	if (ps->text) {
+		for (size_t i = 0; i < offset && i < ps->len; i++, p.col++)
+			if (ps->text[i] == '\n')
+				p.line++, p.col = 0;
+	} else if (ps->f && fseek(ps->f, 0, SEEK_SET) == 0) {
+		int c;
+		for (size_t i = 0; i < offset && (c = getc(ps->f)) != EOF; i++, p.col++)
+			if (c == '\n')
+				p.line++, p.col = 0;
+	}
+	return p;
+}
+
 static int step(struct parse *ps, yaml_parser_t *parser)
 {
 	yaml_event_t ev;
 	if (!yaml_parser_parse(parser, &ev)) {
+		if (parser->error == YAML_READER_ERROR) {
+			struct pos p = offset_pos(ps, parser->problem_offset);
+			if (parser->problem_value >= 0)
+				diags_add_at(ps->diags, p, "yaml: %s (byte 0x%02x)",
+					     parser->problem ? parser->problem : "unreadable input",
+					     (unsigned)parser->problem_value & 0xff);
+			else
+				diags_add_at(ps->diags, p, "yaml: %s",
+					     parser->problem ? parser->problem : "unreadable input");
+			ps->errors++;
+			return -1;
+		}
 		struct pos p = mark_pos(ps, parser->problem_mark);
 		if (parser->context)
 			diags_add_at(ps->diags, p, "yaml: %s %s",
@@ -277,6 +325,9 @@ static void run(struct parse *ps, const char *text, size_t len, FILE *f)
 	yaml_parser_t parser;
 	if (!yaml_parser_initialize(&parser))
 		abort(); /* only fails on out of memory, which cairn treats as fatal */
+	ps->text = text;
+	ps->len = len;
+	ps->f = f;
 	if (text)
 		yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	else
@@ -545,6 +596,55 @@ static void json_real(struct strbuf *out, const struct ynode *n, double v)
 		strbuf_adds(out, ".0");
 }
 
+/* Whether text is a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool json_number_text(const char *s, bool *integer)
+{
+	*integer = true;
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (isdigit((unsigned char)*s))
+		while (isdigit((unsigned char)*s))
+			s++;
+	else
+		return false;
+	if (*s == '.') {
+		*integer = false;
+		if (!isdigit((unsigned char)*++s))
+			return false;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	if (*s == 'e' || *s == 'E') {
+		*integer = false;
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (!isdigit((unsigned char)*s))
+			return false;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	return *s == '\0';
+}
+
+/* A number as written where JSON can say it (0.10 stays 0.10); an integer too
+ * large for 64 bits as a string of its digits, never rounded to 1e+35 (JSON
+ * readers refuse or round such integers). */
+static void json_number(struct strbuf *out, const struct ynode *n, double v)
+{
+	bool integer;
+	if (json_number_text(n->str->s, &integer)) {
+		if (integer)
+			strbuf_add_json_string(out, n->str->s);
+		else
+			strbuf_adds(out, n->str->s);
+		return;
+	}
+	json_real(out, n, v);
+}
+
 static void json_node(const struct ynode *n, struct strbuf *out, int indent, int depth)
 {
 	switch (n->kind) {
@@ -563,7 +663,7 @@ static void json_node(const struct ynode *n, struct strbuf *out, int indent, int
 			strbuf_addf(out, "%lld", (long long)iv);
 			break;
 		case YSCALAR_FLOAT:
-			json_real(out, n, dv);
+			json_number(out, n, dv);
 			break;
 		case YSCALAR_STRING:
 			strbuf_add_json_string(out, n->str->s);

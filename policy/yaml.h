@@ -25,6 +25,9 @@ struct ypair {
 	struct ynode *value;
 };
 
+/* The largest scalar a policy, users or config file may hold. */
+#define YAML_MAX_SCALAR (1 << 20)
+
 struct ynode {
 	enum ynode_kind kind;
 	struct pos pos;

@@ -686,3 +686,20 @@ Test(load, missing_path_is_an_error)
 	policy_free(p);
 	intern_free(in);
 }
+
+/* A label is short text: a 64 MiB one was once taken as is. */
+Test(load, a_label_over_the_limit_is_refused)
+{
+	size_t n = LABEL_VALUE_MAX + 1;
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_adds(&sb, "- kind: dependency\n  metadata: {namespace: main, name: d}\n"
+			 "  user: alice\n  contract: c\n  labels:\n    big: ");
+	for (size_t i = 0; i < n; i++)
+		strbuf_addc(&sb, 'x');
+	strbuf_addc(&sb, '\n');
+	expect_error(sb.buf, "label 'big' is 8193 bytes: the limit is 8192");
+	strbuf_truncate(&sb, sb.len - 2);
+	strbuf_addc(&sb, '\n');
+	expect_ok(sb.buf);
+	strbuf_release(&sb);
+}

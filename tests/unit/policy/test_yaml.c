@@ -7,6 +7,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -284,4 +285,67 @@ Test(yaml, unreadable_file_is_one_diagnostic)
 	diags_release(&d);
 	intern_free(in);
 	arena_free(a);
+}
+
+/* A NUL would cut a string short wherever it is used as text. */
+Test(yaml, a_nul_in_a_string_is_refused_where_it_is)
+{
+	struct parsed p;
+	parse(&p, "a: 1\nlabel: \"x\\0y\"\n");
+	cr_assert_eq(p.rc, -1);
+	cr_assert_eq(p.d.len, 1);
+	cr_assert_str_eq(p.d.items[0], "t.yaml:2:8: yaml: a string may not hold a NUL character");
+	done(&p);
+}
+
+/* libyaml's reader reports an offset: the position is counted from it. */
+Test(yaml, bad_bytes_are_placed_at_their_line_and_column)
+{
+	struct parsed p;
+	parse(&p, "a: 1\nbb: x\xff\n");
+	cr_assert_eq(p.rc, -1);
+	cr_assert_eq(p.d.len, 1);
+	cr_assert(strstr(p.d.items[0], "t.yaml:2:6: yaml: ") == p.d.items[0], "%s", p.d.items[0]);
+	cr_assert(strstr(p.d.items[0], "(byte 0xff)") != NULL, "%s", p.d.items[0]);
+	done(&p);
+	/* A raw NUL byte in the input. */
+	p.a = arena_new();
+	p.in = intern_new();
+	p.d = (struct diags)DIAGS_INIT;
+	static const char text[] = "a: 1\nb: 2\nc: x\0y\n";
+	p.rc = yaml_parse(p.a, p.in, "t.yaml", text, sizeof(text) - 1, &p.docs, &p.ndocs, &p.d);
+	cr_assert_eq(p.rc, -1);
+	cr_assert(strstr(p.d.items[0], "t.yaml:3:5: yaml: ") == p.d.items[0], "%s", p.d.items[0]);
+	done(&p);
+}
+
+Test(yaml, a_scalar_over_the_limit_is_refused)
+{
+	size_t n = YAML_MAX_SCALAR + 10;
+	char *text = malloc(n + 8);
+	memcpy(text, "a: ", 3);
+	memset(text + 3, 'x', n);
+	text[3 + n] = '\0';
+	struct parsed p;
+	parse(&p, text);
+	cr_assert_eq(p.rc, -1);
+	cr_assert(strstr(p.d.items[0], "the limit is 1048576") != NULL, "%s", p.d.items[0]);
+	done(&p);
+	free(text);
+}
+
+/* Numbers keep the text they were written with in JSON (stored objects are
+ * JSON): 0.10 stays 0.10, and an integer too large for 64 bits becomes a
+ * string of its digits, not 1e+35. */
+Test(yaml, numbers_keep_their_text_in_json)
+{
+	struct parsed p;
+	parse(&p, "{big: 12345678901234567890123456789012345, f: 0.10, e: 1e3, half: .5, i: 7}");
+	cr_assert_eq(p.rc, 0);
+	struct strbuf sb = STRBUF_INIT;
+	ynode_to_json(p.docs[0], &sb, -1);
+	cr_assert_str_eq(sb.buf, "{\"big\":\"12345678901234567890123456789012345\",\"f\":0.10,\"e\":1e3,"
+				 "\"half\":0.5,\"i\":7}");
+	strbuf_release(&sb);
+	done(&p);
 }
