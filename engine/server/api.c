@@ -198,7 +198,8 @@ int api_authenticate(void *ctx, struct http_request *req, struct http_response *
 	struct auth_client client = { .guard = a->env.guard, .peer = req->peer };
 	int rc = auth_check(s, users, &client, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
 			    &t->user, &t->method, &err);
-	memcpy(req->tried, client.tried, sizeof(req->tried));
+	if (rc < 0)
+		memcpy(req->tried, client.tried, sizeof(req->tried));
 	if (rc == AUTH_FAILED) {
 		http_error(res, 503, "%s", error_msg(&err));
 	} else if (rc == AUTH_THROTTLED) {

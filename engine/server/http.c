@@ -502,16 +502,16 @@ static void dispatch(struct http_server *h, struct MHD_Connection *c, struct exc
 				    .peer = cn ? cn->peer : NULL, .conn = c };
 	for (size_t k = 0; k < HTTP_MAX_ARGS; k++)
 		req.args[k] = x->args[k];
-	if (found->auth && h->o.authenticate) {
-		int rc = h->o.authenticate(h->o.ctx, &req, res);
-		x->tried = req.tried[0] && rc < 0 ? xstrdup(req.tried) : NULL;
-		if (rc < 0)
-			return;
-		x->user = req.user ? xstrdup(req.user) : NULL;
+	/* A failed login leaves the name it tried in req.tried, for the log. */
+	if (found->auth && h->o.authenticate &&
+	    h->o.authenticate(h->o.ctx, &req, res) < 0) {
+		x->tried = req.tried[0] ? xstrdup(req.tried) : NULL;
+		return;
 	}
+	if (found->auth && h->o.authenticate)
+		x->user = req.user ? xstrdup(req.user) : NULL;
 	found->fn(h->o.ctx, &req, res);
-	if (req.tried[0] && !x->tried)
-		x->tried = xstrdup(req.tried);
+	x->tried = req.tried[0] ? xstrdup(req.tried) : NULL;
 	if (!res->status)
 		http_error(res, 500, "internal error: the handler gave no answer");
 }

@@ -25,7 +25,7 @@ struct http_request {
 	const char *args[HTTP_MAX_ARGS]; /* the "{}" segments of the route, in order */
 	const char *user;                /* set by the authenticator */
 	const char *peer;                /* the client's address */
-	char tried[128];                 /* a user name that failed to log in, for the log */
+	char tried[128];                 /* set by a failed login: the user name it tried, for the log */
 	struct MHD_Connection *conn;
 };
 

@@ -360,6 +360,7 @@ reqs = [l for l in lines if "method" in l]
 assert reqs and all({"time", "method", "path", "status", "ms", "user"} <= set(l) for l in reqs)
 assert any(l["path"] == "/api/v1/whoami" and l["status"] == 200 and l["user"] == "Alice" for l in reqs)
 assert any(l["status"] == 401 and l["user"] is None for l in reqs)
+assert not any("tried" in l for l in reqs if l["status"] < 400), "a login that worked logs no 'tried'"
 EOF
 
 # Password guessing: ten wrong passwords for Carol (from 127.0.0.3), then
