@@ -4,9 +4,9 @@
 #include "base/strbuf.h"
 #include "base/suggest.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -32,11 +32,11 @@ const char *pc_shape(const struct pnode *n);
 /* The text of a constant scalar (in buf when it is a number), or NULL for a
  * template (known only when rendered) or a non-scalar. */
 const char *pc_constant_text(const struct pnode *n, char *buf, size_t size);
-/* Errors wherever n reads .User.Secrets: secrets may only go to env. */
 /* An absolute path that can be written into a config file or a command line
  * as it is: letters, digits and / . _ - + @ only (no space, quote, ';',
  * braces or '#' to end a directive or start another). */
 bool pc_safe_path(const char *s);
+/* Errors wherever n reads .User.Secrets: secrets may only go to env. */
 void pc_no_secrets(struct param_check *c, const struct pnode *n, const char *key);
 
 typedef void (*pc_params_fn)(struct param_check *c, const struct pnode *params,

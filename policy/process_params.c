@@ -239,11 +239,6 @@ static void ywant(struct param_check *c, const struct ynode *map, const char *ke
 		pc_error(c, v->pos, "%s must be %s", key, expected);
 }
 
-static bool v_abs(const char *s)
-{
-	return pc_safe_path(s);
-}
-
 static bool v_user(const char *s)
 {
 	if (*s == '-')
@@ -281,7 +276,7 @@ static void check_cluster_config(struct param_check *c, const struct cluster *cl
 	pc_ykeys(c, cfg, keys, N(keys), "ssh cluster config");
 	ywant(c, cfg, "identity", NULL, "a file name");
 	ywant(c, cfg, "known_hosts", NULL, "a file name");
-	ywant(c, cfg, "root", v_abs, "an absolute path");
+	ywant(c, cfg, "root", pc_safe_path, "an absolute path of letters, digits and / . _ - + @");
 	ywant(c, cfg, "domain", v_host, "a host name");
 	ywant(c, cfg, "connect_timeout", v_seconds, "a number of seconds (1-600)");
 	if (!ynode_get(cfg, "known_hosts"))
@@ -291,8 +286,8 @@ static void check_cluster_config(struct param_check *c, const struct cluster *cl
 		pc_error(c, nginx->pos, "nginx must be a mapping: {config: /etc/nginx/nginx.conf, pid: /run/nginx.pid}");
 	else if (nginx) {
 		pc_ykeys(c, nginx, nginx_keys, N(nginx_keys), "nginx");
-		ywant(c, nginx, "config", v_abs, "an absolute path of letters, digits and / . _ - + @");
-		ywant(c, nginx, "pid", v_abs, "an absolute path of letters, digits and / . _ - + @");
+		ywant(c, nginx, "config", pc_safe_path, "an absolute path of letters, digits and / . _ - + @");
+		ywant(c, nginx, "pid", pc_safe_path, "an absolute path of letters, digits and / . _ - + @");
 	}
 	const struct ynode *hosts = ynode_get(cfg, "hosts");
 	if (!hosts) {

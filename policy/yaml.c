@@ -222,7 +222,6 @@ static void on_end(struct parse *ps)
 	attach(ps, n);
 }
 
-/* One event; returns 1 at the end of the stream, -1 on a parser error. */
 /* Where byte offset of the input is: libyaml's reader (bad UTF-8, control
  * characters) reports an offset, not a mark. */
 static struct pos offset_pos(struct parse *ps, size_t offset)
@@ -241,6 +240,7 @@ static struct pos offset_pos(struct parse *ps, size_t offset)
 	return p;
 }
 
+/* One event; returns 1 at the end of the stream, -1 on a parser error. */
 static int step(struct parse *ps, yaml_parser_t *parser)
 {
 	yaml_event_t ev;
@@ -635,7 +635,8 @@ static bool json_number_text(const char *s, bool *integer)
 static void json_number(struct strbuf *out, const struct ynode *n, double v)
 {
 	bool integer;
-	if (json_number_text(n->str->s, &integer)) {
+	/* 1e400 is JSON's syntax but no reader's double: json_real says it. */
+	if (json_number_text(n->str->s, &integer) && (integer || isfinite(v))) {
 		if (integer)
 			strbuf_add_json_string(out, n->str->s);
 		else

@@ -131,12 +131,12 @@ static const char *option_value(int *i, int argc, char **argv, const char *name)
 	return argv[++*i];
 }
 
-/* A heap copy of the secret part of an argument, which is then overwritten
- * in place so that ps and /proc/PID/cmdline no longer show it. */
-static char *take_from_argv(char *secret, size_t len)
+/* A heap copy of an argument whose secret part (len bytes from at) is then
+ * overwritten in place, so that ps and /proc/PID/cmdline no longer show it. */
+static char *hide_in_argv(const char *arg, size_t at, size_t len)
 {
-	char *copy = xstrndup(secret, len);
-	memset(secret, '*', len);
+	char *copy = xstrdup(arg);
+	memset((char *)arg + at, '*', len);
 	return copy;
 }
 
@@ -218,9 +218,7 @@ int main(int argc, char **argv)
 			size_t at, len;
 			if (url_password(v, &at, &len)) {
 				free(owned_state);
-				owned_state = xstrdup(v);
-				memset((char *)v + at, '*', len);
-				v = owned_state;
+				v = owned_state = hide_in_argv(v, at, len);
 			}
 			cli.state = v;
 			cli.state_set = true;
@@ -236,7 +234,7 @@ int main(int argc, char **argv)
 			if (!(v = option_value(&i, argc, argv, "--token")))
 				goto out;
 			free(owned_token);
-			cli.token = owned_token = take_from_argv((char *)v, strlen(v));
+			cli.token = owned_token = hide_in_argv(v, 0, strlen(v));
 		} else if (is_option(a, "--token-file")) {
 			if (!(token_file = option_value(&i, argc, argv, "--token-file")))
 				goto out;

@@ -160,7 +160,10 @@ static void drop_buckets(struct auth_guard *g, bool all, long long now)
 	g->n = n;
 }
 
-static struct bucket *bucket_of(struct auth_guard *g, char kind, const char *name, long long now)
+/* The bucket of a name or address; with create, made full when missing,
+ * else NULL then (nothing failed there of late). */
+static struct bucket *bucket_of(struct auth_guard *g, char kind, const char *name, bool create,
+				long long now)
 {
 	char key[160];
 	int len = snprintf(key, sizeof(key), "%c:%s", kind, name);
@@ -169,7 +172,7 @@ static struct bucket *bucket_of(struct auth_guard *g, char kind, const char *nam
 	for (int i = 2; i < len; i++)
 		key[i] = (char)tolower((unsigned char)key[i]);
 	struct bucket *b = map_get(&g->buckets, key, (size_t)len);
-	if (b)
+	if (b || !create)
 		return b;
 	if (g->n >= GUARD_MAX_KEYS)
 		drop_buckets(g, false, now);
@@ -186,6 +189,8 @@ static struct bucket *bucket_of(struct auth_guard *g, char kind, const char *nam
 /* Seconds until the bucket allows one more failure (0: now). */
 static unsigned bucket_wait(const struct bucket *b, long long now)
 {
+	if (!b)
+		return 0;
 	double t = refilled(b, now);
 	if (t >= 1)
 		return 0;
@@ -194,32 +199,41 @@ static unsigned bucket_wait(const struct bucket *b, long long now)
 	return (unsigned)((1 - t) * refill_s) + 1;
 }
 
-static unsigned guard_wait(struct auth_guard *g, const char *name, const char *peer)
+/* Seconds the client must wait before trying name (may be NULL) again; 0: now. */
+static unsigned guard_wait(const struct auth_client *client, const char *name)
 {
+	if (!client || !client->guard)
+		return 0;
+	struct auth_guard *g = client->guard;
+	const char *peer = client->peer;
 	long long now = now_ms();
 	unsigned wait = 0;
 	pthread_mutex_lock(&g->mu);
 	if (name && *name) {
-		unsigned w = bucket_wait(bucket_of(g, 'u', name, now), now);
+		unsigned w = bucket_wait(bucket_of(g, 'u', name, false, now), now);
 		wait = w > wait ? w : wait;
 	}
 	if (peer && *peer) {
-		unsigned w = bucket_wait(bucket_of(g, 'a', peer, now), now);
+		unsigned w = bucket_wait(bucket_of(g, 'a', peer, false, now), now);
 		wait = w > wait ? w : wait;
 	}
 	pthread_mutex_unlock(&g->mu);
 	return wait;
 }
 
-static void guard_failed(struct auth_guard *g, const char *name, const char *peer)
+/* A failed attempt of the client, with the user name it tried (may be NULL). */
+static void guard_failed(const struct auth_client *client, const char *name)
 {
+	if (!client || !client->guard)
+		return;
+	struct auth_guard *g = client->guard;
 	long long now = now_ms();
 	pthread_mutex_lock(&g->mu);
 	for (int k = 0; k < 2; k++) {
-		const char *v = k ? peer : name;
+		const char *v = k ? client->peer : name;
 		if (!v || !*v)
 			continue;
-		struct bucket *b = bucket_of(g, k ? 'a' : 'u', v, now);
+		struct bucket *b = bucket_of(g, k ? 'a' : 'u', v, true, now);
 		b->tokens = refilled(b, now) - 1;
 		b->at_ms = now;
 	}
@@ -270,8 +284,7 @@ static int check_basic(const struct users *users, struct auth_client *client, co
 	unsigned char *raw;
 	size_t n;
 	if (auth_base64_decode(b64, &raw, &n) < 0) {
-		if (client && client->guard)
-			guard_failed(client->guard, NULL, client->peer);
+		guard_failed(client, NULL);
 		return error_set(err, "malformed basic credentials"), AUTH_REJECTED;
 	}
 	int rc = AUTH_REJECTED;
@@ -288,7 +301,7 @@ static int check_basic(const struct users *users, struct auth_client *client, co
 	const char *name = (const char *)raw;
 	if (client) {
 		snprintf(client->tried, sizeof(client->tried), "%s", name);
-		unsigned wait = client->guard ? guard_wait(client->guard, name, client->peer) : 0;
+		unsigned wait = guard_wait(client, name);
 		if (wait) {
 			client->retry_after = wait;
 			error_set(err, "too many failed logins: try again in %u s", wait);
@@ -302,8 +315,7 @@ static int check_basic(const struct users *users, struct auth_client *client, co
 	const struct user *d = users_decoy(users);
 	if (user_check_password(u ? u : d ? d : &decoy, colon + 1) < 0 || !u) {
 		error_set(err, "wrong user name or password");
-		if (client && client->guard)
-			guard_failed(client->guard, name, client->peer);
+		guard_failed(client, name);
 		goto out;
 	}
 	*user = xstrdup(u->name->s);
@@ -336,14 +348,13 @@ int auth_check(struct store *s, const struct users *users, struct auth_client *c
 	*method = AUTH_TOKEN;
 	/* Tokens cannot be guessed, but a client that keeps sending wrong ones
 	 * is stopped as one guessing passwords is. */
-	unsigned wait = client && client->guard ? guard_wait(client->guard, NULL, client->peer) : 0;
+	unsigned wait = guard_wait(client, NULL);
 	if (wait) {
 		client->retry_after = wait;
 		return error_set(err, "too many failed logins: try again in %u s", wait), AUTH_THROTTLED;
 	}
 	if (strncmp(v, AUTH_TOKEN_PREFIX, sizeof(AUTH_TOKEN_PREFIX) - 1) != 0) {
-		if (client && client->guard)
-			guard_failed(client->guard, NULL, client->peer);
+		guard_failed(client, NULL);
 		return error_set(err, "token rejected"), AUTH_REJECTED;
 	}
 	char hash[AUTH_HASH_HEX];
@@ -353,8 +364,7 @@ int auth_check(struct store *s, const struct users *users, struct auth_client *c
 	if (store_token_use(s, hash, &t, &found, err) < 0)
 		return AUTH_FAILED;
 	if (!found) {
-		if (client && client->guard)
-			guard_failed(client->guard, NULL, client->peer);
+		guard_failed(client, NULL);
 		return error_set(err, "token rejected"), AUTH_REJECTED;
 	}
 	/* A web session ends after AUTH_SESSION_IDLE_S without a request, or

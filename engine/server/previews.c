@@ -581,7 +581,7 @@ int previews_github_webhook(struct previews *p, const char *event, const char *d
 	struct webhook_pr pr = { 0 };
 	struct error err = ERROR_INIT;
 	struct store *s = NULL;
-	struct strbuf msg = STRBUF_INIT, key = STRBUF_INIT;
+	struct strbuf msg = STRBUF_INIT, key = STRBUF_INIT, updated_key = STRBUF_INIT;
 	char *closed = NULL, *payload = NULL;
 	bool working = false; /* a store_work transaction is open */
 	int code;
@@ -657,10 +657,10 @@ int previews_github_webhook(struct previews *p, const char *event, const char *d
 	}
 	/* An event older than one already taken (a captured body sent again
 	 * later) never undoes it: the pull request's updated_at only grows. */
+	pr_key(&updated_key, "pr-updated:", r->name, pr.number);
 	if (pr.updated_at) {
-		pr_key(&key, "pr-updated:", r->name, pr.number);
 		char *newest = NULL;
-		if (store_kv_get(s, key.buf, &newest, &err) < 0) {
+		if (store_kv_get(s, updated_key.buf, &newest, &err) < 0) {
 			code = respond(response, 500, "error", 0, error_msg(&err));
 			goto out;
 		}
@@ -674,7 +674,6 @@ int previews_github_webhook(struct previews *p, const char *event, const char *d
 			code = respond(response, 200, "ignored", 0, msg.buf);
 			goto out;
 		}
-		strbuf_reset(&key);
 	}
 	pr_key(&key, "pr-closed:", r->name, pr.number);
 	const char *action = pr.action;
@@ -725,13 +724,9 @@ int previews_github_webhook(struct previews *p, const char *event, const char *d
 			       pr.head_repo);
 	payload = json_dumps(pl, JSON_COMPACT);
 	json_decref(pl);
-	if (pr.updated_at) {
-		strbuf_reset(&key);
-		pr_key(&key, "pr-updated:", r->name, pr.number);
-		if (store_kv_set(s, key.buf, pr.updated_at, &err) < 0) {
-			code = respond(response, 500, "error", 0, error_msg(&err));
-			goto out;
-		}
+	if (pr.updated_at && store_kv_set(s, updated_key.buf, pr.updated_at, &err) < 0) {
+		code = respond(response, 500, "error", 0, error_msg(&err));
+		goto out;
 	}
 	struct strbuf jkey = STRBUF_INIT;
 	pr_key(&jkey, "pr:", r->name, pr.number);
@@ -766,6 +761,7 @@ out:
 	error_clear(&err);
 	strbuf_release(&msg);
 	strbuf_release(&key);
+	strbuf_release(&updated_key);
 	return code;
 }
 

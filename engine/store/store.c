@@ -271,7 +271,12 @@ int store_token_use(struct store *s, const char *hash, struct store_token *t, bo
 	*found = false;
 	if (!hash || !*hash)
 		return error_set(err, "cannot look up a token without its hash");
-	return s->backend->token_use(s, hash, (long long)time(NULL), t, found, err);
+	if (s->backend->token_use(s, hash, (long long)time(NULL), t, found, err) < 0) {
+		store_token_release(t);
+		*found = false;
+		return -1;
+	}
+	return 0;
 }
 
 void store_token_release(struct store_token *t)
@@ -279,19 +284,6 @@ void store_token_release(struct store_token *t)
 	free((char *)t->user);
 	free((char *)t->name);
 	memset(t, 0, sizeof(*t));
-}
-
-int store_token_lookup(struct store *s, const char *hash, char **user, struct error *err)
-{
-	*user = NULL;
-	struct store_token t;
-	bool found;
-	if (store_token_use(s, hash, &t, &found, err) < 0)
-		return -1;
-	*user = (char *)t.user;
-	t.user = NULL;
-	store_token_release(&t);
-	return 0;
 }
 
 int store_token_revoke(struct store *s, long long id, bool *found, struct error *err)

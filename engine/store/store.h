@@ -145,11 +145,9 @@ struct store_token {
 /* name may be NULL (stored as ""); a hash already stored is an error. */
 int store_token_add(struct store *s, const char *user, const char *name, const char *hash,
 		    long long *id, struct error *err);
-/* The user of the unrevoked token with this hash as a heap copy (free() it),
- * *user NULL when there is none; stamps last_used. */
-int store_token_lookup(struct store *s, const char *hash, char **user, struct error *err);
-/* The same, the whole token: *found, and t with its user and name as heap
- * copies (store_token_release) and last_used as it was before this use. */
+/* The unrevoked token with this hash: *found, and t with its user and name
+ * as heap copies (store_token_release) and last_used as it was before this
+ * use, which is stamped. */
 int store_token_use(struct store *s, const char *hash, struct store_token *t, bool *found,
 		    struct error *err);
 void store_token_release(struct store_token *t);

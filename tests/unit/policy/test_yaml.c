@@ -340,12 +340,13 @@ Test(yaml, a_scalar_over_the_limit_is_refused)
 Test(yaml, numbers_keep_their_text_in_json)
 {
 	struct parsed p;
-	parse(&p, "{big: 12345678901234567890123456789012345, f: 0.10, e: 1e3, half: .5, i: 7}");
+	parse(&p, "{big: 12345678901234567890123456789012345, f: 0.10, e: 1e3, half: .5, i: 7, "
+		  "huge: 1e400}");
 	cr_assert_eq(p.rc, 0);
 	struct strbuf sb = STRBUF_INIT;
 	ynode_to_json(p.docs[0], &sb, -1);
 	cr_assert_str_eq(sb.buf, "{\"big\":\"12345678901234567890123456789012345\",\"f\":0.10,\"e\":1e3,"
-				 "\"half\":0.5,\"i\":7}");
+				 "\"half\":0.5,\"i\":7,\"huge\":\"1e400\"}");
 	strbuf_release(&sb);
 	done(&p);
 }

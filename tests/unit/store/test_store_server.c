@@ -41,19 +41,28 @@ Test(store_server, tokens_are_found_by_hash_until_revoked)
 	cr_expect_str_eq(error_msg(&err), "cannot add a token for carol: a token with the same hash exists");
 	error_clear(&err);
 
-	char *user = NULL;
-	long long before = (long long)time(NULL);
-	cr_assert_eq(store_token_lookup(s, "hash-a", &user, &err), 0, "%s", error_msg(&err));
-	cr_expect_str_eq(user, "alice");
-	free(user);
-	cr_assert_eq(store_token_lookup(s, "hash-zz", &user, &err), 0);
-	cr_expect_null(user, "an unknown hash finds nobody");
-
+	struct store_token t;
 	bool found = false;
+	long long before = (long long)time(NULL);
+	cr_assert_eq(store_token_use(s, "hash-a", &t, &found, &err), 0, "%s", error_msg(&err));
+	cr_expect(found);
+	cr_expect_eq(t.id, a);
+	cr_expect_str_eq(t.user, "alice");
+	cr_expect_str_eq(t.name, "laptop");
+	cr_expect_geq(t.created, before - 1);
+	cr_expect_eq(t.last_used, 0, "the first use sees it never used before");
+	store_token_release(&t);
+	cr_assert_eq(store_token_use(s, "hash-a", &t, &found, &err), 0, "%s", error_msg(&err));
+	cr_expect_geq(t.last_used, before, "the second use sees the first one's stamp");
+	store_token_release(&t);
+	cr_assert_eq(store_token_use(s, "hash-zz", &t, &found, &err), 0);
+	cr_expect_not(found, "an unknown hash finds nobody");
+	cr_expect_null(t.user);
+
 	cr_assert_eq(store_token_revoke(s, a, &found, &err), 0, "%s", error_msg(&err));
 	cr_expect(found);
-	cr_assert_eq(store_token_lookup(s, "hash-a", &user, &err), 0);
-	cr_expect_null(user, "a revoked token is never found");
+	cr_assert_eq(store_token_use(s, "hash-a", &t, &found, &err), 0);
+	cr_expect_not(found, "a revoked token is never found");
 	cr_assert_eq(store_token_revoke(s, 9999, &found, &err), 0);
 	cr_expect_not(found);
 	store_close(s);
@@ -73,12 +82,13 @@ Test(store_server, token_arguments_are_checked)
 	struct store *s = open_store(db);
 	struct error err = ERROR_INIT;
 	long long id;
-	char *user;
+	struct store_token t;
+	bool found;
 	cr_expect_eq(store_token_add(s, "", "n", "h", &id, &err), -1);
 	cr_expect_str_eq(error_msg(&err), "cannot add a token without a user");
 	cr_expect_eq(store_token_add(s, "u", "n", NULL, &id, &err), -1);
 	cr_expect_str_eq(error_msg(&err), "cannot add a token without its hash");
-	cr_expect_eq(store_token_lookup(s, "", &user, &err), -1);
+	cr_expect_eq(store_token_use(s, "", &t, &found, &err), -1);
 	cr_expect_str_eq(error_msg(&err), "cannot look up a token without its hash");
 	error_clear(&err);
 	store_close(s);
