@@ -7,6 +7,7 @@
 #include "ssh_transport.h"
 
 #include "base/alloc.h"
+#include "base/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,14 +77,17 @@ static int private_dir(const char *path, struct error *err)
 	return 0;
 }
 
+/* 108 (sun_path) - 1 (NUL) - 1 - 40 - 1 - 8 - 17: see ssh_transport_new. */
+#define SSH_CONTROL_DIR_MAX 40
+
 static void add_opt(struct ssh_transport *t, const char *fmt, const char *v)
 {
-	char buf[4200];
-	snprintf(buf, sizeof(buf), fmt, v);
+	struct strbuf opt = STRBUF_INIT;
+	strbuf_addf(&opt, fmt, v);
 	t->opt_text[t->nopts] = xstrdup("-o");
 	t->opts[t->nopts] = t->opt_text[t->nopts];
 	t->nopts++;
-	t->opt_text[t->nopts] = xstrdup(buf);
+	t->opt_text[t->nopts] = strbuf_detach(&opt);
 	t->opts[t->nopts] = t->opt_text[t->nopts];
 	t->nopts++;
 	t->opts[t->nopts] = NULL;
@@ -139,6 +143,17 @@ int ssh_transport_new(struct ssh_transport **out, const struct ssh_transport_opt
 			strbuf_addf(&sb, "/tmp/cairn-ssh-%u", (unsigned)geteuid());
 		dir = strbuf_detach(&sb);
 	}
+	/* A control socket's path must fit a unix socket address (108 bytes):
+	 * the directory, '/', ssh's %C (40 hex digits), '-', our 8-digit tag
+	 * and the ".XXXXXXXXXXXXXXXX" ssh adds while it makes the socket. */
+	if (strlen(dir) > SSH_CONTROL_DIR_MAX) {
+		error_set(err,
+			  "ssh control directory %s is %zu characters long: a control socket in it "
+			  "would not fit a unix socket address; use one of at most %d (CAIRN_SSH_CONTROL_DIR)",
+			  dir, strlen(dir), SSH_CONTROL_DIR_MAX);
+		free(dir);
+		return -1;
+	}
 	if (private_dir(dir, err) < 0) {
 		free(dir);
 		return -1;
@@ -149,8 +164,8 @@ int ssh_transport_new(struct ssh_transport **out, const struct ssh_transport_opt
 	t->identity = o->identity ? xstrdup(o->identity) : NULL;
 	t->control_dir = dir;
 	char *tag = trust_tag(o->known_hosts, o->identity);
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/%%C-%s", dir, tag);
+	struct strbuf path = STRBUF_INIT;
+	strbuf_addf(&path, "%s/%%C-%s", dir, tag);
 	free(tag);
 	char timeout[32];
 	snprintf(timeout, sizeof(timeout), "%d", o->connect_timeout_s > 0 ? o->connect_timeout_s : 10);
@@ -159,7 +174,8 @@ int ssh_transport_new(struct ssh_transport **out, const struct ssh_transport_opt
 	add_opt(t, "UserKnownHostsFile=%s", o->known_hosts);
 	add_opt(t, "GlobalKnownHostsFile=%s", "/dev/null");
 	add_opt(t, "ControlMaster=%s", "auto");
-	add_opt(t, "ControlPath=%s", path);
+	add_opt(t, "ControlPath=%s", path.buf);
+	strbuf_release(&path);
 	add_opt(t, "ControlPersist=%s", "60s");
 	add_opt(t, "ConnectTimeout=%s", timeout);
 	add_opt(t, "ServerAliveInterval=%s", "5");
