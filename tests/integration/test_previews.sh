@@ -217,7 +217,7 @@ b6o=$(pr_body opened 6 "$(sha 6)" "" "" "" "" 2026-01-01T10:00:00Z)
 expect_code 202 "opened 6" pull_request d-6-o "$b6o"
 check "pr-6 appears" wait_for 20 policy "'main/pr-6' in deps"
 expect_code 200 "the same body under a new delivery id" pull_request d-6-o-again "$b6o"
-check "... is a duplicate" test "${last_reply#*another delivery id}" != "$last_reply"
+check "... is a duplicate" test "${last_reply#*duplicate}" != "$last_reply"
 b6r=$(pr_body reopened 6 "$(sha 6)" "" "" "" "" 2026-01-01T10:03:00Z)
 expect_code 202 "closed 6" pull_request d-6-c "$(pr_body closed 6 "$(sha 6)" "" "" "" "" 2026-01-01T10:05:00Z)"
 check "pr-6 gone" wait_for 20 policy "'main/pr-6' not in deps"
