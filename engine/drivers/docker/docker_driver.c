@@ -475,6 +475,50 @@ static int remove_network(struct driver *d, const char *id, bool *transient, str
 	return rc;
 }
 
+static int created_cmp(const void *a, const void *b)
+{
+	const char *x = json_string_value(json_object_get(*(json_t *const *)a, "Created"));
+	const char *y = json_string_value(json_object_get(*(json_t *const *)b, "Created"));
+	return strcmp(x ? x : "", y ? y : "");
+}
+
+/* After making an instance's network: if an apply killed while the engine
+ * was still making it lost the race with this one (the engine's duplicate
+ * check is best effort), two of one name exist and containers naming it
+ * would be refused as ambiguous. The oldest stays, the others go now,
+ * before any container of this apply names it. */
+static int keep_one_network(struct driver *d, const char *key, bool *transient, struct error *err)
+{
+	json_t *filter = json_pack("{s:[s+, s+]}", "label", "cairn.cluster=", d->name,
+				   "cairn.instance=", key);
+	char *text = json_dumps(filter, JSON_COMPACT);
+	json_decref(filter);
+	char *esc = curl_easy_escape(NULL, text, 0);
+	free(text);
+	struct strbuf url = STRBUF_INIT;
+	strbuf_addf(&url, "/networks?filters=%s", esc);
+	curl_free(esc);
+	json_t *list = NULL;
+	long st;
+	int rc = call(d, "GET", strbuf_cstr(&url), NULL, &list, &st, transient, err);
+	strbuf_release(&url);
+	size_t n = json_array_size(list);
+	if (rc == 0 && n > 1) {
+		json_t **nets = xmalloc(n * sizeof(*nets));
+		for (size_t i = 0; i < n; i++)
+			nets[i] = json_array_get(list, i);
+		qsort(nets, n, sizeof(*nets), created_cmp);
+		for (size_t i = 1; i < n && rc == 0; i++) {
+			const char *id = json_string_value(json_object_get(nets[i], "Id"));
+			if (id)
+				rc = remove_network(d, id, transient, err);
+		}
+		free(nets);
+	}
+	json_decref(list);
+	return rc;
+}
+
 static int create_container(struct act *a, const struct exec_call *ec, bool *transient,
 			    struct error *err)
 {
@@ -568,6 +612,8 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 		json_decref(body);
 		if (rc < 0 && st == 409) /* made by an interrupted apply */
 			rc = 0, error_clear(err);
+		if (rc == 0)
+			rc = keep_one_network(d, a->key, transient, err);
 		break;
 	}
 	case A_NETWORK_DELETE:
