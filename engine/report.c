@@ -4,6 +4,7 @@
 #include "report.h"
 #include "engine/converge.h"
 #include "engine/store/store.h"
+#include "base/map.h"
 
 #include <string.h>
 #include <time.h>
@@ -250,6 +251,50 @@ struct list_ctx {
 	bool json;
 	size_t count;
 };
+
+/* The file a diagnostic names: its text before ":LINE:COL: ", or 0 chars. */
+static size_t diag_file_len(const char *msg)
+{
+	for (const char *c = strchr(msg, ':'); c; c = strchr(c + 1, ':')) {
+		const char *p = c + 1;
+		size_t digits = strspn(p, "0123456789");
+		if (digits && p[digits] == ':' && strspn(p + digits + 1, "0123456789"))
+			return (size_t)(c - msg);
+	}
+	return 0;
+}
+
+void report_refusal_reason(struct strbuf *out, const struct diags *d)
+{
+	struct map files = MAP_INIT;
+	for (size_t i = 0; i < d->len; i++) {
+		size_t n = diag_file_len(d->items[i]);
+		if (n)
+			map_put(&files, d->items[i], n, d->items[i]);
+	}
+	strbuf_addf(out, "%zu error%s", d->len, d->len == 1 ? "" : "s");
+	if (files.len)
+		strbuf_addf(out, " in %zu file%s", files.len, files.len == 1 ? "" : "s");
+	strbuf_adds(out, "; nothing was stored");
+	map_release(&files);
+}
+
+void report_refusal_json(struct strbuf *out, const char *what, const struct diags *d)
+{
+	struct strbuf msg = STRBUF_INIT;
+	strbuf_addf(&msg, "%s refused: ", what);
+	report_refusal_reason(&msg, d);
+	strbuf_adds(out, "{\"error\":");
+	strbuf_add_json_string(out, strbuf_cstr(&msg));
+	strbuf_adds(out, ",\"diagnostics\":[");
+	for (size_t i = 0; i < d->len; i++) {
+		if (i)
+			strbuf_addc(out, ',');
+		strbuf_add_json_string(out, d->items[i]);
+	}
+	strbuf_adds(out, "]}");
+	strbuf_release(&msg);
+}
 
 static void format_time(long long t, char *buf, size_t n)
 {

@@ -45,6 +45,13 @@ void report_explain_text(FILE *f, const struct dep_result *d);
 void report_revise_text(FILE *f, const struct revise_request *req, const struct revise_result *res);
 void report_revise_json(FILE *f, const struct revise_request *req, const struct revise_result *res);
 
+/* Why a change was refused, in a few words: "3402 errors in 1 file; nothing
+ * was stored" (files are those the diagnostics name, "file:line:col: ..."). */
+void report_refusal_reason(struct strbuf *out, const struct diags *d);
+/* {"error": "WHAT refused: REASON", "diagnostics": [every one]}: what the
+ * API answers and `-o json` prints for a refusal. */
+void report_refusal_json(struct strbuf *out, const char *what, const struct diags *d);
+
 /* `policy log`: {"generations": [...]} newest first, or one line each. */
 int report_log(struct strbuf *out, struct store *s, bool json, struct error *err);
 /* `policy show`: the objects of generation gen (0: the latest); a

@@ -33,8 +33,15 @@ struct users *cli_users(struct cli *cli);
 struct store *cli_store(struct cli *cli);
 /* Prints "cairn: " + message to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Prints every diagnostic to stderr. */
+/* Prints the diagnostics to stderr, the first CLI_DIAGS_SHOWN of them and
+ * then how many more there are. */
+#define CLI_DIAGS_SHOWN 50
 void cli_print_diags(const struct diags *d);
+/* Says that `what` ("policy apply") was refused and why: with -o json the
+ * refusal's JSON, every diagnostic in it, on stdout; otherwise the first
+ * diagnostics. Then "cairn: WHAT refused: N errors in F files; nothing was
+ * stored" on stderr. Returns EXIT_REFUSED. */
+int cli_refused(struct cli *cli, const char *what, const struct diags *d);
 /* Writes text and a newline to stdout. */
 void cli_print_json(const char *text);
 

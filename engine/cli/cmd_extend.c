@@ -137,9 +137,10 @@ int cmd_extend(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (res.status == REVISE_REFUSED) {
-		cli_print_diags(&res.diags);
-		cli_error("extend %s refused: nothing changed", id);
-		rc = EXIT_REFUSED;
+		struct strbuf what = STRBUF_INIT;
+		strbuf_addf(&what, "extend %s", id);
+		rc = cli_refused(cli, strbuf_cstr(&what), &res.diags);
+		strbuf_release(&what);
 		goto out;
 	}
 	const struct dependency *d =

@@ -78,9 +78,9 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 		goto out;
 	}
 	if (res.status == REVISE_REFUSED) {
-		cli_print_diags(&res.diags);
-		cli_error("policy %s refused: nothing changed", argv[0]);
-		rc = EXIT_REFUSED;
+		char what[32];
+		snprintf(what, sizeof(what), "policy %s", argv[0]);
+		rc = cli_refused(cli, what, &res.diags);
 	} else if (cli->json && req.dry_run) {
 		report_revise_json(stdout, &req, &res);
 		rc = EXIT_DONE;

@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "base/alloc.h"
 #include "base/strbuf.h"
+#include "engine/report.h"
 #include "engine/store/store.h"
 
 #include <errno.h>
@@ -62,10 +63,34 @@ void cli_error(const char *fmt, ...)
 	va_end(ap);
 }
 
+static void print_first_diags(const struct diags *d, const char *more)
+{
+	for (size_t i = 0; i < d->len && i < CLI_DIAGS_SHOWN; i++)
+		fprintf(stderr, "%s\n", d->items[i]);
+	if (d->len > CLI_DIAGS_SHOWN)
+		fprintf(stderr, "… and %zu more error%s%s\n", d->len - CLI_DIAGS_SHOWN,
+			d->len - CLI_DIAGS_SHOWN == 1 ? "" : "s", more);
+}
+
 void cli_print_diags(const struct diags *d)
 {
-	for (size_t i = 0; i < d->len; i++)
-		fprintf(stderr, "%s\n", d->items[i]);
+	print_first_diags(d, "");
+}
+
+int cli_refused(struct cli *cli, const char *what, const struct diags *d)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (cli->json) {
+		report_refusal_json(&sb, what, d);
+		cli_print_json(strbuf_cstr(&sb));
+		strbuf_reset(&sb);
+	} else {
+		print_first_diags(d, " (-o json lists all)");
+	}
+	report_refusal_reason(&sb, d);
+	cli_error("%s refused: %s", what, strbuf_cstr(&sb));
+	strbuf_release(&sb);
+	return EXIT_REFUSED;
 }
 
 void cli_print_json(const char *text)

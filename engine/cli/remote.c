@@ -118,19 +118,17 @@ static char *error_text(const struct remote_reply *r)
 	return out;
 }
 
-/* Prints the diagnostics of a refusal, one per line, as the local command
- * does; false when the answer has none. */
-static bool print_diagnostics(const struct remote_reply *r)
+/* The diagnostics of a refusal answer, as the local command has them. */
+static void reply_diagnostics(const struct remote_reply *r, struct diags *out)
 {
 	json_t *doc = json_loads(r->body.buf ? r->body.buf : "", 0, NULL);
 	json_t *d = doc ? json_object_get(doc, "diagnostics") : NULL;
 	size_t i;
 	json_t *v;
 	json_array_foreach(d, i, v)
-		fprintf(stderr, "%s\n", json_string_value(v));
-	bool any = json_array_size(d) > 0;
+		if (json_is_string(v))
+			diags_add(out, "%s", json_string_value(v));
 	json_decref(doc);
-	return any;
 }
 
 /* The exit code of an answer that is not a success, after saying why. */
@@ -147,10 +145,13 @@ static int failure(struct cli *cli, const struct remote_reply *r, const char *wh
 			cli_error("%s needs a token: pass --token or set CAIRN_TOKEN (cairn token create makes one)",
 				  cli->server);
 	} else if (r->status == 403 || r->status == 422) {
-		if (print_diagnostics(r) && what)
-			cli_error("%s refused: nothing changed", what);
+		struct diags d = DIAGS_INIT;
+		reply_diagnostics(r, &d);
+		if (d.len && what)
+			cli_refused(cli, what, &d);
 		else
 			cli_error("%s", msg);
+		diags_release(&d);
 		rc = EXIT_REFUSED;
 	} else {
 		cli_error("%s", msg);
@@ -310,9 +311,9 @@ static int remote_revise(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (d.len) {
-		cli_print_diags(&d);
-		cli_error("policy %s refused: nothing changed", verb);
-		rc = EXIT_REFUSED;
+		char what[32];
+		snprintf(what, sizeof(what), "policy %s", verb);
+		rc = cli_refused(cli, what, &d);
 		goto out;
 	}
 	struct strbuf path = STRBUF_INIT;

@@ -288,16 +288,12 @@ static int request_texts(struct http_request *req, struct parts *p, struct http_
 
 static void refusal(struct http_response *res, const char *verb, const struct revise_result *rr)
 {
-	json_t *diags = json_array();
-	for (size_t i = 0; i < rr->diags.len; i++)
-		json_array_append_new(diags, json_string(rr->diags.items[i]));
-	char msg[64];
-	snprintf(msg, sizeof(msg), "policy %s refused: nothing changed", verb);
-	json_t *doc = json_pack("{s:s, s:o}", "error", msg, "diagnostics", diags);
-	char *text = json_dumps(doc, JSON_COMPACT);
-	http_reply(res, rr->acl_refused ? 403 : 422, text);
-	free(text);
-	json_decref(doc);
+	char what[32];
+	snprintf(what, sizeof(what), "policy %s", verb);
+	struct strbuf text = STRBUF_INIT;
+	report_refusal_json(&text, what, &rr->diags);
+	http_reply(res, rr->acl_refused ? 403 : 422, strbuf_cstr(&text));
+	strbuf_release(&text);
 }
 
 static void revise(struct api *a, struct http_request *req, struct http_response *res,

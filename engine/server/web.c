@@ -600,14 +600,10 @@ static const char *const action_names[] = { "extend", "stop", "start", "delete" 
 
 static void refusal(struct http_response *res, const char *what, const struct revise_result *rr)
 {
-	json_t *diags = json_array();
-	for (size_t i = 0; i < rr->diags.len; i++)
-		json_array_append_new(diags, json_string(rr->diags.items[i]));
-	struct strbuf msg = STRBUF_INIT;
-	strbuf_addf(&msg, "%s refused: nothing changed", what);
-	reply_json(res, rr->acl_refused ? 403 : 422,
-		   json_pack("{s:s, s:o}", "error", strbuf_cstr(&msg), "diagnostics", diags));
-	strbuf_release(&msg);
+	struct strbuf text = STRBUF_INIT;
+	report_refusal_json(&text, what, &rr->diags);
+	http_reply(res, rr->acl_refused ? 403 : 422, strbuf_cstr(&text));
+	strbuf_release(&text);
 }
 
 /* The dependency's JSON changed as the action says; NULL with res filled

@@ -129,6 +129,19 @@ printf -- '- kind: service\n  metadata: {namespace: main, name: bad}\n  compnent
 expect_exit 3 policy apply --no-apply --user Sam -f "$work/bad.yaml"
 check "error names file, line and the nearest key" grep -q "bad.yaml:3:3: .*unknown key 'compnents' (did you mean 'components'?)" "$work/err"
 
+check "the last line says why in a few words" grep -q "^cairn: policy apply refused: 1 error in 1 file; nothing was stored$" "$work/err"
+
+# A flood of errors: the first 50, how many more, and -o json has them all.
+python3 -c "
+for i in range(1200):
+    print('- kind: service\\n  metadata: {namespace: main, name: s%d}\\n  owner: x' % i)" >"$work/flood.yaml"
+expect_exit 3 policy apply --no-apply --user Sam -f "$work/flood.yaml" -f "$work/bad.yaml"
+check "50 errors shown, then the count of the rest" test "$(grep -c "unknown key" "$work/err")" -eq 50
+check "the rest counted" grep -q "^… and 1151 more errors (-o json lists all)$" "$work/err"
+check "a flood's reason" grep -q "^cairn: policy apply refused: 1201 errors in 2 files; nothing was stored$" "$work/err"
+expect_exit 3 policy apply --no-apply --user Sam -f "$work/flood.yaml" -o json
+check "-o json lists every error" json "len(d['diagnostics']) == 1200 and d['error'] == 'policy apply refused: 1200 errors in 1 file; nothing was stored'"
+
 # Absurdly deep nesting is refused, not a crash.
 python3 -c "print('- ' + '[' * 100000)" >"$work/deep.yaml"
 expect_exit 3 policy apply --no-apply --user Sam -f "$work/deep.yaml"

@@ -185,7 +185,7 @@ try {
     await row(page, ALICE).locator('button.extend').click();
     await page.locator('#message.error').waitFor();
     const msg = await page.textContent('#message');
-    assert.match(msg, /extend main\/alice-pr-7 refused: nothing changed/);
+    assert.match(msg, /extend main\/alice-pr-7 refused: 1 error\b.*; nothing was stored/);
     assert.match(msg, /user 'Carol' may not manage dependency main\/alice-pr-7/);
     await row(page, ALICE).locator('button.stop').click();
     await page.waitForFunction(() => /stop main\/alice-pr-7 refused/.test(document.querySelector('#message').textContent));

@@ -183,7 +183,7 @@ expect 404 "explain of a dependency that does not exist"
 # The ACL: the same refusal, worded as the CLI words it, and nothing stored.
 http POST "/api/v1/policy?apply=0" -H "$(as Alice)" -H "$yaml" --data-binary @"$ex/alice-publishes-service.yaml"
 expect 403 "Alice may not publish a service"
-check "403 says what the CLI says" body_json "d['error'] == 'policy apply refused: nothing changed' and d['diagnostics'] == [\"request:5:3: user 'Alice' may not manage service main/alice_tweetbot: service-consumer of main can only declare dependencies\"]"
+check "403 says what the CLI says" body_json "d['error'] == 'policy apply refused: 1 error in 1 file; nothing was stored' and d['diagnostics'] == [\"request:5:3: user 'Alice' may not manage service main/alice_tweetbot: service-consumer of main can only declare dependencies\"]"
 rc=0
 CAIRN_TOKEN=$(cat tok.Alice) "$cairn" policy apply --no-apply -f "$ex/alice-publishes-service.yaml" >/dev/null 2>remote.err || rc=$?
 local_cairn policy apply --no-apply --user Alice -f "$ex/alice-publishes-service.yaml" >/dev/null 2>local.err || true
