@@ -1166,6 +1166,26 @@ static int pg_kv_get(struct store *s, const char *key, char **value, struct erro
 	return rc;
 }
 
+static int pg_kv_list(struct store *s, const char *prefix, store_kv_fn fn, void *ctx,
+		      struct error *err)
+{
+	struct pg_store *st = of(s);
+	const char *p[1] = { prefix };
+	/* left(), not LIKE: a prefix may hold % and _ */
+	PGresult *r = query(st, "SELECT key, value FROM kv WHERE left(key, length($1)) = $1 ORDER BY key",
+			    1, p);
+	if (!ok(r)) {
+		int rc = fail(st, r, err, "cannot list values");
+		PQclear(r);
+		return rc;
+	}
+	int stop = 0;
+	for (int i = 0; !stop && i < PQntuples(r); i++)
+		stop = fn(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+	PQclear(r);
+	return stop;
+}
+
 const struct store_backend store_postgres = {
 	.name = "postgres",
 	.accepts = accepts,
@@ -1200,4 +1220,5 @@ const struct store_backend store_postgres = {
 	.job_list = pg_job_list,
 	.kv_set = pg_kv_set,
 	.kv_get = pg_kv_get,
+	.kv_list = pg_kv_list,
 };

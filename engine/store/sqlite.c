@@ -1091,6 +1091,25 @@ static int sqlite_kv_get(struct store *s, const char *key, char **value, struct 
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(st, err, "cannot get a value");
 }
 
+static int sqlite_kv_list(struct store *s, const char *prefix, store_kv_fn fn, void *ctx,
+			  struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	/* substr, not LIKE: a prefix may hold % and _ */
+	if (prepare(st, &q, "SELECT key, value FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+		    err) < 0)
+		return -1;
+	sqlite3_bind_text(q, 1, prefix, -1, SQLITE_STATIC);
+	int rc, stop = 0;
+	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW)
+		stop = fn(ctx, text(q, 0), text(q, 1));
+	sqlite3_finalize(q);
+	if (stop)
+		return stop;
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot list values");
+}
+
 const struct store_backend store_sqlite = {
 	.name = "sqlite",
 	.accepts = accepts,
@@ -1125,4 +1144,5 @@ const struct store_backend store_sqlite = {
 	.job_list = sqlite_job_list,
 	.kv_set = sqlite_kv_set,
 	.kv_get = sqlite_kv_get,
+	.kv_list = sqlite_kv_list,
 };

@@ -427,3 +427,8 @@ int store_kv_get(struct store *s, const char *key, char **value, struct error *e
 		return error_set(err, "cannot get a value without its key");
 	return s->backend->kv_get(s, key, value, err);
 }
+
+int store_kv_list(struct store *s, const char *prefix, store_kv_fn fn, void *ctx, struct error *err)
+{
+	return s->backend->kv_list(s, prefix ? prefix : "", fn, ctx, err);
+}

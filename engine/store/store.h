@@ -226,5 +226,9 @@ int store_job_list(struct store *s, size_t limit, store_job_fn fn, void *ctx, st
 int store_kv_set(struct store *s, const char *key, const char *value, struct error *err);
 /* *value a heap copy (free() it), NULL when the key is absent. */
 int store_kv_get(struct store *s, const char *key, char **value, struct error *err);
+/* Calls fn for every key that starts with prefix, in key order; a non-zero
+ * return from fn stops the walk and is returned. */
+typedef int (*store_kv_fn)(void *ctx, const char *key, const char *value);
+int store_kv_list(struct store *s, const char *prefix, store_kv_fn fn, void *ctx, struct error *err);
 
 #endif

@@ -70,6 +70,8 @@ struct store_backend {
 	int (*kv_set)(struct store *s, const char *key, const char *value, long long now,
 		      struct error *err);
 	int (*kv_get)(struct store *s, const char *key, char **value, struct error *err);
+	int (*kv_list)(struct store *s, const char *prefix, store_kv_fn fn, void *ctx,
+		       struct error *err);
 };
 
 /* Every backend's store starts with this header. */

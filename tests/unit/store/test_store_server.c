@@ -2,6 +2,7 @@
  * small facts, on SQLite or PostgreSQL (store_fixture.h), including what must
  * hold across processes: one claim per delivery and per job. */
 #include "store_fixture.h"
+#include "base/strbuf.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -572,6 +573,32 @@ Test(store_server, facts_are_set_replaced_and_deleted)
 	cr_expect_eq(store_kv_set(s, "", "x", &err), -1);
 	cr_expect_str_eq(error_msg(&err), "cannot set a value without its key");
 	error_clear(&err);
+	store_close(s);
+}
+
+static int collect_kv(void *ctx, const char *key, const char *value)
+{
+	struct strbuf *sb = ctx;
+	strbuf_addf(sb, "%s=%s;", key, value);
+	return 0;
+}
+
+Test(store_server, facts_are_listed_by_prefix_in_key_order)
+{
+	struct store *s = open_store(db);
+	struct error err = ERROR_INIT;
+	cr_assert_eq(store_kv_set(s, "retired:b", "2", &err), 0, "%s", error_msg(&err));
+	cr_assert_eq(store_kv_set(s, "retired:a", "1", &err), 0);
+	cr_assert_eq(store_kv_set(s, "retired_x", "not under the prefix", &err), 0);
+	cr_assert_eq(store_kv_set(s, "retire", "shorter than the prefix", &err), 0);
+	cr_assert_eq(store_kv_set(s, "other", "x", &err), 0);
+	struct strbuf sb = STRBUF_INIT;
+	cr_assert_eq(store_kv_list(s, "retired:", collect_kv, &sb, &err), 0, "%s", error_msg(&err));
+	cr_expect_str_eq(strbuf_cstr(&sb), "retired:a=1;retired:b=2;");
+	strbuf_reset(&sb);
+	cr_assert_eq(store_kv_list(s, "retired%", collect_kv, &sb, &err), 0);
+	cr_expect_str_eq(strbuf_cstr(&sb), "", "%% is not a wildcard");
+	strbuf_release(&sb);
 	store_close(s);
 }
 
