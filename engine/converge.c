@@ -35,6 +35,12 @@ const struct driver_ops *driver_for(const char *type)
 struct fleet *fleet_open(const struct policy *p, const struct exec_options *eo)
 {
 	struct fleet *f = xcalloc(1, sizeof(*f));
+	fleet_add_clusters(f, p, eo);
+	return f;
+}
+
+void fleet_add_clusters(struct fleet *f, const struct policy *p, const struct exec_options *eo)
+{
 	for (size_t i = 0; i < p->len; i++) {
 		const struct object *o = p->objects[i];
 		if (o->kind != KIND_CLUSTER)
@@ -54,7 +60,6 @@ struct fleet *fleet_open(const struct policy *p, const struct exec_options *eo)
 		error_clear(&err);
 		vec_push(&f->members, m);
 	}
-	return f;
 }
 
 void fleet_close(struct fleet *f)

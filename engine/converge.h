@@ -20,6 +20,9 @@ struct fleet;
  * cluster that cannot be reached is not fatal: its error is kept (see
  * fleet_problems) and its instances have no observed state. */
 struct fleet *fleet_open(const struct policy *p, const struct exec_options *eo);
+/* Adds the clusters of p too (p must outlive the fleet): clusters deleted
+ * from the policy, whose instances converge() then removes. */
+void fleet_add_clusters(struct fleet *f, const struct policy *p, const struct exec_options *eo);
 void fleet_close(struct fleet *f);
 /* Whether the cluster was observed (false when unreachable or without a driver). */
 bool fleet_reachable(const struct fleet *f, const char *cluster);

@@ -4,10 +4,45 @@
 #include "revise.h"
 #include "store/store.h"
 
+#include "base/alloc.h"
+#include "base/arena.h"
 #include "base/strbuf.h"
+#include "base/vec.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+struct retired {
+	const struct policy *current;
+	struct policy *clusters;   /* the retired clusters' last configurations */
+	VEC(char *) keys;          /* their facts, forgotten after a clean converge */
+	VEC(char *) stale;         /* facts of clusters back in the policy */
+};
+
+static int add_retired(void *ctx, const char *key, const char *value)
+{
+	struct retired *rt = ctx;
+	const char *name = key + strlen(RECONCILE_RETIRED_PREFIX);
+	if (policy_get(rt->current, KIND_CLUSTER, "system", name)) {
+		vec_push(&rt->stale, xstrdup(key)); /* the policy's own cluster observes it */
+		return 0;
+	}
+	struct diags d = DIAGS_INIT;
+	const char *file = arena_strdup(rt->clusters->arena, key);
+	if (policy_add_yaml(rt->clusters, file, value, strlen(value), 0, &d) == 0)
+		vec_push(&rt->keys, xstrdup(key));
+	diags_release(&d); /* a fact that no longer loads is kept, not acted on */
+	return 0;
+}
+
+static void forget(struct store *s, char **keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct error err = ERROR_INIT;
+		store_kv_set(s, keys[i], NULL, &err); /* kept on failure: tried again next time */
+		error_clear(&err);
+	}
+}
 
 int reconcile(struct store *s, const struct policy *p, const struct resolution *r,
 	      long long generation, bool wait, const struct exec_options *eo,
@@ -17,9 +52,29 @@ int reconcile(struct store *s, const struct policy *p, const struct resolution *
 	*busy = false;
 	if (store_lock_apply(s, wait, busy, err) < 0)
 		return -1;
-	struct fleet *fleet = fleet_open(p, eo);
-	int rc = converge(fleet, s, r, generation, eo, res, err);
-	fleet_close(fleet);
+	/* Clusters deleted with everything on them: observed through their
+	 * last configuration, where nothing is desired, so all of it goes. */
+	struct retired rt = { .current = p, .clusters = policy_new(p->intern) };
+	int rc = store_kv_list(s, RECONCILE_RETIRED_PREFIX, add_retired, &rt, err);
+	if (rc == 0) {
+		struct diags ignored = DIAGS_INIT;
+		policy_validate(rt.clusters, &ignored);
+		diags_release(&ignored);
+		forget(s, rt.stale.items, rt.stale.len);
+		struct fleet *fleet = fleet_open(p, eo);
+		fleet_add_clusters(fleet, rt.clusters, eo);
+		rc = converge(fleet, s, r, generation, eo, res, err);
+		fleet_close(fleet);
+		if (rc == 0 && res->unsuccessful == 0)
+			forget(s, rt.keys.items, rt.keys.len);
+	}
+	for (size_t i = 0; i < rt.keys.len; i++)
+		free(rt.keys.items[i]);
+	for (size_t i = 0; i < rt.stale.len; i++)
+		free(rt.stale.items[i]);
+	vec_release(&rt.keys);
+	vec_release(&rt.stale);
+	policy_free(rt.clusters);
 	store_unlock_apply(s);
 	return rc;
 }

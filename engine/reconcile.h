@@ -12,6 +12,13 @@ struct store;
 struct intern;
 struct users;
 
+/* The store facts (store_kv_list) of clusters deleted from the policy while
+ * something may still run on them: key prefix + cluster name, value the
+ * cluster's last stored JSON. reconcile() observes them through that
+ * configuration, removes everything of cairn's there, and forgets each once
+ * nothing failed. */
+#define RECONCILE_RETIRED_PREFIX "retired-cluster:"
+
 struct reconcile_result {
 	long long generation;      /* the generation converged to (0: none stored yet) */
 	struct policy *policy;     /* that generation's policy */

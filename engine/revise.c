@@ -10,6 +10,8 @@
 #include "base/arena.h"
 #include "base/map.h"
 #include "base/strbuf.h"
+#include "base/vec.h"
+#include "engine/reconcile.h"
 #include "engine/store/store.h"
 
 #include <stdlib.h>
@@ -149,6 +151,57 @@ static void check_rendered_params(const struct policy *after, const struct resol
 	map_release(&by_key);
 }
 
+/* A cluster being deleted, and its stored JSON: its last configuration. */
+struct retired {
+	const struct object *request;
+	char *json;
+};
+typedef VEC(struct retired) retired_vec;
+
+/* A cluster may go with everything placed on it, when the dependencies
+ * those instances serve go too (a whole file deleted, `docker-compose
+ * down`); a dependency that remains would lose its instances unasked. */
+static void check_cluster_left_empty(const struct policy *request, const struct policy *after,
+				     const struct state *prev, const struct object *cluster,
+				     struct diags *diags)
+{
+	size_t kept = 0;
+	struct strbuf deps = STRBUF_INIT;
+	size_t named = 0;
+	struct map seen = MAP_INIT;
+	for (size_t k = 0; prev && k < prev->len; k++) {
+		const struct state_instance *in = prev->instances[k];
+		if (strcmp(in->cluster, cluster->name->s) != 0)
+			continue;
+		bool remains = false;
+		for (uint32_t d = 0; d < in->ndeps; d++) {
+			const char *id = in->deps[d], *slash = strchr(id, '/');
+			char ns[256];
+			if (!slash || (size_t)(slash - id) >= sizeof(ns))
+				continue;
+			memcpy(ns, id, (size_t)(slash - id));
+			ns[slash - id] = '\0';
+			if (!policy_get(after, KIND_DEPENDENCY, ns, slash + 1))
+				continue;
+			remains = true;
+			if (map_get(&seen, id, strlen(id)))
+				continue;
+			map_put(&seen, id, strlen(id), (void *)id);
+			if (++named <= 3)
+				strbuf_addf(&deps, "%s%s", deps.len ? ", " : "", id);
+		}
+		kept += remains;
+	}
+	if (kept)
+		diags_add_at(diags, cluster->pos,
+			     "%s: %zu instance%s placed on it serve%s dependencies that remain (%s%s); "
+			     "delete them too, or move them to another cluster and apply first",
+			     object_describe(request, cluster), kept, kept == 1 ? "" : "s",
+			     kept == 1 ? "s" : "", strbuf_cstr(&deps), named > 3 ? ", …" : "");
+	map_release(&seen);
+	strbuf_release(&deps);
+}
+
 /* One try at the request. With lock_first the store's write lock is held
  * from the start. Without, everything is read, checked and resolved first
  * and the lock is taken only to commit, so other writers (webhook
@@ -164,6 +217,7 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 	struct acl *acl = NULL, *consume_acl = NULL;
 	struct store_change *changes = NULL;
 	size_t nchanges = 0, capchanges = 0;
+	retired_vec retired = { 0 }; /* clusters deleted */
 	struct state *prev = NULL;
 	bool prev_loaded = false; /* prev_json and prev: the desired state of `current` */
 	char *prev_json = NULL;
@@ -251,28 +305,22 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 					     object_describe(request, o));
 				continue;
 			}
-			/* Without its cluster nothing could reach what runs there to
-			 * remove it: the instances would be left behind. */
 			if (o->kind == KIND_CLUSTER) {
-				if (!prev_loaded &&
-				    (store_load_state(store, current, &prev_json, err) < 0 ||
-				     (prev_json && state_from_json(&prev, prev_json, err) < 0)))
-					goto out;
-				prev_loaded = true;
-				size_t running = 0;
-				for (size_t k = 0; prev && k < prev->len; k++)
-					running += strcmp(prev->instances[k]->cluster, o->name->s) == 0;
-				if (running)
-					diags_add_at(&res->diags, o->pos,
-						     "%s: %zu instance%s still placed on it; delete or move "
-						     "the dependencies that use it and apply first, then "
-						     "delete the cluster",
-						     object_describe(request, o), running,
-						     running == 1 ? " is" : "s are");
+				const struct object *last = policy_get(before, o->kind, o->ns->s, o->name->s);
+				struct retired r = { o, xstrdup(last->json) };
+				vec_push(&retired, r);
 			}
 			add_change(&changes, &nchanges, &capchanges, o, NULL, STORE_DELETED);
 			res->deleted++;
 		}
+		if (retired.len) {
+			if (store_load_state(store, current, &prev_json, err) < 0 ||
+			    (prev_json && state_from_json(&prev, prev_json, err) < 0))
+				goto out;
+			prev_loaded = true;
+		}
+		for (size_t i = 0; i < retired.len; i++)
+			check_cluster_left_empty(request, after, prev, retired.items[i].request, &res->diags);
 	}
 	if (res->diags.len) {
 		res->status = REVISE_REFUSED;
@@ -325,6 +373,16 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 				goto out;
 			}
 		}
+		/* What ran on a deleted cluster is removed through its last
+		 * configuration by the next converge (reconcile.h). */
+		for (size_t i = 0; i < retired.len; i++) {
+			struct strbuf key = STRBUF_INIT;
+			strbuf_addf(&key, "%s%s", RECONCILE_RETIRED_PREFIX, retired.items[i].request->name->s);
+			int kv = store_kv_set(store, key.buf, retired.items[i].json, err);
+			strbuf_release(&key);
+			if (kv < 0)
+				goto out;
+		}
 		state_to_json(res->state, &state_json);
 		const char *verb = req->log_verb       ? req->log_verb
 				   : req->verb == REVISE_APPLY ? "apply"
@@ -345,6 +403,9 @@ out:
 	free(prev_json);
 	state_free(prev);
 	free(changes);
+	for (size_t i = 0; i < retired.len; i++)
+		free(retired.items[i].json);
+	vec_release(&retired);
 	acl_free(consume_acl);
 	acl_free(acl);
 	policy_free(after);

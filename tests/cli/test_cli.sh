@@ -102,9 +102,9 @@ check "a takeover is refused as Bob's" grep -q "takeover.yaml:2:3: user 'Alice' 
 expect_exit 3 policy delete --no-apply --user Alice -f "$work/takeover.yaml"
 expect_exit 0 policy log -o json
 check "refused takeovers made no generation" json "len(d['generations']) == 7"
-# A cluster with instances on it cannot go: nothing could remove them afterwards.
+# A cluster cannot go while dependencies placed on it remain.
 expect_exit 3 policy delete --no-apply --user Sam -f "$ex/Sam/clusters.yaml"
-check "deleting a cluster in use is refused with the count" grep -q "cluster system/cluster-us-east: 1[0-9] instances are still placed on it" "$work/err"
+check "deleting a cluster in use is refused with the count" grep -q "cluster system/cluster-us-east: 1[0-9] instances placed on it serve dependencies that remain (main/" "$work/err"
 
 expect_exit 0 policy apply --no-apply --user John -f "$ex/john-prod-ts-changed.yaml" --dry-run -o json
 check "dry run: only tweeviz and its root update" json "sorted((a['action'], a['instance']) for a in d['plan']['actions']) == [('update', 'cluster-us-east#main#twitter_stats#prod#root'), ('update', 'cluster-us-east#main#twitter_stats#prod#tweeviz')]"

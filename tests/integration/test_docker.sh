@@ -251,11 +251,22 @@ check "status says its instances are unknown, and why" bash -c "grep -q '\"state
 CAIRN_STATE="$work/down.db" cairn 0 policy log -o json
 check "the generation is stored even though the engine was down" python3 -c "import json; d=json.load(open('$work/out')); assert len(d['generations']) == 1"
 
-echo "== everything deleted"
-policy 12 cairn/demo:1 | grep 'kind: dependency' >"$work/deps.yaml"
-cairn 0 policy delete --user admin -f "$work/deps.yaml"
+CAIRN_STATE="$work/down.db" cairn 1 policy delete --user admin -f "$work/down.yaml"
+check "a deleted cluster that cannot be reached is kept to be emptied later" \
+	test "$(sqlite3 "$work/down.db" "SELECT count(*) FROM kv WHERE key = 'retired-cluster:itest-down'")" = 1
+
+echo "== the whole file deleted: cluster, rule, services, contracts, dependencies"
+head -n 2 "$work/small.yaml" >"$work/cluster-and-rule.yaml"
+cairn 3 policy delete --user admin -f "$work/cluster-and-rule.yaml"
+check "a cluster whose dependencies remain cannot go" in_err "cluster system/itest-local: 24 instances placed on it serve dependencies that remain (main/d[0-9]*, main/d[0-9]*, main/d[0-9]*, …)"
+cairn 0 policy delete --user admin -f "$work/small.yaml" --dry-run -o json
+check "the dry run plans every instance's removal" python3 -c "import json; d=json.load(open('$work/out')); a = d['plan']['actions']; assert {x['action'] for x in a} == {'detach', 'delete'} and sum(x['action'] == 'delete' for x in a) == 24"
+cairn 0 policy delete --user admin -f "$work/small.yaml"
 check "no container, network or volume is left" test \
 	"$(docker ps -aq --filter label=cairn.cluster=itest-local | wc -l)$(docker network ls -q --filter label=cairn.cluster=itest-local | wc -l)$(docker volume ls -q --filter label=cairn.cluster=itest-local | wc -l)" = 000
+check "and the deleted cluster is forgotten once empty" test "$(sqlite3 "$CAIRN_STATE" "SELECT count(*) FROM kv")" = 0
+cairn 0 policy show -o json
+check "the policy is empty" python3 -c "import json; d=json.load(open('$work/out')); assert d['objects'] == []"
 
 echo "== host-name routing through nginx"
 export CAIRN_STATE="$work/route.db"
