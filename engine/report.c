@@ -215,6 +215,10 @@ void report_revise_text(FILE *f, const struct revise_request *req, const struct 
 	else if (req->dry_run)
 		fprintf(f, "dry run: would make generation %lld (%zu created, %zu updated, %zu deleted)\n",
 			res->generation + 1, res->created, res->updated, res->deleted);
+	else if (req->verb == REVISE_ROLLBACK)
+		fprintf(f, "generation %lld by %s, a rollback of %lld: %zu created, %zu updated, %zu deleted\n",
+			res->generation, req->user, req->rollback_to, res->created, res->updated,
+			res->deleted);
 	else
 		fprintf(f, "generation %lld by %s: %zu created, %zu updated, %zu deleted\n",
 			res->generation, req->user, res->created, res->updated, res->deleted);
@@ -315,6 +319,9 @@ static int log_generation(void *ctx_, const struct store_generation *g)
 		strbuf_add_json_string(ctx->out, g->user);
 		strbuf_addf(ctx->out, ",\"time\":\"%s\",\"verb\":", when);
 		strbuf_add_json_string(ctx->out, g->verb);
+		long long of;
+		if (sscanf(g->verb, "rollback of %lld", &of) == 1)
+			strbuf_addf(ctx->out, ",\"rollback_of\":%lld", of);
 		strbuf_addf(ctx->out, ",\"created\":%zu,\"updated\":%zu,\"deleted\":%zu}", g->created,
 			    g->updated, g->deleted);
 	} else {

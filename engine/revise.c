@@ -14,6 +14,7 @@
 #include "engine/reconcile.h"
 #include "engine/store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,10 +154,31 @@ static void check_rendered_params(const struct policy *after, const struct resol
 
 /* A cluster being deleted, and its stored JSON: its last configuration. */
 struct retired {
-	const struct object *request;
+	const struct object *object; /* until the request's policies are freed */
+	const char *name;            /* interned: outlives them */
 	char *json;
 };
 typedef VEC(struct retired) retired_vec;
+
+static void retire(retired_vec *v, const struct object *o, const struct object *stored)
+{
+	struct retired r = { o, o->name->s, xstrdup(stored->json) };
+	vec_push(v, r);
+}
+
+/* Whether user may make the change from stored to requested (each NULL
+ * when absent); a refusal is said at requested, or at stored for a delete. */
+static void judge(struct acl *acl, const struct user *user, const struct object *stored,
+		  const struct object *requested, struct revise_result *res)
+{
+	struct error aerr = ERROR_INIT;
+	const struct object *o = requested ? requested : stored;
+	if (acl_check_change(acl, user, stored, o, &aerr) < 0) {
+		diags_add_at(&res->diags, o->pos, "%s", error_msg(&aerr));
+		res->acl_refused++;
+	}
+	error_clear(&aerr);
+}
 
 /* A cluster may go with everything placed on it, when the dependencies
  * those instances serve go too (a whole file deleted, `docker-compose
@@ -252,26 +274,40 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 	}
 
 	request = policy_new(in);
-	load_request(request, req, 0, &res->diags);
-	if (!res->diags.len && request->len == 0)
-		diags_add(&res->diags, "no policy objects given");
+	if (req->verb == REVISE_ROLLBACK) {
+		if (req->rollback_to <= 0 || req->rollback_to > current) {
+			diags_add(&res->diags, "generation %lld does not exist (the latest is %lld)",
+				  req->rollback_to, current);
+			res->status = REVISE_REFUSED;
+			rc = 0;
+			goto out;
+		}
+		if (load_generation_into(store, req->rollback_to, request, err) < 0)
+			goto out;
+	} else {
+		load_request(request, req, 0, &res->diags);
+		if (!res->diags.len && request->len == 0)
+			diags_add(&res->diags, "no policy objects given");
+	}
 
 	/* Each object, as requested and as stored, is judged by the ACL in
-	 * force before this change. */
+	 * force before this change; a rollback's objects only when they change. */
 	acl = acl_new(before);
 	for (size_t i = 0; i < request->len; i++) {
 		const struct object *o = request->objects[i];
 		const struct object *stored = policy_get(before, o->kind, o->ns->s, o->name->s);
-		struct error aerr = ERROR_INIT;
-		if (acl_check_change(acl, user, stored, o, &aerr) < 0) {
-			diags_add_at(&res->diags, o->pos, "%s", error_msg(&aerr));
-			res->acl_refused++;
-		}
-		error_clear(&aerr);
-		if (req->verb == REVISE_APPLY)
+		if (req->verb == REVISE_ROLLBACK && stored && strcmp(stored->json, o->json) == 0)
+			continue;
+		judge(acl, user, stored, o, res);
+		if (req->verb != REVISE_DELETE) {
 			docker_check_object(request, o, &res->diags);
-		if (req->verb == REVISE_APPLY)
 			process_check_object(request, o, &res->diags);
+		}
+	}
+	for (size_t i = 0; req->verb == REVISE_ROLLBACK && i < before->len; i++) {
+		const struct object *o = before->objects[i];
+		if (!policy_get(request, o->kind, o->ns->s, o->name->s))
+			judge(acl, user, o, NULL, res);
 	}
 
 	if (res->diags.len) {
@@ -281,9 +317,31 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 	}
 
 	after = policy_new(in);
-	if (load_generation_into(store, current, after, err) < 0)
+	if (load_generation_into(store, req->verb == REVISE_ROLLBACK ? req->rollback_to : current, after,
+				 err) < 0)
 		goto out;
-	if (req->verb == REVISE_APPLY) {
+	if (req->verb == REVISE_ROLLBACK) {
+		for (size_t i = 0; i < after->len; i++) {
+			const struct object *o = after->objects[i];
+			const struct object *old = policy_get(before, o->kind, o->ns->s, o->name->s);
+			if (!old) {
+				add_change(&changes, &nchanges, &capchanges, o, o, STORE_CREATED);
+				res->created++;
+			} else if (strcmp(old->json, o->json) != 0) {
+				add_change(&changes, &nchanges, &capchanges, o, o, STORE_UPDATED);
+				res->updated++;
+			}
+		}
+		for (size_t i = 0; i < before->len; i++) {
+			const struct object *o = before->objects[i];
+			if (policy_get(after, o->kind, o->ns->s, o->name->s))
+				continue;
+			if (o->kind == KIND_CLUSTER)
+				retire(&retired, o, o);
+			add_change(&changes, &nchanges, &capchanges, o, NULL, STORE_DELETED);
+			res->deleted++;
+		}
+	} else if (req->verb == REVISE_APPLY) {
 		load_request(after, req, POLICY_REPLACE, &res->diags);
 		for (size_t i = 0; i < request->len; i++) {
 			const struct object *o = request->objects[i];
@@ -305,23 +363,20 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 					     object_describe(request, o));
 				continue;
 			}
-			if (o->kind == KIND_CLUSTER) {
-				const struct object *last = policy_get(before, o->kind, o->ns->s, o->name->s);
-				struct retired r = { o, xstrdup(last->json) };
-				vec_push(&retired, r);
-			}
+			if (o->kind == KIND_CLUSTER)
+				retire(&retired, o, policy_get(before, o->kind, o->ns->s, o->name->s));
 			add_change(&changes, &nchanges, &capchanges, o, NULL, STORE_DELETED);
 			res->deleted++;
 		}
-		if (retired.len) {
-			if (store_load_state(store, current, &prev_json, err) < 0 ||
-			    (prev_json && state_from_json(&prev, prev_json, err) < 0))
-				goto out;
-			prev_loaded = true;
-		}
-		for (size_t i = 0; i < retired.len; i++)
-			check_cluster_left_empty(request, after, prev, retired.items[i].request, &res->diags);
 	}
+	if (retired.len) {
+		if (store_load_state(store, current, &prev_json, err) < 0 ||
+		    (prev_json && state_from_json(&prev, prev_json, err) < 0))
+			goto out;
+		prev_loaded = true;
+	}
+	for (size_t i = 0; i < retired.len; i++)
+		check_cluster_left_empty(request, after, prev, retired.items[i].object, &res->diags);
 	if (res->diags.len) {
 		res->status = REVISE_REFUSED;
 		rc = 0;
@@ -377,16 +432,19 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 		 * configuration by the next converge (reconcile.h). */
 		for (size_t i = 0; i < retired.len; i++) {
 			struct strbuf key = STRBUF_INIT;
-			strbuf_addf(&key, "%s%s", RECONCILE_RETIRED_PREFIX, retired.items[i].request->name->s);
+			strbuf_addf(&key, "%s%s", RECONCILE_RETIRED_PREFIX, retired.items[i].name);
 			int kv = store_kv_set(store, key.buf, retired.items[i].json, err);
 			strbuf_release(&key);
 			if (kv < 0)
 				goto out;
 		}
 		state_to_json(res->state, &state_json);
-		const char *verb = req->log_verb       ? req->log_verb
-				   : req->verb == REVISE_APPLY ? "apply"
-							       : "delete";
+		char rollback_verb[48];
+		snprintf(rollback_verb, sizeof(rollback_verb), "rollback of %lld", req->rollback_to);
+		const char *verb = req->log_verb		  ? req->log_verb
+				   : req->verb == REVISE_APPLY	  ? "apply"
+				   : req->verb == REVISE_ROLLBACK ? rollback_verb
+								  : "delete";
 		if (store_commit_generation(txn, user->name->s, verb, changes, nchanges,
 					    state_json.buf, &res->generation, err) < 0)
 			goto out;

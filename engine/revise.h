@@ -10,7 +10,10 @@
 
 struct store;
 
-enum revise_verb { REVISE_APPLY, REVISE_DELETE };
+/* ROLLBACK: the objects become those of generation rollback_to (the way
+ * `git revert` keeps history); only the objects that change are judged by
+ * the ACL, each as an apply or a delete of it would be. */
+enum revise_verb { REVISE_APPLY, REVISE_DELETE, REVISE_ROLLBACK };
 
 /* In-memory YAML (server request bodies, specs). */
 struct revise_text {
@@ -26,6 +29,7 @@ struct revise_request {
 	size_t npaths;
 	const struct revise_text *texts;
 	size_t ntexts;
+	long long rollback_to; /* REVISE_ROLLBACK: the generation whose objects come back */
 	bool dry_run;
 	/* What the policy log records instead of "apply"/"delete" (e.g. "expire"); NULL: those. */
 	const char *log_verb;

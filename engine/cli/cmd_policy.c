@@ -16,20 +16,48 @@ static const char apply_usage[] =
 	"*.yaml and *.yml) against the ACL as USER, validates the resulting policy,\n"
 	"resolves it and stores it as a new generation, printing the plan; then\n"
 	"makes what runs match it (as `cairn apply`). All or nothing: a refused\n"
-	"object changes nothing.\n"
+	"object changes nothing. Deleting a cluster together with every dependency\n"
+	"placed on it (a whole file) removes what runs there, then the cluster.\n"
 	"\n"
 	"  --user USER   who makes the change (from the users file)\n"
 	"  -f PATH       a policy file or directory; may be repeated\n"
 	"  --dry-run     show what would change; store nothing, run nothing\n"
 	"  --no-apply    store the generation only\n"
 	"  -o json       with --dry-run: {\"plan\": PLAN, \"status\": STATUS}; otherwise\n"
-	"                PLAN, with \"apply\": RESULT when it converged\n"
+	"                PLAN, with \"apply\": RESULT when it converged; when refused\n"
+	"                {\"error\", \"diagnostics\"} (exit 3)\n"
 	"options of the converge step:\n";
+
+static const char rollback_usage[] =
+	"usage: cairn policy rollback N --user USER [--dry-run | --no-apply] [options]\n"
+	"\n"
+	"Makes a new generation whose objects are those of generation N, the way\n"
+	"`git revert` keeps history: objects N did not have are deleted, the others\n"
+	"come back as N had them. Each object that changes is checked against the\n"
+	"ACL as USER, as an apply or a delete of it would be; the log shows the new\n"
+	"generation as a rollback of N. Then makes what runs match it.\n"
+	"\n"
+	"  --user USER   who makes the change (from the users file)\n"
+	"  --dry-run     show what would change; store nothing, run nothing\n"
+	"  --no-apply    store the generation only\n"
+	"  -o json       as for policy apply\n"
+	"options of the converge step:\n";
+
+static int parse_generation(const char *s, long long *out)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (!*s || *end || v <= 0)
+		return -1;
+	*out = v;
+	return 0;
+}
 
 static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb verb)
 {
+	const char *usage = verb == REVISE_ROLLBACK ? rollback_usage : apply_usage;
 	if (cli_wants_help(argc, argv)) {
-		fputs(apply_usage, stdout);
+		fputs(usage, stdout);
 		fputs(converge_options_usage, stdout);
 		return EXIT_DONE;
 	}
@@ -44,8 +72,15 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 			req.user = argv[++i];
 		else if (strncmp(argv[i], "--user=", 7) == 0)
 			req.user = argv[i] + 7;
-		else if ((strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--file") == 0) && i + 1 < argc)
+		else if (verb != REVISE_ROLLBACK &&
+			 (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--file") == 0) && i + 1 < argc)
 			paths[req.npaths++] = argv[++i];
+		else if (verb == REVISE_ROLLBACK && !req.rollback_to && argv[i][0] != '-') {
+			if (parse_generation(argv[i], &req.rollback_to) < 0) {
+				cli_error("policy rollback: N is a generation number, not '%s'", argv[i]);
+				goto out;
+			}
+		}
 		else if (strcmp(argv[i], "--dry-run") == 0)
 			req.dry_run = true;
 		else if (strcmp(argv[i], "--no-apply") == 0)
@@ -54,12 +89,16 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 			if (k < 0)
 				goto out;
 		} else {
-			cli_error("policy %s: unexpected argument '%s'\n%s", argv[0], argv[i], apply_usage);
+			cli_error("policy %s: unexpected argument '%s'\n%s", argv[0], argv[i], usage);
 			goto out;
 		}
 	}
-	if (!req.user || !req.npaths) {
-		cli_error("policy %s needs --user and at least one -f PATH\n%s", argv[0], apply_usage);
+	if (verb == REVISE_ROLLBACK && (!req.user || !req.rollback_to)) {
+		cli_error("policy rollback needs a generation N and --user\n%s", usage);
+		goto out;
+	}
+	if (verb != REVISE_ROLLBACK && (!req.user || !req.npaths)) {
+		cli_error("policy %s needs --user and at least one -f PATH\n%s", argv[0], usage);
 		goto out;
 	}
 	req.paths = paths;
@@ -137,16 +176,6 @@ static int cmd_log(struct cli *cli, int argc, char **argv)
 	return rc < 0 ? EXIT_FAILURE_ : EXIT_DONE;
 }
 
-static int parse_generation(const char *s, long long *out)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (!*s || *end || v <= 0)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int cmd_show(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
@@ -222,7 +251,7 @@ static int cmd_diff(struct cli *cli, int argc, char **argv)
 int cmd_policy(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: cairn policy apply|delete|log|show|diff ...  (cairn policy SUBCOMMAND --help)\n";
+		"usage: cairn policy apply|delete|rollback|log|show|diff ...  (cairn policy SUBCOMMAND --help)\n";
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return EXIT_USAGE;
@@ -232,6 +261,8 @@ int cmd_policy(struct cli *cli, int argc, char **argv)
 		return cmd_revise(cli, argc - 1, argv + 1, REVISE_APPLY);
 	if (strcmp(sub, "delete") == 0)
 		return cmd_revise(cli, argc - 1, argv + 1, REVISE_DELETE);
+	if (strcmp(sub, "rollback") == 0)
+		return cmd_revise(cli, argc - 1, argv + 1, REVISE_ROLLBACK);
 	if (strcmp(sub, "log") == 0)
 		return cmd_log(cli, argc - 1, argv + 1);
 	if (strcmp(sub, "show") == 0)

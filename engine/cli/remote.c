@@ -271,10 +271,18 @@ static int wait_job(struct cli *cli, long long id, json_t **doc)
 	}
 }
 
+static bool positive(const char *s)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	return *s && !*end && v > 0;
+}
+
 static int remote_revise(struct cli *cli, int argc, char **argv)
 {
-	const char *verb = argv[0]; /* "apply" or "delete" */
-	const char *user = NULL;
+	const char *verb = argv[0]; /* "apply", "delete" or "rollback" */
+	bool rollback = strcmp(verb, "rollback") == 0;
+	const char *user = NULL, *generation = NULL;
 	bool dry_run = false, no_apply = false;
 	curl_mime *mime = NULL;
 	CURL *easy = curl_easy_init();
@@ -288,8 +296,11 @@ static int remote_revise(struct cli *cli, int argc, char **argv)
 			user = argv[++i];
 		else if (strncmp(argv[i], "--user=", 7) == 0)
 			user = argv[i] + 7;
-		else if ((strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--file") == 0) && i + 1 < argc)
+		else if (!rollback && (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--file") == 0) &&
+			 i + 1 < argc)
 			policy_each_file(argv[++i], add_part, &parts, &d), npaths++;
+		else if (rollback && !generation && positive(argv[i]))
+			generation = argv[i];
 		else if (strcmp(argv[i], "--dry-run") == 0)
 			dry_run = true;
 		else if (strcmp(argv[i], "--no-apply") == 0)
@@ -306,8 +317,9 @@ static int remote_revise(struct cli *cli, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (!npaths) {
-		cli_error("policy %s needs at least one -f PATH (see cairn policy %s --help)", verb, verb);
+	if (rollback ? !generation : !npaths) {
+		cli_error("policy %s needs %s (see cairn policy %s --help)", verb,
+			  rollback ? "a generation number N" : "at least one -f PATH", verb);
 		goto out;
 	}
 	if (d.len) {
@@ -317,8 +329,10 @@ static int remote_revise(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	struct strbuf path = STRBUF_INIT;
-	strbuf_addf(&path, "/api/v1/policy%s?format=%s", strcmp(verb, "delete") == 0 ? "/delete" : "",
-		    cli->json ? "json" : "text");
+	strbuf_addf(&path, "/api/v1/policy%s%s?format=%s", strcmp(verb, "apply") == 0 ? "" : "/",
+		    strcmp(verb, "apply") == 0 ? "" : verb, cli->json ? "json" : "text");
+	if (rollback)
+		strbuf_addf(&path, "&generation=%s", generation);
 	if (dry_run)
 		strbuf_adds(&path, "&dry_run=1");
 	if (no_apply)
@@ -369,19 +383,12 @@ out:
 
 /* ---- the other commands ---- */
 
-static bool positive(const char *s)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	return *s && !*end && v > 0;
-}
-
 static int remote_policy(struct cli *cli, int argc, char **argv)
 {
 	if (argc < 2 || cli_wants_help(argc, argv))
 		return cmd_policy(cli, argc, argv); /* usage, printed locally */
 	const char *sub = argv[1];
-	if (strcmp(sub, "apply") == 0 || strcmp(sub, "delete") == 0)
+	if (strcmp(sub, "apply") == 0 || strcmp(sub, "delete") == 0 || strcmp(sub, "rollback") == 0)
 		return remote_revise(cli, argc - 1, argv + 1);
 	if (strcmp(sub, "log") == 0 && argc == 2)
 		return get_and_print(cli, "/api/v1/revisions");

@@ -299,7 +299,9 @@ static void refusal(struct http_response *res, const char *verb, const struct re
 static void revise(struct api *a, struct http_request *req, struct http_response *res,
 		   enum revise_verb verb)
 {
-	const char *verb_name = verb == REVISE_APPLY ? "apply" : "delete";
+	const char *verb_name = verb == REVISE_APPLY	  ? "apply"
+				: verb == REVISE_DELETE ? "delete"
+							: "rollback";
 	struct store *s;
 	const struct users *users;
 	struct api_thread *t = prepare(a, res, &s, &users);
@@ -311,12 +313,21 @@ static void revise(struct api *a, struct http_request *req, struct http_response
 		return;
 	}
 	struct parts parts = { 0 };
-	if (request_texts(req, &parts, res) < 0) {
+	long long to = 0;
+	if (verb == REVISE_ROLLBACK) {
+		const char *g = http_query(req, "generation");
+		char *end = NULL;
+		to = g ? strtoll(g, &end, 10) : 0;
+		if (!g || !*g || *end || to <= 0) {
+			http_error(res, 400, "a rollback needs ?generation=N, a positive number");
+			return;
+		}
+	} else if (request_texts(req, &parts, res) < 0) {
 		parts_release(&parts);
 		return;
 	}
 	struct revise_request rq = { .verb = verb, .user = req->user, .texts = parts.items,
-				     .ntexts = parts.nitems,
+				     .ntexts = parts.nitems, .rollback_to = to,
 				     .dry_run = query_flag(req, "dry_run", false) };
 	bool apply = query_flag(req, "apply", true);
 	struct revise_result rr;
@@ -384,6 +395,11 @@ static void h_apply(void *ctx, struct http_request *req, struct http_response *r
 static void h_delete(void *ctx, struct http_request *req, struct http_response *res)
 {
 	revise(ctx, req, res, REVISE_DELETE);
+}
+
+static void h_rollback(void *ctx, struct http_request *req, struct http_response *res)
+{
+	revise(ctx, req, res, REVISE_ROLLBACK);
 }
 
 /* ---- plan, status, explain ---- */
@@ -798,6 +814,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/api/v1/whoami", h_whoami, true, false },
 	{ "POST", "/api/v1/policy", h_apply, true, false },
 	{ "POST", "/api/v1/policy/delete", h_delete, true, false },
+	{ "POST", "/api/v1/policy/rollback", h_rollback, true, false },
 	{ "GET", "/api/v1/plan", h_plan, true, false },
 	{ "GET", "/api/v1/status", h_status, true, false },
 	{ "GET", "/api/v1/explain", h_explain, true, false },

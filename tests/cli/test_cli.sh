@@ -160,5 +160,31 @@ check "8 concurrent applies make 8 consecutive generations" json "[g['generation
 expect_exit 0 policy show -o json
 check "and every one of their dependencies is stored" json "sum(o['metadata']['name'].startswith('race-') for o in d['objects']) == 8"
 
+# Rollback: a new generation with the objects of generation N; history kept.
+latest=$("$cairn_bin" policy log -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["generations"][0]["generation"])')
+"$cairn_bin" policy show --generation 4 -o json >"$work/gen4.json"
+expect_exit 3 policy rollback 4 --user Alice --no-apply
+check "a consumer cannot roll back others' objects" grep -q "user 'Alice' may not manage" "$work/err"
+expect_exit 0 policy rollback 4 --user Sam --dry-run -o json
+check "a dry run plans the rollback" json "'plan' in d and 'status' in d"
+expect_exit 0 policy log -o json
+check "the dry run stored nothing" json "d['generations'][0]['generation'] == $latest"
+expect_exit 0 policy rollback 4 --user Sam --no-apply
+check "the rollback says what it is" grep -q "^generation $((latest + 1)) by Sam, a rollback of 4: " "$work/out"
+expect_exit 0 policy show -o json
+check "its objects are those of generation 4" python3 -c "
+import json
+a = json.load(open('$work/out'))['objects']; b = json.load(open('$work/gen4.json'))['objects']
+key = lambda o: (o['kind'], o['metadata']['namespace'], o['metadata']['name'])
+assert sorted(a, key=key) == sorted(b, key=key), 'objects differ'"
+expect_exit 0 policy log -o json
+check "the log shows a rollback of 4, history kept" json "d['generations'][0]['verb'] == 'rollback of 4' and d['generations'][0]['rollback_of'] == 4 and d['generations'][0]['generation'] == $((latest + 1))"
+expect_exit 0 policy rollback 4 --user Sam --no-apply
+check "rolling back to what is already there changes nothing" grep -q "policy unchanged" "$work/out"
+expect_exit 3 policy rollback 999 --user Sam
+check "a generation that does not exist is named" grep -q "generation 999 does not exist (the latest is $((latest + 1)))" "$work/err"
+expect_exit 2 policy rollback --user Sam
+expect_exit 2 policy rollback 4 --user Sam -f "$ex/Sam"
+
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

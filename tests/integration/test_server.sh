@@ -171,6 +171,21 @@ for cmd in "plan" "explain main/carol_stage" "policy diff 3 5" "policy show --ge
 		check "'$cmd $fmt' through the server prints what it prints locally" cmp -s remote.out local.out
 	done
 done
+for fmt in "" "-o json"; do
+	# shellcheck disable=SC2086
+	CAIRN_TOKEN=$(cat tok.Sam) "$cairn" policy rollback 4 --dry-run $fmt >remote.out 2>&1 || true
+	# shellcheck disable=SC2086
+	local_cairn policy rollback 4 --user Sam --dry-run $fmt >local.out 2>&1 || true
+	check "a rollback's dry run through the server prints what it prints locally ($fmt)" cmp -s remote.out local.out
+done
+check "and it plans the removal of what came after generation 4" grep -q "would make generation 9 (0 created, 0 updated, 4 deleted)" <(local_cairn policy rollback 4 --user Sam --dry-run)
+http POST "/api/v1/policy/rollback?generation=4&apply=0" -H "$(as Alice)"
+expect 403 "Alice may not roll back the others' dependencies"
+check "a refused rollback is worded as the CLI words it" body_json "d['error'].startswith('policy rollback refused: ') and any(\"user 'Alice' may not manage\" in x for x in d['diagnostics'])"
+http POST "/api/v1/policy/rollback?generation=x" -H "$(as Sam)"
+expect 400 "a rollback needs a generation number"
+http POST "/api/v1/policy/rollback?generation=99&dry_run=1" -H "$(as Sam)"
+expect 422 "a rollback to a generation that does not exist"
 http GET "/api/v1/explain?dependency=main/carol_stage" -H "$(as Bob)"
 check "explain over the API" body_json "not d['resolved'] and 'reject_dependency_for_mobile_dev_users' in d['reason']"
 http GET "/api/v1/revisions/5/diff" -H "$(as Bob)"
