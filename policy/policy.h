@@ -229,6 +229,20 @@ struct users *users_new(struct intern *in);
 void users_free(struct users *u);
 /* Loads `- name, passwordhash, labels, admin` entries; errors to diags. */
 int users_load(struct users *u, const char *path, struct diags *diags);
+/* The same from text in memory; name is the file name in positions. */
+int users_load_text(struct users *u, const char *name, const char *text, size_t len,
+		    struct diags *diags);
+/* users_load through a cache in cache_dir (made when missing): a file whose
+ * content (SHA-256) loaded without errors before is read back from its cache
+ * file instead of parsed (*hit true), with the same users, labels and
+ * positions. NULL cache_dir, or a cache that cannot be read or written: the
+ * file is parsed as by users_load. */
+int users_load_cached(struct users *u, const char *path, const char *cache_dir, bool *hit,
+		      struct diags *diags);
+/* Adds a user (arena-allocated in u); -1 when one of that name (any case) exists. */
+int users_add(struct users *u, struct user *user);
+/* Forgets every user, as after users_new. */
+void users_clear(struct users *u);
 /* Loads `- user, secrets` entries onto existing users; errors to diags. */
 int users_load_secrets(struct users *u, const char *path, struct diags *diags);
 /* Case-insensitive lookup, as Aptomi's loaders do. NULL when unknown. */

@@ -23,16 +23,27 @@ struct users *users_new(struct intern *in)
 	return u;
 }
 
-void users_free(struct users *u)
+void users_clear(struct users *u)
 {
-	if (!u)
-		return;
 	for (size_t i = 0; i < u->len; i++) {
 		labels_release(&u->items[i]->labels);
 		labels_release(&u->items[i]->secrets);
 	}
 	free(u->items);
 	map_release(&u->by_name);
+	arena_free(u->arena);
+	u->arena = arena_new();
+	u->items = NULL;
+	u->len = u->cap = 0;
+	u->by_name = (struct map)MAP_INIT;
+	u->decoy = NULL;
+}
+
+void users_free(struct users *u)
+{
+	if (!u)
+		return;
+	users_clear(u);
 	arena_free(u->arena);
 	free(u);
 }
@@ -208,8 +219,21 @@ static int load_user(void *ctx, const struct ynode *e)
 		free(heap);
 		return 0;
 	}
+	free(heap);
 	struct user *user = arena_alloc(u->arena, sizeof(*user));
 	*user = tmpl;
+	users_add(u, user);
+	return 0;
+}
+
+int users_add(struct users *u, struct user *user)
+{
+	char buf[128], *heap;
+	char *key = lower_key(user->name->s, buf, sizeof(buf), &heap);
+	if (map_get(&u->by_name, key, strlen(key))) {
+		free(heap);
+		return -1;
+	}
 	const char *stored = arena_strdup(u->arena, key);
 	free(heap);
 	map_put(&u->by_name, stored, strlen(stored), user);
@@ -233,6 +257,15 @@ int users_load(struct users *u, const char *path, struct diags *diags)
 	/* Streamed: only users, their labels and hashes are kept, never the whole tree. */
 	struct entry_load el = { u, diags, 0 };
 	if (yaml_parse_file_each(u->intern, path, load_user, &el, diags) < 0 && !el.errors)
+		el.errors++;
+	return el.errors ? -1 : 0;
+}
+
+int users_load_text(struct users *u, const char *name, const char *text, size_t len,
+		    struct diags *diags)
+{
+	struct entry_load el = { u, diags, 0 };
+	if (yaml_parse_each(u->intern, name, text, len, load_user, &el, diags) < 0 && !el.errors)
 		el.errors++;
 	return el.errors ? -1 : 0;
 }

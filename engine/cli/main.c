@@ -107,6 +107,32 @@ bool cli_wants_help(int argc, char **argv)
 	return false;
 }
 
+/* Where parsed users files are kept (CAIRN_USERS_CACHE, "off" for none):
+ * beside a state database that is a file, else in the user's cache. */
+static char *users_cache_dir(const struct cli *cli)
+{
+	const char *env = getenv("CAIRN_USERS_CACHE");
+	if (env && *env)
+		return strcmp(env, "off") == 0 ? NULL : xstrdup(env);
+	const char *state = cli->state;
+	struct strbuf sb = STRBUF_INIT;
+	if (state && strncmp(state, "postgres://", 11) != 0 && strncmp(state, "postgresql://", 13) != 0) {
+		if (strncmp(state, "sqlite:", 7) == 0)
+			state += 7;
+		const char *slash = strrchr(state, '/');
+		if (slash)
+			strbuf_add(&sb, state, (size_t)(slash - state) + 1);
+		strbuf_adds(&sb, "cache");
+	} else if (getenv("XDG_CACHE_HOME") && *getenv("XDG_CACHE_HOME")) {
+		strbuf_addf(&sb, "%s/cairn", getenv("XDG_CACHE_HOME"));
+	} else if (getenv("HOME") && *getenv("HOME")) {
+		strbuf_addf(&sb, "%s/.cache/cairn", getenv("HOME"));
+	} else {
+		return NULL;
+	}
+	return strbuf_detach(&sb);
+}
+
 struct users *cli_users(struct cli *cli)
 {
 	if (cli->users)
@@ -117,7 +143,10 @@ struct users *cli_users(struct cli *cli)
 	}
 	struct users *u = users_new(cli->intern);
 	struct diags d = DIAGS_INIT;
-	int rc = users_load(u, cli->users_path, &d);
+	char *cache = users_cache_dir(cli);
+	bool hit;
+	int rc = users_load_cached(u, cli->users_path, cache, &hit, &d);
+	free(cache);
 	if (rc == 0 && cli->secrets_path)
 		rc = users_load_secrets(u, cli->secrets_path, &d);
 	if (rc < 0) {

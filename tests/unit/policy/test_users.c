@@ -225,3 +225,156 @@ Test(users, password_check_refuses_a_malformed_hash)
 	cr_expect_eq(user_check_password(users_find(f.u, "mal"), "x"), -1);
 	teardown(&f);
 }
+
+/* ---- the parsed-users cache ---- */
+
+static const char cached_text[] =
+	"- name: Alice\n  labels: {team: a, n: \"3\"}\n"
+	"- name: bob\n  admin: true\n  passwordhash: \"$6$salt$abc\"\n  labels: {}\n";
+
+/* Users loaded through the cache in dir; *hit says whether it was read back. */
+static struct users *load_cached(struct intern *in, const char *path, const char *dir, bool *hit,
+				 int *rc)
+{
+	struct users *u = users_new(in);
+	struct diags d = DIAGS_INIT;
+	*rc = users_load_cached(u, path, dir, hit, &d);
+	diags_release(&d);
+	return u;
+}
+
+static void expect_same_users(const struct users *a, const struct users *b)
+{
+	cr_assert_eq(a->len, b->len);
+	for (size_t i = 0; i < a->len; i++) {
+		const struct user *x = a->items[i], *y = b->items[i];
+		cr_expect_eq(x->name, y->name, "interned names are one pointer");
+		cr_expect_eq(x->admin, y->admin);
+		cr_expect_str_eq(x->password_hash ? x->password_hash : "-", y->password_hash ? y->password_hash : "-");
+		cr_expect(labels_equal(&x->labels, &y->labels));
+		cr_expect_str_eq(x->pos.file, y->pos.file);
+		cr_expect_eq(x->pos.line, y->pos.line);
+		cr_expect_eq(x->pos.col, y->pos.col);
+	}
+	cr_expect_eq(users_decoy(a) ? users_decoy(a)->name : NULL, users_decoy(b) ? users_decoy(b)->name : NULL);
+}
+
+static char *cache_file_in(const char *dir)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "ls %s/users-*.cache", dir);
+	FILE *p = popen(cmd, "r");
+	static char line[512];
+	char *got = p ? fgets(line, sizeof(line), p) : NULL;
+	if (p)
+		pclose(p);
+	if (got)
+		line[strcspn(line, "\n")] = '\0';
+	return got;
+}
+
+Test(users, a_cached_file_reads_back_the_same_users)
+{
+	struct fixture f;
+	setup_file(&f, cached_text);
+	char dir[64] = "/tmp/cairn-users-cache-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char sub[96];
+	snprintf(sub, sizeof(sub), "%s/made/on/demand", dir);
+	cr_assert_eq(users_load(f.u, f.path, &f.d), 0);
+	bool hit = true;
+	int rc;
+	struct users *miss = load_cached(f.in, f.path, sub, &hit, &rc);
+	cr_expect_eq(rc, 0);
+	cr_expect_not(hit, "the first load parses");
+	expect_same_users(f.u, miss);
+	struct users *again = load_cached(f.in, f.path, sub, &hit, &rc);
+	cr_expect_eq(rc, 0);
+	cr_expect(hit, "the second load reads the cache");
+	expect_same_users(f.u, again);
+	cr_expect_not_null(users_find(again, "ALICE"), "lookups still ignore case");
+
+	/* A changed file is another content: parsed again, its own cache. */
+	FILE *w = fopen(f.path, "a");
+	fputs("- name: carol\n", w);
+	fclose(w);
+	struct users *changed = load_cached(f.in, f.path, sub, &hit, &rc);
+	cr_expect_not(hit);
+	cr_expect_eq(changed->len, 3);
+	users_free(miss);
+	users_free(again);
+	users_free(changed);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+	teardown(&f);
+}
+
+Test(users, a_damaged_cache_is_ignored_and_rewritten)
+{
+	struct fixture f;
+	setup_file(&f, cached_text);
+	char dir[64] = "/tmp/cairn-users-cache-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(users_load(f.u, f.path, &f.d), 0);
+	bool hit;
+	int rc;
+	users_free(load_cached(f.in, f.path, dir, &hit, &rc));
+	char *cache = cache_file_in(dir);
+	cr_assert_not_null(cache);
+	char path[512];
+	snprintf(path, sizeof(path), "%s", cache);
+	FILE *c = fopen(path, "rb");
+	char buf[4096];
+	size_t n = fread(buf, 1, sizeof(buf), c);
+	fclose(c);
+	/* every byte flipped in turn, then every length cut: never a crash or wrong users */
+	for (size_t i = 0; i < n + n; i++) {
+		c = fopen(path, "wb");
+		if (i < n) {
+			buf[i] ^= 0x5a;
+			fwrite(buf, 1, n, c);
+			buf[i] ^= 0x5a;
+		} else {
+			fwrite(buf, 1, i - n, c);
+		}
+		fclose(c);
+		struct users *u = load_cached(f.in, f.path, dir, &hit, &rc);
+		cr_assert_eq(rc, 0);
+		cr_assert_not(hit, "byte %zu: a damaged cache is not used", i);
+		expect_same_users(f.u, u);
+		users_free(u);
+	}
+	struct users *u = load_cached(f.in, f.path, dir, &hit, &rc);
+	cr_expect(hit, "the last load rewrote it");
+	users_free(u);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+	teardown(&f);
+}
+
+Test(users, a_file_with_errors_is_not_cached_and_a_cache_that_cannot_be_written_is_skipped)
+{
+	struct fixture f;
+	setup_file(&f, "- name: a\n  lables: {}\n");
+	char dir[64] = "/tmp/cairn-users-cache-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	bool hit;
+	cr_expect_eq(users_load_cached(f.u, f.path, dir, &hit, &f.d), -1);
+	cr_expect(has_diag(&f.d, ":2:3: user a: unknown key 'lables'"), "errors keep their positions");
+	cr_expect_null(cache_file_in(dir), "nothing cached");
+	users_clear(f.u);
+	diags_release(&f.d);
+	f.d = (struct diags)DIAGS_INIT;
+	FILE *w = fopen(f.path, "w");
+	fputs(cached_text, w);
+	fclose(w);
+	cr_expect_eq(users_load_cached(f.u, f.path, "/proc/no-cache-here", &hit, &f.d), 0);
+	cr_expect_not(hit);
+	cr_expect_eq(f.u->len, 2);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+	teardown(&f);
+}
