@@ -195,9 +195,10 @@ sed "s|known_hosts: .*|known_hosts: $T/bad_known_hosts|" "$T/hosts/cluster.yaml"
 grep -q "host h2 ($H2:22): host key" "$T/out" || { cat "$T/out"; fail "the mismatch is not named"; }
 echo "   $(grep -m1 'host h2' "$T/out" | sed 's/^ *//')"
 
-step "removing the policy removes everything cairn made"
+step "deleting the whole policy, cluster included, removes everything cairn made"
 "$CAIRN" policy apply --user ops -f "$T/hosts/cluster.yaml" --attempts 1 >/dev/null 2>&1 || true
-"$CAIRN" policy delete --user ops -f "$T/deps.yaml" --attempts 1 >"$T/out" 2>&1 || { cat "$T/out"; fail "delete"; }
+"$CAIRN" policy delete --user ops -f "$T/hosts/cluster.yaml" -f "$T/web.yaml" -f "$T/deps.yaml" --attempts 1 >"$T/out" 2>&1 ||
+	{ cat "$T/out"; fail "delete"; }
 for h in h1 h2 h3; do
 	[ -z "$(ls "$T/hosts/$h/srv/run")" ] || fail "$h still runs instances"
 	[ -z "$(ls "$T/hosts/$h/srv/releases")" ] || fail "$h still keeps releases"
