@@ -232,7 +232,7 @@ int users_load(struct users *u, const char *path, struct diags *diags);
 /* The same from text in memory; name is the file name in positions. */
 int users_load_text(struct users *u, const char *name, const char *text, size_t len,
 		    struct diags *diags);
-/* users_load through a cache in cache_dir (made when missing): a file whose
+/* users_load into an empty u through a cache in cache_dir (made when missing): a file whose
  * content (SHA-256) loaded without errors before is read back from its cache
  * file instead of parsed (*hit true), with the same users, labels and
  * positions. NULL cache_dir, or a cache that cannot be read or written: the

@@ -131,17 +131,14 @@ static bool decode(struct users *u, const char *path, const unsigned char *paylo
 			labels_release(&user->labels);
 			return false;
 		}
-		if (users_add(u, user) < 0)
+		if (users_add(u, user) < 0) {
+			labels_release(&user->labels);
 			return false; /* a duplicate: not what was cached */
+		}
 	}
 	return !r.bad && r.p == r.end;
 }
 
-/* The whole file at path in sb; false when it cannot be read. */
-static bool read_whole(const char *path, struct strbuf *sb)
-{
-	return strbuf_read_file(sb, path) == 0;
-}
 
 static void cache_path(struct strbuf *out, const char *dir, const unsigned char *md)
 {
@@ -151,11 +148,37 @@ static void cache_path(struct strbuf *out, const char *dir, const unsigned char 
 	strbuf_adds(out, ".cache");
 }
 
+/* The cache file, only when this user owns it and nobody else may write it:
+ * in a shared directory another user could plant one that makes himself an
+ * admin. */
+static bool read_own_file(const char *file, struct strbuf *sb)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	struct stat st;
+	bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		  !(st.st_mode & (S_IWGRP | S_IWOTH));
+	if (ok) {
+		strbuf_grow(sb, (size_t)st.st_size);
+		ssize_t n;
+		while ((n = read(fd, sb->buf + sb->len, sb->cap - sb->len - 1)) > 0) {
+			sb->len += (size_t)n;
+			sb->buf[sb->len] = '\0';
+			if (sb->cap - sb->len - 1 == 0)
+				strbuf_grow(sb, 4096);
+		}
+		ok = n == 0;
+	}
+	close(fd);
+	return ok;
+}
+
 static bool load_cache(struct users *u, const char *path, const char *file)
 {
 	struct strbuf sb = STRBUF_INIT;
 	bool ok = false;
-	if (!read_whole(file, &sb) || sb.len < HEADER_LEN ||
+	if (!read_own_file(file, &sb) || sb.len < HEADER_LEN ||
 	    memcmp(sb.buf, CACHE_MAGIC, CACHE_MAGIC_LEN) != 0)
 		goto out;
 	const unsigned char *h = (const unsigned char *)sb.buf + CACHE_MAGIC_LEN;
@@ -227,7 +250,7 @@ int users_load_cached(struct users *u, const char *path, const char *cache_dir, 
 {
 	*hit = false;
 	struct strbuf text = STRBUF_INIT, file = STRBUF_INIT;
-	if (!cache_dir || !read_whole(path, &text)) {
+	if (!cache_dir || strbuf_read_file(&text, path) < 0) {
 		strbuf_release(&text);
 		return users_load(u, path, diags); /* says why it cannot be read */
 	}

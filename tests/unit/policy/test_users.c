@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAKE_USERS "/work/shared/bench/aptomi/make-users"
@@ -347,6 +348,12 @@ Test(users, a_damaged_cache_is_ignored_and_rewritten)
 	}
 	struct users *u = load_cached(f.in, f.path, dir, &hit, &rc);
 	cr_expect(hit, "the last load rewrote it");
+	users_free(u);
+	/* one that others may write could have been planted: not used */
+	cr_assert_eq(chmod(path, 0622), 0);
+	u = load_cached(f.in, f.path, dir, &hit, &rc);
+	cr_expect_not(hit, "a cache file writable by others is not trusted");
+	expect_same_users(f.u, u);
 	users_free(u);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
