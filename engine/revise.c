@@ -320,31 +320,13 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 	if (load_generation_into(store, req->verb == REVISE_ROLLBACK ? req->rollback_to : current, after,
 				 err) < 0)
 		goto out;
-	if (req->verb == REVISE_ROLLBACK) {
-		for (size_t i = 0; i < after->len; i++) {
-			const struct object *o = after->objects[i];
-			const struct object *old = policy_get(before, o->kind, o->ns->s, o->name->s);
-			if (!old) {
-				add_change(&changes, &nchanges, &capchanges, o, o, STORE_CREATED);
-				res->created++;
-			} else if (strcmp(old->json, o->json) != 0) {
-				add_change(&changes, &nchanges, &capchanges, o, o, STORE_UPDATED);
-				res->updated++;
-			}
-		}
-		for (size_t i = 0; i < before->len; i++) {
-			const struct object *o = before->objects[i];
-			if (policy_get(after, o->kind, o->ns->s, o->name->s))
-				continue;
-			if (o->kind == KIND_CLUSTER)
-				retire(&retired, o, o);
-			add_change(&changes, &nchanges, &capchanges, o, NULL, STORE_DELETED);
-			res->deleted++;
-		}
-	} else if (req->verb == REVISE_APPLY) {
-		load_request(after, req, POLICY_REPLACE, &res->diags);
-		for (size_t i = 0; i < request->len; i++) {
-			const struct object *o = request->objects[i];
+	if (req->verb != REVISE_DELETE) {
+		/* Applied objects, or those of the generation rolled back to. */
+		if (req->verb == REVISE_APPLY)
+			load_request(after, req, POLICY_REPLACE, &res->diags);
+		const struct policy *given = req->verb == REVISE_APPLY ? request : after;
+		for (size_t i = 0; i < given->len; i++) {
+			const struct object *o = given->objects[i];
 			const struct object *old = policy_get(before, o->kind, o->ns->s, o->name->s);
 			const struct object *now = policy_get(after, o->kind, o->ns->s, o->name->s);
 			if (!old) {
@@ -355,7 +337,18 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 				res->updated++;
 			}
 		}
-	} else {
+	}
+	if (req->verb == REVISE_ROLLBACK) {
+		for (size_t i = 0; i < before->len; i++) {
+			const struct object *o = before->objects[i];
+			if (policy_get(after, o->kind, o->ns->s, o->name->s))
+				continue;
+			if (o->kind == KIND_CLUSTER)
+				retire(&retired, o, o);
+			add_change(&changes, &nchanges, &capchanges, o, NULL, STORE_DELETED);
+			res->deleted++;
+		}
+	} else if (req->verb == REVISE_DELETE) {
 		for (size_t i = 0; i < request->len; i++) {
 			const struct object *o = request->objects[i];
 			if (!policy_remove(after, o->kind, o->ns->s, o->name->s)) {
