@@ -139,7 +139,6 @@ static bool decode(struct users *u, const char *path, const unsigned char *paylo
 	return !r.bad && r.p == r.end;
 }
 
-
 static void cache_path(struct strbuf *out, const char *dir, const unsigned char *md)
 {
 	strbuf_addf(out, "%s/users-", dir);
