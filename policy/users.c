@@ -23,7 +23,7 @@ struct users *users_new(struct intern *in)
 	return u;
 }
 
-void users_clear(struct users *u)
+static void release_users(struct users *u)
 {
 	for (size_t i = 0; i < u->len; i++) {
 		labels_release(&u->items[i]->labels);
@@ -32,6 +32,11 @@ void users_clear(struct users *u)
 	free(u->items);
 	map_release(&u->by_name);
 	arena_free(u->arena);
+}
+
+void users_clear(struct users *u)
+{
+	release_users(u);
 	u->arena = arena_new();
 	u->items = NULL;
 	u->len = u->cap = 0;
@@ -43,8 +48,7 @@ void users_free(struct users *u)
 {
 	if (!u)
 		return;
-	users_clear(u);
-	arena_free(u->arena);
+	release_users(u);
 	free(u);
 }
 
