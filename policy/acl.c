@@ -41,6 +41,8 @@ static const enum privilege ns_privileges[KIND_COUNT][ROLE_COUNT] = {
 	[KIND_CONTRACT] = { PRIV_FULL, PRIV_FULL, PRIV_VIEW, PRIV_VIEW },
 	[KIND_RULE] = { PRIV_FULL, PRIV_FULL, PRIV_VIEW, PRIV_VIEW },
 	[KIND_DEPENDENCY] = { PRIV_FULL, PRIV_FULL, PRIV_FULL, PRIV_VIEW },
+	/* A dataset reads production: admins of the namespace only. */
+	[KIND_DATASET] = { PRIV_FULL, PRIV_FULL, PRIV_VIEW, PRIV_VIEW },
 };
 
 static const enum privilege system_privileges[KIND_COUNT][ROLE_COUNT] = {

@@ -3,6 +3,7 @@
  * per-object checks, and the store of objects by (kind, namespace, name).
  * Checks that need the whole policy are in validate.c. */
 #include "policy.h"
+#include "decode.h"
 
 #include "base/suggest.h"
 #include "base/alloc.h"
@@ -35,7 +36,7 @@ static struct policy_impl *impl_of(struct policy *p)
 }
 
 static const char *const kind_names[KIND_COUNT] = {
-	"service", "contract", "dependency", "rule", "aclrule", "cluster",
+	"service", "contract", "dependency", "rule", "aclrule", "cluster", "dataset",
 };
 
 const char *kind_name(enum kind k)
@@ -181,29 +182,7 @@ const char *object_describe(const struct policy *p, const struct object *o)
 
 /* ---- loading: context and messages ---- */
 
-struct pending {
-	struct object *obj;
-	const char *key; /* "kind/ns/name", in the policy arena */
-	size_t keylen;
-};
-
-struct load {
-	struct policy *p;
-	struct policy_impl *pi;
-	struct intern *in;
-	struct diags *diags;
-	struct strbuf prefix; /* "service main/kafka: " once known */
-	struct strbuf ctx;    /* "component kafka: code: " */
-	int errors;           /* of the current object */
-	int total;            /* of the whole load */
-	VEC(struct pending) pending;
-	struct map seen; /* this load's objects by key */
-};
-
-static void lerr(struct load *ld, struct pos pos, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void lerr(struct load *ld, struct pos pos, const char *fmt, ...)
+void lerr(struct load *ld, struct pos pos, const char *fmt, ...)
 {
 	struct strbuf msg = STRBUF_INIT;
 	va_list ap;
@@ -217,10 +196,8 @@ static void lerr(struct load *ld, struct pos pos, const char *fmt, ...)
 	ld->total++;
 }
 
-static size_t ctx_push(struct load *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Appends to the context; returns the length to restore with ctx_pop(). */
-static size_t ctx_push(struct load *ld, const char *fmt, ...)
+size_t ctx_push(struct load *ld, const char *fmt, ...)
 {
 	size_t mark = ld->ctx.len;
 	va_list ap;
@@ -231,13 +208,13 @@ static size_t ctx_push(struct load *ld, const char *fmt, ...)
 	return mark;
 }
 
-static void ctx_pop(struct load *ld, size_t mark)
+void ctx_pop(struct load *ld, size_t mark)
 {
 	strbuf_truncate(&ld->ctx, mark);
 }
 
 /* The candidate nearest to s within distance 2, or NULL. */
-static const char *nearest(const char *s, const char *const *cands, size_t n)
+const char *nearest(const char *s, const char *const *cands, size_t n)
 {
 	const char *best = NULL;
 	size_t best_d = 3;
@@ -252,7 +229,7 @@ static const char *nearest(const char *s, const char *const *cands, size_t n)
 }
 
 /* ^[a-zA-Z][a-zA-Z0-9_-]{0,63}$ */
-static bool is_ident(const struct istr *s)
+bool is_ident(const struct istr *s)
 {
 	if (s->len < 1 || s->len > 64 || strlen(s->s) != s->len)
 		return false;
@@ -268,7 +245,7 @@ static bool is_ident(const struct istr *s)
 	return true;
 }
 
-static int check_ident(struct load *ld, struct pos pos, const char *what, const struct istr *s)
+int check_ident(struct load *ld, struct pos pos, const char *what, const struct istr *s)
 {
 	if (is_ident(s))
 		return 0;
@@ -279,13 +256,13 @@ static int check_ident(struct load *ld, struct pos pos, const char *what, const 
 	return -1;
 }
 
-static bool is_null(const struct ynode *n)
+bool is_null(const struct ynode *n)
 {
 	return !n || (n->kind == YNODE_SCALAR && ynode_scalar(n, NULL, NULL, NULL) == YSCALAR_NULL);
 }
 
 /* A scalar's text, or NULL (with an error) for anything else. */
-static const struct istr *want_text(struct load *ld, const struct ynode *n, const char *what)
+const struct istr *want_text(struct load *ld, const struct ynode *n, const char *what)
 {
 	if (n->kind == YNODE_SCALAR && !is_null(n))
 		return n->str;
@@ -307,7 +284,7 @@ static const struct istr *want_value(struct load *ld, const struct ynode *n, con
 }
 
 /* "[ns/]name", each part an identifier. */
-static const struct istr *want_locator(struct load *ld, const struct ynode *n, const char *what)
+const struct istr *want_locator(struct load *ld, const struct ynode *n, const char *what)
 {
 	const struct istr *s = want_text(ld, n, what);
 	if (!s)
@@ -342,16 +319,6 @@ static struct template *compile_template(struct load *ld, const struct ynode *n)
 }
 
 /* ---- field tables ---- */
-
-enum vtype { V_ANY, V_SCALAR, V_INT, V_MAP, V_LIST };
-
-struct field {
-	const char *key;
-	enum vtype type;
-	bool required;
-	/* Called with the value once its type is right; reports its own errors. */
-	void (*decode)(struct load *ld, void *target, const struct ynode *v);
-};
 
 static const char *vtype_describe(enum vtype t)
 {
@@ -390,7 +357,7 @@ static bool type_ok(enum vtype t, const struct ynode *v)
 /* Decodes a mapping through a field table: unknown keys (with the nearest
  * valid one), wrong types and missing required keys are errors. A null value
  * counts as absent. Mappings and lists add their key to the context. */
-static void decode_map(struct load *ld, const struct ynode *n, const struct field *fields,
+void decode_map(struct load *ld, const struct ynode *n, const struct field *fields,
 		       size_t nfields, void *target)
 {
 	const char *names[32];
@@ -437,7 +404,6 @@ static void decode_map(struct load *ld, const struct ynode *n, const struct fiel
 	}
 }
 
-#define DECODE(ld, n, table, target) decode_map((ld), (n), (table), sizeof(table) / sizeof(*(table)), (target))
 
 /* ---- shared pieces: labels, label operations, criteria, parameter trees ---- */
 
@@ -641,9 +607,6 @@ static struct ynode *ynode_copy(struct arena *a, const struct ynode *n)
 }
 
 /* ---- kinds ---- */
-
-/* kind and metadata are read before the table runs. */
-#define HEAD_FIELDS { "kind", V_SCALAR, true, NULL }, { "metadata", V_MAP, true, NULL }
 
 struct meta {
 	const struct istr *ns, *name;
@@ -1070,7 +1033,7 @@ static void dep_ttl(struct load *ld, void *target, const struct ynode *v)
 	d->ttl = secs;
 }
 
-static void want_bool(struct load *ld, const struct ynode *v, const char *name, bool *out)
+void want_bool(struct load *ld, const struct ynode *v, const char *name, bool *out)
 {
 	bool b = false;
 	if (v->kind != YNODE_SCALAR || ynode_scalar(v, NULL, NULL, &b) != YSCALAR_BOOL) {
@@ -1318,21 +1281,16 @@ static const struct field cluster_fields[] = {
 	{ "config", V_ANY, true, cluster_config },
 };
 
-struct kind_table {
-	size_t size;
-	const struct field *fields;
-	size_t nfields;
-};
+#define TABLE(type, f) (&(const struct kind_table){ sizeof(struct type), f, sizeof(f) / sizeof(*(f)), NULL })
 
-#define TABLE(type, f) { sizeof(struct type), f, sizeof(f) / sizeof(*(f)) }
-
-static const struct kind_table kind_tables[KIND_COUNT] = {
+static const struct kind_table *const kind_tables[KIND_COUNT] = {
 	[KIND_SERVICE] = TABLE(service, service_fields),
 	[KIND_CONTRACT] = TABLE(contract, contract_fields),
 	[KIND_DEPENDENCY] = TABLE(dependency, dependency_fields),
 	[KIND_RULE] = TABLE(rule, rule_fields),
 	[KIND_ACLRULE] = TABLE(aclrule, aclrule_fields),
 	[KIND_CLUSTER] = TABLE(cluster, cluster_fields),
+	[KIND_DATASET] = &dataset_table,
 };
 
 /* ---- objects ---- */
@@ -1363,7 +1321,7 @@ static void load_object(struct load *ld, const struct ynode *n)
 		else
 			lerr(ld, kn->pos,
 			     "unknown kind '%s' (expected service, contract, dependency, rule, "
-			     "aclrule or cluster)",
+			     "aclrule, cluster or dataset)",
 			     kn->str->s);
 		return;
 	}
@@ -1381,13 +1339,15 @@ static void load_object(struct load *ld, const struct ynode *n)
 		strbuf_addf(&ld->prefix, "%s %s/%s: ", kind_names[k], meta.ns->s, meta.name->s);
 	}
 
-	const struct kind_table *t = &kind_tables[k];
+	const struct kind_table *t = kind_tables[k];
 	struct object *o = arena_alloc(ld->p->arena, t->size);
 	o->kind = k;
 	o->ns = meta.ns;
 	o->name = meta.name;
 	o->pos = n->pos;
 	decode_map(ld, n, t->fields, t->nfields, o);
+	if (t->finish)
+		t->finish(ld, o, n);
 	if (ld->errors || !meta.ns || !meta.name)
 		return;
 

@@ -19,7 +19,16 @@
 
 struct arena;
 
-enum kind { KIND_SERVICE, KIND_CONTRACT, KIND_DEPENDENCY, KIND_RULE, KIND_ACLRULE, KIND_CLUSTER, KIND_COUNT };
+enum kind {
+	KIND_SERVICE,
+	KIND_CONTRACT,
+	KIND_DEPENDENCY,
+	KIND_RULE,
+	KIND_ACLRULE,
+	KIND_CLUSTER,
+	KIND_DATASET, /* cairn's addition: what a snapshot takes from a database */
+	KIND_COUNT
+};
 
 /* "service", "contract", ...; kind_parse returns -1 for an unknown name. */
 const char *kind_name(enum kind k);
@@ -142,6 +151,80 @@ struct cluster {
 	struct labels labels;
 	const struct ynode *config;
 };
+
+/* A dataset: which rows `cairn snapshot create` takes from a source
+ * PostgreSQL (roots, closed under foreign keys), how it anonymizes them and
+ * how many snapshots it keeps. Table names are "table" or "schema.table",
+ * columns "table.column" or "schema.table.column", as written; whether they
+ * exist is checked against the source when a snapshot is made. */
+enum anon_kind {
+	ANON_EMAIL,
+	ANON_FIRST_NAME,
+	ANON_LAST_NAME,
+	ANON_FULL_NAME,
+	ANON_PHONE,
+	ANON_DIGITS, /* each digit replaced, the rest kept */
+	ANON_TEXT,   /* letters and digits replaced, same length */
+	ANON_HASH,
+	ANON_NULL,
+	ANON_CONST,
+	ANON_REGEX,
+	ANON_DATE_SHIFT,
+	ANON_COUNT
+};
+
+/* "email", "first_name", ...; anon_kind_parse returns -1 for an unknown name. */
+const char *anon_kind_name(enum anon_kind k);
+int anon_kind_parse(const char *s, enum anon_kind *out);
+
+struct dataset_anon {
+	const struct istr *table, *column;
+	enum anon_kind kind;
+	const struct istr *value;   /* const: the value; regex: the pattern */
+	const struct istr *replace; /* regex: the replacement ($1 for groups) */
+	int64_t days;               /* date_shift: dates move by up to this many days either way */
+	struct pos pos;
+};
+
+struct dataset_root {
+	const struct istr *table;
+	const struct istr *where; /* SQL condition on the table's rows */
+	struct pos pos;
+};
+
+struct dataset_table {
+	const struct istr *table;
+	bool whole; /* copied entirely */
+	struct pos pos;
+};
+
+struct dataset_reference {
+	const struct istr *constraint; /* foreign key constraint name */
+	bool children; /* true: followed to children also from parent-only rows; false: never */
+	struct pos pos;
+};
+
+struct dataset {
+	struct object obj;
+	const struct istr *source_url;    /* libpq URL, never with a password */
+	const struct istr *password_file; /* NULL: libpq's PGPASSFILE / PGPASSWORD */
+	const struct istr *build;         /* a fixed build, or NULL */
+	const struct istr *build_dependency, *build_component; /* or the image a component runs */
+	struct dataset_root *roots;
+	uint32_t nroots;
+	struct dataset_table *tables;
+	uint32_t ntables;
+	struct dataset_reference *references;
+	uint32_t nreferences;
+	struct dataset_anon *anonymize;
+	uint32_t nanonymize;
+	const struct istr *key_file; /* HMAC-SHA256 key of the anonymization */
+	int64_t keep;                /* snapshots kept (default 3) */
+	int64_t max_rows;            /* refuse a snapshot larger than this (default 10 000 000) */
+};
+
+#define DATASET_KEEP_DEFAULT 3
+#define DATASET_MAX_ROWS_DEFAULT 10000000
 
 struct policy {
 	struct arena *arena;

@@ -273,6 +273,21 @@ int policy_validate(struct policy *p, struct diags *diags)
 				ret = -1;
 			}
 			break;
+		case KIND_DATASET: {
+			const struct dataset *ds = (const struct dataset *)o;
+			if (strcmp(o->ns->s, SYSTEM_NS) == 0) {
+				diags_add_at(diags, o->pos,
+					     "dataset %s/%s: datasets live in a team's namespace, not "
+					     "in " SYSTEM_NS,
+					     o->ns->s, o->name->s);
+				ret = -1;
+			}
+			if (ds->build_dependency &&
+			    check_ref(p, diags, o->pos, o, "build: ", KIND_DEPENDENCY,
+				      ds->build_dependency, o->ns->s) < 0)
+				ret = -1;
+			break;
+		}
 		case KIND_RULE:
 		case KIND_COUNT:
 			break;

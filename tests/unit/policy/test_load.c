@@ -703,3 +703,74 @@ Test(load, a_label_over_the_limit_is_refused)
 	expect_ok(sb.buf);
 	strbuf_release(&sb);
 }
+
+Test(load, dataset_fields_and_defaults)
+{
+	struct loaded l;
+	load(&l, "- kind: dataset\n"
+		 "  metadata: {namespace: main, name: demo}\n"
+		 "  source: {url: \"postgres://reader@db:5432/shop\", password_file: reader.pw}\n"
+		 "  build: {dependency: main/prod, component: app}\n"
+		 "  roots: [{table: customer, where: \"customer_id < 3\"}, {table: sales.store}]\n"
+		 "  tables: {language: {whole: true}}\n"
+		 "  references: {a_fkey: {children: true}, b_fkey: {children: false}}\n"
+		 "  anonymize:\n"
+		 "    sales.staff.email: email\n"
+		 "    customer.note: {regex: {pattern: \"[0-9]+\", replace: \"#\"}}\n"
+		 "    customer.born: {date_shift: 30}\n"
+		 "    customer.token: {const: x}\n"
+		 "    staff.password: null\n"
+		 "  key_file: demo.key\n");
+	cr_assert_eq(l.rc, 0);
+	const struct dataset *d = (const struct dataset *)policy_get(l.p, KIND_DATASET, "main", "demo");
+	cr_assert_not_null(d);
+	cr_expect_str_eq(d->source_url->s, "postgres://reader@db:5432/shop");
+	cr_expect_str_eq(d->password_file->s, "reader.pw");
+	cr_expect_null(d->build);
+	cr_expect_str_eq(d->build_dependency->s, "main/prod");
+	cr_expect_str_eq(d->build_component->s, "app");
+	cr_assert_eq(d->nroots, 2);
+	cr_expect_str_eq(d->roots[0].where->s, "customer_id < 3");
+	cr_expect_str_eq(d->roots[1].table->s, "sales.store");
+	cr_expect_null(d->roots[1].where);
+	cr_assert_eq(d->ntables, 1);
+	cr_expect(d->tables[0].whole);
+	cr_assert_eq(d->nreferences, 2);
+	cr_expect(d->references[0].children);
+	cr_expect_not(d->references[1].children);
+	cr_assert_eq(d->nanonymize, 5);
+	cr_expect_str_eq(d->anonymize[0].table->s, "sales.staff");
+	cr_expect_str_eq(d->anonymize[0].column->s, "email");
+	cr_expect_eq(d->anonymize[0].kind, ANON_EMAIL);
+	cr_expect_eq(d->anonymize[1].kind, ANON_REGEX);
+	cr_expect_str_eq(d->anonymize[1].value->s, "[0-9]+");
+	cr_expect_str_eq(d->anonymize[1].replace->s, "#");
+	cr_expect_eq(d->anonymize[2].kind, ANON_DATE_SHIFT);
+	cr_expect_eq(d->anonymize[2].days, 30);
+	cr_expect_eq(d->anonymize[3].kind, ANON_CONST);
+	cr_expect_str_eq(d->anonymize[3].value->s, "x");
+	cr_expect_eq(d->anonymize[4].kind, ANON_NULL);
+	cr_expect_str_eq(d->key_file->s, "demo.key");
+	cr_expect_eq(d->keep, DATASET_KEEP_DEFAULT);
+	cr_expect_eq(d->max_rows, DATASET_MAX_ROWS_DEFAULT);
+	done(&l);
+}
+
+Test(load, dataset_errors)
+{
+	expect_error("- {kind: dataset, metadata: {namespace: main, name: d}, source: {url: "
+		     "\"postgres://u:pw@db/shop\"}, roots: [{table: t}]}",
+		     "p.yaml:1:71: dataset main/d: source: url holds a password");
+	expect_error("- {kind: dataset, metadata: {namespace: main, name: d}, source: {url: "
+		     "\"postgres://u@db/shop?password=x\"}, roots: [{table: t}]}",
+		     "url holds a password");
+	expect_error("- {kind: dataset, metadata: {namespace: main, name: d}, source: {url: "
+		     "\"postgres://u@db/shop\"}, roots: [{table: t}], build: [1]}",
+		     "build must be a build name");
+	expect_error("- {kind: dataset, metadata: {namespace: main, name: d}, source: {url: "
+		     "\"postgres://u@db/shop\"}, roots: [t]}",
+		     "a root must be a mapping");
+	expect_error("- {kind: dataset, metadata: {namespace: main, name: d}, source: {url: "
+		     "\"postgres://u@db/shop\"}, roots: [{table: t}], anonymize: {t.c: email}}",
+		     "anonymize needs 'key_file'");
+}
