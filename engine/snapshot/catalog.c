@@ -1,0 +1,271 @@
+/* Reading the source's tables, columns and foreign keys from pg_catalog. */
+#include "catalog.h"
+
+#include "base/arena.h"
+#include "base/strbuf.h"
+#include "base/suggest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Ordinary and partitioned tables outside the system schemas and not owned
+ * by an extension; partitions are read through their parent. */
+static const char tables_sql[] =
+	"SELECT c.oid, n.nspname, c.relname, c.relkind = 'p',"
+	"  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
+	" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+	" WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition"
+	"  AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+	"  AND n.nspname NOT LIKE 'pg\\_%'"
+	"  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
+	"                  AND d.objid = c.oid AND d.deptype = 'e')"
+	" ORDER BY n.nspname, c.relname";
+
+/* The category of a domain is that of its base type. */
+static const char columns_sql[] =
+	"SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnum,"
+	"  a.attnotnull, a.attgenerated <> '', a.attidentity,"
+	"  (SELECT b.typcategory FROM pg_type b"
+	"    WHERE b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)"
+	" FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+	" WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped"
+	" ORDER BY a.attrelid, a.attnum";
+
+/* Constraints cloned onto partitions have a parent constraint: the parent's
+ * one stands for them. */
+static const char fks_sql[] =
+	"SELECT con.conname, con.conrelid, con.confrelid, con.conkey::text, con.confkey::text"
+	" FROM pg_constraint con"
+	" WHERE con.contype = 'f' AND con.conparentid = 0"
+	"  AND con.conrelid = ANY($1::oid[]) AND con.confrelid = ANY($1::oid[])"
+	" ORDER BY con.conname, con.conrelid";
+
+const char *sn_quote_ident(struct arena *a, const char *name)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addc(&sb, '"');
+	for (const char *c = name; *c; c++) {
+		if (*c == '"')
+			strbuf_addc(&sb, '"');
+		strbuf_addc(&sb, *c);
+	}
+	strbuf_addc(&sb, '"');
+	char *out = arena_strndup(a, sb.buf, sb.len);
+	strbuf_release(&sb);
+	return out;
+}
+
+static PGresult *query(PGconn *conn, const char *sql, const char *param, struct error *err)
+{
+	const char *params[1] = { param };
+	PGresult *r = PQexecParams(conn, sql, param ? 1 : 0, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		error_set(err, "reading the source's catalog: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int table_by_oid(const struct sn_catalog *c, uint32_t oid)
+{
+	/* Tables are in name order, not oid order; a schema's few hundred
+	 * tables make a linear scan cheap enough for reading the catalog once. */
+	for (size_t i = 0; i < c->ntables; i++)
+		if (c->tables[i].oid == oid)
+			return (int)i;
+	return -1;
+}
+
+static int column_by_attnum(const struct sn_table *t, long attnum)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		if (t->cols[i].attnum == attnum)
+			return (int)i;
+	return -1;
+}
+
+/* "{1,2}" into column indices of t; the count, or -1. */
+static int parse_attnums(struct arena *a, const struct sn_table *t, const char *s, size_t **out)
+{
+	size_t n = 1;
+	for (const char *c = s; *c; c++)
+		n += *c == ',';
+	*out = arena_alloc(a, n * sizeof(**out));
+	size_t k = 0;
+	if (*s == '{')
+		s++;
+	while (*s && *s != '}') {
+		char *end;
+		long attnum = strtol(s, &end, 10);
+		int col = column_by_attnum(t, attnum);
+		if (end == s || col < 0 || k == n)
+			return -1;
+		(*out)[k++] = (size_t)col;
+		s = *end == ',' ? end + 1 : end;
+	}
+	return (int)k;
+}
+
+int sn_catalog_read(PGconn *conn, struct sn_catalog *c, struct error *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->arena = arena_new();
+	PGresult *r = query(conn, tables_sql, NULL, err);
+	if (!r)
+		return -1;
+	c->ntables = (size_t)PQntuples(r);
+	c->tables = arena_alloc(c->arena, (c->ntables ? c->ntables : 1) * sizeof(*c->tables));
+	struct strbuf oids = STRBUF_INIT;
+	strbuf_addc(&oids, '{');
+	for (size_t i = 0; i < c->ntables; i++) {
+		struct sn_table *t = &c->tables[i];
+		t->oid = (uint32_t)strtoul(PQgetvalue(r, (int)i, 0), NULL, 10);
+		t->schema = arena_strdup(c->arena, PQgetvalue(r, (int)i, 1));
+		t->name = arena_strdup(c->arena, PQgetvalue(r, (int)i, 2));
+		t->partitioned = PQgetvalue(r, (int)i, 3)[0] == 't';
+		t->has_pk = PQgetvalue(r, (int)i, 4)[0] == 't';
+		t->qname = arena_printf(c->arena, "%s.%s", sn_quote_ident(c->arena, t->schema),
+					sn_quote_ident(c->arena, t->name));
+		t->label = arena_printf(c->arena, "%s.%s", t->schema, t->name);
+		strbuf_addf(&oids, "%s%u", i ? "," : "", t->oid);
+	}
+	strbuf_addc(&oids, '}');
+	PQclear(r);
+
+	r = query(conn, columns_sql, strbuf_cstr(&oids), err);
+	if (!r)
+		goto fail;
+	size_t nrows = (size_t)PQntuples(r);
+	/* Rows come grouped by table: count, then fill. */
+	for (size_t i = 0; i < nrows; i++) {
+		int ti = table_by_oid(c, (uint32_t)strtoul(PQgetvalue(r, (int)i, 0), NULL, 10));
+		if (ti >= 0)
+			c->tables[ti].ncols++;
+	}
+	for (size_t i = 0; i < c->ntables; i++) {
+		size_t n = c->tables[i].ncols;
+		c->tables[i].cols = arena_alloc(c->arena, (n ? n : 1) * sizeof(struct sn_column));
+		c->tables[i].ncols = 0;
+	}
+	for (size_t i = 0; i < nrows; i++) {
+		int ti = table_by_oid(c, (uint32_t)strtoul(PQgetvalue(r, (int)i, 0), NULL, 10));
+		if (ti < 0)
+			continue;
+		struct sn_table *t = &c->tables[ti];
+		struct sn_column *col = &t->cols[t->ncols++];
+		col->name = arena_strdup(c->arena, PQgetvalue(r, (int)i, 1));
+		col->type = arena_strdup(c->arena, PQgetvalue(r, (int)i, 2));
+		col->attnum = (int16_t)atoi(PQgetvalue(r, (int)i, 3));
+		col->notnull = PQgetvalue(r, (int)i, 4)[0] == 't';
+		col->generated = PQgetvalue(r, (int)i, 5)[0] == 't';
+		col->identity = PQgetvalue(r, (int)i, 6)[0];
+		col->category = PQgetvalue(r, (int)i, 7)[0];
+	}
+	PQclear(r);
+
+	r = query(conn, fks_sql, strbuf_cstr(&oids), err);
+	if (!r)
+		goto fail;
+	nrows = (size_t)PQntuples(r);
+	c->fks = arena_alloc(c->arena, (nrows ? nrows : 1) * sizeof(*c->fks));
+	for (size_t i = 0; i < nrows; i++) {
+		struct sn_fk *fk = &c->fks[c->nfks];
+		int child = table_by_oid(c, (uint32_t)strtoul(PQgetvalue(r, (int)i, 1), NULL, 10));
+		int parent = table_by_oid(c, (uint32_t)strtoul(PQgetvalue(r, (int)i, 2), NULL, 10));
+		if (child < 0 || parent < 0)
+			continue;
+		fk->name = arena_strdup(c->arena, PQgetvalue(r, (int)i, 0));
+		fk->child = (size_t)child;
+		fk->parent = (size_t)parent;
+		fk->children = -1;
+		int nc = parse_attnums(c->arena, &c->tables[child], PQgetvalue(r, (int)i, 3),
+				       &fk->child_cols);
+		int np = parse_attnums(c->arena, &c->tables[parent], PQgetvalue(r, (int)i, 4),
+				       &fk->parent_cols);
+		if (nc <= 0 || nc != np) {
+			error_set(err, "reading the source's catalog: foreign key %s of %s has "
+				       "columns cairn cannot read",
+				  fk->name, c->tables[child].label);
+			PQclear(r);
+			goto fail;
+		}
+		fk->ncols = (size_t)nc;
+		c->nfks++;
+	}
+	PQclear(r);
+	strbuf_release(&oids);
+	return 0;
+fail:
+	strbuf_release(&oids);
+	sn_catalog_release(c);
+	return -1;
+}
+
+void sn_catalog_release(struct sn_catalog *c)
+{
+	arena_free(c->arena);
+	memset(c, 0, sizeof(*c));
+}
+
+int sn_catalog_table(const struct sn_catalog *c, const char *name, size_t *out, struct error *err)
+{
+	const char *dot = strchr(name, '.');
+	int found = -1, matches = 0;
+	for (size_t i = 0; i < c->ntables; i++) {
+		const struct sn_table *t = &c->tables[i];
+		if (dot ? strcmp(t->label, name) == 0 : strcmp(t->name, name) == 0) {
+			if (dot || strcmp(t->schema, "public") == 0) {
+				*out = i;
+				return 0;
+			}
+			found = (int)i;
+			matches++;
+		}
+	}
+	if (matches == 1) {
+		*out = (size_t)found;
+		return 0;
+	}
+	if (matches > 1)
+		return error_set(err, "table '%s' is in %d schemas: write it as schema.%s", name,
+				 matches, name);
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	for (size_t i = 0; i < c->ntables; i++) {
+		const struct sn_table *t = &c->tables[i];
+		const char *cand = dot || strcmp(t->schema, "public") != 0 ? t->label : t->name;
+		size_t d = edit_distance(name, cand);
+		if (d < best_d) {
+			best_d = d;
+			best = cand;
+		}
+	}
+	if (best)
+		return error_set(err, "the source has no table '%s' (the nearest is '%s')", name,
+				 best);
+	return error_set(err, "the source has no table '%s' (it has no tables at all)", name);
+}
+
+int sn_catalog_column(const struct sn_catalog *c, size_t ti, const char *name, size_t *out,
+		      struct error *err)
+{
+	const struct sn_table *t = &c->tables[ti];
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	for (size_t i = 0; i < t->ncols; i++) {
+		if (strcmp(t->cols[i].name, name) == 0) {
+			*out = i;
+			return 0;
+		}
+		size_t d = edit_distance(name, t->cols[i].name);
+		if (d < best_d) {
+			best_d = d;
+			best = t->cols[i].name;
+		}
+	}
+	if (best)
+		return error_set(err, "table %s has no column '%s' (the nearest is '%s')", t->label,
+				 name, best);
+	return error_set(err, "table %s has no column '%s' (it has no columns)", t->label, name);
+}
