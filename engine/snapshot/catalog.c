@@ -31,6 +31,12 @@ static const char columns_sql[] =
 	" WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped"
 	" ORDER BY a.attrelid, a.attnum";
 
+/* Columns that are alone the key of a unique index without a predicate. */
+static const char unique_sql[] =
+	"SELECT i.indrelid, i.indkey[0] FROM pg_index i"
+	" WHERE i.indisunique AND i.indnkeyatts = 1 AND i.indkey[0] > 0 AND i.indpred IS NULL"
+	"  AND i.indrelid = ANY($1::oid[])";
+
 /* Constraints cloned onto partitions have a parent constraint: the parent's
  * one stands for them. */
 static const char fks_sql[] =
@@ -161,6 +167,17 @@ int sn_catalog_read(PGconn *conn, struct sn_catalog *c, struct error *err)
 		col->generated = PQgetvalue(r, (int)i, 5)[0] == 't';
 		col->identity = PQgetvalue(r, (int)i, 6)[0];
 		col->category = PQgetvalue(r, (int)i, 7)[0];
+	}
+	PQclear(r);
+
+	r = query(conn, unique_sql, strbuf_cstr(&oids), err);
+	if (!r)
+		goto fail;
+	for (int i = 0; i < PQntuples(r); i++) {
+		int ti = table_by_oid(c, (uint32_t)strtoul(PQgetvalue(r, i, 0), NULL, 10));
+		int col = ti < 0 ? -1 : column_by_attnum(&c->tables[ti], atol(PQgetvalue(r, i, 1)));
+		if (col >= 0)
+			c->tables[ti].cols[col].unique = true;
 	}
 	PQclear(r);
 

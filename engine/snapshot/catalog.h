@@ -23,6 +23,7 @@ struct sn_column {
 	bool generated; /* GENERATED ALWAYS AS (...) STORED: never written on restore */
 	char identity;  /* 'a' ALWAYS, 'd' BY DEFAULT, 0 */
 	char category;  /* pg_type.typcategory of its base type: 'S' string, 'D' date/time... */
+	bool unique;    /* alone under a unique index or primary key */
 };
 
 struct sn_table {
