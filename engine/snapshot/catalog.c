@@ -5,6 +5,9 @@
 #include "base/strbuf.h"
 #include "base/suggest.h"
 
+#include <openssl/evp.h>
+#include <stdio.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +39,11 @@ static const char unique_sql[] =
 	"SELECT i.indrelid, i.indkey[0] FROM pg_index i"
 	" WHERE i.indisunique AND i.indnkeyatts = 1 AND i.indkey[0] > 0 AND i.indpred IS NULL"
 	"  AND i.indrelid = ANY($1::oid[])";
+
+static const char partitions_sql[] =
+	"SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname)"
+	" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+	" WHERE c.relispartition AND c.relkind = 'r'";
 
 /* Constraints cloned onto partitions have a parent constraint: the parent's
  * one stands for them. */
@@ -170,6 +178,18 @@ int sn_catalog_read(PGconn *conn, struct sn_catalog *c, struct error *err)
 	}
 	PQclear(r);
 
+	r = query(conn, partitions_sql, NULL, err);
+	if (!r)
+		goto fail;
+	c->npartitions = (size_t)PQntuples(r);
+	c->partitions = arena_alloc(c->arena, (c->npartitions ? c->npartitions : 1) *
+						      sizeof(*c->partitions));
+	for (size_t i = 0; i < c->npartitions; i++) {
+		c->partitions[i].oid = (uint32_t)strtoul(PQgetvalue(r, (int)i, 0), NULL, 10);
+		c->partitions[i].qname = arena_strdup(c->arena, PQgetvalue(r, (int)i, 1));
+	}
+	PQclear(r);
+
 	r = query(conn, unique_sql, strbuf_cstr(&oids), err);
 	if (!r)
 		goto fail;
@@ -285,4 +305,44 @@ int sn_catalog_column(const struct sn_catalog *c, size_t ti, const char *name, s
 		return error_set(err, "table %s has no column '%s' (the nearest is '%s')", t->label,
 				 name, best);
 	return error_set(err, "table %s has no column '%s' (it has no columns)", t->label, name);
+}
+
+const char *sn_partition_name(const struct sn_catalog *c, uint32_t oid)
+{
+	for (size_t i = 0; i < c->npartitions; i++)
+		if (c->partitions[i].oid == oid)
+			return c->partitions[i].qname;
+	return NULL;
+}
+
+void sn_catalog_fingerprint(const struct sn_catalog *c, char out[65])
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < c->ntables; i++) {
+		const struct sn_table *t = &c->tables[i];
+		strbuf_addf(&sb, "table %s%s\n", t->label, t->partitioned ? " partitioned" : "");
+		for (size_t k = 0; k < t->ncols; k++)
+			strbuf_addf(&sb, "  %s %s%s%s%s\n", t->cols[k].name, t->cols[k].type,
+				    t->cols[k].notnull ? " not null" : "",
+				    t->cols[k].generated ? " generated" : "",
+				    t->cols[k].unique ? " unique" : "");
+	}
+	for (size_t i = 0; i < c->nfks; i++) {
+		const struct sn_fk *fk = &c->fks[i];
+		strbuf_addf(&sb, "fk %s %s(", fk->name, c->tables[fk->child].label);
+		for (size_t k = 0; k < fk->ncols; k++)
+			strbuf_addf(&sb, "%s%s", k ? "," : "",
+				    c->tables[fk->child].cols[fk->child_cols[k]].name);
+		strbuf_addf(&sb, ") -> %s(", c->tables[fk->parent].label);
+		for (size_t k = 0; k < fk->ncols; k++)
+			strbuf_addf(&sb, "%s%s", k ? "," : "",
+				    c->tables[fk->parent].cols[fk->parent_cols[k]].name);
+		strbuf_adds(&sb, ")\n");
+	}
+	unsigned char md[32];
+	unsigned len = 0;
+	EVP_Digest(sb.buf, sb.len, md, &len, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	strbuf_release(&sb);
 }

@@ -45,8 +45,15 @@ struct sn_fk {
 	int children; /* the dataset's reference: -1 default, 0 never, 1 also from parent-only rows */
 };
 
+struct sn_partition {
+	uint32_t oid;
+	const char *qname;
+};
+
 struct sn_catalog {
 	struct arena *arena; /* everything below */
+	struct sn_partition *partitions; /* leaf partitions of partitioned tables */
+	size_t npartitions;
 	struct sn_table *tables;
 	size_t ntables;
 	struct sn_fk *fks;
@@ -64,6 +71,12 @@ int sn_catalog_table(const struct sn_catalog *c, const char *name, size_t *out, 
 /* A column of table t by name; -1 with the nearest existing column. */
 int sn_catalog_column(const struct sn_catalog *c, size_t t, const char *name, size_t *out,
 		      struct error *err);
+
+/* The quoted name of a leaf partition, for SQL; NULL when unknown. */
+const char *sn_partition_name(const struct sn_catalog *c, uint32_t oid);
+/* A SHA-256 (hex) of the tables, columns, types and foreign keys: what a
+ * restore and the next snapshot compare to see that the schema changed. */
+void sn_catalog_fingerprint(const struct sn_catalog *c, char out[65]);
 
 /* "name" with every '"' doubled and quotes around, for SQL; arena-owned. */
 const char *sn_quote_ident(struct arena *a, const char *name);

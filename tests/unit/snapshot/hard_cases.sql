@@ -76,6 +76,7 @@ CREATE TABLE payment_2026 PARTITION OF payment FOR VALUES FROM ('2026-01-01') TO
 
 CREATE TABLE audit_log (
   customer_id integer NOT NULL REFERENCES customer,
+  customer_email email_t REFERENCES customer (email),  -- a text key: anonymized alike
   note text
 );
 
@@ -104,7 +105,7 @@ SET CONSTRAINTS ALL DEFERRED;
 INSERT INTO store VALUES (1, 1, '1 Main St'), (2, 3, '2 High St');
 INSERT INTO staff VALUES
   (1, 1, NULL, 'Mike Hillyer', 'mike@example.com', 'secret1'),
-  (2, 1, 1, 'Jon Stephens', 'jon@example.com', 'secret2'),
+  (2, 1, 1, 'Jon Stephens', 'mary.smith@example.com', 'secret2'),  -- also a customer
   (3, 2, 1, 'Ann Archer', 'ann@example.com', 'secret3');
 COMMIT;
 INSERT INTO customer (store_id, first_name, last_name, email, phone, mood, note, born) VALUES
@@ -119,6 +120,6 @@ INSERT INTO inventory (film_id, store_id) VALUES (1, 1), (2, 2), (3, 1);
 INSERT INTO rental (customer_id, inventory_id, staff_id) VALUES (1, 1, 2), (3, 2, 3), (2, 3, 1);
 INSERT INTO payment VALUES
   (1, 1, 1, 2.99, '2025-06-01'), (2, 1, 1, 0.99, '2026-02-01'), (3, 3, 2, 4.99, '2026-03-01');
-INSERT INTO audit_log VALUES (1, 'x'), (2, 'y'), (1, 'z');
+INSERT INTO audit_log VALUES (1, 'mary.smith@example.com', 'x'), (2, NULL, 'y'), (1, NULL, 'z');
 INSERT INTO sales.invoice VALUES (1, 100, 1), (2, 100, 3);
 INSERT INTO sales.invoice_line VALUES (1, 100, 1, 'popcorn'), (1, 100, 2, 'soda'), (2, 100, 1, 'candy');
