@@ -60,6 +60,7 @@ int cmd_logs(struct cli *cli, int argc, char **argv);
 int cmd_extend(struct cli *cli, int argc, char **argv);
 int cmd_rollback(struct cli *cli, int argc, char **argv);
 int cmd_rollout(struct cli *cli, int argc, char **argv);
+int cmd_snapshot(struct cli *cli, int argc, char **argv);
 
 /* The latest generation, resolved with the current users file. */
 struct cli_current {

@@ -1,0 +1,445 @@
+/* `cairn snapshot create|list|show|restore|delete`: snapshots of a
+ * dataset's source database, kept in a local directory. */
+#include "cli.h"
+#include "engine/revise.h"
+#include "engine/snapshot/snapshot.h"
+#include "engine/store/store.h"
+
+#include "base/alloc.h"
+#include "base/strbuf.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char snapshot_usage[] =
+	"usage: cairn snapshot create NAMESPACE/NAME [--store DIR] [-o json]\n"
+	"       cairn snapshot list [NAMESPACE/NAME] [--store DIR] [-o json]\n"
+	"       cairn snapshot show ID [--store DIR] [-o json]\n"
+	"       cairn snapshot restore ID --into URL [--store DIR] [-o json]\n"
+	"       cairn snapshot delete ID [--store DIR] [-o json]\n"
+	"\n"
+	"create   takes the dataset's rows from its source (the latest policy\n"
+	"         generation's dataset NAMESPACE/NAME): its roots, their children,\n"
+	"         every row's parents, anonymized; writes <schema>.<table>.json.gz,\n"
+	"         schema.sql, build.txt and manifest.json as snapshot ID, then deletes\n"
+	"         the oldest beyond the dataset's `keep`. Prints the id and per-table\n"
+	"         rows, bytes and seconds; warns about text columns without a rule.\n"
+	"list     the snapshots (of one dataset), oldest first\n"
+	"show     a snapshot's manifest\n"
+	"restore  into the empty database at URL (a libpq URL; the password from\n"
+	"         PGPASSWORD or PGPASSFILE): schema, every table, indexes and\n"
+	"         constraints, sequences past the data, ANALYZE. A database that has\n"
+	"         a table is refused.\n"
+	"delete   removes a snapshot\n"
+	"\n"
+	"  --store DIR  where snapshots are kept (CAIRN_SNAPSHOTS; default: snapshots/\n"
+	"               beside a SQLite state, else ~/.local/share/cairn/snapshots)\n"
+	"  -o json      create: {id, dataset, generation, build, rows, bytes, seconds,\n"
+	"               rounds, queries, tables: [{table, rows, bytes, seconds}],\n"
+	"               warnings, schema_changed_since, pruned}; list: [manifest];\n"
+	"               show: the manifest; restore: {id, rows, seconds, tables};\n"
+	"               delete: {deleted: ID}\n"
+	"\n"
+	"exit codes: 0 done, 1 failed (the message says why), 2 usage, 3 no such dataset\n";
+
+/* --store, CAIRN_SNAPSHOTS, beside a SQLite state, or the user's data directory. */
+static char *store_dir(const struct cli *cli, const char *given)
+{
+	if (given && *given)
+		return xstrdup(given);
+	const char *env = getenv("CAIRN_SNAPSHOTS");
+	if (env && *env)
+		return xstrdup(env);
+	struct strbuf sb = STRBUF_INIT;
+	const char *state = cli->state;
+	if (state && strncmp(state, "postgres://", 11) != 0 && strncmp(state, "postgresql://", 13) != 0) {
+		if (strncmp(state, "sqlite:", 7) == 0)
+			state += 7;
+		const char *slash = strrchr(state, '/');
+		if (slash)
+			strbuf_add(&sb, state, (size_t)(slash - state) + 1);
+		strbuf_adds(&sb, "snapshots");
+	} else if (getenv("XDG_DATA_HOME") && *getenv("XDG_DATA_HOME")) {
+		strbuf_addf(&sb, "%s/cairn/snapshots", getenv("XDG_DATA_HOME"));
+	} else {
+		strbuf_addf(&sb, "%s/.local/share/cairn/snapshots", getenv("HOME") ? getenv("HOME") : ".");
+	}
+	return strbuf_detach(&sb);
+}
+
+static void print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	cli_print_json(s);
+	free(s);
+}
+
+static void format_bytes(long long n, char *out, size_t size)
+{
+	if (n < 10 * 1024)
+		snprintf(out, size, "%lld B", n);
+	else if (n < 10 * 1024 * 1024)
+		snprintf(out, size, "%.1f kB", (double)n / 1024);
+	else
+		snprintf(out, size, "%.1f MB", (double)n / (1024 * 1024));
+}
+
+struct progress {
+	bool tty;
+	size_t done;
+};
+
+static void on_table(void *ctx, const char *table, int64_t rows, int64_t bytes, double seconds)
+{
+	struct progress *p = ctx;
+	p->done++;
+	if (p->tty)
+		fprintf(stderr, "\r\033[K  %zu tables, last %s: %lld rows", p->done, table,
+			(long long)rows);
+}
+
+static void end_progress(const struct progress *p)
+{
+	if (p->tty && p->done)
+		fputs("\r\033[K", stderr);
+}
+
+/* The image tag of the component `build.component` runs for dependency
+ * `build.dependency` in the latest generation: what build.txt says. */
+static int build_of(struct cli *cli, const struct dataset *ds, char **out)
+{
+	struct cli_current cur;
+	if (cli_current_load(cli, &cur, 0) < 0)
+		return -1;
+	int rc = -1;
+	const char *loc = ds->build_dependency->s;
+	struct strbuf id = STRBUF_INIT;
+	if (strchr(loc, '/'))
+		strbuf_adds(&id, loc);
+	else
+		strbuf_addf(&id, "%s/%s", ds->obj.ns->s, loc);
+	const struct dep_result *dr = resolution_find_dep(cur.resolution, strbuf_cstr(&id));
+	if (!dr || !dr->resolved) {
+		cli_error("dataset %s/%s: build: dependency %s is not resolved (%s): its build is "
+			  "unknown",
+			  ds->obj.ns->s, ds->obj.name->s, strbuf_cstr(&id),
+			  dr && dr->reason ? dr->reason : "absent");
+		goto out;
+	}
+	for (size_t i = 0; i < cur.resolution->ninstances && rc < 0; i++) {
+		const struct instance *in = cur.resolution->instances[i];
+		bool serves = false;
+		for (uint32_t k = 0; k < in->ndeps; k++)
+			serves |= strcmp(in->deps[k], strbuf_cstr(&id)) == 0;
+		if (!serves || !in->component || strcmp(in->component, ds->build_component->s) != 0)
+			continue;
+		json_t *params = in->params_public ? json_loads(in->params_public->s, 0, NULL) : NULL;
+		const char *image = json_string_value(json_object_get(params, "image"));
+		if (image) {
+			/* The tag: after the last ':' that follows the last '/'. */
+			const char *slash = strrchr(image, '/');
+			const char *colon = strrchr(slash ? slash : image, ':');
+			const char *at = strchr(image, '@');
+			*out = xstrdup(at ? at + 1 : colon ? colon + 1 : "latest");
+			rc = 0;
+		}
+		json_decref(params);
+		if (rc < 0) {
+			cli_error("dataset %s/%s: build: component %s of dependency %s has no image",
+				  ds->obj.ns->s, ds->obj.name->s, ds->build_component->s,
+				  strbuf_cstr(&id));
+			goto out;
+		}
+	}
+	if (rc < 0)
+		cli_error("dataset %s/%s: build: dependency %s runs no component %s",
+			  ds->obj.ns->s, ds->obj.name->s, strbuf_cstr(&id), ds->build_component->s);
+out:
+	strbuf_release(&id);
+	cli_current_release(&cur);
+	return rc;
+}
+
+static int snapshot_create_cmd(struct cli *cli, const char *name, const char *store)
+{
+	const char *slash = strchr(name, '/');
+	if (!slash || slash == name || !slash[1]) {
+		cli_error("snapshot create needs NAMESPACE/NAME of a dataset\n%s", snapshot_usage);
+		return EXIT_USAGE;
+	}
+	struct store *st = cli_store(cli);
+	if (!st)
+		return EXIT_FAILURE_;
+	struct policy *pol = NULL;
+	long long gen = 0;
+	struct error err = ERROR_INIT;
+	if (revise_load_generation(st, cli->intern, 0, &pol, &gen, &err) < 0) {
+		cli_error("%s", error_msg(&err));
+		error_clear(&err);
+		return EXIT_FAILURE_;
+	}
+	char ns[256];
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - name), name);
+	const struct dataset *ds = (const struct dataset *)policy_get(pol, KIND_DATASET, ns, slash + 1);
+	int rc = EXIT_FAILURE_;
+	char *build = NULL;
+	struct snapshot_result res = { 0 };
+	if (!ds) {
+		cli_error("snapshot create: there is no dataset %s in generation %lld", name, gen);
+		rc = EXIT_REFUSED;
+		goto out;
+	}
+	if (ds->build)
+		build = xstrdup(ds->build->s);
+	else if (ds->build_dependency && build_of(cli, ds, &build) < 0)
+		goto out;
+	struct progress pr = { .tty = isatty(STDERR_FILENO) && !cli->json };
+	struct snapshot_options o = { .store = store, .build = build, .generation = gen,
+				      .progress = on_table, .progress_ctx = &pr };
+	int crc = snapshot_create(ds, &o, &res, &err);
+	end_progress(&pr);
+	if (crc < 0) {
+		cli_error("snapshot create: %s", error_msg(&err));
+		goto out;
+	}
+	if (cli->json) {
+		json_t *tables = json_array(), *warnings = json_array(), *pruned = json_array();
+		for (size_t i = 0; i < res.ntables; i++)
+			json_array_append_new(tables, json_pack("{s:s, s:I, s:I, s:f}", "table",
+								res.tables[i].table, "rows",
+								(json_int_t)res.tables[i].rows, "bytes",
+								(json_int_t)res.tables[i].bytes, "seconds",
+								res.tables[i].seconds));
+		for (size_t i = 0; i < res.warnings.len; i++)
+			json_array_append_new(warnings, json_string(res.warnings.items[i]));
+		for (size_t i = 0; i < res.npruned; i++)
+			json_array_append_new(pruned, json_string(res.pruned[i]));
+		json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:f, s:i, s:i, s:o, s:o, s:s?, s:o}",
+				      "id", res.id, "dataset", name, "generation", (json_int_t)gen,
+				      "build", build ? build : "unknown", "rows", (json_int_t)res.rows,
+				      "bytes", (json_int_t)res.bytes, "seconds", res.seconds, "rounds",
+				      (int)res.rounds, "queries", (int)res.queries, "tables", tables,
+				      "warnings", warnings, "schema_changed_since",
+				      res.schema_changed_since, "pruned", pruned);
+		print_json(j);
+		json_decref(j);
+	} else {
+		char b[32];
+		for (size_t i = 0; i < res.warnings.len; i++)
+			fprintf(stderr, "warning: %s\n", res.warnings.items[i]);
+		if (res.schema_changed_since)
+			fprintf(stderr, "note: the source's schema changed since snapshot %s\n",
+				res.schema_changed_since);
+		printf("snapshot %s of dataset %s (generation %lld, build %s)\n", res.id, name, gen,
+		       build ? build : "unknown");
+		printf("  %-40s %10s %10s %8s\n", "TABLE", "ROWS", "BYTES", "SECONDS");
+		for (size_t i = 0; i < res.ntables; i++) {
+			format_bytes(res.tables[i].bytes, b, sizeof(b));
+			printf("  %-40s %10lld %10s %8.2f\n", res.tables[i].table,
+			       (long long)res.tables[i].rows, b, res.tables[i].seconds);
+		}
+		format_bytes(res.bytes, b, sizeof(b));
+		printf("%lld rows in %zu tables, %s, %.2f s (subset: %u rounds, %u queries)\n",
+		       (long long)res.rows, res.ntables, b, res.seconds, res.rounds, res.queries);
+		for (size_t i = 0; i < res.npruned; i++)
+			printf("deleted %s (keep: %lld)\n", res.pruned[i], (long long)ds->keep);
+	}
+	rc = EXIT_DONE;
+out:
+	error_clear(&err);
+	snapshot_result_release(&res);
+	free(build);
+	policy_free(pol);
+	return rc;
+}
+
+static void print_manifest_line(json_t *m)
+{
+	char b[32];
+	format_bytes((long long)json_integer_value(json_object_get(m, "bytes")), b, sizeof(b));
+	printf("%-48s %-24s %-20s %-12s %10lld %10s\n", json_string_value(json_object_get(m, "id")),
+	       json_string_value(json_object_get(m, "dataset")),
+	       json_string_value(json_object_get(m, "created")),
+	       json_string_value(json_object_get(m, "build")),
+	       (long long)json_integer_value(json_object_get(m, "rows")), b);
+}
+
+static int snapshot_list_cmd(struct cli *cli, const char *dataset, const char *store)
+{
+	json_t *list;
+	struct error err = ERROR_INIT;
+	if (snapshot_list(store, dataset, &list, &err) < 0) {
+		cli_error("snapshot list: %s", error_msg(&err));
+		error_clear(&err);
+		return EXIT_FAILURE_;
+	}
+	if (cli->json) {
+		print_json(list);
+	} else {
+		printf("%-48s %-24s %-20s %-12s %10s %10s\n", "ID", "DATASET", "CREATED", "BUILD",
+		       "ROWS", "SIZE");
+		size_t i;
+		json_t *m;
+		json_array_foreach(list, i, m)
+		print_manifest_line(m);
+	}
+	json_decref(list);
+	return EXIT_DONE;
+}
+
+static int snapshot_show_cmd(struct cli *cli, const char *id, const char *store)
+{
+	json_t *m;
+	struct error err = ERROR_INIT;
+	if (snapshot_show(store, id, &m, &err) < 0) {
+		cli_error("snapshot show: %s", error_msg(&err));
+		error_clear(&err);
+		return EXIT_FAILURE_;
+	}
+	if (cli->json) {
+		print_json(m);
+	} else {
+		char b[32];
+		format_bytes((long long)json_integer_value(json_object_get(m, "bytes")), b, sizeof(b));
+		printf("snapshot %s\n  dataset %s (generation %lld), build %s\n  created %s in %.2f s "
+		       "from %s\n  %lld rows, %s\n  source schema %s\n",
+		       json_string_value(json_object_get(m, "id")),
+		       json_string_value(json_object_get(m, "dataset")),
+		       (long long)json_integer_value(json_object_get(m, "generation")),
+		       json_string_value(json_object_get(m, "build")),
+		       json_string_value(json_object_get(m, "created")),
+		       json_real_value(json_object_get(m, "seconds")),
+		       json_string_value(json_object_get(m, "source")),
+		       (long long)json_integer_value(json_object_get(m, "rows")), b,
+		       json_string_value(json_object_get(m, "source_schema")));
+		printf("  %-40s %10s %10s  %s\n", "TABLE", "ROWS", "BYTES", "ANONYMIZED");
+		size_t i;
+		json_t *t;
+		json_array_foreach(json_object_get(m, "tables"), i, t)
+		{
+			struct strbuf anon = STRBUF_INIT;
+			size_t k;
+			json_t *c;
+			json_array_foreach(json_object_get(t, "anonymized"), k, c)
+			strbuf_addf(&anon, "%s%s", k ? ", " : "", json_string_value(c));
+			format_bytes((long long)json_integer_value(json_object_get(t, "bytes")), b,
+				     sizeof(b));
+			printf("  %-40s %10lld %10s  %s%s\n",
+			       json_string_value(json_object_get(t, "table")),
+			       (long long)json_integer_value(json_object_get(t, "rows")), b,
+			       strbuf_cstr(&anon),
+			       json_is_true(json_object_get(t, "whole")) ? " (whole)" : "");
+			strbuf_release(&anon);
+		}
+	}
+	json_decref(m);
+	return EXIT_DONE;
+}
+
+static int snapshot_restore_cmd(struct cli *cli, const char *id, const char *into,
+				const char *store)
+{
+	struct progress pr = { .tty = isatty(STDERR_FILENO) && !cli->json };
+	struct snapshot_restore_result res;
+	struct error err = ERROR_INIT;
+	int rc = snapshot_restore(store, id, into, on_table, &pr, &res, &err);
+	end_progress(&pr);
+	if (rc < 0) {
+		cli_error("snapshot restore: %s", error_msg(&err));
+		error_clear(&err);
+		return EXIT_FAILURE_;
+	}
+	if (cli->json) {
+		json_t *tables = json_array();
+		for (size_t i = 0; i < res.ntables; i++)
+			json_array_append_new(tables, json_pack("{s:s, s:I, s:f}", "table",
+								res.tables[i].table, "rows",
+								(json_int_t)res.tables[i].rows,
+								"seconds", res.tables[i].seconds));
+		json_t *j = json_pack("{s:s, s:I, s:f, s:o}", "id", id, "rows", (json_int_t)res.rows,
+				      "seconds", res.seconds, "tables", tables);
+		print_json(j);
+		json_decref(j);
+	} else {
+		printf("restored snapshot %s: %lld rows in %zu tables, %.2f s\n", id,
+		       (long long)res.rows, res.ntables, res.seconds);
+	}
+	snapshot_restore_result_release(&res);
+	return EXIT_DONE;
+}
+
+static int snapshot_delete_cmd(struct cli *cli, const char *id, const char *store)
+{
+	struct error err = ERROR_INIT;
+	if (snapshot_delete(store, id, &err) < 0) {
+		cli_error("snapshot delete: %s", error_msg(&err));
+		error_clear(&err);
+		return EXIT_FAILURE_;
+	}
+	if (cli->json) {
+		json_t *j = json_pack("{s:s}", "deleted", id);
+		print_json(j);
+		json_decref(j);
+	} else {
+		printf("deleted snapshot %s\n", id);
+	}
+	return EXIT_DONE;
+}
+
+int cmd_snapshot(struct cli *cli, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs(snapshot_usage, stdout);
+		return EXIT_DONE;
+	}
+	const char *sub = argc > 1 ? argv[1] : NULL, *arg = NULL, *into = NULL, *given = NULL;
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--store") == 0 && i + 1 < argc)
+			given = argv[++i];
+		else if (strncmp(a, "--store=", 8) == 0)
+			given = a + 8;
+		else if (strcmp(a, "--into") == 0 && i + 1 < argc)
+			into = argv[++i];
+		else if (strncmp(a, "--into=", 7) == 0)
+			into = a + 7;
+		else if (a[0] != '-' && !arg)
+			arg = a;
+		else {
+			cli_error("snapshot: unexpected argument '%s'\n%s", a, snapshot_usage);
+			return EXIT_USAGE;
+		}
+	}
+	if (cli->server) {
+		cli_error("snapshot works on this machine's snapshots, not through --server");
+		return EXIT_USAGE;
+	}
+	bool list = sub && strcmp(sub, "list") == 0;
+	bool restore = sub && strcmp(sub, "restore") == 0;
+	if (!sub || (!arg && !list) || (restore != (into != NULL))) {
+		cli_error("snapshot %s needs %s\n%s", sub ? sub : "", restore ? "ID and --into URL" : "an argument",
+			  snapshot_usage);
+		return EXIT_USAGE;
+	}
+	char *store = store_dir(cli, given);
+	int rc;
+	if (strcmp(sub, "create") == 0)
+		rc = snapshot_create_cmd(cli, arg, store);
+	else if (list)
+		rc = snapshot_list_cmd(cli, arg, store);
+	else if (strcmp(sub, "show") == 0)
+		rc = snapshot_show_cmd(cli, arg, store);
+	else if (restore)
+		rc = snapshot_restore_cmd(cli, arg, into, store);
+	else if (strcmp(sub, "delete") == 0)
+		rc = snapshot_delete_cmd(cli, arg, store);
+	else {
+		cli_error("snapshot: unknown command '%s'\n%s", sub, snapshot_usage);
+		rc = EXIT_USAGE;
+	}
+	free(store);
+	return rc;
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# `cairn snapshot` end to end on the demo-shop example against a private
+# PostgreSQL: the example's own script, then each command's JSON, exit codes
+# and refusals. usage: test_snapshot.sh CAIRN REPO
+set -euo pipefail
+cairn_bin="$1"
+repo="$2"
+ex="$repo/examples/demo-shop"
+work=$(mktemp -d /tmp/cairn-snapshot-cli-XXXXXX)
+chmod 755 "$work" # the postgres user runs the server below it
+trap '"$repo/tools/pg" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+failures=0
+passes=0
+expect_exit() { # expect_exit CODE ARGS... : cairn must exit with CODE
+	local want="$1" got=0
+	shift
+	"$cairn_bin" "$@" >"$work/out" 2>"$work/err" || got=$?
+	if [ "$got" -eq "$want" ]; then
+		passes=$((passes + 1))
+	else
+		echo "FAIL: cairn $* exited $got, expected $want"; cat "$work/err"
+		failures=$((failures + 1))
+	fi
+}
+check() { # check NAME PYTHON-EXPRESSION over the JSON in $work/out (as d) and $work/err (as err)
+	if python3 -c "import json,sys; d=json.load(open('$work/out')) if open('$work/out').read().strip() else None; err=open('$work/err').read(); sys.exit(0 if ($2) else 1)"; then
+		passes=$((passes + 1))
+	else
+		echo "FAIL: $1"; cat "$work/out" "$work/err"; failures=$((failures + 1))
+	fi
+}
+
+# The example as a person runs it.
+CAIRN="$cairn_bin" "$ex/run" "$work" >"$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
+grep -q "^restored snapshot demo.shop-demo." "$work/run.log" || { echo "FAIL: run did not restore"; cat "$work/run.log"; exit 1; }
+passes=$((passes + 1))
+
+export CAIRN_STATE="$work/state.db" CAIRN_USERS="$ex/users.yaml" CAIRN_SNAPSHOTS="$work/snapshots"
+cd "$work" # the dataset's key_file is relative
+base=$("$repo/tools/pg" url "$work/pg")
+url_of() { echo "${base/\/postgres\?//$1?}"; }
+
+for c in create list show restore delete; do expect_exit 0 snapshot "$c" --help; done
+expect_exit 2 snapshot
+expect_exit 2 snapshot create
+expect_exit 2 snapshot restore some-id
+expect_exit 2 snapshot frobnicate x
+expect_exit 3 snapshot create demo/no-such-dataset
+check "unknown dataset named" "'no dataset demo/no-such-dataset' in err"
+
+expect_exit 0 -o json snapshot create demo/shop-demo
+check "create's JSON" "d['id'].startswith('demo.shop-demo.') and d['rows'] == sum(t['rows'] for t in d['tables']) and d['rows'] > 500 and d['build'] == '2026.12.1' and any('address.city' in w for w in d['warnings']) and d['schema_changed_since'] is None"
+id=$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")
+rows=$(python3 -c "import json; print(json.load(open('$work/out'))['rows'])")
+expect_exit 0 -o json snapshot list demo/shop-demo
+check "list holds both snapshots" "len(d) == 2 and d[-1]['id'] == '$id'"
+expect_exit 0 -o json snapshot show "$id"
+check "show's manifest" "d['id'] == '$id' and d['rows'] == $rows and {t['table'] for t in d['tables']} >= {'public.customer', 'public.payment'} and 'email' in [t for t in d['tables'] if t['table'] == 'public.customer'][0]['anonymized']"
+expect_exit 1 snapshot show no.such.snapshot
+
+# Restore into an empty database; again into the same one is refused, naming a table.
+psql -X -q -d "$(url_of postgres)" -c "DROP DATABASE IF EXISTS copy2" -c "CREATE DATABASE copy2"
+expect_exit 0 -o json snapshot restore "$id" --into "$(url_of copy2)"
+check "restore's JSON" "d['rows'] == $rows"
+expect_exit 1 snapshot restore "$id" --into "$(url_of copy2)"
+check "non-empty target refused" "'is not empty: it has table public.address' in err"
+n=$(psql -X -At -d "$(url_of copy2)" -c "SELECT count(*) FROM customer WHERE email LIKE '%@mail.example'")
+[ "$n" = 0 ] && passes=$((passes + 1)) || { echo "FAIL: $n original emails in the copy"; failures=$((failures + 1)); }
+
+# A schema change is noted; keep: 3 prunes the oldest.
+psql -X -q -d "$(url_of shop)" -c "ALTER TABLE product ADD COLUMN colour text"
+expect_exit 0 -o json snapshot create demo/shop-demo
+check "schema change noted" "d['schema_changed_since'] == '$id' and d['pruned'] == []"
+expect_exit 0 -o json snapshot create demo/shop-demo
+check "keep prunes the oldest" "len(d['pruned']) == 1"
+expect_exit 0 -o json snapshot list
+check "three kept" "len(d) == 3"
+
+# A source the dataset cannot read: the error names it; nothing is left behind.
+sed -i "s|\"customer_id <= 50\"|\"no_such_column = 1\"|" dataset.yaml
+expect_exit 0 policy apply --user admin -f dataset.yaml
+expect_exit 1 snapshot create demo/shop-demo
+check "bad root named" "'roots: where: querying table public.customer' in err and 'no_such_column' in err"
+[ "$(find snapshots -mindepth 1 -maxdepth 1 | wc -l)" = 3 ] && passes=$((passes + 1)) || { echo "FAIL: a failed create left something"; ls -la snapshots; failures=$((failures + 1)); }
+
+expect_exit 0 -o json snapshot delete "$id"
+check "delete's JSON" "d == {'deleted': '$id'}"
+expect_exit 1 snapshot delete "$id"
+
+echo "snapshot CLI: $passes passed, $failures failed"
+[ "$failures" -eq 0 ]
