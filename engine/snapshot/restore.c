@@ -10,6 +10,7 @@
 #include "base/strbuf.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,8 @@ struct load {
 	PGconn *conn;
 	const char *table;
 	json_t *columns; /* [{name, type}] */
+	const char **names; /* the columns' names, in order */
+	size_t ncols;
 	struct strbuf copy; /* COPY text not sent yet */
 	int64_t rows;
 	struct error *err;
@@ -116,26 +119,132 @@ static int send_copy(struct load *l)
 	return 0;
 }
 
-static int load_line(struct load *l, const char *line, size_t len, int64_t lineno)
+/* The JSON string at *p (after its opening quote) appended to sb as a COPY
+ * field; *p moves past the closing quote. False for what cairn's writer
+ * never produces (a \u escape beyond ASCII): the caller then reads the
+ * line with jansson. */
+static bool fast_string(const char **p, const char *end, struct strbuf *sb)
 {
-	json_error_t je;
-	json_t *row = json_loadb(line, len, 0, &je);
-	if (!json_is_object(row)) {
-		json_decref(row);
-		return error_set(l->err, "%s: line %lld is not a JSON object: %s", l->table,
-				 (long long)lineno, je.text);
+	const char *s = *p, *run = s;
+	for (; s < end; s++) {
+		char c = *s, out;
+		if (c == '"') {
+			strbuf_add(sb, run, (size_t)(s - run));
+			*p = s + 1;
+			return true;
+		}
+		if (c == '\\') {
+			strbuf_add(sb, run, (size_t)(s - run));
+			if (++s == end)
+				return false;
+			switch (*s) {
+			case 'n': strbuf_adds(sb, "\\n"); break;
+			case 't': strbuf_adds(sb, "\\t"); break;
+			case 'r': strbuf_adds(sb, "\\r"); break;
+			case '\\': strbuf_adds(sb, "\\\\"); break;
+			case '"': strbuf_addc(sb, '"'); break;
+			case '/': strbuf_addc(sb, '/'); break;
+			case 'b': strbuf_addc(sb, '\b'); break;
+			case 'f': strbuf_addc(sb, '\f'); break;
+			case 'u': {
+				unsigned v = 0;
+				for (int i = 0; i < 4; i++) {
+					if (++s == end || !strchr("0123456789abcdefABCDEF", *s))
+						return false;
+					v = v * 16 + (unsigned)(*s <= '9' ? *s - '0' : (*s | 0x20) - 'a' + 10);
+				}
+				if (v == 0 || v >= 0x80)
+					return false;
+				out = (char)v;
+				if (out == '\n' || out == '\t' || out == '\r' || out == '\\')
+					strbuf_addc(sb, '\\');
+				strbuf_addc(sb, out == '\n' ? 'n' : out == '\t' ? 't' : out == '\r' ? 'r' : out);
+				break;
+			}
+			default:
+				return false;
+			}
+			run = s + 1;
+		} else if (c == '\t' || c == '\n' || c == '\r') {
+			return false; /* raw control characters are not JSON */
+		}
 	}
-	size_t i;
-	json_t *col;
-	json_array_foreach(l->columns, i, col)
-	{
+	return false;
+}
+
+/* A line as cairn writes it — an object whose keys are the columns in
+ * order, each value null, true, false, an integer or a string — appended
+ * to l->copy as one COPY row. False (nothing appended) for any other line. */
+static bool fast_line(struct load *l, const char *p, const char *end)
+{
+	size_t mark = l->copy.len;
+	if (p == end || *p++ != '{')
+		goto other;
+	for (size_t i = 0; i < l->ncols; i++) {
+		size_t n = strlen(l->names[i]);
+		if (end - p < (ptrdiff_t)n + 3 || *p != '"' || memcmp(p + 1, l->names[i], n) != 0 ||
+		    p[n + 1] != '"' || p[n + 2] != ':')
+			goto other;
+		p += n + 3;
 		if (i)
 			strbuf_addc(&l->copy, '\t');
-		json_t *v = json_object_get(row, json_string_value(json_object_get(col, "name")));
-		add_copy_field(&l->copy, v ? v : json_null());
+		if (p == end)
+			goto other;
+		if (*p == '"') {
+			p++;
+			if (!fast_string(&p, end, &l->copy))
+				goto other;
+		} else if (end - p >= 4 && !memcmp(p, "null", 4)) {
+			strbuf_adds(&l->copy, "\\N");
+			p += 4;
+		} else if (end - p >= 4 && !memcmp(p, "true", 4)) {
+			strbuf_addc(&l->copy, 't');
+			p += 4;
+		} else if (end - p >= 5 && !memcmp(p, "false", 5)) {
+			strbuf_addc(&l->copy, 'f');
+			p += 5;
+		} else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+			const char *num = p++;
+			while (p < end && *p >= '0' && *p <= '9')
+				p++;
+			strbuf_add(&l->copy, num, (size_t)(p - num));
+		} else {
+			goto other;
+		}
+		if (p == end || *p != (i + 1 < l->ncols ? ',' : '}'))
+			goto other;
+		p++;
 	}
+	if (l->ncols == 0 && (p == end || *p++ != '}'))
+		goto other;
+	if (p != end)
+		goto other;
 	strbuf_addc(&l->copy, '\n');
-	json_decref(row);
+	return true;
+other:
+	strbuf_truncate(&l->copy, mark);
+	return false;
+}
+
+static int load_line(struct load *l, const char *line, size_t len, int64_t lineno)
+{
+	if (!fast_line(l, line, line + len)) {
+		json_error_t je;
+		json_t *row = json_loadb(line, len, 0, &je);
+		if (!json_is_object(row)) {
+			json_decref(row);
+			return error_set(l->err, "%s: line %lld is not a JSON object: %s", l->table,
+					 (long long)lineno, je.text);
+		}
+		for (size_t i = 0; i < l->ncols; i++) {
+			if (i)
+				strbuf_addc(&l->copy, '\t');
+			json_t *v = json_object_get(row, l->names[i]);
+			add_copy_field(&l->copy, v ? v : json_null());
+		}
+		strbuf_addc(&l->copy, '\n');
+		json_decref(row);
+	}
 	l->rows++;
 	return l->copy.len >= SEND_CHUNK ? send_copy(l) : 0;
 }
@@ -214,9 +323,14 @@ static int load_table(PGconn *conn, struct sn_storage *st, const char *id, json_
 	const char *name = json_string_value(json_object_get(entry, "name"));
 	const char *file = json_string_value(json_object_get(entry, "file"));
 	json_t *columns = json_object_get(entry, "columns");
-	if (!table || !schema || !name || !file || !json_is_array(columns))
+	bool named = json_is_array(columns);
+	size_t i;
+	json_t *col;
+	json_array_foreach(columns, i, col)
+	named &= json_is_string(json_object_get(col, "name"));
+	if (!table || !schema || !name || !file || !named)
 		return error_set(err, "snapshot %s: manifest.json: a table entry lacks table, schema, "
-				      "name, file or columns",
+				      "name, file or named columns",
 				 id);
 	struct strbuf sql = STRBUF_INIT;
 	strbuf_adds(&sql, "COPY ");
@@ -224,8 +338,6 @@ static int load_table(PGconn *conn, struct sn_storage *st, const char *id, json_
 	strbuf_addc(&sql, '.');
 	add_ident(&sql, name);
 	strbuf_adds(&sql, " (");
-	size_t i;
-	json_t *col;
 	json_array_foreach(columns, i, col)
 	{
 		if (i)
@@ -248,6 +360,10 @@ static int load_table(PGconn *conn, struct sn_storage *st, const char *id, json_
 	}
 	PQclear(r);
 	struct load l = { .conn = conn, .table = table, .columns = columns, .err = err };
+	l.ncols = json_array_size(columns);
+	l.names = xcalloc(l.ncols + 1, sizeof(*l.names));
+	json_array_foreach(columns, i, col)
+	l.names[i] = json_string_value(json_object_get(col, "name"));
 	int rc = load_file(&l, f, json_string_value(json_object_get(entry, "sha256")));
 	fclose(f);
 	if (rc == 0)
@@ -259,6 +375,7 @@ static int load_table(PGconn *conn, struct sn_storage *st, const char *id, json_
 		PQclear(r);
 	}
 	strbuf_release(&l.copy);
+	free(l.names);
 	*rows = l.rows;
 	return rc;
 }
@@ -300,6 +417,35 @@ static int set_sequences(PGconn *conn, struct error *err)
 	return rc;
 }
 
+/* Waits for the ANALYZE running on conn, if any. */
+static int analyze_wait(PGconn *conn, struct error *err)
+{
+	int rc = 0;
+	PGresult *r;
+	while ((r = PQgetResult(conn))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+			rc = error_set(err, "analyzing: %s", PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	return rc;
+}
+
+/* Starts ANALYZE of the table just loaded, once the previous one is done. */
+static int analyze_after(PGconn *conn, json_t *entry, struct error *err)
+{
+	if (analyze_wait(conn, err) < 0)
+		return -1;
+	struct strbuf sql = STRBUF_INIT;
+	strbuf_adds(&sql, "ANALYZE ");
+	add_ident(&sql, json_string_value(json_object_get(entry, "schema")));
+	strbuf_addc(&sql, '.');
+	add_ident(&sql, json_string_value(json_object_get(entry, "name")));
+	int rc = PQsendQuery(conn, strbuf_cstr(&sql)) ? 0
+						       : error_set(err, "analyzing: %s", PQerrorMessage(conn));
+	strbuf_release(&sql);
+	return rc;
+}
+
 static int read_schema(struct sn_storage *st, const char *id, struct strbuf *sb, struct error *err)
 {
 	FILE *f = sn_storage_open(st, id, "schema.sql", NULL, err);
@@ -323,7 +469,7 @@ int snapshot_restore(const char *store, const char *id, const char *url,
 	if (!st)
 		return -1;
 	json_t *m = NULL;
-	PGconn *conn = NULL;
+	PGconn *conn = NULL, *analyzer = NULL;
 	struct strbuf schema = STRBUF_INIT;
 	char *found = NULL;
 	int rc = -1;
@@ -347,6 +493,11 @@ int snapshot_restore(const char *store, const char *id, const char *url,
 	}
 	if (run_schema(url, schema.buf, (size_t)(mark - schema.buf), "before the data", err) < 0)
 		goto done;
+	/* Each table is analyzed on a second connection while the next one
+	 * loads: the server's second core works while this process parses. */
+	analyzer = sn_connect(url, NULL, err);
+	if (!analyzer)
+		goto done;
 	out->tables = xcalloc(json_array_size(tables) + 1, sizeof(*out->tables));
 	size_t i;
 	json_t *entry;
@@ -354,7 +505,8 @@ int snapshot_restore(const char *store, const char *id, const char *url,
 	{
 		double t0 = sn_now();
 		struct snapshot_table *rt = &out->tables[out->ntables];
-		if (load_table(conn, st, id, entry, &rt->rows, err) < 0)
+		if (load_table(conn, st, id, entry, &rt->rows, err) < 0 ||
+		    analyze_after(analyzer, entry, err) < 0)
 			goto done;
 		rt->table = xstrdup(json_string_value(json_object_get(entry, "table")));
 		rt->seconds = sn_now() - t0;
@@ -363,8 +515,9 @@ int snapshot_restore(const char *store, const char *id, const char *url,
 		if (progress)
 			progress(progress_ctx, rt->table, rt->rows, 0, rt->seconds);
 	}
-	if (run_schema(url, mark, strlen(mark), "after the data", err) < 0 ||
-	    set_sequences(conn, err) < 0 || sn_exec(conn, "ANALYZE", NULL, err) < 0)
+	if (analyze_wait(analyzer, err) < 0 ||
+	    run_schema(url, mark, strlen(mark), "after the data", err) < 0 ||
+	    set_sequences(conn, err) < 0)
 		goto done;
 	out->seconds = sn_now() - started;
 	rc = 0;
@@ -373,6 +526,7 @@ done:
 		error_wrap(err, "restoring snapshot %s", id);
 	free(found);
 	strbuf_release(&schema);
+	PQfinish(analyzer);
 	PQfinish(conn);
 	json_decref(m);
 	sn_storage_free(st);

@@ -122,4 +122,4 @@ INSERT INTO payment VALUES
   (1, 1, 1, 2.99, '2025-06-01'), (2, 1, 1, 0.99, '2026-02-01'), (3, 3, 2, 4.99, '2026-03-01');
 INSERT INTO audit_log VALUES (1, 'mary.smith@example.com', 'x'), (2, NULL, 'y'), (1, NULL, 'z');
 INSERT INTO sales.invoice VALUES (1, 100, 1), (2, 100, 3);
-INSERT INTO sales.invoice_line VALUES (1, 100, 1, 'popcorn'), (1, 100, 2, 'soda'), (2, 100, 1, 'candy');
+INSERT INTO sales.invoice_line VALUES (1, 100, 1, E'pop\tcorn "big" \\ back\nslash, \x01 caf\u00e9 \U0001F37F'), (1, 100, 2, 'soda'), (2, 100, 1, 'candy');
