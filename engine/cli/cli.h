@@ -88,6 +88,10 @@ int converge_option(struct converge_cli *o, int argc, char **argv, int *i);
 int cli_converge(struct cli *cli, const struct converge_cli *opts, const struct policy *p,
 		 const struct resolution *r, long long generation, char **json);
 
+/* "<directory of a SQLite state>/name" (heap), or NULL when the state is
+ * PostgreSQL: where per-machine files (users cache, snapshots) go. */
+char *cli_beside_state(const struct cli *cli, const char *name);
+
 /* True when argv holds -h or --help (then the command prints its usage). */
 bool cli_wants_help(int argc, char **argv);
 

@@ -53,20 +53,14 @@ static char *store_dir(const struct cli *cli, const char *given)
 	const char *env = getenv("CAIRN_SNAPSHOTS");
 	if (env && *env)
 		return xstrdup(env);
+	char *beside = cli_beside_state(cli, "snapshots");
+	if (beside)
+		return beside;
 	struct strbuf sb = STRBUF_INIT;
-	const char *state = cli->state;
-	if (state && strncmp(state, "postgres://", 11) != 0 && strncmp(state, "postgresql://", 13) != 0) {
-		if (strncmp(state, "sqlite:", 7) == 0)
-			state += 7;
-		const char *slash = strrchr(state, '/');
-		if (slash)
-			strbuf_add(&sb, state, (size_t)(slash - state) + 1);
-		strbuf_adds(&sb, "snapshots");
-	} else if (getenv("XDG_DATA_HOME") && *getenv("XDG_DATA_HOME")) {
+	if (getenv("XDG_DATA_HOME") && *getenv("XDG_DATA_HOME"))
 		strbuf_addf(&sb, "%s/cairn/snapshots", getenv("XDG_DATA_HOME"));
-	} else {
+	else
 		strbuf_addf(&sb, "%s/.local/share/cairn/snapshots", getenv("HOME") ? getenv("HOME") : ".");
-	}
 	return strbuf_detach(&sb);
 }
 

@@ -111,6 +111,21 @@ bool cli_wants_help(int argc, char **argv)
 	return false;
 }
 
+char *cli_beside_state(const struct cli *cli, const char *name)
+{
+	const char *state = cli->state;
+	if (!state || strncmp(state, "postgres://", 11) == 0 || strncmp(state, "postgresql://", 13) == 0)
+		return NULL;
+	if (strncmp(state, "sqlite:", 7) == 0)
+		state += 7;
+	struct strbuf sb = STRBUF_INIT;
+	const char *slash = strrchr(state, '/');
+	if (slash)
+		strbuf_add(&sb, state, (size_t)(slash - state) + 1);
+	strbuf_adds(&sb, name);
+	return strbuf_detach(&sb);
+}
+
 /* Where parsed users files are kept (CAIRN_USERS_CACHE, "off" for none):
  * beside a state database that is a file, else in the user's cache. */
 static char *users_cache_dir(const struct cli *cli)
@@ -118,22 +133,16 @@ static char *users_cache_dir(const struct cli *cli)
 	const char *env = getenv("CAIRN_USERS_CACHE");
 	if (env && *env)
 		return strcmp(env, "off") == 0 ? NULL : xstrdup(env);
-	const char *state = cli->state;
+	char *beside = cli_beside_state(cli, "cache");
+	if (beside)
+		return beside;
 	struct strbuf sb = STRBUF_INIT;
-	if (state && strncmp(state, "postgres://", 11) != 0 && strncmp(state, "postgresql://", 13) != 0) {
-		if (strncmp(state, "sqlite:", 7) == 0)
-			state += 7;
-		const char *slash = strrchr(state, '/');
-		if (slash)
-			strbuf_add(&sb, state, (size_t)(slash - state) + 1);
-		strbuf_adds(&sb, "cache");
-	} else if (getenv("XDG_CACHE_HOME") && *getenv("XDG_CACHE_HOME")) {
+	if (getenv("XDG_CACHE_HOME") && *getenv("XDG_CACHE_HOME"))
 		strbuf_addf(&sb, "%s/cairn", getenv("XDG_CACHE_HOME"));
-	} else if (getenv("HOME") && *getenv("HOME")) {
+	else if (getenv("HOME") && *getenv("HOME"))
 		strbuf_addf(&sb, "%s/.cache/cairn", getenv("HOME"));
-	} else {
+	else
 		return NULL;
-	}
 	return strbuf_detach(&sb);
 }
 

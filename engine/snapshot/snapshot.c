@@ -59,7 +59,19 @@ PGconn *sn_connect(const char *url, const char *password, struct error *err)
 	}
 	PGconn *conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(conn) != CONNECTION_OK) {
-		error_set(err, "cannot connect to %s: %s", url, PQerrorMessage(conn));
+		/* A password given in the URL is not repeated in messages. */
+		struct strbuf shown = STRBUF_INIT;
+		const char *scheme = strstr(url, "://");
+		const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+		const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+		if (colon) {
+			strbuf_add(&shown, url, (size_t)(colon - url));
+			strbuf_addf(&shown, ":***%s", at);
+		} else {
+			strbuf_adds(&shown, url);
+		}
+		error_set(err, "cannot connect to %s: %s", strbuf_cstr(&shown), PQerrorMessage(conn));
+		strbuf_release(&shown);
 		PQfinish(conn);
 		return NULL;
 	}

@@ -242,12 +242,16 @@ FILE *sn_storage_open(struct sn_storage *st, const char *id, const char *name, l
 	if (check_name("id", id, err) < 0 || check_name("file", name, err) < 0)
 		return NULL;
 	char *path = path_of(st, id, name, false);
+	char *dir = path_of(st, id, NULL, false);
 	FILE *f = fopen(path, "rb");
 	struct stat sb;
-	if (!f)
+	if (!f && errno == ENOENT && stat(dir, &sb) < 0)
+		error_set(err, "no snapshot %s in %s", id, st->dir);
+	else if (!f)
 		error_set(err, "cannot read %s: %s", path, strerror(errno));
 	else if (size)
 		*size = fstat(fileno(f), &sb) == 0 ? (long long)sb.st_size : -1;
+	free(dir);
 	free(path);
 	return f;
 }

@@ -57,6 +57,31 @@ check "list holds both snapshots" "len(d) == 2 and d[-1]['id'] == '$id'"
 expect_exit 0 -o json snapshot show "$id"
 check "show's manifest" "d['id'] == '$id' and d['rows'] == $rows and {t['table'] for t in d['tables']} >= {'public.customer', 'public.payment'} and 'email' in [t for t in d['tables'] if t['table'] == 'public.customer'][0]['anonymized']"
 expect_exit 1 snapshot show no.such.snapshot
+check "missing snapshot named" "'no snapshot no.such.snapshot in' in err"
+expect_exit 1 snapshot restore "$id" --into "postgres://someone:secretpw@127.0.0.1:1/db"
+check "password not repeated" "'secretpw' not in err and 'someone:***@127.0.0.1:1/db' in err"
+
+# build.txt from the image of a component that runs for a dependency (the
+# policy is stored with --no-apply: resolving it needs no Docker).
+cat >app.yaml <<'YAML'
+- {kind: cluster, metadata: {namespace: system, name: local}, type: docker, config: {endpoint: "unix:///nonexistent.sock"}}
+- {kind: rule, metadata: {namespace: demo, name: local}, criteria: {require-all: ["true"]}, actions: {change-labels: {set: {cluster: local}}}}
+- {kind: service, metadata: {namespace: demo, name: shop}, components: [{name: app, code: {type: docker, params: {image: "registry.example:5000/shop/app:2026.12.7"}}}]}
+- {kind: contract, metadata: {namespace: demo, name: shop}, contexts: [{name: prod, allocation: {service: shop}}]}
+- {kind: dependency, metadata: {namespace: demo, name: prod}, user: admin, contract: shop}
+YAML
+sed 's|build: "2026.12.1"|build: {dependency: prod, component: app}|' dataset.yaml >built.yaml
+expect_exit 0 policy apply --no-apply --user admin -f app.yaml -f built.yaml
+expect_exit 0 -o json snapshot create demo/shop-demo
+check "build from the component's image" "d['build'] == '2026.12.7'"
+built=$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")
+[ "$(cat "snapshots/$built/build.txt")" = 2026.12.7 ] && passes=$((passes + 1)) || { echo "FAIL: build.txt"; failures=$((failures + 1)); }
+sed 's|build: "2026.12.1"|build: {dependency: prod, component: db}|' dataset.yaml >built.yaml
+expect_exit 0 policy apply --no-apply --user admin -f built.yaml
+expect_exit 1 snapshot create demo/shop-demo
+check "unknown component named" "'dependency demo/prod runs no component db' in err"
+expect_exit 0 policy apply --no-apply --user admin -f dataset.yaml
+expect_exit 0 snapshot delete "$built"
 
 # Restore into an empty database; again into the same one is refused, naming a table.
 psql -X -q -d "$(url_of postgres)" -c "DROP DATABASE IF EXISTS copy2" -c "CREATE DATABASE copy2"
@@ -78,7 +103,7 @@ check "three kept" "len(d) == 3"
 
 # A source the dataset cannot read: the error names it; nothing is left behind.
 sed -i "s|\"customer_id <= 50\"|\"no_such_column = 1\"|" dataset.yaml
-expect_exit 0 policy apply --user admin -f dataset.yaml
+expect_exit 0 policy apply --no-apply --user admin -f dataset.yaml
 expect_exit 1 snapshot create demo/shop-demo
 check "bad root named" "'roots: where: querying table public.customer' in err and 'no_such_column' in err"
 [ "$(find snapshots -mindepth 1 -maxdepth 1 | wc -l)" = 3 ] && passes=$((passes + 1)) || { echo "FAIL: a failed create left something"; ls -la snapshots; failures=$((failures + 1)); }
