@@ -50,13 +50,8 @@ struct sn_transform {
 	/* unique: what each input became, and the outputs given so far */
 	struct arena *arena;
 	struct map memo, given;
-	/* the rules this transformer stands for in other columns (see sn_anonymizer) */
+	/* columns sharing this transformer (sn_anonymizer): freed with the last */
 	unsigned refs;
-};
-
-static const char *const kind_salt[ANON_COUNT] = {
-	"email", "first_name", "last_name", "full_name", "phone", "digits",
-	"text",  "hash",       "null",      "const",     "regex", "date_shift",
 };
 
 struct sn_transform *sn_transform_new(const struct dataset_anon *a, const unsigned char *key,
@@ -120,7 +115,8 @@ static void prf(struct sn_transform *t, const char *value, unsigned attempt, uns
 	size_t len = 32;
 	unsigned char a[4] = { (unsigned char)(attempt >> 24), (unsigned char)(attempt >> 16),
 			       (unsigned char)(attempt >> 8), (unsigned char)attempt };
-	const char *salt = kind_salt[t->rule.kind];
+	/* The transformer's name keeps an email's digest apart from a name's. */
+	const char *salt = anon_kind_name(t->rule.kind);
 	EVP_MAC_init(t->mac, NULL, 0, NULL);
 	EVP_MAC_update(t->mac, (const unsigned char *)salt, strlen(salt) + 1);
 	EVP_MAC_update(t->mac, (const unsigned char *)value, strlen(value) + 1);
