@@ -107,36 +107,46 @@ int sn_run_client(const char *const argv[], const char *password, struct error *
 }
 
 /* pg_dump's schema, before and after the data, as of the snapshot's
- * transaction (its exported snapshot), appended to sb. */
+ * transaction (its exported snapshot), appended to sb: one pg_dump of the
+ * schema in its archive format, split by pg_restore, which needs no
+ * connection. */
 static int dump_schema(const char *url, const char *password, const char *pgsnap,
 		       struct strbuf *sb, struct error *err)
 {
 	static const char *const sections[] = { "--section=pre-data", "--section=post-data" };
-	char tmp[] = "/tmp/cairn-schema-XXXXXX";
-	int fd = mkstemp(tmp);
-	if (fd < 0)
-		return error_set(err, "cannot make a temporary file: %s", strerror(errno));
-	close(fd);
+	char archive[] = "/tmp/cairn-schema-XXXXXX", part[] = "/tmp/cairn-schema-XXXXXX";
+	int fd1 = mkstemp(archive), fd2 = fd1 < 0 ? -1 : mkstemp(part);
+	if (fd2 < 0) {
+		int saved = errno;
+		if (fd1 >= 0) {
+			close(fd1);
+			unlink(archive);
+		}
+		return error_set(err, "cannot make a temporary file: %s", strerror(saved));
+	}
+	close(fd1);
+	close(fd2);
 	char *snapopt = NULL;
 	if (asprintf(&snapopt, "--snapshot=%s", pgsnap) < 0)
 		abort();
-	int rc = 0;
+	const char *dump[] = { "pg_dump", "--schema-only", "-Fc", snapopt, "-f", archive, "-d", url,
+			       NULL };
+	int rc = sn_run_client(dump, password, err);
 	for (int i = 0; i < 2 && rc == 0; i++) {
-		const char *argv[] = { "pg_dump", "--schema-only", sections[i], "--no-owner",
-				       "--no-privileges", snapopt, "-f", tmp, "-d", url, NULL };
-		rc = sn_run_client(argv, password, err);
-		if (rc == 0) {
-			if (i == 1)
-				strbuf_adds(sb, POST_DATA_MARK);
-			struct strbuf part = STRBUF_INIT;
-			rc = read_secret(tmp, "pg_dump's output", &part, err);
-			strbuf_add(sb, part.buf, part.len);
-			strbuf_addc(sb, '\n');
-			strbuf_release(&part);
+		const char *restore[] = { "pg_restore", sections[i], "--no-owner", "--no-privileges",
+					  "-f", part, archive, NULL };
+		rc = sn_run_client(restore, NULL, err);
+		if (rc == 0 && i == 1) {
+			if (sb->len && sb->buf[sb->len - 1] != '\n')
+				strbuf_addc(sb, '\n');
+			strbuf_adds(sb, POST_DATA_MARK);
 		}
+		if (rc == 0 && strbuf_read_file(sb, part) < 0)
+			rc = error_set(err, "cannot read %s: %s", part, strerror(errno));
 	}
 	free(snapopt);
-	unlink(tmp);
+	unlink(archive);
+	unlink(part);
 	return rc < 0 ? error_wrap(err, "dumping the source's schema") : 0;
 }
 
