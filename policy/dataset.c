@@ -322,7 +322,8 @@ static const struct field regex_fields[] = {
 static void anon_const(struct load *ld, void *target, const struct ynode *v)
 {
 	struct dataset_anon *a = target;
-	a->kind = ANON_CONST;
+	/* {const: null} means what "null" means, not the text "null". */
+	a->kind = is_null(v) ? ANON_NULL : ANON_CONST;
 	a->value = v->str;
 }
 

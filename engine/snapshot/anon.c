@@ -179,6 +179,11 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 static int shift_date(struct sn_transform *t, const char *v, const unsigned char *h,
 		      struct error *err)
 {
+	/* The infinite dates identify no one, and have no day to move. */
+	if (!strcmp(v, "infinity") || !strcmp(v, "-infinity")) {
+		strbuf_adds(&t->out, v);
+		return 0;
+	}
 	int y, m, d, n = 0;
 	if (sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 || m < 1 || m > 12 ||
 	    d < 1 || d > 31)

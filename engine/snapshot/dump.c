@@ -152,6 +152,7 @@ struct table_dump {
 	struct writer w;
 	struct strbuf line;
 	char **fields;
+	char **keys; /* per column: its name as a JSON key, "\"name\":", or NULL when not written */
 	int64_t rows;
 	struct error *err;
 };
@@ -194,8 +195,7 @@ static int dump_row(struct table_dump *d, char *row, size_t len)
 		if (!first)
 			strbuf_addc(&d->line, ',');
 		first = false;
-		add_json_string(&d->line, col->name);
-		strbuf_addc(&d->line, ':');
+		strbuf_adds(&d->line, d->keys[i]);
 		add_value(&d->line, col, v, tr != NULL);
 	}
 	strbuf_adds(&d->line, "}\n");
@@ -261,11 +261,21 @@ int sn_dump_table(PGconn *conn, const struct sn_catalog *c, size_t t,
 	deflateInit2(&d.w.z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
 	d.fields = calloc(d.t->ncols + 1, sizeof(char *));
 
-	struct strbuf sql = STRBUF_INIT;
+	d.keys = calloc(d.t->ncols + 1, sizeof(char *));
+	for (size_t i = 0; i < d.t->ncols; i++) {
+		if (!sn_dump_column(&d.t->cols[i]))
+			continue;
+		struct strbuf key = STRBUF_INIT;
+		add_json_string(&key, d.t->cols[i].name);
+		strbuf_addc(&key, ':');
+		d.keys[i] = strbuf_detach(&key);
+	}
+
+	struct strbuf head = STRBUF_INIT, sql = STRBUF_INIT;
+	copy_head(&head, d.t, c->arena);
 	int rc = 0;
 	if (sub->all) {
-		copy_head(&sql, d.t, c->arena);
-		strbuf_addf(&sql, "%s) TO STDOUT", d.t->qname);
+		strbuf_addf(&sql, "%s%s) TO STDOUT", strbuf_cstr(&head), d.t->qname);
 		rc = run_copy(&d, strbuf_cstr(&sql));
 	}
 	for (size_t p = 0; !sub->all && p < sub->nparts && rc == 0; p++) {
@@ -273,7 +283,7 @@ int sn_dump_table(PGconn *conn, const struct sn_catalog *c, size_t t,
 		for (size_t i = 0; i < rows->len && rc == 0; i += COPY_BATCH) {
 			/* The partition itself, so that its ctids are looked up in it alone. */
 			strbuf_reset(&sql);
-			copy_head(&sql, d.t, c->arena);
+			strbuf_adds(&sql, strbuf_cstr(&head));
 			if (d.t->partitioned)
 				strbuf_addf(&sql, "ONLY %s", sn_partition_name(c, rows->tableoid));
 			else
@@ -285,6 +295,10 @@ int sn_dump_table(PGconn *conn, const struct sn_catalog *c, size_t t,
 			rc = run_copy(&d, strbuf_cstr(&sql));
 		}
 	}
+	strbuf_release(&head);
+	for (size_t i = 0; i < d.t->ncols; i++)
+		free(d.keys[i]);
+	free(d.keys);
 	strbuf_release(&sql);
 	drain(&d.w, Z_FINISH);
 	deflateEnd(&d.w.z);

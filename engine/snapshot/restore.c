@@ -105,6 +105,7 @@ struct load {
 	const char *table;
 	json_t *columns; /* [{name, type}] */
 	const char **names; /* the columns' names, in order */
+	size_t *name_lens;
 	size_t ncols;
 	struct strbuf copy; /* COPY text not sent yet */
 	int64_t rows;
@@ -181,7 +182,7 @@ static bool fast_line(struct load *l, const char *p, const char *end)
 	if (p == end || *p++ != '{')
 		goto other;
 	for (size_t i = 0; i < l->ncols; i++) {
-		size_t n = strlen(l->names[i]);
+		size_t n = l->name_lens[i];
 		if (end - p < (ptrdiff_t)n + 3 || *p != '"' || memcmp(p + 1, l->names[i], n) != 0 ||
 		    p[n + 1] != '"' || p[n + 2] != ':')
 			goto other;
@@ -362,8 +363,12 @@ static int load_table(PGconn *conn, struct sn_storage *st, const char *id, json_
 	struct load l = { .conn = conn, .table = table, .columns = columns, .err = err };
 	l.ncols = json_array_size(columns);
 	l.names = xcalloc(l.ncols + 1, sizeof(*l.names));
+	l.name_lens = xcalloc(l.ncols + 1, sizeof(*l.name_lens));
 	json_array_foreach(columns, i, col)
-	l.names[i] = json_string_value(json_object_get(col, "name"));
+	{
+		l.names[i] = json_string_value(json_object_get(col, "name"));
+		l.name_lens[i] = strlen(l.names[i]);
+	}
 	int rc = load_file(&l, f, json_string_value(json_object_get(entry, "sha256")));
 	fclose(f);
 	if (rc == 0)
@@ -376,6 +381,7 @@ static int load_table(PGconn *conn, struct sn_storage *st, const char *id, json_
 	}
 	strbuf_release(&l.copy);
 	free(l.names);
+	free(l.name_lens);
 	*rows = l.rows;
 	return rc;
 }

@@ -47,16 +47,10 @@ static int read_secret(const char *path, const char *what, struct strbuf *sb, st
 
 PGconn *sn_connect(const char *url, const char *password, struct error *err)
 {
+	/* A NULL value is left to libpq's defaults (PGPASSWORD, PGPASSFILE). */
 	const char *keys[] = { "dbname", "password", "application_name", "client_encoding", NULL };
 	const char *vals[] = { url, password && *password ? password : NULL, "cairn snapshot", "UTF8",
 			       NULL };
-	if (!vals[1]) { /* libpq stops at the first NULL value: leave password out */
-		keys[1] = "application_name";
-		vals[1] = "cairn snapshot";
-		keys[2] = "client_encoding";
-		vals[2] = "UTF8";
-		keys[3] = NULL;
-	}
 	PGconn *conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(conn) != CONNECTION_OK) {
 		/* A password given in the URL is not repeated in messages. */

@@ -720,6 +720,7 @@ Test(load, dataset_fields_and_defaults)
 		 "    customer.born: {date_shift: 30}\n"
 		 "    customer.token: {const: x}\n"
 		 "    staff.password: null\n"
+		 "    staff.pin: {const: null}\n"
 		 "  key_file: demo.key\n");
 	cr_assert_eq(l.rc, 0);
 	const struct dataset *d = (const struct dataset *)policy_get(l.p, KIND_DATASET, "main", "demo");
@@ -738,7 +739,8 @@ Test(load, dataset_fields_and_defaults)
 	cr_assert_eq(d->nreferences, 2);
 	cr_expect(d->references[0].children);
 	cr_expect_not(d->references[1].children);
-	cr_assert_eq(d->nanonymize, 5);
+	cr_assert_eq(d->nanonymize, 6);
+	cr_expect_eq(d->anonymize[5].kind, ANON_NULL, "{const: null} is the null transformer");
 	cr_expect_str_eq(d->anonymize[0].table->s, "sales.staff");
 	cr_expect_str_eq(d->anonymize[0].column->s, "email");
 	cr_expect_eq(d->anonymize[0].kind, ANON_EMAIL);

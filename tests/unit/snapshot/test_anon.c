@@ -143,6 +143,9 @@ Test(anon, date_shift_moves_within_range_and_keeps_the_time)
 	char *s = once(&a, "k", "2024-12-31");
 	cr_expect_eq(strlen(s), 10);
 	free(s);
+	s = once(&a, "k", "infinity");
+	cr_expect_str_eq(s, "infinity", "an infinite date stays as it is");
+	free(s);
 	struct error err = ERROR_INIT;
 	struct sn_transform *t = sn_transform_new(&a, (const unsigned char *)"k", 1, false, &err);
 	const char *out;
