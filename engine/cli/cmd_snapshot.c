@@ -2,6 +2,7 @@
  * dataset's source database, kept in a local directory. */
 #include "cli.h"
 #include "engine/revise.h"
+#include "engine/snapshot/prepare.h"
 #include "engine/snapshot/snapshot.h"
 #include "engine/store/store.h"
 
@@ -20,6 +21,8 @@ static const char snapshot_usage[] =
 	"       cairn snapshot show ID [--store DIR] [-o json]\n"
 	"       cairn snapshot restore ID --into URL [--store DIR] [-o json]\n"
 	"       cairn snapshot delete ID [--store DIR] [-o json]\n"
+	"       cairn snapshot prepare ID [--docker ENDPOINT] [--store DIR] [-o json]\n"
+	"       cairn snapshot images [NAMESPACE/NAME] [--docker ENDPOINT] [-o json]\n"
 	"\n"
 	"create   takes the dataset's rows from its source (the latest policy\n"
 	"         generation's dataset NAMESPACE/NAME): its roots, their children,\n"
@@ -34,14 +37,24 @@ static const char snapshot_usage[] =
 	"         constraints, sequences past the data, ANALYZE. A database that has\n"
 	"         a table is refused.\n"
 	"delete   removes a snapshot\n"
+	"prepare  restores the snapshot into a container of cairn/postgres:15 (built\n"
+	"         by tools/images), as the source URL's user and database, stops it\n"
+	"         cleanly and commits it as image cairn-data/NS.NAME:TIME, labelled\n"
+	"         with the snapshot; a snapshot prepared already keeps its image\n"
+	"images   the prepared images (of one dataset), oldest snapshot first\n"
 	"\n"
 	"  --store DIR  where snapshots are kept (CAIRN_SNAPSHOTS; default: snapshots/\n"
 	"               beside a SQLite state, else ~/.local/share/cairn/snapshots)\n"
+	"  --docker ENDPOINT  the engine that prepares and runs copies (DOCKER_HOST;\n"
+	"               default unix:///var/run/docker.sock)\n"
 	"  -o json      create: {id, dataset, generation, build, rows, bytes, seconds,\n"
 	"               rounds, queries, tables: [{table, rows, bytes, seconds}],\n"
 	"               warnings, schema_changed_since, pruned}; list: [manifest];\n"
 	"               show: the manifest; restore: {id, rows, seconds, tables};\n"
-	"               delete: {deleted: ID}\n"
+	"               delete: {deleted: ID}; prepare: {id, image, image_id, reused,\n"
+	"               database, user, rows, seconds, steps: {start, ready, restore,\n"
+	"               commit}}; images: [{image, image_id, snapshot, dataset, build,\n"
+	"               created, database, user, size}]\n"
 	"\n"
 	"exit codes: 0 done, 1 failed (the message says why), 2 usage, 3 no such dataset\n";
 
@@ -383,13 +396,117 @@ static int snapshot_delete_cmd(struct cli *cli, const char *id, const char *stor
 	return EXIT_DONE;
 }
 
+static int open_docker(const char *endpoint, struct docker **d)
+{
+	if (!endpoint || !*endpoint)
+		endpoint = getenv("DOCKER_HOST");
+	struct docker_options o = { .endpoint = endpoint && *endpoint ? endpoint : NULL };
+	struct error err = ERROR_INIT;
+	if (docker_open(d, &o, &err) < 0) {
+		cli_error("snapshot: %s", error_msg(&err));
+		error_clear(&err);
+		return -1;
+	}
+	return 0;
+}
+
+static void on_step(void *ctx, const char *step, double seconds)
+{
+	const struct progress *p = ctx;
+	if (p->tty)
+		fprintf(stderr, "\r\033[K  %s (%.2f s)\n", step, seconds);
+}
+
+static int snapshot_prepare_cmd(struct cli *cli, const char *id, const char *endpoint,
+				const char *store)
+{
+	struct docker *d;
+	if (open_docker(endpoint, &d) < 0)
+		return EXIT_FAILURE_;
+	struct progress pr = { .tty = isatty(STDERR_FILENO) && !cli->json };
+	struct snapshot_prepare_options o = { .store = store, .step = on_step, .step_ctx = &pr,
+					      .progress = on_table, .progress_ctx = &pr };
+	struct snapshot_prepare_result res;
+	struct error err = ERROR_INIT;
+	int rc = snapshot_prepare(d, id, &o, &res, &err);
+	end_progress(&pr);
+	docker_close(d);
+	if (rc < 0) {
+		cli_error("snapshot %s", error_msg(&err));
+		error_clear(&err);
+		snapshot_prepare_result_release(&res);
+		return EXIT_FAILURE_;
+	}
+	if (cli->json) {
+		json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:I, s:f, s:{s:f, s:f, s:f, s:f}}",
+				      "id", id, "image", res.image, "image_id", res.image_id,
+				      "reused", res.reused, "database", res.database, "user",
+				      res.user, "rows", (json_int_t)res.rows, "seconds", res.seconds,
+				      "steps", "start", res.start_seconds, "ready",
+				      res.ready_seconds, "restore", res.restore_seconds, "commit",
+				      res.commit_seconds);
+		print_json(j);
+		json_decref(j);
+	} else if (res.reused) {
+		printf("snapshot %s is prepared already: image %s (database %s, user %s)\n", id,
+		       res.image, res.database, res.user);
+	} else {
+		printf("prepared snapshot %s as image %s (database %s, user %s): %lld rows, %.2f s "
+		       "(start %.2f, ready %.2f, restore %.2f, commit %.2f)\n",
+		       id, res.image, res.database, res.user, (long long)res.rows, res.seconds,
+		       res.start_seconds, res.ready_seconds, res.restore_seconds, res.commit_seconds);
+	}
+	snapshot_prepare_result_release(&res);
+	return EXIT_DONE;
+}
+
+static int snapshot_images_cmd(struct cli *cli, const char *dataset, const char *endpoint)
+{
+	struct docker *d;
+	if (open_docker(endpoint, &d) < 0)
+		return EXIT_FAILURE_;
+	struct snapshot_image *v;
+	size_t n;
+	struct error err = ERROR_INIT;
+	int rc = snapshot_images(d, dataset, &v, &n, &err);
+	docker_close(d);
+	if (rc < 0) {
+		cli_error("snapshot images: %s", error_msg(&err));
+		error_clear(&err);
+		return EXIT_FAILURE_;
+	}
+	if (cli->json) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(
+				a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "image",
+					     v[i].image, "image_id", v[i].image_id, "snapshot",
+					     v[i].snapshot, "dataset", v[i].dataset, "build",
+					     v[i].build, "created", v[i].created, "database",
+					     v[i].database, "user", v[i].user, "size",
+					     (json_int_t)v[i].size));
+		print_json(a);
+		json_decref(a);
+	} else {
+		printf("%-48s %-48s %-12s %10s\n", "IMAGE", "SNAPSHOT", "BUILD", "SIZE");
+		for (size_t i = 0; i < n; i++) {
+			char b[32];
+			format_bytes((long long)v[i].size, b, sizeof(b));
+			printf("%-48s %-48s %-12s %10s\n", v[i].image, v[i].snapshot, v[i].build, b);
+		}
+	}
+	snapshot_images_free(v, n);
+	return EXIT_DONE;
+}
+
 int cmd_snapshot(struct cli *cli, int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
 		fputs(snapshot_usage, stdout);
 		return EXIT_DONE;
 	}
-	const char *sub = argc > 1 ? argv[1] : NULL, *arg = NULL, *into = NULL, *given = NULL;
+	const char *sub = argc > 1 ? argv[1] : NULL, *arg = NULL, *into = NULL, *given = NULL,
+		   *endpoint = NULL;
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--store") == 0 && i + 1 < argc)
@@ -400,6 +517,10 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv)
 			into = argv[++i];
 		else if (strncmp(a, "--into=", 7) == 0)
 			into = a + 7;
+		else if (strcmp(a, "--docker") == 0 && i + 1 < argc)
+			endpoint = argv[++i];
+		else if (strncmp(a, "--docker=", 9) == 0)
+			endpoint = a + 9;
 		else if (a[0] != '-' && !arg)
 			arg = a;
 		else {
@@ -411,7 +532,7 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv)
 		cli_error("snapshot works on this machine's snapshots, not through --server");
 		return EXIT_USAGE;
 	}
-	bool list = sub && strcmp(sub, "list") == 0;
+	bool list = sub && (strcmp(sub, "list") == 0 || strcmp(sub, "images") == 0);
 	bool restore = sub && strcmp(sub, "restore") == 0;
 	if (!sub || (!arg && !list) || (restore != (into != NULL))) {
 		cli_error("snapshot %s needs %s\n%s", sub ? sub : "", restore ? "ID and --into URL" : "an argument",
@@ -422,8 +543,12 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv)
 	int rc;
 	if (strcmp(sub, "create") == 0)
 		rc = snapshot_create_cmd(cli, arg, store);
-	else if (list)
+	else if (strcmp(sub, "list") == 0)
 		rc = snapshot_list_cmd(cli, arg, store);
+	else if (strcmp(sub, "images") == 0)
+		rc = snapshot_images_cmd(cli, arg, endpoint);
+	else if (strcmp(sub, "prepare") == 0)
+		rc = snapshot_prepare_cmd(cli, arg, endpoint, store);
 	else if (strcmp(sub, "show") == 0)
 		rc = snapshot_show_cmd(cli, arg, store);
 	else if (restore)

@@ -8,7 +8,9 @@ repo="$2"
 ex="$repo/examples/demo-shop"
 work=$(mktemp -d /tmp/cairn-snapshot-cli-XXXXXX)
 chmod 755 "$work" # the postgres user runs the server below it
-trap '"$repo/tools/pg" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+# prepared images this test made (their snapshots are in $work)
+remove_images() { docker images -q --filter "label=cairn.snapshot.dataset=demo/shop-demo" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true; }
+trap 'remove_images; "$repo/tools/pg" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 failures=0
 passes=0
 expect_exit() { # expect_exit CODE ARGS... : cairn must exit with CODE
@@ -40,7 +42,7 @@ cd "$work" # the dataset's key_file is relative
 base=$("$repo/tools/pg" url "$work/pg")
 url_of() { echo "${base/\/postgres\?//$1?}"; }
 
-for c in create list show restore delete; do expect_exit 0 snapshot "$c" --help; done
+for c in create list show restore delete prepare images; do expect_exit 0 snapshot "$c" --help; done
 expect_exit 2 snapshot
 expect_exit 2 snapshot create
 expect_exit 2 snapshot restore some-id
@@ -91,6 +93,38 @@ expect_exit 1 snapshot restore "$id" --into "$(url_of copy2)"
 check "non-empty target refused" "'is not empty: it has table public.address' in err"
 n=$(psql -X -At -d "$(url_of copy2)" -c "SELECT count(*) FROM customer WHERE email LIKE '%@mail.example'")
 [ "$n" = 0 ] && passes=$((passes + 1)) || { echo "FAIL: $n original emails in the copy"; failures=$((failures + 1)); }
+
+# Prepared copies: the snapshot committed in a PostgreSQL image, which starts
+# with the data in place; preparing again reuses it.
+expect_exit 0 -o json snapshot prepare "$id"
+check "prepare's JSON" "not d['reused'] and d['rows'] == $rows and d['image'].startswith('cairn-data/demo.shop-demo:') and d['database'] == 'shop' and d['user'] == 'postgres' and d['steps']['restore'] > 0"
+image=$(python3 -c "import json; print(json.load(open('$work/out'))['image'])")
+expect_exit 0 -o json snapshot prepare "$id"
+check "prepared twice reuses the image" "d['reused'] and d['image'] == '$image'"
+expect_exit 0 -o json snapshot images demo/shop-demo
+check "images lists it with its build" "[(i['image'], i['build'], i['database']) for i in d if i['snapshot'] == '$id'] == [('$image', '2026.12.1', 'shop')]"
+cid=$(docker run -d "$image")
+ip=$(docker inspect -f '{{.NetworkSettings.IPAddress}}' "$cid")
+for _ in $(seq 150); do pg_isready -q -h "$ip" && break; sleep 0.1; done
+n=$(psql -X -At -h "$ip" -U postgres -d shop -c "SELECT count(*) FROM customer WHERE email NOT LIKE '%@mail.example'" 2>&1 || true)
+want=$(psql -X -At -d "$(url_of copy2)" -c "SELECT count(*) FROM customer")
+[ "$n" = "$want" ] && [ "$n" -gt 0 ] && passes=$((passes + 1)) || { echo "FAIL: the prepared image has '$n' anonymized customers, the restore $want"; failures=$((failures + 1)); }
+docker logs "$cid" 2>&1 | grep -q "database system was shut down at" && passes=$((passes + 1)) || { echo "FAIL: the prepared image needed recovery"; docker logs "$cid"; failures=$((failures + 1)); }
+docker rm -f "$cid" >/dev/null
+# A snapshot whose restore fails (a table file cut short) leaves no image
+# and no container.
+broken=demo.shop-demo.20000101T000000Z
+cp -r "snapshots/$id" "snapshots/$broken"
+python3 -c "import json; p='snapshots/$broken/manifest.json'; m=json.load(open(p)); m['id']='$broken'; json.dump(m, open(p, 'w'))"
+truncate -s 100 "snapshots/$broken/public.customer.json.gz"
+expect_exit 1 snapshot prepare "$broken"
+check "a failed restore is named" "'prepare $broken' in err and 'public.customer' in err"
+[ -z "$(docker ps -aq --filter "label=cairn.prepare=$broken")" ] && [ -z "$(docker images -q --filter "label=cairn.snapshot=$broken")" ] && passes=$((passes + 1)) || { echo "FAIL: a failed prepare left a container or an image"; failures=$((failures + 1)); }
+rm -rf "snapshots/$broken"
+expect_exit 1 snapshot prepare no.such.snapshot
+check "prepare of a missing snapshot" "'no snapshot no.such.snapshot in' in err"
+expect_exit 1 snapshot images --docker unix:///nonexistent.sock
+check "an engine that does not answer is named" "'unix:///nonexistent.sock' in err"
 
 # A schema change is noted; keep: 3 prunes the oldest.
 psql -X -q -d "$(url_of shop)" -c "ALTER TABLE product ADD COLUMN colour text"
