@@ -19,6 +19,7 @@ struct observed {
 	const char *health;     /* "healthy", "unhealthy", "starting", NULL */
 	const char *url;        /* where a published port answers, NULL when none */
 	const char *image;
+	const char *snapshot;   /* cairn.snapshot: the data it was made with, NULL when none */
 	long long generation;   /* cairn.generation, 0 when absent */
 };
 

@@ -59,7 +59,7 @@ static void json_list(struct strbuf *out, const char **items, uint32_t n)
 }
 
 struct seen {
-	const char *state, *container, *health, *url;
+	const char *state, *container, *health, *url, *snapshot;
 };
 
 /* What runs for an instance, as output_status_* show it. */
@@ -83,6 +83,7 @@ static struct seen observe(const struct fleet *fleet, const struct instance *in)
 		s.container = o->name;
 		s.health = o->health;
 		s.url = o->url;
+		s.snapshot = o->snapshot;
 	}
 	return s;
 }
@@ -144,6 +145,8 @@ void report_status_json(struct strbuf *out, long long generation, const struct r
 			json_string_or_null(out, s.health);
 			strbuf_adds(out, ",\"url\":");
 			json_string_or_null(out, s.url);
+			strbuf_adds(out, ",\"snapshot\":");
+			json_string_or_null(out, s.snapshot);
 		}
 		strbuf_addc(out, '}');
 	}
@@ -173,6 +176,8 @@ void report_status_text(FILE *f, long long generation, const struct resolution *
 				s.health ? ")" : "", s.url ? "  " : "");
 		if (s.url)
 			fputs(s.url, f);
+		if (s.snapshot)
+			fprintf(f, "  data %s", s.snapshot);
 		for (uint32_t d = 0; d < in->ndeps; d++)
 			fprintf(f, "%s%s", d ? ", " : "  used by ", in->deps[d]);
 		fputc('\n', f);

@@ -324,8 +324,29 @@ static void check_health(struct param_check *c, const struct pnode *n)
 
 static const char *const docker_keys[] = {
 	"image", "command", "entrypoint", "env", "ports", "volumes", "labels",
-	"health", "init", "restart", "memory", "cpus", "cluster", "host",
+	"health", "init", "restart", "memory", "cpus", "cluster", "host", "data",
 };
+
+/* data: {dataset: NAMESPACE/NAME} (the driver finds its prepared image) */
+static void check_data(struct param_check *c, const struct pnode *n)
+{
+	static const char *const keys[] = { "dataset" };
+	if (n->kind != PNODE_MAP) {
+		pc_error(c, n->pos, "data must be {dataset: NAMESPACE/NAME}, not %s", pc_shape(n));
+		return;
+	}
+	pc_keys(c, n, keys, 1, "data");
+	const struct pnode *ds = pc_get(n, "dataset");
+	char buf[256];
+	const char *text = ds && pc_is_scalar(ds) ? pc_constant_text(ds, buf, sizeof(buf)) : NULL;
+	const char *slash = text ? strchr(text, '/') : NULL;
+	if (!ds)
+		pc_error(c, n->pos, "data needs 'dataset' (NAMESPACE/NAME of a dataset)");
+	else if (!pc_is_scalar(ds))
+		pc_error(c, ds->pos, "data: dataset must be NAMESPACE/NAME, not %s", pc_shape(ds));
+	else if (text && (!slash || slash == text || !slash[1] || strchr(slash + 1, '/')))
+		pc_error(c, ds->pos, "data: dataset must be NAMESPACE/NAME, not '%s'", text);
+}
 
 static void check_params(struct param_check *c, const struct pnode *params, struct pos code_pos)
 {
@@ -372,9 +393,15 @@ static void check_params(struct param_check *c, const struct pnode *params, stru
 			want_value(c, v, k, parse_bytes, "a size such as 256m or 1g");
 		else if (!strcmp(k, "cpus"))
 			want_value(c, v, k, parse_cpus, "a positive number of CPUs such as 0.5");
+		else if (!strcmp(k, "data"))
+			check_data(c, v);
 	}
-	if (!pc_get(params, "image"))
-		pc_error(c, params->pos, "missing 'image'");
+	const struct pnode *data = pc_get(params, "data");
+	if (data && pc_get(params, "image"))
+		pc_error(c, pc_get(params, "image")->pos,
+			 "image and data exclude each other (data runs the dataset's prepared image)");
+	else if (!data && !pc_get(params, "image"))
+		pc_error(c, params->pos, "missing 'image' (or data: {dataset: NAMESPACE/NAME})");
 }
 
 /* ---- cluster config (a YAML tree: cluster configs are not templates) ---- */

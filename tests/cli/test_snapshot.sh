@@ -10,7 +10,11 @@ work=$(mktemp -d /tmp/cairn-snapshot-cli-XXXXXX)
 chmod 755 "$work" # the postgres user runs the server below it
 # prepared images this test made (their snapshots are in $work)
 remove_images() { docker images -q --filter "label=cairn.snapshot.dataset=demo/shop-demo" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true; }
-trap 'remove_images; "$repo/tools/pg" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+remove_demo() { # what the shop service ran on cluster demo-shop
+	docker ps -aq --filter label=cairn.cluster=demo-shop | xargs -r docker rm -f >/dev/null 2>&1 || true
+	docker network ls -q --filter label=cairn.cluster=demo-shop | xargs -r docker network rm >/dev/null 2>&1 || true
+}
+trap 'remove_demo; remove_images; "$repo/tools/pg" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 failures=0
 passes=0
 expect_exit() { # expect_exit CODE ARGS... : cairn must exit with CODE
@@ -29,6 +33,14 @@ check() { # check NAME PYTHON-EXPRESSION over the JSON in $work/out (as d) and $
 		passes=$((passes + 1))
 	else
 		echo "FAIL: $1"; cat "$work/out" "$work/err"; failures=$((failures + 1))
+	fi
+}
+
+contains() { # contains NAME TEXT: the output ($work/out and $work/err) holds TEXT
+	if grep -qF -- "$2" "$work/out" "$work/err"; then
+		passes=$((passes + 1))
+	else
+		echo "FAIL: $1: no '$2' in"; cat "$work/out" "$work/err"; failures=$((failures + 1))
 	fi
 }
 
@@ -94,6 +106,16 @@ check "non-empty target refused" "'is not empty: it has table public.address' in
 n=$(psql -X -At -d "$(url_of copy2)" -c "SELECT count(*) FROM customer WHERE email LIKE '%@mail.example'")
 [ "$n" = 0 ] && passes=$((passes + 1)) || { echo "FAIL: $n original emails in the copy"; failures=$((failures + 1)); }
 
+# Data for a component (examples/demo-shop/shop.yaml, in a state of its own):
+# without a prepared image the database fails closed, naming the command
+# that makes one, and the application that needs it does not start.
+printf -- '- {kind: dependency, metadata: {namespace: demo, name: demo-a}, user: admin, contract: shop, labels: {demo: a}}\n' >demo-a.yaml
+remove_images
+expect_exit 1 --state "$work/demo.db" policy apply --user admin -f "$ex/shop.yaml" -f demo-a.yaml
+contains "no prepared image: refused, naming the way out" "has no prepared snapshot on cluster demo-shop: run \`cairn snapshot create demo/shop-demo\`, then \`cairn snapshot prepare ID\`"
+contains "the application is skipped" "skipped: create demo-shop#demo#shop#demo#a#db failed"
+[ -z "$(docker ps -aq --filter label=cairn.instance=demo-shop#demo#shop#demo#a#app)" ] && passes=$((passes + 1)) || { echo "FAIL: the app started without its data"; failures=$((failures + 1)); }
+
 # Prepared copies: the snapshot committed in a PostgreSQL image, which starts
 # with the data in place; preparing again reuses it.
 expect_exit 0 -o json snapshot prepare "$id"
@@ -111,6 +133,17 @@ want=$(psql -X -At -d "$(url_of copy2)" -c "SELECT count(*) FROM customer")
 [ "$n" = "$want" ] && [ "$n" -gt 0 ] && passes=$((passes + 1)) || { echo "FAIL: the prepared image has '$n' anonymized customers, the restore $want"; failures=$((failures + 1)); }
 docker logs "$cid" 2>&1 | grep -q "database system was shut down at" && passes=$((passes + 1)) || { echo "FAIL: the prepared image needed recovery"; docker logs "$cid"; failures=$((failures + 1)); }
 docker rm -f "$cid" >/dev/null
+# Prepared: the database runs the snapshot's image, the application answers
+# with its anonymized customers, and status names the snapshot.
+expect_exit 0 --state "$work/demo.db" apply
+expect_exit 0 --state "$work/demo.db" -o json status
+check "status names the database's snapshot" "[(i['state'], i['snapshot']) for i in d['instances'] if i['component'] == 'db'] == [('running', '$id')] and [i['snapshot'] for i in d['instances'] if i['component'] == 'app'] == [None]"
+app_url=$(python3 -c "import json; print([i['url'] for i in json.load(open('$work/out'))['instances'] if i['component'] == 'app'][0])")
+page=""
+for _ in $(seq 50); do page=$(curl -fsS "$app_url" 2>/dev/null || true); case "$page" in *"<td align=\"right\">50</td>"*) break ;; esac; sleep 0.1; done
+case "$page" in *"build <b id=\"build\">2026.12.1</b>"*"<td align=\"right\">50</td>"*"@example.com"*) passes=$((passes + 1)) ;; *) echo "FAIL: the demo's app at $app_url: $page"; failures=$((failures + 1)) ;; esac
+case "$page" in *"@mail.example"*) echo "FAIL: the demo shows a real email"; failures=$((failures + 1)) ;; *) passes=$((passes + 1)) ;; esac
+
 # A snapshot whose restore fails (a table file cut short) leaves no image
 # and no container.
 broken=demo.shop-demo.20000101T000000Z
@@ -134,6 +167,23 @@ expect_exit 0 -o json snapshot create demo/shop-demo
 check "keep prunes the oldest" "len(d['pruned']) == 1"
 expect_exit 0 -o json snapshot list
 check "three kept" "len(d) == 3"
+
+# A newer prepared snapshot does not replace a running demo's data; the
+# dependency's label snapshot: latest (or an id) does.
+newest=$(python3 -c "import json; print(json.load(open('$work/out'))[-1]['id'])")
+expect_exit 0 snapshot prepare "$newest"
+expect_exit 0 --state "$work/demo.db" apply
+expect_exit 0 --state "$work/demo.db" -o json status
+check "the demo keeps its snapshot" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$id']"
+sed -i 's/labels: {demo: a}/labels: {demo: a, snapshot: latest}/' demo-a.yaml
+expect_exit 0 --state "$work/demo.db" policy apply --user admin -f demo-a.yaml
+expect_exit 0 --state "$work/demo.db" -o json status
+check "snapshot: latest moves it" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$newest']"
+sed -i "s/snapshot: latest/snapshot: $id.x/" demo-a.yaml
+expect_exit 1 --state "$work/demo.db" policy apply --user admin -f demo-a.yaml
+contains "an id that is not prepared is named" "snapshot $id.x (label snapshot) of dataset demo/shop-demo is not prepared on cluster demo-shop"
+expect_exit 0 --state "$work/demo.db" policy delete --user admin -f demo-a.yaml
+[ -z "$(docker ps -aq --filter label=cairn.cluster=demo-shop)" ] && passes=$((passes + 1)) || { echo "FAIL: containers left after the demo's dependency went"; failures=$((failures + 1)); }
 
 # A source the dataset cannot read: the error names it; nothing is left behind.
 sed -i "s|\"customer_id <= 50\"|\"no_such_column = 1\"|" dataset.yaml

@@ -13,6 +13,7 @@
 #include "docker_api.h"
 #include "docker_routes.h"
 #include "docker_spec.h"
+#include "engine/snapshot/prepare.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -32,6 +33,13 @@ struct driver {
 	struct exec_options eo;
 	bool routed;                 /* the cluster config has `nginx:` */
 	struct docker_routes routes;
+	/* the prepared images of each dataset a plan's `data` params name,
+	 * listed once per plan */
+	VEC(struct prepared {
+		char *dataset;
+		struct snapshot_image *images;
+		size_t n;
+	}) prepared;
 };
 
 enum act_kind {
@@ -138,10 +146,20 @@ static int docker_driver_open(struct driver **out, const struct cluster *c,
 	return 0;
 }
 
+static void forget_prepared(struct driver *d)
+{
+	for (size_t i = 0; i < d->prepared.len; i++) {
+		free(d->prepared.items[i].dataset);
+		snapshot_images_free(d->prepared.items[i].images, d->prepared.items[i].n);
+	}
+	vec_release(&d->prepared);
+}
+
 static void docker_driver_close(struct driver *d)
 {
 	if (!d)
 		return;
+	forget_prepared(d);
 	docker_close(d->api);
 	json_decref(d->containers);
 	json_decref(d->networks);
@@ -260,6 +278,7 @@ static int docker_driver_observe(struct driver *d, struct error *err)
 		o.state = json_string_value(json_object_get(c, "State"));
 		o.health = health_of(json_string_value(json_object_get(c, "Status")));
 		o.image = json_string_value(json_object_get(c, "Image"));
+		o.snapshot = label_of(c, "cairn.snapshot");
 		const char *gen = label_of(c, "cairn.generation");
 		o.generation = gen ? atoll(gen) : 0;
 		size_t j;
@@ -814,6 +833,74 @@ static size_t *network_action(struct driver *d, struct exec *x, const struct map
 	return idx;
 }
 
+/* ---- data: the prepared image of a dataset ---- */
+
+static const struct prepared *prepared_of(struct driver *d, const char *dataset, struct error *err)
+{
+	for (size_t i = 0; i < d->prepared.len; i++)
+		if (strcmp(d->prepared.items[i].dataset, dataset) == 0)
+			return &d->prepared.items[i];
+	struct prepared p = { 0 };
+	if (snapshot_images(d->api, dataset, &p.images, &p.n, err) < 0)
+		return NULL;
+	p.dataset = xstrdup(dataset);
+	vec_push(&d->prepared, p);
+	return &d->prepared.items[d->prepared.len - 1];
+}
+
+static const char *instance_label(const struct instance *in, const char *key)
+{
+	for (uint32_t i = 0; i < in->labels.len; i++)
+		if (strcmp(in->labels.items[i].key->s, key) == 0)
+			return in->labels.items[i].value->s;
+	return NULL;
+}
+
+struct data_ctx {
+	struct driver *d;
+	const struct instance *in;
+};
+
+/* Which snapshot an instance's data is: the one its dependency's label
+ * `snapshot` names (an id, or `latest`); else the one its container runs
+ * already, so that a newer snapshot does not replace a demo's data under
+ * it; else the newest prepared. Fails closed: no prepared image, no
+ * container. */
+static int plan_data_image(void *ctx, const char *dataset, const char **image,
+			   const char **snapshot, struct error *err)
+{
+	struct data_ctx *c = ctx;
+	const struct prepared *p = prepared_of(c->d, dataset, err);
+	if (!p)
+		return -1;
+	const char *want = instance_label(c->in, "snapshot");
+	const struct snapshot_image *pick = NULL;
+	if (want && strcmp(want, "latest") != 0) {
+		for (size_t i = 0; i < p->n && !pick; i++)
+			if (strcmp(p->images[i].snapshot, want) == 0)
+				pick = &p->images[i];
+		if (!pick)
+			return error_set(err, "snapshot %s (label snapshot) of dataset %s is not prepared "
+					      "on cluster %s: run `cairn snapshot prepare %s`",
+					 want, dataset, c->d->name, want);
+	} else if (!want) {
+		size_t n;
+		const struct observed *o = find_observed(c->d, c->in->key, "container", &n);
+		for (size_t i = 0; o && o->image && i < p->n && !pick; i++)
+			if (strcmp(p->images[i].image, o->image) == 0)
+				pick = &p->images[i];
+	}
+	if (!pick && p->n)
+		pick = &p->images[p->n - 1];
+	if (!pick)
+		return error_set(err, "dataset %s has no prepared snapshot on cluster %s: run `cairn "
+				      "snapshot create %s`, then `cairn snapshot prepare ID`",
+				 dataset, c->d->name, dataset);
+	*image = pick->image;
+	*snapshot = pick->snapshot;
+	return 0;
+}
+
 static int docker_driver_plan(struct driver *d, const struct desired *want, struct exec *x,
 			      struct error *err)
 {
@@ -831,6 +918,7 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	VEC(struct disconnect) disconnects = { 0 };
 	struct map stopped = MAP_INIT;
 	resolution_stopped(r, &stopped);
+	forget_prepared(d); /* images prepared since the last plan count */
 	int *levels = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*levels));
 	inst_vec *users = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*users));
 	for (size_t i = 0; i < r->ninstances; i++)
@@ -894,12 +982,20 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			.nnetworks = a->networks.len,
 			.level = levels[i],
 			.http_port = d->routed ? d->routes.port : 0,
+			.data_image = plan_data_image,
+			.data_ctx = &(struct data_ctx){ d, in },
 		};
 		struct error serr = ERROR_INIT;
 		if (docker_spec_build(&a->spec, in->params ? in->params->s : NULL, &t, &serr) < 0) {
 			a->kind = A_FAIL;
 			a->message = xstrdup(error_msg(&serr));
-			add(x, d, "create", a);
+			/* what needs this instance is skipped: an app never starts
+			 * without the database its data param asked for */
+			size_t *idx = xmalloc(sizeof(*idx));
+			*idx = add(x, d, "create", a);
+			vec_push(&owned, idx);
+			map_put(&acts, in->key, strlen(in->key), idx);
+			vec_push(&placed, in);
 		} else {
 			docker_spec_stamp(&a->spec, want->generation, in->deps, in->ndeps);
 			size_t n;

@@ -353,6 +353,28 @@ static void add_cairn_labels(json_t *labels, const struct docker_target *t, cons
 	strbuf_release(&sb);
 }
 
+/* data: {dataset: NS/NAME}: the dataset's prepared image (a PostgreSQL
+ * with the snapshot's data in its data directory), labelled with the
+ * snapshot it holds. SIGINT stops it with a fast shutdown instead of
+ * waiting for the clients to leave. */
+static int data_param(const json_t *data, const struct docker_target *t, json_t *labels,
+		      json_t *config, const char **image, const char **snapshot, struct error *err)
+{
+	const char *dataset = json_string_value(json_object_get(data, "dataset"));
+	const char *slash = dataset ? strchr(dataset, '/') : NULL;
+	if (!json_is_object(data) || json_object_size(data) != 1 || !slash || slash == dataset ||
+	    !slash[1] || strchr(slash + 1, '/'))
+		return error_set(err, "params: data must be {dataset: NAMESPACE/NAME}");
+	*snapshot = "none";
+	*image = dataset;
+	if (t->data_image && t->data_image(t->data_ctx, dataset, image, snapshot, err) < 0)
+		return error_wrap(err, "params: data");
+	set_label(labels, "cairn.snapshot", *snapshot);
+	set_label(labels, "cairn.snapshot.dataset", dataset);
+	json_object_set_new(config, "StopSignal", json_string("SIGINT"));
+	return 0;
+}
+
 int docker_spec_build(struct docker_spec *out, const char *params_json,
 		      const struct docker_target *t, struct error *err)
 {
@@ -374,6 +396,17 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 	char buf[64];
 
 	const char *image = json_string_value(json_object_get(params, "image"));
+	const json_t *data = json_object_get(params, "data");
+	const char *snapshot = NULL;
+	if (data) {
+		if (image) {
+			error_set(err, "params: image and data exclude each other (data runs the "
+				       "dataset's prepared image)");
+			goto out;
+		}
+		if (data_param(data, t, labels, config, &image, &snapshot, err) < 0)
+			goto out;
+	}
 	if (!image || !*image) {
 		error_set(err, "params: missing 'image'");
 		goto out;
@@ -384,7 +417,7 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 	json_t *v;
 	json_object_foreach(params, k, v)
 	{
-		if (!strcmp(k, "image")) {
+		if (!strcmp(k, "image") || !strcmp(k, "data")) {
 			continue;
 		} else if (!strcmp(k, "command") || !strcmp(k, "entrypoint")) {
 			json_t *arr;
@@ -548,6 +581,10 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 	config = NULL;
 	out->hash = xstrdup(hex);
 	out->image = xstrdup(image);
+	if (data) {
+		out->dataset = xstrdup(json_string_value(json_object_get(data, "dataset")));
+		out->snapshot = xstrdup(snapshot);
+	}
 	out->volumes = named;
 	named = NULL;
 	out->exposed = exposed;
@@ -587,6 +624,8 @@ void docker_spec_release(struct docker_spec *s)
 	json_decref(s->volumes);
 	free(s->hash);
 	free(s->image);
+	free(s->dataset);
+	free(s->snapshot);
 	free(s->url);
 	memset(s, 0, sizeof(*s));
 }

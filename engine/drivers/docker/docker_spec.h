@@ -24,12 +24,20 @@ struct docker_target {
 				       the one in the body (the others are connected after) */
 	size_t nnetworks;
 	int level;             /* 0 for an instance that needs nothing */
+	/* The prepared image a `data: {dataset: NS/NAME}` param runs (see
+	 * engine/snapshot/prepare.h): sets *image and *snapshot (valid while
+	 * the spec is built) or fails naming what to run. NULL when there is
+	 * no engine to ask (a check): the dataset's name stands in. */
+	int (*data_image)(void *ctx, const char *dataset, const char **image,
+			  const char **snapshot, struct error *err);
+	void *data_ctx;
 };
 
 struct docker_spec {
 	json_t *body;         /* POST /containers/create body, labels included */
 	char *hash;           /* sha256 hex of everything but per-apply labels */
 	char *image;
+	char *dataset, *snapshot; /* of a `data` param, else NULL */
 	json_t *volumes;      /* names of named volumes to create first (array) */
 	bool health;          /* a health check is configured */
 	bool exposed;         /* a port is published */

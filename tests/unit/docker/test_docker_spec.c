@@ -127,6 +127,42 @@ Test(docker_spec, rendered_values_are_checked)
 	refused("{\"image\":\"x\",\"bogus\":1}", "unknown docker key 'bogus'");
 }
 
+static int fake_prepared(void *ctx, const char *dataset, const char **image, const char **snapshot,
+			 struct error *err)
+{
+	(void)ctx;
+	if (strcmp(dataset, "main/shop") != 0)
+		return error_set(err, "dataset %s has no prepared snapshot", dataset);
+	*image = "cairn-data/main.shop:20261206T000000Z";
+	*snapshot = "main.shop.20261206T000000Z";
+	return 0;
+}
+
+Test(docker_spec, data_runs_the_prepared_image_of_its_snapshot)
+{
+	struct docker_target t = target;
+	t.data_image = fake_prepared;
+	struct docker_spec s;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(docker_spec_build(&s, "{\"data\":{\"dataset\":\"main/shop\"}}", &t, &err), 0,
+		     "%s", error_msg(&err));
+	cr_assert_str_eq(json_string_value(json_object_get(s.body, "Image")),
+			 "cairn-data/main.shop:20261206T000000Z");
+	cr_assert_str_eq(s.snapshot, "main.shop.20261206T000000Z");
+	cr_assert_str_eq(s.dataset, "main/shop");
+	cr_assert_str_eq(json_string_value(label(&s, "cairn.snapshot")), "main.shop.20261206T000000Z");
+	cr_assert_str_eq(json_string_value(json_object_get(s.body, "StopSignal")), "SIGINT",
+			 "a fast shutdown: a demo's database does not wait for its clients");
+	docker_spec_release(&s);
+	cr_assert_eq(docker_spec_build(&s, "{\"data\":{\"dataset\":\"main/other\"}}", &t, &err), -1);
+	cr_assert_str_eq(error_msg(&err), "params: data: dataset main/other has no prepared snapshot");
+	error_clear(&err);
+	docker_spec_release(&s);
+	refused("{\"image\":\"x\",\"data\":{\"dataset\":\"main/shop\"}}", "image and data exclude each other");
+	refused("{\"data\":{\"dataset\":\"shop\"}}", "data must be {dataset: NAMESPACE/NAME}");
+	refused("{\"data\":\"main/shop\"}", "data must be {dataset: NAMESPACE/NAME}");
+}
+
 Test(docker_spec, names)
 {
 	char *n = docker_object_name("c#main#twitter_stats#stage#Alice#tweeviz");

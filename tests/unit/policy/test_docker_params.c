@@ -68,6 +68,17 @@ Test(docker_params, constants_are_checked)
 	expect(SERVICE("          image: x\n          host: Shop_PR.example.com\n"),
 	       "host must be a lower-case host name such as shop-pr-12.example.com, not 'Shop_PR.example.com'");
 	expect(SERVICE("          image: x\n          host: -a.example.com\n"), "host must be a lower-case host name");
+	expect(SERVICE("          image: x\n          data: {dataset: main/shop}\n"), "image and data exclude each other");
+	expect(SERVICE("          data: {dataset: shop}\n"), "data: dataset must be NAMESPACE/NAME, not 'shop'");
+	expect(SERVICE("          data: {datset: main/shop}\n"), "unknown data key 'datset' (did you mean 'dataset'?)");
+	expect(SERVICE("          data: main/shop\n"), "data must be {dataset: NAMESPACE/NAME}, not a scalar");
+}
+
+Test(docker_params, data_instead_of_an_image)
+{
+	struct diags d = check(SERVICE("          data: {dataset: '{{ .Labels.ns }}/shop-demo'}\n"));
+	cr_assert_eq(d.len, 0, "%s", d.len ? d.items[0] : "");
+	diags_release(&d);
 }
 
 Test(docker_params, secrets_only_in_env)
