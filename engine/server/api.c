@@ -6,7 +6,7 @@
 #include "api.h"
 
 #include "auth.h"
-#include "previews.h"
+#include "engine/previews/previews.h"
 
 #include "base/alloc.h"
 #include "engine/converge.h"

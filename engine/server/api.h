@@ -7,7 +7,7 @@
 #define CAIRN_SERVER_API_H
 
 #include "http.h"
-#include "jobs.h"
+#include "engine/jobs/jobs.h"
 
 struct api;
 struct auth_guard;

@@ -5,13 +5,13 @@
 
 #include "base/alloc.h"
 #include "base/map.h"
+#include "base/sha256.h"
 #include "engine/store/store.h"
 #include "policy/policy.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,16 +50,9 @@ int auth_token_new(char **out, struct error *err)
 	return 0;
 }
 
-void auth_sha256_hex(const void *data, size_t len, char out[AUTH_HASH_HEX])
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256(data, len, md);
-	hex(md, sizeof(md), out);
-}
-
 void auth_token_hash(const char *token, char out[AUTH_HASH_HEX])
 {
-	auth_sha256_hex(token, strlen(token), out);
+	sha256_hex(token, strlen(token), out);
 }
 
 bool auth_equal(const char *a, const char *b)

@@ -26,8 +26,6 @@ struct users;
 int auth_token_new(char **out, struct error *err);
 /* The hex SHA-256 of token: what the store keeps. */
 void auth_token_hash(const char *token, char out[AUTH_HASH_HEX]);
-/* The hex SHA-256 of len bytes. */
-void auth_sha256_hex(const void *data, size_t len, char out[AUTH_HASH_HEX]);
 
 enum auth_method { AUTH_TOKEN, AUTH_PASSWORD };
 

@@ -6,8 +6,8 @@
 #include "api.h"
 #include "auth.h"
 #include "http.h"
-#include "jobs.h"
-#include "previews.h"
+#include "engine/jobs/jobs.h"
+#include "engine/previews/previews.h"
 #include "web.h"
 
 #include "base/alloc.h"

@@ -6,7 +6,7 @@
 #include "web.h"
 
 #include "auth.h"
-#include "jobs.h"
+#include "engine/jobs/jobs.h"
 
 #include "base/alloc.h"
 #include "engine/converge.h"

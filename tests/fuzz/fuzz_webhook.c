@@ -3,7 +3,7 @@
  * and the pull_request reader must cope), as an X-Hub-Signature-256 header
  * (must never pass for another body), and as a branch in a host name (must
  * come out DNS-safe). */
-#include "engine/server/previews_internal.h"
+#include "engine/previews/previews_internal.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

@@ -4,11 +4,11 @@
 #include "docker_spec.h"
 
 #include "base/alloc.h"
+#include "base/sha256.h"
 #include "base/strbuf.h"
 #include "policy/docker_params.h"
 
 #include <ctype.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +20,6 @@ char *docker_object_name(const char *key)
 	for (const char *c = key; *c; c++)
 		strbuf_addc(&sb, isalnum((unsigned char)*c) || *c == '_' || *c == '.' || *c == '-' ? *c : '-');
 	return strbuf_detach(&sb);
-}
-
-static void sha256_hex(const char *data, size_t len, char out[65])
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)data, len, md);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 char *docker_dns_label(const char *s)

@@ -4,10 +4,10 @@
  * (the reaper of expired dependencies and the sweep of closed PRs). */
 #include "previews_internal.h"
 
-#include "auth.h"
 
 #include "base/alloc.h"
 #include "base/map.h"
+#include "base/sha256.h"
 #include "base/vec.h"
 #include "engine/reconcile.h"
 #include "engine/revise.h"
@@ -627,8 +627,8 @@ int previews_github_webhook(struct previews *p, const char *event, const char *d
 	 * which the signature does not cover: the same body under a new id is a
 	 * replay too, and a redelivery is the same body. */
 	bool fresh;
-	char body_hash[AUTH_HASH_HEX];
-	auth_sha256_hex(body, len, body_hash);
+	char body_hash[SHA256_HEX_SIZE];
+	sha256_hex(body, len, body_hash);
 	if (store_work_begin(s, &err) < 0) {
 		code = respond(response, 500, "error", 0, error_msg(&err));
 		goto out;

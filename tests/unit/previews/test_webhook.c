@@ -1,7 +1,7 @@
 /* The GitHub webhook and the previews config on a real SQLite store (jobs
  * queued, not run): signatures, de-duplication, who may trigger, forks,
  * closed PRs, malformed bodies; host names; config errors with positions. */
-#include "engine/server/previews_internal.h"
+#include "engine/previews/previews_internal.h"
 
 #include "base/strbuf.h"
 

@@ -1,7 +1,7 @@
 /* The job runner against a real SQLite store: retries with backoff, giving
  * up, superseding, one job per key at a time, and resuming jobs a dead or
  * stopped server left running. */
-#include "engine/server/jobs.h"
+#include "engine/jobs/jobs.h"
 
 #include <criterion/criterion.h>
 #include <ftw.h>

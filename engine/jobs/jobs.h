@@ -3,8 +3,8 @@
  * with exponential backoff, a job a newer one superseded is cancelled, and a
  * job in flight when the server died runs again after restart (so handlers
  * must be idempotent). Each worker has its own store connection. */
-#ifndef CAIRN_SERVER_JOBS_H
-#define CAIRN_SERVER_JOBS_H
+#ifndef CAIRN_JOBS_H
+#define CAIRN_JOBS_H
 
 #include "base/error.h"
 #include "engine/store/store.h"

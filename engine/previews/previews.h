@@ -6,11 +6,11 @@
  * deployment and commit status, and expiry: a reaper deletes dependencies
  * past `expires`/`ttl`, a sweep deletes previews whose PR is closed (nothing
  * when GitHub cannot be reached). */
-#ifndef CAIRN_SERVER_PREVIEWS_H
-#define CAIRN_SERVER_PREVIEWS_H
+#ifndef CAIRN_PREVIEWS_H
+#define CAIRN_PREVIEWS_H
 
 #include "base/error.h"
-#include "jobs.h"
+#include "engine/jobs/jobs.h"
 
 #include <stddef.h>
 

@@ -1,8 +1,8 @@
 /* What the previews files share among themselves (config, GitHub client,
  * webhook parsing, host names); not for the rest of the server, which uses
  * previews.h. Split out so tests and the fuzzer reach the pure parts. */
-#ifndef CAIRN_SERVER_PREVIEWS_INTERNAL_H
-#define CAIRN_SERVER_PREVIEWS_INTERNAL_H
+#ifndef CAIRN_PREVIEWS_INTERNAL_H
+#define CAIRN_PREVIEWS_INTERNAL_H
 
 #include "previews.h"
 

@@ -1,0 +1,14 @@
+/* SHA-256 in hex against the FIPS 180-2 test vectors. */
+#include "base/sha256.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+Test(sha256, known_vectors)
+{
+	char hex[SHA256_HEX_SIZE];
+	sha256_hex("", 0, hex);
+	cr_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	sha256_hex("abc", 3, hex);
+	cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
