@@ -20,6 +20,7 @@ struct observed {
 	const char *url;        /* where a published port answers, NULL when none */
 	const char *image;
 	const char *snapshot;   /* cairn.snapshot: the data it was made with, NULL when none */
+	const char *snapshot_build; /* cairn.snapshot.build: that snapshot's build */
 	long long generation;   /* cairn.generation, 0 when absent */
 };
 

@@ -58,14 +58,9 @@ static void json_list(struct strbuf *out, const char **items, uint32_t n)
 	strbuf_addc(out, ']');
 }
 
-struct seen {
-	const char *state, *container, *health, *url, *snapshot;
-};
-
-/* What runs for an instance, as output_status_* show it. */
-static struct seen observe(const struct fleet *fleet, const struct instance *in)
+struct report_seen report_observed(const struct fleet *fleet, const struct instance *in)
 {
-	struct seen s = { 0 };
+	struct report_seen s = { 0 };
 	if (!fleet || (!in->root && !in->code_type))
 		return s;
 	if (!fleet_reachable(fleet, in->cluster)) {
@@ -84,18 +79,9 @@ static struct seen observe(const struct fleet *fleet, const struct instance *in)
 		s.health = o->health;
 		s.url = o->url;
 		s.snapshot = o->snapshot;
+		s.build = o->snapshot_build;
 	}
 	return s;
-}
-
-void report_observed(const struct fleet *fleet, const struct instance *in, const char **state,
-		     const char **container, const char **health, const char **url)
-{
-	struct seen s = observe(fleet, in);
-	*state = s.state;
-	*container = s.container;
-	*health = s.health;
-	*url = s.url;
 }
 
 void report_status_json(struct strbuf *out, long long generation, const struct resolution *r,
@@ -136,7 +122,7 @@ void report_status_json(struct strbuf *out, long long generation, const struct r
 		strbuf_adds(out, ",\"discovery\":");
 		strbuf_adds(out, in->discovery ? in->discovery->s : "{}");
 		if (fleet) {
-			struct seen s = observe(fleet, in);
+			struct report_seen s = report_observed(fleet, in);
 			strbuf_adds(out, ",\"state\":");
 			json_string_or_null(out, s.state);
 			strbuf_adds(out, ",\"container\":");
@@ -147,6 +133,8 @@ void report_status_json(struct strbuf *out, long long generation, const struct r
 			json_string_or_null(out, s.url);
 			strbuf_adds(out, ",\"snapshot\":");
 			json_string_or_null(out, s.snapshot);
+			strbuf_adds(out, ",\"build\":");
+			json_string_or_null(out, s.build);
 		}
 		strbuf_addc(out, '}');
 	}
@@ -170,14 +158,14 @@ void report_status_text(FILE *f, long long generation, const struct resolution *
 	for (size_t i = 0; i < r->ninstances; i++) {
 		const struct instance *in = r->instances[i];
 		fprintf(f, "  %s  [%s]", in->key, in->code_type ? in->code_type : "service");
-		struct seen s = observe(fleet, in);
+		struct report_seen s = report_observed(fleet, in);
 		if (s.state)
 			fprintf(f, "  %s%s%s%s%s", s.state, s.health ? " (" : "", s.health ? s.health : "",
 				s.health ? ")" : "", s.url ? "  " : "");
 		if (s.url)
 			fputs(s.url, f);
 		if (s.snapshot)
-			fprintf(f, "  data %s", s.snapshot);
+			fprintf(f, "  data %s (build %s)", s.snapshot, s.build ? s.build : "unknown");
 		for (uint32_t d = 0; d < in->ndeps; d++)
 			fprintf(f, "%s%s", d ? ", " : "  used by ", in->deps[d]);
 		fputc('\n', f);

@@ -27,12 +27,15 @@ void report_status_json(struct strbuf *out, long long generation, const struct r
 			const struct fleet *fleet);
 void report_status_text(FILE *f, long long generation, const struct resolution *r,
 			const struct fleet *fleet);
-/* What runs for one instance, as the status shows it: *state as in the status
+/* What runs for one instance, as the status shows it: state as in the status
  * JSON (NULL when nothing runs for it or there is no fleet), and for a
- * component its container's name, health and URL (NULL when none). The
- * strings belong to the fleet. */
-void report_observed(const struct fleet *fleet, const struct instance *in, const char **state,
-		     const char **container, const char **health, const char **url);
+ * component its container's name, health, URL and, for a `data` component,
+ * the snapshot and its build (NULL when none). The strings belong to the
+ * fleet. */
+struct report_seen {
+	const char *state, *container, *health, *url, *snapshot, *build;
+};
+struct report_seen report_observed(const struct fleet *fleet, const struct instance *in);
 
 /* One dependency's explanation. */
 void report_explain_json(struct strbuf *out, const struct dep_result *d);

@@ -61,6 +61,7 @@ int cmd_extend(struct cli *cli, int argc, char **argv);
 int cmd_rollback(struct cli *cli, int argc, char **argv);
 int cmd_rollout(struct cli *cli, int argc, char **argv);
 int cmd_snapshot(struct cli *cli, int argc, char **argv);
+int cmd_demo(struct cli *cli, int argc, char **argv);
 
 /* The latest generation, resolved with the current users file. */
 struct cli_current {
@@ -84,7 +85,8 @@ extern const char converge_options_usage[];
 int converge_option(struct converge_cli *o, int argc, char **argv, int *i);
 /* Converges the clusters of p to resolution r of generation gen under the
  * apply lock, printing progress; returns the exit code (130 when
- * interrupted). With -o json, *json gets the result document (free it). */
+ * interrupted). With -o json, *json gets the result document (free it):
+ * json must not be NULL then. */
 int cli_converge(struct cli *cli, const struct converge_cli *opts, const struct policy *p,
 		 const struct resolution *r, long long generation, char **json);
 

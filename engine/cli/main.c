@@ -35,7 +35,10 @@ static const char usage[] =
 	"  rollout promote|abort INSTANCE                 end a canary: all traffic to the new or old release\n"
 	"  serve [--config FILE] [--listen ADDR:PORT]     run the team server (HTTP API)\n"
 	"  token create|list|revoke                       API tokens for the server\n"
-	"  snapshot create|list|show|restore|delete       anonymized subsets of a dataset's database\n"
+	"  snapshot create|list|show|restore|delete|prepare|images\n"
+	"                                                 anonymized subsets of a dataset's database,\n"
+	"                                                 prepared as PostgreSQL images\n"
+	"  demo request|list|refresh|delete               demos: a contract's environment with its data\n"
 	"\n"
 	"global options (each also read from the environment):\n"
 	"  --state LOC      state database (CAIRN_STATE; default .cairn/state.db):\n"
@@ -366,6 +369,8 @@ int main(int argc, char **argv)
 		rc = cmd_rollout(&cli, nrest, rest);
 	else if (strcmp(cmd, "snapshot") == 0)
 		rc = cmd_snapshot(&cli, nrest, rest);
+	else if (strcmp(cmd, "demo") == 0)
+		rc = cmd_demo(&cli, nrest, rest);
 	else {
 		cli_error("unknown command '%s' (see cairn --help)", cmd);
 		rc = EXIT_USAGE;

@@ -454,8 +454,8 @@ static void h_environments(void *ctx, struct http_request *req, struct http_resp
 	/* One pass over the instances: each counts for every dependency it serves. */
 	for (size_t i = 0; i < r->ninstances; i++) {
 		const struct instance *in = r->instances[i];
-		const char *state, *container, *health, *url;
-		report_observed(c.fleet, in, &state, &container, &health, &url);
+		struct report_seen seen = report_observed(c.fleet, in);
+		const char *state = seen.state, *health = seen.health, *url = seen.url;
 		if (!state)
 			continue;
 		for (uint32_t k = 0; k < in->ndeps; k++) {
@@ -569,14 +569,13 @@ static void h_graph(void *ctx, struct http_request *req, struct http_response *r
 	json_t *jn = json_array(), *je = json_array();
 	for (size_t i = 0; i < n; i++) {
 		const struct instance *in = nodes[i];
-		const char *state, *container, *health, *url;
-		report_observed(c.fleet, in, &state, &container, &health, &url);
+		struct report_seen obs = report_observed(c.fleet, in);
 		json_array_append_new(
 			jn, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:b, s:i, s:s?, s:s?, s:s?}", "key",
 				      in->key, "component", in->component, "service", in->service,
 				      "context", in->context, "cluster", in->cluster, "code",
 				      in->code_type, "root", in->root, "level", (int)level[i], "state",
-				      state, "health", health, "url", url));
+				      obs.state, "health", obs.health, "url", obs.url));
 		for (uint32_t k = 0; k < in->nedges_out; k++)
 			json_array_append_new(je, json_pack("{s:s, s:s}", "from", in->key, "to",
 							    in->edges_out[k]->key));

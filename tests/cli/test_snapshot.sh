@@ -109,7 +109,7 @@ n=$(psql -X -At -d "$(url_of copy2)" -c "SELECT count(*) FROM customer WHERE ema
 # Data for a component (examples/demo-shop/shop.yaml, in a state of its own):
 # without a prepared image the database fails closed, naming the command
 # that makes one, and the application that needs it does not start.
-printf -- '- {kind: dependency, metadata: {namespace: demo, name: demo-a}, user: admin, contract: shop, labels: {demo: a}}\n' >demo-a.yaml
+printf -- '- {kind: dependency, metadata: {namespace: demo, name: demo-a}, user: admin, contract: shop, labels: {demo: a, host: a.demo.localhost}}\n' >demo-a.yaml
 remove_images
 expect_exit 1 --state "$work/demo.db" policy apply --user admin -f "$ex/shop.yaml" -f demo-a.yaml
 contains "no prepared image: refused, naming the way out" "has no prepared snapshot on cluster demo-shop: run \`cairn snapshot create demo/shop-demo\`, then \`cairn snapshot prepare ID\`"
@@ -175,7 +175,7 @@ expect_exit 0 snapshot prepare "$newest"
 expect_exit 0 --state "$work/demo.db" apply
 expect_exit 0 --state "$work/demo.db" -o json status
 check "the demo keeps its snapshot" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$id']"
-sed -i 's/labels: {demo: a}/labels: {demo: a, snapshot: latest}/' demo-a.yaml
+sed -i 's/labels: {demo: a,/labels: {demo: a, snapshot: latest,/' demo-a.yaml
 expect_exit 0 --state "$work/demo.db" policy apply --user admin -f demo-a.yaml
 expect_exit 0 --state "$work/demo.db" -o json status
 check "snapshot: latest moves it" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$newest']"
@@ -185,6 +185,43 @@ contains "an id that is not prepared is named" "snapshot $id.x (label snapshot) 
 expect_exit 0 --state "$work/demo.db" policy delete --user admin -f demo-a.yaml
 [ -z "$(docker ps -aq --filter label=cairn.cluster=demo-shop)" ] && passes=$((passes + 1)) || { echo "FAIL: containers left after the demo's dependency went"; failures=$((failures + 1)); }
 
+# Demos: a request makes demo-<random> and converges it; its app answers
+# with the data; list shows it; refresh moves its data to a newer snapshot
+# and keeps it there; delete removes everything it ran.
+expect_exit 0 --state "$work/demo.db" -o json demo request --contract demo/shop --user admin --ttl 2h --requested-by sales
+check "request's JSON" "d['id'].startswith('demo/demo-') and d['host'] == d['id'][len('demo/demo-'):] + '.demo.localhost' and d['url'].startswith('http://') and d['apply']['unsuccessful'] == 0"
+demo_id=$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")
+demo_url=$(python3 -c "import json; print(json.load(open('$work/out'))['url'])")
+page=""
+for _ in $(seq 50); do page=$(curl -fsS "$demo_url" 2>/dev/null || true); case "$page" in *"<td align=\"right\">50</td>"*) break ;; esac; sleep 0.1; done
+case "$page" in *"<td align=\"right\">50</td>"*"@example.com"*) passes=$((passes + 1)) ;; *) echo "FAIL: the demo at $demo_url: $page"; failures=$((failures + 1)) ;; esac
+expect_exit 0 --state "$work/demo.db" -o json demo list
+check "list shows the demo" "[(x['state'], x['snapshot'], x['build'], x['requested_by']) for x in d if x['id'] == '$demo_id'] == [('running', '$newest', '2026.12.1', 'sales')]"
+check "it expires in two hours" "__import__('datetime').datetime.strptime([x for x in d if x['id'] == '$demo_id'][0]['expires'], '%Y-%m-%dT%H:%M:%SZ').timestamp() - __import__('time').time() + __import__('time').timezone > 7100"
+sleep 1 # a snapshot id has one-second resolution
+expect_exit 0 -o json snapshot create demo/shop-demo
+newer=$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")
+expect_exit 0 snapshot prepare "$newer"
+expect_exit 0 --state "$work/demo.db" -o json demo refresh "$demo_id" --user admin
+check "refresh moves the data" "d['snapshot'] == '$newer'"
+expect_exit 0 --state "$work/demo.db" -o json status
+check "the database runs it" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$newer'] and d['dependencies'][0]['id'] == '$demo_id'"
+sleep 1
+expect_exit 0 -o json snapshot create demo/shop-demo
+expect_exit 0 snapshot prepare "$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")"
+expect_exit 0 --state "$work/demo.db" apply
+expect_exit 0 --state "$work/demo.db" -o json status
+check "a snapshot prepared after the refresh leaves it" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$newer']"
+expect_exit 2 --state "$work/demo.db" demo request --user admin
+expect_exit 3 --state "$work/demo.db" demo request --contract demo/shop --user admin --ttl soon
+contains "a bad ttl is named" "ttl 'soon' is not a positive duration"
+expect_exit 3 --state "$work/demo.db" demo request --contract demo/nope --user admin
+expect_exit 3 --state "$work/demo.db" demo delete demo/nope --user admin
+contains "a missing demo is named" "there is no dependency demo/nope"
+expect_exit 0 --state "$work/demo.db" -o json demo delete "$demo_id" --user admin
+check "delete's JSON" "d['deleted'] == '$demo_id' and d['apply']['unsuccessful'] == 0"
+[ -z "$(docker ps -aq --filter label=cairn.cluster=demo-shop)" ] && passes=$((passes + 1)) || { echo "FAIL: containers left after the demo went"; failures=$((failures + 1)); }
+
 # A source the dataset cannot read: the error names it; nothing is left behind.
 sed -i "s|\"customer_id <= 50\"|\"no_such_column = 1\"|" dataset.yaml
 expect_exit 0 policy apply --no-apply --user admin -f dataset.yaml
@@ -192,9 +229,9 @@ expect_exit 1 snapshot create demo/shop-demo
 check "bad root named" "'roots: where: querying table public.customer' in err and 'no_such_column' in err"
 [ "$(find snapshots -mindepth 1 -maxdepth 1 | wc -l)" = 3 ] && passes=$((passes + 1)) || { echo "FAIL: a failed create left something"; ls -la snapshots; failures=$((failures + 1)); }
 
-expect_exit 0 -o json snapshot delete "$id"
-check "delete's JSON" "d == {'deleted': '$id'}"
-expect_exit 1 snapshot delete "$id"
+expect_exit 0 -o json snapshot delete "$newer"
+check "delete's JSON" "d == {'deleted': '$newer'}"
+expect_exit 1 snapshot delete "$newer"
 
 echo "snapshot CLI: $passes passed, $failures failed"
 [ "$failures" -eq 0 ]

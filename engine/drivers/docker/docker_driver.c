@@ -279,6 +279,7 @@ static int docker_driver_observe(struct driver *d, struct error *err)
 		o.health = health_of(json_string_value(json_object_get(c, "Status")));
 		o.image = json_string_value(json_object_get(c, "Image"));
 		o.snapshot = label_of(c, "cairn.snapshot");
+		o.snapshot_build = label_of(c, "cairn.snapshot.build");
 		const char *gen = label_of(c, "cairn.generation");
 		o.generation = gen ? atoll(gen) : 0;
 		size_t j;
@@ -866,8 +867,8 @@ struct data_ctx {
  * already, so that a newer snapshot does not replace a demo's data under
  * it; else the newest prepared. Fails closed: no prepared image, no
  * container. */
-static int plan_data_image(void *ctx, const char *dataset, const char **image,
-			   const char **snapshot, struct error *err)
+static int plan_data_image(void *ctx, const char *dataset, struct docker_data *out,
+			   struct error *err)
 {
 	struct data_ctx *c = ctx;
 	const struct prepared *p = prepared_of(c->d, dataset, err);
@@ -896,8 +897,7 @@ static int plan_data_image(void *ctx, const char *dataset, const char **image,
 		return error_set(err, "dataset %s has no prepared snapshot on cluster %s: run `cairn "
 				      "snapshot create %s`, then `cairn snapshot prepare ID`",
 				 dataset, c->d->name, dataset);
-	*image = pick->image;
-	*snapshot = pick->snapshot;
+	*out = (struct docker_data){ pick->image, pick->snapshot, pick->build };
 	return 0;
 }
 

@@ -350,18 +350,18 @@ static void add_cairn_labels(json_t *labels, const struct docker_target *t, cons
  * snapshot it holds. SIGINT stops it with a fast shutdown instead of
  * waiting for the clients to leave. */
 static int data_param(const json_t *data, const struct docker_target *t, json_t *labels,
-		      json_t *config, const char **image, const char **snapshot, struct error *err)
+		      json_t *config, struct docker_data *dd, struct error *err)
 {
 	const char *dataset = json_string_value(json_object_get(data, "dataset"));
 	const char *slash = dataset ? strchr(dataset, '/') : NULL;
 	if (!json_is_object(data) || json_object_size(data) != 1 || !slash || slash == dataset ||
 	    !slash[1] || strchr(slash + 1, '/'))
 		return error_set(err, "params: data must be {dataset: NAMESPACE/NAME}");
-	*snapshot = "none";
-	*image = dataset;
-	if (t->data_image && t->data_image(t->data_ctx, dataset, image, snapshot, err) < 0)
+	*dd = (struct docker_data){ .image = dataset, .snapshot = "none", .build = "unknown" };
+	if (t->data_image && t->data_image(t->data_ctx, dataset, dd, err) < 0)
 		return error_wrap(err, "params: data");
-	set_label(labels, "cairn.snapshot", *snapshot);
+	set_label(labels, "cairn.snapshot", dd->snapshot);
+	set_label(labels, "cairn.snapshot.build", dd->build);
 	set_label(labels, "cairn.snapshot.dataset", dataset);
 	json_object_set_new(config, "StopSignal", json_string("SIGINT"));
 	return 0;
@@ -389,15 +389,16 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 
 	const char *image = json_string_value(json_object_get(params, "image"));
 	const json_t *data = json_object_get(params, "data");
-	const char *snapshot = NULL;
+	struct docker_data dd = { 0 };
 	if (data) {
 		if (image) {
 			error_set(err, "params: image and data exclude each other (data runs the "
 				       "dataset's prepared image)");
 			goto out;
 		}
-		if (data_param(data, t, labels, config, &image, &snapshot, err) < 0)
+		if (data_param(data, t, labels, config, &dd, err) < 0)
 			goto out;
+		image = dd.image;
 	}
 	if (!image || !*image) {
 		error_set(err, "params: missing 'image'");
@@ -575,7 +576,7 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 	out->image = xstrdup(image);
 	if (data) {
 		out->dataset = xstrdup(json_string_value(json_object_get(data, "dataset")));
-		out->snapshot = xstrdup(snapshot);
+		out->snapshot = xstrdup(dd.snapshot);
 	}
 	out->volumes = named;
 	named = NULL;

@@ -11,6 +11,11 @@
 #include <stdbool.h>
 
 /* What the spec needs besides the params. */
+/* What a dataset's prepared image holds. */
+struct docker_data {
+	const char *image, *snapshot, *build;
+};
+
 struct docker_target {
 	const char *key;       /* instance key */
 	const char *cluster;
@@ -25,11 +30,11 @@ struct docker_target {
 	size_t nnetworks;
 	int level;             /* 0 for an instance that needs nothing */
 	/* The prepared image a `data: {dataset: NS/NAME}` param runs (see
-	 * engine/snapshot/prepare.h): sets *image and *snapshot (valid while
-	 * the spec is built) or fails naming what to run. NULL when there is
-	 * no engine to ask (a check): the dataset's name stands in. */
-	int (*data_image)(void *ctx, const char *dataset, const char **image,
-			  const char **snapshot, struct error *err);
+	 * engine/snapshot/prepare.h): fills *out (strings valid while the spec
+	 * is built) or fails naming what to run. NULL when there is no engine
+	 * to ask (a check): the dataset's name stands in. */
+	int (*data_image)(void *ctx, const char *dataset, struct docker_data *out,
+			  struct error *err);
 	void *data_ctx;
 };
 

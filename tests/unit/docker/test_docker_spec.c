@@ -127,14 +127,13 @@ Test(docker_spec, rendered_values_are_checked)
 	refused("{\"image\":\"x\",\"bogus\":1}", "unknown docker key 'bogus'");
 }
 
-static int fake_prepared(void *ctx, const char *dataset, const char **image, const char **snapshot,
-			 struct error *err)
+static int fake_prepared(void *ctx, const char *dataset, struct docker_data *out, struct error *err)
 {
 	(void)ctx;
 	if (strcmp(dataset, "main/shop") != 0)
 		return error_set(err, "dataset %s has no prepared snapshot", dataset);
-	*image = "cairn-data/main.shop:20261206T000000Z";
-	*snapshot = "main.shop.20261206T000000Z";
+	*out = (struct docker_data){ "cairn-data/main.shop:20261206T000000Z",
+				     "main.shop.20261206T000000Z", "1.4.2" };
 	return 0;
 }
 
@@ -151,6 +150,7 @@ Test(docker_spec, data_runs_the_prepared_image_of_its_snapshot)
 	cr_assert_str_eq(s.snapshot, "main.shop.20261206T000000Z");
 	cr_assert_str_eq(s.dataset, "main/shop");
 	cr_assert_str_eq(json_string_value(label(&s, "cairn.snapshot")), "main.shop.20261206T000000Z");
+	cr_assert_str_eq(json_string_value(label(&s, "cairn.snapshot.build")), "1.4.2");
 	cr_assert_str_eq(json_string_value(json_object_get(s.body, "StopSignal")), "SIGINT",
 			 "a fast shutdown: a demo's database does not wait for its clients");
 	docker_spec_release(&s);

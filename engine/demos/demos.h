@@ -1,0 +1,83 @@
+/* Demos: an environment on the engine, asked for with one call. A demo is a
+ * dependency `demo-<random>` on a contract, made as the asking user (the
+ * ACL applies), with labels saying which demo it is, its host name
+ * (<random>.demo.<domain>) and who asked, and an expiry (seven days by
+ * default), after which the server's reaper removes it like any expired
+ * dependency. Its data comes from the contract's service: a component with
+ * `data: {dataset: …}` runs the newest prepared snapshot. Used by the CLI
+ * (`cairn demo`) and the server (`/api/v1/demos`). */
+#ifndef CAIRN_DEMOS_H
+#define CAIRN_DEMOS_H
+
+#include "base/error.h"
+#include "engine/engine.h"
+#include "engine/exec.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct store;
+struct fleet;
+
+/* How long a demo lives unless asked otherwise. */
+#define DEMO_TTL_DEFAULT "7d"
+/* The labels a demo's dependency carries. */
+#define DEMO_LABEL "demo"             /* its random name: the contract's allocation key */
+#define DEMO_LABEL_HOST "host"        /* <random>.demo.<domain>, for the `host` param */
+#define DEMO_LABEL_BY "requested-by"  /* who asked */
+#define DEMO_LABEL_SNAPSHOT "snapshot" /* the data: an id, or latest (demo refresh) */
+
+struct demo_request {
+	const char *contract;     /* NAMESPACE/NAME; the demo goes into its namespace */
+	const char *user;         /* the dependency's user: the ACL applies */
+	const char *requested_by; /* NULL: user */
+	const char *ttl;          /* a duration (90m, 24h, 7d); NULL: DEMO_TTL_DEFAULT */
+	const char *domain;       /* host names end in .demo.<domain>; NULL: localhost */
+};
+
+struct demo_created {
+	char *id, *host;          /* "ns/demo-<random>", "<random>.demo.<domain>" */
+	long long expires;        /* unix seconds */
+	long long generation;
+};
+
+/* Makes the demo's dependency, as a new generation. A request the ACL or
+ * the policy refuses, or whose dependency would not resolve (the reason
+ * names why), changes nothing: returns 1 with the reasons in refused (and
+ * *acl true when the ACL gave them). -1 with err for anything else (store,
+ * I/O). Nothing is converged: the caller does. */
+int demo_request(struct store *s, struct intern *in, const struct users *users,
+		 const struct demo_request *r, struct demo_created *out, struct diags *refused,
+		 bool *acl, struct error *err);
+void demo_created_release(struct demo_created *c);
+
+/* The demos of a resolved policy (dependencies labelled `demo`), as a JSON
+ * array of {id, namespace, name, user, requested_by, contract, host,
+ * expires, pinned, resolved, reason, state, url, snapshot, build}; the last
+ * five come from fleet (what runs), null without it. New reference. */
+json_t *demo_list(const struct resolution *r, const struct fleet *fleet);
+
+/* `demo refresh`: the data of dependency ns/name moves to the newest
+ * prepared snapshot and stays there: label snapshot: latest, a converge
+ * (with eo), then label snapshot: <the id it runs now>, as user. Same
+ * returns as demo_request; -1 with err when the converge did not bring the
+ * data up. */
+struct demo_refreshed {
+	char *snapshot;
+	long long generation;
+	size_t unsuccessful; /* actions of the converge */
+};
+int demo_refresh(struct store *s, struct intern *in, const struct users *users,
+		 const char *id, const char *user, const struct exec_options *eo,
+		 struct demo_refreshed *out, struct diags *refused, bool *acl, struct error *err);
+void demo_refreshed_release(struct demo_refreshed *r);
+
+/* Deletes demo id (a dependency labelled demo) as user; res then holds the
+ * new generation to converge to (revise_result_release it). Same returns
+ * as demo_request. */
+struct revise_result;
+int demo_delete(struct store *s, struct intern *in, const struct users *users, const char *id,
+		const char *user, struct revise_result *res, struct diags *refused, bool *acl,
+		struct error *err);
+
+#endif
