@@ -91,6 +91,9 @@ function showLogin(error) {
   $('graph-view').hidden = true;
   $('graph').replaceChildren();
   $('environments').querySelector('tbody').replaceChildren();
+  $('demos').querySelector('tbody').replaceChildren();
+  $('demo-offers').replaceChildren();
+  $('demos-view').hidden = true;
   $('revisions').replaceChildren();
   $('app-view').hidden = true;
   $('who').hidden = true;
@@ -133,7 +136,8 @@ function showApp() {
 }
 
 async function refresh() {
-  await Promise.all([loadEnvironments().catch(showError), loadRevisions().catch(showError)]);
+  await Promise.all([loadDemos().catch(showError), loadEnvironments().catch(showError),
+    loadRevisions().catch(showError)]);
 }
 
 /* ---- environments ---- */
@@ -234,6 +238,56 @@ async function act(env, action) {
   }
 }
 
+/* ---- demos ---- */
+
+async function loadDemos() {
+  const doc = await api('GET', '/api/v1/demos');
+  const now = Date.now();
+  // A button per contract the server offers demos of and the ACL lets this user ask for.
+  $('demo-offers').replaceChildren(...doc.offers.filter((o) => o.allowed).map((o) =>
+    el('button', { type: 'button', class: 'request-demo', 'data-contract': o.contract,
+                   title: `a demo of ${o.contract} for ${o.ttl}`, onclick: () => requestDemo(o.contract) },
+      `Request demo of ${o.contract}`)));
+  $('demos').querySelector('tbody').replaceChildren(...doc.demos.map((d) => demoRow(d, now)));
+  $('no-demos').hidden = doc.demos.length !== 0;
+  $('demos-view').hidden = doc.offers.length === 0 && doc.demos.length === 0;
+}
+
+function demoRow(d, now) {
+  const url = safeUrl(d.url);
+  const env = { id: d.id, namespace: d.namespace, name: d.name };
+  const row = el('tr', { 'data-id': d.id },
+    el('td', { class: 'id' }, d.id, el('div', { class: 'labels host' }, d.host || '')),
+    el('td', { class: 'requested-by' }, d.requested_by),
+    el('td', { class: 'contract' }, d.contract),
+    el('td', { class: 'url' }, url ? el('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, url) : '—'),
+    el('td', { class: 'snapshot' }, d.snapshot || '—'),
+    el('td', { class: 'build' }, d.build || '—'),
+    el('td', { class: 'expiry', title: d.expires ? `expires ${d.expires}` : null },
+      d.pinned ? 'pinned' : d.expires ? when(d.expires, now) : 'never'),
+    el('td', { class: 'env-state' }, el('span', { class: 'state state-' + (d.state || 'unknown').replace(/\s+/g, '-') }, d.state || 'unknown'),
+      d.reason ? el('div', { class: 'labels' }, d.reason) : null),
+    el('td', { class: 'actions' }));
+  const actions = row.querySelector('td.actions');
+  actions.append(
+    el('button', { type: 'button', class: 'extend', disabled: d.pinned || !d.expires, title: 'expire 24 h later',
+                   onclick: () => act(env, 'extend') }, 'Extend 24 h'),
+    el('button', { type: 'button', class: 'delete danger', onclick: () => confirmDelete(env, actions) }, 'Delete'));
+  return row;
+}
+
+async function requestDemo(contract) {
+  clearMessage();
+  try {
+    const r = await api('POST', '/api/v1/demos', { contract });
+    showMessage(`demo ${r.id} requested: ${r.host}`, [`expires ${r.expires}`], 'info');
+    if (r.job) watchJob(r.job);
+    await refresh();
+  } catch (e) {
+    showError(e);
+  }
+}
+
 /* ---- jobs ---- */
 
 let jobTimer = null;
@@ -257,6 +311,7 @@ function watchJob(id) {
       if (['done', 'failed', 'cancelled'].includes(j.status)) {
         jobTimer = null;
         loadEnvironments().catch(showError);
+        loadDemos().catch(showError);
         return;
       }
     } catch (e) {

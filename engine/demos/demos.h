@@ -72,6 +72,26 @@ int demo_refresh(struct store *s, struct intern *in, const struct users *users,
 		 struct demo_refreshed *out, struct diags *refused, bool *acl, struct error *err);
 void demo_refreshed_release(struct demo_refreshed *r);
 
+/* The `demos:` section of the server's config file:
+ *   demos:
+ *     domain: example.test        # default: the config's `domain`, else localhost
+ *     contracts:                  # what the web page offers
+ *       - {contract: demo/shop, ttl: 7d}
+ * Errors go to d with file:line:col. A file without it offers nothing. */
+struct demo_offer {
+	char *contract; /* NAMESPACE/NAME */
+	char *ttl;      /* default DEMO_TTL_DEFAULT */
+};
+struct demos_config {
+	char *domain;
+	struct demo_offer *offers;
+	size_t noffers;
+};
+int demos_config_load(struct demos_config **out, const char *path, struct diags *d);
+void demos_config_free(struct demos_config *c);
+/* The offer of contract, NULL when it offers no demos. */
+const struct demo_offer *demos_offer(const struct demos_config *c, const char *contract);
+
 /* Deletes demo id (a dependency labelled demo) as user; res then holds the
  * new generation to converge to (revise_result_release it). Same returns
  * as demo_request. */

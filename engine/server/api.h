@@ -20,6 +20,7 @@ struct api_env {
 	const char *public_url;   /* may be NULL */
 	struct jobs *jobs;
 	struct previews *previews; /* may be NULL: /webhook/github answers 404 */
+	const struct demos_config *demos; /* what POST /api/v1/demos offers */
 	struct auth_guard *guard;  /* failed logins, shared by the API and the page */
 };
 

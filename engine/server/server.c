@@ -7,6 +7,7 @@
 #include "auth.h"
 #include "http.h"
 #include "engine/jobs/jobs.h"
+#include "engine/demos/demos.h"
 #include "engine/previews/previews.h"
 #include "web.h"
 
@@ -44,8 +45,9 @@ void server_config_release(struct server_config *c)
 static const char *const server_keys[] = { "listen", "state", "users", "secrets", "public_url",
 					   "threads", "timeout", "workers", "max_body",
 					   "max_connections", "max_connections_per_client", NULL };
-/* Read by previews_config_load from the same file. */
-static const char *const previews_keys[] = { "github", "repositories", "expiry", "domain", NULL };
+/* Read by previews_config_load and demos_config_load from the same file. */
+static const char *const environment_keys[] = { "github", "repositories", "expiry", "domain",
+						 "demos", NULL };
 
 static bool in_list(const char *const *list, const char *k)
 {
@@ -60,7 +62,7 @@ static void unknown_key(struct diags *d, const struct ypair *p)
 	const char *best = NULL;
 	size_t bestd = 3;
 	for (int l = 0; l < 2; l++) {
-		const char *const *list = l ? previews_keys : server_keys;
+		const char *const *list = l ? environment_keys : server_keys;
 		for (size_t i = 0; list[i]; i++) {
 			size_t dist = edit_distance(p->key->s, list[i]);
 			if (dist < bestd)
@@ -75,7 +77,7 @@ static void unknown_key(struct diags *d, const struct ypair *p)
 			     "unknown key '%s' in the server config (known: listen, state, users, "
 			     "secrets, public_url, threads, timeout, workers, max_body, "
 			     "max_connections, max_connections_per_client, github, "
-			     "repositories, expiry, domain)",
+			     "repositories, expiry, domain, demos)",
 			     p->key->s);
 }
 
@@ -139,7 +141,7 @@ int server_config_load(struct server_config *c, const char *path, struct diags *
 		const char *k = p->key->s;
 		const struct ynode *v = p->value;
 		long long n;
-		if (in_list(previews_keys, k))
+		if (in_list(environment_keys, k))
 			continue;
 		if (!in_list(server_keys, k)) {
 			unknown_key(d, p);
@@ -248,6 +250,7 @@ int server_run(const struct server_config *c, struct error *err)
 	struct jobs *jobs = NULL;
 	struct api *api = NULL;
 	struct previews_config *pc = NULL;
+	struct demos_config *dc = NULL;
 	struct previews *previews = NULL;
 	struct http_server *http = NULL;
 	struct auth_guard *guard = auth_guard_new();
@@ -276,6 +279,11 @@ int server_run(const struct server_config *c, struct error *err)
 		diags_release(&d);
 		goto out;
 	}
+	if (demos_config_load(&dc, c->path, &d) < 0) {
+		error_set(err, "%s", d.len ? d.items[0] : "cannot load the demos configuration");
+		diags_release(&d);
+		goto out;
+	}
 	diags_release(&d);
 	struct previews_env pe = { .state = c->state, .users_path = c->users,
 				   .secrets_path = c->secrets, .jobs = jobs };
@@ -283,7 +291,7 @@ int server_run(const struct server_config *c, struct error *err)
 		goto out;
 	struct api_env ae = { .state = c->state, .users_path = c->users, .secrets_path = c->secrets,
 			      .public_url = c->public_url, .jobs = jobs, .previews = previews,
-			      .guard = guard };
+			      .demos = dc, .guard = guard };
 	if (api_new(&api, &ae, err) < 0)
 		goto out;
 	jobs_register(jobs, "reconcile", api_reconcile_job, api);
@@ -334,6 +342,7 @@ out:
 		jobs_stop(jobs);
 	previews_free(previews);
 	previews_config_free(pc);
+	demos_config_free(dc);
 	jobs_free(jobs);
 	api_free(api);
 	auth_guard_free(guard);

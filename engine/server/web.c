@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "engine/converge.h"
+#include "engine/demos/demos.h"
 #include "engine/report.h"
 #include "engine/revise.h"
 #include "engine/store/store.h"
@@ -745,6 +746,107 @@ static void h_remove(void *ctx, struct http_request *req, struct http_response *
 	act(ctx, req, res, ACT_DELETE);
 }
 
+/* ---- demos (engine/demos) ---- */
+
+/* GET /api/v1/demos: what the configured contracts offer (and whether the
+ * caller may ask: a dependency in the contract's namespace), and the demos
+ * with what runs for them. */
+static void h_demos(void *ctx, struct http_request *req, struct http_response *res)
+{
+	(void)ctx;
+	struct web_req w;
+	struct current c;
+	if (web_open(&w, true, res) < 0)
+		return;
+	if (current_load(&w, &c, true, res) < 0)
+		goto out;
+	const struct demos_config *dc = web_env->demos;
+	const struct user *u = users_find(w.users, req->user);
+	json_t *offers = json_array();
+	for (size_t i = 0; dc && i < dc->noffers; i++) {
+		const char *contract = dc->offers[i].contract, *slash = strchr(contract, '/');
+		char ns[256];
+		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - contract), contract);
+		json_array_append_new(offers, json_pack("{s:s, s:s, s:b}", "contract", contract,
+							"ttl", dc->offers[i].ttl, "allowed",
+							u && acl_can_consume(c.acl, u, ns)));
+	}
+	reply_json(res, 200,
+		   json_pack("{s:I, s:s, s:o, s:o}", "generation", (json_int_t)c.generation, "domain",
+			     dc ? dc->domain : "localhost", "offers", offers, "demos",
+			     demo_list(c.resolution, c.fleet)));
+out:
+	current_release(&c);
+	web_close(&w);
+}
+
+/* POST /api/v1/demos {contract, ttl?}: a demo of a configured contract,
+ * as the caller; converged by a reconcile job. */
+static void h_demo_request(void *ctx, struct http_request *req, struct http_response *res)
+{
+	(void)ctx;
+	json_t *body = json_loadb(req->body, req->len, 0, NULL);
+	const char *contract = json_string_value(json_object_get(body, "contract"));
+	const json_t *ttl = json_object_get(body, "ttl");
+	if (!contract || (ttl && !json_is_string(ttl))) {
+		json_decref(body);
+		http_error(res, 400, "a demo request is {\"contract\": \"NAMESPACE/NAME\", \"ttl\": "
+				     "\"7d\"} (ttl optional)");
+		return;
+	}
+	const struct demo_offer *offer = demos_offer(web_env->demos, contract);
+	if (!offer) {
+		http_error(res, 404, "contract %s offers no demos (the server config's "
+				     "demos.contracts)",
+			   contract);
+		json_decref(body);
+		return;
+	}
+	struct web_req w;
+	if (web_open(&w, true, res) < 0) {
+		json_decref(body);
+		return;
+	}
+	struct demo_request r = { .contract = contract, .user = req->user,
+				  .requested_by = req->user,
+				  .ttl = ttl ? json_string_value(ttl) : offer->ttl,
+				  .domain = web_env->demos->domain };
+	struct demo_created made;
+	struct diags refused = DIAGS_INIT;
+	struct error err = ERROR_INIT;
+	bool acl = false;
+	int rc = demo_request(w.s, w.in, w.users, &r, &made, &refused, &acl, &err);
+	if (rc < 0) {
+		http_error(res, 500, "%s", error_msg(&err));
+	} else if (rc > 0) {
+		struct strbuf text = STRBUF_INIT;
+		report_refusal_json(&text, "demo request", &refused);
+		http_reply(res, acl ? 403 : 422, strbuf_cstr(&text));
+		strbuf_release(&text);
+	} else {
+		char payload[96], expires[32];
+		long long job = 0;
+		snprintf(payload, sizeof(payload), "{\"generation\":%lld}", made.generation);
+		if (jobs_enqueue(web_env->jobs, w.s, "reconcile", "reconcile", payload, true, &job,
+				 &err) < 0) {
+			http_error(res, 500, "demo %s stored (generation %lld), but its reconcile job "
+					     "could not be queued: %s",
+				   made.id, made.generation, error_msg(&err));
+		} else {
+			format_time(made.expires, expires, sizeof(expires));
+			reply_json(res, 202,
+				   json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", made.id, "host",
+					     made.host, "expires", expires, "generation",
+					     (json_int_t)made.generation, "job", (json_int_t)job));
+		}
+		demo_created_release(&made);
+	}
+	error_clear(&err);
+	diags_release(&refused);
+	json_decref(body);
+	web_close(&w);
+}
+
 static const struct http_route routes[] = {
 	{ "GET", "/", h_index, false, false },
 	{ "GET", "/static/{}", h_static, false, false },
@@ -756,6 +858,8 @@ static const struct http_route routes[] = {
 	{ "POST", "/api/v1/environments/{}/{}/stop", h_stop, true, false },
 	{ "POST", "/api/v1/environments/{}/{}/start", h_start, true, false },
 	{ "DELETE", "/api/v1/environments/{}/{}", h_remove, true, false },
+	{ "GET", "/api/v1/demos", h_demos, true, false },
+	{ "POST", "/api/v1/demos", h_demo_request, true, false },
 };
 
 const struct http_route *web_routes(const struct api_env *env, size_t *n)

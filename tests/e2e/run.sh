@@ -43,7 +43,16 @@ mkdir screenshots
 cp "$repo/examples/twitter-analytics/users.yaml" users.yaml
 "$cairn" --state state.db --users users.yaml policy apply --user Sam -f "$here/policy.yaml" --no-apply >/dev/null
 
-"$cairn" serve --listen 127.0.0.1:0 --state state.db --users users.yaml 2>server.log &
+# Demos of main/shop-demo (consumers of main may ask) and of ops/tools
+# (only admins may: a button Alice does not get).
+cat >server.yaml <<'EOF'
+demos:
+  domain: e2e.test
+  contracts:
+    - {contract: main/shop-demo, ttl: 3d}
+    - {contract: ops/tools}
+EOF
+"$cairn" serve --config server.yaml --listen 127.0.0.1:0 --state state.db --users users.yaml 2>server.log &
 server_pid=$!
 port=
 for _ in $(seq 100); do

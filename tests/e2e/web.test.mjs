@@ -175,6 +175,32 @@ try {
     assert.match(await page.locator('#revisions li').first().textContent(), /start by Alice/);
   });
 
+  await check(page, 'request demo makes one, with its host and expiry', async () => {
+    await page.locator('#demos-view').waitFor({ state: 'visible' });
+    const buttons = await page.locator('#demo-offers button.request-demo').evaluateAll((bs) => bs.map((b) => b.dataset.contract));
+    assert.deepEqual(buttons, ['main/shop-demo'], 'only what the ACL lets Alice ask for');
+    await page.click('#demo-offers button.request-demo');
+    await page.locator('#message.info').waitFor();
+    const msg = await page.textContent('#message');
+    const m = /demo (main\/demo-[a-z0-9]{8}) requested: ([a-z0-9]{8})\.demo\.e2e\.test/.exec(msg);
+    assert.ok(m, `message: ${msg}`);
+    assert.equal(m[1], `main/demo-${m[2]}`);
+    const demo = page.locator(`#demos tbody tr[data-id="${m[1]}"]`);
+    await demo.waitFor();
+    assert.equal((await demo.locator('td.requested-by').textContent()).trim(), 'Alice');
+    assert.equal((await demo.locator('td.contract').textContent()).trim(), 'shop-demo');
+    assert.match(await demo.locator('td.expiry').textContent(), /UTC \(in 3 d\)/);
+    assert.ok((await demo.locator('td.id').textContent()).includes(`${m[2]}.demo.e2e.test`));
+    assert.match(await page.locator('#revisions li').first().textContent(), /demo by Alice/);
+    await demo.locator('button.extend').click();
+    await page.waitForFunction((id) => /in 4 d/.test(document.querySelector(`#demos tr[data-id="${id}"] td.expiry`)?.textContent || ''), m[1]);
+    await demo.locator('button.delete').click();
+    await demo.locator('button.confirm-delete').click();
+    await demo.waitFor({ state: 'detached' });
+    assert.equal(await page.locator('#demos tbody tr').count(), 0);
+    assert.equal(await page.isVisible('#no-demos'), true);
+  });
+
   await check(page, 'another user gets the ACL error and nothing changes', async () => {
     await logout(page);
     assert.equal(await login(page, 'Carol', 'demo'), 200);
