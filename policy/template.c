@@ -39,7 +39,7 @@ static const char *const function_names[NFUNCTIONS] = {
 };
 
 /* Where a field chain starts. */
-enum root { R_SCOPE, R_USER, R_LABELS, R_USER_NAME, R_USER_LABELS, R_USER_SECRETS, R_DISCOVERY };
+enum root { R_SCOPE, R_USER, R_LABELS, R_USER_NAME, R_USER_LABELS, R_USER_SECRETS, R_DISCOVERY, R_DATA };
 
 enum ekind { E_STR, E_INT, E_BOOL, E_FIELD, E_BAD, E_CALL };
 
@@ -461,6 +461,8 @@ static struct texpr *make_field(struct parser *ps)
 		e->root = R_LABELS, skip = 1, keys = 1;
 	} else if (EL_IS(0, "Discovery")) {
 		e->root = R_DISCOVERY, skip = 1, keys = UINT32_MAX;
+	} else if (EL_IS(0, "Data")) {
+		e->root = R_DATA, skip = 1, keys = 1;
 	} else if (EL_IS(0, "User") && total == 1) {
 		e->root = R_USER, skip = 1, keys = 0;
 	} else if (EL_IS(0, "User") && EL_IS(1, "Name")) {
@@ -478,7 +480,7 @@ static struct texpr *make_field(struct parser *ps)
 		return e;
 	}
 #undef EL_IS
-	if (e->root != R_LABELS)
+	if (e->root != R_LABELS && e->root != R_DATA) /* .Data renders constants */
 		ps->t->beyond_labels = true;
 	if (total - skip > keys) {
 		uint32_t bad = skip + keys;
@@ -1025,6 +1027,20 @@ static int eval_field(struct rctx *r, const struct texpr *e, struct val *v)
 	case R_LABELS:
 		ls = sc->labels;
 		break;
+	case R_DATA: {
+		const char *mark = NULL;
+		if (e->n && strcmp(e->u.path[0]->s, "build") == 0)
+			mark = TEMPLATE_DATA_BUILD;
+		else if (e->n && strcmp(e->u.path[0]->s, "snapshot") == 0)
+			mark = TEMPLATE_DATA_SNAPSHOT;
+		else if (e->n && strcmp(e->u.path[0]->s, "dataset") == 0)
+			mark = TEMPLATE_DATA_DATASET;
+		if (!mark)
+			return rfail(r, "no field %s in .Data (it has build, snapshot and dataset) (%.*s)",
+				     e->n ? e->u.path[0]->s : "", (int)e->srclen, e->src);
+		set_str(v, mark, strlen(mark), NULL);
+		return 0;
+	}
 	case R_USER_LABELS:
 		ls = sc->user_labels;
 		why = W_USER_LABEL;

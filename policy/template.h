@@ -1,6 +1,6 @@
 /* Templates of parameters, discovery and allocation keys: the part of Go's
  * text/template that policies use ({{ .Labels.x }}, .User, .Discovery,
- * pipelines, if/else, index, printf, len, default). Compiled once, rendered
+ * pipelines, if/else, index, printf, len, default) and cairn's .Data. Compiled once, rendered
  * many times. A reference to something absent is an error naming the path. */
 #ifndef CAIRN_TEMPLATE_H
 #define CAIRN_TEMPLATE_H
@@ -40,6 +40,15 @@ struct template_scope {
 	const struct labels *user_secrets; /* .User.Secrets; NULL = user has none */
 	const struct dnode *discovery;     /* .Discovery */
 };
+
+/* What {{ .Data.build }}, {{ .Data.snapshot }} and {{ .Data.dataset }}
+ * render to: markers that the docker driver replaces with the build, id and
+ * dataset of the prepared snapshot the service instance's `data` component
+ * runs, which is only chosen when it plans (the newest prepared, or the one
+ * its container already runs). */
+#define TEMPLATE_DATA_BUILD "${cairn.data.build}"
+#define TEMPLATE_DATA_SNAPSHOT "${cairn.data.snapshot}"
+#define TEMPLATE_DATA_DATASET "${cairn.data.dataset}"
 
 /* Compiles text. On error returns -1: "unable to compile template '{{ x': ..." */
 int template_compile(struct template **out, struct intern *in, const char *text, struct error *err);

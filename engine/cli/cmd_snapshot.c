@@ -1,6 +1,7 @@
 /* `cairn snapshot create|list|show|restore|delete`: snapshots of a
  * dataset's source database, kept in a local directory. */
 #include "cli.h"
+#include "engine/drivers/docker/docker_spec.h"
 #include "engine/revise.h"
 #include "engine/snapshot/prepare.h"
 #include "engine/snapshot/snapshot.h"
@@ -54,7 +55,7 @@ static const char snapshot_usage[] =
 	"               delete: {deleted: ID}; prepare: {id, image, image_id, reused,\n"
 	"               database, user, rows, seconds, steps: {start, ready, restore,\n"
 	"               commit}}; images: [{image, image_id, snapshot, dataset, build,\n"
-	"               created, database, user, size}]\n"
+	"               build_component, created, database, user, size}]\n"
 	"\n"
 	"exit codes: 0 done, 1 failed (the message says why), 2 usage, 3 no such dataset\n";
 
@@ -146,11 +147,7 @@ static int build_of(struct cli *cli, const struct dataset *ds, char **out)
 		json_t *params = in->params_public ? json_loads(in->params_public->s, 0, NULL) : NULL;
 		const char *image = json_string_value(json_object_get(params, "image"));
 		if (image) {
-			/* The tag: after the last ':' that follows the last '/'. */
-			const char *slash = strrchr(image, '/');
-			const char *colon = strrchr(slash ? slash : image, ':');
-			const char *at = strchr(image, '@');
-			*out = xstrdup(at ? at + 1 : colon ? colon + 1 : "latest");
+			*out = xstrdup(docker_image_tag(image));
 			rc = 0;
 		}
 		json_decref(params);
@@ -479,11 +476,12 @@ static int snapshot_images_cmd(struct cli *cli, const char *dataset, const char 
 		json_t *a = json_array();
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(
-				a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "image",
-					     v[i].image, "image_id", v[i].image_id, "snapshot",
-					     v[i].snapshot, "dataset", v[i].dataset, "build",
-					     v[i].build, "created", v[i].created, "database",
-					     v[i].database, "user", v[i].user, "size",
+				a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:I}",
+					     "image", v[i].image, "image_id", v[i].image_id,
+					     "snapshot", v[i].snapshot, "dataset", v[i].dataset,
+					     "build", v[i].build, "build_component",
+					     v[i].build_component, "created", v[i].created,
+					     "database", v[i].database, "user", v[i].user, "size",
 					     (json_int_t)v[i].size));
 		print_json(a);
 		json_decref(a);

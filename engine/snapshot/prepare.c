@@ -130,6 +130,7 @@ int snapshot_images(struct docker *d, const char *dataset, struct snapshot_image
 		const char *created = label_of(img, "cairn.snapshot.created");
 		const char *db = label_of(img, "cairn.snapshot.database");
 		const char *user = label_of(img, "cairn.snapshot.user");
+		const char *component = label_of(img, "cairn.snapshot.build_component");
 		s->image = xstrdup(tag);
 		s->image_id = xstrdup(or_empty(json_string_value(json_object_get(img, "Id"))));
 		s->snapshot = xstrdup(snap);
@@ -138,6 +139,7 @@ int snapshot_images(struct docker *d, const char *dataset, struct snapshot_image
 		s->created = xstrdup(created ? created : "");
 		s->database = xstrdup(db ? db : "postgres");
 		s->user = xstrdup(user ? user : "postgres");
+		s->build_component = component ? xstrdup(component) : NULL;
 		s->size = json_integer_value(json_object_get(img, "Size"));
 	}
 	json_decref(list);
@@ -156,6 +158,7 @@ void snapshot_image_release(struct snapshot_image *s)
 	free(s->created);
 	free(s->database);
 	free(s->user);
+	free(s->build_component);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -448,6 +451,7 @@ static int commit_image(struct prepare *p)
 	const char *dataset = json_string_value(json_object_get(p->manifest, "dataset"));
 	const char *build = json_string_value(json_object_get(p->manifest, "build"));
 	const char *created = json_string_value(json_object_get(p->manifest, "created"));
+	const char *component = json_string_value(json_object_get(p->manifest, "build_component"));
 	char *image = snapshot_image_name(dataset ? dataset : "data/x", p->id);
 	char *colon = strrchr(image, ':');
 	*colon = '\0';
@@ -465,6 +469,9 @@ static int commit_image(struct prepare *p)
 				 "cairn.snapshot.created", created ? created : "",
 				 "cairn.snapshot.database", p->database, "cairn.snapshot.user",
 				 p->user);
+	if (component)
+		json_object_set_new(json_object_get(body, "Labels"), "cairn.snapshot.build_component",
+				    json_string(component));
 	json_t *resp = NULL;
 	int rc = request(p, "POST", strbuf_cstr(&path), body, &resp);
 	strbuf_release(&path);

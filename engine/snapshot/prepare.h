@@ -44,7 +44,8 @@ struct snapshot_prepare_result {
  * creates the source URL's user (superuser: the copy is disposable) and
  * database, restores the snapshot into it, stops the server cleanly and
  * commits the container as snapshot_image_name(), labelled
- * cairn.snapshot=ID and cairn.snapshot.{dataset,build,created,database,user}.
+ * cairn.snapshot=ID and cairn.snapshot.{dataset,build,created,database,user}
+ * (and build_component when the build is a component's image tag).
  * An image of id already there is reused. The container is removed whether
  * it succeeds or not. */
 int snapshot_prepare(struct docker *d, const char *id, const struct snapshot_prepare_options *o,
@@ -54,6 +55,7 @@ void snapshot_prepare_result_release(struct snapshot_prepare_result *r);
 /* A prepared image as its labels describe it. */
 struct snapshot_image {
 	char *image, *image_id, *snapshot, *dataset, *build, *created, *database, *user;
+	char *build_component; /* the component whose image tag is the build, or NULL */
 	int64_t size;
 };
 

@@ -358,6 +358,10 @@ static int write_manifest(struct create *c, const char *schema_sha, double start
 			      "tables", json_incref(c->tables), "schema", "file", "schema.sql",
 			      "sha256", schema_sha);
 	free(dataset);
+	/* the component whose image tag the build is: the one a demo must run
+	 * at that tag (the docker driver checks) */
+	if (c->ds->build_component)
+		json_object_set_new(m, "build_component", json_string(c->ds->build_component->s));
 	char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(m);
 	int rc = write_small(c->st, c->id, "manifest.json", text, strlen(text), c->err);

@@ -222,6 +222,29 @@ expect_exit 0 --state "$work/demo.db" -o json demo delete "$demo_id" --user admi
 check "delete's JSON" "d['deleted'] == '$demo_id' and d['apply']['unsuccessful'] == 0"
 [ -z "$(docker ps -aq --filter label=cairn.cluster=demo-shop)" ] && passes=$((passes + 1)) || { echo "FAIL: containers left after the demo went"; failures=$((failures + 1)); }
 
+# A snapshot whose build is a component's image tag: that component must run
+# it. Here the app runs 2026.12.1 against data of build 2026.12.7: refused,
+# naming both, and the app does not start.
+sed 's|build: "2026.12.1"|build: {dependency: prod, component: app}|' dataset.yaml >built.yaml
+expect_exit 0 policy apply --no-apply --user admin -f app.yaml -f built.yaml
+expect_exit 0 -o json snapshot create demo/shop-demo
+other_build=$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")
+expect_exit 0 policy apply --no-apply --user admin -f dataset.yaml
+expect_exit 0 snapshot prepare "$other_build"
+cat >pinned.yaml <<YAML
+- kind: service
+  metadata: {namespace: demo, name: shop-pinned}
+  components:
+    - {name: db, code: {type: docker, params: {cluster: demo-shop, data: {dataset: demo/shop-demo}}}}
+    - {name: app, code: {type: docker, params: {cluster: demo-shop, image: "cairn/shop-app:2026.12.1"}}, dependencies: [db]}
+- {kind: contract, metadata: {namespace: demo, name: shop-pinned}, contexts: [{name: m, allocation: {service: shop-pinned}}]}
+- {kind: dependency, metadata: {namespace: demo, name: demo-m}, user: admin, contract: shop-pinned, labels: {snapshot: $other_build}}
+YAML
+expect_exit 1 --state "$work/demo.db" policy apply --user admin -f pinned.yaml
+contains "an app of another build is refused, naming both" "params: image cairn/shop-app:2026.12.1 is build 2026.12.1, but its data (snapshot $other_build of dataset demo/shop-demo) is build 2026.12.7"
+[ -z "$(docker ps -aq --filter 'label=cairn.instance=demo-shop#demo#shop-pinned#m#app')" ] && passes=$((passes + 1)) || { echo "FAIL: the app of another build started"; failures=$((failures + 1)); }
+expect_exit 0 --state "$work/demo.db" policy delete --user admin -f pinned.yaml
+
 # A source the dataset cannot read: the error names it; nothing is left behind.
 sed -i "s|\"customer_id <= 50\"|\"no_such_column = 1\"|" dataset.yaml
 expect_exit 0 policy apply --no-apply --user admin -f dataset.yaml

@@ -897,8 +897,59 @@ static int plan_data_image(void *ctx, const char *dataset, struct docker_data *o
 		return error_set(err, "dataset %s has no prepared snapshot on cluster %s: run `cairn "
 				      "snapshot create %s`, then `cairn snapshot prepare ID`",
 				 dataset, c->d->name, dataset);
-	*out = (struct docker_data){ pick->image, pick->snapshot, pick->build };
+	*out = (struct docker_data){ pick->image, pick->snapshot, pick->build, dataset,
+				     pick->build_component };
 	return 0;
+}
+
+/* The data of each service instance on this cluster (root key -> struct
+ * service_data), chosen before any container is planned: a component's
+ * {{ .Data.build }} and the build check need it, whatever the order. */
+struct service_data {
+	struct docker_data data;
+	char *error; /* why choosing failed, or NULL */
+};
+
+static void choose_service_data(struct driver *d, const struct resolution *r, struct map *out)
+{
+	for (size_t i = 0; i < r->ninstances; i++) {
+		const struct instance *in = r->instances[i];
+		if (strcmp(in->cluster, d->name) != 0 || in->root || !in->params ||
+		    !strstr(in->params->s, "\"data\""))
+			continue;
+		json_t *params = json_loads(in->params->s, 0, NULL);
+		const char *dataset =
+			json_string_value(json_object_get(json_object_get(params, "data"), "dataset"));
+		char *root = root_key_of(in->key);
+		if (dataset && !map_get(out, root, strlen(root))) {
+			struct service_data *sd = xcalloc(1, sizeof(*sd));
+			struct error err = ERROR_INIT;
+			char *ds = xstrdup(dataset); /* outlives params: the cache keeps its own */
+			if (plan_data_image(&(struct data_ctx){ d, in }, ds, &sd->data, &err) < 0)
+				sd->error = xstrdup(error_msg(&err));
+			else
+				sd->data.dataset = prepared_of(d, ds, &err)->dataset;
+			error_clear(&err);
+			free(ds);
+			map_put(out, root, strlen(root), sd);
+			root = NULL; /* the map's key now */
+		}
+		free(root);
+		json_decref(params);
+	}
+}
+
+static void forget_service_data(struct map *m)
+{
+	size_t it = 0;
+	const struct map_slot *slot;
+	while (map_next(m, &it, &slot)) {
+		struct service_data *sd = slot->value;
+		free(sd->error);
+		free(sd);
+		free((char *)slot->key);
+	}
+	map_release(m);
 }
 
 static int docker_driver_plan(struct driver *d, const struct desired *want, struct exec *x,
@@ -919,6 +970,8 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	struct map stopped = MAP_INIT;
 	resolution_stopped(r, &stopped);
 	forget_prepared(d); /* images prepared since the last plan count */
+	struct map service_data = MAP_INIT;
+	choose_service_data(d, r, &service_data);
 	int *levels = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*levels));
 	inst_vec *users = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*users));
 	for (size_t i = 0; i < r->ninstances; i++)
@@ -982,9 +1035,15 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			.nnetworks = a->networks.len,
 			.level = levels[i],
 			.http_port = d->routed ? d->routes.port : 0,
+			.component = in->component,
 			.data_image = plan_data_image,
 			.data_ctx = &(struct data_ctx){ d, in },
 		};
+		const struct service_data *sd = map_get(&service_data, root, strlen(root));
+		if (sd && !sd->error)
+			t.data = &sd->data;
+		else if (sd)
+			t.data_error = sd->error;
 		struct error serr = ERROR_INIT;
 		if (docker_spec_build(&a->spec, in->params ? in->params->s : NULL, &t, &serr) < 0) {
 			a->kind = A_FAIL;
@@ -1196,6 +1255,7 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	for (size_t i = 0; i < owned.len; i++)
 		free(owned.items[i]);
 	vec_release(&owned);
+	forget_service_data(&service_data);
 	map_release(&wanted);
 	map_release(&stopped);
 	map_release(&net_acts);

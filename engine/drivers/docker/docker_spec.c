@@ -7,6 +7,7 @@
 #include "base/sha256.h"
 #include "base/strbuf.h"
 #include "policy/docker_params.h"
+#include "policy/template.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -345,6 +346,75 @@ static void add_cairn_labels(json_t *labels, const struct docker_target *t, cons
 	strbuf_release(&sb);
 }
 
+const char *docker_image_tag(const char *image)
+{
+	const char *at = strchr(image, '@');
+	if (at)
+		return at + 1;
+	const char *slash = strrchr(image, '/');
+	const char *colon = strrchr(slash ? slash : image, ':');
+	return colon ? colon + 1 : "latest";
+}
+
+/* params with the markers of {{ .Data.* }} replaced by what the service
+ * instance's data is (heap); NULL with err when it has no data. */
+static char *replace_data_marks(const char *params, const struct docker_target *t,
+				struct error *err)
+{
+	/* A check without an engine (at policy apply) knows no snapshot yet:
+	 * stand-ins, so the rest of the params is checked. */
+	static const struct docker_data stand_in = { "check", "check", "check", "check/check", NULL };
+	const struct docker_data *dd = t->data;
+	if (!dd && !t->data_image && !t->data_error)
+		dd = &stand_in;
+	if (!dd) {
+		if (t->data_error)
+			error_set(err, "params: .Data: %s", t->data_error);
+		else
+			error_set(err, "params: {{ .Data.* }} needs a component with data: {dataset: "
+				       "NAMESPACE/NAME} in the same service");
+		return NULL;
+	}
+	static const char *const marks[] = { TEMPLATE_DATA_BUILD, TEMPLATE_DATA_SNAPSHOT,
+					     TEMPLATE_DATA_DATASET };
+	const char *values[] = { dd->build, dd->snapshot, dd->dataset };
+	for (size_t k = 0; k < 3; k++)
+		if (strpbrk(values[k], "\"\\")) /* never: ids and tags are plain */
+			return error_set(err, "params: .Data: '%s' cannot be put in params", values[k]),
+			       NULL;
+	struct strbuf sb = STRBUF_INIT;
+	for (const char *p = params; *p;) {
+		size_t k = 0;
+		while (k < 3 && strncmp(p, marks[k], strlen(marks[k])) != 0)
+			k++;
+		if (k < 3) {
+			strbuf_adds(&sb, values[k]);
+			p += strlen(marks[k]);
+		} else {
+			strbuf_addc(&sb, *p++);
+		}
+	}
+	return strbuf_detach(&sb);
+}
+
+/* The component that a snapshot's build names (the dataset's `build:
+ * {component}`) runs that build, or the demo would run an application
+ * against data of another schema. */
+static int check_build(const char *image, const struct docker_target *t, struct error *err)
+{
+	const struct docker_data *dd = t->data;
+	if (!dd || !dd->build_component || !t->component ||
+	    strcmp(t->component, dd->build_component) != 0)
+		return 0;
+	const char *tag = docker_image_tag(image);
+	if (strcmp(tag, dd->build) == 0)
+		return 0;
+	return error_set(err, "params: image %s is build %s, but its data (snapshot %s of dataset %s) "
+			      "is build %s: run tag %s (image: \"…:{{ .Data.build }}\" does) or "
+			      "prepare a snapshot taken from build %s",
+			 image, tag, dd->snapshot, dd->dataset, dd->build, dd->build, tag);
+}
+
 /* data: {dataset: NS/NAME}: the dataset's prepared image (a PostgreSQL
  * with the snapshot's data in its data directory), labelled with the
  * snapshot it holds. SIGINT stops it with a fast shutdown instead of
@@ -357,7 +427,8 @@ static int data_param(const json_t *data, const struct docker_target *t, json_t 
 	if (!json_is_object(data) || json_object_size(data) != 1 || !slash || slash == dataset ||
 	    !slash[1] || strchr(slash + 1, '/'))
 		return error_set(err, "params: data must be {dataset: NAMESPACE/NAME}");
-	*dd = (struct docker_data){ .image = dataset, .snapshot = "none", .build = "unknown" };
+	*dd = (struct docker_data){ .image = dataset, .snapshot = "none", .build = "unknown",
+				    .dataset = dataset };
 	if (t->data_image && t->data_image(t->data_ctx, dataset, dd, err) < 0)
 		return error_wrap(err, "params: data");
 	set_label(labels, "cairn.snapshot", dd->snapshot);
@@ -371,8 +442,15 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 		      const struct docker_target *t, struct error *err)
 {
 	memset(out, 0, sizeof(*out));
+	char *replaced = NULL;
+	if (params_json && strstr(params_json, "${cairn.data.")) {
+		if (!(replaced = replace_data_marks(params_json, t, err)))
+			return -1;
+		params_json = replaced;
+	}
 	json_error_t jerr;
 	json_t *params = json_loads(params_json ? params_json : "{}", 0, &jerr);
+	free(replaced);
 	if (!json_is_object(params)) {
 		json_decref(params);
 		return error_set(err, "params: not a JSON object");
@@ -404,6 +482,8 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 		error_set(err, "params: missing 'image'");
 		goto out;
 	}
+	if (!data && check_build(image, t, err) < 0)
+		goto out;
 	json_object_set_new(config, "Image", json_string(image));
 
 	const char *k;

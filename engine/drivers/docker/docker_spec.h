@@ -13,7 +13,8 @@
 /* What the spec needs besides the params. */
 /* What a dataset's prepared image holds. */
 struct docker_data {
-	const char *image, *snapshot, *build;
+	const char *image, *snapshot, *build, *dataset;
+	const char *build_component; /* the component that must run image tag `build`, or NULL */
 };
 
 struct docker_target {
@@ -29,6 +30,13 @@ struct docker_target {
 				       the one in the body (the others are connected after) */
 	size_t nnetworks;
 	int level;             /* 0 for an instance that needs nothing */
+	const char *component; /* the instance's component name */
+	/* The data its service instance runs (its component with a `data`
+	 * param), for the markers of {{ .Data.* }} and the build check; NULL
+	 * when there is none, with data_error saying why when choosing failed.
+	 * Without data_image either (a check), stand-ins replace the markers. */
+	const struct docker_data *data;
+	const char *data_error;
 	/* The prepared image a `data: {dataset: NS/NAME}` param runs (see
 	 * engine/snapshot/prepare.h): fills *out (strings valid while the spec
 	 * is built) or fails naming what to run. NULL when there is no engine
@@ -58,6 +66,10 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 void docker_spec_stamp(struct docker_spec *s, long long generation, const char *const *deps,
 		       size_t ndeps);
 void docker_spec_release(struct docker_spec *s);
+
+/* The tag of an image reference: after the last ':' that follows the last
+ * '/', the digest after '@', or "latest". Points into image. */
+const char *docker_image_tag(const char *image);
 
 /* A name Docker accepts for containers, networks and volumes: "cairn-" and
  * the key with every character outside [a-zA-Z0-9_.-] turned into '-'. */

@@ -2,6 +2,7 @@
  * is asked for, the hash that tells a later apply whether it changed, and
  * the errors for values that are wrong once rendered. */
 #include "engine/drivers/docker/docker_spec.h"
+#include "policy/template.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
@@ -133,7 +134,7 @@ static int fake_prepared(void *ctx, const char *dataset, struct docker_data *out
 	if (strcmp(dataset, "main/shop") != 0)
 		return error_set(err, "dataset %s has no prepared snapshot", dataset);
 	*out = (struct docker_data){ "cairn-data/main.shop:20261206T000000Z",
-				     "main.shop.20261206T000000Z", "1.4.2" };
+				     "main.shop.20261206T000000Z", "1.4.2", dataset, "app" };
 	return 0;
 }
 
@@ -161,6 +162,55 @@ Test(docker_spec, data_runs_the_prepared_image_of_its_snapshot)
 	refused("{\"image\":\"x\",\"data\":{\"dataset\":\"main/shop\"}}", "image and data exclude each other");
 	refused("{\"data\":{\"dataset\":\"shop\"}}", "data must be {dataset: NAMESPACE/NAME}");
 	refused("{\"data\":\"main/shop\"}", "data must be {dataset: NAMESPACE/NAME}");
+}
+
+Test(docker_spec, data_markers_become_the_snapshot_build)
+{
+	static const struct docker_data shop = { "cairn-data/main.shop:20261206T000000Z",
+						 "main.shop.20261206T000000Z", "1.4.2", "main/shop",
+						 "app" };
+	struct docker_target t = target;
+	t.component = "app";
+	t.data = &shop;
+	struct docker_spec s;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(docker_spec_build(&s, "{\"image\":\"shop/app:" TEMPLATE_DATA_BUILD "\",\"env\":{\"DATA\":\""
+				       TEMPLATE_DATA_SNAPSHOT " of " TEMPLATE_DATA_DATASET "\"}}", &t, &err), 0,
+		     "%s", error_msg(&err));
+	cr_assert_str_eq(json_string_value(json_object_get(s.body, "Image")), "shop/app:1.4.2");
+	cr_assert_str_eq(json_string_value(json_array_get(json_object_get(s.body, "Env"), 0)),
+			 "DATA=main.shop.20261206T000000Z of main/shop");
+	docker_spec_release(&s);
+	/* the component the snapshot's build names runs that build */
+	cr_assert_eq(docker_spec_build(&s, "{\"image\":\"shop/app:1.5.0\"}", &t, &err), -1);
+	cr_assert_str_eq(error_msg(&err),
+			 "params: image shop/app:1.5.0 is build 1.5.0, but its data (snapshot "
+			 "main.shop.20261206T000000Z of dataset main/shop) is build 1.4.2: run tag 1.4.2 "
+			 "(image: \"…:{{ .Data.build }}\" does) or prepare a snapshot taken from build 1.5.0");
+	error_clear(&err);
+	docker_spec_release(&s);
+	t.component = "worker"; /* another component runs what it likes */
+	cr_assert_eq(docker_spec_build(&s, "{\"image\":\"shop/worker:9\"}", &t, &err), 0);
+	docker_spec_release(&s);
+	t.data = NULL;
+	t.data_image = fake_prepared; /* planning, with an engine */
+	cr_assert_eq(docker_spec_build(&s, "{\"image\":\"shop/app:" TEMPLATE_DATA_BUILD "\"}", &t, &err), -1);
+	cr_assert_str_eq(error_msg(&err), "params: {{ .Data.* }} needs a component with data: {dataset: "
+					  "NAMESPACE/NAME} in the same service");
+	error_clear(&err);
+	docker_spec_release(&s);
+	t.data_error = "dataset main/shop has no prepared snapshot";
+	cr_assert_eq(docker_spec_build(&s, "{\"image\":\"shop/app:" TEMPLATE_DATA_BUILD "\"}", &t, &err), -1);
+	cr_assert_str_eq(error_msg(&err), "params: .Data: dataset main/shop has no prepared snapshot");
+	error_clear(&err);
+	docker_spec_release(&s);
+	/* a check at policy apply (no engine) puts stand-ins and checks the rest */
+	cr_assert_eq(docker_spec_build(&s, "{\"image\":\"shop/app:" TEMPLATE_DATA_BUILD "\"}", &target, &err), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(s.body, "Image")), "shop/app:check");
+	docker_spec_release(&s);
+	cr_assert_str_eq(docker_image_tag("registry:5000/shop/app:1.4"), "1.4");
+	cr_assert_str_eq(docker_image_tag("registry:5000/shop/app"), "latest");
+	cr_assert_str_eq(docker_image_tag("shop/app@sha256:ab"), "sha256:ab");
 }
 
 Test(docker_spec, names)

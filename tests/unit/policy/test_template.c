@@ -457,3 +457,14 @@ Test(template, runaway_replace_is_refused)
 		   " | replace \"\" \"0123456789abcdef\" | replace \"\" \"0123456789abcdef\" | replace \"\" \"x\" }}",
 		   false, "result of replace is longer than", NULL);
 }
+
+/* cairn's .Data: markers the docker driver replaces once it has chosen the
+ * prepared snapshot of the service instance's data component. */
+Test(template, data_renders_markers_for_the_driver)
+{
+	expect_out("shop-app:{{ .Data.build }}", "shop-app:" TEMPLATE_DATA_BUILD);
+	expect_out("{{ .Data.snapshot }} of {{ .Data.dataset }}",
+		   TEMPLATE_DATA_SNAPSHOT " of " TEMPLATE_DATA_DATASET);
+	expect_err("{{ .Data.version }}", false, "no field version in .Data", "build, snapshot and dataset");
+	expect_err("{{ .Data.build.x }}", false, "can't evaluate field x", NULL);
+}
