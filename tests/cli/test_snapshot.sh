@@ -48,6 +48,10 @@ contains() { # contains NAME TEXT: the output ($work/out and $work/err) holds TE
 CAIRN="$cairn_bin" "$ex/run" "$work" >"$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
 grep -q "^restored snapshot demo.shop-demo." "$work/run.log" || { echo "FAIL: run did not restore"; cat "$work/run.log"; exit 1; }
 passes=$((passes + 1))
+grep -q "^  a customer: .*@example.com$" "$work/run.log" || { echo "FAIL: run's demo did not show its customers"; cat "$work/run.log"; exit 1; }
+passes=$((passes + 1))
+run_demo=$(sed -n 's/^demo \(demo\/demo-[a-z0-9]*\) at .*/\1/p' "$work/run.log")
+CAIRN_STATE="$work/state.db" CAIRN_USERS="$ex/users.yaml" "$cairn_bin" demo delete "$run_demo" --user admin >/dev/null
 
 export CAIRN_STATE="$work/state.db" CAIRN_USERS="$ex/users.yaml" CAIRN_SNAPSHOTS="$work/snapshots"
 cd "$work" # the dataset's key_file is relative
