@@ -450,6 +450,25 @@ static void ds_max_rows(struct load *ld, void *target, const struct ynode *v)
 		lerr(ld, v->pos, "max_rows must be 1 or more, not %lld", (long long)d->max_rows);
 }
 
+/* schedule: "HH:MM", daily in the server's local time */
+static void ds_schedule(struct load *ld, void *target, const struct ynode *v)
+{
+	struct dataset *d = target;
+	const char *s = v->str->s;
+	bool digits = strlen(s) == 5 && s[2] == ':';
+	for (int i = 0; digits && i < 5; i++)
+		digits = i == 2 || (s[i] >= '0' && s[i] <= '9');
+	int h = digits ? (s[0] - '0') * 10 + (s[1] - '0') : -1;
+	int m = digits ? (s[3] - '0') * 10 + (s[4] - '0') : -1;
+	if (!digits || h > 23 || m > 59) {
+		lerr(ld, v->pos, "schedule must be a time of day \"HH:MM\" (00:00 to 23:59), not '%s'",
+		     s);
+		return;
+	}
+	d->scheduled = true;
+	d->schedule_minute = h * 60 + m;
+}
+
 static const struct field dataset_fields[] = {
 	HEAD_FIELDS,
 	{ "source", V_MAP, true, ds_source },
@@ -461,6 +480,7 @@ static const struct field dataset_fields[] = {
 	{ "key_file", V_SCALAR, false, ds_key_file },
 	{ "keep", V_INT, false, ds_keep },
 	{ "max_rows", V_INT, false, ds_max_rows },
+	{ "schedule", V_SCALAR, false, ds_schedule },
 };
 
 /* Defaults, and checks across fields, once every key is decoded. */

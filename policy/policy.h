@@ -221,6 +221,8 @@ struct dataset {
 	const struct istr *key_file; /* HMAC-SHA256 key of the anonymization */
 	int64_t keep;                /* snapshots kept (default 3) */
 	int64_t max_rows;            /* refuse a snapshot larger than this (default 10 000 000) */
+	bool scheduled;              /* `schedule: "HH:MM"`: cairn serve snapshots and prepares daily */
+	int schedule_minute;         /* at this minute of the day, server's local time */
 };
 
 #define DATASET_KEEP_DEFAULT 3
