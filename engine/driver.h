@@ -56,6 +56,11 @@ struct driver_ops {
 
 extern const struct driver_ops docker_driver_ops;
 
+/* The Engine API client of a docker cluster, as its config says (endpoint,
+ * TLS, ssh): for work beside converging, such as preparing snapshots. */
+struct docker;
+int docker_cluster_open(const struct cluster *c, struct docker **out, struct error *err);
+
 /* The driver of a cluster type, NULL when none. */
 const struct driver_ops *driver_for(const char *type);
 

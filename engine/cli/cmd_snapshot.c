@@ -1,7 +1,7 @@
 /* `cairn snapshot create|list|show|restore|delete`: snapshots of a
  * dataset's source database, kept in a local directory. */
 #include "cli.h"
-#include "engine/drivers/docker/docker_spec.h"
+#include "engine/demos/demos.h"
 #include "engine/revise.h"
 #include "engine/snapshot/prepare.h"
 #include "engine/snapshot/snapshot.h"
@@ -115,54 +115,20 @@ static void end_progress(const struct progress *p)
 		fputs("\r\033[K", stderr);
 }
 
-/* The image tag of the component `build.component` runs for dependency
- * `build.dependency` in the latest generation: what build.txt says. */
+/* What build.txt says: the dataset's build, or the image tag its build
+ * component runs in the latest generation. */
 static int build_of(struct cli *cli, const struct dataset *ds, char **out)
 {
+	struct error err = ERROR_INIT;
+	if (!ds->build_dependency)
+		return dataset_build(NULL, ds, out, &err); /* fixed, or none: nothing to resolve */
 	struct cli_current cur;
 	if (cli_current_load(cli, &cur, 0) < 0)
 		return -1;
-	int rc = -1;
-	const char *loc = ds->build_dependency->s;
-	struct strbuf id = STRBUF_INIT;
-	if (strchr(loc, '/'))
-		strbuf_adds(&id, loc);
-	else
-		strbuf_addf(&id, "%s/%s", ds->obj.ns->s, loc);
-	const struct dep_result *dr = resolution_find_dep(cur.resolution, strbuf_cstr(&id));
-	if (!dr || !dr->resolved) {
-		cli_error("dataset %s/%s: build: dependency %s is not resolved (%s): its build is "
-			  "unknown",
-			  ds->obj.ns->s, ds->obj.name->s, strbuf_cstr(&id),
-			  dr && dr->reason ? dr->reason : "absent");
-		goto out;
-	}
-	for (size_t i = 0; i < cur.resolution->ninstances && rc < 0; i++) {
-		const struct instance *in = cur.resolution->instances[i];
-		bool serves = false;
-		for (uint32_t k = 0; k < in->ndeps; k++)
-			serves |= strcmp(in->deps[k], strbuf_cstr(&id)) == 0;
-		if (!serves || !in->component || strcmp(in->component, ds->build_component->s) != 0)
-			continue;
-		json_t *params = in->params_public ? json_loads(in->params_public->s, 0, NULL) : NULL;
-		const char *image = json_string_value(json_object_get(params, "image"));
-		if (image) {
-			*out = xstrdup(docker_image_tag(image));
-			rc = 0;
-		}
-		json_decref(params);
-		if (rc < 0) {
-			cli_error("dataset %s/%s: build: component %s of dependency %s has no image",
-				  ds->obj.ns->s, ds->obj.name->s, ds->build_component->s,
-				  strbuf_cstr(&id));
-			goto out;
-		}
-	}
+	int rc = dataset_build(cur.resolution, ds, out, &err);
 	if (rc < 0)
-		cli_error("dataset %s/%s: build: dependency %s runs no component %s",
-			  ds->obj.ns->s, ds->obj.name->s, strbuf_cstr(&id), ds->build_component->s);
-out:
-	strbuf_release(&id);
+		cli_error("%s", error_msg(&err));
+	error_clear(&err);
 	cli_current_release(&cur);
 	return rc;
 }
@@ -196,9 +162,7 @@ static int snapshot_create_cmd(struct cli *cli, const char *name, const char *st
 		rc = EXIT_REFUSED;
 		goto out;
 	}
-	if (ds->build)
-		build = xstrdup(ds->build->s);
-	else if (ds->build_dependency && build_of(cli, ds, &build) < 0)
+	if (build_of(cli, ds, &build) < 0)
 		goto out;
 	struct progress pr = { .tty = isatty(STDERR_FILENO) && !cli->json };
 	struct snapshot_options o = { .store = store, .build = build, .generation = gen,

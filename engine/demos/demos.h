@@ -92,6 +92,28 @@ void demos_config_free(struct demos_config *c);
 /* The offer of contract, NULL when it offers no demos. */
 const struct demo_offer *demos_offer(const struct demos_config *c, const char *contract);
 
+/* The build of dataset ds (heap, NULL when it has none): its fixed build,
+ * or the image tag its `build: {dependency, component}` runs in r (r is
+ * only read then). */
+int dataset_build(const struct resolution *r, const struct dataset *ds, char **out,
+		  struct error *err);
+
+/* A dataset's refresh, what its `schedule` runs: a snapshot of the latest
+ * generation's dataset into the directory snapshots (a failure leaves the
+ * snapshots as they were), prepared on every docker cluster of the policy
+ * (the local engine when it has none), then the images of the snapshots
+ * `keep` deleted removed (kept where a demo still runs one). -1 with err
+ * when the snapshot or a prepare failed (err says what was done). */
+struct dataset_refreshed {
+	char *id;      /* the snapshot */
+	long long rows;
+	char *message; /* what was done, for the job */
+};
+int dataset_refresh(struct store *s, struct intern *in, const struct users *users,
+		    const char *dataset, const char *snapshots, struct dataset_refreshed *out,
+		    struct error *err);
+void dataset_refreshed_release(struct dataset_refreshed *r);
+
 /* Deletes demo id (a dependency labelled demo) as user; res then holds the
  * new generation to converge to (revise_result_release it). Same returns
  * as demo_request. */

@@ -106,8 +106,7 @@ static char *endpoint_host(const char *ep)
 	return xstrndup(h, strcspn(h, ":/"));
 }
 
-static int docker_driver_open(struct driver **out, const struct cluster *c,
-			      const struct exec_options *eo, struct error *err)
+int docker_cluster_open(const struct cluster *c, struct docker **out, struct error *err)
 {
 	const struct ynode *cfg = c->config;
 	struct docker_options o = {
@@ -119,15 +118,24 @@ static int docker_driver_open(struct driver **out, const struct cluster *c,
 		.ssh_known_hosts = config_sub(cfg, "ssh", "known_hosts"),
 		.timeout_ms = 60000,
 	};
-	struct docker *api;
-	if (docker_open(&api, &o, err) < 0)
+	if (docker_open(out, &o, err) < 0)
 		return error_wrap(err, "cluster %s", c->obj.name->s);
+	return 0;
+}
+
+static int docker_driver_open(struct driver **out, const struct cluster *c,
+			      const struct exec_options *eo, struct error *err)
+{
+	const struct ynode *cfg = c->config;
+	struct docker *api;
+	if (docker_cluster_open(c, &api, err) < 0)
+		return -1;
 	struct driver *d = xcalloc(1, sizeof(*d));
 	d->cluster = c;
 	d->name = c->obj.name->s;
 	d->api = api;
 	const char *addr = config_string(cfg, "address");
-	d->address = addr ? xstrdup(addr) : endpoint_host(o.endpoint);
+	d->address = addr ? xstrdup(addr) : endpoint_host(config_string(cfg, "endpoint"));
 	const char *domain = config_string(cfg, "domain");
 	d->domain = xstrdup(domain ? domain : "localhost");
 	const char *file = config_sub(cfg, "nginx", "file");
