@@ -93,6 +93,7 @@ function showLogin(error) {
   $('environments').querySelector('tbody').replaceChildren();
   $('demos').querySelector('tbody').replaceChildren();
   $('demo-offers').replaceChildren();
+  $('datasets').replaceChildren();
   $('demos-view').hidden = true;
   $('revisions').replaceChildren();
   $('app-view').hidden = true;
@@ -249,8 +250,14 @@ async function loadDemos() {
                    title: `a demo of ${o.contract} for ${o.ttl}`, onclick: () => requestDemo(o.contract) },
       `Request demo of ${o.contract}`)));
   $('demos').querySelector('tbody').replaceChildren(...doc.demos.map((d) => demoRow(d, now)));
+  // Each dataset: when the server refreshes it, and how its last refresh went.
+  $('datasets').replaceChildren(...doc.datasets.map((s) => el('li', { 'data-dataset': s.dataset },
+    `data ${s.dataset}: ${s.schedule ? `snapshot and prepare daily at ${s.schedule} (server time)` : 'no schedule'}`,
+    s.last_job ? el('span', { class: 'job', 'data-status': s.last_job.status },
+      ` — last refresh job ${s.last_job.id}: ${s.last_job.status} at ${s.last_job.updated}` +
+      (s.last_job.message ? ` (${s.last_job.message})` : '')) : null)));
   $('no-demos').hidden = doc.demos.length !== 0;
-  $('demos-view').hidden = doc.offers.length === 0 && doc.demos.length === 0;
+  $('demos-view').hidden = doc.offers.length === 0 && doc.demos.length === 0 && doc.datasets.length === 0;
 }
 
 function demoRow(d, now) {

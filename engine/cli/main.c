@@ -116,17 +116,7 @@ bool cli_wants_help(int argc, char **argv)
 
 char *cli_beside_state(const struct cli *cli, const char *name)
 {
-	const char *state = cli->state;
-	if (!state || strncmp(state, "postgres://", 11) == 0 || strncmp(state, "postgresql://", 13) == 0)
-		return NULL;
-	if (strncmp(state, "sqlite:", 7) == 0)
-		state += 7;
-	struct strbuf sb = STRBUF_INIT;
-	const char *slash = strrchr(state, '/');
-	if (slash)
-		strbuf_add(&sb, state, (size_t)(slash - state) + 1);
-	strbuf_adds(&sb, name);
-	return strbuf_detach(&sb);
+	return store_beside(cli->state, name);
 }
 
 /* Where parsed users files are kept (CAIRN_USERS_CACHE, "off" for none):

@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "engine/engine.h"
 #include "engine/exec.h"
+#include "engine/jobs/jobs.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -77,6 +78,8 @@ void demo_refreshed_release(struct demo_refreshed *r);
  *     domain: example.test        # default: the config's `domain`, else localhost
  *     contracts:                  # what the web page offers
  *       - {contract: demo/shop, ttl: 7d}
+ *     snapshots: DIR              # default: snapshots/ beside a SQLite state
+ *     schedule_interval: 30s      # how often scheduled datasets are looked at
  * Errors go to d with file:line:col. A file without it offers nothing. */
 struct demo_offer {
 	char *contract; /* NAMESPACE/NAME */
@@ -86,6 +89,8 @@ struct demos_config {
 	char *domain;
 	struct demo_offer *offers;
 	size_t noffers;
+	char *snapshots;         /* as given (relative to the config file's directory), or NULL */
+	long long interval_ms;   /* 0: the default */
 };
 int demos_config_load(struct demos_config **out, const char *path, struct diags *d);
 void demos_config_free(struct demos_config *c);
@@ -113,6 +118,26 @@ int dataset_refresh(struct store *s, struct intern *in, const struct users *user
 		    const char *dataset, const char *snapshots, struct dataset_refreshed *out,
 		    struct error *err);
 void dataset_refreshed_release(struct dataset_refreshed *r);
+
+/* `cairn serve`'s schedule: every interval it queues a job
+ * DEMOS_REFRESH_JOB (key dataset:NS/NAME) for each dataset whose `schedule`
+ * time of today (local time) has come and that was not queued today (the
+ * store fact dataset-scheduled:NS/NAME holds the day), so a server started
+ * after the time catches up at once. The job runs dataset_refresh. */
+#define DEMOS_REFRESH_JOB "dataset-refresh"
+struct demos_schedule;
+struct demos_schedule_env {
+	const char *state, *users_path, *secrets_path;
+	const char *snapshots; /* the snapshot directory */
+	struct jobs *jobs;     /* the job kind is registered here */
+	long long interval_ms; /* 0: 30 s */
+};
+int demos_schedule_new(struct demos_schedule **out, const struct demos_schedule_env *env,
+		       struct error *err);
+/* After jobs_start. */
+int demos_schedule_start(struct demos_schedule *ds, struct error *err);
+void demos_schedule_stop(struct demos_schedule *ds);
+void demos_schedule_free(struct demos_schedule *ds);
 
 /* Deletes demo id (a dependency labelled demo) as user; res then holds the
  * new generation to converge to (revise_result_release it). Same returns

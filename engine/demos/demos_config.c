@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const demos_keys[] = { "domain", "contracts", NULL };
+static const char *const demos_keys[] = { "domain", "contracts", "snapshots", "schedule_interval",
+					   NULL };
 static const char *const offer_keys[] = { "contract", "ttl", NULL };
 
 static void unknown_key(struct diags *d, const struct ypair *p, const char *where,
@@ -116,6 +117,26 @@ int demos_config_load(struct demos_config **out, const char *path, struct diags 
 					free(c->domain);
 					c->domain = xstrdup(s);
 				}
+			} else if (strcmp(p->key->s, "snapshots") == 0) {
+				if ((s = string_of(p->value, "demos.snapshots", d))) {
+					const char *slash = strrchr(path, '/');
+					free(c->snapshots);
+					if (s[0] == '/' || !slash)
+						c->snapshots = xstrdup(s);
+					else if (asprintf(&c->snapshots, "%.*s/%s", (int)(slash - path), path,
+							  s) < 0)
+						abort();
+				}
+			} else if (strcmp(p->key->s, "schedule_interval") == 0) {
+				int64_t secs;
+				if ((s = string_of(p->value, "demos.schedule_interval", d)) &&
+				    (!policy_parse_duration(s, &secs) || secs <= 0))
+					diags_add_at(d, p->value->pos,
+						     "demos.schedule_interval '%s' is not a positive duration "
+						     "(like 30s or 5m)",
+						     s);
+				else if (s)
+					c->interval_ms = (long long)secs * 1000;
 			} else if (strcmp(p->key->s, "contracts") == 0) {
 				if (p->value->kind != YNODE_SEQ)
 					diags_add_at(d, p->value->pos,
@@ -152,6 +173,7 @@ void demos_config_free(struct demos_config *c)
 	}
 	free(c->offers);
 	free(c->domain);
+	free(c->snapshots);
 	free(c);
 }
 

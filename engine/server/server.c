@@ -251,6 +251,8 @@ int server_run(const struct server_config *c, struct error *err)
 	struct api *api = NULL;
 	struct previews_config *pc = NULL;
 	struct demos_config *dc = NULL;
+	struct demos_schedule *schedule = NULL;
+	char *snapshots = NULL;
 	struct previews *previews = NULL;
 	struct http_server *http = NULL;
 	struct auth_guard *guard = auth_guard_new();
@@ -295,6 +297,20 @@ int server_run(const struct server_config *c, struct error *err)
 	if (api_new(&api, &ae, err) < 0)
 		goto out;
 	jobs_register(jobs, "reconcile", api_reconcile_job, api);
+	/* Scheduled datasets: snapshots where the config says, else beside a
+	 * SQLite state, else in the user's data directory (as the CLI). */
+	snapshots = dc->snapshots ? xstrdup(dc->snapshots) : store_beside(c->state, "snapshots");
+	if (!snapshots) {
+		const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+		if (asprintf(&snapshots, "%s%s/cairn/snapshots", xdg && *xdg ? xdg : home ? home : ".",
+			     xdg && *xdg ? "" : "/.local/share") < 0)
+			abort();
+	}
+	struct demos_schedule_env se = { .state = c->state, .users_path = c->users,
+					 .secrets_path = c->secrets, .snapshots = snapshots,
+					 .jobs = jobs, .interval_ms = dc->interval_ms };
+	if (demos_schedule_new(&schedule, &se, err) < 0)
+		goto out;
 	/* The API's routes and the web page's (web.c), in one table. */
 	size_t napi, nweb, nroutes = 0;
 	const struct http_route *api_r = api_routes(&napi), *web_r = web_routes(&ae, &nweb);
@@ -317,6 +333,8 @@ int server_run(const struct server_config *c, struct error *err)
 	if (previews_start(previews, err) < 0)
 		goto out;
 	previews_started = true;
+	if (demos_schedule_start(schedule, err) < 0)
+		goto out;
 	if (http_start(&http, &ho, err) < 0)
 		goto out;
 	api_set_http(api, http);
@@ -336,12 +354,15 @@ int server_run(const struct server_config *c, struct error *err)
 	rc = 0;
 out:
 	http_stop(http);
+	demos_schedule_stop(schedule);
 	if (previews_started)
 		previews_stop(previews);
 	if (jobs_started)
 		jobs_stop(jobs);
 	previews_free(previews);
 	previews_config_free(pc);
+	demos_schedule_free(schedule);
+	free(snapshots);
 	demos_config_free(dc);
 	jobs_free(jobs);
 	api_free(api);

@@ -748,6 +748,43 @@ static void h_remove(void *ctx, struct http_request *req, struct http_response *
 
 /* ---- demos (engine/demos) ---- */
 
+/* The newest job of each key "dataset:NS/NAME" (key -> JSON object). */
+static int last_dataset_job(void *ctx, const struct store_job *j)
+{
+	json_t *by_key = ctx;
+	if (!j->key || strncmp(j->key, "dataset:", 8) != 0 || json_object_get(by_key, j->key + 8))
+		return 0;
+	char updated[32];
+	format_time(j->updated, updated, sizeof(updated));
+	json_object_set_new(by_key, j->key + 8,
+			    json_pack("{s:I, s:s, s:s?, s:s}", "id", (json_int_t)j->id, "status",
+				      store_job_status_name(j->status), "message", j->message,
+				      "updated", updated));
+	return 0;
+}
+
+/* The datasets of the policy, their schedule and their last refresh job. */
+static json_t *datasets_json(struct web_req *w, const struct current *c)
+{
+	json_t *list = json_array(), *jobs = json_object();
+	struct error err = ERROR_INIT;
+	if (store_job_list(w->s, 500, last_dataset_job, jobs, &err) < 0)
+		error_clear(&err); /* the list goes without its jobs */
+	for (size_t i = 0; i < c->policy->len; i++) {
+		if (c->policy->objects[i]->kind != KIND_DATASET)
+			continue;
+		const struct dataset *d = (const struct dataset *)c->policy->objects[i];
+		char id[512], at[24];
+		snprintf(id, sizeof(id), "%s/%s", d->obj.ns->s, d->obj.name->s);
+		snprintf(at, sizeof(at), "%02d:%02d", d->schedule_minute / 60, d->schedule_minute % 60);
+		json_t *job = json_object_get(jobs, id);
+		json_array_append_new(list, json_pack("{s:s, s:s?, s:O?}", "dataset", id, "schedule",
+						      d->scheduled ? at : NULL, "last_job", job));
+	}
+	json_decref(jobs);
+	return list;
+}
+
 /* GET /api/v1/demos: what the configured contracts offer (and whether the
  * caller may ask: a dependency in the contract's namespace), and the demos
  * with what runs for them. */
@@ -772,9 +809,9 @@ static void h_demos(void *ctx, struct http_request *req, struct http_response *r
 							u && acl_can_consume(c.acl, u, ns)));
 	}
 	reply_json(res, 200,
-		   json_pack("{s:I, s:s, s:o, s:o}", "generation", (json_int_t)c.generation, "domain",
-			     dc ? dc->domain : "localhost", "offers", offers, "demos",
-			     demo_list(c.resolution, c.fleet)));
+		   json_pack("{s:I, s:s, s:o, s:o, s:o}", "generation", (json_int_t)c.generation,
+			     "domain", dc ? dc->domain : "localhost", "offers", offers, "demos",
+			     demo_list(c.resolution, c.fleet), "datasets", datasets_json(&w, &c)));
 out:
 	current_release(&c);
 	web_close(&w);

@@ -432,3 +432,18 @@ int store_kv_list(struct store *s, const char *prefix, store_kv_fn fn, void *ctx
 {
 	return s->backend->kv_list(s, prefix ? prefix : "", fn, ctx, err);
 }
+
+char *store_beside(const char *location, const char *name)
+{
+	if (!location || strncmp(location, "postgres://", 11) == 0 ||
+	    strncmp(location, "postgresql://", 13) == 0)
+		return NULL;
+	if (strncmp(location, "sqlite:", 7) == 0)
+		location += 7;
+	const char *slash = strrchr(location, '/');
+	size_t dir = slash ? (size_t)(slash - location) + 1 : 0;
+	char *out = xmalloc(dir + strlen(name) + 1);
+	memcpy(out, location, dir);
+	strcpy(out + dir, name);
+	return out;
+}

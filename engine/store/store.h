@@ -37,6 +37,10 @@ struct store_generation {
 	size_t created, updated, deleted;
 };
 
+/* "<directory of a SQLite state>/name" (heap), or NULL when the location is
+ * PostgreSQL: where files that go with a state (snapshots, caches) live. */
+char *store_beside(const char *location, const char *name);
+
 /* Opens the store at location, creating the database and its schema (and the
  * directory above it) when missing. location is a path, sqlite:PATH, or a
  * libpq URI postgres://... or postgresql://... (the database must exist; its

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Demos end to end, for real: a private PostgreSQL with the demo-shop
-# example's shop (tools/pg), the dataset, a snapshot, `cairn snapshot
-# prepare`; `cairn serve` offering demos of demo/shop with host names routed
-# by a private nginx; a demo asked for over the API; its app answering at its
-# host name with anonymized rows; extend; expiry by the server's reaper,
-# after which no container, volume or network of it is left.
+# example's shop (tools/pg) and its dataset, scheduled; `cairn serve`, whose
+# schedule takes the snapshot and prepares it, offering demos of demo/shop
+# with host names routed by a private nginx; a demo asked for over the API;
+# its app answering at its host name with anonymized rows; extend; expiry by
+# the server's reaper, after which no container, volume or network of it is
+# left.
 # usage: test_demos.sh CAIRN REPO
 set -euo pipefail
 cairn_bin="$1"
@@ -46,7 +47,7 @@ wait_for() { # wait_for SECONDS COMMAND...: until the command succeeds
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-echo "== the shop, its dataset and a prepared snapshot"
+echo "== the shop and its dataset, scheduled daily at 00:00 (so due now)"
 base=$("$repo/tools/pg" start "$work/pg")
 url_of() { echo "${base/\/postgres\?//$1?}"; }
 psql -X -q -v ON_ERROR_STOP=1 -d "$(url_of postgres)" -c "CREATE DATABASE shop"
@@ -54,7 +55,8 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$(url_of shop)" -f "$ex/schema.sql"
 psql -X -q -v ON_ERROR_STOP=1 -d "$(url_of shop)" -v scale=1 -f "$ex/generate.sql"
 (umask 077 && openssl rand -hex 32 >demo.key)
 shop_url=$(url_of shop)
-sed "s|postgres://postgres@127.0.0.1:5432/shop|${shop_url//&/\\&}|" "$ex/dataset.yaml" >dataset.yaml
+sed "s|postgres://postgres@127.0.0.1:5432/shop|${shop_url//&/\\&}|; s|^  keep: 3$|  keep: 3\n  schedule: \"00:00\"|" "$ex/dataset.yaml" >dataset.yaml
+grep -q 'schedule: "00:00"' dataset.yaml
 export CAIRN_STATE="$work/state.db" CAIRN_USERS="$ex/users.yaml" CAIRN_SNAPSHOTS="$work/snapshots"
 nginx_port=$(free_port)
 : >routes.conf
@@ -74,9 +76,6 @@ cat >cluster.yaml <<EOF
 EOF
 "$cairn_bin" policy apply --no-apply --user admin -f dataset.yaml -f "$ex/shop.yaml" >/dev/null
 "$cairn_bin" policy apply --no-apply --user admin -f cluster.yaml >/dev/null
-id=$("$cairn_bin" -o json snapshot create demo/shop-demo | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-"$cairn_bin" snapshot prepare "$id" >/dev/null
-check "the snapshot is prepared" test -n "$(docker images -q --filter "label=cairn.snapshot=$id")"
 
 echo "== cairn serve offers demos of demo/shop"
 port=$(free_port)
@@ -88,6 +87,7 @@ demos:
   domain: localhost
   contracts:
     - {contract: demo/shop, ttl: 1h}
+  schedule_interval: 1s
 expiry:
   reap_interval: 1s
 EOF
@@ -98,6 +98,19 @@ api="http://127.0.0.1:$port/api/v1"
 wait_for 10 curl -sf "http://127.0.0.1:$port/healthz" -o /dev/null || { echo "server did not start"; exit 1; }
 auth=(-H "Authorization: Bearer $token")
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+echo "== the schedule snapshots and prepares"
+refreshed() { [ "$(curl -sf "${auth[@]}" "$api/demos" | json "[s['last_job']['status'] for s in d['datasets'] if s['last_job']]")" = "['done']" ]; }
+check "the dataset's refresh job is done" wait_for 60 refreshed
+curl -sf "${auth[@]}" "$api/demos" >datasets.json
+check "it says so, with its schedule" python3 -c "
+import json; d = json.load(open('datasets.json'))['datasets'][0]
+assert d['dataset'] == 'demo/shop-demo' and d['schedule'] == '00:00', d
+assert 'prepared on cluster demo-shop as cairn-data/demo.shop-demo:' in d['last_job']['message'], d"
+id=$("$cairn_bin" -o json snapshot list demo/shop-demo --store "$work/snapshots" | json "d[-1]['id']")
+check "one snapshot, prepared" test -n "$(docker images -q --filter "label=cairn.snapshot=$id")"
+sleep 2
+check "and only once a day" test "$("$cairn_bin" -o json snapshot list --store "$work/snapshots" | json "len(d)")" = 1
 
 echo "== a demo over the API"
 curl -sf "${auth[@]}" "$api/demos" >offers.json
