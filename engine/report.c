@@ -5,6 +5,7 @@
 #include "engine/converge.h"
 #include "engine/store/store.h"
 #include "base/map.h"
+#include "base/timefmt.h"
 
 #include <string.h>
 #include <time.h>
@@ -293,19 +294,11 @@ void report_refusal_json(struct strbuf *out, const char *what, const struct diag
 	strbuf_release(&msg);
 }
 
-static void format_time(long long t, char *buf, size_t n)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static int log_generation(void *ctx_, const struct store_generation *g)
 {
 	struct list_ctx *ctx = ctx_;
-	char when[32];
-	format_time(g->time, when, sizeof(when));
+	char when[UTC_TIME_SIZE];
+	utc_time_format(g->time, when);
 	if (ctx->json) {
 		strbuf_adds(ctx->out, ctx->count ? ",{" : "{");
 		strbuf_addf(ctx->out, "\"generation\":%lld,\"user\":", g->generation);

@@ -8,6 +8,7 @@
 #include "engine/store/store.h"
 
 #include "base/alloc.h"
+#include "base/timefmt.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -98,14 +99,6 @@ static void print_json(json_t *j)
 	json_decref(j);
 }
 
-static void format_time(long long t, char *out, size_t n)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* The URL of dependency id's published port, observed after a converge. */
 static char *demo_url(struct cli *cli, const char *id)
 {
@@ -156,8 +149,8 @@ static int demo_request_cmd(struct cli *cli, const struct demo_args *a)
 		diags_release(&refused);
 		return code;
 	}
-	char expires[32];
-	format_time(made.expires, expires, sizeof(expires));
+	char expires[UTC_TIME_SIZE];
+	utc_time_format(made.expires, expires);
 	if (!cli->json)
 		printf("demo %s at %s, expires %s (generation %lld)\n", made.id, made.host, expires,
 		       made.generation);

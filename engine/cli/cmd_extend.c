@@ -5,6 +5,8 @@
 #include "engine/revise.h"
 #include "engine/store/store.h"
 
+#include "base/timefmt.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,14 +27,6 @@ static const char extend_usage[] =
 	"  --unpin          remove the pin\n"
 	"  -o json          {\"id\": \"ns/name\", \"generation\": N, \"expires\": TIME|null,\n"
 	"                   \"ttl\": TEXT|null, \"pinned\": BOOL}\n";
-
-static void format_time(long long t, char *out, size_t n)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 int cmd_extend(struct cli *cli, int argc, char **argv)
 {
@@ -100,7 +94,7 @@ int cmd_extend(struct cli *cli, int argc, char **argv)
 	char *text = NULL;
 	struct revise_result res = { 0 };
 	struct error err = ERROR_INIT;
-	char ns[256], expires[32] = "";
+	char ns[256], expires[UTC_TIME_SIZE] = "";
 	if (!store)
 		goto out;
 	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - id), id);
@@ -120,7 +114,7 @@ int cmd_extend(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (ttl || until) {
-		format_time(ttl ? (long long)time(NULL) + secs : when, expires, sizeof(expires));
+		utc_time_format(ttl ? (long long)time(NULL) + secs : when, expires);
 		json_object_set_new(obj, "expires", json_string(expires));
 		json_object_del(obj, "ttl");
 	} else if (pin == 1) {
@@ -146,7 +140,7 @@ int cmd_extend(struct cli *cli, int argc, char **argv)
 	const struct dependency *d =
 		(const struct dependency *)policy_get(res.policy, KIND_DEPENDENCY, ns, slash + 1);
 	if (d->expires)
-		format_time(d->expires, expires, sizeof(expires));
+		utc_time_format(d->expires, expires);
 	const char *ttl_text = json_string_value(json_object_get(obj, "ttl"));
 	if (cli->json) {
 		json_t *out = json_pack("{s:s, s:I, s:s?, s:s?, s:b}", "id", id, "generation",

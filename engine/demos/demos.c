@@ -9,6 +9,7 @@
 
 #include "base/alloc.h"
 #include "base/strbuf.h"
+#include "base/timefmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,12 +34,15 @@ static int random_name(char out[DEMO_NAME_LEN + 1], struct error *err)
 	return 0;
 }
 
-static void format_time(long long t, char *out, size_t n)
+/* 1 with the reasons of a refused revision in refused, else 0. */
+static int refusal(const struct revise_result *res, struct diags *refused, bool *acl)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (res->status != REVISE_REFUSED)
+		return 0;
+	for (size_t i = 0; i < res->diags.len; i++)
+		diags_add(refused, "%s", res->diags.items[i]);
+	*acl = res->acl_refused > 0;
+	return 1;
 }
 
 /* Applies one object as user; 1 refused (reasons in refused), 0 done. */
@@ -52,12 +56,7 @@ static int apply_one(struct store *s, struct intern *in, const struct users *use
 				      .ntexts = 1, .dry_run = dry_run, .log_verb = log_verb };
 	if (revise_policy(s, in, users, &req, res, err) < 0)
 		return -1;
-	if (res->status != REVISE_REFUSED)
-		return 0;
-	for (size_t i = 0; i < res->diags.len; i++)
-		diags_add(refused, "%s", res->diags.items[i]);
-	*acl = res->acl_refused > 0;
-	return 1;
+	return refusal(res, refused, acl);
 }
 
 /* Whether dependency id resolves in res; if not, why (into refused). */
@@ -96,8 +95,8 @@ int demo_request(struct store *s, struct intern *in, const struct users *users,
 	strbuf_addf(&host, "%s.demo.%s", name, r->domain ? r->domain : "localhost");
 	strbuf_addf(&id, "%.*s/demo-%s", (int)(slash - r->contract), r->contract, name);
 	long long expires = (long long)time(NULL) + seconds;
-	char when[32];
-	format_time(expires, when, sizeof(when));
+	char when[UTC_TIME_SIZE];
+	utc_time_format(expires, when);
 	/* expires, not ttl: a demo lives its days from the request, whatever
 	 * changes it later (a refresh of its data) */
 	json_t *o = json_pack("{s:s, s:{s:s%, s:s}, s:s, s:s, s:{s:s, s:s, s:s}, s:s}", "kind",
@@ -179,9 +178,9 @@ json_t *demo_list(const struct resolution *r, const struct fleet *fleet)
 				: total && running == total ? "running"
 				: running ? "partial"
 				: "pending";
-		char expires[32];
+		char expires[UTC_TIME_SIZE];
 		if (dep->expires)
-			format_time(dep->expires, expires, sizeof(expires));
+			utc_time_format(dep->expires, expires);
 		const char *by = dep_label(dep, DEMO_LABEL_BY);
 		json_array_append_new(
 			list,
@@ -272,14 +271,7 @@ int demo_delete(struct store *s, struct intern *in, const struct users *users, c
 				      .ntexts = 1 };
 	rc = revise_policy(s, in, users, &req, res, err);
 	free(json);
-	if (rc < 0)
-		return -1;
-	if (res->status != REVISE_REFUSED)
-		return 0;
-	for (size_t i = 0; i < res->diags.len; i++)
-		diags_add(refused, "%s", res->diags.items[i]);
-	*acl = res->acl_refused > 0;
-	return 1;
+	return rc < 0 ? -1 : refusal(res, refused, acl);
 }
 
 /* The snapshot the data component of dependency id runs, observed. */

@@ -6,6 +6,7 @@
 #include "engine/revise.h"
 
 #include "base/alloc.h"
+#include "base/sleeper.h"
 #include "base/strbuf.h"
 
 #include <pthread.h>
@@ -23,9 +24,8 @@ struct demos_schedule {
 	struct jobs *jobs;
 	long long interval_ms;
 	pthread_t thread;
-	bool running, stopping;
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
+	bool running;
+	struct sleeper sleeper;
 };
 
 static void slog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -141,26 +141,6 @@ out:
 	intern_free(in);
 }
 
-/* Sleeps ms unless stopped first; false once stopping. */
-static bool nap(struct demos_schedule *ds, long long ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&ds->mu);
-	int rc = 0;
-	while (!ds->stopping && rc == 0)
-		rc = pthread_cond_timedwait(&ds->cond, &ds->mu, &ts);
-	bool go = !ds->stopping;
-	pthread_mutex_unlock(&ds->mu);
-	return go;
-}
-
 static void *schedule_main(void *arg)
 {
 	struct demos_schedule *ds = arg;
@@ -173,7 +153,7 @@ static void *schedule_main(void *arg)
 			continue;
 		}
 		tick(ds, s);
-	} while (nap(ds, ds->interval_ms));
+	} while (sleeper_nap(&ds->sleeper, ds->interval_ms));
 	store_close(s);
 	return NULL;
 }
@@ -192,12 +172,7 @@ int demos_schedule_new(struct demos_schedule **out, const struct demos_schedule_
 	ds->snapshots = xstrdup(env->snapshots);
 	ds->jobs = env->jobs;
 	ds->interval_ms = env->interval_ms > 0 ? env->interval_ms : 30000;
-	pthread_mutex_init(&ds->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ds->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	sleeper_init(&ds->sleeper);
 	jobs_register(ds->jobs, DEMOS_REFRESH_JOB, refresh_job, ds);
 	*out = ds;
 	return 0;
@@ -205,7 +180,7 @@ int demos_schedule_new(struct demos_schedule **out, const struct demos_schedule_
 
 int demos_schedule_start(struct demos_schedule *ds, struct error *err)
 {
-	ds->stopping = false;
+	sleeper_restart(&ds->sleeper);
 	int rc = pthread_create(&ds->thread, NULL, schedule_main, ds);
 	if (rc != 0)
 		return error_set(err, "cannot start the dataset schedule: %s", strerror(rc));
@@ -217,10 +192,7 @@ void demos_schedule_stop(struct demos_schedule *ds)
 {
 	if (!ds || !ds->running)
 		return;
-	pthread_mutex_lock(&ds->mu);
-	ds->stopping = true;
-	pthread_cond_broadcast(&ds->cond);
-	pthread_mutex_unlock(&ds->mu);
+	sleeper_stop(&ds->sleeper);
 	pthread_join(ds->thread, NULL);
 	ds->running = false;
 }
@@ -230,8 +202,7 @@ void demos_schedule_free(struct demos_schedule *ds)
 	if (!ds)
 		return;
 	demos_schedule_stop(ds);
-	pthread_mutex_destroy(&ds->mu);
-	pthread_cond_destroy(&ds->cond);
+	sleeper_destroy(&ds->sleeper);
 	free(ds->state);
 	free(ds->users_path);
 	free(ds->secrets_path);

@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/map.h"
 #include "base/sha256.h"
+#include "base/sleeper.h"
 #include "base/vec.h"
 #include "engine/reconcile.h"
 #include "engine/revise.h"
@@ -32,9 +33,8 @@ struct previews {
 	char *state, *users_path, *secrets_path;
 	struct jobs *jobs;
 
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	bool stopping;
+	pthread_mutex_t mu; /* the counters and the pool */
+	struct sleeper sleeper; /* the reaper's and the sweep's naps */
 	struct previews_stats stats;
 	VEC(struct store *) pool; /* idle store connections for webhook calls */
 
@@ -963,33 +963,13 @@ out:
 
 /* ---- background loops ---- */
 
-/* Sleeps ms unless stopped first; returns false once stopping. */
-static bool nap(struct previews *p, long long ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&p->mu);
-	int rc = 0;
-	while (!p->stopping && rc == 0)
-		rc = pthread_cond_timedwait(&p->cond, &p->mu, &ts);
-	bool go = !p->stopping;
-	pthread_mutex_unlock(&p->mu);
-	return go;
-}
-
 /* Runs once(p, store) every ms until stopping, on its own store connection. */
 static void background_loop(struct previews *p, const char *name, long long ms,
 			    void (*once)(struct previews *p, struct store *s))
 {
 	struct store *s = NULL;
 	struct error err = ERROR_INIT;
-	while (nap(p, ms)) {
+	while (sleeper_nap(&p->sleeper, ms)) {
 		if (!s && store_open(&s, p->state, &err) < 0) {
 			plog("%s: %s", name, error_msg(&err));
 			error_clear(&err);
@@ -1048,11 +1028,7 @@ int previews_new(struct previews **out, const struct previews_config *c,
 	p->jobs = env->jobs;
 	p->seen_names = intern_new();
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	sleeper_init(&p->sleeper);
 	jobs_register(p->jobs, JOB_KIND, pr_job_run, p);
 	*out = p;
 	return 0;
@@ -1060,9 +1036,7 @@ int previews_new(struct previews **out, const struct previews_config *c,
 
 int previews_start(struct previews *p, struct error *err)
 {
-	pthread_mutex_lock(&p->mu);
-	p->stopping = false;
-	pthread_mutex_unlock(&p->mu);
+	sleeper_restart(&p->sleeper);
 	int rc = pthread_create(&p->reaper, NULL, reaper_main, p);
 	if (rc != 0)
 		return error_set(err, "cannot start the expiry reaper: %s", strerror(rc));
@@ -1080,10 +1054,7 @@ void previews_stop(struct previews *p)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->mu);
-	p->stopping = true;
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->mu);
+	sleeper_stop(&p->sleeper);
 	if (p->reaper_running)
 		pthread_join(p->reaper, NULL);
 	if (p->sweeper_running)
@@ -1101,7 +1072,7 @@ void previews_free(struct previews *p)
 	vec_release(&p->pool);
 	map_release(&p->changed);
 	intern_free(p->seen_names);
-	pthread_cond_destroy(&p->cond);
+	sleeper_destroy(&p->sleeper);
 	pthread_mutex_destroy(&p->mu);
 	free(p->state);
 	free(p->users_path);

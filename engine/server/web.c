@@ -9,6 +9,7 @@
 #include "engine/jobs/jobs.h"
 
 #include "base/alloc.h"
+#include "base/timefmt.h"
 #include "engine/converge.h"
 #include "engine/demos/demos.h"
 #include "engine/report.h"
@@ -97,14 +98,6 @@ static void reply_json(struct http_response *res, int status, json_t *doc)
 	http_reply(res, status, text);
 	free(text);
 	json_decref(doc);
-}
-
-static void format_time(long long t, char *buf, size_t n)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* ---- the page itself ---- */
@@ -476,14 +469,14 @@ static void h_environments(void *ctx, struct http_request *req, struct http_resp
 	for (size_t i = 0; i < r->ndeps; i++) {
 		const struct dep_result *d = &r->deps[i];
 		const struct dependency *dep = d->dep;
-		char expires[32], deadline[32], changed[32];
+		char expires[UTC_TIME_SIZE], deadline[UTC_TIME_SIZE], changed[UTC_TIME_SIZE];
 		long long dl = dep_deadline(dep, when[i].time);
 		if (dep->expires)
-			format_time(dep->expires, expires, sizeof(expires));
+			utc_time_format(dep->expires, expires);
 		if (dl)
-			format_time(dl, deadline, sizeof(deadline));
+			utc_time_format(dl, deadline);
 		if (when[i].time)
-			format_time(when[i].time, changed, sizeof(changed));
+			utc_time_format(when[i].time, changed);
 		json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s?, s:s?, s:s?, s:s, s:b, "
 				      "s:b, s:s?, s:s?, s:I, s:s?}",
 				      "id", d->id, "namespace", dep->obj.ns->s, "name", dep->obj.name->s,
@@ -502,8 +495,8 @@ static void h_environments(void *ctx, struct http_request *req, struct http_resp
 	const struct diags *pd = fleet_problems(c.fleet);
 	for (size_t i = 0; i < pd->len; i++)
 		json_array_append_new(problems, json_string(pd->items[i]));
-	char now[32];
-	format_time((long long)time(NULL), now, sizeof(now));
+	char now[UTC_TIME_SIZE];
+	utc_time_format((long long)time(NULL), now);
 	reply_json(res, 200, json_pack("{s:I, s:s, s:o, s:o}", "generation", (json_int_t)c.generation,
 				       "now", now, "environments", list, "problems", problems));
 out:
@@ -651,8 +644,8 @@ static json_t *changed_object(struct web_req *w, const struct current *c, const 
 		/* From the current expiry when it is still ahead, so extending
 		 * never brings it closer. */
 		long long now = (long long)time(NULL), from = dep_deadline(d, changed);
-		char expires[32];
-		format_time((from > now ? from : now) + EXTEND_SECONDS, expires, sizeof(expires));
+		char expires[UTC_TIME_SIZE];
+		utc_time_format((from > now ? from : now) + EXTEND_SECONDS, expires);
 		json_object_set_new(obj, "expires", json_string(expires));
 		json_object_del(obj, "ttl");
 	}
@@ -754,8 +747,8 @@ static int last_dataset_job(void *ctx, const struct store_job *j)
 	json_t *by_key = ctx;
 	if (!j->key || strncmp(j->key, "dataset:", 8) != 0 || json_object_get(by_key, j->key + 8))
 		return 0;
-	char updated[32];
-	format_time(j->updated, updated, sizeof(updated));
+	char updated[UTC_TIME_SIZE];
+	utc_time_format(j->updated, updated);
 	json_object_set_new(by_key, j->key + 8,
 			    json_pack("{s:I, s:s, s:s?, s:s}", "id", (json_int_t)j->id, "status",
 				      store_job_status_name(j->status), "message", j->message,
@@ -861,7 +854,7 @@ static void h_demo_request(void *ctx, struct http_request *req, struct http_resp
 		http_reply(res, acl ? 403 : 422, strbuf_cstr(&text));
 		strbuf_release(&text);
 	} else {
-		char payload[96], expires[32];
+		char payload[96], expires[UTC_TIME_SIZE];
 		long long job = 0;
 		snprintf(payload, sizeof(payload), "{\"generation\":%lld}", made.generation);
 		if (jobs_enqueue(web_env->jobs, w.s, "reconcile", "reconcile", payload, true, &job,
@@ -870,7 +863,7 @@ static void h_demo_request(void *ctx, struct http_request *req, struct http_resp
 					     "could not be queued: %s",
 				   made.id, made.generation, error_msg(&err));
 		} else {
-			format_time(made.expires, expires, sizeof(expires));
+			utc_time_format(made.expires, expires);
 			reply_json(res, 202,
 				   json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", made.id, "host",
 					     made.host, "expires", expires, "generation",

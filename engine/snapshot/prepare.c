@@ -252,6 +252,18 @@ static int request(struct prepare *p, const char *method, const char *path, json
 	return rc;
 }
 
+/* Removes a container (name or id) and its anonymous volumes, if it is there. */
+static void delete_container(struct prepare *p, const char *ref)
+{
+	struct strbuf path = STRBUF_INIT;
+	strbuf_addf(&path, "/containers/%s?force=true&v=true", ref);
+	struct error ignored = ERROR_INIT;
+	long status;
+	docker_request(p->d, "DELETE", strbuf_cstr(&path), NULL, NULL, &status, &ignored);
+	error_clear(&ignored);
+	strbuf_release(&path);
+}
+
 static char *container_name(const char *id)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -268,13 +280,7 @@ static int start_container(struct prepare *p)
 	json_t *resp = NULL;
 	char *name = container_name(p->id);
 	int rc = -1;
-	/* a container left by a prepare that was killed */
-	strbuf_addf(&path, "/containers/%s?force=true&v=true", name);
-	struct error ignored = ERROR_INIT;
-	long status;
-	docker_request(p->d, "DELETE", strbuf_cstr(&path), NULL, NULL, &status, &ignored);
-	error_clear(&ignored);
-	strbuf_reset(&path);
+	delete_container(p, name); /* one left by a prepare that was killed */
 	strbuf_addf(&path, "/containers/create?name=%s", name);
 	json_t *body = json_pack("{s:s, s:s, s:{s:s}}", "Image", base, "StopSignal", "SIGINT",
 				 "Labels", "cairn.prepare", p->id);
@@ -485,18 +491,6 @@ static int commit_image(struct prepare *p)
 	return rc;
 }
 
-static void remove_container(struct prepare *p)
-{
-	if (!p->container)
-		return;
-	struct strbuf path = STRBUF_INIT;
-	strbuf_addf(&path, "/containers/%s?force=true&v=true", p->container);
-	struct error ignored = ERROR_INIT;
-	long status;
-	docker_request(p->d, "DELETE", strbuf_cstr(&path), NULL, NULL, &status, &ignored);
-	error_clear(&ignored);
-	strbuf_release(&path);
-}
 
 /* An image of this snapshot already: preparing twice reuses it. */
 static int find_prepared(struct prepare *p, bool *found)
@@ -559,7 +553,8 @@ int snapshot_prepare(struct docker *d, const char *id, const struct snapshot_pre
 	step_done(&p, "committed", &out->commit_seconds);
 	rc = 0;
 out:
-	remove_container(&p);
+	if (p.container)
+		delete_container(&p, p.container);
 	if (rc < 0)
 		error_wrap(err, "prepare %s", id);
 	out->seconds = sn_now() - started;
