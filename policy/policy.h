@@ -221,6 +221,12 @@ struct dataset {
 	const struct istr *key_file; /* HMAC-SHA256 key of the anonymization */
 	int64_t keep;                /* snapshots kept (default 3) */
 	int64_t max_rows;            /* refuse a snapshot larger than this (default 10 000 000) */
+	/* store: {s3: {...}}: snapshots kept in S3-compatible storage (NULL
+	 * endpoint: in a local directory). Credentials come from files. */
+	struct {
+		const struct istr *endpoint, *bucket, *prefix, *region;
+		const struct istr *access_key_file, *secret_key_file;
+	} s3;
 	bool scheduled;              /* `schedule: "HH:MM"`: cairn serve snapshots and prepares daily */
 	int schedule_minute;         /* at this minute of the day, server's local time */
 };
