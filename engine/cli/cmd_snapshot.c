@@ -4,6 +4,7 @@
 #include "engine/demos/demos.h"
 #include "engine/revise.h"
 #include "engine/snapshot/prepare.h"
+#include "engine/snapshot/remote.h"
 #include "engine/snapshot/snapshot.h"
 #include "engine/store/store.h"
 
@@ -133,6 +134,58 @@ static int build_of(struct cli *cli, const struct dataset *ds, char **out)
 	return rc;
 }
 
+/* The S3 store of the dataset "ns/name", or of the dataset snapshot id
+ * "ns.name.time" belongs to, in the latest generation; *out NULL when it
+ * keeps its snapshots here only (or there is no policy). -1 after saying
+ * why. */
+static int remote_for(struct cli *cli, const char *what, struct snapshot_remote **out)
+{
+	*out = NULL;
+	struct store *st = cli_store(cli);
+	if (!st)
+		return -1;
+	struct policy *pol = NULL;
+	struct error err = ERROR_INIT;
+	if (revise_load_generation(st, cli->intern, 0, &pol, NULL, &err) < 0) {
+		error_clear(&err); /* no policy yet: snapshots are local */
+		return 0;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < pol->len && rc == 0 && !*out; i++) {
+		if (pol->objects[i]->kind != KIND_DATASET)
+			continue;
+		const struct dataset *ds = (const struct dataset *)pol->objects[i];
+		char slashed[600], dotted[600];
+		snprintf(slashed, sizeof(slashed), "%s/%s", ds->obj.ns->s, ds->obj.name->s);
+		snprintf(dotted, sizeof(dotted), "%s.%s.", ds->obj.ns->s, ds->obj.name->s);
+		if (strcmp(what, slashed) != 0 && strncmp(what, dotted, strlen(dotted)) != 0)
+			continue;
+		if (snapshot_remote_open(out, ds, &err) < 0) {
+			cli_error("snapshot: %s", error_msg(&err));
+			rc = -1;
+		}
+	}
+	error_clear(&err);
+	policy_free(pol);
+	return rc;
+}
+
+/* Brings snapshot id from its dataset's S3 store into the local directory
+ * when it is kept there; -1 after saying why. */
+static int fetch_remote(struct cli *cli, const char *id, const char *store)
+{
+	struct snapshot_remote *r;
+	if (remote_for(cli, id, &r) < 0)
+		return -1;
+	struct error err = ERROR_INIT;
+	int rc = r ? snapshot_remote_fetch(r, store, id, &err) : 0;
+	if (rc < 0)
+		cli_error("snapshot: %s", error_msg(&err));
+	error_clear(&err);
+	snapshot_remote_close(r);
+	return rc;
+}
+
 static int snapshot_create_cmd(struct cli *cli, const char *name, const char *store)
 {
 	const char *slash = strchr(name, '/');
@@ -157,6 +210,8 @@ static int snapshot_create_cmd(struct cli *cli, const char *name, const char *st
 	int rc = EXIT_FAILURE_;
 	char *build = NULL;
 	struct snapshot_result res = { 0 };
+	struct snapshot_remote *remote = NULL;
+	json_t *remote_pruned = NULL;
 	if (!ds) {
 		cli_error("snapshot create: there is no dataset %s in generation %lld", name, gen);
 		rc = EXIT_REFUSED;
@@ -173,6 +228,12 @@ static int snapshot_create_cmd(struct cli *cli, const char *name, const char *st
 		cli_error("snapshot create: %s", error_msg(&err));
 		goto out;
 	}
+	if (snapshot_remote_open(&remote, ds, &err) < 0 ||
+	    (remote && snapshot_remote_publish(remote, store, res.id, &remote_pruned, &err) < 0)) {
+		cli_error("snapshot create: snapshot %s was made in %s, but: %s", res.id, store,
+			  error_msg(&err));
+		goto out;
+	}
 	if (cli->json) {
 		json_t *tables = json_array(), *warnings = json_array(), *pruned = json_array();
 		for (size_t i = 0; i < res.ntables; i++)
@@ -185,13 +246,15 @@ static int snapshot_create_cmd(struct cli *cli, const char *name, const char *st
 			json_array_append_new(warnings, json_string(res.warnings.items[i]));
 		for (size_t i = 0; i < res.npruned; i++)
 			json_array_append_new(pruned, json_string(res.pruned[i]));
-		json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:f, s:i, s:i, s:o, s:o, s:s?, s:o}",
+		json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:f, s:i, s:i, s:o, s:o, s:s?, s:o, s:s, s:O?}",
 				      "id", res.id, "dataset", name, "generation", (json_int_t)gen,
 				      "build", build ? build : "unknown", "rows", (json_int_t)res.rows,
 				      "bytes", (json_int_t)res.bytes, "seconds", res.seconds, "rounds",
 				      (int)res.rounds, "queries", (int)res.queries, "tables", tables,
 				      "warnings", warnings, "schema_changed_since",
-				      res.schema_changed_since, "pruned", pruned);
+				      res.schema_changed_since, "pruned", pruned, "stored",
+				      remote ? snapshot_remote_where(remote) : store, "pruned_stored",
+				      remote_pruned);
 		print_json(j);
 		json_decref(j);
 	} else {
@@ -214,10 +277,19 @@ static int snapshot_create_cmd(struct cli *cli, const char *name, const char *st
 		       (long long)res.rows, res.ntables, b, res.seconds, res.rounds, res.queries);
 		for (size_t i = 0; i < res.npruned; i++)
 			printf("deleted %s (keep: %lld)\n", res.pruned[i], (long long)ds->keep);
+		if (remote)
+			printf("stored in %s\n", snapshot_remote_where(remote));
+		size_t k;
+		json_t *old;
+		json_array_foreach(remote_pruned, k, old)
+		printf("deleted %s from %s (keep: %lld)\n", json_string_value(old),
+		       snapshot_remote_where(remote), (long long)ds->keep);
 	}
 	rc = EXIT_DONE;
 out:
 	error_clear(&err);
+	json_decref(remote_pruned);
+	snapshot_remote_close(remote);
 	snapshot_result_release(&res);
 	free(build);
 	policy_free(pol);
@@ -239,7 +311,12 @@ static int snapshot_list_cmd(struct cli *cli, const char *dataset, const char *s
 {
 	json_t *list;
 	struct error err = ERROR_INIT;
-	if (snapshot_list(store, dataset, &list, &err) < 0) {
+	struct snapshot_remote *r = NULL;
+	if (dataset && remote_for(cli, dataset, &r) < 0)
+		return EXIT_FAILURE_;
+	int rc = r ? snapshot_remote_list(r, &list, &err) : snapshot_list(store, dataset, &list, &err);
+	snapshot_remote_close(r);
+	if (rc < 0) {
 		cli_error("snapshot list: %s", error_msg(&err));
 		error_clear(&err);
 		return EXIT_FAILURE_;
@@ -262,6 +339,8 @@ static int snapshot_show_cmd(struct cli *cli, const char *id, const char *store)
 {
 	json_t *m;
 	struct error err = ERROR_INIT;
+	if (fetch_remote(cli, id, store) < 0)
+		return EXIT_FAILURE_;
 	if (snapshot_show(store, id, &m, &err) < 0) {
 		cli_error("snapshot show: %s", error_msg(&err));
 		error_clear(&err);
@@ -310,6 +389,8 @@ static int snapshot_show_cmd(struct cli *cli, const char *id, const char *store)
 static int snapshot_restore_cmd(struct cli *cli, const char *id, const char *into,
 				const char *store)
 {
+	if (fetch_remote(cli, id, store) < 0)
+		return EXIT_FAILURE_;
 	struct progress pr = { .tty = isatty(STDERR_FILENO) && !cli->json };
 	struct snapshot_restore_result res;
 	struct error err = ERROR_INIT;
@@ -342,7 +423,19 @@ static int snapshot_restore_cmd(struct cli *cli, const char *id, const char *int
 static int snapshot_delete_cmd(struct cli *cli, const char *id, const char *store)
 {
 	struct error err = ERROR_INIT;
-	if (snapshot_delete(store, id, &err) < 0) {
+	struct snapshot_remote *r = NULL;
+	if (remote_for(cli, id, &r) < 0)
+		return EXIT_FAILURE_;
+	/* from the bucket, then the local copy if there is one */
+	int rc = r ? snapshot_remote_delete(r, id, &err) : 0;
+	if (rc == 0 && snapshot_delete(store, id, &err) < 0) {
+		if (r && strstr(error_msg(&err), "no snapshot"))
+			error_clear(&err);
+		else
+			rc = -1;
+	}
+	snapshot_remote_close(r);
+	if (rc < 0) {
 		cli_error("snapshot delete: %s", error_msg(&err));
 		error_clear(&err);
 		return EXIT_FAILURE_;
@@ -382,7 +475,7 @@ static int snapshot_prepare_cmd(struct cli *cli, const char *id, const char *end
 				const char *store)
 {
 	struct docker *d;
-	if (open_docker(endpoint, &d) < 0)
+	if (fetch_remote(cli, id, store) < 0 || open_docker(endpoint, &d) < 0)
 		return EXIT_FAILURE_;
 	struct progress pr = { .tty = isatty(STDERR_FILENO) && !cli->json };
 	struct snapshot_prepare_options o = { .store = store, .step = on_step, .step_ctx = &pr,

@@ -6,6 +6,7 @@
 #include "engine/drivers/docker/docker_spec.h"
 #include "engine/revise.h"
 #include "engine/snapshot/prepare.h"
+#include "engine/snapshot/remote.h"
 
 #include "base/alloc.h"
 #include "base/strbuf.h"
@@ -113,6 +114,8 @@ int dataset_refresh(struct store *s, struct intern *in, const struct users *user
 	long long gen = 0;
 	char *build = NULL;
 	struct snapshot_result res = { 0 };
+	struct snapshot_remote *remote = NULL;
+	json_t *remote_pruned = NULL;
 	struct strbuf notes = STRBUF_INIT;
 	int rc = -1;
 	if (revise_load_generation(s, in, 0, &pol, &gen, err) < 0)
@@ -135,6 +138,14 @@ int dataset_refresh(struct store *s, struct intern *in, const struct users *user
 	out->rows = res.rows;
 	strbuf_addf(&notes, "snapshot %s: %lld rows, %.2f s", res.id, (long long)res.rows,
 		    res.seconds);
+	/* kept in S3 when the dataset says so; keep applies there too */
+	if (snapshot_remote_open(&remote, ds, err) < 0 ||
+	    (remote && snapshot_remote_publish(remote, snapshots, res.id, &remote_pruned, err) < 0)) {
+		error_wrap(err, "%s", notes.buf);
+		goto out;
+	}
+	if (remote)
+		strbuf_addf(&notes, ", stored in %s", snapshot_remote_where(remote));
 	/* Prepared wherever a demo may run: every docker cluster (the local
 	 * engine when the policy has none). */
 	size_t clusters = 0, failed = 0;
@@ -165,6 +176,10 @@ int dataset_refresh(struct store *s, struct intern *in, const struct users *user
 				    pr.seconds);
 			for (size_t k = 0; k < res.npruned; k++)
 				remove_images(d, where, res.pruned[k], &notes);
+			size_t k;
+			json_t *old;
+			json_array_foreach(remote_pruned, k, old)
+			remove_images(d, where, json_string_value(old), &notes);
 		}
 		snapshot_prepare_result_release(&pr);
 		error_clear(&perr);
@@ -173,6 +188,11 @@ int dataset_refresh(struct store *s, struct intern *in, const struct users *user
 	for (size_t k = 0; k < res.npruned; k++)
 		strbuf_addf(&notes, "; deleted snapshot %s (keep: %lld)", res.pruned[k],
 			    (long long)ds->keep);
+	size_t k;
+	json_t *old;
+	json_array_foreach(remote_pruned, k, old)
+	strbuf_addf(&notes, "; deleted snapshot %s from %s (keep: %lld)", json_string_value(old),
+		    snapshot_remote_where(remote), (long long)ds->keep);
 	if (failed) {
 		error_set(err, "%s (not prepared on %zu of %zu clusters: demos keep the snapshot they "
 			       "have)",
@@ -183,6 +203,8 @@ int dataset_refresh(struct store *s, struct intern *in, const struct users *user
 	rc = 0;
 out:
 	strbuf_release(&notes);
+	json_decref(remote_pruned);
+	snapshot_remote_close(remote);
 	snapshot_result_release(&res);
 	free(build);
 	resolution_free(r);

@@ -309,18 +309,25 @@ int s3_put_file(struct s3 *s, const char *key, const char *path, struct error *e
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return error_set(err, "s3: cannot open %s: %s", path, strerror(errno));
+	int rc = s3_put(s, key, f, err);
+	fclose(f);
+	return rc;
+}
+
+int s3_put(struct s3 *s, const char *key, FILE *f, struct error *err)
+{
 	int rc;
 	fseeko(f, 0, SEEK_END);
 	off_t size = ftello(f);
 	rewind(f);
 	if (size < 0) {
-		rc = error_set(err, "s3: cannot size %s: %s", path, strerror(errno));
+		rc = error_set(err, "s3: cannot size the file for %s: %s", key, strerror(errno));
 	} else if ((size_t)size > s->part_size) {
 		rc = put_multipart(s, key, f, err);
 	} else {
 		char *buf = xmalloc((size_t)size + 1);
 		if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-			rc = error_set(err, "s3: cannot read %s: %s", path, strerror(errno));
+			rc = error_set(err, "s3: cannot read the file for %s: %s", key, strerror(errno));
 		} else {
 			struct call c = { .method = "PUT", .key = key, .body = buf, .len = (size_t)size };
 			rc = call(s, &c, err);
@@ -328,7 +335,6 @@ int s3_put_file(struct s3 *s, const char *key, const char *path, struct error *e
 		}
 		free(buf);
 	}
-	fclose(f);
 	return rc;
 }
 
@@ -338,12 +344,22 @@ int s3_get_file(struct s3 *s, const char *key, const char *path, const char *sha
 	FILE *f = fopen(path, "wb");
 	if (!f)
 		return error_set(err, "s3: cannot write %s: %s", path, strerror(errno));
+	int rc = s3_get(s, key, f, sha256, err);
+	if (fclose(f) != 0 && rc == 0)
+		rc = error_set(err, "s3: writing %s: %s", path, strerror(errno));
+	if (rc < 0)
+		unlink(path);
+	return rc;
+}
+
+int s3_get(struct s3 *s, const char *key, FILE *f, const char *sha256, struct error *err)
+{
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
 	struct call c = { .method = "GET", .key = key, .sink = f, .sink_sha = md };
 	int rc = call(s, &c, err);
-	if (fclose(f) != 0 && rc == 0)
-		rc = error_set(err, "s3: writing %s: %s", path, strerror(errno));
+	if (rc == 0 && fflush(f) != 0)
+		rc = error_set(err, "s3: writing the file of %s: %s", key, strerror(errno));
 	if (rc == 0 && sha256) {
 		unsigned char raw[32];
 		unsigned int n = 0;
@@ -358,8 +374,6 @@ int s3_get_file(struct s3 *s, const char *key, const char *path, const char *sha
 	}
 	EVP_MD_CTX_free(md);
 	call_release(&c);
-	if (rc < 0)
-		unlink(path);
 	return rc;
 }
 

@@ -11,6 +11,7 @@
 #include "base/error.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Parts of a multipart upload: S3 wants at least 5 MiB but the last. */
 #define S3_PART_SIZE_DEFAULT (8u << 20)
@@ -33,10 +34,13 @@ const char *s3_where(const struct s3 *s);
 
 /* Keys are relative to the prefix. */
 int s3_put_file(struct s3 *s, const char *key, const char *path, struct error *err);
+int s3_put(struct s3 *s, const char *key, FILE *f, struct error *err);
 /* Writes the object into path; with sha256 (64 hex digits), refuses (and
  * removes path) when the content differs. */
 int s3_get_file(struct s3 *s, const char *key, const char *path, const char *sha256,
 		struct error *err);
+/* The same into an open file (the caller removes it on failure). */
+int s3_get(struct s3 *s, const char *key, FILE *f, const char *sha256, struct error *err);
 /* Each key under prefix (relative to the configured prefix), with its size;
  * a non-zero return of fn stops the listing and is returned. */
 typedef int (*s3_list_fn)(void *ctx, const char *key, long long size);

@@ -14,7 +14,7 @@ remove_demo() { # what the shop service ran on cluster demo-shop
 	docker ps -aq --filter label=cairn.cluster=demo-shop | xargs -r docker rm -f >/dev/null 2>&1 || true
 	docker network ls -q --filter label=cairn.cluster=demo-shop | xargs -r docker network rm >/dev/null 2>&1 || true
 }
-trap 'remove_demo; remove_images; "$repo/tools/pg" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap '"$repo/tools/s3" stop "$work/s3" >/dev/null 2>&1 || true; remove_demo; remove_images; "$repo/tools/pg" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 failures=0
 passes=0
 expect_exit() { # expect_exit CODE ARGS... : cairn must exit with CODE
@@ -248,6 +248,44 @@ expect_exit 1 --state "$work/demo.db" policy apply --user admin -f pinned.yaml
 contains "an app of another build is refused, naming both" "params: image cairn/shop-app:2026.12.1 is build 2026.12.1, but its data (snapshot $other_build of dataset demo/shop-demo) is build 2026.12.7"
 [ -z "$(docker ps -aq --filter 'label=cairn.instance=demo-shop#demo#shop-pinned#m#app')" ] && passes=$((passes + 1)) || { echo "FAIL: the app of another build started"; failures=$((failures + 1)); }
 expect_exit 0 --state "$work/demo.db" policy delete --user admin -f pinned.yaml
+
+# Snapshots kept in S3-compatible storage (a local s3rver, tools/s3): made
+# here, stored in the bucket where keep applies, listed from it, fetched back
+# (each file checked by its SHA-256) to restore; deleted from it.
+s3=$("$repo/tools/s3" start "$work/s3")
+printf 'S3RVER\n' >s3.access
+printf 'S3RVER\n' >s3.secret
+sed "s/name: shop-demo}/name: shop-s3}/; s|^  keep: 3$|  keep: 2\n  store: {s3: {endpoint: \"$s3\", bucket: snapshots, prefix: cli/, access_key_file: s3.access, secret_key_file: s3.secret}}|" dataset.yaml >s3.yaml
+expect_exit 0 policy apply --no-apply --user admin -f s3.yaml
+s3_ids=()
+for n in 1 2 3; do
+	[ "$n" = 1 ] || sleep 1
+	expect_exit 0 -o json snapshot create demo/shop-s3 --store "$work/s3cache"
+	s3_ids+=("$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")")
+done
+check "stored in the bucket, keep applied there, no credential shown" "d['stored'] == 's3://snapshots/cli/' and d['pruned_stored'] == ['${s3_ids[0]}'] and 'S3RVER' not in open('$work/out').read() + err"
+expect_exit 0 -o json snapshot list demo/shop-s3 --store "$work/s3cache"
+check "list reads the bucket" "[m['id'] for m in d] == ['${s3_ids[1]}', '${s3_ids[2]}'] and {m['stored'] for m in d} == {'s3://snapshots/cli/'}"
+rm -rf "$work/s3cache/${s3_ids[1]}" # not here any more: the restore fetches it
+psql -X -q -d "$(url_of postgres)" -c "DROP DATABASE IF EXISTS copy3" -c "CREATE DATABASE copy3"
+expect_exit 0 -o json snapshot restore "${s3_ids[1]}" --into "$(url_of copy3)" --store "$work/s3cache"
+check "a restore fetches from the bucket" "d['rows'] > 500"
+rm -rf "$work/s3cache/${s3_ids[2]}"
+python3 -c "
+import glob
+p = glob.glob('$work/s3/data/snapshots/cli/${s3_ids[2]}/public.customer.json.gz._S3rver_object')[0]
+b = bytearray(open(p, 'rb').read()); b[20] ^= 0xff; open(p, 'wb').write(bytes(b))"
+expect_exit 1 snapshot show "${s3_ids[2]}" --store "$work/s3cache"
+contains "a damaged object is refused" "its SHA-256 is"
+[ ! -e "$work/s3cache/${s3_ids[2]}" ] && passes=$((passes + 1)) || { echo "FAIL: a damaged fetch left a snapshot"; failures=$((failures + 1)); }
+expect_exit 0 snapshot delete "${s3_ids[1]}" --store "$work/s3cache"
+expect_exit 0 -o json snapshot list demo/shop-s3 --store "$work/s3cache"
+check "delete removes it from the bucket" "[m['id'] for m in d] == ['${s3_ids[2]}']"
+sed -i "s|secret_key_file: s3.secret|secret_key_file: no-such.secret|" s3.yaml
+expect_exit 0 policy apply --no-apply --user admin -f s3.yaml
+expect_exit 1 snapshot list demo/shop-s3 --store "$work/s3cache"
+contains "a missing key file is named" "dataset demo/shop-s3: store: s3: secret_key_file no-such.secret: No such file or directory"
+"$repo/tools/s3" stop "$work/s3"
 
 # A source the dataset cannot read: the error names it; nothing is left behind.
 sed -i "s|\"customer_id <= 50\"|\"no_such_column = 1\"|" dataset.yaml
