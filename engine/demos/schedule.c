@@ -119,9 +119,11 @@ static void tick(struct demos_schedule *ds, struct store *s)
 			struct strbuf job_key = STRBUF_INIT;
 			strbuf_addf(&job_key, "dataset:%s", id.buf);
 			long long job = 0;
-			if (store_kv_set(s, key.buf, today, &err) == 0 &&
-			    jobs_enqueue(ds->jobs, s, DEMOS_REFRESH_JOB, job_key.buf, text, false, &job,
-					 &err) == 0)
+			/* queued, then remembered: a failure in between queues it twice
+			 * (the refresh is idempotent), never not at all */
+			if (jobs_enqueue(ds->jobs, s, DEMOS_REFRESH_JOB, job_key.buf, text, false, &job,
+					 &err) == 0 &&
+			    store_kv_set(s, key.buf, today, &err) == 0)
 				slog("queued the refresh of %s (schedule %02d:%02d): job %lld", id.buf,
 				     d->schedule_minute / 60, d->schedule_minute % 60, job);
 			strbuf_release(&job_key);
