@@ -88,32 +88,49 @@ int demo_request(struct store *s, struct intern *in, const struct users *users,
 		diags_add(refused, "ttl '%s' is not a positive duration (like 90m, 24h or 7d)", ttl);
 		return 1;
 	}
-	char name[DEMO_NAME_LEN + 1];
-	if (random_name(name, err) < 0)
-		return -1;
-	struct strbuf host = STRBUF_INIT, id = STRBUF_INIT;
-	strbuf_addf(&host, "%s.demo.%s", name, r->domain ? r->domain : "localhost");
-	strbuf_addf(&id, "%.*s/demo-%s", (int)(slash - r->contract), r->contract, name);
 	long long expires = (long long)time(NULL) + seconds;
 	char when[UTC_TIME_SIZE];
 	utc_time_format(expires, when);
-	/* expires, not ttl: a demo lives its days from the request, whatever
-	 * changes it later (a refresh of its data) */
-	json_t *o = json_pack("{s:s, s:{s:s%, s:s}, s:s, s:s, s:{s:s, s:s, s:s}, s:s}", "kind",
-			      "dependency", "metadata", "namespace", r->contract,
-			      (size_t)(slash - r->contract), "name", strchr(id.buf, '/') + 1,
-			      "user", r->user, "contract", slash + 1, "labels", DEMO_LABEL, name,
-			      DEMO_LABEL_HOST, host.buf, DEMO_LABEL_BY,
-			      r->requested_by ? r->requested_by : r->user, "expires", when);
-	char *json = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
+	struct strbuf host = STRBUF_INIT, id = STRBUF_INIT;
 	struct revise_result res = { 0 };
-	/* A dry run first: a demo whose dependency would not resolve (a label
-	 * the contract needs, a template error) is refused, not stored. */
-	int rc = apply_one(s, in, users, r->user, "demo", json, true, &res, refused, acl, err);
-	if (rc == 0 && !resolves(&res, id.buf, refused))
-		rc = 1;
-	revise_result_release(&res);
+	char *json = NULL;
+	int rc = 1;
+	/* A name another dependency has already is never taken over: another. */
+	for (int attempt = 0; attempt < 4 && rc == 1 && !refused->len; attempt++) {
+		char name[DEMO_NAME_LEN + 1];
+		if (random_name(name, err) < 0) {
+			rc = -1;
+			break;
+		}
+		strbuf_reset(&host);
+		strbuf_reset(&id);
+		strbuf_addf(&host, "%s.demo.%s", name, r->domain ? r->domain : "localhost");
+		strbuf_addf(&id, "%.*s/demo-%s", (int)(slash - r->contract), r->contract, name);
+		/* expires, not ttl: a demo lives its days from the request, whatever
+		 * changes it later (a refresh of its data) */
+		json_t *o = json_pack("{s:s, s:{s:s%, s:s}, s:s, s:s, s:{s:s, s:s, s:s}, s:s}",
+				      "kind", "dependency", "metadata", "namespace", r->contract,
+				      (size_t)(slash - r->contract), "name", strchr(id.buf, '/') + 1,
+				      "user", r->user, "contract", slash + 1, "labels", DEMO_LABEL,
+				      name, DEMO_LABEL_HOST, host.buf, DEMO_LABEL_BY,
+				      r->requested_by ? r->requested_by : r->user, "expires", when);
+		free(json);
+		json = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(o);
+		/* A dry run first: a demo whose dependency would not resolve (a
+		 * label the contract needs, a template error) is refused, not
+		 * stored. */
+		rc = apply_one(s, in, users, r->user, "demo", json, true, &res, refused, acl, err);
+		bool taken = rc == 0 && (res.updated || res.status == REVISE_UNCHANGED);
+		if (rc == 0 && !taken && !resolves(&res, id.buf, refused))
+			rc = 1;
+		revise_result_release(&res);
+		if (taken)
+			rc = 1;
+	}
+	if (rc == 1 && !refused->len)
+		diags_add(refused, "no free demo name in namespace %.*s after 4 tries",
+			  (int)(slash - r->contract), r->contract);
 	if (rc == 0)
 		rc = apply_one(s, in, users, r->user, "demo", json, false, &res, refused, acl, err);
 	if (rc == 0) {

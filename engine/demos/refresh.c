@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/strbuf.h"
+#include "base/vec.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -100,6 +101,39 @@ static void remove_images(struct docker *d, const char *cluster, const char *id,
 	snapshot_images_free(v, n);
 }
 
+/* Prepares snapshot res->id on cluster c's engine (the local one when c is
+ * NULL), then removes the images of the snapshots pruned here and in the
+ * bucket; what happened goes into notes. */
+static int prepare_on(const struct cluster *c, const char *snapshots,
+		      const struct snapshot_result *res, json_t *remote_pruned, struct strbuf *notes)
+{
+	const char *where = c ? c->obj.name->s : "local";
+	struct docker *d = NULL;
+	struct error err = ERROR_INIT;
+	struct snapshot_prepare_result pr = { 0 };
+	struct docker_options local = { 0 };
+	struct snapshot_prepare_options po = { .store = snapshots };
+	int rc = -1;
+	if ((c ? docker_cluster_open(c, &d, &err) : docker_open(&d, &local, &err)) < 0 ||
+	    snapshot_prepare(d, res->id, &po, &pr, &err) < 0) {
+		strbuf_addf(notes, "; cluster %s: %s", where, error_msg(&err));
+	} else {
+		strbuf_addf(notes, "; prepared on cluster %s as %s (%.2f s)", where, pr.image,
+			    pr.seconds);
+		for (size_t k = 0; k < res->npruned; k++)
+			remove_images(d, where, res->pruned[k], notes);
+		size_t k;
+		json_t *old;
+		json_array_foreach(remote_pruned, k, old)
+		remove_images(d, where, json_string_value(old), notes);
+		rc = 0;
+	}
+	snapshot_prepare_result_release(&pr);
+	error_clear(&err);
+	docker_close(d);
+	return rc;
+}
+
 int dataset_refresh(struct store *s, struct intern *in, const struct users *users,
 		    const char *dataset, const char *snapshots, struct dataset_refreshed *out,
 		    struct error *err)
@@ -148,43 +182,19 @@ int dataset_refresh(struct store *s, struct intern *in, const struct users *user
 		strbuf_addf(&notes, ", stored in %s", snapshot_remote_where(remote));
 	/* Prepared wherever a demo may run: every docker cluster (the local
 	 * engine when the policy has none). */
-	size_t clusters = 0, failed = 0;
-	for (size_t i = 0; i <= pol->len; i++) {
-		const struct cluster *c = NULL;
-		if (i < pol->len) {
-			if (pol->objects[i]->kind != KIND_CLUSTER)
-				continue;
-			c = (const struct cluster *)pol->objects[i];
-			if (strcmp(c->type->s, "docker") != 0)
-				continue;
-		} else if (clusters) {
-			break;
-		}
-		clusters++;
-		const char *where = c ? c->obj.name->s : "local";
-		struct docker *d = NULL;
-		struct error perr = ERROR_INIT;
-		struct snapshot_prepare_result pr = { 0 };
-		struct docker_options local = { 0 };
-		struct snapshot_prepare_options po = { .store = snapshots };
-		if ((c ? docker_cluster_open(c, &d, &perr) : docker_open(&d, &local, &perr)) < 0 ||
-		    snapshot_prepare(d, res.id, &po, &pr, &perr) < 0) {
-			failed++;
-			strbuf_addf(&notes, "; cluster %s: %s", where, error_msg(&perr));
-		} else {
-			strbuf_addf(&notes, "; prepared on cluster %s as %s (%.2f s)", where, pr.image,
-				    pr.seconds);
-			for (size_t k = 0; k < res.npruned; k++)
-				remove_images(d, where, res.pruned[k], &notes);
-			size_t k;
-			json_t *old;
-			json_array_foreach(remote_pruned, k, old)
-			remove_images(d, where, json_string_value(old), &notes);
-		}
-		snapshot_prepare_result_release(&pr);
-		error_clear(&perr);
-		docker_close(d);
+	VEC(const struct cluster *) clusters = { 0 };
+	for (size_t i = 0; i < pol->len; i++) {
+		const struct cluster *c = (const struct cluster *)pol->objects[i];
+		if (pol->objects[i]->kind == KIND_CLUSTER && strcmp(c->type->s, "docker") == 0)
+			vec_push(&clusters, c);
 	}
+	if (!clusters.len)
+		vec_push(&clusters, NULL);
+	size_t failed = 0;
+	for (size_t i = 0; i < clusters.len; i++)
+		failed += prepare_on(clusters.items[i], snapshots, &res, remote_pruned, &notes) < 0;
+	size_t nclusters = clusters.len;
+	vec_release(&clusters);
 	for (size_t k = 0; k < res.npruned; k++)
 		strbuf_addf(&notes, "; deleted snapshot %s (keep: %lld)", res.pruned[k],
 			    (long long)ds->keep);
@@ -196,7 +206,7 @@ int dataset_refresh(struct store *s, struct intern *in, const struct users *user
 	if (failed) {
 		error_set(err, "%s (not prepared on %zu of %zu clusters: demos keep the snapshot they "
 			       "have)",
-			  notes.buf, failed, clusters);
+			  notes.buf, failed, nclusters);
 		goto out;
 	}
 	out->message = strbuf_detach(&notes);

@@ -10,6 +10,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,7 @@ struct call {
 	const char *query;  /* "a=1&b=2", names in byte order (the signature's canonical form) */
 	const void *body;
 	size_t len;
+	bool xml;           /* the body is XML, else bytes */
 	FILE *sink;         /* the response body goes here when set */
 	EVP_MD_CTX *sink_sha;
 	struct strbuf resp; /* otherwise here */
@@ -193,6 +195,10 @@ static int call(struct s3 *s, struct call *c, struct error *err)
 	snprintf(hash_header, sizeof(hash_header), "x-amz-content-sha256: %s", hash);
 	struct curl_slist *headers = curl_slist_append(NULL, hash_header);
 	headers = curl_slist_append(headers, "Expect:");
+	/* not curl's default for a body (a form) */
+	if (strcmp(c->method, "PUT") == 0 || strcmp(c->method, "POST") == 0)
+		headers = curl_slist_append(headers, c->xml ? "Content-Type: application/xml"
+							    : "Content-Type: application/octet-stream");
 	CURL *h = s->curl;
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url.buf);
@@ -280,7 +286,7 @@ static int put_multipart(struct s3 *s, const char *key, FILE *f, struct error *e
 	strbuf_addf(&query, "uploadId=%s", esc);
 	if (rc == 0) {
 		struct call p = { .method = "POST", .key = key, .query = query.buf, .body = done.buf,
-				  .len = done.len };
+				  .len = done.len, .xml = true };
 		rc = call(s, &p, err);
 		/* S3 may answer 200 with an error in the body */
 		char *code = rc == 0 ? xml_text(p.resp.buf ? p.resp.buf : "", p.resp.len, "Code") : NULL;

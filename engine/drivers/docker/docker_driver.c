@@ -905,7 +905,7 @@ static int plan_data_image(void *ctx, const char *dataset, struct docker_data *o
 		return error_set(err, "dataset %s has no prepared snapshot on cluster %s: run `cairn "
 				      "snapshot create %s`, then `cairn snapshot prepare ID`",
 				 dataset, c->d->name, dataset);
-	*out = (struct docker_data){ pick->image, pick->snapshot, pick->build, dataset,
+	*out = (struct docker_data){ pick->image, pick->snapshot, pick->build, p->dataset,
 				     pick->build_component };
 	return 0;
 }
@@ -932,13 +932,10 @@ static void choose_service_data(struct driver *d, const struct resolution *r, st
 		if (dataset && !map_get(out, root, strlen(root))) {
 			struct service_data *sd = xcalloc(1, sizeof(*sd));
 			struct error err = ERROR_INIT;
-			char *ds = xstrdup(dataset); /* outlives params: the cache keeps its own */
-			if (plan_data_image(&(struct data_ctx){ d, in }, ds, &sd->data, &err) < 0)
+			/* what it fills lives in the plan's cache of prepared images */
+			if (plan_data_image(&(struct data_ctx){ d, in }, dataset, &sd->data, &err) < 0)
 				sd->error = xstrdup(error_msg(&err));
-			else
-				sd->data.dataset = prepared_of(d, ds, &err)->dataset;
 			error_clear(&err);
-			free(ds);
 			map_put(out, root, strlen(root), sd);
 			root = NULL; /* the map's key now */
 		}

@@ -113,6 +113,18 @@ Test(s3, large_files_go_in_parts)
 	char listed[1024] = "";
 	cr_assert_eq(s3_list(s, "big/", collect, listed, &err), 0);
 	cr_assert_str_eq(listed, "big/public.orders.json.gz=12582912;");
+	/* three parts went to the server (its log of requests) */
+	char *log;
+	cr_assert(asprintf(&log, "%s/s3rver.log", getenv("CAIRN_TEST_S3_DIR")) > 0);
+	FILE *f = fopen(log, "r");
+	cr_assert(f, "no %s", log);
+	char line[2048];
+	int parts = 0;
+	while (fgets(line, sizeof(line), f))
+		parts += strstr(line, "Stored part ") != NULL;
+	fclose(f);
+	cr_assert_eq(parts, 3, "%d parts", parts);
+	free(log);
 	char *back;
 	cr_assert(asprintf(&back, "%s/back-large", dir) > 0);
 	cr_assert_eq(s3_get_file(s, "big/public.orders.json.gz", back, hex, &err), 0, "%s",
