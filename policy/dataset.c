@@ -526,19 +526,7 @@ static void ds_store(struct load *ld, void *target, const struct ynode *v)
 static void ds_schedule(struct load *ld, void *target, const struct ynode *v)
 {
 	struct dataset *d = target;
-	const char *s = v->str->s;
-	bool digits = strlen(s) == 5 && s[2] == ':';
-	for (int i = 0; digits && i < 5; i++)
-		digits = i == 2 || (s[i] >= '0' && s[i] <= '9');
-	int h = digits ? (s[0] - '0') * 10 + (s[1] - '0') : -1;
-	int m = digits ? (s[3] - '0') * 10 + (s[4] - '0') : -1;
-	if (!digits || h > 23 || m > 59) {
-		lerr(ld, v->pos, "schedule must be a time of day \"HH:MM\" (00:00 to 23:59), not '%s'",
-		     s);
-		return;
-	}
-	d->scheduled = true;
-	d->schedule_minute = h * 60 + m;
+	d->scheduled = want_time_of_day(ld, v, &d->schedule_minute) == 0;
 }
 
 static const struct field dataset_fields[] = {

@@ -51,6 +51,9 @@ const struct istr *want_text(struct load *ld, const struct ynode *n, const char 
 /* "[ns/]name", each part an identifier; NULL with an error otherwise. */
 const struct istr *want_locator(struct load *ld, const struct ynode *n, const char *what);
 void want_bool(struct load *ld, const struct ynode *v, const char *name, bool *out);
+/* schedule: "HH:MM" (00:00 to 23:59) as the minute of the day; -1 with an
+ * error otherwise. */
+int want_time_of_day(struct load *ld, const struct ynode *v, int *minute);
 
 enum vtype { V_ANY, V_SCALAR, V_INT, V_MAP, V_LIST };
 

@@ -324,7 +324,7 @@ static void check_health(struct param_check *c, const struct pnode *n)
 
 static const char *const docker_keys[] = {
 	"image", "command", "entrypoint", "env", "ports", "volumes", "labels",
-	"health", "init", "restart", "memory", "cpus", "cluster", "host", "data",
+	"health", "init", "restart", "memory", "cpus", "cluster", "host", "data", "backup",
 };
 
 /* data: {dataset: NAMESPACE/NAME} (the driver finds its prepared image) */
@@ -346,6 +346,55 @@ static void check_data(struct param_check *c, const struct pnode *n)
 		pc_error(c, ds->pos, "data: dataset must be NAMESPACE/NAME, not %s", pc_shape(ds));
 	else if (text && (!slash || slash == text || !slash[1] || strchr(slash + 1, '/')))
 		pc_error(c, ds->pos, "data: dataset must be NAMESPACE/NAME, not '%s'", text);
+}
+
+/* backup: {postgres: {database: D, user: U}, volume: NAME}: what `cairn
+ * backup` copies of the instance (its database, one of its named volumes)
+ * and what a replica restores. */
+static void check_backup(struct param_check *c, const struct pnode *n, const struct pnode *params)
+{
+	static const char *const keys[] = { "postgres", "volume" };
+	static const char *const pg_keys[] = { "database", "user" };
+	if (n->kind != PNODE_MAP) {
+		pc_error(c, n->pos, "backup must be {postgres: {database: D, user: U}} or {volume: NAME}, not %s",
+			 pc_shape(n));
+		return;
+	}
+	pc_keys(c, n, keys, 2, "backup");
+	const struct pnode *pg = pc_get(n, "postgres"), *vol = pc_get(n, "volume");
+	if (!pg && !vol)
+		pc_error(c, n->pos, "backup needs 'postgres' (the database it serves) or 'volume' (one of its volumes)");
+	if (pg && pg->kind != PNODE_MAP) {
+		pc_error(c, pg->pos, "backup: postgres must be {database: D, user: U}, not %s", pc_shape(pg));
+	} else if (pg) {
+		pc_keys(c, pg, pg_keys, 2, "backup postgres");
+		for (size_t i = 0; i < 2; i++) {
+			const struct pnode *v = pc_get(pg, pg_keys[i]);
+			if (!v)
+				pc_error(c, pg->pos, "backup: postgres needs '%s'", pg_keys[i]);
+			else
+				want_value(c, v, pg_keys[i], parse_nonempty, "a non-empty string");
+		}
+	}
+	if (!vol)
+		return;
+	want_value(c, vol, "volume", parse_nonempty, "the name of one of its volumes");
+	char buf[256], nbuf[256];
+	const char *name = pc_is_scalar(vol) ? pc_constant_text(vol, buf, sizeof(buf)) : NULL;
+	const struct pnode *volumes = pc_get(params, "volumes");
+	if (!name || (volumes && volumes->kind != PNODE_LIST))
+		return; /* a template, or a volumes error said already */
+	for (uint32_t i = 0; volumes && i < volumes->len; i++) {
+		const struct pnode *vn = volumes->children[i]->kind == PNODE_MAP
+						 ? pc_get(volumes->children[i], "name")
+						 : NULL;
+		const char *text = vn && pc_is_scalar(vn) ? pc_constant_text(vn, nbuf, sizeof(nbuf)) : NULL;
+		if (!vn || (text && strcmp(text, name) != 0))
+			continue;
+		return; /* found, or a template that may render to it */
+	}
+	pc_error(c, vol->pos, "backup: volume '%s' is not one of its volumes (volumes: [{name: %s, path: …}])",
+		 name, name);
 }
 
 static void check_params(struct param_check *c, const struct pnode *params, struct pos code_pos)
@@ -395,6 +444,8 @@ static void check_params(struct param_check *c, const struct pnode *params, stru
 			want_value(c, v, k, parse_cpus, "a positive number of CPUs such as 0.5");
 		else if (!strcmp(k, "data"))
 			check_data(c, v);
+		else if (!strcmp(k, "backup"))
+			check_backup(c, v, params);
 	}
 	const struct pnode *data = pc_get(params, "data");
 	if (data && pc_get(params, "image"))

@@ -1043,6 +1043,49 @@ void want_bool(struct load *ld, const struct ynode *v, const char *name, bool *o
 	*out = b;
 }
 
+int want_time_of_day(struct load *ld, const struct ynode *v, int *minute)
+{
+	const char *s = v->str->s;
+	bool digits = strlen(s) == 5 && s[2] == ':';
+	for (int i = 0; digits && i < 5; i++)
+		digits = i == 2 || (s[i] >= '0' && s[i] <= '9');
+	int h = digits ? (s[0] - '0') * 10 + (s[1] - '0') : -1;
+	int m = digits ? (s[3] - '0') * 10 + (s[4] - '0') : -1;
+	if (!digits || h > 23 || m > 59) {
+		lerr(ld, v->pos, "schedule must be a time of day \"HH:MM\" (00:00 to 23:59), not '%s'",
+		     s);
+		return -1;
+	}
+	*minute = h * 60 + m;
+	return 0;
+}
+
+static void backup_keep(struct load *ld, void *target, const struct ynode *v)
+{
+	struct dependency *d = target;
+	ynode_scalar(v, &d->backup.keep, NULL, NULL);
+	if (d->backup.keep < 1 || d->backup.keep > 1000)
+		lerr(ld, v->pos, "keep must be from 1 to 1000, not %lld", (long long)d->backup.keep);
+}
+
+static void backup_schedule(struct load *ld, void *target, const struct ynode *v)
+{
+	struct dependency *d = target;
+	d->backup.scheduled = want_time_of_day(ld, v, &d->backup.schedule_minute) == 0;
+}
+
+static const struct field dep_backup_fields[] = {
+	{ "keep", V_INT, false, backup_keep },
+	{ "schedule", V_SCALAR, false, backup_schedule },
+};
+
+/* backup: {keep: N, schedule: "HH:MM"}: how many of its backups are kept,
+ * and when the server takes one */
+static void dep_backup(struct load *ld, void *target, const struct ynode *v)
+{
+	DECODE(ld, v, dep_backup_fields, target);
+}
+
 static void dep_pinned(struct load *ld, void *target, const struct ynode *v)
 {
 	want_bool(ld, v, "pinned", &((struct dependency *)target)->pinned);
@@ -1062,6 +1105,7 @@ static const struct field dependency_fields[] = {
 	{ "ttl", V_SCALAR, false, dep_ttl },
 	{ "pinned", V_SCALAR, false, dep_pinned },
 	{ "stopped", V_SCALAR, false, dep_stopped },
+	{ "backup", V_MAP, false, dep_backup },
 };
 
 /* rule */

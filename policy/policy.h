@@ -111,7 +111,13 @@ struct dependency {
 	bool pinned;     /* never expires, whatever expires/ttl say */
 	bool stopped;    /* its instances stay stopped (kept, not running) unless
 			    another dependency they serve is not stopped */
+	struct {
+		int64_t keep;        /* backups kept; 0: not given (DEPENDENCY_BACKUP_KEEP) */
+		bool scheduled;      /* `schedule: "HH:MM"`: cairn serve backs it up daily */
+		int schedule_minute; /* at this minute of the day, server's local time */
+	} backup;
 };
+#define DEPENDENCY_BACKUP_KEEP 7
 
 enum rule_verdict { VERDICT_NONE, VERDICT_ALLOW, VERDICT_REJECT };
 

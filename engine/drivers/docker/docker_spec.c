@@ -490,8 +490,8 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 	json_t *v;
 	json_object_foreach(params, k, v)
 	{
-		if (!strcmp(k, "image") || !strcmp(k, "data")) {
-			continue;
+		if (!strcmp(k, "image") || !strcmp(k, "data") || !strcmp(k, "backup")) {
+			continue; /* backup: read by backups and replicas, not part of the container */
 		} else if (!strcmp(k, "command") || !strcmp(k, "entrypoint")) {
 			json_t *arr;
 			if (command_array(v, k, &arr, err) < 0)

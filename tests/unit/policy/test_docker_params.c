@@ -81,6 +81,26 @@ Test(docker_params, data_instead_of_an_image)
 	diags_release(&d);
 }
 
+Test(docker_params, backup_names_a_database_or_one_of_its_volumes)
+{
+	struct diags d = check(SERVICE(
+		"          image: x\n          volumes: [{name: media, path: /srv/media}]\n"
+		"          backup: {postgres: {database: shop, user: '{{ .Labels.user }}'}, volume: media}\n"));
+	cr_assert_eq(d.len, 0, "%s", d.len ? d.items[0] : "");
+	diags_release(&d);
+	expect(SERVICE("          image: x\n          backup: {volume: media}\n"),
+	       "backup: volume 'media' is not one of its volumes");
+	expect(SERVICE("          image: x\n          volumes: [{name: data, path: /d}]\n"
+		       "          backup: {volume: media}\n"),
+	       "backup: volume 'media' is not one of its volumes");
+	expect(SERVICE("          image: x\n          backup: {postgres: {database: shop}}\n"),
+	       "backup: postgres needs 'user'");
+	expect(SERVICE("          image: x\n          backup: {}\n"), "backup needs 'postgres'");
+	expect(SERVICE("          image: x\n          backup: {postgress: {}}\n"),
+	       "unknown backup key 'postgress' (did you mean 'postgres'?)");
+	expect(SERVICE("          image: x\n          backup: media\n"), "backup must be {postgres:");
+}
+
 Test(docker_params, secrets_only_in_env)
 {
 	expect(SERVICE("          image: x\n          command: ['--token={{ .User.Secrets.token }}']\n"),
