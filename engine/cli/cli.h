@@ -62,6 +62,7 @@ int cmd_rollback(struct cli *cli, int argc, char **argv);
 int cmd_rollout(struct cli *cli, int argc, char **argv);
 int cmd_snapshot(struct cli *cli, int argc, char **argv);
 int cmd_demo(struct cli *cli, int argc, char **argv);
+int cmd_backup(struct cli *cli, int argc, char **argv);
 
 /* The latest generation, resolved with the current users file. */
 struct cli_current {
@@ -93,6 +94,12 @@ int cli_converge(struct cli *cli, const struct converge_cli *opts, const struct 
 /* "<directory of a SQLite state>/name" (heap), or NULL when the state is
  * PostgreSQL: where per-machine files (users cache, snapshots) go. */
 char *cli_beside_state(const struct cli *cli, const char *name);
+
+/* Where a kind of data is kept on this machine (snapshots, backups): given
+ * (an option), the variable env_name, "name" beside a SQLite state, else
+ * the user's data directory; heap. */
+char *cli_data_dir(const struct cli *cli, const char *given, const char *env_name,
+		   const char *name);
 
 /* True when argv holds -h or --help (then the command prints its usage). */
 bool cli_wants_help(int argc, char **argv);

@@ -60,25 +60,6 @@ static const char snapshot_usage[] =
 	"\n"
 	"exit codes: 0 done, 1 failed (the message says why), 2 usage, 3 no such dataset\n";
 
-/* --store, CAIRN_SNAPSHOTS, beside a SQLite state, or the user's data directory. */
-static char *store_dir(const struct cli *cli, const char *given)
-{
-	if (given && *given)
-		return xstrdup(given);
-	const char *env = getenv("CAIRN_SNAPSHOTS");
-	if (env && *env)
-		return xstrdup(env);
-	char *beside = cli_beside_state(cli, "snapshots");
-	if (beside)
-		return beside;
-	struct strbuf sb = STRBUF_INIT;
-	if (getenv("XDG_DATA_HOME") && *getenv("XDG_DATA_HOME"))
-		strbuf_addf(&sb, "%s/cairn/snapshots", getenv("XDG_DATA_HOME"));
-	else
-		strbuf_addf(&sb, "%s/.local/share/cairn/snapshots", getenv("HOME") ? getenv("HOME") : ".");
-	return strbuf_detach(&sb);
-}
-
 static void print_json(json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -594,7 +575,7 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv)
 			  snapshot_usage);
 		return EXIT_USAGE;
 	}
-	char *store = store_dir(cli, given);
+	char *store = cli_data_dir(cli, given, "CAIRN_SNAPSHOTS", "snapshots");
 	int rc;
 	if (strcmp(sub, "create") == 0)
 		rc = snapshot_create_cmd(cli, arg, store);

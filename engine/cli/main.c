@@ -39,6 +39,7 @@ static const char usage[] =
 	"                                                 anonymized subsets of a dataset's database,\n"
 	"                                                 prepared as PostgreSQL images\n"
 	"  demo request|list|refresh|delete               demos: a contract's environment with its data\n"
+	"  backup NS/NAME | list|show|delete             an environment's databases and volumes\n"
 	"\n"
 	"global options (each also read from the environment):\n"
 	"  --state LOC      state database (CAIRN_STATE; default .cairn/state.db):\n"
@@ -117,6 +118,25 @@ bool cli_wants_help(int argc, char **argv)
 char *cli_beside_state(const struct cli *cli, const char *name)
 {
 	return store_beside(cli->state, name);
+}
+
+char *cli_data_dir(const struct cli *cli, const char *given, const char *env_name,
+		   const char *name)
+{
+	if (given && *given)
+		return xstrdup(given);
+	const char *env = getenv(env_name);
+	if (env && *env)
+		return xstrdup(env);
+	char *beside = cli_beside_state(cli, name);
+	if (beside)
+		return beside;
+	struct strbuf sb = STRBUF_INIT;
+	if (getenv("XDG_DATA_HOME") && *getenv("XDG_DATA_HOME"))
+		strbuf_addf(&sb, "%s/cairn/%s", getenv("XDG_DATA_HOME"), name);
+	else
+		strbuf_addf(&sb, "%s/.local/share/cairn/%s", getenv("HOME") ? getenv("HOME") : ".", name);
+	return strbuf_detach(&sb);
 }
 
 /* Where parsed users files are kept (CAIRN_USERS_CACHE, "off" for none):
@@ -361,6 +381,8 @@ int main(int argc, char **argv)
 		rc = cmd_snapshot(&cli, nrest, rest);
 	else if (strcmp(cmd, "demo") == 0)
 		rc = cmd_demo(&cli, nrest, rest);
+	else if (strcmp(cmd, "backup") == 0)
+		rc = cmd_backup(&cli, nrest, rest);
 	else {
 		cli_error("unknown command '%s' (see cairn --help)", cmd);
 		rc = EXIT_USAGE;

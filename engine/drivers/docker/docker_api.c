@@ -1031,11 +1031,32 @@ static size_t stream_write(char *data, size_t size, size_t n, void *p)
 	return len;
 }
 
-int docker_stream(struct docker *d, const char *path, long timeout_ms, docker_stream_fn fn,
-		  void *ctx, long *status, struct error *err)
+struct upload {
+	docker_read_fn fn;
+	void *ctx;
+	bool failed;
+};
+
+static size_t upload_read(char *buf, size_t size, size_t n, void *p)
+{
+	struct upload *u = p;
+	ssize_t got = u->fn(u->ctx, buf, size * n);
+	if (got < 0) {
+		u->failed = true;
+		return CURL_READFUNC_ABORT;
+	}
+	return (size_t)got;
+}
+
+/* One request whose answer is streamed to fn, with a body read from up
+ * (chunked) when up is not NULL. */
+static int transfer(struct docker *d, const char *method, const char *path, struct upload *up,
+		    const char *content_type, long timeout_ms, docker_stream_fn fn, void *ctx,
+		    long *status, struct error *err)
 {
 	char errbuf[CURL_ERROR_SIZE];
 	struct stream s = {.fn = fn, .ctx = ctx, .error_body = STRBUF_INIT};
+	struct curl_slist *headers = NULL;
 	long st;
 	int ret = -1;
 
@@ -1043,15 +1064,27 @@ int docker_stream(struct docker *d, const char *path, long timeout_ms, docker_st
 		status = &st;
 	*status = 0;
 	if (path[0] != '/')
-		return error_set(err, "GET %.*s: the path must start with '/'", path_len(path),
-				 path);
+		return error_set(err, "%s %.*s: the path must start with '/'", method,
+				 path_len(path), path);
 	s.h = handle_take(d);
 	if (!s.h)
-		return error_set(err, "GET %.*s: cannot create a curl handle", path_len(path),
-				 path);
+		return error_set(err, "%s %.*s: cannot create a curl handle", method,
+				 path_len(path), path);
 	handle_setup(d, s.h, path, true, timeout_ms, errbuf);
 	curl_easy_setopt(s.h, CURLOPT_WRITEFUNCTION, stream_write);
 	curl_easy_setopt(s.h, CURLOPT_WRITEDATA, &s);
+	if (up) {
+		curl_easy_setopt(s.h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(s.h, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(s.h, CURLOPT_READFUNCTION, upload_read);
+		curl_easy_setopt(s.h, CURLOPT_READDATA, up);
+		struct strbuf ct = STRBUF_INIT;
+		strbuf_addf(&ct, "Content-Type: %s", content_type);
+		headers = curl_slist_append(headers, strbuf_cstr(&ct));
+		headers = curl_slist_append(headers, "Expect:");
+		strbuf_release(&ct);
+		curl_easy_setopt(s.h, CURLOPT_HTTPHEADER, headers);
+	}
 
 	CURLcode rc = curl_easy_perform(s.h);
 	if (s.fn_rc != 0) {
@@ -1059,24 +1092,49 @@ int docker_stream(struct docker *d, const char *path, long timeout_ms, docker_st
 		ret = s.fn_rc;
 		goto out;
 	}
+	if (up && up->failed) {
+		ret = error_set(err, "%s %.*s: the body could not be made", method, path_len(path),
+				path);
+		goto out;
+	}
 	if (rc != CURLE_OK) {
 		long os_errno = 0;
 		curl_easy_getinfo(s.h, CURLINFO_OS_ERRNO, &os_errno);
 		transport_error(d, rc, os_errno, errbuf, timeout_ms, err);
-		error_wrap(err, "GET %.*s", path_len(path), path);
+		error_wrap(err, "%s %.*s", method, path_len(path), path);
 		goto out;
 	}
 	curl_easy_getinfo(s.h, CURLINFO_RESPONSE_CODE, status);
 	if (*status < 200 || *status >= 300) {
 		status_error(*status, &s.error_body, err);
-		error_wrap(err, "GET %.*s", path_len(path), path);
+		error_wrap(err, "%s %.*s", method, path_len(path), path);
 		goto out;
 	}
 	ret = 0;
 out:
+	curl_slist_free_all(headers);
 	handle_give(d, s.h);
 	strbuf_release(&s.error_body);
 	return ret;
+}
+
+int docker_stream(struct docker *d, const char *path, long timeout_ms, docker_stream_fn fn,
+		  void *ctx, long *status, struct error *err)
+{
+	return transfer(d, "GET", path, NULL, NULL, timeout_ms, fn, ctx, status, err);
+}
+
+static int ignore_answer(void *ctx, const char *data, size_t len)
+{
+	(void)ctx, (void)data, (void)len;
+	return 0;
+}
+
+int docker_upload(struct docker *d, const char *method, const char *path, const char *content_type,
+		  docker_read_fn fn, void *ctx, long *status, struct error *err)
+{
+	struct upload up = {.fn = fn, .ctx = ctx};
+	return transfer(d, method, path, &up, content_type, 0, ignore_answer, NULL, status, err);
 }
 
 /* A header byte that cannot start a frame: the container has a TTY and its

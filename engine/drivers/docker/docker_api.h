@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct docker;
 
@@ -60,6 +61,14 @@ bool docker_failure_transient(long status, const struct error *err);
 typedef int (*docker_stream_fn)(void *ctx, const char *data, size_t len);
 int docker_stream(struct docker *d, const char *path, long timeout_ms, docker_stream_fn fn,
 		  void *ctx, long *status, struct error *err);
+
+/* A request whose body is read from fn as it is sent (chunked), e.g. a tar
+ * for PUT /containers/{id}/archive. fn fills up to size bytes of buf and
+ * returns how many (0: the end), or -1 with the reason in its own ctx (the
+ * request then fails). No overall timeout. Returns as docker_request. */
+typedef ssize_t (*docker_read_fn)(void *ctx, char *buf, size_t size);
+int docker_upload(struct docker *d, const char *method, const char *path, const char *content_type,
+		  docker_read_fn fn, void *ctx, long *status, struct error *err);
 
 /* Demultiplexes the logs stream of a container without a TTY (frames of an
  * 8-byte header: stream 1 stdout / 2 stderr, 32-bit big-endian length, then

@@ -1,0 +1,574 @@
+/* A backup: the parts the dependency's instances name, each taken through
+ * the engine of the instance's cluster, written under a pending name and
+ * made visible with its manifest (engine/snapshot/storage.h), then the
+ * dependency's oldest backups beyond keep deleted with the contents only
+ * they held. One backup or delete at a time per directory (a lock file):
+ * a delete must not take contents a backup being made refers to. */
+#include "backup.h"
+#include "internal.h"
+#include "transfer.h"
+
+#include "base/alloc.h"
+#include "base/map.h"
+#include "base/strbuf.h"
+#include "base/timefmt.h"
+#include "base/vec.h"
+#include "engine/driver.h"
+#include "engine/drivers/docker/docker_spec.h"
+#include "engine/snapshot/prepare.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+double backup_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int backup_lock(const char *store, struct error *err)
+{
+	struct strbuf path = STRBUF_INIT;
+	strbuf_addf(&path, "%s/.lock", store);
+	int fd = open(strbuf_cstr(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		error_set(err, "cannot lock %s: %s", strbuf_cstr(&path), strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	strbuf_release(&path);
+	return fd;
+}
+
+json_t *backup_read_json(struct sn_storage *st, const char *id, const char *name,
+			 struct error *err)
+{
+	FILE *f = sn_storage_open(st, id, name, NULL, err);
+	if (!f)
+		return NULL;
+	json_error_t je;
+	json_t *j = json_loadf(f, 0, &je);
+	fclose(f);
+	if (!j)
+		error_set(err, "backup %s: %s: %s (line %d)", id, name, je.text, je.line);
+	return j;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* "ns.name." — what the ids of a dependency's backups start with. */
+static char *id_prefix(const char *dependency)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (const char *c = dependency; *c; c++)
+		strbuf_addc(&sb, *c == '/' ? '.' : *c);
+	strbuf_addc(&sb, '.');
+	return strbuf_detach(&sb);
+}
+
+/* ---- which parts ---- */
+
+static bool serves(const struct instance *in, const char *dependency)
+{
+	for (uint32_t i = 0; i < in->ndeps; i++)
+		if (strcmp(in->deps[i], dependency) == 0)
+			return true;
+	return false;
+}
+
+static const char *mount_path(json_t *params, const char *volume)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(params, "volumes"), i, v)
+	{
+		const char *name = json_string_value(json_object_get(v, "name"));
+		if (name && strcmp(name, volume) == 0)
+			return json_string_value(json_object_get(v, "path"));
+	}
+	return NULL;
+}
+
+static struct backup_part part_new(const char *kind, const struct instance *in)
+{
+	return (struct backup_part){ .kind = xstrdup(kind), .service = xstrdup(in->service),
+				     .component = xstrdup(in->component), .key = xstrdup(in->key),
+				     .cluster = xstrdup(in->cluster) };
+}
+
+static void part_release(struct backup_part *p)
+{
+	free(p->kind);
+	free(p->service);
+	free(p->component);
+	free(p->key);
+	free(p->cluster);
+	free(p->database);
+	free(p->user);
+	free(p->volume);
+	free(p->path);
+}
+
+/* The parts of the dependency's docker instances, in dependency-first
+ * order; an error when a backup param cannot be read. */
+static int find_parts(const struct resolution *r, const char *dependency,
+		      struct backup_result *out, struct error *err)
+{
+	for (size_t i = 0; i < r->ninstances; i++) {
+		const struct instance *in = r->instances[i];
+		if (!serves(in, dependency) || !in->params || !in->code_type ||
+		    strcmp(in->code_type, "docker") != 0)
+			continue;
+		json_t *params = json_loads(in->params->s, 0, NULL);
+		json_t *b = json_object_get(params, "backup");
+		json_t *pg = json_object_get(b, "postgres");
+		const char *volume = json_string_value(json_object_get(b, "volume"));
+		int rc = 0;
+		if (pg) {
+			const char *db = json_string_value(json_object_get(pg, "database"));
+			const char *user = json_string_value(json_object_get(pg, "user"));
+			if (!db || !user) {
+				rc = error_set(err, "instance %s: backup: postgres needs database and user",
+					       in->key);
+			} else {
+				out->parts = xrealloc(out->parts, (out->nparts + 1) * sizeof(*out->parts));
+				struct backup_part *p = &out->parts[out->nparts++];
+				*p = part_new("postgres", in);
+				p->database = xstrdup(db);
+				p->user = xstrdup(user);
+			}
+		}
+		if (rc == 0 && volume) {
+			const char *path = mount_path(params, volume);
+			if (!path) {
+				rc = error_set(err, "instance %s: backup: volume '%s' is not one of its volumes",
+					       in->key, volume);
+			} else {
+				out->parts = xrealloc(out->parts, (out->nparts + 1) * sizeof(*out->parts));
+				struct backup_part *p = &out->parts[out->nparts++];
+				*p = part_new("volume", in);
+				p->volume = xstrdup(volume);
+				p->path = xstrdup(path);
+			}
+		}
+		json_decref(params);
+		if (rc < 0)
+			return -1;
+	}
+	if (!out->nparts)
+		return error_set(err, "dependency %s has nothing to back up: none of its instances has a "
+				      "backup param (backup: {postgres: {database: D, user: U}} on its "
+				      "database, backup: {volume: NAME} on what keeps files)",
+				 dependency);
+	return 0;
+}
+
+/* ---- taking it ---- */
+
+struct take {
+	const struct policy *pol;
+	const struct backup_options *o;
+	struct backup_result *res;
+	struct sn_storage *st;
+	const char *store;
+	char *previous; /* the dependency's newest backup before this one */
+	struct map engines; /* cluster name -> struct docker * */
+	json_t *build;      /* "service/component" -> image */
+	struct error *err;
+};
+
+static struct docker *engine_of(struct take *t, const char *cluster)
+{
+	struct docker *found = map_get(&t->engines, cluster, strlen(cluster));
+	if (found)
+		return found;
+	const struct cluster *c = (const struct cluster *)policy_get(t->pol, KIND_CLUSTER, "system", cluster);
+	if (!c) {
+		error_set(t->err, "no cluster %s in the policy", cluster);
+		return NULL;
+	}
+	struct docker *d;
+	if (strcmp(c->type->s, "docker") != 0) {
+		error_set(t->err, "cluster %s is of type %s: backups run on docker clusters", cluster,
+			  c->type->s);
+		return NULL;
+	}
+	if (docker_cluster_open(c, &d, t->err) < 0)
+		return NULL;
+	map_put(&t->engines, cluster, strlen(cluster), d); /* the key lives in the resolution */
+	return d;
+}
+
+/* A dump file "dump/NAME" of the helper is kept as "postgres-N.NAME". */
+struct dump_copy {
+	struct take *t;
+	size_t index;
+	struct backup_part *part;
+};
+
+static int copy_entry_data(struct archive *a, FILE *f, const char *what, int64_t *bytes,
+			   struct error *err)
+{
+	const void *buf;
+	size_t len;
+	la_int64_t off;
+	int r;
+	while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
+		if (len && fwrite(buf, 1, len, f) != len)
+			return error_set(err, "writing %s: %s", what, strerror(errno));
+		*bytes += (int64_t)len;
+	}
+	if (r != ARCHIVE_EOF)
+		return error_set(err, "reading %s: %s", what, archive_error_string(a));
+	return 0;
+}
+
+static int on_dump_entry(void *ctx, struct archive *a, struct archive_entry *e, struct error *err)
+{
+	struct dump_copy *dc = ctx;
+	if (archive_entry_filetype(e) != AE_IFREG)
+		return 0;
+	const char *name = strchr(archive_entry_pathname(e), '/');
+	if (!name || !name[1] || strchr(name + 1, '/'))
+		return 0;
+	struct strbuf file = STRBUF_INIT;
+	strbuf_addf(&file, "postgres-%zu.%s", dc->index, name + 1);
+	FILE *f = sn_storage_create(dc->t->st, dc->t->res->id, strbuf_cstr(&file), err);
+	int rc = f ? copy_entry_data(a, f, strbuf_cstr(&file), &dc->part->bytes, err) : -1;
+	if (f && sn_storage_close(f, strbuf_cstr(&file), rc < 0 ? NULL : err) < 0)
+		rc = -1;
+	if (rc == 0)
+		dc->part->files++;
+	strbuf_release(&file);
+	return rc;
+}
+
+static int take_postgres(struct take *t, size_t index, struct docker *d, const char *container_id)
+{
+	struct backup_part *p = &t->res->parts[index];
+	char jobs[16];
+	snprintf(jobs, sizeof(jobs), "%d", t->o->jobs > 0 ? t->o->jobs : 2);
+	const char *cmd[] = { "pg_dump", "--no-password", "-h", "127.0.0.1", "-U", p->user, "-d",
+			      p->database, "-Fd", "-j", jobs, "-f", "/tmp/dump", NULL };
+	struct strbuf purpose = STRBUF_INIT;
+	strbuf_addf(&purpose, "pg_dump of database %s as %s in %s", p->database, p->user, p->key);
+	struct helper h = { .image = t->o->image ? t->o->image : SNAPSHOT_BASE_IMAGE,
+			    .user = "postgres", .network_of = container_id, .command = cmd,
+			    .purpose = strbuf_cstr(&purpose) };
+	char *id = NULL;
+	struct dump_copy dc = { t, index, p };
+	int rc = helper_create(d, &h, &id, t->err) < 0 || helper_run(d, &h, id, t->err) < 0 ||
+			 tar_from_container(d, id, "/tmp/dump", on_dump_entry, &dc, t->err) != 0
+		 ? -1
+		 : 0;
+	helper_remove(d, id);
+	free(id);
+	strbuf_release(&purpose);
+	p->copied_files = p->files;
+	p->copied_bytes = p->bytes;
+	return rc;
+}
+
+static int take_part(struct take *t, size_t index)
+{
+	struct backup_part *p = &t->res->parts[index];
+	double started = backup_now();
+	struct docker *d = engine_of(t, p->cluster);
+	if (!d)
+		return error_wrap(t->err, "%s", p->key);
+	char *name = docker_object_name(p->key);
+	json_t *info = NULL;
+	int rc = container_inspect(d, name, &info, t->err);
+	if (rc == 0 && strcmp(p->kind, "postgres") == 0)
+		rc = take_postgres(t, index, d, json_string_value(json_object_get(info, "Id")));
+	else if (rc == 0)
+		rc = backup_take_volume(t->st, t->store, t->res->id, t->previous, index, p, d,
+					json_string_value(json_object_get(info, "Id")), t->err);
+	json_decref(info);
+	free(name);
+	p->seconds = backup_now() - started;
+	if (rc == 0 && t->o->part_done)
+		t->o->part_done(t->o->part_ctx, p);
+	return rc;
+}
+
+/* The image each docker instance of the dependency runs: what a replica
+ * pins while it replicates. */
+static int record_build(struct take *t, const struct resolution *r, const char *dependency)
+{
+	for (size_t i = 0; i < r->ninstances; i++) {
+		const struct instance *in = r->instances[i];
+		if (!serves(in, dependency) || !in->code_type || strcmp(in->code_type, "docker") != 0)
+			continue;
+		struct docker *d = engine_of(t, in->cluster);
+		if (!d)
+			return -1;
+		char *name = docker_object_name(in->key);
+		json_t *info = NULL;
+		int rc = container_inspect(d, name, &info, t->err);
+		free(name);
+		if (rc < 0)
+			return error_wrap(t->err, "%s", in->key);
+		struct strbuf sc = STRBUF_INIT;
+		strbuf_addf(&sc, "%s/%s", in->service, in->component);
+		json_object_set(t->build, strbuf_cstr(&sc),
+				json_object_get(json_object_get(info, "Config"), "Image"));
+		strbuf_release(&sc);
+		json_decref(info);
+	}
+	return 0;
+}
+
+json_t *backup_part_json(const struct backup_part *p)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", p->kind, "service", p->service,
+			      "component", p->component, "key", p->key, "cluster", p->cluster);
+	if (p->database)
+		json_object_set_new(j, "database", json_string(p->database));
+	if (p->user)
+		json_object_set_new(j, "user", json_string(p->user));
+	if (p->volume)
+		json_object_set_new(j, "volume", json_string(p->volume));
+	if (p->path)
+		json_object_set_new(j, "path", json_string(p->path));
+	json_object_set_new(j, "files", json_integer(p->files));
+	json_object_set_new(j, "bytes", json_integer(p->bytes));
+	json_object_set_new(j, "copied_files", json_integer(p->copied_files));
+	json_object_set_new(j, "copied_bytes", json_integer(p->copied_bytes));
+	json_object_set_new(j, "seconds", json_real(p->seconds));
+	return j;
+}
+
+static int make_id(struct take *t, const char *dependency)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	char *prefix = id_prefix(dependency);
+	int rc = -1;
+	for (int n = 1; n < 100 && rc < 0; n++) {
+		struct strbuf id = STRBUF_INIT;
+		strbuf_addf(&id, "%s%s", prefix, stamp);
+		if (n > 1)
+			strbuf_addf(&id, "-%d", n);
+		free(t->res->id);
+		t->res->id = strbuf_detach(&id);
+		error_clear(t->err);
+		rc = sn_storage_begin(t->st, t->res->id, t->err);
+		if (rc < 0 && !strstr(error_msg(t->err), "already exists"))
+			break;
+	}
+	free(prefix);
+	return rc;
+}
+
+static char *previous_of(struct sn_storage *st, const char *dependency)
+{
+	char **ids;
+	size_t n;
+	struct error ignored = ERROR_INIT;
+	char *prefix = id_prefix(dependency), *found = NULL;
+	if (sn_storage_list(st, &ids, &n, &ignored) == 0) {
+		for (size_t i = n; i-- > 0 && !found;)
+			if (has_prefix(ids[i], prefix))
+				found = xstrdup(ids[i]);
+		sn_storage_list_free(ids, n);
+	}
+	error_clear(&ignored);
+	free(prefix);
+	return found;
+}
+
+static int write_json(struct sn_storage *st, const char *id, const char *name, json_t *j,
+		      struct error *err)
+{
+	FILE *f = sn_storage_create(st, id, name, err);
+	if (!f)
+		return -1;
+	int rc = json_dumpf(j, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER) < 0
+			 ? error_set(err, "writing %s", name)
+			 : 0;
+	if (sn_storage_close(f, name, rc < 0 ? NULL : err) < 0)
+		rc = -1;
+	return rc;
+}
+
+static int prune(struct take *t, const char *dependency)
+{
+	t->res->pruned = json_array();
+	int64_t keep = t->o->keep > 0 ? t->o->keep : DEPENDENCY_BACKUP_KEEP;
+	char **ids;
+	size_t n;
+	if (sn_storage_list(t->st, &ids, &n, t->err) < 0)
+		return -1;
+	char *prefix = id_prefix(dependency);
+	int64_t mine = 0;
+	for (size_t i = 0; i < n; i++)
+		mine += has_prefix(ids[i], prefix);
+	int rc = 0;
+	for (size_t i = 0; i < n && mine > keep && rc == 0; i++) {
+		if (!has_prefix(ids[i], prefix))
+			continue;
+		rc = sn_storage_remove(t->st, ids[i], t->err);
+		json_array_append_new(t->res->pruned, json_string(ids[i]));
+		mine--;
+	}
+	free(prefix);
+	sn_storage_list_free(ids, n);
+	return rc < 0 ? -1 : backup_collect_garbage(t->st, t->store, t->err);
+}
+
+int backup_create(const struct policy *p, const struct resolution *r, const char *dependency,
+		  const struct backup_options *o, struct backup_result *out, struct error *err)
+{
+	memset(out, 0, sizeof(*out));
+	double started = backup_now();
+	const struct dep_result *dr = resolution_find_dep(r, dependency);
+	if (!dr)
+		return error_set(err, "no dependency %s in the policy", dependency);
+	if (!dr->resolved)
+		return error_set(err, "dependency %s is not resolved (%s): nothing runs to back up",
+				 dependency, dr->reason ? dr->reason : "no reason given");
+	if (find_parts(r, dependency, out, err) < 0)
+		return -1;
+	struct take t = { .pol = p, .o = o, .res = out, .store = o->store, .err = err,
+			  .engines = MAP_INIT, .build = json_object() };
+	int lock = -1, rc = -1;
+	bool begun = false;
+	if (!(t.st = sn_storage_local(o->store, err)) || (lock = backup_lock(o->store, err)) < 0)
+		goto out;
+	t.previous = previous_of(t.st, dependency);
+	if (record_build(&t, r, dependency) < 0 || make_id(&t, dependency) < 0)
+		goto out;
+	begun = true;
+	for (size_t i = 0; i < out->nparts; i++)
+		if (take_part(&t, i) < 0) {
+			error_wrap(err, "backup of %s", dependency);
+			goto out;
+		}
+	char created[UTC_TIME_SIZE];
+	utc_time_format((long long)time(NULL), created);
+	out->seconds = backup_now() - started;
+	json_t *parts = json_array();
+	for (size_t i = 0; i < out->nparts; i++)
+		json_array_append_new(parts, backup_part_json(&out->parts[i]));
+	json_t *m = json_pack("{s:s, s:s, s:s, s:I, s:O, s:o, s:f}", "id", out->id, "dependency",
+			      dependency, "created", created, "generation",
+			      (json_int_t)o->generation, "build", t.build, "parts", parts,
+			      "seconds", out->seconds);
+	rc = write_json(t.st, out->id, "manifest.json", m, err);
+	json_decref(m);
+	if (rc == 0)
+		rc = sn_storage_commit(t.st, out->id, err);
+	if (rc == 0) {
+		begun = false;
+		rc = prune(&t, dependency);
+	}
+out:
+	if (begun)
+		sn_storage_abort(t.st, out->id);
+	if (lock >= 0)
+		close(lock);
+	const struct map_slot *slot;
+	for (size_t i = 0; map_next(&t.engines, &i, &slot);)
+		docker_close(slot->value);
+	map_release(&t.engines);
+	json_decref(t.build);
+	free(t.previous);
+	sn_storage_free(t.st);
+	return rc;
+}
+
+void backup_result_release(struct backup_result *r)
+{
+	for (size_t i = 0; i < r->nparts; i++)
+		part_release(&r->parts[i]);
+	free(r->parts);
+	free(r->id);
+	json_decref(r->pruned);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- reading and deleting ---- */
+
+int backup_list(const char *store, const char *dependency, json_t **out, struct error *err)
+{
+	*out = NULL;
+	struct sn_storage *st = sn_storage_local(store, err);
+	if (!st)
+		return -1;
+	char **ids;
+	size_t n;
+	int rc = sn_storage_list(st, &ids, &n, err);
+	char *prefix = dependency ? id_prefix(dependency) : NULL;
+	if (rc == 0) {
+		*out = json_array();
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			if (prefix && !has_prefix(ids[i], prefix))
+				continue;
+			json_t *m = backup_read_json(st, ids[i], "manifest.json", err);
+			rc = m ? json_array_append_new(*out, m) : -1;
+		}
+		sn_storage_list_free(ids, n);
+	}
+	if (rc < 0) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	free(prefix);
+	sn_storage_free(st);
+	return rc;
+}
+
+static int check_id(const char *store, const char *id, struct error *err)
+{
+	struct strbuf path = STRBUF_INIT;
+	strbuf_addf(&path, "%s/%s/manifest.json", store, id);
+	int rc = 0;
+	if (!*id || id[0] == '.' || strchr(id, '/') || access(strbuf_cstr(&path), R_OK) < 0)
+		rc = error_set(err, "no backup %s in %s (cairn backup list shows them)", id, store);
+	strbuf_release(&path);
+	return rc;
+}
+
+int backup_show(const char *store, const char *id, json_t **out, struct error *err)
+{
+	*out = NULL;
+	if (check_id(store, id, err) < 0)
+		return -1;
+	struct sn_storage *st = sn_storage_local(store, err);
+	if (!st)
+		return -1;
+	*out = backup_read_json(st, id, "manifest.json", err);
+	sn_storage_free(st);
+	return *out ? 0 : -1;
+}
+
+int backup_delete(const char *store, const char *id, struct error *err)
+{
+	if (check_id(store, id, err) < 0)
+		return -1;
+	struct sn_storage *st = sn_storage_local(store, err);
+	if (!st)
+		return -1;
+	int lock = backup_lock(store, err), rc = -1;
+	if (lock >= 0 && sn_storage_remove(st, id, err) == 0)
+		rc = backup_collect_garbage(st, store, err);
+	if (lock >= 0)
+		close(lock);
+	sn_storage_free(st);
+	return rc;
+}

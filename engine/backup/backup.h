@@ -1,0 +1,68 @@
+/* Backups of a running environment: the PostgreSQL databases and volumes
+ * its instances' `backup` params name (pg_dump -Fd -j through a helper
+ * container on the database container's network; a content-addressed copy
+ * of a volume's files, where a file whose size and time did not change
+ * since the previous backup is not read again), with the images every
+ * component runs. Kept in a directory: ID/ holds manifest.json, the dump
+ * files (postgres-N.*) and the file lists (volume-N.json); .objects/ holds
+ * the files' contents by SHA-256, shared by all backups. Used by the CLI
+ * and the server; replicas restore from them. */
+#ifndef CAIRN_BACKUP_H
+#define CAIRN_BACKUP_H
+
+#include "base/error.h"
+#include "engine/engine.h"
+#include "policy/policy.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct backup_part {
+	char *kind;                  /* "postgres" or "volume" */
+	char *service, *component;   /* whose instance it is */
+	char *key, *cluster;
+	char *database, *user;       /* postgres */
+	char *volume, *path;         /* volume: its name and where it is mounted */
+	int64_t files, bytes;        /* what the part holds */
+	int64_t copied_files, copied_bytes; /* of those, new in the store */
+	double seconds;
+};
+
+/* As the manifest and -o json show it; new reference. */
+json_t *backup_part_json(const struct backup_part *p);
+
+struct backup_options {
+	const char *store;  /* the backup directory */
+	int64_t keep;       /* backups of the dependency kept, this one included */
+	long long generation; /* of the policy the dependency comes from */
+	int jobs;           /* pg_dump -j; 0: 2 */
+	const char *image;  /* of the helper; NULL: cairn/postgres:15 */
+	/* called as each part is done */
+	void (*part_done)(void *ctx, const struct backup_part *part);
+	void *part_ctx;
+};
+
+struct backup_result {
+	char *id;
+	struct backup_part *parts;
+	size_t nparts;
+	double seconds;
+	json_t *pruned; /* ids deleted by keep */
+};
+
+/* Backs up dependency "ns/name" of resolution r (its instances on the
+ * docker clusters of p). An error names the part, its container and what
+ * failed; nothing is stored then. */
+int backup_create(const struct policy *p, const struct resolution *r, const char *dependency,
+		  const struct backup_options *o, struct backup_result *out, struct error *err);
+void backup_result_release(struct backup_result *r);
+
+/* The manifests of the backups in store (of dependency "ns/name" only when
+ * not NULL), oldest first; new reference. */
+int backup_list(const char *store, const char *dependency, json_t **out, struct error *err);
+/* The manifest of backup id; new reference. */
+int backup_show(const char *store, const char *id, json_t **out, struct error *err);
+/* Deletes backup id, then the contents no backup refers to any more. */
+int backup_delete(const char *store, const char *id, struct error *err);
+
+#endif

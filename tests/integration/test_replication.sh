@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Backups and replicas end to end, for real, on the local engine: the
+# replication example's production (PostgreSQL in a container with the
+# demo-shop's rows, the app with a media volume of files); backups of it
+# (the dump, the files; unchanged files not copied again; keep; delete).
+# usage: test_replication.sh CAIRN REPO
+set -euo pipefail
+cairn_bin="$1"
+repo="$2"
+ex="$repo/examples/replication"
+work=$(mktemp -d /tmp/cairn-replication-XXXXXX)
+cleanup() {
+	local rc=$?
+	docker ps -aq --filter label=cairn.cluster=replication | xargs -r docker rm -f >/dev/null 2>&1 || true
+	docker ps -aq --filter label=cairn.helper | xargs -r docker rm -f >/dev/null 2>&1 || true
+	docker volume ls -q --filter label=cairn.cluster=replication | xargs -r docker volume rm >/dev/null 2>&1 || true
+	docker network ls -q --filter label=cairn.cluster=replication | xargs -r docker network rm >/dev/null 2>&1 || true
+	rm -rf "$work"
+	exit "$rc"
+}
+trap cleanup EXIT
+cd "$work"
+failures=0
+passes=0
+check() { # check NAME COMMAND...
+	local name="$1"
+	shift
+	if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
+}
+wait_for() { # wait_for SECONDS COMMAND...: until the command succeeds
+	local t="$1"
+	shift
+	for _ in $(seq $((t * 10))); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
+export CAIRN_STATE="$work/state.db" CAIRN_USERS="$ex/users.yaml" CAIRN_BACKUPS="$work/backups"
+
+echo "== production: the shop's rows in its database, files in its media volume"
+"$cairn_bin" policy apply --user admin -f "$ex/shop.yaml" >/dev/null
+db=cairn-replication-main-shop-shop-prod-db
+app=cairn-replication-main-shop-shop-prod-app
+wait_for 30 docker exec "$db" pg_isready -q -h 127.0.0.1
+docker exec "$db" psql -X -q -U postgres -c "CREATE ROLE shop LOGIN" -c "CREATE DATABASE shop OWNER shop"
+docker exec -i "$db" psql -X -q -v ON_ERROR_STOP=1 -U shop -d shop <"$repo/examples/demo-shop/schema.sql"
+docker exec -i "$db" psql -X -q -v ON_ERROR_STOP=1 -v scale=1 -U shop -d shop \
+	<"$repo/examples/demo-shop/generate.sql" 2>/dev/null
+customers=$(docker exec "$db" psql -X -tA -U shop -d shop -c "SELECT count(*) FROM customer")
+docker exec "$app" sh -c 'mkdir -p /srv/media/img && for i in $(seq 1 20); do
+	dd if=/dev/urandom of=/srv/media/img/p$i.jpg bs=1k count=$i 2>/dev/null; done &&
+	ln -s img/p1.jpg /srv/media/logo.jpg'
+media_bytes=$(docker exec "$app" sh -c 'cat /srv/media/img/* | wc -c')
+
+echo "== a backup: the dump and every file, with the build"
+"$cairn_bin" backup main/prod -o json >b1.json
+first=$(json 'd["id"]' <b1.json)
+check "the id names the dependency" grep -q '^main\.prod\.' <<<"$first"
+check "the database's dump" test "$(json '[p["files"] > 2 and p["database"] for p in d["parts"] if p["kind"] == "postgres"]' <b1.json)" = "['shop']"
+check "every file of the volume, copied" test "$(json '[(p["files"], p["bytes"], p["copied_files"]) for p in d["parts"] if p["kind"] == "volume"]' <b1.json)" = "[(20, $media_bytes, 20)]"
+check "the build each component runs" test "$("$cairn_bin" backup show "$first" -o json | json 'd["build"]')" = "{'shop/db': 'cairn/postgres:15', 'shop/app': 'cairn/shop-app:2026.12.1'}"
+check "the symlink and the directory are listed" test "$(json '[e["type"] for e in d["entries"] if e["path"] in ("img", "logo.jpg")]' <"backups/$first/volume-1.json")" = "['dir', 'symlink']"
+check "no helper container is left" test -z "$(docker ps -aq --filter label=cairn.helper)"
+check "the dump restores: the shop's customers" sh -c "
+	docker run -d --name cairn-replication-check --label cairn.cluster=replication cairn/postgres:15 >/dev/null &&
+	for i in \$(seq 100); do docker exec cairn-replication-check pg_isready -q -h 127.0.0.1 && break; sleep 0.1; done &&
+	docker exec cairn-replication-check mkdir /tmp/dump &&
+	for f in backups/$first/postgres-0.*; do docker cp -q \"\$f\" cairn-replication-check:/tmp/dump/\${f##*/postgres-0.}; done &&
+	docker exec cairn-replication-check psql -X -q -c 'CREATE DATABASE shop' &&
+	docker exec cairn-replication-check pg_restore -d shop -j 2 --no-owner /tmp/dump &&
+	test \"\$(docker exec cairn-replication-check psql -X -tA -d shop -c 'SELECT count(*) FROM customer')\" = $customers"
+
+echo "== again: unchanged files are not read or copied; a changed one is"
+"$cairn_bin" backup main/prod -o json >b2.json
+check "nothing new to copy" test "$(json '[p["copied_files"] for p in d["parts"] if p["kind"] == "volume"]' <b2.json)" = "[0]"
+docker exec "$app" sh -c 'echo changed >/srv/media/img/p3.jpg && echo new >/srv/media/img/new.jpg'
+"$cairn_bin" backup main/prod -o json >b3.json
+check "the changed and the new file, their bytes only" test "$(json '[(p["files"], p["copied_files"], p["copied_bytes"]) for p in d["parts"] if p["kind"] == "volume"]' <b3.json)" = "[(21, 2, 12)]"
+objects=$(find backups/.objects -type f | wc -l)
+check "each content stored once" test "$objects" = 22
+
+echo "== keep 3: the oldest is deleted, with contents only it had"
+"$cairn_bin" backup main/prod -o json >b4.json
+check "the first backup pruned" test "$(json 'd["pruned"]' <b4.json)" = "['$first']"
+check "three kept" test "$("$cairn_bin" backup list main/prod -o json | json 'len(d)')" = 3
+check "contents the others have are kept" test "$(find backups/.objects -type f | wc -l)" = 22
+second=$(json 'd["id"]' <b2.json)
+"$cairn_bin" backup delete "$second" >/dev/null
+check "the old p3 went with the last backup that had it" test "$(find backups/.objects -type f | wc -l)" = 21
+check "deleted" test "$("$cairn_bin" backup list -o json | json 'len(d)')" = 2
+
+echo "== refusals"
+check "an unknown backup" sh -c "'$cairn_bin' backup show main.prod.nope 2>&1 | grep -q 'no backup main.prod.nope in'"
+check "an unknown dependency" sh -c "'$cairn_bin' backup main/none 2>&1 | grep -q 'no dependency main/none'"
+docker stop -t 1 "$app" >/dev/null
+check "a stopped container: nothing stored" sh -c "'$cairn_bin' backup main/prod 2>&1 | grep -q 'container $app is not running' && test \$('$cairn_bin' backup list -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') = 2"
+check "no pending backup is left" test -z "$(find backups -maxdepth 1 -name '.*pending*')"
+
+echo "$passes passed, $failures failed"
+[ "$failures" -eq 0 ]
