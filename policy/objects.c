@@ -1086,6 +1086,34 @@ static void dep_backup(struct load *ld, void *target, const struct ynode *v)
 	DECODE(ld, v, dep_backup_fields, target);
 }
 
+static void replica_of(struct load *ld, void *target, const struct ynode *v)
+{
+	((struct dependency *)target)->replica.of = want_locator(ld, v, "of");
+}
+
+static void replica_backup(struct load *ld, void *target, const struct ynode *v)
+{
+	const struct istr *id = want_text(ld, v, "backup");
+	if (id && (!id->len || id->s[0] == '.' || strchr(id->s, '/')))
+		lerr(ld, v->pos, "backup must be a backup id (cairn backup list shows them), not '%s'",
+		     id->s);
+	((struct dependency *)target)->replica.backup = id;
+}
+
+static const struct field dep_replica_fields[] = {
+	{ "of", V_SCALAR, true, replica_of },
+	{ "backup", V_SCALAR, false, replica_backup },
+};
+
+/* replica: {of: NAMESPACE/NAME, backup: ID}: its instances are made from a
+ * backup of that dependency (the newest, or ID) */
+static void dep_replica(struct load *ld, void *target, const struct ynode *v)
+{
+	struct dependency *d = target;
+	DECODE(ld, v, dep_replica_fields, target);
+	d->replica.on = d->replica.of != NULL;
+}
+
 static void dep_pinned(struct load *ld, void *target, const struct ynode *v)
 {
 	want_bool(ld, v, "pinned", &((struct dependency *)target)->pinned);
@@ -1106,6 +1134,7 @@ static const struct field dependency_fields[] = {
 	{ "pinned", V_SCALAR, false, dep_pinned },
 	{ "stopped", V_SCALAR, false, dep_stopped },
 	{ "backup", V_MAP, false, dep_backup },
+	{ "replica", V_MAP, false, dep_replica },
 };
 
 /* rule */

@@ -116,6 +116,11 @@ struct dependency {
 		bool scheduled;      /* `schedule: "HH:MM"`: cairn serve backs it up daily */
 		int schedule_minute; /* at this minute of the day, server's local time */
 	} backup;
+	struct {
+		bool on;
+		const struct istr *of;     /* "[ns/]name" of the dependency it replicates */
+		const struct istr *backup; /* a backup id, NULL: the newest */
+	} replica;
 };
 #define DEPENDENCY_BACKUP_KEEP 7
 

@@ -253,6 +253,16 @@ int policy_validate(struct policy *p, struct diags *diags)
 			if (dep->contract && check_ref(p, diags, o->pos, o, "", KIND_CONTRACT,
 						       dep->contract, o->ns->s) < 0)
 				ret = -1;
+			if (dep->replica.on &&
+			    check_ref(p, diags, o->pos, o, "replica of ", KIND_DEPENDENCY,
+				      dep->replica.of, o->ns->s) < 0)
+				ret = -1;
+			else if (dep->replica.on &&
+				 policy_find(p, KIND_DEPENDENCY, dep->replica.of->s, o->ns->s) == o) {
+				diags_add_at(diags, o->pos, "dependency %s/%s: replica of itself",
+					     o->ns->s, o->name->s);
+				ret = -1;
+			}
 			break;
 		}
 		case KIND_CLUSTER:
