@@ -6,6 +6,7 @@
 #include "exec.h"
 
 #include "base/alloc.h"
+#include "base/strbuf.h"
 #include "base/vec.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@ struct task {
 	int rc;
 	bool transient;
 	struct error err;
+	struct strbuf note; /* what a success says it did */
 };
 
 struct exec {
@@ -102,6 +104,7 @@ void exec_free(struct exec *x)
 		free((char *)t->pub.where);
 		free(t->pub.message);
 		error_clear(&t->err);
+		strbuf_release(&t->note);
 		vec_release(&t->after);
 		free(t);
 	}
@@ -221,7 +224,7 @@ static void finish(struct exec *x, size_t index)
 	if (t->rc == 0) {
 		t->pub.status = EXEC_DONE;
 		t->pub.finished_ms = wall_ms();
-		set_message(t, NULL);
+		set_message(t, t->note.len ? strbuf_cstr(&t->note) : NULL);
 		report(x, &t->pub);
 		for (size_t i = 0; i < t->after.len; i++)
 			x->tasks.items[t->after.items[i]]->waiting--;
@@ -250,6 +253,8 @@ static void start(struct exec *x, size_t index)
 	t->pub.attempts++;
 	w->call.attempt = t->pub.attempts;
 	w->call.deadline_ms = exec_now_ms() + x->o.timeout_ms;
+	strbuf_reset(&t->note);
+	w->call.note = &t->note;
 	t->pub.status = EXEC_RUNNING;
 	if (t->pub.attempts == 1)
 		t->pub.started_ms = wall_ms();

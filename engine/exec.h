@@ -9,6 +9,7 @@
 #define CAIRN_EXEC_H
 
 #include "base/error.h"
+#include "base/strbuf.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -20,6 +21,9 @@ struct exec;
 struct exec_call {
 	long long deadline_ms; /* monotonic clock (exec_now_ms()) */
 	unsigned attempt;      /* 1 for the first try */
+	/* What a success did, when worth saying ("12 files, 3.1 MB copied"):
+	 * it becomes the action's message. */
+	struct strbuf *note;
 };
 
 /* Runs one action. Returns 0 on success; -1 with err set on failure, and
@@ -40,7 +44,8 @@ struct exec_action {
 	enum exec_status status;
 	unsigned attempts;
 	long long started_ms, finished_ms; /* wall clock, unix ms */
-	char *message;      /* the error, or why it was skipped; NULL when done */
+	char *message;      /* the error, or why it was skipped; when done, NULL or
+			       what it did (exec_call.note) */
 };
 
 struct exec_options {

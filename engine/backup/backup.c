@@ -1,9 +1,9 @@
-/* A backup: the parts the dependency's instances name, each taken through
- * the engine of the instance's cluster, written under a pending name and
- * made visible with its manifest (engine/snapshot/storage.h), then the
- * dependency's oldest backups beyond keep deleted with the contents only
- * they held. One backup or delete at a time per directory (a lock file):
- * a delete must not take contents a backup being made refers to. */
+/* Taking a backup: the parts the dependency's instances name, each taken
+ * through the engine of the instance's cluster, written under a pending
+ * name and made visible with its manifest (engine/snapshot/storage.h), then
+ * the dependency's oldest backups beyond keep deleted with the contents
+ * only they held. One backup or delete at a time per directory (a lock
+ * file): a delete must not take contents a backup being made refers to. */
 #include "backup.h"
 #include "internal.h"
 #include "transfer.h"
@@ -15,7 +15,6 @@
 #include "base/vec.h"
 #include "engine/driver.h"
 #include "engine/drivers/docker/docker_spec.h"
-#include "engine/snapshot/prepare.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,57 +24,6 @@
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
-
-double backup_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-int backup_lock(const char *store, struct error *err)
-{
-	struct strbuf path = STRBUF_INIT;
-	strbuf_addf(&path, "%s/.lock", store);
-	int fd = open(strbuf_cstr(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-		error_set(err, "cannot lock %s: %s", strbuf_cstr(&path), strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-	}
-	strbuf_release(&path);
-	return fd;
-}
-
-json_t *backup_read_json(struct sn_storage *st, const char *id, const char *name,
-			 struct error *err)
-{
-	FILE *f = sn_storage_open(st, id, name, NULL, err);
-	if (!f)
-		return NULL;
-	json_error_t je;
-	json_t *j = json_loadf(f, 0, &je);
-	fclose(f);
-	if (!j)
-		error_set(err, "backup %s: %s: %s (line %d)", id, name, je.text, je.line);
-	return j;
-}
-
-static bool has_prefix(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* "ns.name." — what the ids of a dependency's backups start with. */
-static char *id_prefix(const char *dependency)
-{
-	struct strbuf sb = STRBUF_INIT;
-	for (const char *c = dependency; *c; c++)
-		strbuf_addc(&sb, *c == '/' ? '.' : *c);
-	strbuf_addc(&sb, '.');
-	return strbuf_detach(&sb);
-}
 
 /* ---- which parts ---- */
 
@@ -259,11 +207,18 @@ static int take_postgres(struct take *t, size_t index, struct docker *d, const c
 	struct backup_part *p = &t->res->parts[index];
 	char jobs[16];
 	snprintf(jobs, sizeof(jobs), "%d", t->o->jobs > 0 ? t->o->jobs : 2);
-	const char *cmd[] = { "pg_dump", "--no-password", "-h", "127.0.0.1", "-U", p->user, "-d",
-			      p->database, "-Fd", "-j", jobs, "-f", "/tmp/dump", NULL };
+	/* a database that has just started gets a moment to accept connections */
+	static const char script[] =
+		"i=0\n"
+		"until pg_isready -q -h 127.0.0.1; do\n"
+		"  i=$((i + 1)); [ $i -lt 300 ] || break\n"
+		"  sleep 0.1\n"
+		"done\n"
+		"exec pg_dump --no-password -h 127.0.0.1 -U \"$1\" -d \"$2\" -Fd -j \"$3\" -f /tmp/dump\n";
+	const char *cmd[] = { "sh", "-c", script, "pg_dump", p->user, p->database, jobs, NULL };
 	struct strbuf purpose = STRBUF_INIT;
 	strbuf_addf(&purpose, "pg_dump of database %s as %s in %s", p->database, p->user, p->key);
-	struct helper h = { .image = t->o->image ? t->o->image : SNAPSHOT_BASE_IMAGE,
+	struct helper h = { .image = t->o->image ? t->o->image : BACKUP_HELPER_IMAGE,
 			    .user = "postgres", .network_of = container_id, .command = cmd,
 			    .purpose = strbuf_cstr(&purpose) };
 	char *id = NULL;
@@ -357,7 +312,7 @@ static int make_id(struct take *t, const char *dependency)
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	char *prefix = id_prefix(dependency);
+	char *prefix = backup_id_prefix(dependency);
 	int rc = -1;
 	for (int n = 1; n < 100 && rc < 0; n++) {
 		struct strbuf id = STRBUF_INIT;
@@ -373,23 +328,6 @@ static int make_id(struct take *t, const char *dependency)
 	}
 	free(prefix);
 	return rc;
-}
-
-static char *previous_of(struct sn_storage *st, const char *dependency)
-{
-	char **ids;
-	size_t n;
-	struct error ignored = ERROR_INIT;
-	char *prefix = id_prefix(dependency), *found = NULL;
-	if (sn_storage_list(st, &ids, &n, &ignored) == 0) {
-		for (size_t i = n; i-- > 0 && !found;)
-			if (has_prefix(ids[i], prefix))
-				found = xstrdup(ids[i]);
-		sn_storage_list_free(ids, n);
-	}
-	error_clear(&ignored);
-	free(prefix);
-	return found;
 }
 
 static int write_json(struct sn_storage *st, const char *id, const char *name, json_t *j,
@@ -414,13 +352,13 @@ static int prune(struct take *t, const char *dependency)
 	size_t n;
 	if (sn_storage_list(t->st, &ids, &n, t->err) < 0)
 		return -1;
-	char *prefix = id_prefix(dependency);
+	char *prefix = backup_id_prefix(dependency);
 	int64_t mine = 0;
 	for (size_t i = 0; i < n; i++)
-		mine += has_prefix(ids[i], prefix);
+		mine += backup_has_prefix(ids[i], prefix);
 	int rc = 0;
 	for (size_t i = 0; i < n && mine > keep && rc == 0; i++) {
-		if (!has_prefix(ids[i], prefix))
+		if (!backup_has_prefix(ids[i], prefix))
 			continue;
 		rc = sn_storage_remove(t->st, ids[i], t->err);
 		json_array_append_new(t->res->pruned, json_string(ids[i]));
@@ -450,7 +388,7 @@ int backup_create(const struct policy *p, const struct resolution *r, const char
 	bool begun = false;
 	if (!(t.st = sn_storage_local(o->store, err)) || (lock = backup_lock(o->store, err)) < 0)
 		goto out;
-	t.previous = previous_of(t.st, dependency);
+	t.previous = backup_newest(t.st, dependency);
 	if (record_build(&t, r, dependency) < 0 || make_id(&t, dependency) < 0)
 		goto out;
 	begun = true;
@@ -502,73 +440,3 @@ void backup_result_release(struct backup_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* ---- reading and deleting ---- */
-
-int backup_list(const char *store, const char *dependency, json_t **out, struct error *err)
-{
-	*out = NULL;
-	struct sn_storage *st = sn_storage_local(store, err);
-	if (!st)
-		return -1;
-	char **ids;
-	size_t n;
-	int rc = sn_storage_list(st, &ids, &n, err);
-	char *prefix = dependency ? id_prefix(dependency) : NULL;
-	if (rc == 0) {
-		*out = json_array();
-		for (size_t i = 0; i < n && rc == 0; i++) {
-			if (prefix && !has_prefix(ids[i], prefix))
-				continue;
-			json_t *m = backup_read_json(st, ids[i], "manifest.json", err);
-			rc = m ? json_array_append_new(*out, m) : -1;
-		}
-		sn_storage_list_free(ids, n);
-	}
-	if (rc < 0) {
-		json_decref(*out);
-		*out = NULL;
-	}
-	free(prefix);
-	sn_storage_free(st);
-	return rc;
-}
-
-static int check_id(const char *store, const char *id, struct error *err)
-{
-	struct strbuf path = STRBUF_INIT;
-	strbuf_addf(&path, "%s/%s/manifest.json", store, id);
-	int rc = 0;
-	if (!*id || id[0] == '.' || strchr(id, '/') || access(strbuf_cstr(&path), R_OK) < 0)
-		rc = error_set(err, "no backup %s in %s (cairn backup list shows them)", id, store);
-	strbuf_release(&path);
-	return rc;
-}
-
-int backup_show(const char *store, const char *id, json_t **out, struct error *err)
-{
-	*out = NULL;
-	if (check_id(store, id, err) < 0)
-		return -1;
-	struct sn_storage *st = sn_storage_local(store, err);
-	if (!st)
-		return -1;
-	*out = backup_read_json(st, id, "manifest.json", err);
-	sn_storage_free(st);
-	return *out ? 0 : -1;
-}
-
-int backup_delete(const char *store, const char *id, struct error *err)
-{
-	if (check_id(store, id, err) < 0)
-		return -1;
-	struct sn_storage *st = sn_storage_local(store, err);
-	if (!st)
-		return -1;
-	int lock = backup_lock(store, err), rc = -1;
-	if (lock >= 0 && sn_storage_remove(st, id, err) == 0)
-		rc = backup_collect_garbage(st, store, err);
-	if (lock >= 0)
-		close(lock);
-	sn_storage_free(st);
-	return rc;
-}

@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "engine/engine.h"
+#include "replica.h"
 #include "policy/policy.h"
 
 #include <jansson.h>

@@ -8,11 +8,21 @@
 #include "engine/snapshot/storage.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 
 double backup_now(void);
 /* An exclusive lock on the directory (its .lock file): the descriptor to
  * close, or -1 with err. */
 int backup_lock(const char *store, struct error *err);
+/* "ns.name." — what the ids of a dependency's backups start with; heap. */
+char *backup_id_prefix(const char *dependency);
+bool backup_has_prefix(const char *s, const char *prefix);
+/* The id of the dependency's newest backup in st (heap), or NULL. */
+char *backup_newest(struct sn_storage *st, const char *dependency);
+/* The names in dir that start with prefix, sorted; heap strings in a heap
+ * array. */
+int backup_list_files(const char *dir, const char *prefix, char ***names, size_t *n,
+		      struct error *err);
 /* A JSON file of a complete backup; new reference. */
 json_t *backup_read_json(struct sn_storage *st, const char *id, const char *name,
 			 struct error *err);

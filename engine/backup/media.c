@@ -1,7 +1,7 @@
 /* Volumes in backups: the tar of the mounted path walked once; each file's
  * content stored under its SHA-256 in .objects/ab/abcd…, once for every
- * backup that has it, and a list of path, type, mode, time, size and hash
- * (or a symlink's target) per backup. Contents are not synced one by one:
+ * backup that has it, and a list of path, type, mode, owner, time, size
+ * and hash (or a symlink's target) per backup. Contents are not synced one by one:
  * one syncfs before the list is written makes them durable together. */
 #include "internal.h"
 #include "transfer.h"
@@ -128,8 +128,10 @@ static int on_media_entry(void *ctx, struct archive *a, struct archive_entry *e,
 	if (path.len && path.buf[path.len - 1] == '/')
 		strbuf_truncate(&path, path.len - 1);
 	int64_t mtime = (int64_t)archive_entry_mtime(e), size = (int64_t)archive_entry_size(e);
-	json_t *j = json_pack("{s:s, s:I, s:I}", "path", strbuf_cstr(&path), "mode",
-			      (json_int_t)(archive_entry_perm(e) & 07777), "mtime", (json_int_t)mtime);
+	json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I}", "path", strbuf_cstr(&path), "mode",
+			      (json_int_t)(archive_entry_perm(e) & 07777), "uid",
+			      (json_int_t)archive_entry_uid(e), "gid", (json_int_t)archive_entry_gid(e),
+			      "mtime", (json_int_t)mtime);
 	int rc = 0;
 	switch (archive_entry_filetype(e)) {
 	case AE_IFREG: {

@@ -34,6 +34,7 @@ static int send_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
+/* Without copyUIDGID, the engine keeps the owners the tar says. */
 static char *archive_path(const char *container, const char *path)
 {
 	char *esc = curl_easy_escape(NULL, path, 0);
@@ -314,23 +315,36 @@ int helper_run(struct docker *d, const struct helper *h, const char *id, struct 
 		if (pause.tv_nsec < 400 * 1000 * 1000)
 			pause.tv_nsec *= 2;
 	}
-	if (code == 0) {
-		strbuf_release(&path);
+	strbuf_release(&path);
+	if (code == 0)
 		return 0;
-	}
+	struct strbuf log = STRBUF_INIT;
+	helper_output(d, id, false, &log);
+	while (log.len && strchr(" \t\r\n", log.buf[log.len - 1]))
+		strbuf_truncate(&log, log.len - 1);
+	error_set(err, "%s failed (exit status %lld)%s%s", h->purpose, code, log.len ? ": " : "",
+		  strbuf_cstr(&log));
+	strbuf_release(&log);
+	return -1;
+}
+
+int helper_output(struct docker *d, const char *id, bool whole_stdout, struct strbuf *out)
+{
 	struct log_text lt = { .text = STRBUF_INIT };
-	strbuf_reset(&path);
-	strbuf_addf(&path, "/containers/%s/logs?stderr=1&stdout=1&tail=%d", id, HELPER_LOG_LINES);
+	struct strbuf path = STRBUF_INIT;
+	if (whole_stdout)
+		strbuf_addf(&path, "/containers/%s/logs?stdout=1", id);
+	else
+		strbuf_addf(&path, "/containers/%s/logs?stderr=1&stdout=1&tail=%d", id,
+			    HELPER_LOG_LINES);
+	long status;
 	struct error ignored = ERROR_INIT;
-	docker_stream(d, strbuf_cstr(&path), 30000, on_log_piece, &lt, &status, &ignored);
+	int rc = docker_stream(d, strbuf_cstr(&path), 0, on_log_piece, &lt, &status, &ignored);
 	error_clear(&ignored);
-	while (lt.text.len && strchr(" \t\r\n", lt.text.buf[lt.text.len - 1]))
-		strbuf_truncate(&lt.text, lt.text.len - 1);
-	error_set(err, "%s failed (exit status %lld)%s%s", h->purpose, code,
-		  lt.text.len ? ": " : "", strbuf_cstr(&lt.text));
+	strbuf_add(out, lt.text.buf ? lt.text.buf : "", lt.text.len);
 	strbuf_release(&lt.text);
 	strbuf_release(&path);
-	return -1;
+	return rc;
 }
 
 void helper_remove(struct docker *d, const char *id)

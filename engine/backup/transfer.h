@@ -8,11 +8,13 @@
 #define CAIRN_BACKUP_TRANSFER_H
 
 #include "base/error.h"
+#include "base/strbuf.h"
 #include "engine/drivers/docker/docker_api.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <jansson.h>
+#include <stdbool.h>
 
 /* Called for each entry of the archive, with the reader at its data (read
  * it with archive_read_data, or leave it: the next entry skips it). A
@@ -51,6 +53,8 @@ int helper_create(struct docker *d, const struct helper *h, char **id, struct er
 /* Starts it and waits until it exits; an exit status other than 0 is an
  * error carrying the last lines it wrote. */
 int helper_run(struct docker *d, const struct helper *h, const char *id, struct error *err);
+/* What it wrote: all of its stdout, or the last lines of both streams. */
+int helper_output(struct docker *d, const char *id, bool whole_stdout, struct strbuf *out);
 /* Removes it (and its anonymous volumes); NULL does nothing. */
 void helper_remove(struct docker *d, const char *id);
 

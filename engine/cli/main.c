@@ -1,6 +1,7 @@
 /* The `cairn` command: global options, then one of the commands. */
 #include "cli.h"
 #include "base/alloc.h"
+#include "engine/backup/replica.h"
 #include "base/strbuf.h"
 #include "engine/report.h"
 #include "engine/store/store.h"
@@ -350,6 +351,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	cli.intern = intern_new();
+	/* where the docker driver finds the backups replicas are made from */
+	char *backups = cli_data_dir(&cli, NULL, "CAIRN_BACKUPS", "backups");
+	backup_set_default_store(backups);
+	free(backups);
 	const char *cmd = rest[0];
 	if (cli.server && (strcmp(cmd, "policy") == 0 || strcmp(cmd, "plan") == 0 ||
 			   strcmp(cmd, "status") == 0 || strcmp(cmd, "explain") == 0 ||
@@ -388,6 +393,7 @@ int main(int argc, char **argv)
 		rc = EXIT_USAGE;
 	}
 out:
+	backup_set_default_store(NULL);
 	if (cli.store)
 		store_close(cli.store);
 	users_free(cli.users);

@@ -2,7 +2,10 @@
 # Backups and replicas end to end, for real, on the local engine: the
 # replication example's production (PostgreSQL in a container with the
 # demo-shop's rows, the app with a media volume of files); backups of it
-# (the dump, the files; unchanged files not copied again; keep; delete).
+# (the dump, the files; unchanged files not copied again; keep; delete);
+# staging, a replica of it: production's rows and files, its build pinned
+# while it is made; removed with its database but not its media; made
+# again copying only what changed.
 # usage: test_replication.sh CAIRN REPO
 set -euo pipefail
 cairn_bin="$1"
@@ -97,6 +100,51 @@ check "an unknown dependency" sh -c "'$cairn_bin' backup main/none 2>&1 | grep -
 docker stop -t 1 "$app" >/dev/null
 check "a stopped container: nothing stored" sh -c "'$cairn_bin' backup main/prod 2>&1 | grep -q 'container $app is not running' && test \$('$cairn_bin' backup list -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') = 2"
 check "no pending backup is left" test -z "$(find backups -maxdepth 1 -name '.*pending*')"
+
+echo "== staging, a replica of production's newest backup"
+docker start "$app" >/dev/null
+"$cairn_bin" backup main/prod -o json >b5.json
+newest=$(json 'd["id"]' <b5.json)
+"$cairn_bin" policy apply --user admin -f "$ex/staging.yaml" >apply1.txt
+sapp=cairn-replication-main-shop-shop-staging-app
+sdb=cairn-replication-main-shop-shop-staging-db
+check "the database restored from the newest backup" grep -q "ok *restore .*staging#db .*restored backup $newest" apply1.txt
+check "the media synced: every file copied" grep -q "ok *sync .*cairn-replica-main-staging-media: 21 of 21 files copied" apply1.txt
+check "staging answers with production's rows" sh -c "curl -sf http://127.0.0.1:\$(docker port $sapp 8080 | head -1 | cut -d: -f2)/ | grep -q '<td align=\"right\">$customers</td>'"
+media_sums() { docker exec "$1" sh -c 'cd /srv/media && find . -type f | sort | xargs sha256sum && readlink logo.jpg'; }
+check "staging has production's files" test "$(media_sums "$sapp")" = "$(media_sums "$app")"
+check "and their times" test "$(docker exec "$sapp" stat -c %Y /srv/media/img/p5.jpg)" = "$(docker exec "$app" stat -c %Y /srv/media/img/p5.jpg)"
+check "its media volume is the dependency's" test "$(docker inspect -f '{{range .Mounts}}{{.Name}} {{end}}' "$sapp")" = "cairn-replica-main-staging-media "
+check "staging runs production's build" test "$(docker inspect -f '{{.Config.Image}}' "$sapp")" = cairn/shop-app:2026.12.1
+
+echo "== another build while replicating is refused, naming both"
+sed 's/build: "2026.12.1"/build: "2026.12.2"/; s/name: staging/name: other/; s/stack: staging/stack: other/' "$ex/staging.yaml" >other.yaml
+"$cairn_bin" policy apply --user admin -f other.yaml >apply2.txt 2>&1 || true
+check "refused with both tags" grep -q "failed *create .*other#app .*would run cairn/shop-app:2026.12.2, but backup $newest was taken with cairn/shop-app:2026.12.1" apply2.txt
+check "no app of it runs" test -z "$(docker ps -q --filter name=cairn-replication-main-shop-shop-other-app)"
+"$cairn_bin" policy delete --user admin -f other.yaml >/dev/null
+
+echo "== stop: the stack and its database go, its media stays"
+"$cairn_bin" policy delete --user admin -f "$ex/staging.yaml" >/dev/null
+check "no container of staging" test -z "$(docker ps -aq --filter name=cairn-replication-main-shop-shop-staging)"
+check "its database volume is gone" test -z "$(docker volume ls -q --filter name=cairn-replication-main-shop-shop-staging-db-pgdata)"
+check "its media volume is kept" test -n "$(docker volume ls -q --filter name=cairn-replica-main-staging-media)"
+
+echo "== again, after production changed: only what changed is copied"
+docker exec "$app" sh -c 'echo again >/srv/media/img/p4.jpg && rm /srv/media/img/new.jpg'
+"$cairn_bin" backup main/prod >/dev/null
+"$cairn_bin" policy apply --user admin -f "$ex/staging.yaml" >apply3.txt
+check "one file copied, its 6 bytes; one removed" grep -q "ok *sync .*: 1 of 20 files copied (6 of [0-9]* bytes), 1 removed" apply3.txt
+check "staging has production's files again" test "$(media_sums "$sapp")" = "$(media_sums "$app")"
+check "and a fresh database" test "$(docker exec "$sdb" psql -X -tA -U shop -d shop -c 'SELECT count(*) FROM customer')" = "$customers"
+"$cairn_bin" policy apply --user admin -f "$ex/staging.yaml" >apply4.txt
+check "applied again, nothing is replicated again" sh -c "! grep -q 'sync\|restore' apply4.txt"
+
+echo "== a replica of a dependency without a backup fails closed"
+sed 's/name: staging/name: orphan/; s/stack: staging/stack: orphan/; s/of: prod/of: staging/' "$ex/staging.yaml" >orphan.yaml
+"$cairn_bin" policy apply --user admin -f orphan.yaml >apply5.txt 2>&1 || true
+check "says there is no backup and how to make one" grep -q "dependency main/staging has no backup in .*: run \`cairn backup main/staging\`" apply5.txt
+check "nothing of it runs" test -z "$(docker ps -q --filter name=cairn-replication-main-shop-shop-orphan)"
 
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -13,6 +13,8 @@
 #include "docker_api.h"
 #include "docker_routes.h"
 #include "docker_spec.h"
+#include "docker_replica.h"
+#include "engine/backup/replica.h"
 #include "engine/snapshot/prepare.h"
 
 #include <curl/curl.h>
@@ -44,7 +46,7 @@ struct driver {
 
 enum act_kind {
 	A_NETWORK, A_NETWORK_DELETE, A_CREATE, A_UPDATE, A_START, A_CONNECT, A_DELETE,
-	A_VOLUME_DELETE, A_ROUTE, A_STOP, A_FAIL
+	A_VOLUME_DELETE, A_ROUTE, A_STOP, A_FAIL, A_RESTORE, A_SYNC
 };
 
 struct act {
@@ -58,6 +60,11 @@ struct act {
 	struct docker_spec spec;
 	VEC(char *) networks; /* A_CREATE/A_UPDATE: all networks; [0] is in the body */
 	char *alias;
+	/* A_RESTORE (into container target), A_SYNC (into volume target): the
+	 * backup, the part, and the replica's dependency */
+	json_t *manifest;
+	size_t part;
+	char *replica;
 };
 
 static void act_free(void *p)
@@ -74,6 +81,8 @@ static void act_free(void *p)
 	vec_release(&a->networks);
 	free(a->alias);
 	docker_spec_release(&a->spec);
+	json_decref(a->manifest);
+	free(a->replica);
 	free(a);
 }
 
@@ -691,6 +700,33 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 	case A_CREATE:
 		rc = create_container(a, ec, transient, err);
 		break;
+	case A_RESTORE: {
+		bool restored;
+		*transient = false; /* it drops what a failed try left and starts over */
+		rc = replica_restore_database(d->api, backup_default_store(), a->manifest, a->part,
+					      a->target, BACKUP_HELPER_IMAGE, 2, &restored, err);
+		if (rc == 0)
+			strbuf_addf(ec->note, "%s backup %s",
+				    restored ? "restored" : "restored already from",
+				    json_string_value(json_object_get(a->manifest, "id")));
+		break;
+	}
+	case A_SYNC: {
+		struct replica_sync sync;
+		json_t *labels = json_pack("{s:s, s:s}", "cairn.cluster", d->name, "cairn.replica",
+					   a->replica);
+		*transient = false;
+		rc = replica_sync_volume(d->api, backup_default_store(), a->manifest, a->part,
+					 a->target, labels, BACKUP_HELPER_IMAGE, &sync, err);
+		json_decref(labels);
+		if (rc == 0)
+			strbuf_addf(ec->note,
+				    "%s: %lld of %lld files copied (%lld of %lld bytes), %lld removed",
+				    a->target, (long long)sync.copied_files, (long long)sync.files,
+				    (long long)sync.copied_bytes, (long long)sync.bytes,
+				    (long long)sync.removed);
+		break;
+	}
 	}
 	strbuf_release(&p);
 	return rc;
@@ -957,6 +993,52 @@ static void forget_service_data(struct map *m)
 	map_release(m);
 }
 
+static bool has_container(void *ctx, const char *key)
+{
+	size_t n;
+	return find_observed(ctx, key, "container", &n) != NULL;
+}
+
+struct replica_step {
+	const struct instance *in;
+	size_t idx;
+};
+typedef VEC(struct replica_step) replica_step_vec;
+
+/* While a replica is made: its volume synced from the backup before the
+ * instance's container is made, its database restored after the
+ * container starts (what needs it waits: see the end of plan). */
+static void plan_replica_steps(struct driver *d, struct exec *x, const struct instance *in,
+			       const struct replica_of *ro, json_t *backup, const char *slot,
+			       struct map *acts, replica_step_vec *restores)
+{
+	size_t *own = map_get(acts, in->key, strlen(in->key));
+	long part = slot ? replica_part(ro->manifest, "volume", in->service, in->component) : -1;
+	if (part >= 0) {
+		struct act *a = act_new(d, A_SYNC, in->key, slot);
+		a->manifest = json_incref(ro->manifest);
+		a->part = (size_t)part;
+		a->replica = xstrdup(ro->dependency);
+		size_t idx = add(x, d, "sync", a);
+		if (own)
+			exec_order(x, idx, *own);
+	}
+	part = json_object_get(backup, "postgres")
+		       ? replica_part(ro->manifest, "postgres", in->service, in->component)
+		       : -1;
+	if (part >= 0) {
+		struct act *a = act_new(d, A_RESTORE, in->key, NULL);
+		a->target = docker_object_name(in->key);
+		a->manifest = json_incref(ro->manifest);
+		a->part = (size_t)part;
+		a->replica = xstrdup(ro->dependency);
+		size_t idx = add(x, d, "restore", a);
+		if (own)
+			exec_order(x, *own, idx);
+		vec_push(restores, ((struct replica_step){ in, idx }));
+	}
+}
+
 static int docker_driver_plan(struct driver *d, const struct desired *want, struct exec *x,
 			      struct error *err)
 {
@@ -977,6 +1059,8 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	forget_prepared(d); /* images prepared since the last plan count */
 	struct map service_data = MAP_INIT;
 	choose_service_data(d, r, &service_data);
+	struct replica_plans *replicas = replica_plans_new(r, d->name, has_container, d);
+	replica_step_vec restores = { 0 };
 	int *levels = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*levels));
 	inst_vec *users = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*users));
 	for (size_t i = 0; i < r->ninstances; i++)
@@ -1009,6 +1093,16 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			continue;
 		}
 		char *root = root_key_of(in->key);
+		const struct replica_of *ro = replica_plans_of(replicas, in);
+		json_t *backup = NULL; /* its backup param, when it is a replica's */
+		char *slot = NULL;
+		if (ro && in->params) {
+			json_t *params = json_loads(in->params->s, 0, NULL);
+			backup = json_incref(json_object_get(params, "backup"));
+			json_decref(params);
+			const char *vol = json_string_value(json_object_get(backup, "volume"));
+			slot = vol ? replica_slot_volume(ro->dependency, vol) : NULL;
+		}
 		struct act *a = act_new(d, A_CREATE, in->key, NULL);
 		a->target = docker_object_name(in->key);
 		const char *inst = strchr(in->key, '#') ? strchr(in->key, '#') + 1 : in->key;
@@ -1043,6 +1137,8 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			.component = in->component,
 			.data_image = plan_data_image,
 			.data_ctx = &(struct data_ctx){ d, in },
+			.slot_volume = slot ? json_string_value(json_object_get(backup, "volume")) : NULL,
+			.slot_source = slot,
 		};
 		const struct service_data *sd = map_get(&service_data, root, strlen(root));
 		if (sd && !sd->error)
@@ -1050,7 +1146,10 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 		else if (sd)
 			t.data_error = sd->error;
 		struct error serr = ERROR_INIT;
-		if (docker_spec_build(&a->spec, in->params ? in->params->s : NULL, &t, &serr) < 0) {
+		int built = docker_spec_build(&a->spec, in->params ? in->params->s : NULL, &t, &serr);
+		if (built == 0 && ro && ro->replicating && !has_container(d, in->key))
+			built = replica_check_build(ro, in, a->spec.image, &serr);
+		if (built < 0) {
 			a->kind = A_FAIL;
 			a->message = xstrdup(error_msg(&serr));
 			/* what needs this instance is skipped: an app never starts
@@ -1143,7 +1242,11 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 				act_free(a);
 			}
 		}
+		if (built == 0 && ro && ro->replicating && ro->manifest && !instance_stopped(in, &stopped))
+			plan_replica_steps(d, x, in, ro, backup, slot, &acts, &restores);
 	next:
+		json_decref(backup);
+		free(slot);
 		error_clear(&serr);
 		free(label);
 		free(dns_router);
@@ -1164,6 +1267,15 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 		struct map seen = MAP_INIT;
 		order_after_needs(x, in, &acts, &seen, me);
 		map_release(&seen);
+	}
+	/* What needs a replica's database waits until it is restored. */
+	for (size_t i = 0; i < restores.len; i++) {
+		const inst_vec *u = &users[restores.items[i].in->order];
+		for (size_t k = 0; k < u->len; k++) {
+			size_t *ua = map_get(&acts, u->items[k]->key, strlen(u->items[k]->key));
+			if (ua)
+				exec_order(x, restores.items[i].idx, *ua);
+		}
 	}
 
 	/* What no instance wants goes: containers, consumers first (higher
@@ -1261,6 +1373,8 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 		free(owned.items[i]);
 	vec_release(&owned);
 	forget_service_data(&service_data);
+	replica_plans_free(replicas);
+	vec_release(&restores);
 	map_release(&wanted);
 	map_release(&stopped);
 	map_release(&net_acts);

@@ -222,7 +222,10 @@ static int add_volumes(json_t *host, const json_t *volumes, const struct docker_
 		if (rov && want_bool(rov, "read_only", &ro, err) < 0)
 			return -1;
 		json_t *m = json_object();
-		if (name) {
+		if (name && t->slot_volume && strcmp(name, t->slot_volume) == 0) {
+			json_object_set_new(m, "Type", json_string("volume"));
+			json_object_set_new(m, "Source", json_string(t->slot_source));
+		} else if (name) {
 			/* owned by the instance: named after its key */
 			struct strbuf vn = STRBUF_INIT;
 			strbuf_addf(&vn, "%s-%s", t->key, name);

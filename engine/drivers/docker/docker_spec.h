@@ -44,6 +44,10 @@ struct docker_target {
 	int (*data_image)(void *ctx, const char *dataset, struct docker_data *out,
 			  struct error *err);
 	void *data_ctx;
+	/* A replica's volume param slot_volume mounts slot_source, a volume of
+	 * the replica's dependency that outlives the instance (not one of the
+	 * instance's own volumes); NULL for others. */
+	const char *slot_volume, *slot_source;
 };
 
 struct docker_spec {
