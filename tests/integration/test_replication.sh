@@ -140,6 +140,20 @@ check "and a fresh database" test "$(docker exec "$sdb" psql -X -tA -U shop -d s
 "$cairn_bin" policy apply --user admin -f "$ex/staging.yaml" >apply4.txt
 check "applied again, nothing is replicated again" sh -c "! grep -q 'sync\|restore' apply4.txt"
 
+echo "== killed while it restores: the next apply restores again"
+"$cairn_bin" policy delete --user admin -f "$ex/staging.yaml" >/dev/null
+"$cairn_bin" policy apply --user admin -f "$ex/staging.yaml" >apply6.txt 2>&1 &
+apply_pid=$!
+restoring() { docker ps --filter label=cairn.helper --format '{{.Label "cairn.helper"}}' | grep -q '^restore of database'; }
+check "a restore runs" wait_for 30 restoring
+kill -9 "$apply_pid"
+wait "$apply_pid" 2>/dev/null || true
+check "killed before its app was made" test -z "$(docker ps -aq --filter name=$sapp)"
+"$cairn_bin" policy apply --user admin -f "$ex/staging.yaml" >apply7.txt
+check "restored again" grep -q "ok *restore .*staging#db .*: restored backup" apply7.txt
+check "then its app answers with production's rows" sh -c "curl -sf http://127.0.0.1:\$(docker port $sapp 8080 | head -1 | cut -d: -f2)/ | grep -q '<td align=\"right\">$customers</td>'"
+check "the killed run's helper is gone" test -z "$(docker ps -aq --filter label=cairn.helper)"
+
 echo "== a replica of a dependency without a backup fails closed"
 sed 's/name: staging/name: orphan/; s/stack: staging/stack: orphan/; s/of: prod/of: staging/' "$ex/staging.yaml" >orphan.yaml
 "$cairn_bin" policy apply --user admin -f orphan.yaml >apply5.txt 2>&1 || true
