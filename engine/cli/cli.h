@@ -63,6 +63,7 @@ int cmd_rollout(struct cli *cli, int argc, char **argv);
 int cmd_snapshot(struct cli *cli, int argc, char **argv);
 int cmd_demo(struct cli *cli, int argc, char **argv);
 int cmd_backup(struct cli *cli, int argc, char **argv);
+int cmd_replica(struct cli *cli, int argc, char **argv);
 
 /* The latest generation, resolved with the current users file. */
 struct cli_current {

@@ -41,6 +41,7 @@ static const char usage[] =
 	"                                                 prepared as PostgreSQL images\n"
 	"  demo request|list|refresh|delete               demos: a contract's environment with its data\n"
 	"  backup NS/NAME | list|show|delete             an environment's databases and volumes\n"
+	"  replica start|stop NS/NAME --user U           a replica made again from a backup, or removed\n"
 	"\n"
 	"global options (each also read from the environment):\n"
 	"  --state LOC      state database (CAIRN_STATE; default .cairn/state.db):\n"
@@ -388,6 +389,8 @@ int main(int argc, char **argv)
 		rc = cmd_demo(&cli, nrest, rest);
 	else if (strcmp(cmd, "backup") == 0)
 		rc = cmd_backup(&cli, nrest, rest);
+	else if (strcmp(cmd, "replica") == 0)
+		rc = cmd_replica(&cli, nrest, rest);
 	else {
 		cli_error("unknown command '%s' (see cairn --help)", cmd);
 		rc = EXIT_USAGE;

@@ -154,6 +154,16 @@ check "restored again" grep -q "ok *restore .*staging#db .*: restored backup" ap
 check "then its app answers with production's rows" sh -c "curl -sf http://127.0.0.1:\$(docker port $sapp 8080 | head -1 | cut -d: -f2)/ | grep -q '<td align=\"right\">$customers</td>'"
 check "the killed run's helper is gone" test -z "$(docker ps -aq --filter label=cairn.helper)"
 
+echo "== cairn replica stop and start"
+"$cairn_bin" replica stop main/staging --user admin >stop.txt
+check "stopped: its stack and database are removed" test -z "$(docker ps -aq --filter name=cairn-replication-main-shop-shop-staging)$(docker volume ls -q --filter name=cairn-replication-main-shop-shop-staging)"
+check "its media is kept" test -n "$(docker volume ls -q --filter name=cairn-replica-main-staging-media)"
+check "the dependency says so" sh -c "'$cairn_bin' policy show | sed -n '/# dependency main\/staging/,/^#/p' | grep -q '\"stopped\": true'"
+"$cairn_bin" replica start main/staging --user admin >start.txt
+check "started: nothing to copy, restored" sh -c "grep -q 'ok *sync .*: 0 of 20 files copied' start.txt && grep -q 'ok *restore .*: restored backup' start.txt"
+check "it answers again" sh -c "curl -sf http://127.0.0.1:\$(docker port $sapp 8080 | head -1 | cut -d: -f2)/ | grep -q '<td align=\"right\">$customers</td>'"
+check "a dependency that is not a replica is refused" sh -c "'$cairn_bin' replica stop main/prod --user admin 2>&1 | grep -q 'not a replica'"
+
 echo "== a replica of a dependency without a backup fails closed"
 sed 's/name: staging/name: orphan/; s/stack: staging/stack: orphan/; s/of: prod/of: staging/' "$ex/staging.yaml" >orphan.yaml
 "$cairn_bin" policy apply --user admin -f orphan.yaml >apply5.txt 2>&1 || true

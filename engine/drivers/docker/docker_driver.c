@@ -1074,7 +1074,10 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			if (levels[in->edges_out[e]->order] > lv)
 				lv = levels[in->edges_out[e]->order];
 		levels[i] = lv + 1;
-		if (strcmp(in->cluster, d->name) == 0)
+		/* a stopped replica is removed, all but its media: it is made
+		 * anew from a backup when it starts */
+		if (strcmp(in->cluster, d->name) == 0 &&
+		    !(replica_plans_of(replicas, in) && instance_stopped(in, &stopped)))
 			map_put(&wanted, in->key, strlen(in->key), (void *)in);
 	}
 
@@ -1082,7 +1085,8 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	VEC(const struct instance *) placed = { 0 };
 	for (size_t i = 0; i < r->ninstances; i++) {
 		const struct instance *in = r->instances[i];
-		if (strcmp(in->cluster, d->name) != 0 || in->root || !in->code_type)
+		if (strcmp(in->cluster, d->name) != 0 || in->root || !in->code_type ||
+		    !map_get(&wanted, in->key, strlen(in->key)))
 			continue;
 		if (!is_docker_code(in)) {
 			struct act *a = act_new(d, A_FAIL, in->key, NULL);
@@ -1242,7 +1246,7 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 				act_free(a);
 			}
 		}
-		if (built == 0 && ro && ro->replicating && ro->manifest && !instance_stopped(in, &stopped))
+		if (built == 0 && ro && ro->replicating && ro->manifest)
 			plan_replica_steps(d, x, in, ro, backup, slot, &acts, &restores);
 	next:
 		json_decref(backup);
