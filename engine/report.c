@@ -2,6 +2,7 @@
  * text or JSON (see report.h). Moved here from the CLI so the server's API
  * answers with the same documents. */
 #include "report.h"
+#include "engine/backup/replica.h"
 #include "engine/converge.h"
 #include "engine/store/store.h"
 #include "base/map.h"
@@ -85,6 +86,23 @@ struct report_seen report_observed(const struct fleet *fleet, const struct insta
 	return s;
 }
 
+/* {of, backup, steps}: what a replica dependency is made from and how its
+ * steps went (engine/backup/replica.h). */
+static json_t *replica_json(const struct dep_result *d)
+{
+	const struct dependency *dep = d->dep;
+	struct strbuf of = STRBUF_INIT;
+	if (strchr(dep->replica.of->s, '/'))
+		strbuf_adds(&of, dep->replica.of->s);
+	else
+		strbuf_addf(&of, "%s/%s", dep->obj.ns->s, dep->replica.of->s);
+	json_t *j = json_pack("{s:s, s:s?, s:o}", "of", strbuf_cstr(&of), "backup",
+			      dep->replica.backup ? dep->replica.backup->s : NULL, "steps",
+			      replica_steps(backup_default_store(), d->id));
+	strbuf_release(&of);
+	return j;
+}
+
 void report_status_json(struct strbuf *out, long long generation, const struct resolution *r,
 			const struct fleet *fleet)
 {
@@ -99,6 +117,14 @@ void report_status_json(struct strbuf *out, long long generation, const struct r
 		json_string_or_null(out, d->root ? d->root->key : NULL);
 		strbuf_adds(out, ",\"reason\":");
 		json_string_or_null(out, d->reason);
+		if (d->dep->replica.on) {
+			json_t *replica = replica_json(d);
+			char *text = json_dumps(replica, JSON_COMPACT);
+			strbuf_adds(out, ",\"replica\":");
+			strbuf_adds(out, text);
+			free(text);
+			json_decref(replica);
+		}
 		strbuf_addc(out, '}');
 	}
 	strbuf_adds(out, "],\"instances\":[");
@@ -153,6 +179,22 @@ void report_status_text(FILE *f, long long generation, const struct resolution *
 			fprintf(f, "  ok      %s (user %s) -> %s\n", d->id, d->dep->user->s, d->root->key);
 		else
 			fprintf(f, "  FAILED  %s (user %s): %s\n", d->id, d->dep->user->s, d->reason);
+		if (!d->dep->replica.on)
+			continue;
+		json_t *replica = replica_json(d);
+		fprintf(f, "          replica of %s%s%s\n", json_string_value(json_object_get(replica, "of")),
+			d->dep->replica.backup ? ", backup " : "",
+			d->dep->replica.backup ? d->dep->replica.backup->s : "");
+		size_t k;
+		json_t *step;
+		json_array_foreach(json_object_get(replica, "steps"), k, step)
+			fprintf(f, "          %s %s %.2f s at %s: %s\n",
+				json_string_value(json_object_get(step, "step")),
+				json_string_value(json_object_get(step, "component")),
+				json_real_value(json_object_get(step, "seconds")),
+				json_string_value(json_object_get(step, "finished")),
+				json_string_value(json_object_get(step, "note")));
+		json_decref(replica);
 	}
 	if (r->ninstances)
 		fprintf(f, "instances:\n");

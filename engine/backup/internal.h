@@ -3,6 +3,7 @@
 #define CAIRN_BACKUP_INTERNAL_H
 
 #include "backup.h"
+#include "replica.h"
 
 #include "engine/drivers/docker/docker_api.h"
 #include "engine/snapshot/storage.h"
@@ -10,7 +11,6 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-double backup_now(void);
 /* An exclusive lock on the directory (its .lock file): the descriptor to
  * close, or -1 with err. */
 int backup_lock(const char *store, struct error *err);

@@ -9,8 +9,13 @@
 
 #include "base/alloc.h"
 #include "base/strbuf.h"
+#include "base/timefmt.h"
+#include "base/vec.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,4 +428,89 @@ out:
 	json_decref(list);
 	out->seconds = backup_now() - started;
 	return rc;
+}
+
+/* ---- the steps, for status ---- */
+
+static void steps_dir(struct strbuf *sb, const char *store, const char *dependency)
+{
+	strbuf_addf(sb, "%s/.replicas/", store);
+	for (const char *c = dependency; *c; c++)
+		strbuf_addc(sb, *c == '/' ? '.' : *c);
+}
+
+int replica_record_step(const char *store, const char *dependency, const char *step,
+			const char *component, const char *backup, double seconds, const char *note,
+			struct error *err)
+{
+	if (!store)
+		return 0;
+	char finished[UTC_TIME_SIZE];
+	utc_time_format((long long)time(NULL), finished);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:f, s:s, s:s}", "step", step, "component", component,
+			      "backup", backup, "seconds", seconds, "finished", finished, "note",
+			      note ? note : "");
+	struct strbuf dir = STRBUF_INIT, tmp = STRBUF_INIT, path = STRBUF_INIT;
+	strbuf_addf(&dir, "%s/.replicas", store);
+	mkdir(strbuf_cstr(&dir), 0750);
+	strbuf_reset(&dir);
+	steps_dir(&dir, store, dependency);
+	mkdir(strbuf_cstr(&dir), 0750);
+	strbuf_addf(&path, "%s/%s.", strbuf_cstr(&dir), step);
+	for (const char *c = component; *c; c++)
+		strbuf_addc(&path, *c == '/' ? '.' : *c);
+	strbuf_adds(&path, ".json");
+	strbuf_addf(&tmp, "%s.%ld", strbuf_cstr(&path), (long)getpid());
+	int rc = json_dump_file(j, strbuf_cstr(&tmp), JSON_COMPACT) == 0 &&
+			 rename(strbuf_cstr(&tmp), strbuf_cstr(&path)) == 0
+		 ? 0
+		 : error_set(err, "cannot write %s: %s", strbuf_cstr(&path), strerror(errno));
+	if (rc < 0)
+		unlink(strbuf_cstr(&tmp));
+	json_decref(j);
+	strbuf_release(&dir);
+	strbuf_release(&tmp);
+	strbuf_release(&path);
+	return rc;
+}
+
+static int by_finished(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(str(x, "finished"), str(y, "finished"));
+	return c ? c : strcmp(str(x, "step"), str(y, "step"));
+}
+
+json_t *replica_steps(const char *store, const char *dependency)
+{
+	json_t *out = json_array();
+	if (!store)
+		return out;
+	struct strbuf dir = STRBUF_INIT, path = STRBUF_INIT;
+	steps_dir(&dir, store, dependency);
+	DIR *d = opendir(strbuf_cstr(&dir));
+	struct dirent *e;
+	VEC(json_t *) steps = { 0 };
+	while (d && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
+			continue;
+		strbuf_reset(&path);
+		strbuf_addf(&path, "%s/%s", strbuf_cstr(&dir), e->d_name);
+		json_t *j = json_load_file(strbuf_cstr(&path), 0, NULL);
+		if (j && str(j, "finished") && str(j, "step"))
+			vec_push(&steps, j);
+		else
+			json_decref(j);
+	}
+	if (d)
+		closedir(d);
+	if (steps.len)
+		qsort(steps.items, steps.len, sizeof(*steps.items), by_finished);
+	for (size_t i = 0; i < steps.len; i++)
+		json_array_append_new(out, steps.items[i]);
+	vec_release(&steps);
+	strbuf_release(&dir);
+	strbuf_release(&path);
+	return out;
 }

@@ -30,6 +30,9 @@ const char *backup_default_store(void);
 int replica_backup(const char *store, const char *of, const char *id, json_t **manifest,
 		   struct error *err);
 
+/* A monotonic clock in seconds, for step times. */
+double backup_now(void);
+
 /* The index in the manifest's parts of the part of kind ("postgres",
  * "volume") of service/component; -1 when it has none. */
 long replica_part(json_t *manifest, const char *kind, const char *service, const char *component);
@@ -61,5 +64,17 @@ struct replica_sync {
 int replica_sync_volume(struct docker *d, const char *store, json_t *manifest, size_t index,
 			const char *volume, json_t *labels, const char *image,
 			struct replica_sync *out, struct error *err);
+
+/* Records that step ("restore", "sync") of the replica dependency ("ns/name")
+ * for component ("service/component") finished in seconds, from backup,
+ * with what it did (note): kept in the store's .replicas/ directory, one
+ * file per step and component, the newest replacing the one before. */
+int replica_record_step(const char *store, const char *dependency, const char *step,
+			const char *component, const char *backup, double seconds, const char *note,
+			struct error *err);
+/* The steps recorded for the dependency, oldest first: [{step, component,
+ * backup, seconds, finished, note}]; an empty array when none. New
+ * reference. */
+json_t *replica_steps(const char *store, const char *dependency);
 
 #endif

@@ -162,6 +162,10 @@ check "the dependency says so" sh -c "'$cairn_bin' policy show | sed -n '/# depe
 "$cairn_bin" replica start main/staging --user admin >start.txt
 check "started: nothing to copy, restored" sh -c "grep -q 'ok *sync .*: 0 of 20 files copied' start.txt && grep -q 'ok *restore .*: restored backup' start.txt"
 check "it answers again" sh -c "curl -sf http://127.0.0.1:\$(docker port $sapp 8080 | head -1 | cut -d: -f2)/ | grep -q '<td align=\"right\">$customers</td>'"
+"$cairn_bin" status >status.txt
+check "status shows what it was made from" grep -q "replica of main/prod" status.txt
+check "and its steps with their times" sh -c "grep -q 'restore shop/db [0-9.]* s at .*: restored backup' status.txt && grep -q 'sync shop/app [0-9.]* s at .*: 0 of 20 files copied' status.txt"
+check "status -o json has them" test "$("$cairn_bin" status -o json | json '[(d["replica"]["of"], sorted(s["step"] for s in d["replica"]["steps"])) for d in d["dependencies"] if d["id"] == "main/staging"]')" = "[('main/prod', ['restore', 'sync'])]"
 check "a dependency that is not a replica is refused" sh -c "'$cairn_bin' replica stop main/prod --user admin 2>&1 | grep -q 'not a replica'"
 
 echo "== a replica of a dependency without a backup fails closed"

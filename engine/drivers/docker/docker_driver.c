@@ -629,6 +629,23 @@ static int create_container(struct act *a, const struct exec_call *ec, bool *tra
 	return rc;
 }
 
+/* For `cairn status`: what a replica's step did and how long it took. A
+ * failure to record is not the step's. */
+static void record_replica_step(const struct act *a, const char *step, double seconds,
+				struct strbuf *note)
+{
+	json_t *part = json_array_get(json_object_get(a->manifest, "parts"), a->part);
+	struct strbuf component = STRBUF_INIT;
+	strbuf_addf(&component, "%s/%s", json_string_value(json_object_get(part, "service")),
+		    json_string_value(json_object_get(part, "component")));
+	struct error ignored = ERROR_INIT;
+	replica_record_step(backup_default_store(), a->replica, step, strbuf_cstr(&component),
+			    json_string_value(json_object_get(a->manifest, "id")), seconds,
+			    strbuf_cstr(note), &ignored);
+	error_clear(&ignored);
+	strbuf_release(&component);
+}
+
 static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struct error *err)
 {
 	struct act *a = ctx;
@@ -702,13 +719,16 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 		break;
 	case A_RESTORE: {
 		bool restored;
+		double started = backup_now();
 		*transient = false; /* it drops what a failed try left and starts over */
 		rc = replica_restore_database(d->api, backup_default_store(), a->manifest, a->part,
 					      a->target, BACKUP_HELPER_IMAGE, 2, &restored, err);
-		if (rc == 0)
+		if (rc == 0) {
 			strbuf_addf(ec->note, "%s backup %s",
 				    restored ? "restored" : "restored already from",
 				    json_string_value(json_object_get(a->manifest, "id")));
+			record_replica_step(a, "restore", backup_now() - started, ec->note);
+		}
 		break;
 	}
 	case A_SYNC: {
@@ -719,12 +739,14 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 		rc = replica_sync_volume(d->api, backup_default_store(), a->manifest, a->part,
 					 a->target, labels, BACKUP_HELPER_IMAGE, &sync, err);
 		json_decref(labels);
-		if (rc == 0)
+		if (rc == 0) {
 			strbuf_addf(ec->note,
 				    "%s: %lld of %lld files copied (%lld of %lld bytes), %lld removed",
 				    a->target, (long long)sync.copied_files, (long long)sync.files,
 				    (long long)sync.copied_bytes, (long long)sync.bytes,
 				    (long long)sync.removed);
+			record_replica_step(a, "sync", sync.seconds, ec->note);
+		}
 		break;
 	}
 	}
