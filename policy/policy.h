@@ -347,6 +347,10 @@ int users_add(struct users *u, struct user *user);
 void users_clear(struct users *u);
 /* Loads `- user, secrets` entries onto existing users; errors to diags. */
 int users_load_secrets(struct users *u, const char *path, struct diags *diags);
+/* A users file and its secrets file (NULL: none) into a new users of in,
+ * for the server's background work; NULL with the first error in err. */
+struct users *users_open(struct intern *in, const char *path, const char *secrets_path,
+			 struct error *err);
 /* Case-insensitive lookup, as Aptomi's loaders do. NULL when unknown. */
 const struct user *users_find(const struct users *u, const char *name);
 /* A user whose hash an unknown user's password is checked against, so that

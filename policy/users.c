@@ -340,3 +340,20 @@ int user_check_password(const struct user *user, const char *password)
 	free(data);
 	return rc;
 }
+
+struct users *users_open(struct intern *in, const char *path, const char *secrets_path,
+			 struct error *err)
+{
+	struct users *u = users_new(in);
+	struct diags d = DIAGS_INIT;
+	int rc = users_load(u, path, &d);
+	if (rc == 0 && secrets_path)
+		rc = users_load_secrets(u, secrets_path, &d);
+	if (rc < 0) {
+		error_set(err, "%s", d.len ? d.items[0] : "cannot load the users file");
+		users_free(u);
+		u = NULL;
+	}
+	diags_release(&d);
+	return u;
+}

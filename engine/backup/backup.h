@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "engine/engine.h"
+#include "engine/jobs/daily.h"
 #include "replica.h"
 #include "policy/policy.h"
 
@@ -65,5 +66,22 @@ int backup_list(const char *store, const char *dependency, json_t **out, struct 
 int backup_show(const char *store, const char *id, json_t **out, struct error *err);
 /* Deletes backup id, then the contents no backup refers to any more. */
 int backup_delete(const char *store, const char *id, struct error *err);
+
+/* `cairn serve`'s backups: the job BACKUP_JOB (payload {"backup":
+ * "NS/NAME"}) backs the dependency up as the latest generation has it
+ * into the directory store, with its keep; backup_daily_task has the daily
+ * schedule queue it once a day for each dependency with backup: {schedule:
+ * "HH:MM"} (key backup:NS/NAME, fact backup-scheduled:NS/NAME). */
+#define BACKUP_JOB "dependency-backup"
+extern const struct daily_task backup_daily_task;
+struct backup_jobs;
+struct backup_jobs_env {
+	const char *users_path, *secrets_path;
+	const char *store; /* the backup directory */
+	struct jobs *jobs; /* the job kind is registered here */
+};
+int backup_jobs_new(struct backup_jobs **out, const struct backup_jobs_env *env, struct error *err);
+/* After the jobs stopped. */
+void backup_jobs_free(struct backup_jobs *bj);
 
 #endif

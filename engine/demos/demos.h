@@ -12,7 +12,7 @@
 #include "base/error.h"
 #include "engine/engine.h"
 #include "engine/exec.h"
-#include "engine/jobs/jobs.h"
+#include "engine/jobs/daily.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -79,7 +79,7 @@ void demo_refreshed_release(struct demo_refreshed *r);
  *     contracts:                  # what the web page offers
  *       - {contract: demo/shop, ttl: 7d}
  *     snapshots: DIR              # default: snapshots/ beside a SQLite state
- *     schedule_interval: 30s      # how often scheduled datasets are looked at
+ *     schedule_interval: 30s      # how often scheduled datasets and backups are looked at
  * Errors go to d with file:line:col. A file without it offers nothing. */
 struct demo_offer {
 	char *contract; /* NAMESPACE/NAME */
@@ -119,24 +119,21 @@ int dataset_refresh(struct store *s, struct intern *in, const struct users *user
 		    struct error *err);
 void dataset_refreshed_release(struct dataset_refreshed *r);
 
-/* `cairn serve`'s schedule: every interval it queues a job
- * DEMOS_REFRESH_JOB (key dataset:NS/NAME) for each dataset whose `schedule`
- * time of today (local time) has come and that was not queued today (the
- * store fact dataset-scheduled:NS/NAME holds the day), so a server started
- * after the time catches up at once. The job runs dataset_refresh. */
+/* `cairn serve`'s refresh of datasets: the job DEMOS_REFRESH_JOB (payload
+ * {"dataset": "NS/NAME"}) runs dataset_refresh; demos_daily_task has the
+ * daily schedule queue it for each dataset with a `schedule`, once a day at
+ * or after its time (key dataset:NS/NAME, fact dataset-scheduled:NS/NAME). */
 #define DEMOS_REFRESH_JOB "dataset-refresh"
+extern const struct daily_task demos_daily_task;
 struct demos_schedule;
 struct demos_schedule_env {
-	const char *state, *users_path, *secrets_path;
+	const char *users_path, *secrets_path;
 	const char *snapshots; /* the snapshot directory */
 	struct jobs *jobs;     /* the job kind is registered here */
-	long long interval_ms; /* 0: 30 s */
 };
 int demos_schedule_new(struct demos_schedule **out, const struct demos_schedule_env *env,
 		       struct error *err);
-/* After jobs_start. */
-int demos_schedule_start(struct demos_schedule *ds, struct error *err);
-void demos_schedule_stop(struct demos_schedule *ds);
+/* After the jobs stopped. */
 void demos_schedule_free(struct demos_schedule *ds);
 
 /* Deletes demo id (a dependency labelled demo) as user; res then holds the

@@ -6,6 +6,7 @@
 #include "api.h"
 #include "auth.h"
 #include "http.h"
+#include "engine/backup/backup.h"
 #include "engine/jobs/jobs.h"
 #include "engine/demos/demos.h"
 #include "engine/previews/previews.h"
@@ -252,6 +253,8 @@ int server_run(const struct server_config *c, struct error *err)
 	struct previews_config *pc = NULL;
 	struct demos_config *dc = NULL;
 	struct demos_schedule *schedule = NULL;
+	struct backup_jobs *backups = NULL;
+	struct daily *daily = NULL;
 	char *snapshots = NULL;
 	struct previews *previews = NULL;
 	struct http_server *http = NULL;
@@ -306,10 +309,17 @@ int server_run(const struct server_config *c, struct error *err)
 			     xdg && *xdg ? "" : "/.local/share") < 0)
 			abort();
 	}
-	struct demos_schedule_env se = { .state = c->state, .users_path = c->users,
-					 .secrets_path = c->secrets, .snapshots = snapshots,
-					 .jobs = jobs, .interval_ms = dc->interval_ms };
+	struct demos_schedule_env se = { .users_path = c->users, .secrets_path = c->secrets,
+					 .snapshots = snapshots, .jobs = jobs };
 	if (demos_schedule_new(&schedule, &se, err) < 0)
+		goto out;
+	/* Scheduled backups: where the CLI keeps them (CAIRN_BACKUPS, or beside
+	 * a SQLite state), which is also where replicas are made from. */
+	struct backup_jobs_env be = { .users_path = c->users, .secrets_path = c->secrets,
+				      .store = backup_default_store(), .jobs = jobs };
+	const struct daily_task tasks[] = { demos_daily_task, backup_daily_task };
+	if (backup_jobs_new(&backups, &be, err) < 0 ||
+	    daily_new(&daily, c->state, jobs, dc->interval_ms, tasks, 2, err) < 0)
 		goto out;
 	/* The API's routes and the web page's (web.c), in one table. */
 	size_t napi, nweb, nroutes = 0;
@@ -333,7 +343,7 @@ int server_run(const struct server_config *c, struct error *err)
 	if (previews_start(previews, err) < 0)
 		goto out;
 	previews_started = true;
-	if (demos_schedule_start(schedule, err) < 0)
+	if (daily_start(daily, err) < 0)
 		goto out;
 	if (http_start(&http, &ho, err) < 0)
 		goto out;
@@ -354,14 +364,16 @@ int server_run(const struct server_config *c, struct error *err)
 	rc = 0;
 out:
 	http_stop(http);
-	demos_schedule_stop(schedule);
+	daily_stop(daily);
 	if (previews_started)
 		previews_stop(previews);
 	if (jobs_started)
 		jobs_stop(jobs);
 	previews_free(previews);
 	previews_config_free(pc);
+	daily_free(daily);
 	demos_schedule_free(schedule);
+	backup_jobs_free(backups);
 	free(snapshots);
 	demos_config_free(dc);
 	jobs_free(jobs);

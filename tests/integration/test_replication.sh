@@ -12,8 +12,10 @@ cairn_bin="$1"
 repo="$2"
 ex="$repo/examples/replication"
 work=$(mktemp -d /tmp/cairn-replication-XXXXXX)
+server_pid=""
 cleanup() {
 	local rc=$?
+	if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
 	docker ps -aq --filter label=cairn.cluster=replication | xargs -r docker rm -f >/dev/null 2>&1 || true
 	docker ps -aq --filter label=cairn.helper | xargs -r docker rm -f >/dev/null 2>&1 || true
 	docker volume ls -q --filter label=cairn.cluster=replication | xargs -r docker volume rm >/dev/null 2>&1 || true
@@ -167,6 +169,24 @@ check "status shows what it was made from" grep -q "replica of main/prod" status
 check "and its steps with their times" sh -c "grep -q 'restore shop/db [0-9.]* s at .*: restored backup' status.txt && grep -q 'sync shop/app [0-9.]* s at .*: 0 of 20 files copied' status.txt"
 check "status -o json has them" test "$("$cairn_bin" status -o json | json '[(d["replica"]["of"], sorted(s["step"] for s in d["replica"]["steps"])) for d in d["dependencies"] if d["id"] == "main/staging"]')" = "[('main/prod', ['restore', 'sync'])]"
 check "a dependency that is not a replica is refused" sh -c "'$cairn_bin' replica stop main/prod --user admin 2>&1 | grep -q 'not a replica'"
+
+echo "== cairn serve backs production up at its schedule"
+sed 's/  backup: {keep: 3}/  backup: {keep: 3, schedule: "00:00"}/' "$ex/shop.yaml" >shop-scheduled.yaml
+grep -q 'schedule: "00:00"' shop-scheduled.yaml
+"$cairn_bin" policy apply --user admin -f shop-scheduled.yaml >/dev/null
+newest_backup() { "$cairn_bin" backup list main/prod -o json | json 'd[-1]["id"]'; }
+last=$(newest_backup)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'listen: 127.0.0.1:%s\nstate: %s\nworkers: 1\ndemos:\n  schedule_interval: 1s\n' "$port" "$CAIRN_STATE" >serve.yaml
+"$cairn_bin" serve --config serve.yaml 2>serve.log &
+server_pid=$!
+scheduled() { grep -q 'queued dependency-backup of main/prod (schedule 00:00)' serve.log && [ "$(newest_backup)" != "$last" ]; }
+check "a backup is queued and taken" wait_for 60 scheduled
+check "once a day: queued once" sh -c "sleep 2; test \$(grep -c 'queued dependency-backup of main/prod' serve.log) = 1"
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
+check "keep still holds" test "$("$cairn_bin" backup list main/prod -o json | json 'len(d)')" -le 3
 
 echo "== a replica of a dependency without a backup fails closed"
 sed 's/name: staging/name: orphan/; s/stack: staging/stack: orphan/; s/of: prod/of: staging/' "$ex/staging.yaml" >orphan.yaml
