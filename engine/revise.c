@@ -180,6 +180,27 @@ static void judge(struct acl *acl, const struct user *user, const struct object 
 	error_clear(&aerr);
 }
 
+/* A replica copies its source's data: only who may manage the source
+ * dependency (its own user, an admin of its namespace) may make one of
+ * it. A source made in the same request was judged as itself. */
+static void judge_replica(struct acl *acl, const struct user *user, const struct policy *before,
+			  const struct object *o, struct revise_result *res)
+{
+	if (o->kind != KIND_DEPENDENCY || !((const struct dependency *)o)->replica.on)
+		return;
+	const struct dependency *dep = (const struct dependency *)o;
+	const struct object *src = policy_find(before, KIND_DEPENDENCY, dep->replica.of->s, o->ns->s);
+	struct error aerr = ERROR_INIT;
+	if (src && acl_check_manage(acl, user, src, &aerr) < 0) {
+		diags_add_at(&res->diags, o->pos,
+			     "dependency %s/%s: replica of %s/%s: only who may manage that dependency "
+			     "may copy its data (%s)",
+			     o->ns->s, o->name->s, src->ns->s, src->name->s, error_msg(&aerr));
+		res->acl_refused++;
+	}
+	error_clear(&aerr);
+}
+
 /* A cluster may go with everything placed on it, when the dependencies
  * those instances serve go too (a whole file deleted, `docker-compose
  * down`); a dependency that remains would lose its instances unasked. */
@@ -300,6 +321,7 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 			continue;
 		judge(acl, user, stored, o, res);
 		if (req->verb != REVISE_DELETE) {
+			judge_replica(acl, user, before, o, res);
 			docker_check_object(request, o, &res->diags);
 			process_check_object(request, o, &res->diags);
 		}
