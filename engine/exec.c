@@ -31,6 +31,7 @@ struct task {
 	bool transient;
 	struct error err;
 	struct strbuf note; /* what a success says it did */
+	char *progress;     /* exec_call_progress's latest, under the exec's lock */
 };
 
 struct exec {
@@ -103,6 +104,8 @@ void exec_free(struct exec *x)
 		free((char *)t->pub.target);
 		free((char *)t->pub.where);
 		free(t->pub.message);
+		free(t->pub.progress);
+		free(t->progress);
 		error_clear(&t->err);
 		strbuf_release(&t->note);
 		vec_release(&t->after);
@@ -221,6 +224,9 @@ static void finish(struct exec *x, size_t index)
 	if (t->joinable)
 		pthread_join(t->thread, NULL);
 	t->joinable = false;
+	free(t->pub.progress);
+	free(t->progress); /* the worker is joined: nobody writes it now */
+	t->pub.progress = t->progress = NULL;
 	if (t->rc == 0) {
 		t->pub.status = EXEC_DONE;
 		t->pub.finished_ms = wall_ms();
@@ -255,6 +261,8 @@ static void start(struct exec *x, size_t index)
 	w->call.deadline_ms = exec_now_ms() + x->o.timeout_ms;
 	strbuf_reset(&t->note);
 	w->call.note = &t->note;
+	w->call.exec = x;
+	w->call.index = index;
 	t->pub.status = EXEC_RUNNING;
 	if (t->pub.attempts == 1)
 		t->pub.started_ms = wall_ms();
@@ -269,6 +277,32 @@ static void start(struct exec *x, size_t index)
 		pthread_mutex_unlock(&x->mu);
 	}
 	report(x, &t->pub);
+}
+
+void exec_call_progress(const struct exec_call *ec, const char *text)
+{
+	struct exec *x = ec->exec;
+	pthread_mutex_lock(&x->mu);
+	struct task *t = x->tasks.items[ec->index];
+	free(t->progress);
+	t->progress = text ? xstrdup(text) : NULL;
+	pthread_mutex_unlock(&x->mu);
+}
+
+/* What running actions said of their progress, into their public view
+ * (read by the report callback on this thread). */
+static void take_progress(struct exec *x)
+{
+	pthread_mutex_lock(&x->mu);
+	for (size_t i = 0; i < x->tasks.len; i++) {
+		struct task *t = x->tasks.items[i];
+		if (!t->progress)
+			continue;
+		free(t->pub.progress);
+		t->pub.progress = t->progress;
+		t->progress = NULL;
+	}
+	pthread_mutex_unlock(&x->mu);
 }
 
 size_t exec_run(struct exec *x)
@@ -317,6 +351,7 @@ size_t exec_run(struct exec *x)
 			running--;
 		}
 		vec_release(&done);
+		take_progress(x);
 		report(x, NULL);
 	}
 	size_t unsuccessful = 0;

@@ -18,13 +18,22 @@
 struct exec;
 
 /* What an action function is told: when it must give up, and which try this is. */
+struct exec;
+
 struct exec_call {
 	long long deadline_ms; /* monotonic clock (exec_now_ms()) */
 	unsigned attempt;      /* 1 for the first try */
 	/* What a success did, when worth saying ("12 files, 3.1 MB copied"):
 	 * it becomes the action's message. */
 	struct strbuf *note;
+	/* private: where exec_call_progress writes */
+	struct exec *exec;
+	size_t index;
 };
+
+/* How far a running action is ("3400 of 10000 files"), for progress lines:
+ * the action's progress from the next tick on. Any thread. */
+void exec_call_progress(const struct exec_call *ec, const char *text);
 
 /* Runs one action. Returns 0 on success; -1 with err set on failure, and
  * *transient = true when trying again later may succeed (no response from
@@ -46,6 +55,7 @@ struct exec_action {
 	long long started_ms, finished_ms; /* wall clock, unix ms */
 	char *message;      /* the error, or why it was skipped; when done, NULL or
 			       what it did (exec_call.note) */
+	char *progress;     /* while it runs, what it said of how far it is, or NULL */
 };
 
 struct exec_options {

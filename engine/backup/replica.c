@@ -237,6 +237,8 @@ struct sync {
 	struct strbuf remove; /* NUL-separated ./paths */
 	json_t *writes;   /* entries to write, in list order */
 	struct replica_sync *out;
+	replica_progress_fn progress;
+	void *progress_ctx;
 };
 
 static const char *type_of(const char *stat_type)
@@ -305,8 +307,13 @@ static void plan_sync(struct sync *s)
 			       json_integer_value(json_object_get(h, "mtime")) ==
 				       json_integer_value(json_object_get(e, "mtime"));
 		}
-		if (!same)
-			json_array_append(s->writes, e);
+		if (same)
+			continue;
+		json_array_append(s->writes, e);
+		if (type && !strcmp(type, "file")) {
+			s->out->to_copy_files++;
+			s->out->to_copy_bytes += json_integer_value(json_object_get(e, "size"));
+		}
 	}
 	json_decref(wanted);
 }
@@ -351,6 +358,8 @@ static int write_files(void *ctx, struct archive *a, struct error *err)
 			fclose(f);
 			s->out->copied_files++;
 			s->out->copied_bytes += int_of(e, "size");
+			if (s->progress)
+				s->progress(s->progress_ctx, s->out);
 		}
 		if (rc < 0)
 			break;
@@ -372,7 +381,8 @@ static int write_remove_list(void *ctx, struct archive *a, struct error *err)
 
 int replica_sync_volume(struct docker *d, const char *store, json_t *manifest, size_t index,
 			const char *volume, json_t *labels, const char *image,
-			struct replica_sync *out, struct error *err)
+			replica_progress_fn progress, void *progress_ctx, struct replica_sync *out,
+			struct error *err)
 {
 	memset(out, 0, sizeof(*out));
 	double started = backup_now();
@@ -388,7 +398,7 @@ int replica_sync_volume(struct docker *d, const char *store, json_t *manifest, s
 		return -1;
 	struct sync s = { .d = d, .store = store, .entries = json_object_get(list, "entries"),
 			  .present = json_object(), .remove = STRBUF_INIT, .writes = json_array(),
-			  .out = out };
+			  .out = out, .progress = progress, .progress_ctx = progress_ctx };
 	struct strbuf purpose = STRBUF_INIT, listing = STRBUF_INIT;
 	strbuf_addf(&purpose, "sync of volume %s from backup %s", volume, id);
 	const char *cmd[] = { "sh", "-c", sync_script, NULL };

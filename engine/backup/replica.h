@@ -51,6 +51,7 @@ int replica_restore_database(struct docker *d, const char *store, json_t *manife
 
 struct replica_sync {
 	int64_t files, bytes;               /* in the backup's list */
+	int64_t to_copy_files, to_copy_bytes; /* what differs: to be written */
 	int64_t copied_files, copied_bytes; /* written into the volume */
 	int64_t removed;                    /* paths the backup does not have */
 	double seconds;
@@ -61,9 +62,12 @@ struct replica_sync {
  * removed, files whose size or time differ (or that are missing) are
  * written with the backup's mode, owner and time; the rest is not touched.
  * Through helpers of image that mount the volume. */
+/* progress (may be NULL) is called as files are written, with out's counts. */
+typedef void (*replica_progress_fn)(void *ctx, const struct replica_sync *so_far);
 int replica_sync_volume(struct docker *d, const char *store, json_t *manifest, size_t index,
 			const char *volume, json_t *labels, const char *image,
-			struct replica_sync *out, struct error *err);
+			replica_progress_fn progress, void *progress_ctx, struct replica_sync *out,
+			struct error *err);
 
 /* Records that step ("restore", "sync") of the replica dependency ("ns/name")
  * for component ("service/component") finished in seconds, from backup,

@@ -123,7 +123,8 @@ static void report(void *ctx, const struct exec *x, const struct exec_action *a)
 	fprintf(stderr, "\r\033[K[%zu/%zu] %zu running, %zu failed, %.1fs", done, total,
 		n[EXEC_RUNNING], n[EXEC_FAILED], (exec_now_ms() - p->t0) / 1000.0);
 	if (oldest)
-		fprintf(stderr, "  %s %.60s", oldest->verb, oldest->target);
+		fprintf(stderr, "  %s %.60s%s%.80s", oldest->verb, oldest->target,
+			oldest->progress ? ": " : "", oldest->progress ? oldest->progress : "");
 	fflush(stderr);
 	p->line_shown = true;
 }

@@ -646,6 +646,15 @@ static void record_replica_step(const struct act *a, const char *step, double se
 	strbuf_release(&component);
 }
 
+static void sync_progress(void *ctx, const struct replica_sync *so_far)
+{
+	char text[160];
+	snprintf(text, sizeof(text), "%lld of %lld files copied (%.1f of %.1f MB)",
+		 (long long)so_far->copied_files, (long long)so_far->to_copy_files,
+		 (double)so_far->copied_bytes / 1e6, (double)so_far->to_copy_bytes / 1e6);
+	exec_call_progress(ctx, text);
+}
+
 static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struct error *err)
 {
 	struct act *a = ctx;
@@ -721,6 +730,7 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 		bool restored;
 		double started = backup_now();
 		*transient = false; /* it drops what a failed try left and starts over */
+		exec_call_progress(ec, "waiting for PostgreSQL, then pg_restore -j 2");
 		rc = replica_restore_database(d->api, backup_default_store(), a->manifest, a->part,
 					      a->target, BACKUP_HELPER_IMAGE, 2, &restored, err);
 		if (rc == 0) {
@@ -737,7 +747,8 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 					   a->replica);
 		*transient = false;
 		rc = replica_sync_volume(d->api, backup_default_store(), a->manifest, a->part,
-					 a->target, labels, BACKUP_HELPER_IMAGE, &sync, err);
+					 a->target, labels, BACKUP_HELPER_IMAGE, sync_progress,
+					 (void *)ec, &sync, err);
 		json_decref(labels);
 		if (rc == 0) {
 			strbuf_addf(ec->note,

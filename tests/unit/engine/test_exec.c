@@ -213,3 +213,43 @@ Test(exec, nothing_to_do)
 	cr_assert_eq(exec_count(x), 0);
 	exec_free(x);
 }
+
+/* An action says how far it is while it runs and what it did when done. */
+struct talk {
+	const char *seen; /* the progress the report saw, copied */
+	char buf[64];
+};
+
+static int talking(void *ctx, const struct exec_call *call, bool *transient, struct error *err)
+{
+	(void)ctx, (void)transient, (void)err;
+	exec_call_progress(call, "3 of 10 files");
+	usleep(600 * 1000); /* past a progress tick (200 ms) */
+	strbuf_addf(call->note, "10 files copied");
+	return 0;
+}
+
+static void watch(void *ctx, const struct exec *x, const struct exec_action *a)
+{
+	struct talk *t = ctx;
+	const struct exec_action *only = exec_get(x, 0);
+	if (!a && only->progress && !t->seen) {
+		snprintf(t->buf, sizeof(t->buf), "%s", only->progress);
+		t->seen = t->buf;
+	}
+}
+
+Test(exec, progress_while_running_and_a_note_when_done)
+{
+	struct talk t = { 0 };
+	struct exec_options o = { .report = watch, .report_ctx = &t };
+	struct exec *x = exec_new(&o);
+	exec_add(x, "sync", "media", "local", talking, NULL, NULL);
+	cr_assert_eq(exec_run(x), 0);
+	cr_assert_str_eq(t.seen ? t.seen : "(none)", "3 of 10 files");
+	const struct exec_action *a = exec_get(x, 0);
+	cr_assert_eq(a->status, EXEC_DONE);
+	cr_assert_str_eq(a->message ? a->message : "(none)", "10 files copied");
+	cr_assert_null(a->progress, "no progress once it is done");
+	exec_free(x);
+}
