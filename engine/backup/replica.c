@@ -82,15 +82,19 @@ long replica_part(json_t *manifest, const char *kind, const char *service, const
 
 /* ---- the database ---- */
 
-/* $1 database, $2 user, $3 marker, $4 jobs; prints "restored" or "kept". */
+/* $1 database, $2 user, $3 marker, $4 jobs; prints "start T", "ready T",
+ * then "restored T" or "kept" (T: the kernel's uptime, a clock the helper
+ * and its host share). */
 static const char restore_script[] =
 	"set -eu\n"
 	"export PGHOST=127.0.0.1 PGUSER=postgres PGDATABASE=postgres\n"
+	"echo \"start $(cut -d' ' -f1 /proc/uptime)\"\n"
 	"i=0\n"
 	"until pg_isready -q; do\n"
 	"  i=$((i + 1)); [ $i -lt 600 ] || { echo 'PostgreSQL did not accept connections within 60 s' >&2; exit 1; }\n"
 	"  sleep 0.1\n"
 	"done\n"
+	"echo \"ready $(cut -d' ' -f1 /proc/uptime)\"\n"
 	"sql() { psql -X -q -tA -v ON_ERROR_STOP=1 -v db=\"$1\" -v user=\"$2\" -v marker=\"$3\"; }\n"
 	"done=$(echo \"SELECT 1 FROM pg_database WHERE datname = :'db' AND shobj_description(oid, 'pg_database') = :'marker'\" | sql \"$@\")\n"
 	"if [ \"$done\" = 1 ]; then echo kept; exit 0; fi\n"
@@ -101,7 +105,7 @@ static const char restore_script[] =
 	"SQL\n"
 	"pg_restore --exit-on-error -j \"$4\" -d \"$1\" /tmp/dump\n"
 	"echo \"SELECT format('COMMENT ON DATABASE %I IS %L', :'db', :'marker') \\gexec\" | sql \"$@\"\n"
-	"echo restored\n";
+	"echo \"restored $(cut -d' ' -f1 /proc/uptime)\"\n";
 
 struct dump_files {
 	struct sn_storage *st;
@@ -176,11 +180,18 @@ static int write_dump(void *ctx, struct archive *a, struct error *err)
 	return rc;
 }
 
-int replica_restore_database(struct docker *d, const char *store, json_t *manifest, size_t index,
-			     const char *container, const char *image, int jobs, bool *restored,
-			     struct error *err)
+/* The time after word in the helper's output ("ready 123.45"), or -1. */
+static double mark_time(const char *out, const char *word)
 {
-	*restored = false;
+	const char *p = strstr(out, word);
+	return p ? strtod(p + strlen(word), NULL) : -1;
+}
+
+int replica_restore_database(struct docker *d, const char *store, json_t *manifest, size_t index,
+			     const char *container, const char *image, int jobs,
+			     struct replica_restore *out, struct error *err)
+{
+	memset(out, 0, sizeof(*out));
 	json_t *part = json_array_get(json_object_get(manifest, "parts"), index);
 	const char *id = str(manifest, "id"), *db = str(part, "database"), *user = str(part, "user");
 	if (!id || !db || !user)
@@ -200,20 +211,25 @@ int replica_restore_database(struct docker *d, const char *store, json_t *manife
 	struct dump_files df = { .st = st, .id = id };
 	snprintf(df.prefix, sizeof(df.prefix), "postgres-%zu.", index);
 	char *helper = NULL;
-	struct strbuf out = STRBUF_INIT;
+	struct strbuf text = STRBUF_INIT;
 	int rc = -1;
 	if (helper_create(d, &h, &helper, err) == 0 &&
 	    tar_into_container(d, helper, "/tmp", write_dump, &df, err) == 0 &&
 	    helper_run(d, &h, helper, err) == 0) {
-		helper_output(d, helper, true, &out);
-		*restored = strstr(strbuf_cstr(&out), "restored") != NULL;
+		helper_output(d, helper, true, &text);
+		double start = mark_time(strbuf_cstr(&text), "start "),
+		       ready = mark_time(strbuf_cstr(&text), "ready "),
+		       done = mark_time(strbuf_cstr(&text), "restored ");
+		out->restored = done >= 0;
+		out->wait_seconds = ready >= start && start >= 0 ? ready - start : 0;
+		out->restore_seconds = done >= ready && ready >= 0 ? done - ready : 0;
 		rc = 0;
 	} else if (helper && !strstr(error_msg(err), h.purpose)) {
 		error_wrap(err, "%s", h.purpose);
 	}
 	helper_remove(d, helper);
 	free(helper);
-	strbuf_release(&out);
+	strbuf_release(&text);
 	strbuf_release(&marker);
 	strbuf_release(&purpose);
 	sn_storage_free(st);

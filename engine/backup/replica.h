@@ -43,11 +43,16 @@ long replica_part(json_t *manifest, const char *kind, const char *service, const
 /* Restores part index (a database) of the backup into the PostgreSQL of the
  * running container, through a helper of image on its network: waits until
  * it accepts connections; when the database carries the backup's marker
- * already, does nothing (*restored false); else drops it, creates the
+ * already, does nothing (out->restored false); else drops it, creates the
  * part's user (when missing) and database, pg_restore -j jobs, and marks it. */
+struct replica_restore {
+	bool restored;       /* false: it carried the mark already */
+	double wait_seconds; /* until PostgreSQL accepted connections */
+	double restore_seconds; /* then, until restored and marked */
+};
 int replica_restore_database(struct docker *d, const char *store, json_t *manifest, size_t index,
-			     const char *container, const char *image, int jobs, bool *restored,
-			     struct error *err);
+			     const char *container, const char *image, int jobs,
+			     struct replica_restore *out, struct error *err);
 
 struct replica_sync {
 	int64_t files, bytes;               /* in the backup's list */

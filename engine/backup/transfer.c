@@ -294,9 +294,10 @@ int helper_run(struct docker *d, const struct helper *h, const char *id, struct 
 		return error_wrap(err, "%s: starting its container", h->purpose);
 	}
 	/* Polled rather than POST /wait, which would hold one request open
-	 * for as long as a dump takes, past any request timeout. */
+	 * for as long as a dump takes, past any request timeout; often, as
+	 * what waits for a helper is a replica being made. */
 	long long code = -1;
-	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	const struct timespec pause = { 0, 40 * 1000 * 1000 };
 	for (;;) {
 		json_t *info = NULL;
 		strbuf_reset(&path);
@@ -312,8 +313,6 @@ int helper_run(struct docker *d, const struct helper *h, const char *id, struct 
 		if (!running)
 			break;
 		nanosleep(&pause, NULL);
-		if (pause.tv_nsec < 400 * 1000 * 1000)
-			pause.tv_nsec *= 2;
 	}
 	strbuf_release(&path);
 	if (code == 0)

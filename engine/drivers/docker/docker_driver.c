@@ -727,16 +727,21 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 		rc = create_container(a, ec, transient, err);
 		break;
 	case A_RESTORE: {
-		bool restored;
+		struct replica_restore restore;
 		double started = backup_now();
 		*transient = false; /* it drops what a failed try left and starts over */
 		exec_call_progress(ec, "waiting for PostgreSQL, then pg_restore -j 2");
 		rc = replica_restore_database(d->api, backup_default_store(), a->manifest, a->part,
-					      a->target, BACKUP_HELPER_IMAGE, 2, &restored, err);
+					      a->target, BACKUP_HELPER_IMAGE, 2, &restore, err);
 		if (rc == 0) {
-			strbuf_addf(ec->note, "%s backup %s",
-				    restored ? "restored" : "restored already from",
-				    json_string_value(json_object_get(a->manifest, "id")));
+			const char *id = json_string_value(json_object_get(a->manifest, "id"));
+			if (restore.restored)
+				strbuf_addf(ec->note,
+					    "restored backup %s in %.2f s (after %.2f s waiting for "
+					    "PostgreSQL to accept connections)",
+					    id, restore.restore_seconds, restore.wait_seconds);
+			else
+				strbuf_addf(ec->note, "restored already from backup %s", id);
 			record_replica_step(a, "restore", backup_now() - started, ec->note);
 		}
 		break;
