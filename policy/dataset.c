@@ -452,65 +452,9 @@ static void ds_max_rows(struct load *ld, void *target, const struct ynode *v)
 
 /* store: {s3: {endpoint, bucket, prefix, region, access_key_file, secret_key_file}} */
 
-static void s3_endpoint(struct load *ld, void *target, const struct ynode *v)
-{
-	struct dataset *d = target;
-	const struct istr *s = want_text(ld, v, "'endpoint'");
-	if (s && strncmp(s->s, "http://", 7) != 0 && strncmp(s->s, "https://", 8) != 0)
-		lerr(ld, v->pos, "endpoint must be https://host[:port] (or http:// for a local server), "
-				 "not '%s'",
-		     s->s);
-	else if (s && strchr(s->s, '@'))
-		lerr(ld, v->pos, "endpoint holds credentials: give 'access_key_file' and "
-				 "'secret_key_file' instead");
-	else
-		d->s3.endpoint = s;
-}
-
-static void s3_bucket(struct load *ld, void *target, const struct ynode *v)
-{
-	struct dataset *d = target;
-	const struct istr *s = want_text(ld, v, "'bucket'");
-	if (s && (s->len < 3 || s->len > 63 || strspn(s->s, "abcdefghijklmnopqrstuvwxyz0123456789.-") != s->len))
-		lerr(ld, v->pos, "bucket must be an S3 bucket name (3 to 63 lower-case letters, digits, "
-				 "'.' and '-'), not '%s'",
-		     s->s);
-	else
-		d->s3.bucket = s;
-}
-
-static void s3_prefix(struct load *ld, void *target, const struct ynode *v)
-{
-	((struct dataset *)target)->s3.prefix = want_text(ld, v, "'prefix'");
-}
-
-static void s3_region(struct load *ld, void *target, const struct ynode *v)
-{
-	((struct dataset *)target)->s3.region = want_text(ld, v, "'region'");
-}
-
-static void s3_access_key_file(struct load *ld, void *target, const struct ynode *v)
-{
-	((struct dataset *)target)->s3.access_key_file = want_text(ld, v, "'access_key_file'");
-}
-
-static void s3_secret_key_file(struct load *ld, void *target, const struct ynode *v)
-{
-	((struct dataset *)target)->s3.secret_key_file = want_text(ld, v, "'secret_key_file'");
-}
-
-static const struct field s3_fields[] = {
-	{ "endpoint", V_SCALAR, true, s3_endpoint },
-	{ "bucket", V_SCALAR, true, s3_bucket },
-	{ "prefix", V_SCALAR, false, s3_prefix },
-	{ "region", V_SCALAR, false, s3_region },
-	{ "access_key_file", V_SCALAR, true, s3_access_key_file },
-	{ "secret_key_file", V_SCALAR, true, s3_secret_key_file },
-};
-
 static void store_s3(struct load *ld, void *target, const struct ynode *v)
 {
-	DECODE(ld, v, s3_fields, target);
+	decode_s3_location(ld, &((struct dataset *)target)->s3, v);
 }
 
 static const struct field store_fields[] = {

@@ -85,6 +85,10 @@ struct kind_table {
 	void (*finish)(struct load *ld, struct object *o, const struct ynode *n);
 };
 
+/* store: {s3: {endpoint, bucket, prefix, region, access_key_file,
+ * secret_key_file}} of a dataset or of a dependency's backups. */
+void decode_s3_location(struct load *ld, struct s3_location *out, const struct ynode *v);
+
 /* The dataset kind (dataset.c). */
 extern const struct kind_table dataset_table;
 

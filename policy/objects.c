@@ -1060,6 +1060,81 @@ int want_time_of_day(struct load *ld, const struct ynode *v, int *minute)
 	return 0;
 }
 
+static void s3_endpoint(struct load *ld, void *target, const struct ynode *v)
+{
+	struct s3_location *d = target;
+	const struct istr *s = want_text(ld, v, "'endpoint'");
+	if (s && strncmp(s->s, "http://", 7) != 0 && strncmp(s->s, "https://", 8) != 0)
+		lerr(ld, v->pos, "endpoint must be https://host[:port] (or http:// for a local server), "
+				 "not '%s'",
+		     s->s);
+	else if (s && strchr(s->s, '@'))
+		lerr(ld, v->pos, "endpoint holds credentials: give 'access_key_file' and "
+				 "'secret_key_file' instead");
+	else
+		d->endpoint = s;
+}
+
+static void s3_bucket(struct load *ld, void *target, const struct ynode *v)
+{
+	struct s3_location *d = target;
+	const struct istr *s = want_text(ld, v, "'bucket'");
+	if (s && (s->len < 3 || s->len > 63 || strspn(s->s, "abcdefghijklmnopqrstuvwxyz0123456789.-") != s->len))
+		lerr(ld, v->pos, "bucket must be an S3 bucket name (3 to 63 lower-case letters, digits, "
+				 "'.' and '-'), not '%s'",
+		     s->s);
+	else
+		d->bucket = s;
+}
+
+static void s3_prefix(struct load *ld, void *target, const struct ynode *v)
+{
+	((struct s3_location *)target)->prefix = want_text(ld, v, "'prefix'");
+}
+
+static void s3_region(struct load *ld, void *target, const struct ynode *v)
+{
+	((struct s3_location *)target)->region = want_text(ld, v, "'region'");
+}
+
+static void s3_access_key_file(struct load *ld, void *target, const struct ynode *v)
+{
+	((struct s3_location *)target)->access_key_file = want_text(ld, v, "'access_key_file'");
+}
+
+static void s3_secret_key_file(struct load *ld, void *target, const struct ynode *v)
+{
+	((struct s3_location *)target)->secret_key_file = want_text(ld, v, "'secret_key_file'");
+}
+
+static const struct field s3_fields[] = {
+	{ "endpoint", V_SCALAR, true, s3_endpoint },
+	{ "bucket", V_SCALAR, true, s3_bucket },
+	{ "prefix", V_SCALAR, false, s3_prefix },
+	{ "region", V_SCALAR, false, s3_region },
+	{ "access_key_file", V_SCALAR, true, s3_access_key_file },
+	{ "secret_key_file", V_SCALAR, true, s3_secret_key_file },
+};
+
+void decode_s3_location(struct load *ld, struct s3_location *out, const struct ynode *v)
+{
+	DECODE(ld, v, s3_fields, out);
+}
+
+static void backup_store_s3(struct load *ld, void *target, const struct ynode *v)
+{
+	decode_s3_location(ld, &((struct dependency *)target)->backup.s3, v);
+}
+
+static const struct field backup_store_fields[] = {
+	{ "s3", V_MAP, true, backup_store_s3 },
+};
+
+static void backup_store(struct load *ld, void *target, const struct ynode *v)
+{
+	DECODE(ld, v, backup_store_fields, target);
+}
+
 static void backup_keep(struct load *ld, void *target, const struct ynode *v)
 {
 	struct dependency *d = target;
@@ -1077,6 +1152,7 @@ static void backup_schedule(struct load *ld, void *target, const struct ynode *v
 static const struct field dep_backup_fields[] = {
 	{ "keep", V_INT, false, backup_keep },
 	{ "schedule", V_SCALAR, false, backup_schedule },
+	{ "store", V_MAP, false, backup_store },
 };
 
 /* backup: {keep: N, schedule: "HH:MM"}: how many of its backups are kept,

@@ -101,6 +101,14 @@ struct contract {
 	uint32_t ncontexts;
 };
 
+/* store: {s3: {...}} of a dataset or of a dependency's backups: where in
+ * S3-compatible storage they are kept (NULL endpoint: in a local directory
+ * only). Credentials come from files, never from the policy. */
+struct s3_location {
+	const struct istr *endpoint, *bucket, *prefix, *region;
+	const struct istr *access_key_file, *secret_key_file;
+};
+
 struct dependency {
 	struct object obj;
 	const struct istr *user;
@@ -115,6 +123,7 @@ struct dependency {
 		int64_t keep;        /* backups kept; 0: not given (DEPENDENCY_BACKUP_KEEP) */
 		bool scheduled;      /* `schedule: "HH:MM"`: cairn serve backs it up daily */
 		int schedule_minute; /* at this minute of the day, server's local time */
+		struct s3_location s3; /* store: {s3: …}: also kept in a bucket */
 	} backup;
 	struct {
 		bool on;
@@ -233,11 +242,8 @@ struct dataset {
 	int64_t keep;                /* snapshots kept (default 3) */
 	int64_t max_rows;            /* refuse a snapshot larger than this (default 10 000 000) */
 	/* store: {s3: {...}}: snapshots kept in S3-compatible storage (NULL
-	 * endpoint: in a local directory). Credentials come from files. */
-	struct {
-		const struct istr *endpoint, *bucket, *prefix, *region;
-		const struct istr *access_key_file, *secret_key_file;
-	} s3;
+	 * endpoint: in a local directory). */
+	struct s3_location s3;
 	bool scheduled;              /* `schedule: "HH:MM"`: cairn serve snapshots and prepares daily */
 	int schedule_minute;         /* at this minute of the day, server's local time */
 };

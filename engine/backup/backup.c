@@ -369,6 +369,27 @@ static int prune(struct take *t, const char *dependency)
 	return rc < 0 ? -1 : backup_collect_garbage(t->st, t->store, t->err);
 }
 
+/* To the dependency's bucket, when it has one; keep applies there too. A
+ * failure leaves the backup here, and says so. */
+static int publish(struct take *t, const struct dependency *dep)
+{
+	struct backup_remote *remote = NULL;
+	json_t *pruned = NULL;
+	int rc = backup_remote_open(&remote, dep, t->err);
+	if (rc == 0 && remote)
+		rc = backup_remote_publish(remote, t->store, t->res->id, t->o->keep, &pruned, t->err);
+	if (rc < 0)
+		error_wrap(t->err, "backup %s was taken (in %s) but not kept in its bucket",
+			   t->res->id, t->store);
+	size_t i;
+	json_t *id;
+	json_array_foreach(pruned, i, id)
+		json_array_append(t->res->pruned, id);
+	json_decref(pruned);
+	backup_remote_close(remote);
+	return rc;
+}
+
 int backup_create(const struct policy *p, const struct resolution *r, const char *dependency,
 		  const struct backup_options *o, struct backup_result *out, struct error *err)
 {
@@ -415,6 +436,8 @@ int backup_create(const struct policy *p, const struct resolution *r, const char
 		begun = false;
 		rc = prune(&t, dependency);
 	}
+	if (rc == 0)
+		rc = publish(&t, dr->dep);
 out:
 	if (begun)
 		sn_storage_abort(t.st, out->id);

@@ -67,6 +67,28 @@ int backup_show(const char *store, const char *id, json_t **out, struct error *e
 /* Deletes backup id, then the contents no backup refers to any more. */
 int backup_delete(const char *store, const char *id, struct error *err);
 
+/* Backups of a dependency with backup: {store: {s3: …}} are kept in that
+ * bucket too (keys backups/ID/FILE and objects/SHA256 under its prefix).
+ * *out stays NULL (and 0 is returned) for one without; key files are read
+ * relative to the working directory. */
+struct backup_remote;
+int backup_remote_open(struct backup_remote **out, const struct dependency *dep, struct error *err);
+void backup_remote_close(struct backup_remote *r);
+/* "s3://bucket/prefix/", for messages. */
+const char *backup_remote_where(const struct backup_remote *r);
+/* Uploads backup id from the directory store (contents the bucket lacks,
+ * its files, its manifest last), then deletes there the dependency's
+ * oldest beyond keep and the contents no backup in the bucket refers to
+ * (*pruned: their ids, a new array). */
+int backup_remote_publish(struct backup_remote *r, const char *store, const char *id, int64_t keep,
+			  json_t **pruned, struct error *err);
+/* The id of the dependency's newest backup in the bucket (heap), NULL when none. */
+int backup_remote_newest(struct backup_remote *r, char **id, struct error *err);
+/* Makes backup id complete in the directory store, with its contents
+ * (nothing to do when it is there already). */
+int backup_remote_fetch(struct backup_remote *r, const char *store, const char *id,
+			struct error *err);
+
 /* `cairn serve`'s backups: the job BACKUP_JOB (payload {"backup":
  * "NS/NAME"}) backs the dependency up as the latest generation has it
  * into the directory store, with its keep; backup_daily_task has the daily

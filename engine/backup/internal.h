@@ -19,8 +19,8 @@ char *backup_id_prefix(const char *dependency);
 bool backup_has_prefix(const char *s, const char *prefix);
 /* The id of the dependency's newest backup in st (heap), or NULL. */
 char *backup_newest(struct sn_storage *st, const char *dependency);
-/* The names in dir that start with prefix, sorted; heap strings in a heap
- * array. */
+/* The names in dir that start with prefix (and not with '.'), sorted;
+ * heap strings in a heap array. */
 int backup_list_files(const char *dir, const char *prefix, char ***names, size_t *n,
 		      struct error *err);
 /* A JSON file of a complete backup; new reference. */

@@ -167,7 +167,7 @@ int backup_list_files(const char *dir, const char *prefix, char ***names, size_t
 		return error_set(err, "cannot read %s: %s", dir, strerror(errno));
 	struct dirent *e;
 	while ((e = readdir(d)))
-		if (backup_has_prefix(e->d_name, prefix)) {
+		if (e->d_name[0] != '.' && backup_has_prefix(e->d_name, prefix)) {
 			*names = xrealloc(*names, (*n + 1) * sizeof(**names));
 			(*names)[(*n)++] = xstrdup(e->d_name);
 		}

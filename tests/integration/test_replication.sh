@@ -16,6 +16,7 @@ server_pid=""
 cleanup() {
 	local rc=$?
 	if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+	"$repo/tools/s3" stop "$work/s3" >/dev/null 2>&1 || true
 	docker ps -aq --filter label=cairn.cluster=replication | xargs -r docker rm -f >/dev/null 2>&1 || true
 	docker ps -aq --filter label=cairn.helper | xargs -r docker rm -f >/dev/null 2>&1 || true
 	docker volume ls -q --filter label=cairn.cluster=replication | xargs -r docker volume rm >/dev/null 2>&1 || true
@@ -187,6 +188,27 @@ kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=""
 check "keep still holds" test "$("$cairn_bin" backup list main/prod -o json | json 'len(d)')" -le 3
+
+echo "== backups kept in an S3-compatible bucket; a replica elsewhere fetches from it"
+s3=$("$repo/tools/s3" start "$work/s3")
+printf 'S3RVER\n' >s3.access
+printf 'S3RVER\n' >s3.secret
+sed "s|  backup: {keep: 3}|  backup: {keep: 2, store: {s3: {endpoint: \"$s3\", bucket: snapshots, prefix: backups/, access_key_file: s3.access, secret_key_file: s3.secret}}}|" "$ex/shop.yaml" >shop-s3.yaml
+grep -q 'store: {s3:' shop-s3.yaml
+"$cairn_bin" policy apply --user admin -f shop-s3.yaml >/dev/null
+for n in 1 2 3; do "$cairn_bin" backup main/prod -o json >s3-b$n.json; done
+bucket_ids() { find "$work/s3/data/snapshots/backups" -name 'manifest.json*' | sed 's|.*/backups/||; s|/.*||' | sort -u; }
+check "published, and keep 2 applied in the bucket" test "$(bucket_ids | tr '\n' ' ')" = "$(json 'd["id"]' <s3-b2.json) $(json 'd["id"]' <s3-b3.json) "
+check "the bucket's pruned id is said" test "$(json 'd["pruned"]' <s3-b3.json | grep -c "$(json 'd["id"]' <s3-b1.json)")" = 1
+check "each content once in the bucket" test "$(find "$work/s3/data/snapshots/backups/objects" -type f -name '*._S3rver_object' | wc -l)" = 20
+check "no credential in what was said" sh -c "! grep -q S3RVER s3-b3.json"
+sed 's/name: staging/name: elsewhere/; s/stack: staging/stack: elsewhere/' "$ex/staging.yaml" >elsewhere.yaml
+CAIRN_BACKUPS="$work/elsewhere-backups" "$cairn_bin" policy apply --user admin -f elsewhere.yaml >apply8.txt
+check "a replica with an empty backup directory is made from the bucket" grep -q "ok *restore .*elsewhere#db .*restored backup $(json 'd["id"]' <s3-b3.json)" apply8.txt
+check "with every file" grep -q "ok *sync .*: 20 of 20 files copied" apply8.txt
+check "its page answers with production's rows" sh -c "curl -sf http://127.0.0.1:\$(docker port cairn-replication-main-shop-shop-elsewhere-app 8080 | head -1 | cut -d: -f2)/ | grep -q '<td align=\"right\">$customers</td>'"
+CAIRN_BACKUPS="$work/elsewhere-backups" "$cairn_bin" policy delete --user admin -f elsewhere.yaml >/dev/null
+"$repo/tools/s3" stop "$work/s3" >/dev/null
 
 echo "== a replica of a dependency without a backup fails closed"
 sed 's/name: staging/name: orphan/; s/stack: staging/stack: orphan/; s/of: prod/of: staging/' "$ex/staging.yaml" >orphan.yaml

@@ -5,7 +5,7 @@
 #include "base/alloc.h"
 #include "base/map.h"
 #include "base/strbuf.h"
-#include "engine/backup/replica.h"
+#include "engine/backup/backup.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +22,29 @@ static const struct dep_result *replica_dep(const struct resolution *r, const st
 			return dr;
 	}
 	return NULL;
+}
+
+/* When the source keeps its backups in a bucket: the one wanted (id, or
+ * the bucket's newest) fetched into the backup directory, unless there. */
+static int fetch_backup(const struct resolution *r, const char *source, const struct istr *id,
+			struct error *err)
+{
+	const struct dep_result *src = resolution_find_dep(r, source);
+	struct backup_remote *remote = NULL;
+	if (!src)
+		return 0; /* validation says so */
+	if (backup_remote_open(&remote, src->dep, err) < 0)
+		return -1;
+	if (!remote)
+		return 0;
+	char *newest = NULL;
+	int rc = id ? 0 : backup_remote_newest(remote, &newest, err);
+	const char *want = id ? id->s : newest;
+	if (rc == 0 && want)
+		rc = backup_remote_fetch(remote, backup_default_store(), want, err);
+	free(newest);
+	backup_remote_close(remote);
+	return rc;
 }
 
 struct replica_plans *replica_plans_new(const struct resolution *r, const char *cluster,
@@ -47,7 +70,8 @@ struct replica_plans *replica_plans_new(const struct resolution *r, const char *
 				strbuf_addf(&of, "%s/%s", dep->obj.ns->s, dep->replica.of->s);
 			ro->source = strbuf_detach(&of);
 			struct error err = ERROR_INIT;
-			if (replica_backup(backup_default_store(), ro->source,
+			if (fetch_backup(r, ro->source, dep->replica.backup, &err) < 0 ||
+			    replica_backup(backup_default_store(), ro->source,
 					   dep->replica.backup ? dep->replica.backup->s : NULL,
 					   &ro->manifest, &err) < 0) {
 				struct strbuf m = STRBUF_INIT;
