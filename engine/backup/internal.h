@@ -34,6 +34,19 @@ json_t *backup_read_json(struct sn_storage *st, const char *id, const char *name
 int backup_take_volume(struct sn_storage *st, const char *store, const char *id,
 		       const char *previous, size_t index, struct backup_part *p,
 		       struct docker *d, const char *container, struct error *err);
+/* The file holding the list of part index's files: "volume-INDEX.json". */
+#define BACKUP_LIST_NAME_SIZE 48
+void backup_list_name(char out[BACKUP_LIST_NAME_SIZE], size_t index);
+/* Adds to refs (a set) the contents the volume lists of manifest refer to,
+ * each list read by list_of (a new reference, or NULL). */
+void backup_add_refs(json_t *manifest, json_t *(*list_of)(void *ctx, const char *name), void *ctx,
+		     json_t *refs);
+/* A list_of for backup_add_refs: the file of backup id in st, or NULL. */
+struct backup_stored {
+	struct sn_storage *st;
+	const char *id;
+};
+json_t *backup_stored_list(void *ctx, const char *name);
 /* Deletes the contents in .objects/ that no backup's list refers to. */
 int backup_collect_garbage(struct sn_storage *st, const char *store, struct error *err);
 

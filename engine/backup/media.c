@@ -184,8 +184,8 @@ static json_t *previous_entries(struct sn_storage *st, const char *previous,
 		if (!kind || strcmp(kind, "volume") || !svc || strcmp(svc, p->service) || !comp ||
 		    strcmp(comp, p->component) || !vol || strcmp(vol, p->volume))
 			continue;
-		char name[64];
-		snprintf(name, sizeof(name), "volume-%zu.json", i);
+		char name[BACKUP_LIST_NAME_SIZE];
+		backup_list_name(name, i);
 		json_t *list = backup_read_json(st, previous, name, &ignored);
 		size_t k;
 		json_t *e;
@@ -227,8 +227,8 @@ int backup_take_volume(struct sn_storage *st, const char *store, const char *id,
 			syncfs(fd);
 			close(fd);
 		}
-		char name[64];
-		snprintf(name, sizeof(name), "volume-%zu.json", index);
+		char name[BACKUP_LIST_NAME_SIZE];
+		backup_list_name(name, index);
 		json_t *list = json_pack("{s:O}", "entries", vc->entries);
 		FILE *f = sn_storage_create(st, id, name, err);
 		rc = !f ? -1 : json_dumpf(list, f, JSON_COMPACT) < 0 ? error_set(err, "writing %s", name) : 0;
@@ -248,20 +248,24 @@ int backup_take_volume(struct sn_storage *st, const char *store, const char *id,
 
 /* ---- garbage ---- */
 
-static void add_references(struct sn_storage *st, const char *id, json_t *refs)
+void backup_list_name(char out[BACKUP_LIST_NAME_SIZE], size_t index)
 {
-	struct error ignored = ERROR_INIT;
-	json_t *m = backup_read_json(st, id, "manifest.json", &ignored);
+	snprintf(out, BACKUP_LIST_NAME_SIZE, "volume-%zu.json", index);
+}
+
+void backup_add_refs(json_t *manifest, json_t *(*list_of)(void *ctx, const char *name), void *ctx,
+		     json_t *refs)
+{
 	size_t i;
 	json_t *part;
-	json_array_foreach(json_object_get(m, "parts"), i, part)
+	json_array_foreach(json_object_get(manifest, "parts"), i, part)
 	{
 		const char *kind = json_string_value(json_object_get(part, "kind"));
 		if (!kind || strcmp(kind, "volume") != 0)
 			continue;
-		char name[64];
-		snprintf(name, sizeof(name), "volume-%zu.json", i);
-		json_t *list = backup_read_json(st, id, name, &ignored);
+		char name[BACKUP_LIST_NAME_SIZE];
+		backup_list_name(name, i);
+		json_t *list = list_of(ctx, name);
 		size_t k;
 		json_t *e;
 		json_array_foreach(json_object_get(list, "entries"), k, e)
@@ -272,8 +276,15 @@ static void add_references(struct sn_storage *st, const char *id, json_t *refs)
 		}
 		json_decref(list);
 	}
-	json_decref(m);
+}
+
+json_t *backup_stored_list(void *ctx, const char *name)
+{
+	struct backup_stored *s = ctx;
+	struct error ignored = ERROR_INIT;
+	json_t *j = backup_read_json(s->st, s->id, name, &ignored);
 	error_clear(&ignored);
+	return j;
 }
 
 int backup_collect_garbage(struct sn_storage *st, const char *store, struct error *err)
@@ -283,8 +294,12 @@ int backup_collect_garbage(struct sn_storage *st, const char *store, struct erro
 	if (sn_storage_list(st, &ids, &n, err) < 0)
 		return -1;
 	json_t *refs = json_object();
-	for (size_t i = 0; i < n; i++)
-		add_references(st, ids[i], refs);
+	for (size_t i = 0; i < n; i++) {
+		struct backup_stored one = { st, ids[i] };
+		json_t *m = backup_stored_list(&one, "manifest.json");
+		backup_add_refs(m, backup_stored_list, &one, refs);
+		json_decref(m);
+	}
 	sn_storage_list_free(ids, n);
 	struct strbuf path = STRBUF_INIT;
 	strbuf_addf(&path, "%s/.objects", store);

@@ -23,25 +23,13 @@ struct backup_remote {
 	char *prefix;     /* "ns.name.": its backups' ids begin so */
 };
 
-/* The first line of a credentials file; never echoed. */
-static char *read_key(const char *path, const char *what, const char *dependency,
-		      struct error *err)
+/* A credentials file's key; the message names the file, never the key. */
+static char *read_key(const char *path, const char *what, const char *dependency, struct error *err)
 {
-	struct strbuf sb = STRBUF_INIT;
-	if (strbuf_read_file(&sb, path) < 0) {
-		error_set(err, "dependency %s: backup: store: s3: %s %s: %s", dependency, what, path,
-			  strerror(errno));
-		strbuf_release(&sb);
-		return NULL;
-	}
-	size_t n = strcspn(sb.buf ? sb.buf : "", "\r\n");
-	strbuf_truncate(&sb, n);
-	if (!n) {
-		error_set(err, "dependency %s: backup: store: s3: %s %s is empty", dependency, what, path);
-		strbuf_release(&sb);
-		return NULL;
-	}
-	return strbuf_detach(&sb);
+	char *key = s3_read_key(path, err);
+	if (!key)
+		error_wrap(err, "dependency %s: backup: store: s3: %s", dependency, what);
+	return key;
 }
 
 int backup_remote_open(struct backup_remote **out, const struct dependency *dep, struct error *err)
@@ -184,47 +172,7 @@ static json_t *get_json(struct backup_remote *r, const char *id, const char *nam
 	return j;
 }
 
-/* The contents backup id's volume lists refer to, added to refs. */
-static void add_refs(json_t *manifest, json_t *(*list_of)(void *ctx, const char *name), void *ctx,
-		     json_t *refs)
-{
-	size_t i;
-	json_t *part;
-	json_array_foreach(json_object_get(manifest, "parts"), i, part)
-	{
-		const char *kind = json_string_value(json_object_get(part, "kind"));
-		if (!kind || strcmp(kind, "volume") != 0)
-			continue;
-		char name[64];
-		snprintf(name, sizeof(name), "volume-%zu.json", i);
-		json_t *list = list_of(ctx, name);
-		size_t k;
-		json_t *e;
-		json_array_foreach(json_object_get(list, "entries"), k, e)
-		{
-			const char *sha = json_string_value(json_object_get(e, "sha256"));
-			if (sha)
-				json_object_set_new(refs, sha, json_true());
-		}
-		json_decref(list);
-	}
-}
-
 /* ---- publishing ---- */
-
-struct local_backup {
-	struct sn_storage *st;
-	const char *id;
-};
-
-static json_t *local_list(void *ctx, const char *name)
-{
-	struct local_backup *lb = ctx;
-	struct error ignored = ERROR_INIT;
-	json_t *j = backup_read_json(lb->st, lb->id, name, &ignored);
-	error_clear(&ignored);
-	return j;
-}
 
 struct remote_backup {
 	struct backup_remote *r;
@@ -284,7 +232,7 @@ static int prune_bucket(struct backup_remote *r, int64_t keep, json_t *pruned, s
 			char *one = xstrndup(id, (size_t)(slash - id));
 			struct remote_backup rb = { r, one };
 			json_t *m = remote_list(&rb, "manifest.json");
-			add_refs(m, remote_list, &rb, refs);
+			backup_add_refs(m, remote_list, &rb, refs);
 			json_decref(m);
 			free(one);
 		}
@@ -315,11 +263,11 @@ int backup_remote_publish(struct backup_remote *r, const char *store, const char
 	char **names = NULL;
 	size_t n = 0;
 	int rc = -1;
-	struct local_backup lb = { st, id };
+	struct backup_stored lb = { st, id };
 	json_t *m = backup_read_json(st, id, "manifest.json", err);
 	if (!m || keys_under(r, "objects/", &have, err) < 0)
 		goto out;
-	add_refs(m, local_list, &lb, mine);
+	backup_add_refs(m, backup_stored_list, &lb, mine);
 	const char *sha;
 	json_t *v;
 	json_object_foreach(mine, sha, v)
@@ -443,7 +391,7 @@ int backup_remote_fetch(struct backup_remote *r, const char *store, const char *
 	json_t *m = rc == 0 ? get_json(r, id, "manifest.json", err) : NULL;
 	struct remote_backup rb = { r, id };
 	if (m)
-		add_refs(m, remote_list, &rb, refs);
+		backup_add_refs(m, remote_list, &rb, refs);
 	else
 		rc = -1;
 	json_object_foreach(refs, k, v)

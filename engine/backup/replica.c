@@ -406,8 +406,8 @@ int replica_sync_volume(struct docker *d, const char *store, json_t *manifest, s
 	struct sn_storage *st = sn_storage_local(store, err);
 	if (!st)
 		return -1;
-	char name[64];
-	snprintf(name, sizeof(name), "volume-%zu.json", index);
+	char name[BACKUP_LIST_NAME_SIZE];
+	backup_list_name(name, index);
 	json_t *list = backup_read_json(st, id, name, err);
 	sn_storage_free(st);
 	if (!list)

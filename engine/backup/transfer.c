@@ -266,24 +266,6 @@ int helper_create(struct docker *d, const struct helper *h, char **id, struct er
 	return 0;
 }
 
-struct log_text {
-	struct docker_demux dm;
-	struct strbuf text;
-};
-
-static int on_log_frame(void *ctx, int stream, const char *data, size_t len)
-{
-	(void)stream;
-	strbuf_add(&((struct log_text *)ctx)->text, data, len);
-	return 0;
-}
-
-static int on_log_piece(void *ctx, const char *data, size_t len)
-{
-	struct log_text *lt = ctx;
-	return docker_demux_feed(&lt->dm, data, len, on_log_frame, lt);
-}
-
 int helper_run(struct docker *d, const struct helper *h, const char *id, struct error *err)
 {
 	struct strbuf path = STRBUF_INIT;
@@ -329,20 +311,10 @@ int helper_run(struct docker *d, const struct helper *h, const char *id, struct 
 
 int helper_output(struct docker *d, const char *id, bool whole_stdout, struct strbuf *out)
 {
-	struct log_text lt = { .text = STRBUF_INIT };
-	struct strbuf path = STRBUF_INIT;
-	if (whole_stdout)
-		strbuf_addf(&path, "/containers/%s/logs?stdout=1", id);
-	else
-		strbuf_addf(&path, "/containers/%s/logs?stderr=1&stdout=1&tail=%d", id,
-			    HELPER_LOG_LINES);
-	long status;
 	struct error ignored = ERROR_INIT;
-	int rc = docker_stream(d, strbuf_cstr(&path), 0, on_log_piece, &lt, &status, &ignored);
+	int rc = docker_container_output(d, id, whole_stdout, whole_stdout ? 0 : HELPER_LOG_LINES,
+					 0, out, &ignored);
 	error_clear(&ignored);
-	strbuf_add(out, lt.text.buf ? lt.text.buf : "", lt.text.len);
-	strbuf_release(&lt.text);
-	strbuf_release(&path);
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 #include "engine/exec.h"
 #include "policy/policy.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 
 enum exit_code { EXIT_DONE = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2, EXIT_REFUSED = 3 };
@@ -44,6 +45,10 @@ void cli_print_diags(const struct diags *d);
 int cli_refused(struct cli *cli, const char *what, const struct diags *d);
 /* Writes text and a newline to stdout. */
 void cli_print_json(const char *text);
+/* Writes j compactly, keys in their order, and a newline to stdout. */
+void cli_print_json_value(const json_t *j);
+/* "512 B", "12.5 kB", "3.2 MB". */
+void cli_format_bytes(long long n, char *out, size_t size);
 
 /* Commands: argc/argv start at the command's own name. */
 int cmd_policy(struct cli *cli, int argc, char **argv);

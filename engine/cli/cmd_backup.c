@@ -41,28 +41,11 @@ static const char backup_usage[] =
 	"\n"
 	"exit codes: 0 done, 1 failed (the message says why), 2 usage\n";
 
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	cli_print_json(s);
-	free(s);
-}
-
-static void format_bytes(long long n, char *out, size_t size)
-{
-	if (n < 10 * 1024)
-		snprintf(out, size, "%lld B", n);
-	else if (n < 10 * 1024 * 1024)
-		snprintf(out, size, "%.1f kB", (double)n / 1024);
-	else
-		snprintf(out, size, "%.1f MB", (double)n / (1024 * 1024));
-}
-
 static void print_part(const struct backup_part *p)
 {
 	char bytes[32], copied[32];
-	format_bytes(p->bytes, bytes, sizeof(bytes));
-	format_bytes(p->copied_bytes, copied, sizeof(copied));
+	cli_format_bytes(p->bytes, bytes, sizeof(bytes));
+	cli_format_bytes(p->copied_bytes, copied, sizeof(copied));
 	if (strcmp(p->kind, "postgres") == 0)
 		printf("  database %s of %s/%s: %s in %lld files, %.2f s\n", p->database, p->service,
 		       p->component, bytes, (long long)p->files, p->seconds);
@@ -105,7 +88,7 @@ static int backup_create_cmd(struct cli *cli, const char *dependency, const char
 		json_t *j = json_pack("{s:s, s:s, s:f, s:o, s:O}", "id", res.id, "dependency",
 				      dependency, "seconds", res.seconds, "parts", parts, "pruned",
 				      res.pruned);
-		print_json(j);
+		cli_print_json_value(j);
 		json_decref(j);
 	} else {
 		printf("backup %s of %s: %zu part%s, %.2f s\n", res.id, dependency, res.nparts,
@@ -129,7 +112,7 @@ static int backup_list_cmd(struct cli *cli, const char *dependency, const char *
 		return EXIT_FAILURE_;
 	}
 	if (cli->json) {
-		print_json(list);
+		cli_print_json_value(list);
 	} else {
 		printf("%-44s %-20s %-6s %10s %s\n", "BACKUP", "CREATED", "PARTS", "SECONDS", "BUILD");
 		size_t i;
@@ -163,7 +146,7 @@ static int backup_show_cmd(struct cli *cli, const char *id, const char *store)
 		return EXIT_FAILURE_;
 	}
 	if (cli->json) {
-		print_json(m);
+		cli_print_json_value(m);
 	} else {
 		char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		puts(text);
@@ -183,7 +166,7 @@ static int backup_delete_cmd(struct cli *cli, const char *id, const char *store)
 	}
 	if (cli->json) {
 		json_t *j = json_pack("{s:s}", "deleted", id);
-		print_json(j);
+		cli_print_json_value(j);
 		json_decref(j);
 	} else {
 		printf("deleted backup %s\n", id);

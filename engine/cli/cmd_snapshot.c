@@ -60,23 +60,6 @@ static const char snapshot_usage[] =
 	"\n"
 	"exit codes: 0 done, 1 failed (the message says why), 2 usage, 3 no such dataset\n";
 
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	cli_print_json(s);
-	free(s);
-}
-
-static void format_bytes(long long n, char *out, size_t size)
-{
-	if (n < 10 * 1024)
-		snprintf(out, size, "%lld B", n);
-	else if (n < 10 * 1024 * 1024)
-		snprintf(out, size, "%.1f kB", (double)n / 1024);
-	else
-		snprintf(out, size, "%.1f MB", (double)n / (1024 * 1024));
-}
-
 struct progress {
 	bool tty;
 	size_t done;
@@ -236,7 +219,7 @@ static int snapshot_create_cmd(struct cli *cli, const char *name, const char *st
 				      res.schema_changed_since, "pruned", pruned, "stored",
 				      remote ? snapshot_remote_where(remote) : store, "pruned_stored",
 				      remote_pruned);
-		print_json(j);
+		cli_print_json_value(j);
 		json_decref(j);
 	} else {
 		char b[32];
@@ -249,11 +232,11 @@ static int snapshot_create_cmd(struct cli *cli, const char *name, const char *st
 		       build ? build : "unknown");
 		printf("  %-40s %10s %10s %8s\n", "TABLE", "ROWS", "BYTES", "SECONDS");
 		for (size_t i = 0; i < res.ntables; i++) {
-			format_bytes(res.tables[i].bytes, b, sizeof(b));
+			cli_format_bytes(res.tables[i].bytes, b, sizeof(b));
 			printf("  %-40s %10lld %10s %8.2f\n", res.tables[i].table,
 			       (long long)res.tables[i].rows, b, res.tables[i].seconds);
 		}
-		format_bytes(res.bytes, b, sizeof(b));
+		cli_format_bytes(res.bytes, b, sizeof(b));
 		printf("%lld rows in %zu tables, %s, %.2f s (subset: %u rounds, %u queries)\n",
 		       (long long)res.rows, res.ntables, b, res.seconds, res.rounds, res.queries);
 		for (size_t i = 0; i < res.npruned; i++)
@@ -280,7 +263,7 @@ out:
 static void print_manifest_line(json_t *m)
 {
 	char b[32];
-	format_bytes((long long)json_integer_value(json_object_get(m, "bytes")), b, sizeof(b));
+	cli_format_bytes((long long)json_integer_value(json_object_get(m, "bytes")), b, sizeof(b));
 	printf("%-48s %-24s %-20s %-12s %10lld %10s\n", json_string_value(json_object_get(m, "id")),
 	       json_string_value(json_object_get(m, "dataset")),
 	       json_string_value(json_object_get(m, "created")),
@@ -303,7 +286,7 @@ static int snapshot_list_cmd(struct cli *cli, const char *dataset, const char *s
 		return EXIT_FAILURE_;
 	}
 	if (cli->json) {
-		print_json(list);
+		cli_print_json_value(list);
 	} else {
 		printf("%-48s %-24s %-20s %-12s %10s %10s\n", "ID", "DATASET", "CREATED", "BUILD",
 		       "ROWS", "SIZE");
@@ -328,10 +311,10 @@ static int snapshot_show_cmd(struct cli *cli, const char *id, const char *store)
 		return EXIT_FAILURE_;
 	}
 	if (cli->json) {
-		print_json(m);
+		cli_print_json_value(m);
 	} else {
 		char b[32];
-		format_bytes((long long)json_integer_value(json_object_get(m, "bytes")), b, sizeof(b));
+		cli_format_bytes((long long)json_integer_value(json_object_get(m, "bytes")), b, sizeof(b));
 		printf("snapshot %s\n  dataset %s (generation %lld), build %s\n  created %s in %.2f s "
 		       "from %s\n  %lld rows, %s\n  source schema %s\n",
 		       json_string_value(json_object_get(m, "id")),
@@ -353,7 +336,7 @@ static int snapshot_show_cmd(struct cli *cli, const char *id, const char *store)
 			json_t *c;
 			json_array_foreach(json_object_get(t, "anonymized"), k, c)
 			strbuf_addf(&anon, "%s%s", k ? ", " : "", json_string_value(c));
-			format_bytes((long long)json_integer_value(json_object_get(t, "bytes")), b,
+			cli_format_bytes((long long)json_integer_value(json_object_get(t, "bytes")), b,
 				     sizeof(b));
 			printf("  %-40s %10lld %10s  %s%s\n",
 			       json_string_value(json_object_get(t, "table")),
@@ -391,7 +374,7 @@ static int snapshot_restore_cmd(struct cli *cli, const char *id, const char *int
 								"seconds", res.tables[i].seconds));
 		json_t *j = json_pack("{s:s, s:I, s:f, s:o}", "id", id, "rows", (json_int_t)res.rows,
 				      "seconds", res.seconds, "tables", tables);
-		print_json(j);
+		cli_print_json_value(j);
 		json_decref(j);
 	} else {
 		printf("restored snapshot %s: %lld rows in %zu tables, %.2f s\n", id,
@@ -423,7 +406,7 @@ static int snapshot_delete_cmd(struct cli *cli, const char *id, const char *stor
 	}
 	if (cli->json) {
 		json_t *j = json_pack("{s:s}", "deleted", id);
-		print_json(j);
+		cli_print_json_value(j);
 		json_decref(j);
 	} else {
 		printf("deleted snapshot %s\n", id);
@@ -480,7 +463,7 @@ static int snapshot_prepare_cmd(struct cli *cli, const char *id, const char *end
 				      "steps", "start", res.start_seconds, "ready",
 				      res.ready_seconds, "restore", res.restore_seconds, "commit",
 				      res.commit_seconds);
-		print_json(j);
+		cli_print_json_value(j);
 		json_decref(j);
 	} else if (res.reused) {
 		printf("snapshot %s is prepared already: image %s (database %s, user %s)\n", id,
@@ -521,13 +504,13 @@ static int snapshot_images_cmd(struct cli *cli, const char *dataset, const char 
 					     v[i].build_component, "created", v[i].created,
 					     "database", v[i].database, "user", v[i].user, "size",
 					     (json_int_t)v[i].size));
-		print_json(a);
+		cli_print_json_value(a);
 		json_decref(a);
 	} else {
 		printf("%-48s %-48s %-12s %10s\n", "IMAGE", "SNAPSHOT", "BUILD", "SIZE");
 		for (size_t i = 0; i < n; i++) {
 			char b[32];
-			format_bytes((long long)v[i].size, b, sizeof(b));
+			cli_format_bytes((long long)v[i].size, b, sizeof(b));
 			printf("%-48s %-48s %-12s %10s\n", v[i].image, v[i].snapshot, v[i].build, b);
 		}
 	}

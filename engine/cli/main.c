@@ -122,6 +122,23 @@ char *cli_beside_state(const struct cli *cli, const char *name)
 	return store_beside(cli->state, name);
 }
 
+void cli_print_json_value(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	cli_print_json(s);
+	free(s);
+}
+
+void cli_format_bytes(long long n, char *out, size_t size)
+{
+	if (n < 10 * 1024)
+		snprintf(out, size, "%lld B", n);
+	else if (n < 10 * 1024 * 1024)
+		snprintf(out, size, "%.1f kB", (double)n / 1024);
+	else
+		snprintf(out, size, "%.1f MB", (double)n / (1024 * 1024));
+}
+
 char *cli_data_dir(const struct cli *cli, const char *given, const char *env_name,
 		   const char *name)
 {

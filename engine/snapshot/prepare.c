@@ -393,24 +393,6 @@ out:
 	return rc;
 }
 
-struct log_text {
-	struct docker_demux dm;
-	struct strbuf text;
-};
-
-static int on_log_frame(void *ctx, int stream, const char *data, size_t len)
-{
-	(void)stream;
-	strbuf_add(&((struct log_text *)ctx)->text, data, len);
-	return 0;
-}
-
-static int on_log_piece(void *ctx, const char *data, size_t len)
-{
-	struct log_text *lt = ctx;
-	return docker_demux_feed(&lt->dm, data, len, on_log_frame, lt);
-}
-
 /* The container was created with StopSignal SIGINT: docker stop asks for a
  * fast shutdown, whose checkpoint leaves a data directory that starts
  * without recovery. The server is the container's process, so its exit
@@ -421,7 +403,7 @@ static int stop_cleanly(struct prepare *p)
 {
 	struct strbuf path = STRBUF_INIT;
 	json_t *state = NULL;
-	struct log_text lt = { .text = STRBUF_INIT };
+	struct strbuf log = STRBUF_INIT;
 	int rc = -1;
 	strbuf_addf(&path, "/containers/%s/stop?t=60", p->container);
 	if (request(p, "POST", strbuf_cstr(&path), NULL, NULL) < 0)
@@ -431,13 +413,10 @@ static int stop_cleanly(struct prepare *p)
 	if (request(p, "GET", strbuf_cstr(&path), NULL, &state) < 0)
 		goto out;
 	long long code = json_integer_value(json_object_get(json_object_get(state, "State"), "ExitCode"));
-	strbuf_reset(&path);
-	strbuf_addf(&path, "/containers/%s/logs?stderr=1&stdout=1&tail=20", p->container);
-	long status;
-	if (docker_stream(p->d, strbuf_cstr(&path), 30000, on_log_piece, &lt, &status, p->err) < 0)
+	if (docker_container_output(p->d, p->container, false, 20, 30000, &log, p->err) < 0)
 		goto out;
-	if (code != 0 || !strstr(strbuf_cstr(&lt.text), "checkpoint complete") ||
-	    !strstr(strbuf_cstr(&lt.text), "database system is shut down")) {
+	if (code != 0 || !strstr(strbuf_cstr(&log), "checkpoint complete") ||
+	    !strstr(strbuf_cstr(&log), "database system is shut down")) {
 		error_set(p->err, "PostgreSQL in container %.12s did not shut down cleanly (exit code "
 				  "%lld%s): nothing was committed",
 			  p->container, code,
@@ -446,7 +425,7 @@ static int stop_cleanly(struct prepare *p)
 	}
 	rc = 0;
 out:
-	strbuf_release(&lt.text);
+	strbuf_release(&log);
 	json_decref(state);
 	strbuf_release(&path);
 	return rc;

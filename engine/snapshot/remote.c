@@ -19,23 +19,13 @@ struct snapshot_remote {
 	long long keep;
 };
 
-/* The first line of a credentials file; never echoed. */
+/* A credentials file's key; the message names the file, never the key. */
 static char *read_key(const char *path, const char *what, const char *dataset, struct error *err)
 {
-	struct strbuf sb = STRBUF_INIT;
-	if (strbuf_read_file(&sb, path) < 0) {
-		error_set(err, "dataset %s: store: s3: %s %s: %s", dataset, what, path, strerror(errno));
-		strbuf_release(&sb);
-		return NULL;
-	}
-	size_t n = strcspn(sb.buf ? sb.buf : "", "\r\n");
-	strbuf_truncate(&sb, n);
-	if (!n) {
-		error_set(err, "dataset %s: store: s3: %s %s is empty", dataset, what, path);
-		strbuf_release(&sb);
-		return NULL;
-	}
-	return strbuf_detach(&sb);
+	char *key = s3_read_key(path, err);
+	if (!key)
+		error_wrap(err, "dataset %s: store: s3: %s", dataset, what);
+	return key;
 }
 
 int snapshot_remote_open(struct snapshot_remote **out, const struct dataset *ds, struct error *err)

@@ -468,3 +468,21 @@ int s3_delete(struct s3 *s, const char *key, struct error *err)
 	call_release(&c);
 	return rc;
 }
+
+char *s3_read_key(const char *path, struct error *err)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (strbuf_read_file(&sb, path) < 0) {
+		error_set(err, "%s: %s", path, strerror(errno));
+		strbuf_release(&sb);
+		return NULL;
+	}
+	size_t n = strcspn(sb.buf ? sb.buf : "", "\r\n");
+	strbuf_truncate(&sb, n);
+	if (!n) {
+		error_set(err, "%s is empty", path);
+		strbuf_release(&sb);
+		return NULL;
+	}
+	return strbuf_detach(&sb);
+}

@@ -27,6 +27,10 @@ struct s3_config {
 
 struct s3;
 
+/* The first line of a credentials file (heap; explicit_bzero it when done),
+ * or NULL with err naming the file only: a key is never put in a message. */
+char *s3_read_key(const char *path, struct error *err);
+
 int s3_open(struct s3 **out, const struct s3_config *c, struct error *err);
 void s3_close(struct s3 *s);
 /* "s3://bucket/prefix/", for messages. */

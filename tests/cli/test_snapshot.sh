@@ -135,6 +135,8 @@ for _ in $(seq 150); do pg_isready -q -h "$ip" && break; sleep 0.1; done
 n=$(psql -X -At -h "$ip" -U postgres -d shop -c "SELECT count(*) FROM customer WHERE email NOT LIKE '%@mail.example'" 2>&1 || true)
 want=$(psql -X -At -d "$(url_of copy2)" -c "SELECT count(*) FROM customer")
 [ "$n" = "$want" ] && [ "$n" -gt 0 ] && passes=$((passes + 1)) || { echo "FAIL: the prepared image has '$n' anonymized customers, the restore $want"; failures=$((failures + 1)); }
+# the engine's log may trail the server by a moment: wait for the ready line
+for _ in $(seq 50); do docker logs "$cid" 2>&1 | grep -q "ready to accept connections" && break; sleep 0.1; done
 docker logs "$cid" 2>&1 | grep -q "database system was shut down at" && passes=$((passes + 1)) || { echo "FAIL: the prepared image needed recovery"; docker logs "$cid"; failures=$((failures + 1)); }
 docker rm -f "$cid" >/dev/null
 # Prepared: the database runs the snapshot's image, the application answers
@@ -284,7 +286,7 @@ check "delete removes it from the bucket" "[m['id'] for m in d] == ['${s3_ids[2]
 sed -i "s|secret_key_file: s3.secret|secret_key_file: no-such.secret|" s3.yaml
 expect_exit 0 policy apply --no-apply --user admin -f s3.yaml
 expect_exit 1 snapshot list demo/shop-s3 --store "$work/s3cache"
-contains "a missing key file is named" "dataset demo/shop-s3: store: s3: secret_key_file no-such.secret: No such file or directory"
+contains "a missing key file is named" "dataset demo/shop-s3: store: s3: secret_key_file: no-such.secret: No such file or directory"
 "$repo/tools/s3" stop "$work/s3"
 
 # A source the dataset cannot read: the error names it; nothing is left behind.

@@ -1189,3 +1189,35 @@ int docker_demux_feed(struct docker_demux *dm, const char *data, size_t len, doc
 	}
 	return 0;
 }
+
+struct output {
+	struct docker_demux dm;
+	struct strbuf *out;
+};
+
+static int on_output_frame(void *ctx, int stream, const char *data, size_t len)
+{
+	(void)stream;
+	strbuf_add(((struct output *)ctx)->out, data, len);
+	return 0;
+}
+
+static int on_output_piece(void *ctx, const char *data, size_t len)
+{
+	struct output *o = ctx;
+	return docker_demux_feed(&o->dm, data, len, on_output_frame, o);
+}
+
+int docker_container_output(struct docker *d, const char *id, bool stdout_only, int tail,
+			    long timeout_ms, struct strbuf *out, struct error *err)
+{
+	struct output o = { .out = out };
+	struct strbuf path = STRBUF_INIT;
+	strbuf_addf(&path, "/containers/%s/logs?stdout=1%s", id, stdout_only ? "" : "&stderr=1");
+	if (tail > 0)
+		strbuf_addf(&path, "&tail=%d", tail);
+	long status;
+	int rc = docker_stream(d, strbuf_cstr(&path), timeout_ms, on_output_piece, &o, &status, err);
+	strbuf_release(&path);
+	return rc;
+}

@@ -84,4 +84,11 @@ typedef int (*docker_demux_fn)(void *ctx, int stream, const char *data, size_t l
 int docker_demux_feed(struct docker_demux *dm, const char *data, size_t len, docker_demux_fn fn,
 		      void *ctx);
 
+/* A container's output (GET /containers/{id}/logs, demultiplexed) appended
+ * to out: all of its stdout (tail 0, stdout_only), or the last tail lines
+ * of stdout and stderr. timeout_ms 0: none. */
+struct strbuf;
+int docker_container_output(struct docker *d, const char *id, bool stdout_only, int tail,
+			    long timeout_ms, struct strbuf *out, struct error *err);
+
 #endif
