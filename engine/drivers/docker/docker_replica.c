@@ -69,20 +69,30 @@ struct replica_plans *replica_plans_new(const struct resolution *r, const char *
 			else
 				strbuf_addf(&of, "%s/%s", dep->obj.ns->s, dep->replica.of->s);
 			ro->source = strbuf_detach(&of);
-			struct error err = ERROR_INIT;
-			if (fetch_backup(r, ro->source, dep->replica.backup, &err) < 0 ||
-			    replica_backup(backup_default_store(), ro->source,
-					   dep->replica.backup ? dep->replica.backup->s : NULL,
-					   &ro->manifest, &err) < 0) {
-				struct strbuf m = STRBUF_INIT;
-				strbuf_addf(&m, "replica %s of %s: %s", dr->id, ro->source, error_msg(&err));
-				ro->error = strbuf_detach(&m);
-			}
-			error_clear(&err);
 			map_put(&rp->by_dependency, dr->id, strlen(dr->id), ro);
 		}
 		if (!has_container(ctx, in->key))
 			ro->replicating = true;
+	}
+	/* The backup only matters while a replica is made: one that runs
+	 * costs no fetch and no read. */
+	size_t it = 0;
+	const struct map_slot *slot;
+	while (map_next(&rp->by_dependency, &it, &slot)) {
+		struct replica_of *ro = slot->value;
+		if (!ro->replicating)
+			continue;
+		const struct dependency *dep = resolution_find_dep(r, ro->dependency)->dep;
+		struct error err = ERROR_INIT;
+		if (fetch_backup(r, ro->source, dep->replica.backup, &err) < 0 ||
+		    replica_backup(backup_default_store(), ro->source,
+				   dep->replica.backup ? dep->replica.backup->s : NULL, &ro->manifest,
+				   &err) < 0) {
+			struct strbuf m = STRBUF_INIT;
+			strbuf_addf(&m, "replica %s of %s: %s", ro->dependency, ro->source, error_msg(&err));
+			ro->error = strbuf_detach(&m);
+		}
+		error_clear(&err);
 	}
 	return rp;
 }
