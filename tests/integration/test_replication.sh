@@ -171,6 +171,13 @@ check "and its steps with their times" sh -c "grep -q 'restore shop/db [0-9.]* s
 check "status -o json has them" test "$("$cairn_bin" status -o json | json '[(d["replica"]["of"], sorted(s["step"] for s in d["replica"]["steps"])) for d in d["dependencies"] if d["id"] == "main/staging"]')" = "[('main/prod', ['restore', 'sync'])]"
 check "a dependency that is not a replica is refused" sh -c "'$cairn_bin' replica stop main/prod --user admin 2>&1 | grep -q 'not a replica'"
 
+echo "== once made, a replica takes a newer build like any dependency"
+sed 's/build: "2026.12.1"/build: "2026.12.2"/' "$ex/staging.yaml" >staging-next.yaml
+"$cairn_bin" policy apply --user admin -f staging-next.yaml >apply9.txt
+check "the app updated, nothing replicated again" sh -c "grep -q 'ok *update .*staging#app' apply9.txt && ! grep -q 'sync\|restore' apply9.txt"
+check "it runs the newer build" test "$(docker inspect -f '{{.Config.Image}}' "$sapp")" = cairn/shop-app:2026.12.2
+check "with production's rows still" sh -c "curl -sf http://127.0.0.1:\$(docker port $sapp 8080 | head -1 | cut -d: -f2)/ | grep -q '<td align=\"right\">$customers</td>'"
+
 echo "== cairn serve backs production up at its schedule"
 sed 's/  backup: {keep: 3}/  backup: {keep: 3, schedule: "00:00"}/' "$ex/shop.yaml" >shop-scheduled.yaml
 grep -q 'schedule: "00:00"' shop-scheduled.yaml
