@@ -2,7 +2,8 @@
  * its instances' `backup` params name (pg_dump -Fd -j through a helper
  * container on the database container's network; a content-addressed copy
  * of a volume's files, where a file whose size and time did not change
- * since the previous backup is not read again), with the images every
+ * since the previous backup is neither hashed nor stored again), with the
+ * images every
  * component runs. Kept in a directory: ID/ holds manifest.json, the dump
  * files (postgres-N.*) and the file lists (volume-N.json); .objects/ holds
  * the files' contents by SHA-256, shared by all backups. Used by the CLI

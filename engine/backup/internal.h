@@ -30,7 +30,8 @@ json_t *backup_read_json(struct sn_storage *st, const char *id, const char *name
 /* Copies the files of part p (a volume mounted in the running container)
  * as part index of backup id: contents new to the store into .objects/,
  * the list into volume-INDEX.json. A file of the same path, size and time
- * in the previous backup's list (when previous is not NULL) is not read. */
+ * in the previous backup's list (when previous is not NULL) is skipped in
+ * the stream: neither hashed nor stored. */
 int backup_take_volume(struct sn_storage *st, const char *store, const char *id,
 		       const char *previous, size_t index, struct backup_part *p,
 		       struct docker *d, const char *container, struct error *err);
