@@ -72,6 +72,8 @@ const struct dep_result *resolution_find_dep(const struct resolution *r, const c
 /* Fills out (a set keyed by "ns/name") with the dependencies of r marked
  * `stopped: true`; map_release() it. */
 void resolution_stopped(const struct resolution *r, struct map *out);
+/* Whether in serves dependency "ns/name". */
+bool instance_serves(const struct instance *in, const char *dependency);
 /* Whether every dependency in serves is in stopped: then the instance is
  * kept (container, volumes, networks) but does not run. */
 bool instance_stopped(const struct instance *in, const struct map *stopped);

@@ -91,15 +91,11 @@ struct report_seen report_observed(const struct fleet *fleet, const struct insta
 static json_t *replica_json(const struct dep_result *d)
 {
 	const struct dependency *dep = d->dep;
-	struct strbuf of = STRBUF_INIT;
-	if (strchr(dep->replica.of->s, '/'))
-		strbuf_adds(&of, dep->replica.of->s);
-	else
-		strbuf_addf(&of, "%s/%s", dep->obj.ns->s, dep->replica.of->s);
-	json_t *j = json_pack("{s:s, s:s?, s:o}", "of", strbuf_cstr(&of), "backup",
+	char *of = dependency_replica_of(dep);
+	json_t *j = json_pack("{s:s, s:s?, s:o}", "of", of, "backup",
 			      dep->replica.backup ? dep->replica.backup->s : NULL, "steps",
 			      replica_steps(backup_default_store(), d->id));
-	strbuf_release(&of);
+	free(of);
 	return j;
 }
 

@@ -1092,6 +1092,14 @@ void resolution_stopped(const struct resolution *r, struct map *out)
 			map_put(out, r->deps[i].id, strlen(r->deps[i].id), (void *)&r->deps[i]);
 }
 
+bool instance_serves(const struct instance *in, const char *dependency)
+{
+	for (uint32_t i = 0; i < in->ndeps; i++)
+		if (strcmp(in->deps[i], dependency) == 0)
+			return true;
+	return false;
+}
+
 bool instance_stopped(const struct instance *in, const struct map *stopped)
 {
 	if (in->ndeps == 0 || stopped->len == 0)

@@ -1162,6 +1162,16 @@ static void dep_backup(struct load *ld, void *target, const struct ynode *v)
 	DECODE(ld, v, dep_backup_fields, target);
 }
 
+char *dependency_replica_of(const struct dependency *d)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (strchr(d->replica.of->s, '/'))
+		strbuf_adds(&sb, d->replica.of->s);
+	else
+		strbuf_addf(&sb, "%s/%s", d->obj.ns->s, d->replica.of->s);
+	return strbuf_detach(&sb);
+}
+
 static void replica_of(struct load *ld, void *target, const struct ynode *v)
 {
 	((struct dependency *)target)->replica.of = want_locator(ld, v, "of");

@@ -132,6 +132,9 @@ struct dependency {
 	} replica;
 };
 #define DEPENDENCY_BACKUP_KEEP 7
+/* "ns/name" of the dependency a replica copies (its `of`, relative to its
+ * own namespace); heap. */
+char *dependency_replica_of(const struct dependency *d);
 
 enum rule_verdict { VERDICT_NONE, VERDICT_ALLOW, VERDICT_REJECT };
 

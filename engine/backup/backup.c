@@ -12,28 +12,17 @@
 #include "base/map.h"
 #include "base/strbuf.h"
 #include "base/timefmt.h"
-#include "base/vec.h"
 #include "engine/driver.h"
 #include "engine/drivers/docker/docker_spec.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
 /* ---- which parts ---- */
-
-static bool serves(const struct instance *in, const char *dependency)
-{
-	for (uint32_t i = 0; i < in->ndeps; i++)
-		if (strcmp(in->deps[i], dependency) == 0)
-			return true;
-	return false;
-}
 
 static const char *mount_path(json_t *params, const char *volume)
 {
@@ -48,11 +37,15 @@ static const char *mount_path(json_t *params, const char *volume)
 	return NULL;
 }
 
-static struct backup_part part_new(const char *kind, const struct instance *in)
+static struct backup_part *add_part(struct backup_result *out, const char *kind,
+				     const struct instance *in)
 {
-	return (struct backup_part){ .kind = xstrdup(kind), .service = xstrdup(in->service),
-				     .component = xstrdup(in->component), .key = xstrdup(in->key),
-				     .cluster = xstrdup(in->cluster) };
+	out->parts = xrealloc(out->parts, (out->nparts + 1) * sizeof(*out->parts));
+	struct backup_part *p = &out->parts[out->nparts++];
+	*p = (struct backup_part){ .kind = xstrdup(kind), .service = xstrdup(in->service),
+				   .component = xstrdup(in->component), .key = xstrdup(in->key),
+				   .cluster = xstrdup(in->cluster) };
+	return p;
 }
 
 static void part_release(struct backup_part *p)
@@ -75,7 +68,7 @@ static int find_parts(const struct resolution *r, const char *dependency,
 {
 	for (size_t i = 0; i < r->ninstances; i++) {
 		const struct instance *in = r->instances[i];
-		if (!serves(in, dependency) || !in->params || !in->code_type ||
+		if (!instance_serves(in, dependency) || !in->params || !in->code_type ||
 		    strcmp(in->code_type, "docker") != 0)
 			continue;
 		json_t *params = json_loads(in->params->s, 0, NULL);
@@ -90,9 +83,7 @@ static int find_parts(const struct resolution *r, const char *dependency,
 				rc = error_set(err, "instance %s: backup: postgres needs database and user",
 					       in->key);
 			} else {
-				out->parts = xrealloc(out->parts, (out->nparts + 1) * sizeof(*out->parts));
-				struct backup_part *p = &out->parts[out->nparts++];
-				*p = part_new("postgres", in);
+				struct backup_part *p = add_part(out, "postgres", in);
 				p->database = xstrdup(db);
 				p->user = xstrdup(user);
 			}
@@ -103,9 +94,7 @@ static int find_parts(const struct resolution *r, const char *dependency,
 				rc = error_set(err, "instance %s: backup: volume '%s' is not one of its volumes",
 					       in->key, volume);
 			} else {
-				out->parts = xrealloc(out->parts, (out->nparts + 1) * sizeof(*out->parts));
-				struct backup_part *p = &out->parts[out->nparts++];
-				*p = part_new("volume", in);
+				struct backup_part *p = add_part(out, "volume", in);
 				p->volume = xstrdup(volume);
 				p->path = xstrdup(path);
 			}
@@ -264,7 +253,7 @@ static int record_build(struct take *t, const struct resolution *r, const char *
 {
 	for (size_t i = 0; i < r->ninstances; i++) {
 		const struct instance *in = r->instances[i];
-		if (!serves(in, dependency) || !in->code_type || strcmp(in->code_type, "docker") != 0)
+		if (!instance_serves(in, dependency) || !in->code_type || strcmp(in->code_type, "docker") != 0)
 			continue;
 		struct docker *d = engine_of(t, in->cluster);
 		if (!d)
@@ -366,7 +355,9 @@ static int prune(struct take *t, const char *dependency)
 	}
 	free(prefix);
 	sn_storage_list_free(ids, n);
-	return rc < 0 ? -1 : backup_collect_garbage(t->st, t->store, t->err);
+	if (rc == 0 && backup_collect_garbage(t->st, t->store, t->err) < 0)
+		rc = error_wrap(t->err, "backup %s was taken", t->res->id);
+	return rc;
 }
 
 /* To the dependency's bucket, when it has one; keep applies there too. A

@@ -69,7 +69,8 @@ int backup_show(const char *store, const char *id, json_t **out, struct error *e
 int backup_delete(const char *store, const char *id, struct error *err);
 
 /* Backups of a dependency with backup: {store: {s3: …}} are kept in that
- * bucket too (keys backups/ID/FILE and objects/SHA256 under its prefix).
+ * bucket too (keys backups/ID/FILE and objects/NS.NAME/SHA256 under its
+ * prefix).
  * *out stays NULL (and 0 is returned) for one without; key files are read
  * relative to the working directory. */
 struct backup_remote;

@@ -38,16 +38,18 @@ int backup_take_volume(struct sn_storage *st, const char *store, const char *id,
 /* The file holding the list of part index's files: "volume-INDEX.json". */
 #define BACKUP_LIST_NAME_SIZE 48
 void backup_list_name(char out[BACKUP_LIST_NAME_SIZE], size_t index);
+/* Reads a JSON file ("manifest.json", a list) of one backup; NULL with err. */
+typedef json_t *(*backup_list_fn)(void *ctx, const char *name, struct error *err);
 /* Adds to refs (a set) the contents the volume lists of manifest refer to,
- * each list read by list_of (a new reference, or NULL). */
-void backup_add_refs(json_t *manifest, json_t *(*list_of)(void *ctx, const char *name), void *ctx,
-		     json_t *refs);
-/* A list_of for backup_add_refs: the file of backup id in st, or NULL. */
+ * each list read by list_of; -1 when one cannot be read. */
+int backup_add_refs(json_t *manifest, backup_list_fn list_of, void *ctx, json_t *refs,
+		    struct error *err);
+/* A backup_list_fn of the backup id in st. */
 struct backup_stored {
 	struct sn_storage *st;
 	const char *id;
 };
-json_t *backup_stored_list(void *ctx, const char *name);
+json_t *backup_stored_list(void *ctx, const char *name, struct error *err);
 /* Deletes the contents in .objects/ that no backup's list refers to. */
 int backup_collect_garbage(struct sn_storage *st, const char *store, struct error *err);
 

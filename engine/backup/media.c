@@ -23,7 +23,7 @@
 struct volume_copy {
 	const char *store;
 	struct backup_part *p;
-	json_t *previous; /* the previous list's entries by path (borrowed from prev_list) */
+	json_t *previous; /* the previous backup's entries of this volume, by path */
 	json_t *entries;
 	struct strbuf object, tmp;
 	unsigned char buf[64 * 1024];
@@ -253,8 +253,8 @@ void backup_list_name(char out[BACKUP_LIST_NAME_SIZE], size_t index)
 	snprintf(out, BACKUP_LIST_NAME_SIZE, "volume-%zu.json", index);
 }
 
-void backup_add_refs(json_t *manifest, json_t *(*list_of)(void *ctx, const char *name), void *ctx,
-		     json_t *refs)
+int backup_add_refs(json_t *manifest, backup_list_fn list_of, void *ctx, json_t *refs,
+		    struct error *err)
 {
 	size_t i;
 	json_t *part;
@@ -265,7 +265,9 @@ void backup_add_refs(json_t *manifest, json_t *(*list_of)(void *ctx, const char 
 			continue;
 		char name[BACKUP_LIST_NAME_SIZE];
 		backup_list_name(name, i);
-		json_t *list = list_of(ctx, name);
+		json_t *list = list_of(ctx, name, err);
+		if (!list)
+			return -1;
 		size_t k;
 		json_t *e;
 		json_array_foreach(json_object_get(list, "entries"), k, e)
@@ -276,15 +278,13 @@ void backup_add_refs(json_t *manifest, json_t *(*list_of)(void *ctx, const char 
 		}
 		json_decref(list);
 	}
+	return 0;
 }
 
-json_t *backup_stored_list(void *ctx, const char *name)
+json_t *backup_stored_list(void *ctx, const char *name, struct error *err)
 {
 	struct backup_stored *s = ctx;
-	struct error ignored = ERROR_INIT;
-	json_t *j = backup_read_json(s->st, s->id, name, &ignored);
-	error_clear(&ignored);
-	return j;
+	return backup_read_json(s->st, s->id, name, err);
 }
 
 int backup_collect_garbage(struct sn_storage *st, const char *store, struct error *err)
@@ -293,14 +293,21 @@ int backup_collect_garbage(struct sn_storage *st, const char *store, struct erro
 	size_t n;
 	if (sn_storage_list(st, &ids, &n, err) < 0)
 		return -1;
+	/* A list that cannot be read stops the collection: its contents
+	 * would look unreferenced. */
 	json_t *refs = json_object();
-	for (size_t i = 0; i < n; i++) {
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct backup_stored one = { st, ids[i] };
-		json_t *m = backup_stored_list(&one, "manifest.json");
-		backup_add_refs(m, backup_stored_list, &one, refs);
+		json_t *m = backup_stored_list(&one, "manifest.json", err);
+		rc = m ? backup_add_refs(m, backup_stored_list, &one, refs, err) : -1;
 		json_decref(m);
 	}
 	sn_storage_list_free(ids, n);
+	if (rc < 0) {
+		json_decref(refs);
+		return error_wrap(err, "unreferenced contents were kept");
+	}
 	struct strbuf path = STRBUF_INIT;
 	strbuf_addf(&path, "%s/.objects", store);
 	DIR *top = opendir(strbuf_cstr(&path));

@@ -1,9 +1,11 @@
 /* Backups kept in S3-compatible storage too (backup.h): published from the
  * local directory they are made in (the contents first, each once; the
  * backup's files; its manifest last, so a listing never sees one half
- * uploaded), keep applied in the bucket with the contents no backup there
- * refers to; fetched back into the local directory for a replica. Keys:
- * backups/ID/FILE and objects/SHA256 under the configured prefix. */
+ * uploaded), keep applied in the bucket with the contents no backup of
+ * the dependency there refers to; fetched back into the local directory
+ * for a replica. Keys: backups/ID/FILE and objects/NS.NAME/SHA256 under
+ * the configured prefix: each dependency's contents apart, so that pruning
+ * one never takes what another's backup, being published, refers to. */
 #include "internal.h"
 
 #include "base/alloc.h"
@@ -21,6 +23,7 @@ struct backup_remote {
 	struct s3 *s3;
 	char *dependency; /* "ns/name" */
 	char *prefix;     /* "ns.name.": its backups' ids begin so */
+	char *objects;    /* "objects/ns.name/": where its contents are */
 };
 
 /* A credentials file's key; the message names the file, never the key. */
@@ -52,6 +55,9 @@ int backup_remote_open(struct backup_remote **out, const struct dependency *dep,
 		if (s3_open(&r->s3, &c, err) == 0) {
 			r->dependency = xstrdup(name.buf);
 			r->prefix = backup_id_prefix(name.buf);
+			struct strbuf objects = STRBUF_INIT; /* "ns.name." -> "objects/ns.name/" */
+			strbuf_addf(&objects, "objects/%.*s/", (int)strlen(r->prefix) - 1, r->prefix);
+			r->objects = strbuf_detach(&objects);
 			*out = r;
 			rc = 0;
 		} else {
@@ -73,6 +79,7 @@ void backup_remote_close(struct backup_remote *r)
 	s3_close(r->s3);
 	free(r->dependency);
 	free(r->prefix);
+	free(r->objects);
 	free(r);
 }
 
@@ -179,13 +186,10 @@ struct remote_backup {
 	const char *id;
 };
 
-static json_t *remote_list(void *ctx, const char *name)
+static json_t *remote_list(void *ctx, const char *name, struct error *err)
 {
 	struct remote_backup *rb = ctx;
-	struct error ignored = ERROR_INIT;
-	json_t *j = get_json(rb->r, rb->id, name, &ignored);
-	error_clear(&ignored);
-	return j;
+	return get_json(rb->r, rb->id, name, err);
 }
 
 /* Deletes the bucket's oldest backups of the dependency beyond keep (each
@@ -219,32 +223,29 @@ static int prune_bucket(struct backup_remote *r, int64_t keep, json_t *pruned, s
 		if (rc == 0)
 			json_array_append_new(pruned, json_string(id));
 	}
-	/* what every backup in the bucket (of any dependency) refers to */
-	json_t *all = NULL;
-	if (rc == 0 && (rc = keys_under(r, "backups/", &all, err)) == 0) {
-		const char *k;
-		json_t *v;
-		json_object_foreach(all, k, v)
-		{
-			const char *id = k + strlen("backups/"), *slash = strchr(id, '/');
-			if (!slash || strcmp(slash, "/manifest.json") != 0)
-				continue;
-			char *one = xstrndup(id, (size_t)(slash - id));
-			struct remote_backup rb = { r, one };
-			json_t *m = remote_list(&rb, "manifest.json");
-			backup_add_refs(m, remote_list, &rb, refs);
-			json_decref(m);
-			free(one);
-		}
+	/* what the dependency's backups left there refer to: a list that
+	 * cannot be read stops it, as its contents would look unreferenced */
+	json_t *left = NULL;
+	if (rc == 0)
+		rc = remote_ids(r, &left, err);
+	size_t i;
+	json_t *one;
+	json_array_foreach(left, i, one)
+	{
+		struct remote_backup rb = { r, json_string_value(one) };
+		json_t *m = rc == 0 ? remote_list(&rb, "manifest.json", err) : NULL;
+		if (rc == 0)
+			rc = m ? backup_add_refs(m, remote_list, &rb, refs, err) : -1;
+		json_decref(m);
 	}
-	if (rc == 0 && (rc = keys_under(r, "objects/", &keys, err)) == 0) {
+	if (rc == 0 && (rc = keys_under(r, r->objects, &keys, err)) == 0) {
 		const char *k;
 		json_t *v;
 		json_object_foreach(keys, k, v)
-			if (rc == 0 && !json_object_get(refs, k + strlen("objects/")))
+			if (rc == 0 && !json_object_get(refs, k + strlen(r->objects)))
 				rc = s3_delete(r->s3, k, err);
 	}
-	json_decref(all);
+	json_decref(left);
 	json_decref(keys);
 	json_decref(refs);
 	json_decref(ids);
@@ -265,19 +266,19 @@ int backup_remote_publish(struct backup_remote *r, const char *store, const char
 	int rc = -1;
 	struct backup_stored lb = { st, id };
 	json_t *m = backup_read_json(st, id, "manifest.json", err);
-	if (!m || keys_under(r, "objects/", &have, err) < 0)
+	if (!m || backup_add_refs(m, backup_stored_list, &lb, mine, err) < 0 ||
+	    keys_under(r, r->objects, &have, err) < 0)
 		goto out;
-	backup_add_refs(m, backup_stored_list, &lb, mine);
 	const char *sha;
 	json_t *v;
 	json_object_foreach(mine, sha, v)
 	{
-		if (json_object_get(have, sha))
+		strbuf_reset(&key);
+		strbuf_addf(&key, "%s%s", r->objects, sha);
+		if (json_object_get(have, strbuf_cstr(&key)))
 			continue;
 		strbuf_reset(&path);
 		strbuf_addf(&path, "%s/.objects/%.2s/%s", store, sha, sha);
-		strbuf_reset(&key);
-		strbuf_addf(&key, "objects/%s", sha);
 		if (s3_put_file(r->s3, strbuf_cstr(&key), strbuf_cstr(&path), err) < 0)
 			goto out;
 	}
@@ -327,7 +328,7 @@ static int fetch_object(struct backup_remote *r, const char *store, const char *
 	int rc = 0;
 	if (stat(strbuf_cstr(&path), &sb) != 0) {
 		strbuf_addf(&tmp, "%s.fetching.%ld", strbuf_cstr(&path), (long)getpid());
-		strbuf_addf(&key, "objects/%s", sha);
+		strbuf_addf(&key, "%s%s", r->objects, sha);
 		rc = s3_get_file(r->s3, strbuf_cstr(&key), strbuf_cstr(&tmp), sha, err);
 		if (rc == 0 && rename(strbuf_cstr(&tmp), strbuf_cstr(&path)) < 0)
 			rc = error_set(err, "cannot rename to %s: %s", strbuf_cstr(&path), strerror(errno));
@@ -390,10 +391,8 @@ int backup_remote_fetch(struct backup_remote *r, const char *store, const char *
 	}
 	json_t *m = rc == 0 ? get_json(r, id, "manifest.json", err) : NULL;
 	struct remote_backup rb = { r, id };
-	if (m)
-		backup_add_refs(m, remote_list, &rb, refs);
-	else
-		rc = -1;
+	if (rc == 0)
+		rc = m ? backup_add_refs(m, remote_list, &rb, refs, err) : -1;
 	json_object_foreach(refs, k, v)
 		if (rc == 0)
 			rc = fetch_object(r, store, k, err);

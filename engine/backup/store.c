@@ -144,8 +144,9 @@ int backup_delete(const char *store, const char *id, struct error *err)
 	if (!st)
 		return -1;
 	int lock = backup_lock(store, err), rc = -1;
-	if (lock >= 0 && sn_storage_remove(st, id, err) == 0)
-		rc = backup_collect_garbage(st, store, err);
+	if (lock >= 0 && sn_storage_remove(st, id, err) == 0 &&
+	    (rc = backup_collect_garbage(st, store, err)) < 0)
+		error_wrap(err, "deleted backup %s", id);
 	if (lock >= 0)
 		close(lock);
 	sn_storage_free(st);

@@ -175,10 +175,7 @@ json_t *demo_list(const struct resolution *r, const struct fleet *fleet)
 		size_t total = 0, running = 0;
 		for (size_t k = 0; fleet && k < r->ninstances; k++) {
 			const struct instance *in = r->instances[k];
-			bool serves = false;
-			for (uint32_t j = 0; j < in->ndeps && !serves; j++)
-				serves = strcmp(in->deps[j], d->id) == 0;
-			if (!serves)
+			if (!instance_serves(in, d->id))
 				continue;
 			struct report_seen seen = report_observed(fleet, in);
 			if (!seen.state)

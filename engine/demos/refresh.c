@@ -44,10 +44,7 @@ int dataset_build(const struct resolution *r, const struct dataset *ds, char **o
 	bool runs = false;
 	for (size_t i = 0; i < r->ninstances && !runs; i++) {
 		const struct instance *in = r->instances[i];
-		bool serves = false;
-		for (uint32_t k = 0; k < in->ndeps; k++)
-			serves |= strcmp(in->deps[k], strbuf_cstr(&id)) == 0;
-		if (!serves || !in->component || strcmp(in->component, ds->build_component->s) != 0)
+		if (!instance_serves(in, strbuf_cstr(&id)) || !in->component || strcmp(in->component, ds->build_component->s) != 0)
 			continue;
 		runs = true;
 		json_t *params = in->params_public ? json_loads(in->params_public->s, 0, NULL) : NULL;

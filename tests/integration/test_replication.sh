@@ -96,12 +96,20 @@ second=$(json 'd["id"]' <b2.json)
 "$cairn_bin" backup delete "$second" >/dev/null
 check "the old p3 went with the last backup that had it" test "$(find backups/.objects -type f | wc -l)" = 21
 check "deleted" test "$("$cairn_bin" backup list -o json | json 'len(d)')" = 2
+third=$(json 'd["id"]' <b3.json)
+cp "backups/$third/volume-1.json" volume-1.json.saved
+echo broken >"backups/$third/volume-1.json"
+"$cairn_bin" backup main/prod >b-gc.txt 2>&1 && gc_rc=0 || gc_rc=$?
+check "a list that cannot be read stops the collection, saying why" sh -c "test $gc_rc = 1 && grep -q 'backup main.prod.* was taken: unreferenced contents were kept: backup $third: volume-1.json' b-gc.txt"
+check "and no content was deleted" test "$(find backups/.objects -type f | wc -l)" = 21
+cp volume-1.json.saved "backups/$third/volume-1.json"
 
 echo "== refusals"
 check "an unknown backup" sh -c "'$cairn_bin' backup show main.prod.nope 2>&1 | grep -q 'no backup main.prod.nope in'"
 check "an unknown dependency" sh -c "'$cairn_bin' backup main/none 2>&1 | grep -q 'no dependency main/none'"
 docker stop -t 1 "$app" >/dev/null
-check "a stopped container: nothing stored" sh -c "'$cairn_bin' backup main/prod 2>&1 | grep -q 'container $app is not running' && test \$('$cairn_bin' backup list -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') = 2"
+count=$("$cairn_bin" backup list -o json | json 'len(d)')
+check "a stopped container: nothing stored" sh -c "'$cairn_bin' backup main/prod 2>&1 | grep -q 'container $app is not running' && test \$('$cairn_bin' backup list -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') = $count"
 check "no pending backup is left" test -z "$(find backups -maxdepth 1 -name '.*pending*')"
 
 echo "== staging, a replica of production's newest backup"

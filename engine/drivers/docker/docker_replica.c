@@ -63,12 +63,7 @@ struct replica_plans *replica_plans_new(const struct resolution *r, const char *
 			const struct dependency *dep = dr->dep;
 			ro = xcalloc(1, sizeof(*ro));
 			ro->dependency = dr->id;
-			struct strbuf of = STRBUF_INIT;
-			if (strchr(dep->replica.of->s, '/'))
-				strbuf_adds(&of, dep->replica.of->s);
-			else
-				strbuf_addf(&of, "%s/%s", dep->obj.ns->s, dep->replica.of->s);
-			ro->source = strbuf_detach(&of);
+			ro->source = dependency_replica_of(dep);
 			map_put(&rp->by_dependency, dr->id, strlen(dr->id), ro);
 		}
 		if (!has_container(ctx, in->key))
