@@ -107,6 +107,17 @@ char *cli_beside_state(const struct cli *cli, const char *name);
 char *cli_data_dir(const struct cli *cli, const char *given, const char *env_name,
 		   const char *name);
 
+/* Rewrites dependency id ("ns/name", checked by the caller) of the latest
+ * generation as user: edit changes its JSON, or returns why it refuses;
+ * then a revision recorded as log_verb. EXIT_DONE with res filled (a
+ * REVISE_DONE or REVISE_UNCHANGED), else the exit code after saying why
+ * ("WHAT ID: …"); revise_result_release(res) either way. */
+struct revise_result;
+typedef const char *(*cli_dependency_edit)(void *ctx, const struct dependency *dep, json_t *obj);
+int cli_rewrite_dependency(struct cli *cli, const char *what, const char *id, const char *user,
+			   const char *log_verb, cli_dependency_edit edit, void *ctx,
+			   struct revise_result *res);
+
 /* True when argv holds -h or --help (then the command prints its usage). */
 bool cli_wants_help(int argc, char **argv);
 

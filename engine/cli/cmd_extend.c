@@ -5,6 +5,7 @@
 #include "engine/revise.h"
 #include "engine/store/store.h"
 
+#include "base/alloc.h"
 #include "base/timefmt.h"
 
 #include <jansson.h>
@@ -27,6 +28,32 @@ static const char extend_usage[] =
 	"  --unpin          remove the pin\n"
 	"  -o json          {\"id\": \"ns/name\", \"generation\": N, \"expires\": TIME|null,\n"
 	"                   \"ttl\": TEXT|null, \"pinned\": BOOL}\n";
+
+struct extension {
+	const char *ttl, *until;
+	int64_t secs, when;
+	int pin;        /* -1: unchanged, 0: unpin, 1: pin */
+	char *ttl_text; /* the `ttl` it keeps, heap */
+};
+
+static const char *extend_edit(void *ctx, const struct dependency *dep, json_t *obj)
+{
+	(void)dep;
+	struct extension *x = ctx;
+	if (x->ttl || x->until) {
+		char expires[UTC_TIME_SIZE];
+		utc_time_format(x->ttl ? (long long)time(NULL) + x->secs : x->when, expires);
+		json_object_set_new(obj, "expires", json_string(expires));
+		json_object_del(obj, "ttl");
+	} else if (x->pin == 1) {
+		json_object_set_new(obj, "pinned", json_true());
+	} else {
+		json_object_del(obj, "pinned");
+	}
+	const char *ttl = json_string_value(json_object_get(obj, "ttl"));
+	x->ttl_text = ttl ? xstrdup(ttl) : NULL;
+	return NULL;
+}
 
 int cmd_extend(struct cli *cli, int argc, char **argv)
 {
@@ -86,70 +113,24 @@ int cmd_extend(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	int rc = EXIT_FAILURE_;
-	struct users *users = cli_users(cli);
-	struct store *store = users ? cli_store(cli) : NULL;
-	struct policy *pol = NULL;
-	json_t *obj = NULL;
-	char *text = NULL;
-	struct revise_result res = { 0 };
-	struct error err = ERROR_INIT;
-	char ns[256], expires[UTC_TIME_SIZE] = "";
-	if (!store)
+	struct extension x = { .ttl = ttl, .secs = secs, .until = until, .when = when, .pin = pin };
+	struct revise_result res;
+	int rc = cli_rewrite_dependency(cli, "extend", id, user, "extend", extend_edit, &x, &res);
+	char expires[UTC_TIME_SIZE] = "", ns[256];
+	if (rc != EXIT_DONE)
 		goto out;
 	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - id), id);
-	if (revise_load_generation(store, cli->intern, 0, &pol, NULL, &err) < 0) {
-		cli_error("%s", error_msg(&err));
-		goto out;
-	}
-	const struct object *o = policy_get(pol, KIND_DEPENDENCY, ns, slash + 1);
-	if (!o) {
-		cli_error("extend: dependency %s does not exist", id);
-		rc = EXIT_REFUSED;
-		goto out;
-	}
-	obj = json_loads(o->json, 0, NULL);
-	if (!json_is_object(obj)) {
-		cli_error("extend: dependency %s: its stored JSON does not read", id);
-		goto out;
-	}
-	if (ttl || until) {
-		utc_time_format(ttl ? (long long)time(NULL) + secs : when, expires);
-		json_object_set_new(obj, "expires", json_string(expires));
-		json_object_del(obj, "ttl");
-	} else if (pin == 1) {
-		json_object_set_new(obj, "pinned", json_true());
-	} else {
-		json_object_del(obj, "pinned");
-	}
-	text = json_dumps(obj, JSON_COMPACT);
-	struct revise_text rt = { "extend", text, strlen(text) };
-	struct revise_request req = { .verb = REVISE_APPLY, .user = user, .texts = &rt,
-				      .ntexts = 1, .log_verb = "extend" };
-	if (revise_policy(store, cli->intern, users, &req, &res, &err) < 0) {
-		cli_error("%s", error_msg(&err));
-		goto out;
-	}
-	if (res.status == REVISE_REFUSED) {
-		struct strbuf what = STRBUF_INIT;
-		strbuf_addf(&what, "extend %s", id);
-		rc = cli_refused(cli, strbuf_cstr(&what), &res.diags);
-		strbuf_release(&what);
-		goto out;
-	}
 	const struct dependency *d =
 		(const struct dependency *)policy_get(res.policy, KIND_DEPENDENCY, ns, slash + 1);
 	if (d->expires)
 		utc_time_format(d->expires, expires);
-	const char *ttl_text = json_string_value(json_object_get(obj, "ttl"));
+	const char *ttl_text = x.ttl_text;
 	if (cli->json) {
 		json_t *out = json_pack("{s:s, s:I, s:s?, s:s?, s:b}", "id", id, "generation",
 					(json_int_t)res.generation, "expires",
 					d->expires ? expires : NULL, "ttl", ttl_text, "pinned",
 					d->pinned);
-		char *s = json_dumps(out, JSON_COMPACT);
-		cli_print_json(s);
-		free(s);
+		cli_print_json_value(out);
 		json_decref(out);
 	} else {
 		printf("%s: %s%s%s%s%s (%s generation %lld)\n", id,
@@ -162,10 +143,7 @@ int cmd_extend(struct cli *cli, int argc, char **argv)
 	}
 	rc = EXIT_DONE;
 out:
-	error_clear(&err);
 	revise_result_release(&res);
-	free(text);
-	json_decref(obj);
-	policy_free(pol);
+	free(x.ttl_text);
 	return rc;
 }

@@ -31,6 +31,18 @@ static const char replica_usage[] =
 	"\n"
 	"exit codes: 0 done, 1 failed, 2 usage, 3 refused\n";
 
+/* stopped: true, or no `stopped`; only a replica */
+static const char *set_stopped(void *ctx, const struct dependency *dep, json_t *obj)
+{
+	if (!dep->replica.on)
+		return "the dependency is not a replica (it has no replica: {of: NS/NAME})";
+	if (*(const bool *)ctx)
+		json_object_set_new(obj, "stopped", json_true());
+	else
+		json_object_del(obj, "stopped");
+	return NULL;
+}
+
 int cmd_replica(struct cli *cli, int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
@@ -68,51 +80,12 @@ int cmd_replica(struct cli *cli, int argc, char **argv)
 		cli_error("replica works on the state database (--state), not through --server");
 		return EXIT_USAGE;
 	}
-	int rc = EXIT_FAILURE_;
-	struct users *users = cli_users(cli);
-	struct store *store = users ? cli_store(cli) : NULL;
-	struct policy *pol = NULL;
-	json_t *obj = NULL;
-	char *text = NULL, *apply = NULL;
-	struct revise_result res = { 0 };
-	struct error err = ERROR_INIT;
-	char ns[256];
-	if (!store)
+	struct revise_result res;
+	int rc = cli_rewrite_dependency(cli, "replica", id, user,
+					stop ? "replica-stop" : "replica-start", set_stopped, &stop, &res);
+	char *apply = NULL;
+	if (rc != EXIT_DONE)
 		goto out;
-	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - id), id);
-	if (revise_load_generation(store, cli->intern, 0, &pol, NULL, &err) < 0) {
-		cli_error("%s", error_msg(&err));
-		goto out;
-	}
-	const struct dependency *dep =
-		(const struct dependency *)policy_get(pol, KIND_DEPENDENCY, ns, slash + 1);
-	if (!dep || !dep->replica.on) {
-		cli_error("replica %s: %s", id,
-			  dep ? "the dependency is not a replica (it has no replica: {of: NS/NAME})"
-			      : "no such dependency");
-		rc = EXIT_REFUSED;
-		goto out;
-	}
-	obj = json_loads(dep->obj.json, 0, NULL);
-	if (stop)
-		json_object_set_new(obj, "stopped", json_true());
-	else
-		json_object_del(obj, "stopped");
-	text = json_dumps(obj, JSON_COMPACT);
-	struct revise_text rt = { "replica", text, strlen(text) };
-	struct revise_request req = { .verb = REVISE_APPLY, .user = user, .texts = &rt, .ntexts = 1,
-				      .log_verb = stop ? "replica-stop" : "replica-start" };
-	if (revise_policy(store, cli->intern, users, &req, &res, &err) < 0) {
-		cli_error("%s", error_msg(&err));
-		goto out;
-	}
-	if (res.status == REVISE_REFUSED) {
-		struct strbuf what = STRBUF_INIT;
-		strbuf_addf(&what, "replica %s %s", sub, id);
-		rc = cli_refused(cli, strbuf_cstr(&what), &res.diags);
-		strbuf_release(&what);
-		goto out;
-	}
 	if (!cli->json)
 		printf("replica %s %s (generation %lld)\n", id, stop ? "stops" : "starts",
 		       res.generation);
@@ -122,17 +95,11 @@ int cmd_replica(struct cli *cli, int argc, char **argv)
 		json_t *j = json_pack("{s:s, s:I, s:b}", "id", id, "generation",
 				      (json_int_t)res.generation, "stopped", stop);
 		json_object_set_new(j, "apply", apply ? json_loads(apply, 0, NULL) : json_null());
-		char *s = json_dumps(j, JSON_COMPACT);
-		cli_print_json(s);
-		free(s);
+		cli_print_json_value(j);
 		json_decref(j);
 	}
 out:
-	error_clear(&err);
 	revise_result_release(&res);
-	free(text);
 	free(apply);
-	json_decref(obj);
-	policy_free(pol);
 	return rc;
 }

@@ -4,6 +4,7 @@
 #include "engine/backup/replica.h"
 #include "base/strbuf.h"
 #include "engine/report.h"
+#include "engine/revise.h"
 #include "engine/store/store.h"
 
 #include <errno.h>
@@ -137,6 +138,62 @@ void cli_format_bytes(long long n, char *out, size_t size)
 		snprintf(out, size, "%.1f kB", (double)n / 1024);
 	else
 		snprintf(out, size, "%.1f MB", (double)n / (1024 * 1024));
+}
+
+int cli_rewrite_dependency(struct cli *cli, const char *what, const char *id, const char *user,
+			   const char *log_verb, cli_dependency_edit edit, void *ctx,
+			   struct revise_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	const char *slash = strchr(id, '/');
+	struct users *users = cli_users(cli);
+	struct store *store = users ? cli_store(cli) : NULL;
+	if (!store)
+		return EXIT_FAILURE_;
+	int rc = EXIT_FAILURE_;
+	struct policy *pol = NULL;
+	json_t *obj = NULL;
+	char *text = NULL;
+	struct error err = ERROR_INIT;
+	char ns[256];
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - id), id);
+	if (revise_load_generation(store, cli->intern, 0, &pol, NULL, &err) < 0) {
+		cli_error("%s", error_msg(&err));
+		goto out;
+	}
+	const struct dependency *dep =
+		(const struct dependency *)policy_get(pol, KIND_DEPENDENCY, ns, slash + 1);
+	obj = dep ? json_loads(dep->obj.json, 0, NULL) : NULL;
+	const char *refusal = !dep ? "no such dependency"
+			      : !json_is_object(obj) ? "its stored JSON does not read"
+						    : edit(ctx, dep, obj);
+	if (refusal) {
+		cli_error("%s %s: %s", what, id, refusal);
+		rc = EXIT_REFUSED;
+		goto out;
+	}
+	text = json_dumps(obj, JSON_COMPACT);
+	struct revise_text rt = { what, text, strlen(text) };
+	struct revise_request req = { .verb = REVISE_APPLY, .user = user, .texts = &rt,
+				      .ntexts = 1, .log_verb = log_verb };
+	if (revise_policy(store, cli->intern, users, &req, res, &err) < 0) {
+		cli_error("%s", error_msg(&err));
+		goto out;
+	}
+	if (res->status == REVISE_REFUSED) {
+		struct strbuf sb = STRBUF_INIT;
+		strbuf_addf(&sb, "%s %s", what, id);
+		rc = cli_refused(cli, strbuf_cstr(&sb), &res->diags);
+		strbuf_release(&sb);
+		goto out;
+	}
+	rc = EXIT_DONE;
+out:
+	error_clear(&err);
+	free(text);
+	json_decref(obj);
+	policy_free(pol);
+	return rc;
 }
 
 char *cli_data_dir(const struct cli *cli, const char *given, const char *env_name,
