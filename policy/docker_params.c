@@ -5,6 +5,7 @@
 #include "docker_params.h"
 #include "params_check.h"
 
+#include "base/parse.h"
 #include "base/strbuf.h"
 
 #include <ctype.h>
@@ -12,88 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int docker_parse_bytes(const char *s, int64_t *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end == s || errno || !(v > 0))
-		return -1;
-	double unit = 1;
-	switch (tolower((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'b':
-		end++;
-		break;
-	case 'k':
-		unit = 1024.0, end++;
-		break;
-	case 'm':
-		unit = 1024.0 * 1024, end++;
-		break;
-	case 'g':
-		unit = 1024.0 * 1024 * 1024, end++;
-		break;
-	default:
-		return -1;
-	}
-	if (unit > 1 && tolower((unsigned char)*end) == 'b')
-		end++;
-	if (*end || v * unit >= 9e18)
-		return -1;
-	*out = (int64_t)(v * unit);
-	return 0;
-}
-
-int docker_parse_duration(const char *s, int64_t *ns)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end == s || errno || v < 0)
-		return -1;
-	double unit = 1e9;
-	if (strcmp(end, "ms") == 0)
-		unit = 1e6;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		unit = 1e9;
-	else if (strcmp(end, "m") == 0)
-		unit = 60e9;
-	else if (strcmp(end, "h") == 0)
-		unit = 3600e9;
-	else
-		return -1;
-	if (v * unit >= 9e18)
-		return -1;
-	*ns = (int64_t)(v * unit);
-	return 0;
-}
-
-int docker_parse_bool(const char *s, bool *out)
-{
-	static const char *const yes[] = { "true", "yes", "on", "1" };
-	static const char *const no[] = { "false", "no", "off", "0" };
-	for (size_t i = 0; i < 4; i++) {
-		if (strcasecmp(s, yes[i]) == 0)
-			return *out = true, 0;
-		if (strcasecmp(s, no[i]) == 0)
-			return *out = false, 0;
-	}
-	return -1;
-}
-
-int docker_parse_port(const char *s, int *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (end == s || *end || errno || v < 1 || v > 65535)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
 
 bool docker_restart_valid(const char *s)
 {
@@ -131,21 +50,21 @@ static void want_value(struct param_check *c, const struct pnode *n, const char 
 		pc_error(c, n->pos, "%s must be %s, not '%s'", what, expected, text);
 }
 
-static int parse_bytes(const char *s, void *out)
+static int p_bytes(const char *s, void *out)
 {
-	return docker_parse_bytes(s, out);
+	return parse_bytes(s, out);
 }
-static int parse_duration(const char *s, void *out)
+static int p_duration(const char *s, void *out)
 {
-	return docker_parse_duration(s, out);
+	return parse_duration(s, out);
 }
-static int parse_bool(const char *s, void *out)
+static int p_bool(const char *s, void *out)
 {
-	return docker_parse_bool(s, out);
+	return parse_bool(s, out);
 }
-static int parse_port(const char *s, void *out)
+static int p_port(const char *s, void *out)
 {
-	return docker_parse_port(s, out);
+	return parse_port(s, out);
 }
 static int parse_restart(const char *s, void *out)
 {
@@ -241,7 +160,7 @@ static void check_ports(struct param_check *c, const struct pnode *n)
 	for (uint32_t i = 0; i < n->len; i++) {
 		const struct pnode *it = n->children[i];
 		if (it->kind != PNODE_MAP) {
-			want_value(c, it, "a port", parse_port, "a port number (1-65535)");
+			want_value(c, it, "a port", p_port, "a port number (1-65535)");
 			continue;
 		}
 		pc_keys(c, it, keys, 3, "port");
@@ -249,14 +168,14 @@ static void check_ports(struct param_check *c, const struct pnode *n)
 		if (!port)
 			pc_error(c, it->pos, "a port needs 'port' (the container's port)");
 		else
-			want_value(c, port, "port", parse_port, "a port number (1-65535)");
+			want_value(c, port, "port", p_port, "a port number (1-65535)");
 		const struct pnode *pub = pc_get(it, "publish");
 		if (pub) {
 			char buf[64];
 			const char *t = pc_is_scalar(pub) ? pc_constant_text(pub, buf, sizeof(buf)) : NULL;
 			bool b;
 			int p;
-			if (!pc_is_scalar(pub) || (t && docker_parse_bool(t, &b) < 0 && docker_parse_port(t, &p) < 0))
+			if (!pc_is_scalar(pub) || (t && parse_bool(t, &b) < 0 && parse_port(t, &p) < 0))
 				pc_error(c, pub->pos,
 				     "publish must be true (the engine picks a host port) or a host port number");
 		}
@@ -294,7 +213,7 @@ static void check_volumes(struct param_check *c, const struct pnode *n)
 			want_value(c, path, "path", parse_abs_path, "an absolute path");
 		const struct pnode *ro = pc_get(it, "read_only");
 		if (ro)
-			want_value(c, ro, "read_only", parse_bool, "true or false");
+			want_value(c, ro, "read_only", p_bool, "true or false");
 	}
 }
 
@@ -315,11 +234,11 @@ static void check_health(struct param_check *c, const struct pnode *n)
 	for (size_t i = 0; i < 3; i++) {
 		const struct pnode *d = pc_get(n, durations[i]);
 		if (d)
-			want_value(c, d, durations[i], parse_duration, "a duration such as 5s or 500ms");
+			want_value(c, d, durations[i], p_duration, "a duration such as 5s or 500ms");
 	}
 	const struct pnode *r = pc_get(n, "retries");
 	if (r)
-		want_value(c, r, "retries", parse_port, "a positive integer");
+		want_value(c, r, "retries", p_port, "a positive integer");
 }
 
 static const char *const docker_keys[] = {
@@ -435,11 +354,11 @@ static void check_params(struct param_check *c, const struct pnode *params, stru
 		else if (!strcmp(k, "health"))
 			check_health(c, v);
 		else if (!strcmp(k, "init"))
-			want_value(c, v, k, parse_bool, "true or false");
+			want_value(c, v, k, p_bool, "true or false");
 		else if (!strcmp(k, "restart"))
 			want_value(c, v, k, parse_restart, "no, always, unless-stopped or on-failure[:N]");
 		else if (!strcmp(k, "memory"))
-			want_value(c, v, k, parse_bytes, "a size such as 256m or 1g");
+			want_value(c, v, k, p_bytes, "a size such as 256m or 1g");
 		else if (!strcmp(k, "cpus"))
 			want_value(c, v, k, parse_cpus, "a positive number of CPUs such as 0.5");
 		else if (!strcmp(k, "data"))
@@ -513,7 +432,7 @@ static void check_cluster_config(struct param_check *c, const struct cluster *cl
 					 paths[i]);
 		}
 		int p;
-		if (port && (port->kind != YNODE_SCALAR || docker_parse_port(port->str->s, &p) < 0))
+		if (port && (port->kind != YNODE_SCALAR || parse_port(port->str->s, &p) < 0))
 			pc_error(c, port->pos, "nginx port must be a port number");
 	}
 	const struct ynode *tls = ynode_get(cfg, "tls");

@@ -17,14 +17,6 @@
  * "file:line:col: service main/s: component c: params: …"; -1 if any. */
 int docker_check_object(const struct policy *p, const struct object *o, struct diags *diags);
 
-/* "256m", "1g", "512k", "1024" (bytes); -1 when malformed or not positive. */
-int docker_parse_bytes(const char *s, int64_t *out);
-/* "500ms", "5s", "2m", "1h", "10" (seconds) to nanoseconds; -1 when malformed. */
-int docker_parse_duration(const char *s, int64_t *ns);
-/* "true"/"false" (also yes/no, on/off, 1/0); -1 otherwise. */
-int docker_parse_bool(const char *s, bool *out);
-/* A port number 1..65535; -1 otherwise. */
-int docker_parse_port(const char *s, int *out);
 /* "no", "always", "unless-stopped", "on-failure" or "on-failure:N". */
 bool docker_restart_valid(const char *s);
 

@@ -8,6 +8,7 @@
 #include "base/suggest.h"
 #include "base/alloc.h"
 #include "base/arena.h"
+#include "base/parse.h"
 #include "base/strbuf.h"
 #include "base/vec.h"
 
@@ -951,59 +952,11 @@ static bool parse_rfc3339(const char *s, int64_t *out)
 	return true;
 }
 
-/* 90m, 36h, 7d, 1h30m, 45s. */
-static bool parse_duration(const char *s, int64_t *out)
-{
-	int64_t total = 0;
-	if (!*s)
-		return false;
-	while (*s) {
-		int64_t v = 0;
-		const char *start = s;
-		while (*s >= '0' && *s <= '9') {
-			if (v > INT64_MAX / 10 - 10)
-				return false;
-			v = v * 10 + (*s++ - '0');
-		}
-		if (s == start)
-			return false;
-		int64_t unit;
-		switch (*s++) {
-		case 's':
-			unit = 1;
-			break;
-		case 'm':
-			unit = 60;
-			break;
-		case 'h':
-			unit = 3600;
-			break;
-		case 'd':
-			unit = 86400;
-			break;
-		case 'w':
-			unit = 7 * 86400;
-			break;
-		default:
-			return false;
-		}
-		if (v > (INT64_MAX - total) / unit)
-			return false;
-		total += v * unit;
-	}
-	*out = total;
-	return true;
-}
-
 bool policy_parse_time(const char *s, int64_t *out)
 {
 	return parse_rfc3339(s, out);
 }
 
-bool policy_parse_duration(const char *s, int64_t *out)
-{
-	return parse_duration(s, out);
-}
 
 static void dep_expires(struct load *ld, void *target, const struct ynode *v)
 {
@@ -1021,7 +974,7 @@ static void dep_ttl(struct load *ld, void *target, const struct ynode *v)
 	const struct istr *s = want_text(ld, v, "'ttl'");
 	if (!s)
 		return;
-	if (ynode_scalar(v, &secs, NULL, NULL) != YSCALAR_INT && !parse_duration(s->s, &secs)) {
+	if (ynode_scalar(v, &secs, NULL, NULL) != YSCALAR_INT && parse_duration_seconds(s->s, &secs) < 0) {
 		lerr(ld, v->pos,
 		     "ttl '%s' is not a duration (like 90m, 36h, 7d or a number of seconds)", s->s);
 		return;

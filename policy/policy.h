@@ -303,11 +303,10 @@ struct object *policy_find(const struct policy *p, enum kind k, const char *loca
  * the sorted dependency list. All errors go to diags; -1 if any. */
 int policy_validate(struct policy *p, struct diags *diags);
 
-/* The readings of a dependency's `expires` and `ttl`: an RFC 3339 time
- * (2026-12-01T00:00:00Z, +hh:mm offsets) as unix seconds, and a duration
- * (90m, 36h, 7d, 1h30m; units s m h d w) as seconds. False when malformed. */
+/* The reading of a dependency's `expires`: an RFC 3339 time
+ * (2026-12-01T00:00:00Z, +hh:mm offsets) as unix seconds. False when
+ * malformed. (Its `ttl` is a duration of base/parse.h.) */
 bool policy_parse_time(const char *s, int64_t *out);
-bool policy_parse_duration(const char *s, int64_t *out);
 
 /* "kind ns/name" for messages, e.g. "service main/kafka"; arena-owned. */
 const char *object_describe(const struct policy *p, const struct object *o);

@@ -4,6 +4,7 @@
 #include "process_params.h"
 #include "params_check.h"
 
+#include "base/parse.h"
 #include "base/strbuf.h"
 #include "docker_params.h"
 
@@ -55,12 +56,12 @@ static bool v_nonempty(const char *s)
 static bool v_port(const char *s)
 {
 	int p;
-	return docker_parse_port(s, &p) == 0;
+	return parse_port(s, &p) == 0;
 }
 static bool v_duration(const char *s)
 {
 	int64_t ns;
-	return docker_parse_duration(s, &ns) == 0;
+	return parse_duration(s, &ns) == 0;
 }
 static bool v_listen(const char *s)
 {

@@ -2,6 +2,7 @@
  * rewriting the dependency as the calling user (so the ACL applies and the
  * change is a generation in the policy log like any other). */
 #include "cli.h"
+#include "base/parse.h"
 #include "engine/revise.h"
 #include "engine/store/store.h"
 
@@ -99,7 +100,7 @@ int cmd_extend(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	int64_t secs = 0, when = 0;
-	if (ttl && (!policy_parse_duration(ttl, &secs) || secs <= 0)) {
+	if (ttl && (parse_duration_seconds(ttl, &secs) < 0 || secs <= 0)) {
 		cli_error("extend: --ttl '%s' is not a positive duration (like 90m, 24h or 7d)", ttl);
 		return EXIT_USAGE;
 	}

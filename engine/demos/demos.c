@@ -1,6 +1,7 @@
 /* Demos (demos.h): a dependency demo-<random> made through a revision like
  * any other, so the ACL, validation and the policy log apply. */
 #include "demos.h"
+#include "base/parse.h"
 
 #include "engine/converge.h"
 #include "engine/reconcile.h"
@@ -84,7 +85,7 @@ int demo_request(struct store *s, struct intern *in, const struct users *users,
 	}
 	const char *ttl = r->ttl ? r->ttl : DEMO_TTL_DEFAULT;
 	int64_t seconds;
-	if (!policy_parse_duration(ttl, &seconds) || seconds <= 0) {
+	if (parse_duration_seconds(ttl, &seconds) < 0 || seconds <= 0) {
 		diags_add(refused, "ttl '%s' is not a positive duration (like 90m, 24h or 7d)", ttl);
 		return 1;
 	}

@@ -1,5 +1,6 @@
 /* The `demos:` section of the server's config file (demos.h). */
 #include "demos.h"
+#include "base/parse.h"
 
 #include "base/alloc.h"
 #include "base/arena.h"
@@ -64,7 +65,7 @@ static void load_offer(struct demos_config *c, const struct ynode *m, struct dia
 		} else if (strcmp(p->key->s, "ttl") == 0 &&
 			   (s = string_of(p->value, "demos.contracts: ttl", d))) {
 			int64_t secs;
-			if (!policy_parse_duration(s, &secs) || secs <= 0)
+			if (parse_duration_seconds(s, &secs) < 0 || secs <= 0)
 				diags_add_at(d, p->value->pos,
 					     "demos.contracts: ttl '%s' is not a positive duration (like "
 					     "24h or 7d)",
@@ -130,7 +131,7 @@ int demos_config_load(struct demos_config **out, const char *path, struct diags 
 			} else if (strcmp(p->key->s, "schedule_interval") == 0) {
 				int64_t secs;
 				if ((s = string_of(p->value, "demos.schedule_interval", d)) &&
-				    (!policy_parse_duration(s, &secs) || secs <= 0))
+				    (parse_duration_seconds(s, &secs) < 0 || secs <= 0))
 					diags_add_at(d, p->value->pos,
 						     "demos.schedule_interval '%s' is not a positive duration "
 						     "(like 30s or 5m)",

@@ -3,6 +3,7 @@
  * the host names and URLs a repository's patterns give. The server's own
  * sections of the same file are read elsewhere. */
 #include "previews_internal.h"
+#include "base/parse.h"
 
 #include "base/alloc.h"
 #include "base/arena.h"
@@ -113,7 +114,7 @@ static long long want_interval(struct cfg_load *ld, const struct ynode *v, const
 	const char *s = want_string(ld, v, what);
 	if (!s)
 		return 0;
-	if ((ynode_scalar(v, &secs, NULL, NULL) != YSCALAR_INT && !policy_parse_duration(s, &secs)) ||
+	if ((ynode_scalar(v, &secs, NULL, NULL) != YSCALAR_INT && parse_duration_seconds(s, &secs) < 0) ||
 	    secs <= 0) {
 		diags_add_at(ld->d, v->pos, "%s '%s' is not a positive duration (like 10s or 5m)",
 			     what, s);
@@ -282,7 +283,7 @@ static void load_repo(struct cfg_load *ld, const struct ynode *m, struct preview
 			int64_t secs;
 			if (!(s = want_string(ld, v, "ttl")))
 				continue;
-			if (!policy_parse_duration(s, &secs) || secs <= 0)
+			if (parse_duration_seconds(s, &secs) < 0 || secs <= 0)
 				diags_add_at(ld->d, v->pos,
 					     "ttl '%s' is not a positive duration (like 90m, 72h or 7d)", s);
 			else

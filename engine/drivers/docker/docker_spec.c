@@ -4,6 +4,7 @@
 #include "docker_spec.h"
 
 #include "base/alloc.h"
+#include "base/parse.h"
 #include "base/sha256.h"
 #include "base/strbuf.h"
 #include "policy/docker_params.h"
@@ -115,7 +116,7 @@ static int want_bool(const json_t *v, const char *what, bool *out, struct error 
 {
 	char buf[64];
 	const char *t = scalar_text(v, buf, sizeof(buf));
-	if (!t || docker_parse_bool(t, out) < 0)
+	if (!t || parse_bool(t, out) < 0)
 		return bad(err, what, "true or false", v);
 	return 0;
 }
@@ -124,7 +125,7 @@ static int want_port(const json_t *v, const char *what, int *out, struct error *
 {
 	char buf[64];
 	const char *t = scalar_text(v, buf, sizeof(buf));
-	if (!t || docker_parse_port(t, out) < 0)
+	if (!t || parse_port(t, out) < 0)
 		return bad(err, what, "a port number (1-65535)", v);
 	return 0;
 }
@@ -134,7 +135,7 @@ static int want_duration(const json_t *v, const char *what, json_int_t *ns, stru
 	char buf[64];
 	const char *t = scalar_text(v, buf, sizeof(buf));
 	int64_t d;
-	if (!t || docker_parse_duration(t, &d) < 0)
+	if (!t || parse_duration(t, &d) < 0)
 		return bad(err, what, "a duration such as 5s or 500ms", v);
 	*ns = d;
 	return 0;
@@ -165,8 +166,8 @@ static int add_ports(json_t *config, json_t *host, const json_t *ports, bool *ex
 			if (pub) {
 				char buf[64];
 				const char *t = scalar_text(pub, buf, sizeof(buf));
-				if (!t || (docker_parse_bool(t, &publish) < 0 &&
-					   docker_parse_port(t, &host_port) < 0))
+				if (!t || (parse_bool(t, &publish) < 0 &&
+					   parse_port(t, &host_port) < 0))
 					return bad(err, "publish", "true or a host port number", pub);
 				if (host_port)
 					publish = true;
@@ -568,7 +569,7 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 		} else if (!strcmp(k, "memory")) {
 			const char *s = scalar_text(v, buf, sizeof(buf));
 			int64_t bytes;
-			if (!s || docker_parse_bytes(s, &bytes) < 0) {
+			if (!s || parse_bytes(s, &bytes) < 0) {
 				bad(err, "memory", "a size such as 256m or 1g", v);
 				goto out;
 			}

@@ -3,6 +3,7 @@
 #include "ssh_spec.h"
 
 #include "base/alloc.h"
+#include "base/parse.h"
 #include "policy/docker_params.h"
 #include "policy/process_params.h"
 #include "ssh_nginx.h"
@@ -55,7 +56,7 @@ static int seconds_of(const json_t *v, const char *what, int *out, struct error 
 {
 	char *t = scalar(v);
 	int64_t ns;
-	int rc = t && docker_parse_duration(t, &ns) == 0 ? 0 : -1;
+	int rc = t && parse_duration(t, &ns) == 0 ? 0 : -1;
 	if (rc < 0)
 		error_set(err, "%s must be a duration such as 30s, not '%s'", what, t ? t : "?");
 	else
@@ -104,7 +105,7 @@ int process_spec_parse(struct process_spec *s, const char *params_json, const ch
 	char *listen = scalar(json_object_get(p, "listen"));
 	if (port || (listen && !strcmp(listen, "port"))) {
 		char *t = port ? scalar(port) : NULL;
-		if (!t || docker_parse_port(t, &s->port) < 0 || s->port > 65534) {
+		if (!t || parse_port(t, &s->port) < 0 || s->port > 65534) {
 			error_set(err, "params: port must be a port number (1-65534), not '%s'", t ? t : "");
 			free(t);
 			free(listen);

@@ -131,19 +131,8 @@ Test(docker_params, cluster_config)
 	       "  config: {nginx: {file: /etc/nginx/cairn.conf, port: http}}\n", "nginx port must be a port number");
 }
 
-Test(docker_params, value_parsers)
+Test(docker_params, restart_policies)
 {
-	int64_t v;
-	cr_assert_eq(docker_parse_bytes("1g", &v), 0);
-	cr_assert_eq(v, 1LL << 30);
-	cr_assert_eq(docker_parse_bytes("512KB", &v), 0);
-	cr_assert_eq(v, 512 << 10);
-	cr_assert_eq(docker_parse_bytes("0", &v), -1);
-	cr_assert_eq(docker_parse_duration("1m", &v), 0);
-	cr_assert_eq(v, 60000000000LL);
-	cr_assert_eq(docker_parse_duration("10", &v), 0);
-	cr_assert_eq(v, 10000000000LL);
-	cr_assert_eq(docker_parse_duration("5x", &v), -1);
 	cr_assert(docker_restart_valid("on-failure:3"));
 	cr_assert_not(docker_restart_valid("on-failure:"));
 }
