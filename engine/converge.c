@@ -4,7 +4,6 @@
 #include "base/alloc.h"
 #include "base/strbuf.h"
 #include "base/vec.h"
-#include "engine/drivers/ssh/ssh_driver.h"
 #include "engine/store/store.h"
 
 #include <stdio.h>
@@ -22,15 +21,6 @@ struct fleet {
 	VEC(struct member) members;
 	struct diags problems;
 };
-
-const struct driver_ops *driver_for(const char *type)
-{
-	if (type && strcmp(type, docker_driver_ops.type) == 0)
-		return &docker_driver_ops;
-	if (type && strcmp(type, ssh_driver_ops.type) == 0)
-		return &ssh_driver_ops;
-	return NULL;
-}
 
 struct fleet *fleet_open(const struct policy *p, const struct exec_options *eo)
 {

@@ -1,13 +1,14 @@
 /* What a driver does for the converge loop (converge.h): connect to one
  * cluster, observe what really runs there (cairn's own objects only, found
  * by their labels), and add to the executor the actions that turn that into
- * the desired instances of the cluster. One implementation per cluster type
- * (docker: engine/drivers/docker). */
+ * the desired instances of the cluster. One folder per cluster type under
+ * engine/drivers/, one row for it in engine/drivers/registry.c. */
 #ifndef CAIRN_DRIVER_H
 #define CAIRN_DRIVER_H
 
 #include "engine.h"
 #include "exec.h"
+#include "params.h"
 
 /* One thing that runs for an instance, as observed. */
 struct observed {
@@ -33,7 +34,10 @@ struct desired {
 struct driver;
 
 struct driver_ops {
-	const char *type; /* cluster type, "docker" */
+	const char *type;            /* cluster type, "docker" */
+	const char *code_type;       /* the code it runs, "docker" or "process" */
+	const struct param *params;  /* what that code's params take */
+	const struct param *config;  /* what a cluster's config takes */
 	/* Connects to the cluster c. Errors name the cluster and what to do. */
 	int (*open)(struct driver **out, const struct cluster *c, const struct exec_options *eo,
 		    struct error *err);
@@ -54,14 +58,14 @@ struct driver_ops {
 	int (*logs)(struct driver *d, const char *key, bool follow, struct error *err);
 };
 
-extern const struct driver_ops docker_driver_ops;
-
-/* The Engine API client of a docker cluster, as its config says (endpoint,
- * TLS, ssh): for work beside converging, such as preparing snapshots. */
-struct docker;
-int docker_cluster_open(const struct cluster *c, struct docker **out, struct error *err);
-
-/* The driver of a cluster type, NULL when none. */
-const struct driver_ops *driver_for(const char *type);
+/* The registered drivers (engine/drivers/registry.c). */
+const struct driver_ops *const *drivers_all(size_t *n);
+/* The driver of a cluster type, or of a code type; NULL when none. */
+const struct driver_ops *driver_for(const char *cluster_type);
+const struct driver_ops *driver_for_code(const char *code_type);
+/* Checks a service's code params or a cluster's config, as applied, with
+ * the table of the driver that runs it. Errors go to diags as
+ * "file:line:col: service main/s: component 'c': params: …"; -1 if any. */
+int drivers_check_object(const struct policy *p, const struct object *o, struct diags *diags);
 
 #endif

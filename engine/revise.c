@@ -4,8 +4,6 @@
 
 #include "driver.h"
 
-#include "policy/docker_params.h"
-#include "policy/process_params.h"
 #include "base/alloc.h"
 #include "base/arena.h"
 #include "base/map.h"
@@ -322,8 +320,7 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 		judge(acl, user, stored, o, res);
 		if (req->verb != REVISE_DELETE) {
 			judge_replica(acl, user, before, o, res);
-			docker_check_object(request, o, &res->diags);
-			process_check_object(request, o, &res->diags);
+			drivers_check_object(request, o, &res->diags);
 		}
 	}
 	for (size_t i = 0; req->verb == REVISE_ROLLBACK && i < before->len; i++) {

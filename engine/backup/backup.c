@@ -12,7 +12,7 @@
 #include "base/map.h"
 #include "base/strbuf.h"
 #include "base/timefmt.h"
-#include "engine/driver.h"
+#include "engine/drivers/docker/docker_driver.h"
 #include "engine/drivers/docker/docker_spec.h"
 
 #include <errno.h>

@@ -2,7 +2,7 @@
  * and the images of the snapshots `keep` pruned removed. */
 #include "demos.h"
 
-#include "engine/driver.h"
+#include "engine/drivers/docker/docker_driver.h"
 #include "engine/drivers/docker/docker_spec.h"
 #include "engine/revise.h"
 #include "engine/snapshot/prepare.h"

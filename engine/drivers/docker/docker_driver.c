@@ -4,7 +4,8 @@
  * network and on the networks of every service it uses, named volumes belong
  * to their instance. Everything cairn makes carries cairn.instance and
  * cairn.cluster labels; nothing without them is ever touched. */
-#include "engine/driver.h"
+#include "docker_driver.h"
+#include "docker_params.h"
 
 #include "base/alloc.h"
 #include "base/map.h"
@@ -1481,6 +1482,9 @@ static int docker_driver_check(const struct cluster *c, const struct instance *i
 
 const struct driver_ops docker_driver_ops = {
 	.type = "docker",
+	.code_type = "docker",
+	.params = &docker_params,
+	.config = &docker_cluster_config,
 	.open = docker_driver_open,
 	.close = docker_driver_close,
 	.observe = docker_driver_observe,

@@ -2,12 +2,12 @@
  * policy loader has checked keys and constant values; rendered templates are
  * checked here with the same parsers. */
 #include "docker_spec.h"
+#include "docker_params.h"
 
 #include "base/alloc.h"
 #include "base/parse.h"
 #include "base/sha256.h"
 #include "base/strbuf.h"
-#include "policy/docker_params.h"
 #include "policy/template.h"
 
 #include <ctype.h>
@@ -49,255 +49,6 @@ char *docker_dns_label(const char *s)
 	if (!sb.len)
 		strbuf_adds(&sb, "x");
 	return strbuf_detach(&sb);
-}
-
-/* A scalar param as text: strings as they are, numbers and bools printed. */
-static const char *scalar_text(const json_t *v, char *buf, size_t size)
-{
-	if (json_is_string(v))
-		return json_string_value(v);
-	if (json_is_integer(v)) {
-		snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return buf;
-	}
-	if (json_is_real(v)) {
-		snprintf(buf, size, "%.17g", json_real_value(v));
-		return buf;
-	}
-	if (json_is_true(v))
-		return "true";
-	if (json_is_false(v))
-		return "false";
-	return NULL;
-}
-
-static int bad(struct error *err, const char *what, const char *expected, const json_t *v)
-{
-	char buf[64];
-	const char *t = scalar_text(v, buf, sizeof(buf));
-	if (t)
-		return error_set(err, "params: %s must be %s, not '%s'", what, expected, t);
-	return error_set(err, "params: %s must be %s", what, expected);
-}
-
-/* A command: a list of strings, or one string split on spaces. */
-static int command_array(const json_t *v, const char *what, json_t **out, struct error *err)
-{
-	json_t *arr = json_array();
-	char buf[64];
-	if (json_is_array(v)) {
-		size_t i;
-		const json_t *it;
-		json_array_foreach(v, i, it)
-		{
-			const char *t = scalar_text(it, buf, sizeof(buf));
-			if (!t) {
-				json_decref(arr);
-				return error_set(err, "params: %s[%zu] must be a string", what, i);
-			}
-			json_array_append_new(arr, json_string(t));
-		}
-	} else {
-		const char *t = scalar_text(v, buf, sizeof(buf));
-		if (!t) {
-			json_decref(arr);
-			return error_set(err, "params: %s must be a list of strings or a string", what);
-		}
-		char *copy = xstrdup(t), *save = NULL;
-		for (char *w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
-			json_array_append_new(arr, json_string(w));
-		free(copy);
-	}
-	*out = arr;
-	return 0;
-}
-
-static int want_bool(const json_t *v, const char *what, bool *out, struct error *err)
-{
-	char buf[64];
-	const char *t = scalar_text(v, buf, sizeof(buf));
-	if (!t || parse_bool(t, out) < 0)
-		return bad(err, what, "true or false", v);
-	return 0;
-}
-
-static int want_port(const json_t *v, const char *what, int *out, struct error *err)
-{
-	char buf[64];
-	const char *t = scalar_text(v, buf, sizeof(buf));
-	if (!t || parse_port(t, out) < 0)
-		return bad(err, what, "a port number (1-65535)", v);
-	return 0;
-}
-
-static int want_duration(const json_t *v, const char *what, json_int_t *ns, struct error *err)
-{
-	char buf[64];
-	const char *t = scalar_text(v, buf, sizeof(buf));
-	int64_t d;
-	if (!t || parse_duration(t, &d) < 0)
-		return bad(err, what, "a duration such as 5s or 500ms", v);
-	*ns = d;
-	return 0;
-}
-
-static int add_ports(json_t *config, json_t *host, const json_t *ports, bool *exposed,
-		     struct error *err)
-{
-	json_t *exposed_ports = json_object(), *bindings = json_object();
-	json_object_set_new(config, "ExposedPorts", exposed_ports);
-	json_object_set_new(host, "PortBindings", bindings);
-	size_t i;
-	const json_t *it;
-	json_array_foreach(ports, i, it)
-	{
-		int port, host_port = 0;
-		bool publish = false;
-		const char *proto = "tcp";
-		char what[32];
-		snprintf(what, sizeof(what), "ports[%zu]", i);
-		if (json_is_object(it)) {
-			const json_t *p = json_object_get(it, "port");
-			if (!p)
-				return error_set(err, "params: %s needs 'port'", what);
-			if (want_port(p, what, &port, err) < 0)
-				return -1;
-			const json_t *pub = json_object_get(it, "publish");
-			if (pub) {
-				char buf[64];
-				const char *t = scalar_text(pub, buf, sizeof(buf));
-				if (!t || (parse_bool(t, &publish) < 0 &&
-					   parse_port(t, &host_port) < 0))
-					return bad(err, "publish", "true or a host port number", pub);
-				if (host_port)
-					publish = true;
-			}
-			const json_t *pr = json_object_get(it, "protocol");
-			if (pr) {
-				proto = json_string_value(pr);
-				if (!proto || (strcmp(proto, "tcp") && strcmp(proto, "udp")))
-					return bad(err, "protocol", "tcp or udp", pr);
-			}
-		} else if (want_port(it, what, &port, err) < 0) {
-			return -1;
-		}
-		char name[32];
-		snprintf(name, sizeof(name), "%d/%s", port, proto);
-		json_object_set_new(exposed_ports, name, json_object());
-		if (publish) {
-			/* HostPort "" lets the engine pick a free port itself: nothing is
-			 * bound and released first, so no other process can take it. */
-			char hp[16] = "";
-			if (host_port)
-				snprintf(hp, sizeof(hp), "%d", host_port);
-			json_object_set_new(bindings, name,
-					    json_pack("[{s:s, s:s}]", "HostIp", "", "HostPort", hp));
-			*exposed = true;
-		}
-	}
-	return 0;
-}
-
-static int add_volumes(json_t *host, const json_t *volumes, const struct docker_target *t,
-		       json_t *named, struct error *err)
-{
-	json_t *mounts = json_array();
-	json_object_set_new(host, "Mounts", mounts);
-	size_t i;
-	const json_t *it;
-	json_array_foreach(volumes, i, it)
-	{
-		if (!json_is_object(it))
-			return error_set(err, "params: volumes[%zu] must be a mapping", i);
-		const char *name = json_string_value(json_object_get(it, "name"));
-		const char *bind = json_string_value(json_object_get(it, "bind"));
-		const char *path = json_string_value(json_object_get(it, "path"));
-		if (!path || path[0] != '/')
-			return error_set(err, "params: volumes[%zu]: path must be an absolute path", i);
-		if (!!name == !!bind)
-			return error_set(err, "params: volumes[%zu] needs exactly one of name or bind", i);
-		if (bind && bind[0] != '/')
-			return error_set(err, "params: volumes[%zu]: bind must be an absolute host path", i);
-		bool ro = false;
-		const json_t *rov = json_object_get(it, "read_only");
-		if (rov && want_bool(rov, "read_only", &ro, err) < 0)
-			return -1;
-		json_t *m = json_object();
-		if (name && t->slot_volume && strcmp(name, t->slot_volume) == 0) {
-			json_object_set_new(m, "Type", json_string("volume"));
-			json_object_set_new(m, "Source", json_string(t->slot_source));
-		} else if (name) {
-			/* owned by the instance: named after its key */
-			struct strbuf vn = STRBUF_INIT;
-			strbuf_addf(&vn, "%s-%s", t->key, name);
-			char *volume = docker_object_name(strbuf_cstr(&vn));
-			json_object_set_new(m, "Type", json_string("volume"));
-			json_object_set_new(m, "Source", json_string(volume));
-			json_array_append_new(named, json_string(volume));
-			free(volume);
-			strbuf_release(&vn);
-		} else {
-			json_object_set_new(m, "Type", json_string("bind"));
-			json_object_set_new(m, "Source", json_string(bind));
-		}
-		json_object_set_new(m, "Target", json_string(path));
-		json_object_set_new(m, "ReadOnly", json_boolean(ro));
-		json_array_append_new(mounts, m);
-	}
-	return 0;
-}
-
-static int add_health(json_t *config, const json_t *h, struct error *err)
-{
-	if (!json_is_object(h))
-		return error_set(err, "params: health must be a mapping");
-	const json_t *cmd = json_object_get(h, "command");
-	if (!cmd)
-		return error_set(err, "params: health needs 'command'");
-	json_t *test = json_array();
-	if (json_is_array(cmd)) {
-		json_t *args;
-		if (command_array(cmd, "health.command", &args, err) < 0) {
-			json_decref(test);
-			return -1;
-		}
-		json_array_append_new(test, json_string("CMD"));
-		json_array_extend(test, args);
-		json_decref(args);
-	} else {
-		char buf[64];
-		const char *s = scalar_text(cmd, buf, sizeof(buf));
-		if (!s) {
-			json_decref(test);
-			return error_set(err, "params: health.command must be a list or a string");
-		}
-		json_array_append_new(test, json_string("CMD-SHELL"));
-		json_array_append_new(test, json_string(s));
-	}
-	json_t *hc = json_object();
-	json_object_set_new(hc, "Test", test);
-	json_object_set_new(config, "Healthcheck", hc);
-	static const char *const durs[][2] = {
-		{ "interval", "Interval" }, { "timeout", "Timeout" }, { "start_period", "StartPeriod" }
-	};
-	for (size_t i = 0; i < 3; i++) {
-		const json_t *v = json_object_get(h, durs[i][0]);
-		json_int_t ns = 0;
-		if (!v)
-			continue;
-		if (want_duration(v, durs[i][0], &ns, err) < 0)
-			return -1;
-		/* The engine refuses intervals under 1 ms; 0 means its default. */
-		json_object_set_new(hc, durs[i][1], json_integer(ns));
-	}
-	const json_t *r = json_object_get(h, "retries");
-	if (r) {
-		int n;
-		if (want_port(r, "retries", &n, err) < 0)
-			return -1;
-		json_object_set_new(hc, "Retries", json_integer(n));
-	}
-	return 0;
 }
 
 static void set_label(json_t *labels, const char *k, const char *v)
@@ -419,29 +170,6 @@ static int check_build(const char *image, const struct docker_target *t, struct 
 			 image, tag, dd->snapshot, dd->dataset, dd->build, dd->build, tag);
 }
 
-/* data: {dataset: NS/NAME}: the dataset's prepared image (a PostgreSQL
- * with the snapshot's data in its data directory), labelled with the
- * snapshot it holds. SIGINT stops it with a fast shutdown instead of
- * waiting for the clients to leave. */
-static int data_param(const json_t *data, const struct docker_target *t, json_t *labels,
-		      json_t *config, struct docker_data *dd, struct error *err)
-{
-	const char *dataset = json_string_value(json_object_get(data, "dataset"));
-	const char *slash = dataset ? strchr(dataset, '/') : NULL;
-	if (!json_is_object(data) || json_object_size(data) != 1 || !slash || slash == dataset ||
-	    !slash[1] || strchr(slash + 1, '/'))
-		return error_set(err, "params: data must be {dataset: NAMESPACE/NAME}");
-	*dd = (struct docker_data){ .image = dataset, .snapshot = "none", .build = "unknown",
-				    .dataset = dataset };
-	if (t->data_image && t->data_image(t->data_ctx, dataset, dd, err) < 0)
-		return error_wrap(err, "params: data");
-	set_label(labels, "cairn.snapshot", dd->snapshot);
-	set_label(labels, "cairn.snapshot.build", dd->build);
-	set_label(labels, "cairn.snapshot.dataset", dataset);
-	json_object_set_new(config, "StopSignal", json_string("SIGINT"));
-	return 0;
-}
-
 int docker_spec_build(struct docker_spec *out, const char *params_json,
 		      const struct docker_target *t, struct error *err)
 {
@@ -459,175 +187,42 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 		json_decref(params);
 		return error_set(err, "params: not a JSON object");
 	}
-	json_t *config = json_object(), *host = json_object(), *labels = json_object();
-	json_t *named = json_array();
-	bool init = true, exposed = false;
-	const char *restart = "unless-stopped";
-	const char *route_host = t->host;
-	char host_buf[256];
+	struct docker_build b = { .target = t, .config = json_object(), .host = json_object(),
+				  .labels = json_object(), .named = json_array(), .init = true,
+				  .restart = "unless-stopped" };
+	snprintf(b.route_host, sizeof(b.route_host), "%s", t->host);
 	struct strbuf url = STRBUF_INIT;
 	int rc = -1;
-	char buf[64];
-
-	const char *image = json_string_value(json_object_get(params, "image"));
-	const json_t *data = json_object_get(params, "data");
-	struct docker_data dd = { 0 };
-	if (data) {
-		if (image) {
-			error_set(err, "params: image and data exclude each other (data runs the "
-				       "dataset's prepared image)");
-			goto out;
-		}
-		if (data_param(data, t, labels, config, &dd, err) < 0)
-			goto out;
-		image = dd.image;
-	}
-	if (!image || !*image) {
-		error_set(err, "params: missing 'image'");
+	if (params_check_rendered(&docker_params, params, err) < 0 ||
+	    params_build(&docker_params, params, &b, err) < 0 ||
+	    (!b.has_data && check_build(b.image, t, err) < 0))
 		goto out;
-	}
-	if (!data && check_build(image, t, err) < 0)
-		goto out;
-	json_object_set_new(config, "Image", json_string(image));
-
-	const char *k;
-	json_t *v;
-	json_object_foreach(params, k, v)
-	{
-		if (!strcmp(k, "image") || !strcmp(k, "data") || !strcmp(k, "backup")) {
-			continue; /* backup: read by backups and replicas, not part of the container */
-		} else if (!strcmp(k, "command") || !strcmp(k, "entrypoint")) {
-			json_t *arr;
-			if (command_array(v, k, &arr, err) < 0)
-				goto out;
-			json_object_set_new(config, !strcmp(k, "command") ? "Cmd" : "Entrypoint", arr);
-		} else if (!strcmp(k, "env")) {
-			if (!json_is_object(v)) {
-				error_set(err, "params: env must be a mapping");
-				goto out;
-			}
-			json_t *env = json_array();
-			const char *ek;
-			json_t *ev;
-			json_object_foreach(v, ek, ev)
-			{
-				const char *s = scalar_text(ev, buf, sizeof(buf));
-				if (!s) {
-					json_decref(env);
-					error_set(err, "params: env %s must be a scalar", ek);
-					goto out;
-				}
-				struct strbuf sb = STRBUF_INIT;
-				strbuf_addf(&sb, "%s=%s", ek, s);
-				json_array_append_new(env, json_string(strbuf_cstr(&sb)));
-				strbuf_release(&sb);
-			}
-			json_object_set_new(config, "Env", env);
-		} else if (!strcmp(k, "ports")) {
-			if (!json_is_array(v)) {
-				error_set(err, "params: ports must be a list");
-				goto out;
-			}
-			if (add_ports(config, host, v, &exposed, err) < 0)
-				goto out;
-		} else if (!strcmp(k, "volumes")) {
-			if (!json_is_array(v)) {
-				error_set(err, "params: volumes must be a list");
-				goto out;
-			}
-			if (add_volumes(host, v, t, named, err) < 0)
-				goto out;
-		} else if (!strcmp(k, "labels")) {
-			if (!json_is_object(v)) {
-				error_set(err, "params: labels must be a mapping");
-				goto out;
-			}
-			const char *lk;
-			json_t *lv;
-			json_object_foreach(v, lk, lv)
-			{
-				const char *s = scalar_text(lv, buf, sizeof(buf));
-				if (!s || !strncmp(lk, "cairn.", 6)) {
-					error_set(err, "params: label %s must be a scalar not named cairn.*", lk);
-					goto out;
-				}
-				set_label(labels, lk, s);
-			}
-		} else if (!strcmp(k, "health")) {
-			if (add_health(config, v, err) < 0)
-				goto out;
-			out->health = true;
-		} else if (!strcmp(k, "init")) {
-			if (want_bool(v, "init", &init, err) < 0)
-				goto out;
-		} else if (!strcmp(k, "restart")) {
-			restart = scalar_text(v, buf, sizeof(buf));
-			if (!restart || !docker_restart_valid(restart)) {
-				bad(err, "restart", "no, always, unless-stopped or on-failure[:N]", v);
-				goto out;
-			}
-		} else if (!strcmp(k, "memory")) {
-			const char *s = scalar_text(v, buf, sizeof(buf));
-			int64_t bytes;
-			if (!s || parse_bytes(s, &bytes) < 0) {
-				bad(err, "memory", "a size such as 256m or 1g", v);
-				goto out;
-			}
-			json_object_set_new(host, "Memory", json_integer(bytes));
-		} else if (!strcmp(k, "cpus")) {
-			const char *s = scalar_text(v, buf, sizeof(buf));
-			char *end = NULL;
-			double cpus = s ? strtod(s, &end) : 0;
-			if (!s || end == s || *end || !(cpus > 0)) {
-				bad(err, "cpus", "a positive number of CPUs such as 0.5", v);
-				goto out;
-			}
-			json_object_set_new(host, "NanoCpus", json_integer((json_int_t)(cpus * 1e9)));
-		} else if (!strcmp(k, "host")) {
-			const char *s = scalar_text(v, buf, sizeof(buf));
-			if (!s || !docker_host_valid(s)) {
-				bad(err, "host", "a lower-case host name such as shop-pr-12.preview.example.com", v);
-				goto out;
-			}
-			snprintf(host_buf, sizeof(host_buf), "%s", s);
-			route_host = host_buf;
-		} else if (!strcmp(k, "cluster")) {
-			const char *s = scalar_text(v, buf, sizeof(buf));
-			if (!s || strcmp(s, t->cluster) != 0) {
-				error_set(err, "params: cluster '%s' is not the instance's cluster '%s'",
-					  s ? s : "?", t->cluster);
-				goto out;
-			}
-		} else {
-			error_set(err, "params: unknown docker key '%s'", k);
-			goto out;
-		}
-	}
+	json_object_set_new(b.config, "Image", json_string(b.image));
 
 	/* restart "on-failure:3" is {Name: on-failure, MaximumRetryCount: 3} */
 	json_t *policy = json_object();
-	size_t namelen = strcspn(restart, ":");
-	json_object_set_new(policy, "Name", json_stringn(restart, namelen));
-	if (restart[namelen])
-		json_object_set_new(policy, "MaximumRetryCount", json_integer(atoi(restart + namelen + 1)));
-	json_object_set_new(host, "RestartPolicy", policy);
-	json_object_set_new(host, "Init", json_boolean(init));
-	json_object_set_new(host, "NetworkMode", json_string(t->networks[0]));
+	size_t namelen = strcspn(b.restart, ":");
+	json_object_set_new(policy, "Name", json_stringn(b.restart, namelen));
+	if (b.restart[namelen])
+		json_object_set_new(policy, "MaximumRetryCount", json_integer(atoi(b.restart + namelen + 1)));
+	json_object_set_new(b.host, "RestartPolicy", policy);
+	json_object_set_new(b.host, "Init", json_boolean(b.init));
+	json_object_set_new(b.host, "NetworkMode", json_string(t->networks[0]));
 
 	json_t *endpoints = json_object();
-	json_object_set_new(endpoints, t->networks[0],
-			    json_pack("{s:[s]}", "Aliases", t->alias));
-	json_object_set_new(config, "NetworkingConfig", json_pack("{s:o}", "EndpointsConfig", endpoints));
+	json_object_set_new(endpoints, t->networks[0], json_pack("{s:[s]}", "Aliases", t->alias));
+	json_object_set_new(b.config, "NetworkingConfig",
+			    json_pack("{s:o}", "EndpointsConfig", endpoints));
 
 	/* The app learns its own URL (what the router answers on). */
 	if (t->http_port && t->http_port != 80)
-		strbuf_addf(&url, "http://%s:%d/", route_host, t->http_port);
+		strbuf_addf(&url, "http://%s:%d/", b.route_host, t->http_port);
 	else
-		strbuf_addf(&url, "http://%s/", route_host);
-	if (exposed) {
-		json_t *env = json_object_get(config, "Env");
+		strbuf_addf(&url, "http://%s/", b.route_host);
+	if (b.exposed) {
+		json_t *env = json_object_get(b.config, "Env");
 		if (!env)
-			json_object_set_new(config, "Env", env = json_array());
+			json_object_set_new(b.config, "Env", env = json_array());
 		bool given = false;
 		size_t i;
 		json_t *e;
@@ -640,41 +235,42 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 			strbuf_release(&var);
 		}
 	}
-	add_cairn_labels(labels, t, config, exposed, route_host, strbuf_cstr(&url));
-	json_object_set_new(config, "Labels", labels);
-	labels = NULL;
-	json_object_set_new(config, "HostConfig", host);
-	host = NULL;
+	add_cairn_labels(b.labels, t, b.config, b.exposed, b.route_host, strbuf_cstr(&url));
+	json_object_set_new(b.config, "Labels", b.labels);
+	b.labels = NULL;
+	json_object_set_new(b.config, "HostConfig", b.host);
+	b.host = NULL;
 
 	/* The hash covers the body. The other networks it joins are not in it:
 	 * they change as consumers come and go, and are connected in place. */
-	char *text = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
+	char *text = json_dumps(b.config, JSON_COMPACT | JSON_SORT_KEYS);
 	char hex[65];
 	sha256_hex(text, strlen(text), hex);
 	free(text);
-	set_label(json_object_get(config, "Labels"), "cairn.hash", hex);
+	set_label(json_object_get(b.config, "Labels"), "cairn.hash", hex);
 
-	out->body = config;
-	config = NULL;
 	out->hash = xstrdup(hex);
-	out->image = xstrdup(image);
-	if (data) {
-		out->dataset = xstrdup(json_string_value(json_object_get(data, "dataset")));
-		out->snapshot = xstrdup(dd.snapshot);
+	out->image = xstrdup(b.image);
+	if (b.has_data) {
+		out->dataset = xstrdup(b.data.dataset);
+		out->snapshot = xstrdup(b.data.snapshot);
 	}
-	out->volumes = named;
-	named = NULL;
-	out->exposed = exposed;
-	if (exposed)
+	out->body = b.config;
+	b.config = NULL;
+	out->volumes = b.named;
+	b.named = NULL;
+	out->health = b.health;
+	out->exposed = b.exposed;
+	if (b.exposed)
 		out->url = strbuf_detach(&url);
 	rc = 0;
 out:
 	strbuf_release(&url);
 	json_decref(params);
-	json_decref(config);
-	json_decref(host);
-	json_decref(labels);
-	json_decref(named);
+	json_decref(b.config);
+	json_decref(b.host);
+	json_decref(b.labels);
+	json_decref(b.named);
 	return rc;
 }
 

@@ -13,6 +13,7 @@
 #include "base/strbuf.h"
 #include "base/vec.h"
 #include "ssh_nginx.h"
+#include "ssh_params.h"
 #include "ssh_spec.h"
 #include "ssh_transport.h"
 
@@ -949,6 +950,9 @@ static int ssh_driver_check(const struct cluster *c, const struct instance *in, 
 
 const struct driver_ops ssh_driver_ops = {
 	.type = "ssh",
+	.code_type = "process",
+	.params = &process_params,
+	.config = &ssh_cluster_config,
 	.open = ssh_driver_open,
 	.close = ssh_driver_close,
 	.observe = ssh_driver_observe,

@@ -4,9 +4,7 @@
 
 #include "base/alloc.h"
 #include "base/parse.h"
-#include "policy/docker_params.h"
-#include "policy/process_params.h"
-#include "ssh_nginx.h"
+#include "ssh_params.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,146 +31,26 @@ void process_spec_release(struct process_spec *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* A scalar as text (numbers and booleans as written), NULL otherwise. */
-static char *scalar(const json_t *v)
-{
-	char buf[64];
-	if (json_is_string(v))
-		return xstrdup(json_string_value(v));
-	if (json_is_integer(v)) {
-		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
-		return xstrdup(buf);
-	}
-	if (json_is_real(v)) {
-		snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
-		return xstrdup(buf);
-	}
-	if (json_is_boolean(v))
-		return xstrdup(json_is_true(v) ? "true" : "false");
-	return NULL;
-}
-
-static int seconds_of(const json_t *v, const char *what, int *out, struct error *err)
-{
-	char *t = scalar(v);
-	int64_t ns;
-	int rc = t && parse_duration(t, &ns) == 0 ? 0 : -1;
-	if (rc < 0)
-		error_set(err, "%s must be a duration such as 30s, not '%s'", what, t ? t : "?");
-	else
-		*out = (int)((ns + 999999999) / 1000000000);
-	free(t);
-	return rc;
-}
-
 int process_spec_parse(struct process_spec *s, const char *params_json, const char *domain,
 		       struct error *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->health_timeout_s = 30;
 	s->drain_s = 3;
+	s->env = json_object();
 	json_error_t jerr;
 	json_t *p = params_json ? json_loads(params_json, 0, &jerr) : NULL;
 	int rc = -1;
-	if (!json_is_object(p)) {
-		error_set(err, "process code needs params with 'artifact' and 'start'");
-		goto out;
-	}
-	s->artifact = scalar(json_object_get(p, "artifact"));
-	s->start = scalar(json_object_get(p, "start"));
-	if (!s->artifact || !*s->artifact) {
-		error_set(err, "params: missing 'artifact'");
-		goto out;
-	}
-	if (!s->start || !*s->start) {
-		error_set(err, "params: missing 'start'");
-		goto out;
-	}
-	s->env = json_object();
-	const char *k;
-	json_t *v;
-	json_object_foreach(json_object_get(p, "env"), k, v)
-	{
-		char *t = scalar(v);
-		if (!t) {
-			error_set(err, "params: env '%s' must be a scalar", k);
-			goto out;
-		}
-		json_object_set_new(s->env, k, json_string(t));
-		free(t);
-	}
-	json_t *port = json_object_get(p, "port");
-	char *listen = scalar(json_object_get(p, "listen"));
-	if (port || (listen && !strcmp(listen, "port"))) {
-		char *t = port ? scalar(port) : NULL;
-		if (!t || parse_port(t, &s->port) < 0 || s->port > 65534) {
-			error_set(err, "params: port must be a port number (1-65534), not '%s'", t ? t : "");
-			free(t);
-			free(listen);
-			goto out;
-		}
-		free(t);
-	}
-	free(listen);
-	json_t *h = json_object_get(p, "health");
-	if (h) {
-		s->health_http = scalar(json_object_get(h, "http"));
-		s->health_cmd = scalar(json_object_get(h, "command"));
-		if (s->health_http && s->health_http[0] != '/') {
-			error_set(err, "params: health http must be a path starting with /, not '%s'",
-				  s->health_http);
-			goto out;
-		}
-		if (s->health_http && strpbrk(s->health_http, " '\"\\\n"))
-			goto bad_path;
-		json_t *t = json_object_get(h, "timeout");
-		if (t && seconds_of(t, "params: health timeout", &s->health_timeout_s, err) < 0)
-			goto out;
-	}
-	json_t *d = json_object_get(p, "drain");
-	if (d && seconds_of(d, "params: drain", &s->drain_s, err) < 0)
-		goto out;
-	json_t *u = json_object_get(p, "update");
-	if (json_is_object(u)) {
-		char *t = scalar(json_object_get(u, "canary"));
-		if (!t || process_parse_percent(t, &s->canary) < 0) {
-			error_set(err, "params: canary must be a percentage from 1 to 99, not '%s'",
-				  t ? t : "");
-			free(t);
-			goto out;
-		}
-		free(t);
-	} else if (u && !(json_is_string(u) && !strcmp(json_string_value(u), "blue-green"))) {
-		error_set(err, "params: update must be blue-green or {canary: PERCENT}");
-		goto out;
-	}
-	json_t *r = json_object_get(p, "route");
-	if (r) {
-		s->routed = true;
-		s->route_host = scalar(json_object_get(r, "host"));
-		s->route_prefix = scalar(json_object_get(r, "prefix"));
-		if (!s->route_host)
-			s->route_host = xstrdup(domain ? domain : "localhost");
-		if (!s->route_prefix)
-			s->route_prefix = xstrdup("/");
-		if (!ssh_route_host_ok(s->route_host)) {
-			error_set(err, "params: route host '%s' is not a host name", s->route_host);
-			goto out;
-		}
-		if (!ssh_route_prefix_ok(s->route_prefix)) {
-			error_set(err,
-				  "params: route prefix '%s' must start and end with '/' and use letters, digits, -._~",
-				  s->route_prefix);
-			goto out;
-		}
-	}
-	rc = 0;
-	goto out;
-bad_path:
-	error_set(err, "params: health http path '%s' has characters a URL path cannot have",
-		  s->health_http);
-out:
+	if (!p)
+		error_set(err, "params: none given; they must be %s", process_params.expected);
+	else if (params_check_rendered(&process_params, p, err) == 0 &&
+		 params_build(&process_params, p, s, err) == 0)
+		rc = 0;
 	json_decref(p);
+	if (s->routed && !s->route_host)
+		s->route_host = xstrdup(domain ? domain : "localhost");
+	if (s->routed && !s->route_prefix)
+		s->route_prefix = xstrdup("/");
 	if (rc < 0)
 		process_spec_release(s);
 	return rc;

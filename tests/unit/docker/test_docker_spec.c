@@ -116,7 +116,7 @@ Test(docker_spec, rendered_values_are_checked)
 {
 	refused("{}", "missing 'image'");
 	refused("{\"image\":\"x\",\"memory\":\"lots\"}", "memory must be a size such as 256m or 1g, not 'lots'");
-	refused("{\"image\":\"x\",\"ports\":[\"http\"]}", "ports[0] must be a port number (1-65535), not 'http'");
+	refused("{\"image\":\"x\",\"ports\":[\"http\"]}", "ports[0] must be a port number (1-65535) or {port, publish, protocol}, not 'http'");
 	refused("{\"image\":\"x\",\"ports\":[70000]}", "ports[0] must be a port number");
 	refused("{\"image\":\"x\",\"init\":\"maybe\"}", "init must be true or false, not 'maybe'");
 	refused("{\"image\":\"x\",\"restart\":\"sometimes\"}", "restart must be no, always");
@@ -160,7 +160,7 @@ Test(docker_spec, data_runs_the_prepared_image_of_its_snapshot)
 	error_clear(&err);
 	docker_spec_release(&s);
 	refused("{\"image\":\"x\",\"data\":{\"dataset\":\"main/shop\"}}", "image and data exclude each other");
-	refused("{\"data\":{\"dataset\":\"shop\"}}", "data must be {dataset: NAMESPACE/NAME}");
+	refused("{\"data\":{\"dataset\":\"shop\"}}", "data.dataset must be NAMESPACE/NAME, not 'shop'");
 	refused("{\"data\":\"main/shop\"}", "data must be {dataset: NAMESPACE/NAME}");
 }
 

@@ -1,7 +1,7 @@
 /* process params and ssh cluster config are refused with their position and
  * a hint before anything is stored; rendered params are checked again. */
 #include "engine/drivers/ssh/ssh_spec.h"
-#include "policy/process_params.h"
+#include "engine/drivers/ssh/ssh_params.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
@@ -13,8 +13,17 @@ static struct diags check(const char *yaml)
 	struct diags d = DIAGS_INIT;
 	cr_assert_eq(policy_add_yaml(p, "p.yaml", yaml, strlen(yaml), 0, &d), 0, "%s",
 		     d.len ? d.items[0] : "");
-	for (size_t i = 0; i < p->len; i++)
-		process_check_object(p, p->objects[i], &d);
+	for (size_t i = 0; i < p->len; i++) {
+		const struct object *o = p->objects[i];
+		if (o->kind == KIND_SERVICE) {
+			const struct code *code = ((const struct service *)o)->components[0].code;
+			params_check_policy(&process_params, code->params, code->pos,
+					    "service main/s: component 'web': params: ", &d);
+		} else if (o->kind == KIND_CLUSTER) {
+			params_check_config(&ssh_cluster_config, ((const struct cluster *)o)->config,
+					    o->pos, "cluster system/hosts: config: ", &d);
+		}
+	}
 	policy_free(p);
 	intern_free(in);
 	return d;
@@ -65,19 +74,19 @@ Test(process_params, values_are_checked)
 	expect(SERVICE("          start: x\n"), "missing 'artifact'");
 	expect(SERVICE("          artifact: a\n"), "missing 'start'");
 	expect(SERVICE("          artifact: a\n          start: x\n          update: {canary: 120}\n"),
-	       "canary must be a percentage from 1 to 99, not '120'");
+	       "update.canary must be a percentage from 1 to 99, not '120'");
 	expect(SERVICE("          artifact: a\n          start: x\n          update: rolling\n"),
 	       "update must be blue-green or {canary: PERCENT}");
 	expect(SERVICE("          artifact: a\n          start: x\n          route: {prefix: /app}\n"),
-	       "route prefix must be a path that starts and ends with '/'");
+	       "route.prefix must be a path that starts and ends with '/'");
 	expect(SERVICE("          artifact: a\n          start: x\n          route: {host: 'a b'}\n"),
-	       "route host must be a host name");
+	       "route.host must be a host name");
 	expect(SERVICE("          artifact: a\n          start: x\n          health: {http: /, command: y}\n"),
 	       "health needs exactly one of 'http' (a path) or 'command'");
 	expect(SERVICE("          artifact: a\n          start: x\n          listen: port\n"),
 	       "listen: port needs 'port'");
 	expect(SERVICE("          artifact: a\n          start: x\n          env: {PORT: 1}\n"),
-	       "env 'PORT' is set by cairn");
+	       "env name 'PORT' is set by cairn");
 }
 
 Test(process_params, secrets_only_in_env)
@@ -94,11 +103,11 @@ Test(process_params, cluster_config)
 	cr_assert_eq(d.len, 0, "%s", d.len ? d.items[0] : "");
 	diags_release(&d);
 	expect(CLUSTER("    known_hosts: /k\n    hots: []\n"), "unknown ssh cluster config key 'hots' (did you mean 'hosts'?)");
-	expect(CLUSTER("    hosts: [a]\n"), "missing 'known_hosts': host keys are always checked");
+	expect(CLUSTER("    hosts: [a]\n"), "missing 'known_hosts' (host keys are always checked)");
 	expect(CLUSTER("    known_hosts: /k\n    hosts: [{adress: a}]\n"), "unknown host key 'adress' (did you mean 'address'?)");
-	expect(CLUSTER("    known_hosts: /k\n    hosts: [{address: a, port: 70000}]\n"), "port must be a port number");
+	expect(CLUSTER("    known_hosts: /k\n    hosts: [{address: a, port: 70000}]\n"), "hosts[0].port must be a port number");
 	expect(CLUSTER("    known_hosts: /k\n    root: srv\n    hosts: [a]\n"), "root must be an absolute path");
-	expect(CLUSTER("    known_hosts: /k\n    hosts: ['-oProxyCommand=x']\n"), "is not a host name or address");
+	expect(CLUSTER("    known_hosts: /k\n    hosts: ['-oProxyCommand=x']\n"), "hosts[0] must be a host name or address, or {address, port, user, name}, not '-oProxyCommand=x'");
 }
 
 Test(process_params, rendered_params)
@@ -121,6 +130,6 @@ Test(process_params, rendered_params)
 	cr_assert_eq(process_spec_parse(&s, "{\"artifact\":\"a\",\"start\":\"x\",\"route\":{\"prefix\":\"/a b/\"}}",
 					NULL, &err),
 		     -1);
-	cr_assert(strstr(error_msg(&err), "route prefix '/a b/'"), "%s", error_msg(&err));
+	cr_assert(strstr(error_msg(&err), "params: route.prefix must be a path that starts and ends with '/' (letters, digits, -._~), not '/a b/'"), "%s", error_msg(&err));
 	error_clear(&err);
 }

@@ -1,6 +1,6 @@
 /* The docker params and cluster config checks run before anything is
  * stored: known keys with a hint, constant values, secrets only in env. */
-#include "policy/docker_params.h"
+#include "engine/drivers/docker/docker_params.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
@@ -12,8 +12,17 @@ static struct diags check(const char *yaml)
 	struct diags d = DIAGS_INIT;
 	cr_assert_eq(policy_add_yaml(p, "p.yaml", yaml, strlen(yaml), 0, &d), 0, "%s",
 		     d.len ? d.items[0] : "");
-	for (size_t i = 0; i < p->len; i++)
-		docker_check_object(p, p->objects[i], &d);
+	for (size_t i = 0; i < p->len; i++) {
+		const struct object *o = p->objects[i];
+		if (o->kind == KIND_SERVICE) {
+			const struct code *code = ((const struct service *)o)->components[0].code;
+			params_check_policy(&docker_params, code->params, code->pos,
+					    "service main/s: component 'web': params: ", &d);
+		} else if (o->kind == KIND_CLUSTER) {
+			params_check_config(&docker_cluster_config, ((const struct cluster *)o)->config,
+					    o->pos, "cluster system/c: config: ", &d);
+		}
+	}
 	policy_free(p);
 	intern_free(in);
 	return d;
@@ -59,17 +68,17 @@ Test(docker_params, constants_are_checked)
 {
 	expect(SERVICE("          command: [x]\n"), "missing 'image'");
 	expect(SERVICE("          image: x\n          memory: lots\n"), "memory must be a size such as 256m or 1g, not 'lots'");
-	expect(SERVICE("          image: x\n          ports: [99999]\n"), "a port must be a port number (1-65535), not '99999'");
+	expect(SERVICE("          image: x\n          ports: [99999]\n"), "ports[0] must be a port number (1-65535) or {port, publish, protocol}, not '99999'");
 	expect(SERVICE("          image: x\n          restart: sometimes\n"), "restart must be no, always");
-	expect(SERVICE("          image: x\n          volumes: [{name: d, bind: /x, path: /d}]\n"), "exactly one of 'name'");
+	expect(SERVICE("          image: x\n          volumes: [{name: d, bind: /x, path: /d}]\n"), "volumes[0] needs exactly one of 'name'");
 	expect(SERVICE("          image: x\n          health: {interval: 1s}\n"), "health needs 'command'");
 	expect(SERVICE("          image: x\n          env: {1BAD: x}\n"), "env name '1BAD' is not a variable name");
-	expect(SERVICE("          image: x\n          labels: {cairn.instance: x}\n"), "set by cairn itself");
+	expect(SERVICE("          image: x\n          labels: {cairn.instance: x}\n"), "labels name 'cairn.instance' is one of cairn.*, which cairn sets itself");
 	expect(SERVICE("          image: x\n          host: Shop_PR.example.com\n"),
 	       "host must be a lower-case host name such as shop-pr-12.example.com, not 'Shop_PR.example.com'");
 	expect(SERVICE("          image: x\n          host: -a.example.com\n"), "host must be a lower-case host name");
 	expect(SERVICE("          image: x\n          data: {dataset: main/shop}\n"), "image and data exclude each other");
-	expect(SERVICE("          data: {dataset: shop}\n"), "data: dataset must be NAMESPACE/NAME, not 'shop'");
+	expect(SERVICE("          data: {dataset: shop}\n"), "data.dataset must be NAMESPACE/NAME, not 'shop'");
 	expect(SERVICE("          data: {datset: main/shop}\n"), "unknown data key 'datset' (did you mean 'dataset'?)");
 	expect(SERVICE("          data: main/shop\n"), "data must be {dataset: NAMESPACE/NAME}, not a scalar");
 }
@@ -89,16 +98,16 @@ Test(docker_params, backup_names_a_database_or_one_of_its_volumes)
 	cr_assert_eq(d.len, 0, "%s", d.len ? d.items[0] : "");
 	diags_release(&d);
 	expect(SERVICE("          image: x\n          backup: {volume: media}\n"),
-	       "backup: volume 'media' is not one of its volumes");
+	       "backup.volume 'media' is not one of its volumes");
 	expect(SERVICE("          image: x\n          volumes: [{name: data, path: /d}]\n"
 		       "          backup: {volume: media}\n"),
-	       "backup: volume 'media' is not one of its volumes");
+	       "backup.volume 'media' is not one of its volumes");
 	expect(SERVICE("          image: x\n          backup: {postgres: {database: shop}}\n"),
-	       "backup: postgres needs 'user'");
+	       "backup.postgres needs 'user'");
 	expect(SERVICE("          image: x\n          backup: {}\n"), "backup needs 'postgres'");
 	expect(SERVICE("          image: x\n          backup: {postgress: {}}\n"),
 	       "unknown backup key 'postgress' (did you mean 'postgres'?)");
-	expect(SERVICE("          image: x\n          backup: media\n"), "backup must be {postgres:");
+	expect(SERVICE("          image: x\n          backup: media\n"), "backup must be {postgres: {database: D, user: U}} or {volume: NAME}, not a scalar");
 }
 
 Test(docker_params, secrets_only_in_env)
@@ -124,11 +133,13 @@ Test(docker_params, cluster_config)
 	expect("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
 	       "  config: {tls: {ca: a}}\n", "tls needs 'cert'");
 	expect("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
-	       "  config: {nginx: {file: routes.conf}}\n", "nginx needs 'file': the absolute path");
+	       "  config: {nginx: {file: routes.conf}}\n", "nginx.file must be an absolute path");
+	expect("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
+	       "  config: {nginx: {conf: /etc/nginx/nginx.conf}}\n", "nginx needs 'file' (the absolute path");
 	expect("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
 	       "  config: {nginx: {file: /etc/nginx/cairn.conf, prot: 80}}\n", "unknown nginx key 'prot' (did you mean 'port'?)");
 	expect("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
-	       "  config: {nginx: {file: /etc/nginx/cairn.conf, port: http}}\n", "nginx port must be a port number");
+	       "  config: {nginx: {file: /etc/nginx/cairn.conf, port: http}}\n", "nginx.port must be a port number, not 'http'");
 }
 
 Test(docker_params, restart_policies)

@@ -1,0 +1,36 @@
+/* What `code.type: docker` takes and what a docker cluster's config takes:
+ * the driver's two param tables (engine/params.h), checked on policy being
+ * applied and read again from rendered params by docker_spec_build. */
+#ifndef CAIRN_DOCKER_PARAMS_H
+#define CAIRN_DOCKER_PARAMS_H
+
+#include "docker_spec.h"
+#include "engine/params.h"
+
+#include <stdbool.h>
+
+extern const struct param docker_params;
+extern const struct param docker_cluster_config;
+
+/* What the rows of docker_params build from rendered params: the parts of
+ * the container create body, and what the spec needs besides. */
+struct docker_build {
+	const struct docker_target *target;
+	json_t *config, *host, *labels;
+	json_t *named;             /* named volumes to create first */
+	const char *image;
+	char image_text[64];       /* an image given as a number */
+	struct docker_data data;   /* of a `data` param */
+	bool has_data, init, health, exposed;
+	const char *restart;
+	char route_host[256];      /* the `host` param, else the target's */
+};
+
+/* "no", "always", "unless-stopped", "on-failure" or "on-failure:N". */
+bool docker_restart_valid(const char *s);
+/* Whether s is a host name: dot-separated DNS labels of [a-z0-9-] (lower
+ * case, not starting or ending in '-'), each at most 63 characters, at most
+ * 253 in all. */
+bool docker_host_valid(const char *s);
+
+#endif

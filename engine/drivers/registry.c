@@ -1,0 +1,68 @@
+/* The drivers cairn has: one row each. A new driver is a folder beside
+ * docker/ and ssh/, a row here, a line in drivers/CMakeLists.txt, its
+ * cluster type in schemas/ and its row in the README's table of drivers. */
+#include "engine/driver.h"
+#include "engine/drivers/docker/docker_driver.h"
+#include "engine/drivers/ssh/ssh_driver.h"
+
+#include "base/strbuf.h"
+
+#include <string.h>
+
+static const struct driver_ops *const drivers[] = {
+	&docker_driver_ops,
+	&ssh_driver_ops,
+};
+
+const struct driver_ops *const *drivers_all(size_t *n)
+{
+	*n = sizeof(drivers) / sizeof(*drivers);
+	return drivers;
+}
+
+const struct driver_ops *driver_for(const char *cluster_type)
+{
+	for (size_t i = 0; cluster_type && i < sizeof(drivers) / sizeof(*drivers); i++)
+		if (strcmp(drivers[i]->type, cluster_type) == 0)
+			return drivers[i];
+	return NULL;
+}
+
+const struct driver_ops *driver_for_code(const char *code_type)
+{
+	for (size_t i = 0; code_type && i < sizeof(drivers) / sizeof(*drivers); i++)
+		if (strcmp(drivers[i]->code_type, code_type) == 0)
+			return drivers[i];
+	return NULL;
+}
+
+int drivers_check_object(const struct policy *p, const struct object *o, struct diags *diags)
+{
+	struct strbuf prefix = STRBUF_INIT;
+	int rc = 0;
+	if (o->kind == KIND_SERVICE) {
+		const struct service *s = (const struct service *)o;
+		for (uint32_t i = 0; i < s->ncomponents; i++) {
+			const struct component *comp = &s->components[i];
+			const struct driver_ops *ops =
+				comp->code && comp->code->type ? driver_for_code(comp->code->type->s) : NULL;
+			if (!ops || !ops->params)
+				continue;
+			strbuf_reset(&prefix);
+			strbuf_addf(&prefix, "%s: component '%s': ", object_describe(p, o),
+				    comp->name ? comp->name->s : "?");
+			rc |= params_check_policy(ops->params, comp->code->params, comp->code->pos,
+						  strbuf_cstr(&prefix), diags);
+		}
+	} else if (o->kind == KIND_CLUSTER) {
+		const struct cluster *cl = (const struct cluster *)o;
+		const struct driver_ops *ops = cl->type ? driver_for(cl->type->s) : NULL;
+		if (ops && ops->config) {
+			strbuf_addf(&prefix, "%s: config: ", object_describe(p, o));
+			rc = params_check_config(ops->config, cl->config, cl->obj.pos,
+						 strbuf_cstr(&prefix), diags);
+		}
+	}
+	strbuf_release(&prefix);
+	return rc;
+}
