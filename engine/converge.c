@@ -92,7 +92,7 @@ const struct observed *fleet_find(const struct fleet *f, const char *key, const 
 		size_t len;
 		const struct observed *all = m->ops->list(m->driver, &len);
 		for (size_t j = 0; j < len; j++) {
-			if (strcmp(all[j].key, key) || strcmp(all[j].kind, kind))
+			if (strcmp(all[j].key, key) || strcmp(all[j].kind, kind ? kind : m->ops->unit))
 				continue;
 			if (!first)
 				first = &all[j];
@@ -124,8 +124,7 @@ int fleet_logs(struct fleet *f, const char *key, bool follow, struct error *err)
 			continue;
 		const struct observed *all = m->ops->list(m->driver, &len);
 		for (size_t j = 0; j < len; j++)
-			if (!strcmp(all[j].key, key) &&
-			    (!strcmp(all[j].kind, "container") || !strcmp(all[j].kind, "process")))
+			if (!strcmp(all[j].key, key) && !strcmp(all[j].kind, m->ops->unit))
 				return m->ops->logs(m->driver, key, follow, err);
 	}
 	if (f->problems.len)

@@ -28,8 +28,9 @@ void fleet_close(struct fleet *f);
 bool fleet_reachable(const struct fleet *f, const char *cluster);
 /* Why clusters could not be observed ("cluster us-east: docker engine at … is not running …"). */
 const struct diags *fleet_problems(const struct fleet *f);
-/* The observed objects of an instance (container, network, volume), NULL
- * when nothing runs for it. *n counts them. */
+/* The observed objects of an instance of one kind ("network"; NULL: what
+ * its driver runs it as, driver_ops.unit), NULL when there is none. *n
+ * counts them. */
 const struct observed *fleet_find(const struct fleet *f, const char *key, const char *kind,
 				  size_t *n);
 /* Every observed object of every cluster, for each cluster in turn. */

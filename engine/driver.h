@@ -38,6 +38,8 @@ struct driver_ops {
 	const char *code_type;       /* the code it runs, "docker" or "process" */
 	const struct param *params;  /* what that code's params take */
 	const struct param *config;  /* what a cluster's config takes */
+	const char *unit;            /* the kind of observed object that runs an
+					instance ("container"), whose logs are its */
 	/* Connects to the cluster c. Errors name the cluster and what to do. */
 	int (*open)(struct driver **out, const struct cluster *c, const struct exec_options *eo,
 		    struct error *err);
@@ -63,6 +65,8 @@ const struct driver_ops *const *drivers_all(size_t *n);
 /* The driver of a cluster type, or of a code type; NULL when none. */
 const struct driver_ops *driver_for(const char *cluster_type);
 const struct driver_ops *driver_for_code(const char *code_type);
+/* Their code and cluster types, for loading policy (policy.h). */
+const struct policy_types *drivers_policy_types(void);
 /* Checks a service's code params or a cluster's config, as applied, with
  * the table of the driver that runs it. Errors go to diags as
  * "file:line:col: service main/s: component 'c': params: …"; -1 if any. */

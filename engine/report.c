@@ -70,7 +70,7 @@ struct report_seen report_observed(const struct fleet *fleet, const struct insta
 		return s;
 	}
 	size_t n;
-	const struct observed *o = fleet_find(fleet, in->key, in->root ? "network" : "container", &n);
+	const struct observed *o = fleet_find(fleet, in->key, in->root ? "network" : NULL, &n);
 	if (!o) {
 		s.state = "missing";
 		return s;

@@ -293,6 +293,7 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 	}
 
 	request = policy_new(in);
+	request->types = drivers_policy_types();
 	if (req->verb == REVISE_ROLLBACK) {
 		if (req->rollback_to <= 0 || req->rollback_to > current) {
 			diags_add(&res->diags, "generation %lld does not exist (the latest is %lld)",

@@ -637,21 +637,41 @@ static const struct field meta_fields[] = {
 
 /* service */
 
+/* "'docker' or 'process'": the types a policy may name, for messages. */
+static const char *types_text(struct load *ld, const char *const *names, size_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		strbuf_addf(&sb, "%s'%s'", i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
+	const char *text = arena_strdup(ld->p->arena, strbuf_cstr(&sb));
+	strbuf_release(&sb);
+	return text;
+}
+
+static bool type_known(const char *t, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(t, names[i]) == 0)
+			return true;
+	return n == 0;
+}
+
 static void code_type(struct load *ld, void *target, const struct ynode *v)
 {
 	struct code *code = target;
 	const struct istr *t = want_text(ld, v, "'type'");
 	if (!t)
 		return;
-	if (strcmp(t->s, "docker") == 0 || strcmp(t->s, "process") == 0)
-		code->type = t;
-	else if (strcmp(t->s, "helm") == 0 || strcmp(t->s, "aptomi/code/kubernetes-helm") == 0)
-		lerr(ld, v->pos,
-		     "code type '%s' is Aptomi's Kubernetes/Helm type; cairn runs 'docker' or "
-		     "'process' code",
-		     t->s);
+	const struct policy_types *types = ld->p->types;
+	const char *const *names = types ? types->code : NULL;
+	size_t n = types ? types->ncode : 0;
+	if (strcmp(t->s, "helm") == 0 || strcmp(t->s, "aptomi/code/kubernetes-helm") == 0)
+		lerr(ld, v->pos, "code type '%s' is Aptomi's Kubernetes/Helm type; cairn runs %s code",
+		     t->s, n ? types_text(ld, names, n) : "other");
+	else if (!type_known(t->s, names, n))
+		lerr(ld, v->pos, "unknown code type '%s' (cairn runs %s)", t->s, types_text(ld, names, n));
 	else
-		lerr(ld, v->pos, "unknown code type '%s' (expected docker or process)", t->s);
+		code->type = t;
 }
 
 static void code_params(struct load *ld, void *target, const struct ynode *v)
@@ -1363,14 +1383,18 @@ static void cluster_type(struct load *ld, void *target, const struct ynode *v)
 	const struct istr *t = want_text(ld, v, "'type'");
 	if (!t)
 		return;
-	if (strcmp(t->s, "docker") == 0 || strcmp(t->s, "ssh") == 0)
-		c->type = t;
-	else if (strcmp(t->s, "kubernetes") == 0)
-		lerr(ld, v->pos,
-		     "cluster type 'kubernetes' is Aptomi's Kubernetes type; cairn runs 'docker' or "
-		     "'ssh' clusters");
+	const struct policy_types *types = ld->p->types;
+	const char *const *names = types ? types->cluster : NULL;
+	size_t n = types ? types->ncluster : 0;
+	if (strcmp(t->s, "kubernetes") == 0)
+		lerr(ld, v->pos, "cluster type 'kubernetes' is Aptomi's Kubernetes type; cairn runs %s "
+				 "clusters",
+		     n ? types_text(ld, names, n) : "other");
+	else if (!type_known(t->s, names, n))
+		lerr(ld, v->pos, "unknown cluster type '%s' (cairn runs %s)", t->s,
+		     types_text(ld, names, n));
 	else
-		lerr(ld, v->pos, "unknown cluster type '%s' (expected docker or ssh)", t->s);
+		c->type = t;
 }
 
 static void cluster_labels(struct load *ld, void *target, const struct ynode *v)

@@ -254,8 +254,20 @@ struct dataset {
 #define DATASET_KEEP_DEFAULT 3
 #define DATASET_MAX_ROWS_DEFAULT 10000000
 
+/* The code and cluster types there are drivers for (the engine's registry
+ * says which: engine/drivers/registry.c). A policy given them names no
+ * others; without them (the language alone) any type is taken but Aptomi's
+ * Kubernetes ones, which are refused with a hint. */
+struct policy_types {
+	const char *const *code;
+	size_t ncode;
+	const char *const *cluster;
+	size_t ncluster;
+};
+
 struct policy {
 	struct arena *arena;
+	const struct policy_types *types; /* not owned; NULL: any */
 	struct intern *intern; /* not owned */
 	struct object **objects; /* every live object, in the order added */
 	size_t len, cap;

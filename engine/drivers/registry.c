@@ -7,22 +7,42 @@
 
 #include "base/strbuf.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static const struct driver_ops *const drivers[] = {
 	&docker_driver_ops,
 	&ssh_driver_ops,
 };
+#define NDRIVERS (sizeof(drivers) / sizeof(*drivers))
 
 const struct driver_ops *const *drivers_all(size_t *n)
 {
-	*n = sizeof(drivers) / sizeof(*drivers);
+	*n = NDRIVERS;
 	return drivers;
+}
+
+static const char *code_types[NDRIVERS], *cluster_types[NDRIVERS];
+static struct policy_types types = { code_types, NDRIVERS, cluster_types, NDRIVERS };
+static pthread_once_t types_once = PTHREAD_ONCE_INIT;
+
+static void list_types(void)
+{
+	for (size_t i = 0; i < NDRIVERS; i++) {
+		code_types[i] = drivers[i]->code_type;
+		cluster_types[i] = drivers[i]->type;
+	}
+}
+
+const struct policy_types *drivers_policy_types(void)
+{
+	pthread_once(&types_once, list_types);
+	return &types;
 }
 
 const struct driver_ops *driver_for(const char *cluster_type)
 {
-	for (size_t i = 0; cluster_type && i < sizeof(drivers) / sizeof(*drivers); i++)
+	for (size_t i = 0; cluster_type && i < NDRIVERS; i++)
 		if (strcmp(drivers[i]->type, cluster_type) == 0)
 			return drivers[i];
 	return NULL;
@@ -30,7 +50,7 @@ const struct driver_ops *driver_for(const char *cluster_type)
 
 const struct driver_ops *driver_for_code(const char *code_type)
 {
-	for (size_t i = 0; code_type && i < sizeof(drivers) / sizeof(*drivers); i++)
+	for (size_t i = 0; code_type && i < NDRIVERS; i++)
 		if (strcmp(drivers[i]->code_type, code_type) == 0)
 			return drivers[i];
 	return NULL;

@@ -1485,6 +1485,7 @@ const struct driver_ops docker_driver_ops = {
 	.code_type = "docker",
 	.params = &docker_params,
 	.config = &docker_cluster_config,
+	.unit = "container",
 	.open = docker_driver_open,
 	.close = docker_driver_close,
 	.observe = docker_driver_observe,

@@ -953,6 +953,7 @@ const struct driver_ops ssh_driver_ops = {
 	.code_type = "process",
 	.params = &process_params,
 	.config = &ssh_cluster_config,
+	.unit = "process",
 	.open = ssh_driver_open,
 	.close = ssh_driver_close,
 	.observe = ssh_driver_observe,

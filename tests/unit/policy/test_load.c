@@ -16,10 +16,16 @@ struct loaded {
 	int rc;
 };
 
+/* As the engine's registry of drivers gives them. */
+static const char *const code_types[] = { "docker", "process" };
+static const char *const cluster_types[] = { "docker", "ssh" };
+static const struct policy_types types = { code_types, 2, cluster_types, 2 };
+
 static void load(struct loaded *l, const char *yaml)
 {
 	l->in = intern_new();
 	l->p = policy_new(l->in);
+	l->p->types = &types;
 	l->d = (struct diags)DIAGS_INIT;
 	l->rc = policy_add_yaml(l->p, "p.yaml", yaml, strlen(yaml), 0, &l->d);
 	for (size_t i = 0; i < l->d.len; i++)
@@ -349,12 +355,12 @@ Test(load, helm_and_kubernetes_are_refused_clearly)
 		     "code type 'aptomi/code/kubernetes-helm' is Aptomi's Kubernetes/Helm type");
 	expect_error("kind: service\nmetadata: {namespace: main, name: s}\ncomponents:\n"
 		     "- name: c\n  code: {type: unknown}\n",
-		     "unknown code type 'unknown' (expected docker or process)");
+		     "unknown code type 'unknown' (cairn runs 'docker' or 'process')");
 	expect_error("kind: service\nmetadata: {namespace: main, name: s}\ncomponents:\n"
 		     "- name: c\n  code: {}\n",
 		     "component c: code: missing 'type'");
 	expect_error("kind: cluster\nmetadata: {namespace: system, name: k}\ntype: unknown\nconfig: x\n",
-		     "unknown cluster type 'unknown' (expected docker or ssh)");
+		     "unknown cluster type 'unknown' (cairn runs 'docker' or 'ssh')");
 	expect_error("kind: cluster\nmetadata: {namespace: system, name: k}\ntype: ssh\n",
 		     "p.yaml:1:1: cluster system/k: missing 'config'");
 }
