@@ -371,7 +371,7 @@ int report_log(struct strbuf *out, struct store *s, bool json, struct error *err
 }
 
 static int show_object(void *ctx_, const char *kind, const char *ns, const char *name,
-		       const char *body)
+		       const char *body, const char *origin)
 {
 	struct list_ctx *ctx = ctx_;
 	if (ctx->json) {

@@ -23,15 +23,16 @@ struct load_ctx {
 };
 
 static int add_stored_object(void *ctx_, const char *kind, const char *ns, const char *name,
-			     const char *body)
+			     const char *body, const char *origin)
 {
 	struct load_ctx *ctx = ctx_;
 	struct strbuf label = STRBUF_INIT;
 	strbuf_addf(&label, "stored %s/%s/%s", kind, ns, name);
-	/* Positions point into the stored text, named after the object. */
+	/* Positions are where the object was written; without its origin
+	 * (stored before origins were), they point into the stored text. */
 	const char *file = arena_strdup(ctx->p->arena, label.buf);
 	strbuf_release(&label);
-	policy_add_yaml(ctx->p, file, body, strlen(body), ctx->flags, &ctx->diags);
+	policy_add_stored(ctx->p, file, body, origin, ctx->flags, &ctx->diags);
 	return 0;
 }
 
@@ -103,6 +104,7 @@ static void add_change(struct store_change **changes, size_t *n, size_t *cap,
 	c->name = o->name->s;
 	c->change = what;
 	c->body = what == STORE_DELETED || !after ? NULL : after->json;
+	c->origin = c->body ? after->origin : NULL;
 }
 
 /* Each instance the plan creates or updates, its rendered params checked by

@@ -1431,6 +1431,93 @@ static const struct kind_table *const kind_tables[KIND_COUNT] = {
 
 /* ---- objects ---- */
 
+/* ---- origins: the positions of an object's nodes, in ynode_to_json's order ---- */
+
+/* " line,col" (by hand: every object of every apply writes one per node) */
+static void origin_add(struct strbuf *out, struct pos pos)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	uint32_t v = pos.col;
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	*--p = ',';
+	v = pos.line;
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	*--p = ' ';
+	strbuf_add(out, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+static void origin_nodes(const struct ynode *n, struct strbuf *out)
+{
+	origin_add(out, n->pos);
+	for (size_t i = 0; n->kind == YNODE_MAP && i < n->len; i++) {
+		origin_add(out, n->pairs[i].key_pos);
+		origin_nodes(n->pairs[i].value, out);
+	}
+	for (size_t i = 0; n->kind == YNODE_SEQ && i < n->len; i++)
+		origin_nodes(n->items[i], out);
+}
+
+static void origin_write(const struct ynode *n, struct strbuf *out)
+{
+	strbuf_addf(out, "%s\n", n->pos.file ? n->pos.file : "");
+	origin_nodes(n, out);
+}
+
+/* Reads the next position of an origin into *pos; false when there is none. */
+static bool origin_next(const char **s, const char *file, struct pos *pos)
+{
+	char *end;
+	unsigned long line = strtoul(*s, &end, 10), col;
+	if (end == *s || *end != ',')
+		return false;
+	col = strtoul(end + 1, &end, 10);
+	if (line == 0 || line > UINT32_MAX || col > UINT32_MAX)
+		return false;
+	*pos = (struct pos){ file, (uint32_t)line, (uint32_t)col };
+	*s = end;
+	return true;
+}
+
+/* Reads positions for n and its nodes, and with write gives them to them;
+ * false when origin has too few. */
+static bool origin_walk(struct ynode *n, const char **s, const char *file, bool write)
+{
+	struct pos pos;
+	if (!origin_next(s, file, &pos))
+		return false;
+	if (write)
+		n->pos = pos;
+	for (size_t i = 0; n->kind == YNODE_MAP && i < n->len; i++) {
+		if (!origin_next(s, file, &pos) || !origin_walk(n->pairs[i].value, s, file, write))
+			return false;
+		if (write)
+			n->pairs[i].key_pos = pos;
+	}
+	for (size_t i = 0; n->kind == YNODE_SEQ && i < n->len; i++)
+		if (!origin_walk(n->items[i], s, file, write))
+			return false;
+	return true;
+}
+
+/* Gives n the positions of origin when it has exactly one per node; else n
+ * keeps those of the stored JSON. */
+static void origin_read(struct load *ld, struct ynode *n, const char *origin)
+{
+	const char *nl = origin ? strchr(origin, '\n') : NULL;
+	if (!nl || nl == origin)
+		return;
+	const char *s = nl + 1;
+	if (!origin_walk(n, &s, NULL, false) || *s)
+		return;
+	const char *file = arena_strndup(ld->p->arena, origin, (size_t)(nl - origin));
+	s = nl + 1;
+	origin_walk(n, &s, file, true);
+}
+
 static void load_object(struct load *ld, const struct ynode *n)
 {
 	ld->errors = 0;
@@ -1500,6 +1587,9 @@ static void load_object(struct load *ld, const struct ynode *n)
 	struct strbuf json = STRBUF_INIT;
 	ynode_to_json(n, &json, 2);
 	o->json = arena_strndup(ld->p->arena, json.buf, json.len);
+	strbuf_reset(&json);
+	origin_write(n, &json);
+	o->origin = arena_strndup(ld->p->arena, json.buf, json.len);
 	strbuf_release(&json);
 	map_put(&ld->seen, key, pd.keylen, o);
 	vec_push(&ld->pending, pd);
@@ -1588,6 +1678,27 @@ int policy_add_yaml(struct policy *p, const char *name, const char *text, size_t
 	struct load ld;
 	load_begin(&ld, p, diags);
 	load_text(&ld, name, text, len);
+	return load_commit(&ld, flags);
+}
+
+int policy_add_stored(struct policy *p, const char *label, const char *json, const char *origin,
+		      unsigned flags, struct diags *diags)
+{
+	struct load ld;
+	load_begin(&ld, p, diags);
+	struct arena *tmp = arena_new();
+	struct ynode **docs;
+	size_t ndocs;
+	if (yaml_parse(tmp, ld.in, label, json, strlen(json), &docs, &ndocs, diags) < 0) {
+		ld.total++;
+	} else if (ndocs != 1 || docs[0]->kind != YNODE_MAP) {
+		diags_add(diags, "%s: a stored object must be one mapping", label);
+		ld.total++;
+	} else {
+		origin_read(&ld, docs[0], origin);
+		load_object(&ld, docs[0]);
+	}
+	arena_free(tmp);
 	return load_commit(&ld, flags);
 }
 

@@ -40,6 +40,10 @@ struct object {
 	const struct istr *ns, *name;
 	struct pos pos;   /* of the object's mapping */
 	const char *json; /* canonical JSON of the object as written (what the store keeps) */
+	/* Where each node of json was written ("FILE\nline,col …", in the
+	 * order of json), so an object loaded back from the store is told of
+	 * at the file and line its author wrote. */
+	const char *origin;
 };
 
 /* A parameter tree (code params, discovery, cluster config): string leaves
@@ -294,6 +298,10 @@ enum {
  * message", and -1 is returned; the objects that loaded are still added. */
 int policy_add_yaml(struct policy *p, const char *name, const char *text, size_t len,
 		    unsigned flags, struct diags *diags);
+/* An object as the store keeps it: its JSON and its origin (object.origin;
+ * NULL or not matching: positions name `label` and the JSON's lines). */
+int policy_add_stored(struct policy *p, const char *label, const char *json, const char *origin,
+		      unsigned flags, struct diags *diags);
 /* A file, or a directory walked recursively for *.yaml and *.yml in name order. */
 int policy_add_path(struct policy *p, const char *path, unsigned flags, struct diags *diags);
 /* Calls fn for each file policy_add_path reads from path, in its order: path

@@ -79,6 +79,8 @@ static const char *const migrations[] = {
 	"CREATE INDEX jobs_queue ON jobs(status, not_before, id);"
 	"CREATE INDEX jobs_key ON jobs(key, status, id);"
 	"CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated BIGINT NOT NULL);",
+	/* 3: where each object was written. */
+	"ALTER TABLE objects ADD COLUMN origin TEXT;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -401,7 +403,8 @@ static const char *const commit_statements[][2] = {
 			  " VALUES ($1, $2, $3, $4, $5)" },
 	{ "cairn_close", "UPDATE objects SET gen_to = $1 WHERE kind = $2 AND ns = $3 AND name = $4"
 			 " AND gen_to IS NULL" },
-	{ "cairn_object", "INSERT INTO objects(kind, ns, name, body, gen_from) VALUES ($1, $2, $3, $4, $5)" },
+	{ "cairn_object", "INSERT INTO objects(kind, ns, name, body, gen_from, origin)"
+			 " VALUES ($1, $2, $3, $4, $5, $6)" },
 };
 
 static int prepare_commit(struct pg_store *st, struct error *err)
@@ -484,10 +487,10 @@ static int record_batch(struct pg_store *st, const char *gen, const struct store
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct store_change *c = &changes[i];
 		const char *p[5] = { gen, c->kind, c->ns, c->name, store_change_name(c->change) };
-		const char *o[5] = { c->kind, c->ns, c->name, c->body, gen };
+		const char *o[6] = { c->kind, c->ns, c->name, c->body, gen, c->origin };
 		if (!PQsendQueryPrepared(st->conn, "cairn_change", 5, p, NULL, NULL, 0) ||
 		    !PQsendQueryPrepared(st->conn, "cairn_close", 4, p, NULL, NULL, 0) ||
-		    (sends_object(c) && !PQsendQueryPrepared(st->conn, "cairn_object", 5, o, NULL, NULL, 0)))
+		    (sends_object(c) && !PQsendQueryPrepared(st->conn, "cairn_object", 6, o, NULL, NULL, 0)))
 			rc = fail(st, NULL, err, "cannot record a change");
 	}
 	if (rc == 0 && PQpipelineSync(st->conn) != 1)
@@ -570,7 +573,7 @@ static int pg_list_objects(struct store *s, long long gen, long long except, sto
 	struct num a, b;
 	const char *p[2] = { num(&a, gen), num(&b, except) };
 	/* gen_from is at least 1, so except = -1 or 0 excludes nothing. */
-	PGresult *r = query(st, "SELECT kind, ns, name, body FROM objects"
+	PGresult *r = query(st, "SELECT kind, ns, name, body, origin FROM objects"
 				" WHERE gen_from <= $1 AND (gen_to IS NULL OR gen_to > $1)"
 				" AND NOT (gen_from <= $2 AND (gen_to IS NULL OR gen_to > $2))"
 				" ORDER BY kind, ns, name", 2, p);
@@ -582,7 +585,7 @@ static int pg_list_objects(struct store *s, long long gen, long long except, sto
 	int stop = 0;
 	for (int i = 0, rows = PQntuples(r); !stop && i < rows; i++)
 		stop = fn(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-			  PQgetvalue(r, i, 3));
+			  PQgetvalue(r, i, 3), text_or_null(r, i, 4));
 	PQclear(r);
 	return stop;
 }

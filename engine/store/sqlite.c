@@ -75,6 +75,8 @@ static const char *const migrations[] = {
 	"CREATE INDEX jobs_key ON jobs(key, status, id);"
 	"CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated INTEGER NOT NULL)"
 	"  WITHOUT ROWID;",
+	/* 3: where each object was written. */
+	"ALTER TABLE objects ADD COLUMN origin TEXT;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -373,6 +375,10 @@ static int record_change(struct sqlite_store *st, sqlite3_stmt *ins_change, sqli
 	bind_key(ins_obj, 1, c);
 	sqlite3_bind_text(ins_obj, 4, c->body, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(ins_obj, 5, gen);
+	if (c->origin)
+		sqlite3_bind_text(ins_obj, 6, c->origin, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(ins_obj, 6);
 	if (run(ins_obj) != 0)
 		return fail(st, err, "cannot record an object");
 	return 0;
@@ -395,7 +401,7 @@ static int sqlite_commit_generation(struct store_txn *t, const char *user, const
 	if (prepare(st, &ins_gen, "INSERT INTO generations(id, user, verb, time, state) VALUES (?, ?, ?, ?, ?)", err) < 0 ||
 	    prepare(st, &ins_change, "INSERT INTO changes(generation, kind, ns, name, change) VALUES (?, ?, ?, ?, ?)", err) < 0 ||
 	    prepare(st, &close_obj, "UPDATE objects SET gen_to = ? WHERE kind = ? AND ns = ? AND name = ? AND gen_to IS NULL", err) < 0 ||
-	    prepare(st, &ins_obj, "INSERT INTO objects(kind, ns, name, body, gen_from) VALUES (?, ?, ?, ?, ?)", err) < 0)
+	    prepare(st, &ins_obj, "INSERT INTO objects(kind, ns, name, body, gen_from, origin) VALUES (?, ?, ?, ?, ?, ?)", err) < 0)
 		goto out;
 	sqlite3_bind_int64(ins_gen, 1, gen);
 	sqlite3_bind_text(ins_gen, 2, user, -1, SQLITE_STATIC);
@@ -441,7 +447,7 @@ static int sqlite_list_objects(struct store *s, long long gen, long long except,
 	struct sqlite_store *st = of(s);
 	sqlite3_stmt *q;
 	/* gen_from is at least 1, so except = -1 or 0 excludes nothing. */
-	if (prepare(st, &q, "SELECT kind, ns, name, body FROM objects"
+	if (prepare(st, &q, "SELECT kind, ns, name, body, origin FROM objects"
 			    " WHERE gen_from <= ?1 AND (gen_to IS NULL OR gen_to > ?1)"
 			    " AND NOT (gen_from <= ?2 AND (gen_to IS NULL OR gen_to > ?2))"
 			    " ORDER BY kind, ns, name",
@@ -451,7 +457,7 @@ static int sqlite_list_objects(struct store *s, long long gen, long long except,
 	sqlite3_bind_int64(q, 2, except);
 	int rc, stop = 0;
 	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW)
-		stop = fn(ctx, text(q, 0), text(q, 1), text(q, 2), text(q, 3));
+		stop = fn(ctx, text(q, 0), text(q, 1), text(q, 2), text(q, 3), text_or_null(q, 4));
 	sqlite3_finalize(q);
 	if (stop)
 		return stop;

@@ -172,7 +172,8 @@ struct listed {
 
 typedef VEC(struct listed) listing;
 
-static int collect(void *ctx, const char *kind, const char *ns, const char *name, const char *body)
+static int collect(void *ctx, const char *kind, const char *ns, const char *name, const char *body,
+		   const char *origin)
 {
 	listing *l = ctx;
 	struct listed o = { xstrdup(kind), xstrdup(ns), xstrdup(name), xstrdup(body) };

@@ -26,6 +26,7 @@ struct store_change {
 	const char *kind, *ns, *name;
 	enum store_change_kind change;
 	const char *body;
+	const char *origin; /* where it was written (policy.h object.origin), or NULL */
 };
 
 /* One generation as the log shows it, with how many objects it changed. */
@@ -75,8 +76,9 @@ int store_commit_generation_at(struct store_txn *t, const char *user, const char
 /* The latest generation, 0 when there is none. */
 int store_current_generation(struct store *s, long long *out, struct error *err);
 
+/* origin: where the object was written (NULL for objects stored without). */
 typedef int (*store_object_fn)(void *ctx, const char *kind, const char *ns, const char *name,
-			       const char *body);
+			       const char *body, const char *origin);
 /* Calls fn for every object of generation gen (0: the empty store before the
  * first), in (kind, ns, name) order; a non-zero return from fn stops the walk
  * and is returned. A generation that does not exist is an error. */

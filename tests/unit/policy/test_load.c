@@ -782,3 +782,35 @@ Test(load, dataset_errors)
 		     "\"postgres://u@db/shop\"}, roots: [{table: t}], anonymize: {t.c: email}}",
 		     "anonymize needs 'key_file'");
 }
+
+Test(load, a_stored_object_keeps_where_it_was_written)
+{
+	struct intern *in = intern_new();
+	struct policy *p = policy_new(in), *back = policy_new(in), *bare = policy_new(in);
+	struct diags d = DIAGS_INIT;
+	const char *yaml = "# Frank's\n\n- kind: service\n  metadata: {namespace: main, name: kafka}\n"
+			   "  components:\n    - name: broker\n      code:\n        type: docker\n"
+			   "        params: {image: 'cairn/demo:1', env: {ZONE: '{{ .Labels.zone }}'}}\n";
+	cr_assert_eq(policy_add_yaml(p, "Frank/kafka.yaml", yaml, strlen(yaml), 0, &d), 0);
+	const struct object *o = policy_get(p, KIND_SERVICE, "main", "kafka");
+	cr_assert_not_null(o->origin);
+	cr_assert_eq(policy_add_stored(back, "stored service/main/kafka", o->json, o->origin, 0, &d), 0);
+	const struct service *s = (const struct service *)policy_get(back, KIND_SERVICE, "main", "kafka");
+	cr_expect_str_eq(s->obj.pos.file, "Frank/kafka.yaml");
+	cr_expect_eq(s->obj.pos.line, 3);
+	cr_expect_eq(s->obj.pos.col, 3);
+	const struct pnode *zone = s->components[0].code->params->children[0]->children[0];
+	cr_expect_eq(zone->pos.line, 9, "the template where it was written");
+	cr_expect_eq(zone->pos.col, 53);
+	cr_expect_str_eq(s->obj.origin, o->origin, "kept again when stored again");
+
+	/* An origin that does not fit (another object's) is not used. */
+	cr_assert_eq(policy_add_stored(bare, "stored service/main/kafka", o->json, "x.yaml\n 1,1", 0, &d), 0);
+	cr_expect_str_eq(policy_get(bare, KIND_SERVICE, "main", "kafka")->pos.file, "stored service/main/kafka");
+	cr_expect_eq(d.len, 0);
+	diags_release(&d);
+	policy_free(p);
+	policy_free(back);
+	policy_free(bare);
+	intern_free(in);
+}

@@ -34,9 +34,11 @@ static void add(struct text *t, const char *fmt, const char *a, const char *b, c
 	snprintf(t->buf + len, sizeof(t->buf) - len, fmt, a, b, c, d);
 }
 
-static int list_object(void *ctx, const char *kind, const char *ns, const char *name, const char *body)
+static int list_object(void *ctx, const char *kind, const char *ns, const char *name, const char *body,
+		            const char *origin)
 {
-	add(ctx, "%s %s/%s %s;", kind, ns, name, body);
+	add(ctx, "%s %s/%s %s", kind, ns, name, body);
+	add(ctx, "%s%s;", origin ? " from " : "", origin ? origin : "", NULL, NULL);
 	return 0;
 }
 
@@ -86,15 +88,15 @@ static struct store *three_generations(void)
 {
 	struct store *s = open_store(db);
 	struct store_change g1[] = {
-		{ "service", "main", "b", STORE_CREATED, "{\"b\":1}" },
-		{ "service", "main", "a", STORE_CREATED, "{\"a\":1}" },
+		{ "service", "main", "b", STORE_CREATED, "{\"b\":1}", NULL },
+		{ "service", "main", "a", STORE_CREATED, "{\"a\":1}", NULL },
 	};
 	struct store_change g2[] = {
-		{ "service", "main", "a", STORE_UPDATED, "{\"a\":2}" },
-		{ "service", "main", "b", STORE_DELETED, NULL },
-		{ "contract", "main", "c", STORE_CREATED, "{\"c\":1}" },
+		{ "service", "main", "a", STORE_UPDATED, "{\"a\":2}", NULL },
+		{ "service", "main", "b", STORE_DELETED, NULL, NULL },
+		{ "contract", "main", "c", STORE_CREATED, "{\"c\":1}", NULL },
 	};
-	struct store_change g3[] = { { "service", "main", "a", STORE_DELETED, NULL } };
+	struct store_change g3[] = { { "service", "main", "a", STORE_DELETED, NULL, NULL } };
 	cr_assert_eq(commit(s, "alice", "apply", g1, 2, "{\"s\":1}"), 1);
 	cr_assert_eq(commit(s, "bob", "apply", g2, 3, "{\"s\":2}"), 2);
 	cr_assert_eq(commit(s, "alice", "delete", g3, 1, NULL), 3);
@@ -215,8 +217,8 @@ Test(store, abort_leaves_nothing)
 
 	/* A failing change undoes the whole generation, including the changes before it. */
 	struct store_change bad[] = {
-		{ "service", "main", "d", STORE_CREATED, "{\"d\":1}" },
-		{ "service", "main", "a", STORE_DELETED, NULL },
+		{ "service", "main", "d", STORE_CREATED, "{\"d\":1}", NULL },
+		{ "service", "main", "a", STORE_DELETED, NULL, NULL },
 	};
 	long long gen = 0;
 	cr_assert_eq(store_begin(s, &t, &err), 0);
@@ -235,7 +237,7 @@ Test(store, abort_leaves_nothing)
 	cr_expect_null(state, "generation 3 was committed without a state");
 
 	/* The store is usable again: the failed transaction is finished. */
-	struct store_change good[] = { { "service", "main", "d", STORE_CREATED, "{\"d\":1}" } };
+	struct store_change good[] = { { "service", "main", "d", STORE_CREATED, "{\"d\":1}", NULL } };
 	cr_expect_eq(commit(s, "alice", "apply", good, 1, NULL), 4);
 	store_close(s);
 }
@@ -254,10 +256,29 @@ Test(store, reads_inside_a_transaction_see_the_store)
 	struct store_txn *second;
 	cr_expect_eq(store_begin(s, &second, &err), -1, "one transaction at a time");
 	error_clear(&err);
-	struct store_change c[] = { { "contract", "main", "c", STORE_UPDATED, "{\"c\":2}" } };
+	struct store_change c[] = { { "contract", "main", "c", STORE_UPDATED, "{\"c\":2}", NULL } };
 	cr_assert_eq(store_commit_generation(t, "carol", "apply", c, 1, NULL, &gen, &err), 0, "%s",
 		     error_msg(&err));
 	cr_expect_eq(gen, 4);
+	store_close(s);
+}
+
+Test(store, an_object_keeps_where_it_was_written)
+{
+	struct store *s = three_generations();
+	struct store_txn *t;
+	struct error err = ERROR_INIT;
+	long long gen = 0;
+	struct store_change c[] = { { "contract", "main", "c", STORE_UPDATED, "{\"c\":2}",
+				      "Frank/c.yaml\n 25,3 25,3 25,9" } };
+	cr_assert_eq(store_begin(s, &t, &err), 0);
+	cr_assert_eq(store_commit_generation(t, "frank", "apply", c, 1, NULL, &gen, &err), 0, "%s",
+		     error_msg(&err));
+	struct text t1;
+	cr_expect_str_eq(objects_of(s, gen, &t1),
+			 "contract main/c {\"c\":2} from Frank/c.yaml\n 25,3 25,3 25,9;");
+	cr_expect_str_eq(objects_of(s, gen - 1, &t1), "contract main/c {\"c\":1};",
+			 "one stored without an origin has none");
 	store_close(s);
 }
 
@@ -272,13 +293,13 @@ Test(store, changes_must_match_the_store)
 		size_t n;
 		const char *msg;
 	} cases[] = {
-		{ { { "contract", "main", "c", STORE_CREATED, "{}" } }, 1,
+		{ { { "contract", "main", "c", STORE_CREATED, "{}", NULL } }, 1,
 		  "generation 4 not recorded: cannot create contract main/c: it already exists" },
-		{ { { "service", "main", "zz", STORE_UPDATED, "{}" } }, 1,
+		{ { { "service", "main", "zz", STORE_UPDATED, "{}", NULL } }, 1,
 		  "generation 4 not recorded: cannot update service main/zz: it does not exist" },
-		{ { { "contract", "main", "c", STORE_UPDATED, NULL } }, 1,
+		{ { { "contract", "main", "c", STORE_UPDATED, NULL, NULL } }, 1,
 		  "generation 4 not recorded: cannot update contract main/c without a body" },
-		{ { { "service", "x", "n", STORE_CREATED, "{}" }, { "service", "x", "n", STORE_UPDATED, "{}" } }, 2,
+		{ { { "service", "x", "n", STORE_CREATED, "{}", NULL }, { "service", "x", "n", STORE_UPDATED, "{}", NULL } }, 2,
 		  "generation 4 not recorded: service x/n is changed twice in one generation" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
@@ -316,7 +337,7 @@ Test(store, state_round_trips)
 	cr_assert_eq(store_load_state(s, 3, &json, &err), 0);
 	cr_expect_null(json);
 
-	struct store_change c[] = { { "contract", "main", "c", STORE_UPDATED, "{\"c\":2}" } };
+	struct store_change c[] = { { "contract", "main", "c", STORE_UPDATED, "{\"c\":2}", NULL } };
 	cr_assert_eq(commit(s, "alice", "apply", c, 1, "{\"s\":4}"), 4);
 	cr_assert_eq(store_load_state(s, 0, &json, &err), 0);
 	cr_expect_str_eq(json, "{\"s\":4}", "0 is the latest");
@@ -345,7 +366,7 @@ Test(store, diff_between_generations)
 	cr_expect_str_eq(diff_of(s, 2, 2, &t), "");
 
 	/* Deleted, then created again as it was: no difference across the two. */
-	struct store_change back[] = { { "service", "main", "a", STORE_CREATED, "{\"a\":2}" } };
+	struct store_change back[] = { { "service", "main", "a", STORE_CREATED, "{\"a\":2}", NULL } };
 	cr_assert_eq(commit(s, "alice", "apply", back, 1, NULL), 4);
 	cr_expect_str_eq(diff_of(s, 2, 4, &t), "");
 	cr_expect_str_eq(diff_of(s, 3, 4, &t), "service main/a null -> {\"a\":2};");
@@ -357,7 +378,8 @@ Test(store, diff_between_generations)
 	store_close(s);
 }
 
-static int count_objects(void *ctx, const char *kind, const char *ns, const char *name, const char *body)
+static int count_objects(void *ctx, const char *kind, const char *ns, const char *name, const char *body,
+		              const char *origin)
 {
 	(*(int *)ctx)++;
 	return 0;
@@ -372,7 +394,7 @@ Test(store, large_generations_are_kept_whole_or_not_at_all)
 	static char names[N][16];
 	for (int i = 0; i < N; i++) {
 		snprintf(names[i], sizeof(names[i]), "o%03d", i);
-		c[i] = (struct store_change){ "service", "big", names[i], STORE_CREATED, "{}" };
+		c[i] = (struct store_change){ "service", "big", names[i], STORE_CREATED, "{}", NULL };
 	}
 	struct store *s = open_store(db);
 	cr_assert_eq(commit(s, "alice", "apply", c, N, NULL), 1);
@@ -383,8 +405,8 @@ Test(store, large_generations_are_kept_whole_or_not_at_all)
 
 	/* Update them all, but the last change deletes something that is not there. */
 	for (int i = 0; i < N; i++)
-		c[i] = (struct store_change){ "service", "big", names[i], STORE_UPDATED, "{\"v\":2}" };
-	c[N - 1] = (struct store_change){ "service", "big", "missing", STORE_DELETED, NULL };
+		c[i] = (struct store_change){ "service", "big", names[i], STORE_UPDATED, "{\"v\":2}", NULL };
+	c[N - 1] = (struct store_change){ "service", "big", "missing", STORE_DELETED, NULL, NULL };
 	struct store_txn *t;
 	long long gen = 0;
 	cr_assert_eq(store_begin(s, &t, &err), 0);
@@ -400,7 +422,7 @@ Test(store, large_generations_are_kept_whole_or_not_at_all)
 
 	/* A change listed twice, far apart. */
 	for (int i = 0; i < N; i++)
-		c[i] = (struct store_change){ "service", "big", names[i], STORE_UPDATED, "{\"v\":3}" };
+		c[i] = (struct store_change){ "service", "big", names[i], STORE_UPDATED, "{\"v\":3}", NULL };
 	c[N - 1].name = names[3];
 	cr_assert_eq(store_begin(s, &t, &err), 0);
 	cr_expect_eq(store_commit_generation(t, "alice", "apply", c, N, NULL, &gen, &err), -1);
@@ -466,7 +488,7 @@ static int writer(const char *location, const char *who, int go)
 		char name[32], body[64];
 		snprintf(name, sizeof(name), "%s-%02d", who, i);
 		snprintf(body, sizeof(body), "{\"seen\":%lld}", seen);
-		struct store_change ch = { "service", "race", name, STORE_CREATED, body };
+		struct store_change ch = { "service", "race", name, STORE_CREATED, body, NULL };
 		if (store_commit_generation(t, who, "apply", &ch, 1, body, &gen, &err) < 0) {
 			fprintf(stderr, "%s: %s\n", who, error_msg(&err));
 			rc = 13;
@@ -493,7 +515,8 @@ static int check_change(void *ctx, const struct store_change *c, const char *old
 	return 0;
 }
 
-static int count_object(void *ctx, const char *kind, const char *ns, const char *name, const char *body)
+static int count_object(void *ctx, const char *kind, const char *ns, const char *name, const char *body,
+		             const char *origin)
 {
 	struct race *r = ctx;
 	r->count[name[0] - 'p']++;
@@ -630,7 +653,7 @@ Test(store, newer_schema_is_refused)
 	store_raw_set_version(99);
 	char msg[2048];
 	snprintf(msg, sizeof(msg),
-		 "cannot open state database %s: it has schema version 99, newer than this cairn knows (2); upgrade cairn",
+		 "cannot open state database %s: it has schema version 99, newer than this cairn knows (3); upgrade cairn",
 		 db);
 	expect_open_error(db, msg);
 }

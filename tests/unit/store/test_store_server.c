@@ -608,13 +608,14 @@ Test(store_server, an_older_database_gains_the_server_tables)
 	struct error err = ERROR_INIT;
 	struct store_txn *t;
 	long long gen = 0;
-	struct store_change c = { "service", "main", "a", STORE_CREATED, "{}" };
+	struct store_change c = { "service", "main", "a", STORE_CREATED, "{}", NULL };
 	cr_assert_eq(store_begin(s, &t, &err), 0, "%s", error_msg(&err));
 	cr_assert_eq(store_commit_generation(t, "alice", "apply", &c, 1, NULL, &gen, &err), 0, "%s",
 		     error_msg(&err));
 	store_close(s);
 	/* What a database of schema version 1 had: no server tables. */
-	store_raw_exec("DROP TABLE tokens; DROP TABLE deliveries; DROP TABLE jobs; DROP TABLE kv");
+	store_raw_exec("DROP TABLE tokens; DROP TABLE deliveries; DROP TABLE jobs; DROP TABLE kv;"
+		       " ALTER TABLE objects DROP COLUMN origin");
 	store_raw_set_version(1);
 
 	s = open_store(db);
