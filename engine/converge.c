@@ -25,8 +25,25 @@ struct fleet {
 struct fleet *fleet_open(const struct policy *p, const struct exec_options *eo)
 {
 	struct fleet *f = xcalloc(1, sizeof(*f));
-	fleet_add_clusters(f, p, eo);
+	if (p)
+		fleet_add_clusters(f, p, eo);
 	return f;
+}
+
+void fleet_add_cluster(struct fleet *f, const struct cluster *c, const struct driver_ops *ops,
+		       const struct exec_options *eo)
+{
+	struct member m = { .cluster = c, .ops = ops };
+	struct error err = ERROR_INIT;
+	if (ops->open(&m.driver, c, eo, &err) < 0 || ops->observe(m.driver, &err) < 0) {
+		if (m.driver)
+			ops->close(m.driver);
+		m.driver = NULL;
+		m.problem = xstrdup(error_msg(&err));
+		diags_add(&f->problems, "%s", m.problem);
+	}
+	error_clear(&err);
+	vec_push(&f->members, m);
 }
 
 void fleet_add_clusters(struct fleet *f, const struct policy *p, const struct exec_options *eo)
@@ -36,19 +53,9 @@ void fleet_add_clusters(struct fleet *f, const struct policy *p, const struct ex
 		if (o->kind != KIND_CLUSTER)
 			continue;
 		const struct cluster *c = (const struct cluster *)o;
-		struct member m = { .cluster = c, .ops = driver_for(c->type ? c->type->s : NULL) };
-		if (!m.ops)
-			continue; /* a type without a driver: its instances fail in converge() */
-		struct error err = ERROR_INIT;
-		if (m.ops->open(&m.driver, c, eo, &err) < 0 || m.ops->observe(m.driver, &err) < 0) {
-			if (m.driver)
-				m.ops->close(m.driver);
-			m.driver = NULL;
-			m.problem = xstrdup(error_msg(&err));
-			diags_add(&f->problems, "%s", m.problem);
-		}
-		error_clear(&err);
-		vec_push(&f->members, m);
+		const struct driver_ops *ops = driver_for(c->type ? c->type->s : NULL);
+		if (ops) /* a type without a driver: its instances fail in converge() */
+			fleet_add_cluster(f, c, ops, eo);
 	}
 }
 

@@ -16,10 +16,13 @@ struct store;
 /* The drivers of every cluster of a policy, connected and observed. */
 struct fleet;
 
-/* Connects to and observes every cluster of p whose type has a driver. A
- * cluster that cannot be reached is not fatal: its error is kept (see
- * fleet_problems) and its instances have no observed state. */
+/* Connects to and observes every cluster of p whose type has a driver (p
+ * NULL: none yet). A cluster that cannot be reached is not fatal: its error
+ * is kept (see fleet_problems) and its instances have no observed state. */
 struct fleet *fleet_open(const struct policy *p, const struct exec_options *eo);
+/* Connects to and observes cluster c through ops. */
+void fleet_add_cluster(struct fleet *f, const struct cluster *c, const struct driver_ops *ops,
+		       const struct exec_options *eo);
 /* Adds the clusters of p too (p must outlive the fleet): clusters deleted
  * from the policy, whose instances converge() then removes. */
 void fleet_add_clusters(struct fleet *f, const struct policy *p, const struct exec_options *eo);
