@@ -87,36 +87,48 @@ const struct diags *fleet_problems(const struct fleet *f)
 	return &f->problems;
 }
 
-const struct observed *fleet_find(const struct fleet *f, const char *key, const char *kind,
-				  size_t *n)
+/* What member m observed (nothing when its cluster was not reached). */
+static const struct observed *observed_by(const struct member *m, size_t *len)
+{
+	*len = 0;
+	return m->driver ? m->ops->list(m->driver, len) : NULL;
+}
+
+/* The first observed object of key and kind (NULL: its driver's unit), the
+ * member that has it in *where, how many there are in *n. */
+static const struct observed *find(const struct fleet *f, const char *key, const char *kind,
+				   const struct member **where, size_t *n)
 {
 	*n = 0;
 	const struct observed *first = NULL;
 	for (size_t i = 0; i < f->members.len; i++) {
 		const struct member *m = &f->members.items[i];
-		if (!m->driver)
-			continue;
 		size_t len;
-		const struct observed *all = m->ops->list(m->driver, &len);
+		const struct observed *all = observed_by(m, &len);
 		for (size_t j = 0; j < len; j++) {
 			if (strcmp(all[j].key, key) || strcmp(all[j].kind, kind ? kind : m->ops->unit))
 				continue;
 			if (!first)
-				first = &all[j];
+				first = &all[j], *where = m;
 			(*n)++;
 		}
 	}
 	return first;
 }
 
+const struct observed *fleet_find(const struct fleet *f, const char *key, const char *kind,
+				  size_t *n)
+{
+	const struct member *where;
+	return find(f, key, kind, &where, n);
+}
+
 void fleet_each(const struct fleet *f, fleet_fn fn, void *ctx)
 {
 	for (size_t i = 0; i < f->members.len; i++) {
 		const struct member *m = &f->members.items[i];
-		if (!m->driver)
-			continue;
 		size_t len;
-		const struct observed *all = m->ops->list(m->driver, &len);
+		const struct observed *all = observed_by(m, &len);
 		for (size_t j = 0; j < len; j++)
 			fn(ctx, m->cluster->obj.name->s, &all[j]);
 	}
@@ -124,16 +136,10 @@ void fleet_each(const struct fleet *f, fleet_fn fn, void *ctx)
 
 int fleet_logs(struct fleet *f, const char *key, bool follow, struct error *err)
 {
-	for (size_t i = 0; i < f->members.len; i++) {
-		struct member *m = &f->members.items[i];
-		size_t len;
-		if (!m->driver)
-			continue;
-		const struct observed *all = m->ops->list(m->driver, &len);
-		for (size_t j = 0; j < len; j++)
-			if (!strcmp(all[j].key, key) && !strcmp(all[j].kind, m->ops->unit))
-				return m->ops->logs(m->driver, key, follow, err);
-	}
+	const struct member *m = NULL;
+	size_t n;
+	if (find(f, key, NULL, &m, &n))
+		return m->ops->logs(m->driver, key, follow, err);
 	if (f->problems.len)
 		return error_set(err, "no container runs for %s (%s)", key, f->problems.items[0]);
 	return error_set(err, "no container runs for %s", key);

@@ -88,15 +88,11 @@ static int fake_plan(struct driver *d, const struct desired *want, struct exec *
 	return 0;
 }
 
+/* No params or config table: the fake takes anything. */
 static const struct driver_ops fake_ops = {
-	.type = "fake",
-	.code_type = "fake",
-	.unit = "unit",
-	.open = fake_open,
-	.close = fake_close,
-	.observe = fake_observe,
-	.list = fake_list,
-	.plan = fake_plan,
+	.type = "fake", .code_type = "fake", .unit = "unit",
+	.open = fake_open, .close = fake_close,
+	.observe = fake_observe, .list = fake_list, .plan = fake_plan,
 };
 
 static const char policy_text[] =

@@ -3,40 +3,19 @@
 #include "engine/drivers/ssh/ssh_spec.h"
 #include "engine/drivers/ssh/ssh_params.h"
 
+#include "../driver_params.h"
+
 #include <criterion/criterion.h>
 #include <string.h>
 
 static struct diags check(const char *yaml)
 {
-	struct intern *in = intern_new();
-	struct policy *p = policy_new(in);
-	struct diags d = DIAGS_INIT;
-	cr_assert_eq(policy_add_yaml(p, "p.yaml", yaml, strlen(yaml), 0, &d), 0, "%s",
-		     d.len ? d.items[0] : "");
-	for (size_t i = 0; i < p->len; i++) {
-		const struct object *o = p->objects[i];
-		if (o->kind == KIND_SERVICE) {
-			const struct code *code = ((const struct service *)o)->components[0].code;
-			params_check_policy(&process_params, code->params, code->pos,
-					    "service main/s: component 'web': params: ", &d);
-		} else if (o->kind == KIND_CLUSTER) {
-			params_check_config(&ssh_cluster_config, ((const struct cluster *)o)->config,
-					    o->pos, "cluster system/hosts: config: ", &d);
-		}
-	}
-	policy_free(p);
-	intern_free(in);
-	return d;
+	return check_tables(yaml, &process_params, &ssh_cluster_config);
 }
 
 static void expect(const char *yaml, const char *want)
 {
-	struct diags d = check(yaml);
-	bool found = false;
-	for (size_t i = 0; i < d.len; i++)
-		found = found || strstr(d.items[i], want);
-	cr_assert(found, "want '%s', got %zu: %s", want, d.len, d.len ? d.items[0] : "(nothing)");
-	diags_release(&d);
+	expect_refused(yaml, &process_params, &ssh_cluster_config, want);
 }
 
 #define SERVICE(params) \
