@@ -473,6 +473,37 @@ int params_check_rendered(const struct param *table, const json_t *params, struc
 	return walk_tree(&json_ops, table, params, "params: ", NULL, err);
 }
 
+json_t *params_config_json(const struct ynode *config)
+{
+	if (!config)
+		return json_object();
+	switch (ynode_kind(config)) {
+	case NODE_MAP: {
+		json_t *map = json_object();
+		for (size_t i = 0; i < config->len; i++)
+			json_object_set_new(map, config->pairs[i].key->s,
+					    params_config_json(config->pairs[i].value));
+		return map;
+	}
+	case NODE_LIST: {
+		json_t *list = json_array();
+		for (size_t i = 0; i < config->len; i++)
+			json_array_append_new(list, params_config_json(config->items[i]));
+		return list;
+	}
+	case NODE_NULL:
+		return json_null();
+	default:
+		return json_string(config->str->s);
+	}
+}
+
+void param_keep_text(const char **field, const json_t *v)
+{
+	if (json_is_string(v))
+		*field = json_string_value(v);
+}
+
 int params_build(const struct param *table, const json_t *params, void *request,
 		 struct error *err)
 {

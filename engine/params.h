@@ -71,6 +71,13 @@ int params_check_config(const struct param *table, const struct ynode *config, s
 			const char *prefix, struct diags *diags);
 /* Rendered params: err says the first problem, as "params: …". */
 int params_check_rendered(const struct param *table, const json_t *params, struct error *err);
+/* A cluster's config as JSON, every scalar as the string written ({} when
+ * absent), for params_build: a driver reads its config through its table
+ * too. New reference. */
+json_t *params_config_json(const struct ynode *config);
+/* For builds of config: sets *field to v's text when v is a string (the
+ * scalars of params_config_json all are), else leaves its default. */
+void param_keep_text(const char **field, const json_t *v);
 /* Calls each present top-level field's build, in table order. */
 int params_build(const struct param *table, const json_t *params, void *request,
 		 struct error *err);

@@ -89,75 +89,37 @@ static void act_free(void *p)
 
 /* ---- config ---- */
 
-static const char *config_string(const struct ynode *cfg, const char *key)
-{
-	const struct ynode *v = cfg ? ynode_get(cfg, key) : NULL;
-	return v && v->kind == YNODE_SCALAR ? v->str->s : NULL;
-}
-
-static const char *config_sub(const struct ynode *cfg, const char *map, const char *key)
-{
-	return config_string(cfg ? ynode_get(cfg, map) : NULL, key);
-}
-
-/* The host of a tcp:// or ssh:// endpoint; 127.0.0.1 for a local socket. */
-static char *endpoint_host(const char *ep)
-{
-	const char *h = NULL;
-	if (ep && strncmp(ep, "tcp://", 6) == 0)
-		h = ep + 6;
-	else if (ep && strncmp(ep, "ssh://", 6) == 0)
-		h = ep + 6;
-	if (!h)
-		return xstrdup("127.0.0.1");
-	const char *at = strchr(h, '@');
-	if (at)
-		h = at + 1;
-	return xstrndup(h, strcspn(h, ":/"));
-}
-
 int docker_cluster_open(const struct cluster *c, struct docker **out, struct error *err)
 {
-	const struct ynode *cfg = c->config;
-	struct docker_options o = {
-		.endpoint = config_string(cfg, "endpoint"),
-		.tls_ca = config_sub(cfg, "tls", "ca"),
-		.tls_cert = config_sub(cfg, "tls", "cert"),
-		.tls_key = config_sub(cfg, "tls", "key"),
-		.ssh_identity = config_sub(cfg, "ssh", "identity"),
-		.ssh_known_hosts = config_sub(cfg, "ssh", "known_hosts"),
-		.timeout_ms = 60000,
-	};
-	if (docker_open(out, &o, err) < 0)
-		return error_wrap(err, "cluster %s", c->obj.name->s);
-	return 0;
+	struct docker_settings cfg;
+	docker_settings_read(&cfg, c->config);
+	int rc = docker_open(out, &cfg.api, err);
+	docker_settings_release(&cfg);
+	return rc < 0 ? error_wrap(err, "cluster %s", c->obj.name->s) : 0;
 }
 
 static int docker_driver_open(struct driver **out, const struct cluster *c,
 			      const struct exec_options *eo, struct error *err)
 {
-	const struct ynode *cfg = c->config;
 	struct docker *api;
 	if (docker_cluster_open(c, &api, err) < 0)
 		return -1;
+	struct docker_settings cfg;
+	docker_settings_read(&cfg, c->config);
 	struct driver *d = xcalloc(1, sizeof(*d));
 	d->cluster = c;
 	d->name = c->obj.name->s;
 	d->api = api;
-	const char *addr = config_string(cfg, "address");
-	d->address = addr ? xstrdup(addr) : endpoint_host(config_string(cfg, "endpoint"));
-	const char *domain = config_string(cfg, "domain");
-	d->domain = xstrdup(domain ? domain : "localhost");
-	const char *file = config_sub(cfg, "nginx", "file");
-	if (file) {
-		const char *conf = config_sub(cfg, "nginx", "conf"), *bin = config_sub(cfg, "nginx", "binary");
-		const char *port = config_sub(cfg, "nginx", "port");
+	d->address = xstrdup(cfg.address);
+	d->domain = xstrdup(cfg.domain);
+	if (cfg.routed) {
 		d->routed = true;
-		d->routes.file = xstrdup(file);
-		d->routes.conf = xstrdup(conf ? conf : "/etc/nginx/nginx.conf");
-		d->routes.binary = xstrdup(bin ? bin : "nginx");
-		d->routes.port = port ? atoi(port) : 80;
+		d->routes.file = xstrdup(cfg.nginx_file);
+		d->routes.conf = xstrdup(cfg.nginx_conf);
+		d->routes.binary = xstrdup(cfg.nginx_binary);
+		d->routes.port = cfg.nginx_port;
 	}
+	docker_settings_release(&cfg);
 	if (eo)
 		d->eo = *eo;
 	*out = d;

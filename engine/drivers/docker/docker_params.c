@@ -411,7 +411,7 @@ static const struct param port_fields[] = {
 	{ SCALAR("protocol", v_protocol, "tcp or udp") },
 	{ 0 },
 };
-static const struct param port = {
+static const struct param port_item = {
 	.shape = PARAM_SCALAR | PARAM_MAP, .valid = param_port,
 	.expected = "a port number (1-65535) or {port, publish, protocol}",
 	.fields = port_fields, .noun = "port",
@@ -425,7 +425,7 @@ static const struct param volume_fields[] = {
 	{ SCALAR("read_only", param_bool, "true or false") },
 	{ 0 },
 };
-static const struct param volume = {
+static const struct param volume_item = {
 	.shape = PARAM_MAP,
 	.expected = "a mapping: {name: data, path: /data} or {bind: /host/dir, path: /dir}",
 	.fields = volume_fields, .noun = "volume", .also = volume_also,
@@ -467,9 +467,9 @@ static const struct param docker_fields[] = {
 	{ .key = "env", .shape = PARAM_DICT, .flags = PARAM_SECRETS,
 	  .expected = "a mapping of names to values", .item = &env_value,
 	  .name_problem = env_name_problem, .build = build_env },
-	{ .key = "ports", .shape = PARAM_LIST, .expected = "a list of ports", .item = &port,
+	{ .key = "ports", .shape = PARAM_LIST, .expected = "a list of ports", .item = &port_item,
 	  .build = build_ports },
-	{ .key = "volumes", .shape = PARAM_LIST, .expected = "a list of volumes", .item = &volume,
+	{ .key = "volumes", .shape = PARAM_LIST, .expected = "a list of volumes", .item = &volume_item,
 	  .build = build_volumes },
 	{ .key = "labels", .shape = PARAM_DICT, .expected = "a mapping of names to values",
 	  .item = &label_value, .name_problem = label_name_problem, .build = build_labels },
@@ -497,6 +497,89 @@ const struct param docker_params = {
 
 /* ---- a docker cluster's config ---- */
 
+
+static int build_endpoint(void *req, const json_t *v, struct error *err)
+{
+	param_keep_text(&((struct docker_settings *)req)->api.endpoint, v);
+	return 0;
+}
+
+static int build_tls(void *req, const json_t *v, struct error *err)
+{
+	struct docker_settings *s = req;
+	param_keep_text(&s->api.tls_ca, json_object_get(v, "ca"));
+	param_keep_text(&s->api.tls_cert, json_object_get(v, "cert"));
+	param_keep_text(&s->api.tls_key, json_object_get(v, "key"));
+	return 0;
+}
+
+static int build_ssh(void *req, const json_t *v, struct error *err)
+{
+	struct docker_settings *s = req;
+	param_keep_text(&s->api.ssh_identity, json_object_get(v, "identity"));
+	param_keep_text(&s->api.ssh_known_hosts, json_object_get(v, "known_hosts"));
+	return 0;
+}
+
+static int build_domain(void *req, const json_t *v, struct error *err)
+{
+	param_keep_text(&((struct docker_settings *)req)->domain, v);
+	return 0;
+}
+
+static int build_address(void *req, const json_t *v, struct error *err)
+{
+	param_keep_text(&((struct docker_settings *)req)->address, v);
+	return 0;
+}
+
+static int build_nginx(void *req, const json_t *v, struct error *err)
+{
+	struct docker_settings *s = req;
+	const json_t *listen = json_object_get(v, "port");
+	param_keep_text(&s->nginx_file, json_object_get(v, "file"));
+	param_keep_text(&s->nginx_conf, json_object_get(v, "conf"));
+	param_keep_text(&s->nginx_binary, json_object_get(v, "binary"));
+	s->routed = s->nginx_file != NULL;
+	if (json_is_string(listen))
+		parse_port(json_string_value(listen), &s->nginx_port);
+	return 0;
+}
+
+/* The host of a tcp:// or ssh:// endpoint; 127.0.0.1 for a local socket. */
+static char *endpoint_host(const char *ep)
+{
+	const char *h = NULL;
+	if (ep && (strncmp(ep, "tcp://", 6) == 0 || strncmp(ep, "ssh://", 6) == 0))
+		h = ep + 6;
+	if (!h)
+		return xstrdup("127.0.0.1");
+	const char *at = strchr(h, '@');
+	if (at)
+		h = at + 1;
+	return xstrndup(h, strcspn(h, ":/"));
+}
+
+void docker_settings_read(struct docker_settings *s, const struct ynode *config)
+{
+	*s = (struct docker_settings){ .api.timeout_ms = 60000, .domain = "localhost",
+				       .nginx_conf = "/etc/nginx/nginx.conf", .nginx_binary = "nginx",
+				       .nginx_port = 80, .config = params_config_json(config) };
+	/* checked when the cluster was applied: nothing here fails */
+	struct error err = ERROR_INIT;
+	params_build(&docker_cluster_config, s->config, s, &err);
+	error_clear(&err);
+	if (!s->address)
+		s->address = s->endpoint_host = endpoint_host(s->api.endpoint);
+}
+
+void docker_settings_release(struct docker_settings *s)
+{
+	json_decref(s->config);
+	free(s->endpoint_host);
+	memset(s, 0, sizeof(*s));
+}
+
 #define SAFE_PATH(k) SCALAR(k, param_safe_path, PARAM_SAFE_PATH)
 
 static const struct param nginx_fields[] = {
@@ -519,16 +602,18 @@ static const struct param ssh_fields[] = {
 	{ 0 },
 };
 static const struct param cluster_fields[] = {
-	{ SCALAR("endpoint", v_endpoint, "unix:///path, tcp://host:port or ssh://[user@]host[:port]") },
+	{ SCALAR("endpoint", v_endpoint, "unix:///path, tcp://host:port or ssh://[user@]host[:port]"),
+	  .build = build_endpoint },
 	{ .key = "tls", .shape = PARAM_MAP, .expected = "a mapping with ca, cert and key",
-	  .fields = tls_fields, .noun = "tls" },
+	  .fields = tls_fields, .noun = "tls", .build = build_tls },
 	{ .key = "ssh", .shape = PARAM_MAP, .expected = "a mapping with identity and known_hosts",
-	  .fields = ssh_fields, .noun = "ssh" },
+	  .fields = ssh_fields, .noun = "ssh", .build = build_ssh },
 	/* Written into nginx's server blocks and the apps' URLs. */
-	{ SCALAR("domain", docker_host_valid, "a lower-case host name such as preview.example.com") },
-	{ NONEMPTY("address") },
+	{ SCALAR("domain", docker_host_valid, "a lower-case host name such as preview.example.com"),
+	  .build = build_domain },
+	{ NONEMPTY("address"), .build = build_address },
 	{ .key = "nginx", .shape = PARAM_MAP, .expected = "a mapping with file, conf, binary and port",
-	  .fields = nginx_fields, .noun = "nginx" },
+	  .fields = nginx_fields, .noun = "nginx", .build = build_nginx },
 	{ 0 },
 };
 

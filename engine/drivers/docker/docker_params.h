@@ -4,6 +4,8 @@
 #ifndef CAIRN_DOCKER_PARAMS_H
 #define CAIRN_DOCKER_PARAMS_H
 
+#include "docker_api.h"
+#include "docker_routes.h"
 #include "docker_spec.h"
 #include "engine/params.h"
 
@@ -25,6 +27,21 @@ struct docker_build {
 	const char *restart;
 	char route_host[256];      /* the `host` param, else the target's */
 };
+
+/* What a docker cluster's config says, read through docker_cluster_config
+ * with its defaults filled in. Strings live as long as the settings. */
+struct docker_settings {
+	struct docker_options api; /* endpoint, TLS, ssh */
+	const char *address;       /* host in URLs of published ports */
+	const char *domain;        /* routing host names end in it */
+	bool routed;               /* `nginx:` routes host names to published ports */
+	const char *nginx_file, *nginx_conf, *nginx_binary;
+	int nginx_port;
+	json_t *config;            /* what the strings point into */
+	char *endpoint_host;
+};
+void docker_settings_read(struct docker_settings *s, const struct ynode *config);
+void docker_settings_release(struct docker_settings *s);
 
 /* "no", "always", "unless-stopped", "on-failure" or "on-failure:N". */
 bool docker_restart_valid(const char *s);

@@ -55,14 +55,6 @@ struct driver {
 	struct exec_options eo;
 };
 
-/* ---- config ---- */
-
-static const char *cfg_str(const struct ynode *cfg, const char *key)
-{
-	const struct ynode *v = cfg ? ynode_get(cfg, key) : NULL;
-	return v && v->kind == YNODE_SCALAR ? v->str->s : NULL;
-}
-
 static void driver_free(struct driver *d)
 {
 	if (!d)
@@ -102,48 +94,48 @@ static int ssh_driver_open(struct driver **out, const struct cluster *c, const s
 			   struct error *err)
 {
 	*out = NULL;
-	const struct ynode *cfg = c->config;
-	const struct ynode *hosts = cfg ? ynode_get(cfg, "hosts") : NULL;
-	if (!hosts || hosts->kind != YNODE_SEQ || hosts->len == 0)
-		return error_set(err, "cluster %s: config has no hosts", c->obj.name->s);
-	const char *ct = cfg_str(cfg, "connect_timeout");
+	struct ssh_settings cfg;
+	ssh_settings_read(&cfg, c->config);
 	struct ssh_transport_options o = {
-		.identity = cfg_str(cfg, "identity"),
-		.known_hosts = cfg_str(cfg, "known_hosts"),
-		.connect_timeout_s = ct ? atoi(ct) : 5,
+		.identity = cfg.identity,
+		.known_hosts = cfg.known_hosts,
+		.connect_timeout_s = cfg.connect_timeout_s,
 	};
-	struct ssh_transport *t;
-	if (ssh_transport_new(&t, &o, err) < 0)
-		return error_wrap(err, "cluster %s", c->obj.name->s);
+	struct ssh_transport *t = NULL;
+	if (cfg.nhosts == 0)
+		error_set(err, "cluster %s: config has no hosts", c->obj.name->s);
+	else if (ssh_transport_new(&t, &o, err) < 0)
+		error_wrap(err, "cluster %s", c->obj.name->s);
+	if (!t) {
+		ssh_settings_release(&cfg);
+		return -1;
+	}
 	struct driver *d = xcalloc(1, sizeof(*d));
 	d->cluster = c;
 	d->name = c->obj.name->s;
 	d->t = t;
-	const char *root = cfg_str(cfg, "root");
-	d->root = xstrdup(root ? root : "/srv/cairn");
-	const char *domain = cfg_str(cfg, "domain");
-	d->domain = xstrdup(domain ? domain : "localhost");
-	const struct ynode *ng = ynode_get(cfg, "nginx");
-	const char *nc = cfg_str(ng, "config"), *np = cfg_str(ng, "pid");
-	d->nginx_conf = xstrdup(nc ? nc : "/etc/nginx/nginx.conf");
-	d->nginx_pid = xstrdup(np ? np : "/run/nginx.pid");
-	d->hosts = xcalloc(hosts->len, sizeof(*d->hosts));
-	d->nhosts = hosts->len;
-	for (size_t i = 0; i < hosts->len; i++) {
-		const struct ynode *h = hosts->items[i];
+	d->root = xstrdup(cfg.root);
+	d->domain = xstrdup(cfg.domain);
+	d->nginx_conf = xstrdup(cfg.nginx_config);
+	d->nginx_pid = xstrdup(cfg.nginx_pid);
+	d->hosts = xcalloc(cfg.nhosts, sizeof(*d->hosts));
+	d->nhosts = cfg.nhosts;
+	for (size_t i = 0; i < cfg.nhosts; i++) {
+		const struct ssh_host_settings *hs = &cfg.hosts[i];
 		struct host *ho = &d->hosts[i];
-		const char *addr = h->kind == YNODE_SCALAR ? h->str->s : cfg_str(h, "address");
-		const char *name = cfg_str(h, "name"), *user = cfg_str(h, "user"), *port = cfg_str(h, "port");
-		if (!addr) {
+		if (!hs->address) {
+			error_set(err, "cluster %s: host %zu has no address", c->obj.name->s, i + 1);
+			ssh_settings_release(&cfg);
 			driver_free(d);
-			return error_set(err, "cluster %s: host %zu has no address", c->obj.name->s, i + 1);
+			return -1;
 		}
-		ho->address = xstrdup(addr);
-		ho->name = xstrdup(name ? name : addr);
-		ho->user = xstrdup(user ? user : "root");
+		ho->address = xstrdup(hs->address);
+		ho->name = xstrdup(hs->name);
+		ho->user = xstrdup(hs->user);
 		ho->h = (struct ssh_host){ .name = ho->name, .address = ho->address, .user = ho->user,
-					   .port = port ? atoi(port) : 22 };
+					   .port = hs->port };
 	}
+	ssh_settings_release(&cfg);
 	/* artifacts packed for upload live beside the control sockets (private) */
 	struct strbuf wd = STRBUF_INIT;
 	const char *x = getenv("CAIRN_SSH_CONTROL_DIR");

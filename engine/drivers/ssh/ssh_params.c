@@ -259,6 +259,88 @@ const struct param process_params = {
 	.fields = process_fields, .noun = "process", .also = process_also,
 };
 
+/* ---- an ssh cluster's config ---- */
+
+
+static int build_hosts(void *req, const json_t *v, struct error *err)
+{
+	struct ssh_settings *s = req;
+	s->nhosts = json_array_size(v);
+	s->hosts = xcalloc(s->nhosts ? s->nhosts : 1, sizeof(*s->hosts));
+	for (size_t i = 0; i < s->nhosts; i++) {
+		const json_t *h = json_array_get(v, i);
+		struct ssh_host_settings *hs = &s->hosts[i];
+		param_keep_text(&hs->address, json_is_object(h) ? json_object_get(h, "address") : h);
+		hs->name = hs->address;
+		param_keep_text(&hs->name, json_object_get(h, "name"));
+		hs->user = "root";
+		param_keep_text(&hs->user, json_object_get(h, "user"));
+		hs->port = 22;
+		const json_t *port = json_object_get(h, "port");
+		if (json_is_string(port))
+			parse_port(json_string_value(port), &hs->port);
+	}
+	return 0;
+}
+
+static int build_identity(void *req, const json_t *v, struct error *err)
+{
+	param_keep_text(&((struct ssh_settings *)req)->identity, v);
+	return 0;
+}
+
+static int build_known_hosts(void *req, const json_t *v, struct error *err)
+{
+	param_keep_text(&((struct ssh_settings *)req)->known_hosts, v);
+	return 0;
+}
+
+static int build_root(void *req, const json_t *v, struct error *err)
+{
+	param_keep_text(&((struct ssh_settings *)req)->root, v);
+	return 0;
+}
+
+static int build_domain(void *req, const json_t *v, struct error *err)
+{
+	param_keep_text(&((struct ssh_settings *)req)->domain, v);
+	return 0;
+}
+
+static int build_nginx(void *req, const json_t *v, struct error *err)
+{
+	struct ssh_settings *s = req;
+	param_keep_text(&s->nginx_config, json_object_get(v, "config"));
+	param_keep_text(&s->nginx_pid, json_object_get(v, "pid"));
+	return 0;
+}
+
+static int build_connect_timeout(void *req, const json_t *v, struct error *err)
+{
+	if (json_is_string(v))
+		((struct ssh_settings *)req)->connect_timeout_s = atoi(json_string_value(v));
+	return 0;
+}
+
+void ssh_settings_read(struct ssh_settings *s, const struct ynode *config)
+{
+	*s = (struct ssh_settings){ .root = "/srv/cairn", .domain = "localhost",
+				    .nginx_config = "/etc/nginx/nginx.conf",
+				    .nginx_pid = "/run/nginx.pid", .connect_timeout_s = 5,
+				    .config = params_config_json(config) };
+	/* checked when the cluster was applied: nothing here fails */
+	struct error err = ERROR_INIT;
+	params_build(&ssh_cluster_config, s->config, s, &err);
+	error_clear(&err);
+}
+
+void ssh_settings_release(struct ssh_settings *s)
+{
+	free(s->hosts);
+	json_decref(s->config);
+	memset(s, 0, sizeof(*s));
+}
+
 static const struct param host_fields[] = {
 	{ SCALAR("address", v_address, "a host name or address"), .flags = PARAM_REQUIRED },
 	{ SCALAR("port", param_port, "a port number") },
@@ -281,16 +363,17 @@ static const struct param nginx_fields[] = {
 static const struct param ssh_config_fields[] = {
 	{ .key = "hosts", .shape = PARAM_LIST, .flags = PARAM_REQUIRED,
 	  .expected = "a non-empty list of {address, port, user, name}", .item = &host,
-	  .hint = "a list of {address, port, user, name}" },
-	{ SCALAR("identity", param_nonempty, "a file name") },
+	  .hint = "a list of {address, port, user, name}", .build = build_hosts },
+	{ SCALAR("identity", param_nonempty, "a file name"), .build = build_identity },
 	{ SCALAR("known_hosts", param_nonempty, "a file name"), .flags = PARAM_REQUIRED,
-	  .hint = "host keys are always checked" },
-	{ SAFE_PATH("root") },
-	{ SCALAR("domain", ssh_route_host_ok, "a host name") },
+	  .hint = "host keys are always checked", .build = build_known_hosts },
+	{ SAFE_PATH("root"), .build = build_root },
+	{ SCALAR("domain", ssh_route_host_ok, "a host name"), .build = build_domain },
 	{ .key = "nginx", .shape = PARAM_MAP,
 	  .expected = "a mapping: {config: /etc/nginx/nginx.conf, pid: /run/nginx.pid}",
-	  .fields = nginx_fields, .noun = "nginx" },
-	{ SCALAR("connect_timeout", v_seconds, "a number of seconds (1-600)") },
+	  .fields = nginx_fields, .noun = "nginx", .build = build_nginx },
+	{ SCALAR("connect_timeout", v_seconds, "a number of seconds (1-600)"),
+	  .build = build_connect_timeout },
 	{ 0 },
 };
 

@@ -126,3 +126,48 @@ Test(docker_params, restart_policies)
 	cr_assert(docker_restart_valid("on-failure:3"));
 	cr_assert_not(docker_restart_valid("on-failure:"));
 }
+
+/* The driver reads a cluster's config through the same table, once. */
+static void settings_of(const char *yaml, struct docker_settings *s, struct policy **p)
+{
+	struct diags d = DIAGS_INIT;
+	*p = policy_new(intern_new());
+	cr_assert_eq(policy_add_yaml(*p, "p.yaml", yaml, strlen(yaml), 0, &d), 0, "%s", d.len ? d.items[0] : "");
+	docker_settings_read(s, ((const struct cluster *)(*p)->objects[0])->config);
+}
+
+static void settings_done(struct docker_settings *s, struct policy *p)
+{
+	struct intern *in = p->intern;
+	docker_settings_release(s);
+	policy_free(p);
+	intern_free(in);
+}
+
+Test(docker_params, cluster_settings)
+{
+	struct docker_settings s;
+	struct policy *p;
+	settings_of("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n"
+		    "  config: {endpoint: 'ssh://ops@h1:22', ssh: {known_hosts: /k}, domain: '12',\n"
+		    "           nginx: {file: /etc/nginx/cairn.conf, port: 8080}}\n", &s, &p);
+	cr_expect_str_eq(s.api.endpoint, "ssh://ops@h1:22");
+	cr_expect_str_eq(s.api.ssh_known_hosts, "/k");
+	cr_expect_null(s.api.ssh_identity);
+	cr_expect_str_eq(s.address, "h1", "the endpoint's host");
+	cr_expect_str_eq(s.domain, "12");
+	cr_expect(s.routed);
+	cr_expect_str_eq(s.nginx_file, "/etc/nginx/cairn.conf");
+	cr_expect_str_eq(s.nginx_conf, "/etc/nginx/nginx.conf", "the default");
+	cr_expect_str_eq(s.nginx_binary, "nginx");
+	cr_expect_eq(s.nginx_port, 8080);
+	settings_done(&s, p);
+
+	settings_of("- kind: cluster\n  metadata: {namespace: system, name: c}\n  type: docker\n  config: {}\n",
+		    &s, &p);
+	cr_expect_null(s.api.endpoint, "the local engine");
+	cr_expect_str_eq(s.address, "127.0.0.1");
+	cr_expect_str_eq(s.domain, "localhost");
+	cr_expect_not(s.routed);
+	settings_done(&s, p);
+}

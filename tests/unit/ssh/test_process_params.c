@@ -112,3 +112,29 @@ Test(process_params, rendered_params)
 	cr_assert(strstr(error_msg(&err), "params: route.prefix must be a path that starts and ends with '/' (letters, digits, -._~), not '/a b/'"), "%s", error_msg(&err));
 	error_clear(&err);
 }
+
+Test(process_params, cluster_settings)
+{
+	const char yaml[] = CLUSTER("    known_hosts: /k\n    connect_timeout: 9\n"
+				    "    hosts: [10.0.0.1, {address: web2, port: 2222, user: deploy, name: w2}]\n");
+	struct intern *in = intern_new();
+	struct policy *p = policy_new(in);
+	struct diags d = DIAGS_INIT;
+	cr_assert_eq(policy_add_yaml(p, "p.yaml", yaml, strlen(yaml), 0, &d), 0);
+	struct ssh_settings s;
+	ssh_settings_read(&s, ((const struct cluster *)p->objects[0])->config);
+	cr_expect_str_eq(s.known_hosts, "/k");
+	cr_expect_eq(s.connect_timeout_s, 9);
+	cr_expect_str_eq(s.root, "/srv/cairn", "the default");
+	cr_assert_eq(s.nhosts, 2);
+	cr_expect_str_eq(s.hosts[0].address, "10.0.0.1");
+	cr_expect_str_eq(s.hosts[0].name, "10.0.0.1");
+	cr_expect_str_eq(s.hosts[0].user, "root");
+	cr_expect_eq(s.hosts[0].port, 22);
+	cr_expect_str_eq(s.hosts[1].name, "w2");
+	cr_expect_str_eq(s.hosts[1].user, "deploy");
+	cr_expect_eq(s.hosts[1].port, 2222);
+	ssh_settings_release(&s);
+	policy_free(p);
+	intern_free(in);
+}
