@@ -509,7 +509,13 @@ int params_build(const struct param *table, const json_t *params, void *request,
 {
 	for (const struct param *f = table->fields; f->key; f++) {
 		const json_t *v = json_object_get(params, f->key);
-		if (v && f->build && f->build(request, v, err) < 0)
+		if (!v)
+			continue;
+		if (f->build && f->build(request, v, err) < 0)
+			return -1;
+		if (f->flags & PARAM_TEXT)
+			param_keep_text((const char **)((char *)request + f->at), v);
+		if (!f->build && f->fields && json_is_object(v) && params_build(f, v, request, err) < 0)
 			return -1;
 	}
 	return 0;

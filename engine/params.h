@@ -29,6 +29,7 @@ enum {
 enum {
 	PARAM_REQUIRED = 1, /* its mapping needs it */
 	PARAM_SECRETS = 2,  /* may read .User.Secrets (nothing else may) */
+	PARAM_TEXT = 4,     /* built by keeping its text at .at in the request */
 };
 
 struct param_walk;
@@ -56,9 +57,11 @@ struct param {
 	const char *hint;
 	/* Checks across keys of a mapping, after its keys were walked. */
 	void (*also)(struct param_walk *w, const void *map);
-	/* Top-level fields: adds the rendered value to the driver's request
-	 * (at apply, after the whole walk passed). */
+	/* Adds the value to the driver's request (after the whole walk
+	 * passed). A mapping without one has its fields built. */
 	int (*build)(void *request, const json_t *value, struct error *err);
+	/* PARAM_TEXT: where in the request a `const char *` gets the text. */
+	size_t at;
 };
 
 /* The params of a code component of a policy being applied (params NULL
@@ -78,7 +81,8 @@ json_t *params_config_json(const struct ynode *config);
 /* For builds of config: sets *field to v's text when v is a string (the
  * scalars of params_config_json all are), else leaves its default. */
 void param_keep_text(const char **field, const json_t *v);
-/* Calls each present top-level field's build, in table order. */
+/* Builds each present field of the table, in table order: its build, its
+ * text (PARAM_TEXT), or else the fields of a mapping. */
 int params_build(const struct param *table, const json_t *params, void *request,
 		 struct error *err);
 

@@ -8,6 +8,7 @@
 #include "base/strbuf.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -498,51 +499,10 @@ const struct param docker_params = {
 /* ---- a docker cluster's config ---- */
 
 
-static int build_endpoint(void *req, const json_t *v, struct error *err)
+static int build_nginx_port(void *req, const json_t *v, struct error *err)
 {
-	param_keep_text(&((struct docker_settings *)req)->api.endpoint, v);
-	return 0;
-}
-
-static int build_tls(void *req, const json_t *v, struct error *err)
-{
-	struct docker_settings *s = req;
-	param_keep_text(&s->api.tls_ca, json_object_get(v, "ca"));
-	param_keep_text(&s->api.tls_cert, json_object_get(v, "cert"));
-	param_keep_text(&s->api.tls_key, json_object_get(v, "key"));
-	return 0;
-}
-
-static int build_ssh(void *req, const json_t *v, struct error *err)
-{
-	struct docker_settings *s = req;
-	param_keep_text(&s->api.ssh_identity, json_object_get(v, "identity"));
-	param_keep_text(&s->api.ssh_known_hosts, json_object_get(v, "known_hosts"));
-	return 0;
-}
-
-static int build_domain(void *req, const json_t *v, struct error *err)
-{
-	param_keep_text(&((struct docker_settings *)req)->domain, v);
-	return 0;
-}
-
-static int build_address(void *req, const json_t *v, struct error *err)
-{
-	param_keep_text(&((struct docker_settings *)req)->address, v);
-	return 0;
-}
-
-static int build_nginx(void *req, const json_t *v, struct error *err)
-{
-	struct docker_settings *s = req;
-	const json_t *listen = json_object_get(v, "port");
-	param_keep_text(&s->nginx_file, json_object_get(v, "file"));
-	param_keep_text(&s->nginx_conf, json_object_get(v, "conf"));
-	param_keep_text(&s->nginx_binary, json_object_get(v, "binary"));
-	s->routed = s->nginx_file != NULL;
-	if (json_is_string(listen))
-		parse_port(json_string_value(listen), &s->nginx_port);
+	if (json_is_string(v))
+		parse_port(json_string_value(v), &((struct docker_settings *)req)->nginx_port);
 	return 0;
 }
 
@@ -569,6 +529,7 @@ void docker_settings_read(struct docker_settings *s, const struct ynode *config)
 	struct error err = ERROR_INIT;
 	params_build(&docker_cluster_config, s->config, s, &err);
 	error_clear(&err);
+	s->routed = s->nginx_file != NULL;
 	if (!s->address)
 		s->address = s->endpoint_host = endpoint_host(s->api.endpoint);
 }
@@ -581,39 +542,42 @@ void docker_settings_release(struct docker_settings *s)
 }
 
 #define SAFE_PATH(k) SCALAR(k, param_safe_path, PARAM_SAFE_PATH)
+#define TEXT(member) .flags = PARAM_TEXT, .at = offsetof(struct docker_settings, member)
+#define REQUIRED_TEXT(member) \
+	.flags = PARAM_REQUIRED | PARAM_TEXT, .at = offsetof(struct docker_settings, member)
 
 static const struct param nginx_fields[] = {
-	{ SAFE_PATH("file"), .flags = PARAM_REQUIRED,
+	{ SAFE_PATH("file"), REQUIRED_TEXT(nginx_file),
 	  .hint = "the absolute path of the file cairn writes its server blocks to" },
-	{ SAFE_PATH("conf") },
-	{ SAFE_PATH("binary") },
-	{ SCALAR("port", param_port, "a port number") },
+	{ SAFE_PATH("conf"), TEXT(nginx_conf) },
+	{ SAFE_PATH("binary"), TEXT(nginx_binary) },
+	{ SCALAR("port", param_port, "a port number"), .build = build_nginx_port },
 	{ 0 },
 };
 static const struct param tls_fields[] = {
-	{ NONEMPTY("ca"), .flags = PARAM_REQUIRED },
-	{ NONEMPTY("cert"), .flags = PARAM_REQUIRED },
-	{ NONEMPTY("key"), .flags = PARAM_REQUIRED },
+	{ NONEMPTY("ca"), REQUIRED_TEXT(api.tls_ca) },
+	{ NONEMPTY("cert"), REQUIRED_TEXT(api.tls_cert) },
+	{ NONEMPTY("key"), REQUIRED_TEXT(api.tls_key) },
 	{ 0 },
 };
 static const struct param ssh_fields[] = {
-	{ NONEMPTY("identity") },
-	{ NONEMPTY("known_hosts") },
+	{ NONEMPTY("identity"), TEXT(api.ssh_identity) },
+	{ NONEMPTY("known_hosts"), TEXT(api.ssh_known_hosts) },
 	{ 0 },
 };
 static const struct param cluster_fields[] = {
 	{ SCALAR("endpoint", v_endpoint, "unix:///path, tcp://host:port or ssh://[user@]host[:port]"),
-	  .build = build_endpoint },
+	  TEXT(api.endpoint) },
 	{ .key = "tls", .shape = PARAM_MAP, .expected = "a mapping with ca, cert and key",
-	  .fields = tls_fields, .noun = "tls", .build = build_tls },
+	  .fields = tls_fields, .noun = "tls" },
 	{ .key = "ssh", .shape = PARAM_MAP, .expected = "a mapping with identity and known_hosts",
-	  .fields = ssh_fields, .noun = "ssh", .build = build_ssh },
+	  .fields = ssh_fields, .noun = "ssh" },
 	/* Written into nginx's server blocks and the apps' URLs. */
 	{ SCALAR("domain", docker_host_valid, "a lower-case host name such as preview.example.com"),
-	  .build = build_domain },
-	{ NONEMPTY("address"), .build = build_address },
+	  TEXT(domain) },
+	{ NONEMPTY("address"), TEXT(address) },
 	{ .key = "nginx", .shape = PARAM_MAP, .expected = "a mapping with file, conf, binary and port",
-	  .fields = nginx_fields, .noun = "nginx", .build = build_nginx },
+	  .fields = nginx_fields, .noun = "nginx" },
 	{ 0 },
 };
 

@@ -9,6 +9,7 @@
 #include "base/parse.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,7 +262,6 @@ const struct param process_params = {
 
 /* ---- an ssh cluster's config ---- */
 
-
 static int build_hosts(void *req, const json_t *v, struct error *err)
 {
 	struct ssh_settings *s = req;
@@ -280,38 +280,6 @@ static int build_hosts(void *req, const json_t *v, struct error *err)
 		if (json_is_string(port))
 			parse_port(json_string_value(port), &hs->port);
 	}
-	return 0;
-}
-
-static int build_identity(void *req, const json_t *v, struct error *err)
-{
-	param_keep_text(&((struct ssh_settings *)req)->identity, v);
-	return 0;
-}
-
-static int build_known_hosts(void *req, const json_t *v, struct error *err)
-{
-	param_keep_text(&((struct ssh_settings *)req)->known_hosts, v);
-	return 0;
-}
-
-static int build_root(void *req, const json_t *v, struct error *err)
-{
-	param_keep_text(&((struct ssh_settings *)req)->root, v);
-	return 0;
-}
-
-static int build_domain(void *req, const json_t *v, struct error *err)
-{
-	param_keep_text(&((struct ssh_settings *)req)->domain, v);
-	return 0;
-}
-
-static int build_nginx(void *req, const json_t *v, struct error *err)
-{
-	struct ssh_settings *s = req;
-	param_keep_text(&s->nginx_config, json_object_get(v, "config"));
-	param_keep_text(&s->nginx_pid, json_object_get(v, "pid"));
 	return 0;
 }
 
@@ -354,9 +322,11 @@ static const struct param host = {
 	.fields = host_fields, .noun = "host",
 };
 
+#define TEXT(member) .flags = PARAM_TEXT, .at = offsetof(struct ssh_settings, member)
+
 static const struct param nginx_fields[] = {
-	{ SAFE_PATH("config") },
-	{ SAFE_PATH("pid") },
+	{ SAFE_PATH("config"), TEXT(nginx_config) },
+	{ SAFE_PATH("pid"), TEXT(nginx_pid) },
 	{ 0 },
 };
 
@@ -364,14 +334,15 @@ static const struct param ssh_config_fields[] = {
 	{ .key = "hosts", .shape = PARAM_LIST, .flags = PARAM_REQUIRED,
 	  .expected = "a non-empty list of {address, port, user, name}", .item = &host,
 	  .hint = "a list of {address, port, user, name}", .build = build_hosts },
-	{ SCALAR("identity", param_nonempty, "a file name"), .build = build_identity },
-	{ SCALAR("known_hosts", param_nonempty, "a file name"), .flags = PARAM_REQUIRED,
-	  .hint = "host keys are always checked", .build = build_known_hosts },
-	{ SAFE_PATH("root"), .build = build_root },
-	{ SCALAR("domain", ssh_route_host_ok, "a host name"), .build = build_domain },
+	{ SCALAR("identity", param_nonempty, "a file name"), TEXT(identity) },
+	{ SCALAR("known_hosts", param_nonempty, "a file name"),
+	  .flags = PARAM_REQUIRED | PARAM_TEXT, .at = offsetof(struct ssh_settings, known_hosts),
+	  .hint = "host keys are always checked" },
+	{ SAFE_PATH("root"), TEXT(root) },
+	{ SCALAR("domain", ssh_route_host_ok, "a host name"), TEXT(domain) },
 	{ .key = "nginx", .shape = PARAM_MAP,
 	  .expected = "a mapping: {config: /etc/nginx/nginx.conf, pid: /run/nginx.pid}",
-	  .fields = nginx_fields, .noun = "nginx", .build = build_nginx },
+	  .fields = nginx_fields, .noun = "nginx" },
 	{ SCALAR("connect_timeout", v_seconds, "a number of seconds (1-600)"),
 	  .build = build_connect_timeout },
 	{ 0 },
