@@ -47,6 +47,8 @@ int cli_refused(struct cli *cli, const char *what, const struct diags *d);
 void cli_print_json(const char *text);
 /* Writes j compactly, keys in their order, and a newline to stdout. */
 void cli_print_json_value(const json_t *j);
+/* "deleted backup ID" ({"deleted": ID} with -o json) on stdout. */
+void cli_print_deleted(const struct cli *cli, const char *what, const char *id);
 /* "512 B", "12.5 kB", "3.2 MB". */
 void cli_format_bytes(long long n, char *out, size_t size);
 

@@ -165,13 +165,7 @@ static int backup_delete_cmd(struct cli *cli, const char *id, const char *store)
 		error_clear(&err);
 		return EXIT_FAILURE_;
 	}
-	if (cli->json) {
-		json_t *j = json_pack("{s:s}", "deleted", id);
-		cli_print_json_value(j);
-		json_decref(j);
-	} else {
-		printf("deleted backup %s\n", id);
-	}
+	cli_print_deleted(cli, "backup", id);
 	return EXIT_DONE;
 }
 

@@ -404,13 +404,7 @@ static int snapshot_delete_cmd(struct cli *cli, const char *id, const char *stor
 		error_clear(&err);
 		return EXIT_FAILURE_;
 	}
-	if (cli->json) {
-		json_t *j = json_pack("{s:s}", "deleted", id);
-		cli_print_json_value(j);
-		json_decref(j);
-	} else {
-		printf("deleted snapshot %s\n", id);
-	}
+	cli_print_deleted(cli, "snapshot", id);
 	return EXIT_DONE;
 }
 

@@ -130,6 +130,17 @@ void cli_print_json_value(const json_t *j)
 	free(s);
 }
 
+void cli_print_deleted(const struct cli *cli, const char *what, const char *id)
+{
+	if (cli->json) {
+		json_t *j = json_pack("{s:s}", "deleted", id);
+		cli_print_json_value(j);
+		json_decref(j);
+	} else {
+		printf("deleted %s %s\n", what, id);
+	}
+}
+
 void cli_format_bytes(long long n, char *out, size_t size)
 {
 	if (n < 10 * 1024)

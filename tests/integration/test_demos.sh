@@ -29,22 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$work"
-failures=0
-passes=0
-check() { # check NAME COMMAND...
-	local name="$1"
-	shift
-	if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
-wait_for() { # wait_for SECONDS COMMAND...: until the command succeeds
-	local t="$1"
-	shift
-	for _ in $(seq $((t * 10))); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+. "$repo/tests/integration/checks.sh"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 echo "== the shop and its dataset, scheduled daily at 00:00 (so due now)"

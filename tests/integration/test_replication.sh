@@ -26,22 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$work"
-failures=0
-passes=0
-check() { # check NAME COMMAND...
-	local name="$1"
-	shift
-	if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
-wait_for() { # wait_for SECONDS COMMAND...: until the command succeeds
-	local t="$1"
-	shift
-	for _ in $(seq $((t * 10))); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+. "$repo/tests/integration/checks.sh"
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 export CAIRN_STATE="$work/state.db" CAIRN_USERS="$ex/users.yaml" CAIRN_BACKUPS="$work/backups"
 
