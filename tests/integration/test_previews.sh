@@ -18,26 +18,11 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$work"
-failures=0
-passes=0
+. "$src/tests/integration/checks.sh"
 ok() { passes=$((passes + 1)); }
 fail() {
 	echo "FAIL: $*"
 	failures=$((failures + 1))
-}
-check() { # check NAME COMMAND...
-	local name="$1"
-	shift
-	if "$@"; then ok; else fail "$name"; fi
-}
-wait_for() { # wait_for SECONDS COMMAND...: until the command succeeds
-	local t="$1"
-	shift
-	for _ in $(seq $((t * 10))); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 secret="preview-test-secret"
