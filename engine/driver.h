@@ -62,7 +62,9 @@ struct driver_ops {
 
 /* The registered drivers (engine/drivers/registry.c). */
 const struct driver_ops *const *drivers_all(size_t *n);
-/* The driver of a cluster type, or of a code type; NULL when none. */
+/* The driver of a cluster type, or the one that checks a code type's params
+ * at policy apply (the widest table of the drivers running it); NULL when
+ * none. */
 const struct driver_ops *driver_for(const char *cluster_type);
 const struct driver_ops *driver_for_code(const char *code_type);
 /* Their code and cluster types, for loading policy (policy.h). */

@@ -327,25 +327,28 @@ static const char *shape_name(enum node_kind k)
 	}
 }
 
+/* The row of key k in a mapping's table or in its bases, NULL if none. */
+static const struct param *field_of(const struct param *p, const char *k)
+{
+	for (; p; p = p->base)
+		for (const struct param *f = p->fields; f && f->key; f++)
+			if (strcmp(f->key, k) == 0)
+				return f;
+	return NULL;
+}
+
 /* The known key nearest to k, when one is close. */
-static const char *nearest_key(const struct param *fields, const char *k)
+static const char *nearest_key(const struct param *p, const char *k)
 {
 	const char *best = NULL;
 	size_t best_d = 3;
-	for (const struct param *f = fields; f->key; f++) {
-		size_t d = edit_distance(k, f->key);
-		if (d < best_d)
-			best = f->key, best_d = d;
-	}
+	for (; p; p = p->base)
+		for (const struct param *f = p->fields; f && f->key; f++) {
+			size_t d = edit_distance(k, f->key);
+			if (d < best_d)
+				best = f->key, best_d = d;
+		}
 	return best;
-}
-
-static const struct param *field_of(const struct param *fields, const char *k)
-{
-	for (const struct param *f = fields; f->key; f++)
-		if (strcmp(f->key, k) == 0)
-			return f;
-	return NULL;
 }
 
 static void walk(struct param_walk *w, const struct param *p, const void *n);
@@ -369,9 +372,9 @@ static void walk_map(struct param_walk *w, const struct param *p, const void *n)
 	size_t len = o->len(n);
 	for (size_t i = 0; i < len; i++) {
 		const char *k = o->key(n, i);
-		const struct param *f = field_of(p->fields, k);
+		const struct param *f = field_of(p, k);
 		if (!f) {
-			const char *near = nearest_key(p->fields, k);
+			const char *near = nearest_key(p, k);
 			walk_error(w, o->key_pos(n, i), "unknown %s key '%s'%s%s%s", p->noun, k,
 				   near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
 			continue;
@@ -383,18 +386,21 @@ static void walk_map(struct param_walk *w, const struct param *p, const void *n)
 		else
 			walk_child(w, f, v, k, 0);
 	}
-	for (const struct param *f = p->fields; f->key; f++) {
-		if (!(f->flags & PARAM_REQUIRED) || param_get(w, n, f->key))
-			continue;
-		if (w->path.len)
-			walk_error(w, o->pos(n), "%s needs '%s'%s%s%s", param_path(w), f->key,
-				   f->hint ? " (" : "", f->hint ? f->hint : "", f->hint ? ")" : "");
-		else
-			walk_error(w, o->pos(n), "missing '%s'%s%s%s", f->key, f->hint ? " (" : "",
-				   f->hint ? f->hint : "", f->hint ? ")" : "");
-	}
-	if (p->also)
-		p->also(w, n);
+	for (const struct param *t = p; t; t = t->base)
+		for (const struct param *f = t->fields; f && f->key; f++) {
+			if (!(f->flags & PARAM_REQUIRED) || param_get(w, n, f->key) ||
+			    field_of(p, f->key) != f) /* shadowed by an own row */
+				continue;
+			if (w->path.len)
+				walk_error(w, o->pos(n), "%s needs '%s'%s%s%s", param_path(w), f->key,
+					   f->hint ? " (" : "", f->hint ? f->hint : "", f->hint ? ")" : "");
+			else
+				walk_error(w, o->pos(n), "missing '%s'%s%s%s", f->key, f->hint ? " (" : "",
+					   f->hint ? f->hint : "", f->hint ? ")" : "");
+		}
+	for (const struct param *t = p; t; t = t->base)
+		if (t->also)
+			t->also(w, n);
 }
 
 static void walk_dict(struct param_walk *w, const struct param *p, const void *n)

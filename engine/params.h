@@ -47,6 +47,10 @@ struct param {
 	 * "unknown port key 'x'". */
 	const struct param *fields;
 	const char *noun;
+	/* PARAM_MAP: a table whose keys this one takes too, after its own (a
+	 * driver running another's code: swarm takes docker's params). Its
+	 * also runs after this one's. params_build builds only own fields. */
+	const struct param *base;
 	/* PARAM_LIST, PARAM_DICT: each item. */
 	const struct param *item;
 	/* PARAM_DICT: why a name is refused ("is not a variable name"), NULL

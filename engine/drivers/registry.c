@@ -4,14 +4,19 @@
 #include "engine/driver.h"
 #include "engine/drivers/docker/docker_driver.h"
 #include "engine/drivers/ssh/ssh_driver.h"
+#include "engine/drivers/swarm/swarm_driver.h"
 
 #include "base/strbuf.h"
 
 #include <pthread.h>
 #include <string.h>
 
+/* Drivers of one code type go narrowest first: a later one's params table
+ * takes every key an earlier one's does (swarm's has docker's as its base),
+ * so the last one checks a service's params at policy apply. */
 static const struct driver_ops *const drivers[] = {
 	&docker_driver_ops,
+	&swarm_driver_ops,
 	&ssh_driver_ops,
 };
 #define NDRIVERS (sizeof(drivers) / sizeof(*drivers))
@@ -23,14 +28,18 @@ const struct driver_ops *const *drivers_all(size_t *n)
 }
 
 static const char *code_types[NDRIVERS], *cluster_types[NDRIVERS];
-static struct policy_types types = { code_types, NDRIVERS, cluster_types, NDRIVERS };
+static struct policy_types types = { code_types, 0, cluster_types, NDRIVERS };
 static pthread_once_t types_once = PTHREAD_ONCE_INIT;
 
 static void list_types(void)
 {
 	for (size_t i = 0; i < NDRIVERS; i++) {
-		code_types[i] = drivers[i]->code_type;
 		cluster_types[i] = drivers[i]->type;
+		size_t k = 0;
+		while (k < types.ncode && strcmp(code_types[k], drivers[i]->code_type) != 0)
+			k++;
+		if (k == types.ncode)
+			code_types[types.ncode++] = drivers[i]->code_type;
 	}
 }
 
@@ -50,10 +59,11 @@ const struct driver_ops *driver_for(const char *cluster_type)
 
 const struct driver_ops *driver_for_code(const char *code_type)
 {
+	const struct driver_ops *last = NULL;
 	for (size_t i = 0; code_type && i < NDRIVERS; i++)
 		if (strcmp(drivers[i]->code_type, code_type) == 0)
-			return drivers[i];
-	return NULL;
+			last = drivers[i];
+	return last;
 }
 
 int drivers_check_object(const struct policy *p, const struct object *o, struct diags *diags)

@@ -1,0 +1,889 @@
+/* The swarm driver (driver.h): a cluster is a Docker Swarm, reached through
+ * the Engine API of one of its managers (the first of `endpoints` that
+ * answers; the next ones when it stops answering). A service instance is an
+ * attachable overlay network, a docker component instance is a Swarm
+ * service on its service's network and on the networks of every service
+ * that uses it, so discovery names work across nodes as on one host. Swarm
+ * schedules, restarts and moves the tasks; cairn creates, updates and
+ * removes services and waits until their tasks run. Everything cairn makes
+ * carries cairn.instance and cairn.cluster labels; nothing without them is
+ * touched. */
+#include "swarm_driver.h"
+#include "swarm_params.h"
+#include "swarm_spec.h"
+
+#include "base/alloc.h"
+#include "base/map.h"
+#include "base/strbuf.h"
+#include "base/vec.h"
+#include "engine/drivers/docker/docker_api.h"
+#include "engine/drivers/docker/docker_spec.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct driver {
+	const struct cluster *cluster;
+	const char *name;
+	struct swarm_settings cfg;
+	/* one client per manager endpoint, opened when first needed */
+	struct docker **api;
+	size_t current; /* the manager that answered last */
+	pthread_mutex_t lock;
+	json_t *services, *tasks, *networks, *nodes;
+	VEC(struct observed) observed;
+	struct exec_options eo;
+};
+
+/* ---- managers: the first that answers ---- */
+
+/* The client of the manager to ask; NULL with err when none answers. */
+static struct docker *manager(struct driver *d, size_t *which, struct error *err)
+{
+	pthread_mutex_lock(&d->lock);
+	struct docker *api = NULL;
+	struct strbuf tried = STRBUF_INIT;
+	for (size_t k = 0; k < d->cfg.nendpoints && !api; k++) {
+		size_t i = (d->current + k) % d->cfg.nendpoints;
+		if (!d->api[i]) {
+			struct docker_options o = d->cfg.docker.api;
+			o.endpoint = d->cfg.endpoints[i];
+			struct error e = ERROR_INIT;
+			if (docker_open(&d->api[i], &o, &e) < 0) {
+				strbuf_addf(&tried, "%s%s", tried.len ? "; " : "", error_msg(&e));
+				error_clear(&e);
+				continue;
+			}
+		}
+		api = d->api[i];
+		d->current = i;
+		*which = i;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (!api)
+		error_set(err, "cluster %s: no manager answers (%s)", d->name, strbuf_cstr(&tried));
+	strbuf_release(&tried);
+	return api;
+}
+
+/* A manager stopped answering: the next request goes to the next one. */
+static void manager_lost(struct driver *d, size_t which)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->api[which]) {
+		docker_close(d->api[which]);
+		d->api[which] = NULL;
+	}
+	if (d->current == which)
+		d->current = (which + 1) % d->cfg.nendpoints;
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* One request to a manager, to the next ones while none responds. A
+ * manager that lost its quorum answers 503 and is also passed over. The
+ * failure is classified for the executor. */
+static int call(struct driver *d, const char *method, const char *path, const json_t *body,
+		json_t **resp, long *status, bool *transient, struct error *err)
+{
+	long st = 0;
+	int rc = -1;
+	for (size_t tries = 0; tries < d->cfg.nendpoints; tries++) {
+		size_t which;
+		struct docker *api = manager(d, &which, err);
+		if (!api)
+			break;
+		error_clear(err);
+		rc = docker_request(api, method, path, body, resp, &st, err);
+		if (rc == 0 || (st != 0 && st != 503))
+			break;
+		manager_lost(d, which);
+	}
+	if (status)
+		*status = st;
+	if (rc < 0 && transient)
+		*transient = docker_failure_transient(st, err);
+	return rc;
+}
+
+static int swarm_driver_open(struct driver **out, const struct cluster *c,
+			     const struct exec_options *eo, struct error *err)
+{
+	struct driver *d = xcalloc(1, sizeof(*d));
+	d->cluster = c;
+	d->name = c->obj.name->s;
+	swarm_settings_read(&d->cfg, c->config);
+	d->api = xcalloc(d->cfg.nendpoints, sizeof(*d->api));
+	pthread_mutex_init(&d->lock, NULL);
+	if (eo)
+		d->eo = *eo;
+	size_t which;
+	if (!manager(d, &which, err)) {
+		swarm_driver_ops.close(d);
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
+static void swarm_driver_close(struct driver *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->cfg.nendpoints; i++)
+		docker_close(d->api[i]);
+	free(d->api);
+	swarm_settings_release(&d->cfg);
+	pthread_mutex_destroy(&d->lock);
+	json_decref(d->services);
+	json_decref(d->tasks);
+	json_decref(d->networks);
+	json_decref(d->nodes);
+	vec_release(&d->observed);
+	free(d);
+}
+
+/* ---- observing ---- */
+
+static const char *label_of(const json_t *obj, const char *label)
+{
+	return json_string_value(json_object_get(json_object_get(obj, "Labels"), label));
+}
+
+/* GET path?filters=FILTERS (a JSON object) */
+static int list(struct driver *d, const char *path, json_t *filters, json_t **out,
+		struct error *err)
+{
+	char *text = json_dumps(filters, JSON_COMPACT);
+	json_decref(filters);
+	char *esc = curl_easy_escape(NULL, text, 0);
+	free(text);
+	struct strbuf url = STRBUF_INIT;
+	strbuf_addf(&url, "%s?filters=%s", path, esc);
+	curl_free(esc);
+	int rc = call(d, "GET", strbuf_cstr(&url), NULL, out, NULL, NULL, err);
+	strbuf_release(&url);
+	return rc;
+}
+
+static json_t *cairn_filter(struct driver *d)
+{
+	return json_pack("{s:[s+]}", "label", "cairn.cluster=", d->name);
+}
+
+static const char *string_at(const json_t *obj, const char *a, const char *b)
+{
+	const json_t *v = json_object_get(obj, a);
+	return json_string_value(b ? json_object_get(v, b) : v);
+}
+
+static const json_t *node_of(struct driver *d, const char *id)
+{
+	size_t i;
+	json_t *n;
+	json_array_foreach(d->nodes, i, n)
+	{
+		if (id && strcmp(string_at(n, "ID", NULL), id) == 0)
+			return n;
+	}
+	return NULL;
+}
+
+static int swarm_driver_observe(struct driver *d, struct error *err)
+{
+	json_decref(d->services);
+	json_decref(d->tasks);
+	json_decref(d->networks);
+	json_decref(d->nodes);
+	d->services = d->tasks = d->networks = d->nodes = NULL;
+	d->observed.len = 0;
+	if (list(d, "/services", cairn_filter(d), &d->services, err) < 0 ||
+	    list(d, "/tasks", json_pack("{s:[s]}", "desired-state", "running"), &d->tasks, err) < 0 ||
+	    list(d, "/networks", cairn_filter(d), &d->networks, err) < 0 ||
+	    list(d, "/nodes", json_object(), &d->nodes, err) < 0)
+		return error_wrap(err, "cluster %s: observing", d->name);
+
+	size_t i;
+	json_t *s;
+	json_array_foreach(d->services, i, s)
+	{
+		const json_t *spec = json_object_get(s, "Spec");
+		const char *key = label_of(spec, "cairn.instance");
+		if (!key)
+			continue;
+		struct observed o = { .key = key, .kind = "service" };
+		o.id = string_at(s, "ID", NULL);
+		o.name = string_at(spec, "Name", NULL);
+		o.hash = label_of(spec, "cairn.hash");
+		o.image = string_at(json_object_get(spec, "TaskTemplate"), "ContainerSpec", "Image");
+		const char *gen = label_of(spec, "cairn.generation");
+		o.generation = gen ? atoll(gen) : 0;
+		const json_t *replicated = json_object_get(json_object_get(spec, "Mode"), "Replicated");
+		json_int_t wanted = replicated ? json_integer_value(json_object_get(replicated, "Replicas")) : -1;
+		json_int_t running = 0, tasks = 0;
+		size_t j;
+		json_t *t;
+		json_array_foreach(d->tasks, j, t)
+		{
+			if (strcmp(string_at(t, "ServiceID", NULL), o.id) != 0)
+				continue;
+			tasks++;
+			if (strcmp(string_at(t, "Status", "State"), "running") != 0)
+				continue;
+			running++;
+			const json_t *port = json_array_get(
+				json_object_get(json_object_get(json_object_get(t, "Status"), "PortStatus"),
+						"Ports"),
+				0);
+			const char *addr = string_at(json_object_get(node_of(d, string_at(t, "NodeID", NULL)),
+								     "Status"),
+						     "Addr", NULL);
+			if (port && addr && !o.url) {
+				char url[300];
+				snprintf(url, sizeof(url), "http://%s:%lld/", addr,
+					 (long long)json_integer_value(json_object_get(port, "PublishedPort")));
+				json_object_set_new(s, "cairn.url", json_string(url));
+				o.url = string_at(s, "cairn.url", NULL);
+			}
+		}
+		/* running when every task it wants runs (global: one per node
+		 * that took one) */
+		o.state = running > 0 && running == (wanted < 0 ? tasks : wanted) ? "running"
+			  : wanted == 0					       ? "stopped"
+									       : "starting";
+		vec_push(&d->observed, o);
+	}
+	json_t *n;
+	json_array_foreach(d->networks, i, n)
+	{
+		const char *key = label_of(n, "cairn.instance");
+		if (!key)
+			continue;
+		struct observed o = { .key = key, .kind = "network", .state = "present" };
+		o.id = string_at(n, "Id", NULL);
+		o.name = string_at(n, "Name", NULL);
+		vec_push(&d->observed, o);
+	}
+	return 0;
+}
+
+static const struct observed *swarm_driver_list(struct driver *d, size_t *n)
+{
+	*n = d->observed.len;
+	return d->observed.items;
+}
+
+/* ---- actions ---- */
+
+enum act_kind { A_NETWORK, A_NETWORK_DELETE, A_CREATE, A_UPDATE, A_DELETE, A_FAIL };
+
+struct act {
+	struct driver *d;
+	enum act_kind kind;
+	char *key;
+	char *target; /* network or service name, or id to act on */
+	char *message; /* A_FAIL: why */
+	struct swarm_spec spec;
+};
+
+static void act_free(void *p)
+{
+	struct act *a = p;
+	free(a->key);
+	free(a->target);
+	free(a->message);
+	swarm_spec_release(&a->spec);
+	free(a);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* The tasks of a service that exists. */
+static int service_tasks(struct driver *d, const char *id, json_t **out, bool *transient,
+			 struct error *err)
+{
+	int rc = list(d, "/tasks", json_pack("{s:[s]}", "service", id), out, err);
+	if (rc < 0)
+		*transient = true;
+	return rc;
+}
+
+/* Whether a task runs the service's current task template: each part of
+ * its spec as the template's (the template may have parts tasks do not
+ * carry, such as Runtime). */
+static bool task_current(const json_t *task, const json_t *tmpl)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)json_object_get(task, "Spec"), k, v)
+	{
+		if (!json_equal(v, json_object_get(tmpl, k)))
+			return false;
+	}
+	return true;
+}
+
+/* Waits until every task of the service's current spec runs (and is healthy:
+ * Swarm reports a task with a health check running once it is), and an
+ * update is completed. Fails when Swarm rolled the update back or paused
+ * it, or when tasks keep failing, with what the tasks said. before: when
+ * the service's last update had started before this one (its UpdateStatus
+ * is not this update's), or NULL. */
+static int wait_converged(struct driver *d, const char *id, const char *before,
+			  const struct exec_call *ec, bool *transient, struct error *err)
+{
+	struct strbuf failures = STRBUF_INIT;
+	int rc = -1;
+	for (;;) {
+		json_t *svc = NULL, *tasks = NULL;
+		struct strbuf p = STRBUF_INIT;
+		strbuf_addf(&p, "/services/%s", id);
+		int got = call(d, "GET", strbuf_cstr(&p), NULL, &svc, NULL, transient, err);
+		strbuf_release(&p);
+		if (got < 0 || service_tasks(d, id, &tasks, transient, err) < 0) {
+			json_decref(svc);
+			break;
+		}
+		const json_t *spec = json_object_get(svc, "Spec");
+		const json_t *tmpl = json_object_get(spec, "TaskTemplate");
+		const json_t *replicated = json_object_get(json_object_get(spec, "Mode"), "Replicated");
+		json_int_t wanted = replicated ? json_integer_value(json_object_get(replicated, "Replicas")) : -1;
+		const char *update = string_at(json_object_get(svc, "UpdateStatus"), "State", NULL);
+		const char *started = string_at(json_object_get(svc, "UpdateStatus"), "StartedAt", NULL);
+		if (before && started && !strcmp(before, started))
+			update = NULL; /* the last update's: this one has not begun */
+		const char *update_msg = string_at(json_object_get(svc, "UpdateStatus"), "Message", NULL);
+		json_int_t running = 0, pending = 0, failed = 0;
+		strbuf_reset(&failures);
+		size_t i;
+		json_t *t;
+		json_array_foreach(tasks, i, t)
+		{
+			const char *state = string_at(t, "Status", "State");
+			const char *desired = string_at(t, "DesiredState", NULL);
+			bool current = task_current(t, tmpl);
+			if (current && (!strcmp(state, "failed") || !strcmp(state, "rejected"))) {
+				const char *node = string_at(json_object_get(node_of(d, string_at(t, "NodeID", NULL)),
+									     "Description"),
+							     "Hostname", NULL);
+				failed++;
+				if (failures.len < 600)
+					strbuf_addf(&failures, "%stask on %s %s: %s", failures.len ? "; " : "",
+						    node ? node : "no node", state,
+						    string_at(t, "Status", "Err") ? string_at(t, "Status", "Err")
+										   : string_at(t, "Status", "Message"));
+			} else if (desired && !strcmp(desired, "running")) {
+				if (current && !strcmp(state, "running"))
+					running++;
+				else
+					pending++;
+			}
+		}
+		bool rolled_back = update && (!strcmp(update, "rollback_completed") ||
+					      !strcmp(update, "rollback_paused") || !strcmp(update, "paused"));
+		bool updating = update && (!strcmp(update, "updating") || !strcmp(update, "rollback_started"));
+		json_decref(svc);
+		json_decref(tasks);
+		if (rolled_back) {
+			error_set(err, "Swarm %s the update%s%s%s%s%s",
+				  strcmp(update, "paused") ? "rolled back" : "paused", update_msg ? " (" : "",
+				  update_msg ? update_msg : "", update_msg ? ")" : "",
+				  failures.len ? ": " : "", strbuf_cstr(&failures));
+			*transient = false;
+			break;
+		}
+		if (!updating && !pending && (wanted < 0 ? running > 0 : running == wanted)) {
+			rc = 0;
+			break;
+		}
+		/* A task that cannot start is replaced by another that fails
+		 * the same way (an image no node has): after three, say why. */
+		if (!updating && failed >= 3 && running < (wanted < 0 ? 1 : wanted)) {
+			error_set(err, "%lld of %lld tasks running: %s", (long long)running,
+				  (long long)(wanted < 0 ? running + pending : wanted), strbuf_cstr(&failures));
+			*transient = false;
+			break;
+		}
+		if (exec_now_ms() > ec->deadline_ms) {
+			error_set(err, "%lld of %lld tasks running after the action's deadline%s%s",
+				  (long long)running, (long long)(wanted < 0 ? running + pending : wanted),
+				  failures.len ? ": " : "", strbuf_cstr(&failures));
+			*transient = false;
+			break;
+		}
+		sleep_ms(250);
+	}
+	strbuf_release(&failures);
+	return rc;
+}
+
+static int create_service(struct act *a, const struct exec_call *ec, bool *transient,
+			  struct error *err)
+{
+	json_t *resp = NULL;
+	long st;
+	if (call(a->d, "POST", "/services/create", a->spec.body, &resp, &st, transient, err) < 0) {
+		if (st != 409)
+			return -1;
+		/* made by an earlier try whose answer was lost: update it */
+		error_clear(err);
+		json_decref(resp);
+		return -2;
+	}
+	char *id = xstrdup(string_at(resp, "ID", NULL) ? string_at(resp, "ID", NULL) : "");
+	json_decref(resp);
+	int rc = wait_converged(a->d, id, NULL, ec, transient, err);
+	free(id);
+	return rc;
+}
+
+/* Sends the spec with the version it replaces; another writer in between
+ * (a version conflict) means reading the version again. */
+static int update_service(struct act *a, const struct exec_call *ec, bool *transient,
+			  struct error *err)
+{
+	struct strbuf p = STRBUF_INIT;
+	int rc = -1;
+	for (int tries = 0; tries < 5; tries++) {
+		json_t *svc = NULL;
+		strbuf_reset(&p);
+		strbuf_addf(&p, "/services/%s", a->target);
+		if (call(a->d, "GET", strbuf_cstr(&p), NULL, &svc, NULL, transient, err) < 0)
+			break;
+		json_int_t version = json_integer_value(json_object_get(json_object_get(svc, "Version"), "Index"));
+		char *id = xstrdup(string_at(svc, "ID", NULL));
+		const char *started = string_at(json_object_get(svc, "UpdateStatus"), "StartedAt", NULL);
+		char *before = started ? xstrdup(started) : NULL;
+		json_decref(svc);
+		strbuf_reset(&p);
+		strbuf_addf(&p, "/services/%s/update?version=%lld", id, (long long)version);
+		long st;
+		rc = call(a->d, "POST", strbuf_cstr(&p), a->spec.body, NULL, &st, transient, err);
+		if (rc == 0)
+			rc = wait_converged(a->d, id, before, ec, transient, err);
+		free(id);
+		free(before);
+		if (rc == 0 || !strstr(error_msg(err), "out of sequence"))
+			break;
+		error_clear(err);
+	}
+	strbuf_release(&p);
+	return rc;
+}
+
+/* Removes a service; Swarm stops its tasks. Gone already is fine. */
+static int delete_service(struct act *a, bool *transient, struct error *err)
+{
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/services/%s", a->target);
+	long st;
+	int rc = call(a->d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+	strbuf_release(&p);
+	if (rc < 0 && st == 404) {
+		error_clear(err);
+		rc = 0;
+	}
+	return rc;
+}
+
+/* Removes a network once the tasks of removed services have left it (they
+ * stop on their nodes a few seconds after their service goes): waiting
+ * here lets every service delete run at once. Gone already is fine. */
+static int delete_network(struct act *a, const struct exec_call *ec, bool *transient,
+			  struct error *err)
+{
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/networks/%s", a->target);
+	int rc;
+	for (;;) {
+		long st;
+		rc = call(a->d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+		if (rc < 0 && st == 404) {
+			error_clear(err);
+			rc = 0;
+		}
+		if (rc == 0 || (st != 403 && st != 409) || exec_now_ms() > ec->deadline_ms)
+			break;
+		error_clear(err);
+		sleep_ms(250);
+	}
+	strbuf_release(&p);
+	return rc;
+}
+
+static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struct error *err)
+{
+	struct act *a = ctx;
+	struct driver *d = a->d;
+	struct strbuf p = STRBUF_INIT;
+	long st = 0;
+	int rc = -1;
+	switch (a->kind) {
+	case A_FAIL:
+		*transient = false;
+		rc = error_set(err, "%s", a->message);
+		break;
+	case A_NETWORK: {
+		json_t *body = json_pack("{s:s, s:s, s:b, s:b, s:{s:s, s:s}}", "Name", a->target, "Driver",
+					 "overlay", "Attachable", 1, "CheckDuplicate", 1, "Labels",
+					 "cairn.instance", a->key, "cairn.cluster", d->name);
+		rc = call(d, "POST", "/networks/create", body, NULL, &st, transient, err);
+		json_decref(body);
+		break;
+	}
+	case A_NETWORK_DELETE:
+		rc = delete_network(a, ec, transient, err);
+		break;
+	case A_CREATE:
+		rc = create_service(a, ec, transient, err);
+		if (rc == -2) {
+			free(a->target);
+			a->target = xstrdup(json_string_value(json_object_get(a->spec.body, "Name")));
+			rc = update_service(a, ec, transient, err);
+		}
+		break;
+	case A_UPDATE:
+		rc = update_service(a, ec, transient, err);
+		break;
+	case A_DELETE:
+		rc = delete_service(a, transient, err);
+		break;
+	}
+	strbuf_release(&p);
+	return rc;
+}
+
+static struct act *act_new(struct driver *d, enum act_kind kind, const char *key, const char *target)
+{
+	struct act *a = xcalloc(1, sizeof(*a));
+	a->d = d;
+	a->kind = kind;
+	a->key = xstrdup(key);
+	a->target = target ? xstrdup(target) : NULL;
+	return a;
+}
+
+static size_t add(struct exec *x, struct driver *d, const char *verb, struct act *a)
+{
+	return exec_add(x, verb, a->key, d->name, run_act, a, act_free);
+}
+
+/* ---- planning ---- */
+
+/* The service instance (root) of a component key: its last part is "root". */
+static char *root_key_of(const char *key)
+{
+	const char *hash = strrchr(key, '#');
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_add(&sb, key, hash ? (size_t)(hash - key) : strlen(key));
+	strbuf_adds(&sb, "#root");
+	return strbuf_detach(&sb);
+}
+
+typedef VEC(const struct instance *) inst_vec;
+typedef VEC(const char *) key_vec;
+
+/* The service instances that use an instance, directly or through others:
+ * its tasks join their networks, so each consumer reaches it by its
+ * discovery name, while consumers never share a network with each other. */
+static void collect_consumers(const struct instance *in, const inst_vec *users, struct map *seen,
+			      key_vec *roots)
+{
+	const inst_vec *u = &users[in->order];
+	for (size_t i = 0; i < u->len; i++) {
+		const struct instance *e = u->items[i];
+		if (map_get(seen, e->key, strlen(e->key)))
+			continue;
+		map_put(seen, e->key, strlen(e->key), (void *)e);
+		if (e->root)
+			vec_push(roots, e->key);
+		collect_consumers(e, users, seen, roots);
+	}
+}
+
+static const struct observed *find_observed(struct driver *d, const char *key, const char *kind)
+{
+	for (size_t i = 0; i < d->observed.len; i++) {
+		const struct observed *o = &d->observed.items[i];
+		if (strcmp(o->key, key) == 0 && strcmp(o->kind, kind) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/* Orders the action of `in` after the nearest actions of what it needs. */
+static void order_after_needs(struct exec *x, const struct instance *in, struct map *acts,
+			      struct map *seen, size_t me)
+{
+	for (uint32_t i = 0; i < in->nedges_out; i++) {
+		const struct instance *e = in->edges_out[i];
+		if (map_get(seen, e->key, strlen(e->key)))
+			continue;
+		map_put(seen, e->key, strlen(e->key), (void *)e);
+		size_t *idx = map_get(acts, e->key, strlen(e->key));
+		if (idx)
+			exec_order(x, *idx, me);
+		else
+			order_after_needs(x, e, acts, seen, me);
+	}
+}
+
+/* The spec of a component instance; roots gets the keys (the
+ * resolution's) of the service instances whose networks it joins. */
+static int build_spec(struct driver *d, const struct resolution *r, const struct instance *in,
+		      const inst_vec *users, int level, struct swarm_spec *spec, key_vec *roots,
+		      struct error *err)
+{
+	char *root = root_key_of(in->key);
+	const struct instance *own = map_get(&r->by_key, root, strlen(root));
+	const char *inst = strchr(in->key, '#') ? strchr(in->key, '#') + 1 : in->key;
+	struct strbuf alias = STRBUF_INIT;
+	for (const char *c = inst; *c; c++)
+		strbuf_addc(&alias, *c == '#' || *c == '_' ? '-' : *c);
+	VEC(char *) nets = { 0 };
+	vec_push(&nets, docker_object_name(root));
+	if (own)
+		vec_push(roots, own->key);
+	struct map seen = MAP_INIT;
+	key_vec consumers = { 0 };
+	collect_consumers(in, users, &seen, &consumers);
+	for (size_t k = 0; k < consumers.len; k++)
+		if (strcmp(consumers.items[k], root) != 0) {
+			vec_push(&nets, docker_object_name(consumers.items[k]));
+			vec_push(roots, consumers.items[k]);
+		}
+	map_release(&seen);
+	vec_release(&consumers);
+	char *object = docker_object_name(in->key);
+	char *name = docker_dns_label(object);
+	struct swarm_target t = { .key = in->key, .cluster = d->name, .name = name,
+				  .alias = strbuf_cstr(&alias),
+				  .networks = (const char *const *)nets.items, .nnetworks = nets.len,
+				  .level = level, .component = in->component };
+	int rc = swarm_spec_build(spec, in->params ? in->params->s : NULL, &t, err);
+	for (size_t k = 0; k < nets.len; k++)
+		free(nets.items[k]);
+	vec_release(&nets);
+	free(object);
+	free(name);
+	free(root);
+	strbuf_release(&alias);
+	return rc;
+}
+
+static int swarm_driver_plan(struct driver *d, const struct desired *want, struct exec *x,
+			     struct error *err)
+{
+	const struct resolution *r = want->resolution;
+	struct map wanted = MAP_INIT, acts = MAP_INIT, net_acts = MAP_INIT, needed_nets = MAP_INIT;
+	VEC(size_t *) owned = { 0 };
+	VEC(const struct instance *) placed = { 0 };
+	int *levels = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*levels));
+	inst_vec *users = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*users));
+	for (size_t i = 0; i < r->ninstances; i++) {
+		const struct instance *in = r->instances[i];
+		for (uint32_t e = 0; e < in->nedges_out; e++)
+			vec_push(&users[in->edges_out[e]->order], in);
+		int lv = -1;
+		for (uint32_t e = 0; e < in->nedges_out; e++)
+			if (levels[in->edges_out[e]->order] > lv)
+				lv = levels[in->edges_out[e]->order];
+		levels[i] = lv + 1;
+		if (strcmp(in->cluster, d->name) == 0)
+			map_put(&wanted, in->key, strlen(in->key), (void *)in);
+	}
+
+	/* Services: create what is missing, update what differs. */
+	for (size_t i = 0; i < r->ninstances; i++) {
+		const struct instance *in = r->instances[i];
+		if (strcmp(in->cluster, d->name) != 0 || in->root || !in->code_type)
+			continue;
+		struct act *a = act_new(d, A_CREATE, in->key, NULL);
+		key_vec roots = { 0 };
+		struct error serr = ERROR_INIT;
+		const char *verb = "create";
+		if (strcmp(in->code_type, "docker") != 0) {
+			a->kind = A_FAIL;
+			struct strbuf m = STRBUF_INIT;
+			strbuf_addf(&m, "code type %s cannot run on swarm cluster %s", in->code_type, d->name);
+			a->message = strbuf_detach(&m);
+		} else if (build_spec(d, r, in, users, levels[i], &a->spec, &roots, &serr) < 0) {
+			a->kind = A_FAIL;
+			a->message = xstrdup(error_msg(&serr));
+		} else {
+			swarm_spec_stamp(&a->spec, want->generation, in->deps, in->ndeps);
+			const struct observed *o = find_observed(d, in->key, "service");
+			if (o && o->hash && strcmp(o->hash, a->spec.hash) == 0)
+				verb = NULL; /* as wanted; Swarm keeps its tasks running */
+			else if (o) {
+				a->kind = A_UPDATE;
+				a->target = xstrdup(o->id);
+				verb = "update";
+			}
+		}
+		for (size_t k = 0; k < roots.len; k++) {
+			map_put(&needed_nets, roots.items[k], strlen(roots.items[k]), (void *)1);
+		}
+		if (verb) {
+			size_t *idx = xmalloc(sizeof(*idx));
+			*idx = add(x, d, verb, a);
+			vec_push(&owned, idx);
+			map_put(&acts, in->key, strlen(in->key), idx);
+			vec_push(&placed, in);
+			/* after the networks it joins, made now when missing */
+			for (size_t k = 0; k < roots.len && a->kind != A_FAIL; k++) {
+				const char *rk = roots.items[k];
+				const struct instance *root = map_get(&wanted, rk, strlen(rk));
+				if (!root || find_observed(d, rk, "network"))
+					continue;
+				size_t *net = map_get(&net_acts, rk, strlen(rk));
+				if (!net) {
+					char *name = docker_object_name(rk);
+					net = xmalloc(sizeof(*net));
+					*net = add(x, d, "network", act_new(d, A_NETWORK, rk, name));
+					free(name);
+					vec_push(&owned, net);
+					map_put(&net_acts, rk, strlen(rk), net);
+				}
+				exec_order(x, *net, *idx);
+			}
+		} else {
+			act_free(a);
+		}
+		vec_release(&roots);
+		error_clear(&serr);
+	}
+	/* Each service waits for what it needs: a consumer starts once its
+	 * dependencies run. */
+	for (size_t i = 0; i < placed.len; i++) {
+		const struct instance *in = placed.items[i];
+		size_t me = *(size_t *)map_get(&acts, in->key, strlen(in->key));
+		struct map seen = MAP_INIT;
+		order_after_needs(x, in, &acts, &seen, me);
+		map_release(&seen);
+	}
+
+	/* What no instance wants goes: services, consumers first, then the
+	 * networks no wanted service is on. */
+	VEC(size_t) deletes = { 0 };
+	VEC(int) delete_levels = { 0 };
+	for (size_t i = 0; i < d->observed.len; i++) {
+		const struct observed *o = &d->observed.items[i];
+		if (strcmp(o->kind, "service") != 0)
+			continue;
+		const struct instance *in = map_get(&wanted, o->key, strlen(o->key));
+		if (in && in->code_type && !strcmp(in->code_type, "docker"))
+			continue;
+		size_t idx = add(x, d, "delete", act_new(d, A_DELETE, o->key, o->id));
+		const char *lv = NULL;
+		size_t j;
+		json_t *s;
+		json_array_foreach(d->services, j, s)
+		{
+			if (!strcmp(string_at(s, "ID", NULL), o->id))
+				lv = label_of(json_object_get(s, "Spec"), "cairn.level");
+		}
+		vec_push(&deletes, idx);
+		vec_push(&delete_levels, lv ? atoi(lv) : 0);
+	}
+	for (size_t i = 0; i < deletes.len; i++)
+		for (size_t j = 0; j < deletes.len; j++)
+			if (delete_levels.items[j] > delete_levels.items[i])
+				exec_order(x, deletes.items[j], deletes.items[i]);
+	for (size_t i = 0; i < d->observed.len; i++) {
+		const struct observed *o = &d->observed.items[i];
+		if (strcmp(o->kind, "network") != 0 || (map_get(&wanted, o->key, strlen(o->key)) &&
+							map_get(&needed_nets, o->key, strlen(o->key))))
+			continue;
+		size_t idx = add(x, d, "delete-network", act_new(d, A_NETWORK_DELETE, o->key, o->id));
+		for (size_t j = 0; j < deletes.len; j++)
+			exec_order(x, deletes.items[j], idx);
+	}
+
+	vec_release(&deletes);
+	vec_release(&delete_levels);
+	vec_release(&placed);
+	for (size_t i = 0; i < owned.len; i++)
+		free(owned.items[i]);
+	vec_release(&owned);
+	map_release(&wanted);
+	map_release(&acts);
+	map_release(&net_acts);
+	map_release(&needed_nets);
+	for (size_t i = 0; i < r->ninstances; i++)
+		vec_release(&users[i]);
+	free(users);
+	free(levels);
+	(void)err;
+	return 0;
+}
+
+/* ---- logs ---- */
+
+static int write_stream(void *ctx, int stream, const char *data, size_t len)
+{
+	FILE *f = stream == 2 ? stderr : stdout;
+	if (fwrite(data, 1, len, f) != len)
+		return -1;
+	fflush(f);
+	return 0;
+}
+
+static int feed_logs(void *ctx, const char *data, size_t len)
+{
+	return docker_demux_feed(ctx, data, len, write_stream, NULL);
+}
+
+/* The output of every task of the instance's service, as Swarm gathers it. */
+static int swarm_driver_logs(struct driver *d, const char *key, bool follow, struct error *err)
+{
+	const struct observed *o = find_observed(d, key, "service");
+	if (!o)
+		return error_set(err, "instance %s has no service on cluster %s", key, d->name);
+	size_t which;
+	struct docker *api = manager(d, &which, err);
+	if (!api)
+		return -1;
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/services/%s/logs?stdout=1&stderr=1%s", o->id, follow ? "&follow=1" : "");
+	struct docker_demux dm = { 0 };
+	long st;
+	int rc = docker_stream(api, strbuf_cstr(&p), 0, feed_logs, &dm, &st, err);
+	strbuf_release(&p);
+	return rc;
+}
+
+static int swarm_driver_check(const struct cluster *c, const struct instance *in,
+			      struct error *err)
+{
+	/* Names do not matter to the params: any will do. */
+	const char *network = "check";
+	struct swarm_target t = { .key = in->key, .cluster = c->obj.name->s, .name = "check",
+				  .alias = "check", .networks = &network, .nnetworks = 1 };
+	struct swarm_spec spec = { 0 };
+	int rc = swarm_spec_build(&spec, in->params ? in->params->s : NULL, &t, err);
+	swarm_spec_release(&spec);
+	return rc;
+}
+
+const struct driver_ops swarm_driver_ops = {
+	.type = "swarm",
+	.code_type = "docker",
+	.params = &swarm_params,
+	.config = &swarm_cluster_config,
+	.unit = "service",
+	.open = swarm_driver_open,
+	.close = swarm_driver_close,
+	.observe = swarm_driver_observe,
+	.list = swarm_driver_list,
+	.plan = swarm_driver_plan,
+	.check = swarm_driver_check,
+	.logs = swarm_driver_logs,
+};
