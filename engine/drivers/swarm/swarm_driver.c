@@ -682,6 +682,7 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 			     struct error *err)
 {
 	const struct resolution *r = want->resolution;
+	VEC(size_t) updates = { 0 }; /* may take services off networks that go */
 	struct map wanted = MAP_INIT, acts = MAP_INIT, net_acts = MAP_INIT, needed_nets = MAP_INIT;
 	VEC(size_t *) owned = { 0 };
 	VEC(const struct instance *) placed = { 0 };
@@ -737,6 +738,8 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 			vec_push(&owned, idx);
 			map_put(&acts, in->key, strlen(in->key), idx);
 			vec_push(&placed, in);
+			if (a->kind == A_UPDATE)
+				vec_push(&updates, *idx);
 			/* after the networks it joins, made now when missing */
 			for (size_t k = 0; k < roots.len && a->kind != A_FAIL; k++) {
 				const char *rk = roots.items[k];
@@ -771,7 +774,9 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 	}
 
 	/* What no instance wants goes: services, consumers first, then the
-	 * networks no wanted service is on. */
+	 * networks no wanted service is on, once no service is on them: after
+	 * the updates too (one takes a shared service off the network of a
+	 * consumer that went). */
 	VEC(size_t) deletes = { 0 };
 	VEC(int) delete_levels = { 0 };
 	for (size_t i = 0; i < d->observed.len; i++) {
@@ -803,12 +808,15 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 							map_get(&needed_nets, o->key, strlen(o->key))))
 			continue;
 		size_t idx = add(x, d, "delete-network", act_new(d, A_NETWORK_DELETE, o->key, o->id));
+		for (size_t j = 0; j < updates.len; j++)
+			exec_order(x, updates.items[j], idx);
 		for (size_t j = 0; j < deletes.len; j++)
 			exec_order(x, deletes.items[j], idx);
 	}
 
 	vec_release(&deletes);
 	vec_release(&delete_levels);
+	vec_release(&updates);
 	vec_release(&placed);
 	for (size_t i = 0; i < owned.len; i++)
 		free(owned.items[i]);
