@@ -23,6 +23,11 @@ struct observed {
 	const char *snapshot;   /* cairn.snapshot: the data it was made with, NULL when none */
 	const char *snapshot_build; /* cairn.snapshot.build: that snapshot's build */
 	long long generation;   /* cairn.generation, 0 when absent */
+	/* A service of tasks (swarm): how many run and how many are wanted,
+	 * and the nodes they run on ("node1,node3"); nodes is NULL for one
+	 * container or process. */
+	long long tasks_running, tasks_wanted;
+	const char *nodes;
 };
 
 /* What converge hands a driver. */

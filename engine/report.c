@@ -82,6 +82,9 @@ struct report_seen report_observed(const struct fleet *fleet, const struct insta
 		s.url = o->url;
 		s.snapshot = o->snapshot;
 		s.build = o->snapshot_build;
+		s.nodes = o->nodes;
+		s.tasks_running = o->tasks_running;
+		s.tasks_wanted = o->tasks_wanted;
 	}
 	return s;
 }
@@ -158,6 +161,12 @@ void report_status_json(struct strbuf *out, long long generation, const struct r
 			json_string_or_null(out, s.snapshot);
 			strbuf_adds(out, ",\"build\":");
 			json_string_or_null(out, s.build);
+			if (s.nodes) {
+				strbuf_addf(out, ",\"tasks\":{\"running\":%lld,\"wanted\":%lld,\"nodes\":",
+					    s.tasks_running, s.tasks_wanted);
+				strbuf_add_json_string(out, s.nodes);
+				strbuf_addc(out, '}');
+			}
 		}
 		strbuf_addc(out, '}');
 	}
@@ -203,6 +212,9 @@ void report_status_text(FILE *f, long long generation, const struct resolution *
 				s.health ? ")" : "", s.url ? "  " : "");
 		if (s.url)
 			fputs(s.url, f);
+		if (s.nodes)
+			fprintf(f, "  %lld/%lld tasks%s%s", s.tasks_running, s.tasks_wanted,
+				*s.nodes ? " on " : "", s.nodes);
 		if (s.snapshot)
 			fprintf(f, "  data %s (build %s)", s.snapshot, s.build ? s.build : "unknown");
 		for (uint32_t d = 0; d < in->ndeps; d++)

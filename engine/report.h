@@ -34,6 +34,8 @@ void report_status_text(FILE *f, long long generation, const struct resolution *
  * fleet. */
 struct report_seen {
 	const char *state, *container, *health, *url, *snapshot, *build;
+	const char *nodes; /* tasks of a swarm service: NULL for others */
+	long long tasks_running, tasks_wanted;
 };
 struct report_seen report_observed(const struct fleet *fleet, const struct instance *in);
 

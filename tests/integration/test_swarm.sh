@@ -119,6 +119,31 @@ echo "== a no-op"
 cairn 0 apply
 check "nothing to do when nothing changed" in_out "already runs as wanted"
 
+echo "== drift repaired; status"
+pub=cairn-cluster-us-east-main-twitter-stats-prod-tweepub
+on 1 service scale -d "$pub=3" >/dev/null
+cairn 0 apply
+check "a service scaled by hand is scaled back" in_out "repaired: Mode.Replicated.Replicas was changed by hand"
+on 1 service update -d --env-add HAND=1 "$pub" >/dev/null
+cairn 0 apply
+check "an env var added by hand goes" in_out "repaired: TaskTemplate.ContainerSpec.Env was changed by hand"
+on 1 service rm "$pub" >/dev/null
+cairn 0 apply
+check "a service removed by hand is made again" in_out "ok *create *cluster-us-east#main#twitter_stats#prod#tweepub"
+cairn 0 apply
+check "and then nothing is left to do" in_out "already runs as wanted"
+cairn 0 status
+check "status shows each service's tasks and their nodes" \
+	in_out "prod#tweepub  \[docker\]  running  1/1 tasks on node[1-3]  used by main/prod"
+cairn 0 status -o json
+tasks_json() {
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+t = [i["tasks"] for i in d["instances"] if i["key"].endswith("prod#tweeviz")][0]
+sys.exit(0 if t["running"] == t["wanted"] == 1 and t["nodes"].startswith("node") else 1)' "$work/out"
+}
+check "and in JSON: {running, wanted, nodes}" tasks_json
+
 echo "== Alice and Bob stage on the same swarm"
 cairn 0 policy apply --user Alice -f "$ex/alice-stage-ts.yaml"
 cairn 0 policy apply --user Bob -f "$ex/bob-stage-ts.yaml"

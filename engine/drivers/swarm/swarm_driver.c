@@ -192,6 +192,17 @@ static const json_t *node_of(struct driver *d, const char *id)
 	return NULL;
 }
 
+/* Whether name is one of the comma-separated items of list. */
+static bool list_has(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || !p[n]))
+			return true;
+	}
+	return false;
+}
+
 static int swarm_driver_observe(struct driver *d, struct error *err)
 {
 	json_decref(d->services);
@@ -224,6 +235,7 @@ static int swarm_driver_observe(struct driver *d, struct error *err)
 		const json_t *replicated = json_object_get(json_object_get(spec, "Mode"), "Replicated");
 		json_int_t wanted = replicated ? json_integer_value(json_object_get(replicated, "Replicas")) : -1;
 		json_int_t running = 0, tasks = 0;
+		struct strbuf nodes = STRBUF_INIT;
 		size_t j;
 		json_t *t;
 		json_array_foreach(d->tasks, j, t)
@@ -234,6 +246,11 @@ static int swarm_driver_observe(struct driver *d, struct error *err)
 			if (strcmp(string_at(t, "Status", "State"), "running") != 0)
 				continue;
 			running++;
+			const char *host = string_at(json_object_get(node_of(d, string_at(t, "NodeID", NULL)),
+								     "Description"),
+						     "Hostname", NULL);
+			if (host && !list_has(strbuf_cstr(&nodes), host))
+				strbuf_addf(&nodes, "%s%s", nodes.len ? "," : "", host);
 			const json_t *port = json_array_get(
 				json_object_get(json_object_get(json_object_get(t, "Status"), "PortStatus"),
 						"Ports"),
@@ -251,9 +268,15 @@ static int swarm_driver_observe(struct driver *d, struct error *err)
 		}
 		/* running when every task it wants runs (global: one per node
 		 * that took one) */
-		o.state = running > 0 && running == (wanted < 0 ? tasks : wanted) ? "running"
-			  : wanted == 0					       ? "stopped"
-									       : "starting";
+		o.tasks_running = running;
+		o.tasks_wanted = wanted < 0 ? tasks : wanted;
+		o.state = running > 0 && running == o.tasks_wanted ? "running"
+			  : wanted == 0				   ? "stopped"
+								   : "starting";
+		/* kept in the service object, which lives as long as the list */
+		json_object_set_new(s, "cairn.nodes", json_string(strbuf_cstr(&nodes)));
+		o.nodes = string_at(s, "cairn.nodes", NULL);
+		strbuf_release(&nodes);
 		vec_push(&d->observed, o);
 	}
 	json_t *n;
@@ -285,7 +308,7 @@ struct act {
 	enum act_kind kind;
 	char *key;
 	char *target; /* network or service name, or id to act on */
-	char *message; /* A_FAIL: why */
+	char *message; /* A_FAIL: why; A_UPDATE: the drift it repairs, or NULL */
 	struct swarm_spec spec;
 };
 
@@ -551,6 +574,8 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 		break;
 	case A_UPDATE:
 		rc = update_service(a, ec, transient, err);
+		if (rc == 0 && a->message && ec->note)
+			strbuf_addf(ec->note, "repaired: %s", a->message);
 		break;
 	case A_DELETE:
 		rc = delete_service(a, transient, err);
@@ -633,6 +658,102 @@ static void order_after_needs(struct exec *x, const struct instance *in, struct 
 		else
 			order_after_needs(x, e, acts, seen, me);
 	}
+}
+
+/* A zero value: what Swarm leaves out of a spec it read back. */
+static bool zero(const json_t *v)
+{
+	return !v || json_is_null(v) || json_is_false(v) ||
+	       (json_is_integer(v) && !json_integer_value(v)) ||
+	       (json_is_string(v) && !*json_string_value(v)) ||
+	       (json_is_object(v) && !json_object_size(v)) || (json_is_array(v) && !json_array_size(v));
+}
+
+/* The id of the network named name, as observed, or name. */
+static const char *network_id(struct driver *d, const char *name)
+{
+	size_t i;
+	json_t *n;
+	json_array_foreach(d->networks, i, n)
+	{
+		if (!strcmp(string_at(n, "Name", NULL), name))
+			return string_at(n, "Id", NULL);
+	}
+	return name;
+}
+
+/* The parts of a spec that are cairn's whether or not it asked for them:
+ * one added by hand (an env var, a mount, a constraint) is drift. */
+static bool owned_key(const char *k)
+{
+	static const char *const keys[] = { "Env", "Args", "Command", "Mounts", "Healthcheck",
+					    "Constraints", "Preferences", "Ports", "Networks",
+					    "Secrets", "Configs" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
+		if (!strcmp(k, keys[i]))
+			return true;
+	return false;
+}
+
+/* Whether what Swarm runs (have, the service's spec) differs from what
+ * cairn asked (want): every part asked must be there as asked, and the
+ * owned parts not asked must be empty, while the other defaults Swarm
+ * filled in are not cairn's concern. Networks are named by
+ * id there. The first difference is written to path ("Mode.Replicated.
+ * Replicas"). A service scaled, updated or moved off a network by hand is
+ * drift; its hash label alone would not tell. */
+static bool drifted(struct driver *d, const json_t *have, const json_t *want, struct strbuf *path)
+{
+	size_t mark = path->len;
+	if (json_is_object(want)) {
+		const char *k;
+		json_t *w;
+		json_object_foreach((json_t *)want, k, w)
+		{
+			const json_t *h = json_object_get(have, k);
+			strbuf_addf(path, "%s%s", mark ? "." : "", k);
+			if (!strcmp(k, "Target") && json_is_string(w) && json_is_string(h)) {
+				if (strcmp(network_id(d, json_string_value(w)), json_string_value(h)) != 0)
+					return true;
+			} else if (zero(w) ? !zero(h) : drifted(d, h, w, path)) {
+				return true;
+			}
+			strbuf_truncate(path, mark);
+		}
+		json_object_foreach((json_t *)have, k, w)
+		{
+			if (owned_key(k) && !json_object_get(want, k) && !zero(w)) {
+				strbuf_addf(path, "%s%s", mark ? "." : "", k);
+				return true;
+			}
+		}
+		return false;
+	}
+	if (json_is_array(want)) {
+		if (json_array_size(want) != json_array_size(have))
+			return true;
+		for (size_t i = 0; i < json_array_size(want); i++) {
+			strbuf_addf(path, "[%zu]", i);
+			if (drifted(d, json_array_get(have, i), json_array_get(want, i), path))
+				return true;
+			strbuf_truncate(path, mark);
+		}
+		return false;
+	}
+	return !json_equal(have, want);
+}
+
+/* The observed spec of a service. */
+static const json_t *observed_spec(struct driver *d, const char *id)
+{
+	size_t i;
+	json_t *s;
+	json_array_foreach(d->services, i, s)
+	{
+		if (!strcmp(string_at(s, "ID", NULL), id))
+			return json_object_get(s, "Spec");
+	}
+	return NULL;
 }
 
 /* The spec of a component instance; roots gets the keys (the
@@ -721,13 +842,23 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 		} else {
 			swarm_spec_stamp(&a->spec, want->generation, in->deps, in->ndeps);
 			const struct observed *o = find_observed(d, in->key, "service");
-			if (o && o->hash && strcmp(o->hash, a->spec.hash) == 0)
+			struct strbuf drift = STRBUF_INIT;
+			json_t *asked = json_deep_copy(a->spec.body);
+			json_object_del(asked, "Labels"); /* stamped anew by every apply */
+			if (o && o->hash && strcmp(o->hash, a->spec.hash) == 0 &&
+			    !drifted(d, observed_spec(d, o->id), asked, &drift))
 				verb = NULL; /* as wanted; Swarm keeps its tasks running */
 			else if (o) {
 				a->kind = A_UPDATE;
 				a->target = xstrdup(o->id);
 				verb = "update";
+				if (drift.len && o->hash && strcmp(o->hash, a->spec.hash) == 0) {
+					strbuf_adds(&drift, " was changed by hand");
+					a->message = strbuf_detach(&drift);
+				}
 			}
+			json_decref(asked);
+			strbuf_release(&drift);
 		}
 		for (size_t k = 0; k < roots.len; k++) {
 			map_put(&needed_nets, roots.items[k], strlen(roots.items[k]), (void *)1);
