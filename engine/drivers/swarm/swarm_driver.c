@@ -301,13 +301,13 @@ static const struct observed *swarm_driver_list(struct driver *d, size_t *n)
 
 /* ---- actions ---- */
 
-enum act_kind { A_NETWORK, A_NETWORK_DELETE, A_CREATE, A_UPDATE, A_DELETE, A_FAIL };
+enum act_kind { A_NETWORK, A_NETWORK_DELETE, A_CREATE, A_UPDATE, A_DELETE, A_IMAGE, A_FAIL };
 
 struct act {
 	struct driver *d;
 	enum act_kind kind;
 	char *key;
-	char *target; /* network or service name, or id to act on */
+	char *target; /* network or service name, id to act on, or image */
 	char *message; /* A_FAIL: why; A_UPDATE: the drift it repairs, or NULL */
 	struct swarm_spec spec;
 };
@@ -541,6 +541,129 @@ static int delete_network(struct act *a, const struct exec_call *ec, bool *trans
 	return rc;
 }
 
+/* ---- images: loaded into the nodes that lack them ---- */
+
+static struct docker *open_engine(struct driver *d, const char *endpoint, struct error *err)
+{
+	struct docker_options o = d->cfg.docker.api;
+	o.endpoint = endpoint;
+	struct docker *api = NULL;
+	return docker_open(&api, &o, err) < 0 ? NULL : api;
+}
+
+static int write_file(void *ctx, const char *data, size_t len)
+{
+	return fwrite(data, 1, len, ctx) == len ? 0 : -1;
+}
+
+static ssize_t read_file(void *ctx, char *buf, size_t size)
+{
+	size_t n = fread(buf, 1, size, ctx);
+	return n == 0 && ferror(ctx) ? -1 : (ssize_t)n;
+}
+
+/* Whether node engine api has image: 1, 0, or -1 with err. */
+static int has_image(struct docker *api, const char *image, struct error *err)
+{
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/images/%s/json", image);
+	long st;
+	json_t *resp = NULL;
+	int rc = docker_request(api, "GET", strbuf_cstr(&p), NULL, &resp, &st, err);
+	json_decref(resp);
+	strbuf_release(&p);
+	if (rc < 0 && st == 404) {
+		error_clear(err);
+		return 0;
+	}
+	return rc < 0 ? -1 : 1;
+}
+
+/* Swarm has no way to copy an image to a node, and a node lacking it
+ * rejects the task: the image is saved once from the source engine and
+ * loaded into each node's engine that lacks it. */
+static int distribute_image(struct act *a, const struct exec_call *ec, bool *transient,
+			    struct error *err)
+{
+	struct driver *d = a->d;
+	const char *image = a->target;
+	struct docker **nodes = xcalloc(d->cfg.nnodes, sizeof(*nodes));
+	bool *lacks = xcalloc(d->cfg.nnodes, sizeof(*lacks));
+	struct strbuf names = STRBUF_INIT, unreachable = STRBUF_INIT;
+	FILE *tar = NULL;
+	struct docker *source = NULL;
+	int rc = -1;
+	for (size_t i = 0; i < d->cfg.nnodes; i++) {
+		const struct swarm_node_engine *n = &d->cfg.nodes[i];
+		/* a node whose engine is down runs no task until it is back
+		 * (and then gets its image at the next apply that needs it) */
+		if (!(nodes[i] = open_engine(d, n->endpoint, err))) {
+			strbuf_addf(&unreachable, "%s%s", unreachable.len ? ", " : "", n->name);
+			error_clear(err);
+			continue;
+		}
+		int has = has_image(nodes[i], image, err);
+		if (has < 0) {
+			*transient = true;
+			error_wrap(err, "node %s", n->name);
+			goto out;
+		}
+		if (!has) {
+			lacks[i] = true;
+			strbuf_addf(&names, "%s%s", names.len ? ", " : "", n->name);
+		}
+	}
+	if (!names.len) {
+		if (unreachable.len && ec->note)
+			strbuf_addf(ec->note, "skipped %s: not answering", strbuf_cstr(&unreachable));
+		rc = 0;
+		goto out;
+	}
+	char *esc = curl_easy_escape(NULL, image, 0);
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/images/get?names=%s", esc);
+	curl_free(esc);
+	long st = 0;
+	if (!(source = open_engine(d, d->cfg.images_source, err)) || !(tar = tmpfile()) ||
+	    docker_stream(source, strbuf_cstr(&p), 0, write_file, tar, &st, err) < 0) {
+		if (!tar && source)
+			error_set(err, "no temporary file for the image");
+		error_wrap(err, "%s lacks %s, which the source engine %s cannot give", strbuf_cstr(&names),
+			   image, d->cfg.images_source);
+		strbuf_release(&p);
+		goto out;
+	}
+	strbuf_release(&p);
+	long bytes = ftell(tar);
+	for (size_t i = 0; i < d->cfg.nnodes; i++) {
+		if (!lacks[i])
+			continue;
+		rewind(tar);
+		if (docker_upload(nodes[i], "POST", "/images/load?quiet=1", "application/x-tar", read_file,
+				  tar, &st, err) < 0) {
+			*transient = docker_failure_transient(st, err);
+			error_wrap(err, "loading %s into node %s", image, d->cfg.nodes[i].name);
+			goto out;
+		}
+	}
+	if (ec->note)
+		strbuf_addf(ec->note, "loaded into %s (%.1f MB)%s%s%s", strbuf_cstr(&names), bytes / 1e6,
+			    unreachable.len ? "; skipped " : "", strbuf_cstr(&unreachable),
+			    unreachable.len ? ": not answering" : "");
+	rc = 0;
+out:
+	if (tar)
+		fclose(tar);
+	docker_close(source);
+	for (size_t i = 0; i < d->cfg.nnodes; i++)
+		docker_close(nodes[i]);
+	free(nodes);
+	free(lacks);
+	strbuf_release(&names);
+	strbuf_release(&unreachable);
+	return rc;
+}
+
 static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struct error *err)
 {
 	struct act *a = ctx;
@@ -579,6 +702,9 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 		break;
 	case A_DELETE:
 		rc = delete_service(a, transient, err);
+		break;
+	case A_IMAGE:
+		rc = distribute_image(a, ec, transient, err);
 		break;
 	}
 	strbuf_release(&p);
@@ -804,6 +930,7 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 {
 	const struct resolution *r = want->resolution;
 	VEC(size_t) updates = { 0 }; /* may take services off networks that go */
+	struct map images = MAP_INIT;  /* image -> its distribute action */
 	struct map wanted = MAP_INIT, acts = MAP_INIT, net_acts = MAP_INIT, needed_nets = MAP_INIT;
 	VEC(size_t *) owned = { 0 };
 	VEC(const struct instance *) placed = { 0 };
@@ -871,6 +998,17 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 			vec_push(&placed, in);
 			if (a->kind == A_UPDATE)
 				vec_push(&updates, *idx);
+			/* after its image is on every node, when cairn loads them */
+			if (a->kind != A_FAIL && d->cfg.nnodes) {
+				size_t *img = map_get(&images, a->spec.image, strlen(a->spec.image));
+				if (!img) {
+					img = xmalloc(sizeof(*img));
+					*img = add(x, d, "image", act_new(d, A_IMAGE, a->spec.image, a->spec.image));
+					vec_push(&owned, img);
+					map_put(&images, a->spec.image, strlen(a->spec.image), img);
+				}
+				exec_order(x, *img, *idx);
+			}
 			/* after the networks it joins, made now when missing */
 			for (size_t k = 0; k < roots.len && a->kind != A_FAIL; k++) {
 				const char *rk = roots.items[k];
@@ -956,6 +1094,7 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 	map_release(&acts);
 	map_release(&net_acts);
 	map_release(&needed_nets);
+	map_release(&images);
 	for (size_t i = 0; i < r->ninstances; i++)
 		vec_release(&users[i]);
 	free(users);

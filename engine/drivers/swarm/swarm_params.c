@@ -349,8 +349,21 @@ static void cluster_also(struct param_walk *w, const void *config)
 				      "not swarm");
 }
 
+#define ENDPOINT "unix:///path, tcp://host:port or ssh://[user@]host[:port]"
+static const struct param node_engine = { .shape = PARAM_SCALAR, .valid = v_endpoint,
+					  .expected = ENDPOINT };
+static const struct param images_fields[] = {
+	{ SCALAR("source", v_endpoint, ENDPOINT),
+	  .hint = "the engine that has the images, such as unix:///var/run/docker.sock" },
+	{ .key = "nodes", .shape = PARAM_DICT, .flags = PARAM_REQUIRED,
+	  .expected = "a mapping of node names to their engines' endpoints", .item = &node_engine,
+	  .hint = "each node's engine, to load images into" },
+	{ 0 },
+};
 static const struct param cluster_fields[] = {
-	{ .key = "endpoints", STRINGS(v_endpoint, "unix:///path, tcp://host:port or ssh://[user@]host[:port]") },
+	{ .key = "endpoints", STRINGS(v_endpoint, ENDPOINT) },
+	{ .key = "images", .shape = PARAM_MAP, .expected = "a mapping with source and nodes",
+	  .fields = images_fields, .noun = "images" },
 	{ 0 },
 };
 
@@ -379,11 +392,23 @@ void swarm_settings_read(struct swarm_settings *s, const struct ynode *config)
 		s->endpoints[s->nendpoints++] =
 			s->docker.api.endpoint ? s->docker.api.endpoint : "unix:///var/run/docker.sock";
 	}
+	const json_t *images = json_object_get(s->docker.config, "images");
+	const json_t *nodes = json_object_get(images, "nodes");
+	s->images_source = json_string_value(json_object_get(images, "source"));
+	if (!s->images_source)
+		s->images_source = "unix:///var/run/docker.sock";
+	s->nodes = xcalloc(json_object_size(nodes) + 1, sizeof(*s->nodes));
+	const char *name;
+	const json_t *ep;
+	json_object_foreach((json_t *)nodes, name, ep)
+		if (json_is_string(ep))
+			s->nodes[s->nnodes++] = (struct swarm_node_engine){ name, json_string_value(ep) };
 }
 
 void swarm_settings_release(struct swarm_settings *s)
 {
 	free(s->endpoints);
+	free(s->nodes);
 	docker_settings_release(&s->docker);
 	memset(s, 0, sizeof(*s));
 }

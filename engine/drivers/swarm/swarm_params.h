@@ -36,10 +36,19 @@ struct swarm_build {
 /* A swarm cluster's config: the managers' endpoints, in the order they are
  * tried (`endpoints`, or the one `endpoint`), and the docker config's TLS
  * and ssh settings for all of them. */
+struct swarm_node_engine {
+	const char *name, *endpoint;
+};
 struct swarm_settings {
 	struct docker_settings docker; /* endpoint (the first), tls, ssh, address */
 	const char **endpoints;
 	size_t nendpoints;
+	/* `images: {source, nodes}`: the engine images come from and each
+	 * node's own engine, to load into it what it lacks (Swarm has no
+	 * registry of its own); nnodes 0 when absent (nodes pull) */
+	const char *images_source;
+	struct swarm_node_engine *nodes;
+	size_t nnodes;
 };
 void swarm_settings_read(struct swarm_settings *s, const struct ynode *config);
 void swarm_settings_release(struct swarm_settings *s);
