@@ -203,6 +203,22 @@ static bool list_has(const char *list, const char *name)
 	return false;
 }
 
+struct listing {
+	struct driver *d;
+	const char *path;
+	json_t *filters; /* taken by list() */
+	json_t *out;
+	struct error err;
+	int rc;
+};
+
+static void *run_listing(void *arg)
+{
+	struct listing *l = arg;
+	l->rc = list(l->d, l->path, l->filters, &l->out, &l->err);
+	return NULL;
+}
+
 static int swarm_driver_observe(struct driver *d, struct error *err)
 {
 	json_decref(d->services);
@@ -211,10 +227,37 @@ static int swarm_driver_observe(struct driver *d, struct error *err)
 	json_decref(d->nodes);
 	d->services = d->tasks = d->networks = d->nodes = NULL;
 	d->observed.len = 0;
-	if (list(d, "/services", cairn_filter(d), &d->services, err) < 0 ||
-	    list(d, "/tasks", json_pack("{s:[s]}", "desired-state", "running"), &d->tasks, err) < 0 ||
-	    list(d, "/networks", cairn_filter(d), &d->networks, err) < 0 ||
-	    list(d, "/nodes", json_object(), &d->nodes, err) < 0)
+	/* The four lists at once: the manager answers them in parallel. */
+	struct listing lists[4] = {
+		{ d, "/services", cairn_filter(d), NULL, ERROR_INIT, 0 },
+		{ d, "/tasks", json_pack("{s:[s]}", "desired-state", "running"), NULL, ERROR_INIT, 0 },
+		{ d, "/networks", cairn_filter(d), NULL, ERROR_INIT, 0 },
+		{ d, "/nodes", json_object(), NULL, ERROR_INIT, 0 },
+	};
+	pthread_t threads[3];
+	bool started[3];
+	for (int k = 0; k < 3; k++)
+		started[k] = pthread_create(&threads[k], NULL, run_listing, &lists[k + 1]) == 0;
+	run_listing(&lists[0]);
+	for (int k = 0; k < 3; k++) {
+		if (started[k])
+			pthread_join(threads[k], NULL);
+		else
+			run_listing(&lists[k + 1]);
+	}
+	d->services = lists[0].out;
+	d->tasks = lists[1].out;
+	d->networks = lists[2].out;
+	d->nodes = lists[3].out;
+	int failed = -1;
+	for (int k = 0; k < 4; k++) {
+		if (lists[k].rc < 0 && failed < 0) {
+			failed = k;
+			error_set(err, "%s", error_msg(&lists[k].err));
+		}
+		error_clear(&lists[k].err);
+	}
+	if (failed >= 0)
 		return error_wrap(err, "cluster %s: observing", d->name);
 
 	size_t i;
@@ -532,7 +575,9 @@ static int delete_network(struct act *a, const struct exec_call *ec, bool *trans
 			error_clear(err);
 			rc = 0;
 		}
-		if (rc == 0 || (st != 403 && st != 409) || exec_now_ms() > ec->deadline_ms)
+		/* the manager says "in use by task" as 400, 403 or 409 */
+		bool in_use = st == 403 || st == 409 || (st == 400 && strstr(error_msg(err), "in use"));
+		if (rc == 0 || !in_use || exec_now_ms() > ec->deadline_ms)
 			break;
 		error_clear(err);
 		sleep_ms(250);

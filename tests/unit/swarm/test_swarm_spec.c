@@ -4,6 +4,7 @@
 #include "engine/drivers/swarm/swarm_spec.h"
 
 #include "../driver_params.h"
+#include "base/arena.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
@@ -99,6 +100,36 @@ Test(swarm_params, cluster_config_names_its_managers)
 	expect("- kind: cluster\n  metadata: {namespace: system, name: s}\n  type: swarm\n"
 	       "  config: {endpoint: unix:///a, nginx: {file: /x.conf}}\n",
 	       "nginx routes to one engine's ports");
+	expect("- kind: cluster\n  metadata: {namespace: system, name: s}\n  type: swarm\n"
+	       "  config: {endpoint: unix:///a, images: {source: unix:///b}}\n",
+	       "images needs 'nodes' (each node's engine, to load images into)");
+	expect("- kind: cluster\n  metadata: {namespace: system, name: s}\n  type: swarm\n"
+	       "  config: {endpoint: unix:///a, images: {nodes: {n1: /var/run/docker.sock}}}\n",
+	       "images.nodes.n1 must be unix:///path");
+}
+
+Test(swarm_params, settings_read_managers_and_node_engines)
+{
+	const char *yaml = "endpoints: [unix:///m1.sock, unix:///m2.sock]\n"
+			   "images: {nodes: {node1: unix:///n1.sock, node2: 'tcp://10.0.0.2:2375'}}\n";
+	struct arena *a = arena_new();
+	struct intern *in = intern_new();
+	struct ynode **docs = NULL;
+	size_t ndocs = 0;
+	struct diags d = DIAGS_INIT;
+	cr_assert_eq(yaml_parse(a, in, "c.yaml", yaml, strlen(yaml), &docs, &ndocs, &d), 0);
+	struct swarm_settings s;
+	swarm_settings_read(&s, docs[0]);
+	cr_assert_eq(s.nendpoints, 2);
+	cr_assert_str_eq(s.endpoints[1], "unix:///m2.sock");
+	cr_assert_str_eq(s.images_source, "unix:///var/run/docker.sock");
+	cr_assert_eq(s.nnodes, 2);
+	cr_assert_str_eq(s.nodes[1].name, "node2");
+	cr_assert_str_eq(s.nodes[1].endpoint, "tcp://10.0.0.2:2375");
+	swarm_settings_release(&s);
+	diags_release(&d);
+	intern_free(in);
+	arena_free(a);
 }
 
 Test(swarm_spec, defaults_drop_no_request_and_work_on_every_kernel)
