@@ -116,6 +116,21 @@ done
 check "tweetics reaches its 3 dependencies by their discovery names ($reached of 3)" test "$reached" -eq 3
 check "at least one of them runs on another node ($crossed)" test "$crossed" -ge 1
 
+echo "== secrets are Swarm secrets, never env"
+pub=cairn-cluster-us-east-main-twitter-stats-prod-tweepub
+spec=$(on 1 service inspect "$pub")
+absent() { ! grep -q -- "$1" <<<"$2"; }
+check "the secret's value is nowhere in the service's spec" absent fake-john "$spec"
+check "its env gives the file instead" grep -q '"TWITTER_APP_KEY_FILE=/run/secrets/TWITTER_APP_KEY"' <<<"$spec"
+pnode=$(node_of 1 "$pub")
+check "the task reads the value from the file" test "$(on "${pnode#node}" exec "$(task_on "${pnode#node}" "$pub")" cat /run/secrets/TWITTER_APP_KEY)" = fake-john-app-key
+sed -i 's/fake-john-app-key/rotated-john-app-key/' "$ex/secrets.yaml"
+cairn 0 apply
+check "a new value rolls the service" in_out "ok *update *cluster-us-east#main#twitter_stats#prod#tweepub"
+check "and the old secret goes" in_out "ok *delete-secret"
+check "the value is still nowhere in the spec" absent rotated-john "$(on 1 service inspect "$pub")"
+check "there are 4 secrets, one per value read" test "$(on 1 secret ls -q | grep -c .)" -eq 4
+
 echo "== a no-op"
 cairn 0 apply
 check "nothing to do when nothing changed" in_out "already runs as wanted"
@@ -237,10 +252,11 @@ left() {
 		n=$((n + $(on "$k" ps -aq --filter label=cairn.cluster | grep -c . || true)))
 		n=$((n + $(on "$k" network ls -q --filter label=cairn.cluster | grep -c . || true)))
 	done
+	n=$((n + $(on 2 secret ls -q --filter label=cairn.cluster | grep -c . || true)))
 	echo "$n"
 }
 nothing_left() { [ "$(left)" -eq 0 ]; }
-check "no container or network of cairn's on any node" wait_for 60 nothing_left
+check "no container, network or secret of cairn's on any node" wait_for 60 nothing_left
 
 echo "swarm: $passes passed, $failures failed"
 [ "$failures" -eq 0 ]

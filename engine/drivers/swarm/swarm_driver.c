@@ -34,7 +34,7 @@ struct driver {
 	struct docker **api;
 	size_t current; /* the manager that answered last */
 	pthread_mutex_t lock;
-	json_t *services, *tasks, *networks, *nodes;
+	json_t *services, *tasks, *networks, *nodes, *secrets;
 	VEC(struct observed) observed;
 	struct exec_options eo;
 };
@@ -142,6 +142,7 @@ static void swarm_driver_close(struct driver *d)
 	json_decref(d->tasks);
 	json_decref(d->networks);
 	json_decref(d->nodes);
+	json_decref(d->secrets);
 	vec_release(&d->observed);
 	free(d);
 }
@@ -225,21 +226,23 @@ static int swarm_driver_observe(struct driver *d, struct error *err)
 	json_decref(d->tasks);
 	json_decref(d->networks);
 	json_decref(d->nodes);
-	d->services = d->tasks = d->networks = d->nodes = NULL;
+	json_decref(d->secrets);
+	d->services = d->tasks = d->networks = d->nodes = d->secrets = NULL;
 	d->observed.len = 0;
-	/* The four lists at once: the manager answers them in parallel. */
-	struct listing lists[4] = {
+	/* The five lists at once: the manager answers them in parallel. */
+	struct listing lists[5] = {
 		{ d, "/services", cairn_filter(d), NULL, ERROR_INIT, 0 },
 		{ d, "/tasks", json_pack("{s:[s]}", "desired-state", "running"), NULL, ERROR_INIT, 0 },
 		{ d, "/networks", cairn_filter(d), NULL, ERROR_INIT, 0 },
 		{ d, "/nodes", json_object(), NULL, ERROR_INIT, 0 },
+		{ d, "/secrets", cairn_filter(d), NULL, ERROR_INIT, 0 },
 	};
-	pthread_t threads[3];
-	bool started[3];
-	for (int k = 0; k < 3; k++)
+	pthread_t threads[4];
+	bool started[4];
+	for (int k = 0; k < 4; k++)
 		started[k] = pthread_create(&threads[k], NULL, run_listing, &lists[k + 1]) == 0;
 	run_listing(&lists[0]);
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < 4; k++) {
 		if (started[k])
 			pthread_join(threads[k], NULL);
 		else
@@ -249,8 +252,9 @@ static int swarm_driver_observe(struct driver *d, struct error *err)
 	d->tasks = lists[1].out;
 	d->networks = lists[2].out;
 	d->nodes = lists[3].out;
+	d->secrets = lists[4].out;
 	int failed = -1;
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < 5; k++) {
 		if (lists[k].rc < 0 && failed < 0) {
 			failed = k;
 			error_set(err, "%s", error_msg(&lists[k].err));
@@ -344,7 +348,9 @@ static const struct observed *swarm_driver_list(struct driver *d, size_t *n)
 
 /* ---- actions ---- */
 
-enum act_kind { A_NETWORK, A_NETWORK_DELETE, A_CREATE, A_UPDATE, A_DELETE, A_IMAGE, A_FAIL };
+enum act_kind {
+	A_NETWORK, A_NETWORK_DELETE, A_CREATE, A_UPDATE, A_DELETE, A_IMAGE, A_SECRET_DELETE, A_FAIL
+};
 
 struct act {
 	struct driver *d;
@@ -490,11 +496,56 @@ static int wait_converged(struct driver *d, const char *id, const char *before,
 	return rc;
 }
 
+/* Makes the Swarm secrets the spec reads (one of the same name, so of the
+ * same value, may exist already) and names each by its id in the spec. */
+static int make_secrets(struct act *a, bool *transient, struct error *err)
+{
+	json_t *refs = json_object_get(
+		json_object_get(json_object_get(a->spec.body, "TaskTemplate"), "ContainerSpec"), "Secrets");
+	size_t i;
+	json_t *ref;
+	json_array_foreach(refs, i, ref)
+	{
+		const char *name = json_string_value(json_object_get(ref, "SecretName"));
+		json_t *body = json_pack("{s:s, s:O, s:{s:s}}", "Name", name, "Data",
+					 json_object_get(a->spec.secrets, name), "Labels", "cairn.cluster",
+					 a->d->name);
+		json_t *resp = NULL;
+		long st;
+		int rc = call(a->d, "POST", "/secrets/create", body, &resp, &st, transient, err);
+		json_decref(body);
+		if (rc < 0 && st == 409) {
+			error_clear(err);
+			rc = list(a->d, "/secrets", json_pack("{s:[s]}", "name", name), &resp, err);
+			json_t *found = NULL;
+			size_t j;
+			json_t *s;
+			json_array_foreach(resp, j, s)
+			{
+				if (!strcmp(string_at(json_object_get(s, "Spec"), "Name", NULL), name))
+					found = s;
+			}
+			json_t *id = json_incref(json_object_get(found, "ID"));
+			json_decref(resp);
+			resp = json_pack("{s:o?}", "ID", id);
+		}
+		if (rc < 0) {
+			json_decref(resp);
+			return error_wrap(err, "secret %s", name);
+		}
+		json_object_set(ref, "SecretID", json_object_get(resp, "ID"));
+		json_decref(resp);
+	}
+	return 0;
+}
+
 static int create_service(struct act *a, const struct exec_call *ec, bool *transient,
 			  struct error *err)
 {
 	json_t *resp = NULL;
 	long st;
+	if (make_secrets(a, transient, err) < 0)
+		return -1;
 	if (call(a->d, "POST", "/services/create", a->spec.body, &resp, &st, transient, err) < 0) {
 		if (st != 409)
 			return -1;
@@ -517,6 +568,8 @@ static int update_service(struct act *a, const struct exec_call *ec, bool *trans
 {
 	struct strbuf p = STRBUF_INIT;
 	int rc = -1;
+	if (make_secrets(a, transient, err) < 0)
+		return -1;
 	for (int tries = 0; tries < 5; tries++) {
 		json_t *svc = NULL;
 		strbuf_reset(&p);
@@ -751,6 +804,14 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 	case A_IMAGE:
 		rc = distribute_image(a, ec, transient, err);
 		break;
+	case A_SECRET_DELETE:
+		strbuf_addf(&p, "/secrets/%s", a->target);
+		rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+		if (rc < 0 && st == 404) {
+			error_clear(err);
+			rc = 0;
+		}
+		break;
 	}
 	strbuf_release(&p);
 	return rc;
@@ -958,7 +1019,8 @@ static int build_spec(struct driver *d, const struct resolution *r, const struct
 	struct swarm_target t = { .key = in->key, .cluster = d->name, .name = name,
 				  .alias = strbuf_cstr(&alias),
 				  .networks = (const char *const *)nets.items, .nnetworks = nets.len,
-				  .level = level, .component = in->component };
+				  .level = level, .component = in->component,
+				  .params_public = in->params_public ? in->params_public->s : NULL };
 	int rc = swarm_spec_build(spec, in->params ? in->params->s : NULL, &t, err);
 	for (size_t k = 0; k < nets.len; k++)
 		free(nets.items[k]);
@@ -976,6 +1038,7 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 	const struct resolution *r = want->resolution;
 	VEC(size_t) updates = { 0 }; /* may take services off networks that go */
 	struct map images = MAP_INIT;  /* image -> its distribute action */
+	json_t *secrets_read = json_object(); /* the secrets of every service wanted */
 	struct map wanted = MAP_INIT, acts = MAP_INIT, net_acts = MAP_INIT, needed_nets = MAP_INIT;
 	VEC(size_t *) owned = { 0 };
 	VEC(const struct instance *) placed = { 0 };
@@ -1012,6 +1075,7 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 			a->kind = A_FAIL;
 			a->message = xstrdup(error_msg(&serr));
 		} else {
+			json_object_update(secrets_read, a->spec.secrets);
 			swarm_spec_stamp(&a->spec, want->generation, in->deps, in->ndeps);
 			const struct observed *o = find_observed(d, in->key, "service");
 			struct strbuf drift = STRBUF_INIT;
@@ -1127,6 +1191,24 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 		for (size_t j = 0; j < deletes.len; j++)
 			exec_order(x, deletes.items[j], idx);
 	}
+
+	/* Secrets no wanted service reads go, once the services that read
+	 * them were updated or deleted (Swarm refuses to delete one in use). */
+	size_t k;
+	json_t *secret;
+	json_array_foreach(d->secrets, k, secret)
+	{
+		const char *name = string_at(json_object_get(secret, "Spec"), "Name", NULL);
+		if (!name || json_object_get(secrets_read, name))
+			continue;
+		size_t idx = add(x, d, "delete-secret",
+				 act_new(d, A_SECRET_DELETE, name, string_at(secret, "ID", NULL)));
+		for (size_t j = 0; j < updates.len; j++)
+			exec_order(x, updates.items[j], idx);
+		for (size_t j = 0; j < deletes.len; j++)
+			exec_order(x, deletes.items[j], idx);
+	}
+	json_decref(secrets_read);
 
 	vec_release(&deletes);
 	vec_release(&delete_levels);

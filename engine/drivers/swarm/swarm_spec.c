@@ -7,6 +7,7 @@
 #include "base/strbuf.h"
 #include "engine/drivers/docker/docker_spec.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -84,6 +85,53 @@ static json_t *task_template(const json_t *body, const struct swarm_target *t,
 			 "Networks", networks);
 }
 
+/* Env vars read from the users' secrets leave the env for Swarm secrets
+ * (swarm_spec.h), so no value is in the spec, a label or a command line. */
+static void move_secrets(json_t *body, const json_t *params, const char *params_public,
+			 json_t *secrets)
+{
+	json_t *pub = json_loads(params_public, 0, NULL);
+	const json_t *env = json_object_get(params, "env");
+	json_t *cs = json_object_get(json_object_get(body, "TaskTemplate"), "ContainerSpec");
+	json_t *cenv = json_object_get(cs, "Env");
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(pub, "env"), k, v)
+	{
+		const char *real = json_string_value(json_object_get(env, k));
+		if (!real || strcmp(json_string_value(v) ? json_string_value(v) : "", "(secret)") != 0)
+			continue;
+		size_t klen = strlen(k);
+		for (size_t i = 0; i < json_array_size(cenv); i++) {
+			const char *e = json_string_value(json_array_get(cenv, i));
+			if (e && strncmp(e, k, klen) == 0 && e[klen] == '=') {
+				json_array_remove(cenv, i);
+				break;
+			}
+		}
+		struct strbuf var = STRBUF_INIT;
+		strbuf_addf(&var, "%s_FILE=/run/secrets/%s", k, k);
+		json_array_append_new(cenv, json_string(strbuf_cstr(&var)));
+		char hex[65];
+		sha256_hex(real, strlen(real), hex);
+		strbuf_reset(&var);
+		strbuf_addf(&var, "cairn-%.24s", hex);
+		json_t *list = json_object_get(cs, "Secrets");
+		if (!list)
+			json_object_set_new(cs, "Secrets", list = json_array());
+		json_array_append_new(list, json_pack("{s:s, s:{s:s, s:s, s:s, s:i}}", "SecretName",
+						      strbuf_cstr(&var), "File", "Name", k, "UID", "0",
+						      "GID", "0", "Mode", 0444));
+		size_t len = strlen(real);
+		unsigned char *b64 = xmalloc(4 * ((len + 2) / 3) + 1);
+		EVP_EncodeBlock(b64, (const unsigned char *)real, (int)len);
+		json_object_set_new(secrets, strbuf_cstr(&var), json_string((char *)b64));
+		free(b64);
+		strbuf_release(&var);
+	}
+	json_decref(pub);
+}
+
 /* params without the keys of swarm's own rows: what the docker table reads */
 static char *docker_part(const json_t *params)
 {
@@ -148,6 +196,9 @@ int swarm_spec_build(struct swarm_spec *out, const char *params_json, const stru
 			      "Labels", labels, "TaskTemplate", task_template(ds.body, t, &b), "Mode",
 			      mode, "UpdateConfig", b.update, "RollbackConfig", rollback,
 			      "EndpointSpec", "Mode", b.endpoint_mode, "Ports", b.ports);
+	out->secrets = json_object();
+	if (t->params_public)
+		move_secrets(out->body, params, t->params_public, out->secrets);
 	char *text = json_dumps(out->body, JSON_COMPACT | JSON_SORT_KEYS);
 	char hex[65];
 	sha256_hex(text, strlen(text), hex);
@@ -187,6 +238,7 @@ void swarm_spec_stamp(struct swarm_spec *s, long long generation, const char *co
 void swarm_spec_release(struct swarm_spec *s)
 {
 	json_decref(s->body);
+	json_decref(s->secrets);
 	free(s->hash);
 	free(s->image);
 	memset(s, 0, sizeof(*s));

@@ -20,6 +20,10 @@ struct swarm_target {
 	size_t nnetworks;
 	int level;             /* 0 for an instance that needs nothing */
 	const char *component;
+	/* The params with secret values masked (instance.params_public): an
+	 * env var whose value is "(secret)" there reads .User.Secrets. NULL
+	 * when none does. */
+	const char *params_public;
 };
 
 struct swarm_spec {
@@ -28,6 +32,13 @@ struct swarm_spec {
 	char *image;
 	long long replicas;  /* tasks wanted; -1 for mode: global */
 	bool health;         /* a health check is configured */
+	/* The Swarm secrets it reads: name -> base64 of the value. An env var
+	 * NAME read from the users' secrets becomes the secret NAME's file
+	 * (/run/secrets/NAME, env NAME_FILE gives its path), named after the
+	 * hash of its value: a new value is a new secret and rolls the tasks.
+	 * The body's ContainerSpec.Secrets lack SecretID until the action has
+	 * made them. */
+	json_t *secrets;
 };
 
 /* Errors name the param: "params: replicas must be a number of tasks, not 'x'". */

@@ -232,3 +232,30 @@ Test(swarm_spec, docker_only_params_are_refused_on_swarm)
 		  error_msg(&err));
 	error_clear(&err);
 }
+
+Test(swarm_spec, secrets_leave_the_env_for_swarm_secrets)
+{
+	struct swarm_target t = target;
+	t.params_public = "{\"image\":\"x\",\"env\":{\"KEY\":\"(secret)\",\"PLAIN\":\"1\"}}";
+	struct swarm_spec a, b;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(swarm_spec_build(&a, "{\"image\":\"x\",\"env\":{\"KEY\":\"hunter2\",\"PLAIN\":\"1\"}}",
+				      &t, &err), 0, "%s", error_msg(&err));
+	char *text = json_dumps(a.body, 0);
+	cr_assert_null(strstr(text, "hunter2"), "the value is in the spec: %s", text);
+	free(text);
+	const json_t *env = at(a.body, "TaskTemplate/ContainerSpec/Env");
+	cr_assert_eq(json_array_size(env), 2);
+	cr_assert_str_eq(json_string_value(json_array_get(env, 0)), "PLAIN=1");
+	cr_assert_str_eq(json_string_value(json_array_get(env, 1)), "KEY_FILE=/run/secrets/KEY");
+	const char *name = text_at(a.body, "TaskTemplate/ContainerSpec/Secrets/0/SecretName");
+	cr_assert_str_eq(text_at(a.body, "TaskTemplate/ContainerSpec/Secrets/0/File/Name"), "KEY");
+	cr_assert_str_eq(json_string_value(json_object_get(a.secrets, name)), "aHVudGVyMg==");
+	/* another value: another secret and another hash, which rolls the tasks */
+	cr_assert_eq(swarm_spec_build(&b, "{\"image\":\"x\",\"env\":{\"KEY\":\"hunter3\",\"PLAIN\":\"1\"}}",
+				      &t, &err), 0);
+	cr_assert_str_neq(text_at(b.body, "TaskTemplate/ContainerSpec/Secrets/0/SecretName"), name);
+	cr_assert_str_neq(a.hash, b.hash);
+	swarm_spec_release(&a);
+	swarm_spec_release(&b);
+}
