@@ -11,13 +11,23 @@ work=$(mktemp -d)
 clusters=(cluster-us-east cluster-us-west itest-local itest-down itest-route)
 
 cleanup() {
+	# every cluster's containers first: one of a cluster may be on a
+	# network of another (a consumer joins the networks of what it uses)
 	for c in "${clusters[@]}"; do
 		ids=$(docker ps -aq --filter "label=cairn.cluster=$c")
 		[ -z "$ids" ] || docker rm -f $ids >/dev/null
-		nets=$(docker network ls -q --filter "label=cairn.cluster=$c")
-		[ -z "$nets" ] || docker network rm $nets >/dev/null
-		vols=$(docker volume ls -q --filter "label=cairn.cluster=$c")
-		[ -z "$vols" ] || docker volume rm $vols >/dev/null
+	done
+	# and the engine may free a removed container's endpoints a moment later
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		left=0
+		for c in "${clusters[@]}"; do
+			nets=$(docker network ls -q --filter "label=cairn.cluster=$c")
+			[ -z "$nets" ] || docker network rm $nets >/dev/null 2>&1 || left=1
+			vols=$(docker volume ls -q --filter "label=cairn.cluster=$c")
+			[ -z "$vols" ] || docker volume rm $vols >/dev/null 2>&1 || left=1
+		done
+		[ $left = 0 ] && break
+		sleep 0.5
 	done
 	docker rm -f itest-not-cairn >/dev/null 2>&1 || true
 	[ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null
