@@ -16,6 +16,7 @@
 #include "docker_spec.h"
 #include "docker_replica.h"
 #include "engine/backup/replica.h"
+#include "engine/instance_graph.h"
 #include "engine/snapshot/prepare.h"
 
 #include <curl/curl.h>
@@ -750,57 +751,7 @@ static size_t add(struct exec *x, struct driver *d, const char *verb, struct act
 	return exec_add(x, verb, a->key, d->name, run_act, a, act_free);
 }
 
-/* The service instance (root) of a component key: its last part is "root". */
-static char *root_key_of(const char *key)
-{
-	const char *hash = strrchr(key, '#');
-	size_t n = hash ? (size_t)(hash - key) : strlen(key);
-	struct strbuf sb = STRBUF_INIT;
-	strbuf_add(&sb, key, n);
-	strbuf_adds(&sb, "#root");
-	return strbuf_detach(&sb);
-}
-
-typedef VEC(const char *) key_vec;
 typedef VEC(size_t *) size_ptr_vec;
-
-/* Who needs an instance: edges_out reversed, by instance order. */
-typedef VEC(const struct instance *) inst_vec;
-
-/* The service instances that use an instance, directly or through others:
- * its container joins their networks, so each consumer reaches it by its
- * discovery name, while consumers never share a network with each other. */
-static void collect_consumers(const struct instance *in, const inst_vec *users, struct map *seen,
-			      key_vec *roots)
-{
-	const inst_vec *u = &users[in->order];
-	for (size_t i = 0; i < u->len; i++) {
-		const struct instance *e = u->items[i];
-		if (map_get(seen, e->key, strlen(e->key)))
-			continue;
-		map_put(seen, e->key, strlen(e->key), (void *)e);
-		if (e->root)
-			vec_push(roots, e->key);
-		collect_consumers(e, users, seen, roots);
-	}
-}
-
-/* Orders the action of `in` after the nearest actions of what it needs. */
-static void order_after_needs(struct exec *x, const struct instance *in, struct map *acts,
-			      struct map *seen, size_t me)
-{
-	for (uint32_t i = 0; i < in->nedges_out; i++) {
-		const struct instance *e = in->edges_out[i];
-		if (map_get(seen, e->key, strlen(e->key)))
-			continue;
-		map_put(seen, e->key, strlen(e->key), (void *)e);
-		size_t *idx = map_get(acts, e->key, strlen(e->key));
-		if (idx)
-			exec_order(x, *idx, me);
-		else
-			order_after_needs(x, e, acts, seen, me);
-	}
-}
 
 /* The networks an observed container is on (name -> settings). */
 static const json_t *observed_networks(struct driver *d, const char *id)
@@ -965,7 +916,7 @@ static void choose_service_data(struct driver *d, const struct resolution *r, st
 		json_t *params = json_loads(in->params->s, 0, NULL);
 		const char *dataset =
 			json_string_value(json_object_get(json_object_get(params, "data"), "dataset"));
-		char *root = root_key_of(in->key);
+		char *root = instance_root_key(in->key);
 		if (dataset && !map_get(out, root, strlen(root))) {
 			struct service_data *sd = xcalloc(1, sizeof(*sd));
 			struct error err = ERROR_INIT;
@@ -1062,19 +1013,11 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	choose_service_data(d, r, &service_data);
 	struct replica_plans *replicas = replica_plans_new(r, d->name, has_container, d);
 	replica_step_vec restores = { 0 };
-	int *levels = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*levels));
-	inst_vec *users = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*users));
-	for (size_t i = 0; i < r->ninstances; i++)
-		for (uint32_t e = 0; e < r->instances[i]->nedges_out; e++)
-			vec_push(&users[r->instances[i]->edges_out[e]->order], r->instances[i]);
+	struct instance_graph graph;
+	instance_graph_init(&graph, r);
 
 	for (size_t i = 0; i < r->ninstances; i++) {
 		const struct instance *in = r->instances[i];
-		int lv = -1;
-		for (uint32_t e = 0; e < in->nedges_out; e++)
-			if (levels[in->edges_out[e]->order] > lv)
-				lv = levels[in->edges_out[e]->order];
-		levels[i] = lv + 1;
 		/* a stopped replica is removed, all but its media: it is made
 		 * anew from a backup when it starts */
 		if (strcmp(in->cluster, d->name) == 0 &&
@@ -1097,7 +1040,7 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			add(x, d, "create", a);
 			continue;
 		}
-		char *root = root_key_of(in->key);
+		char *root = instance_root_key(in->key);
 		const struct replica_of *ro = replica_plans_of(replicas, in);
 		json_t *backup = NULL; /* its backup param, when it is a replica's */
 		char *slot = NULL;
@@ -1116,13 +1059,11 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			strbuf_addc(&alias, *c == '#' || *c == '_' ? '-' : *c);
 		a->alias = strbuf_detach(&alias);
 		vec_push(&a->networks, docker_object_name(root));
-		struct map seen = MAP_INIT;
-		key_vec roots = { 0 };
-		collect_consumers(in, users, &seen, &roots);
+		instance_key_vec roots = { 0 };
+		instance_consumer_roots(&graph, in, &roots);
 		for (size_t k = 0; k < roots.len; k++)
 			if (strcmp(roots.items[k], root) != 0) /* its own network is the first */
 				vec_push(&a->networks, docker_object_name(roots.items[k]));
-		map_release(&seen);
 
 		char *label = docker_dns_label(a->alias);
 		struct strbuf host = STRBUF_INIT;
@@ -1137,7 +1078,7 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 			.router = dns_router,
 			.networks = (const char *const *)a->networks.items,
 			.nnetworks = a->networks.len,
-			.level = levels[i],
+			.level = graph.levels[i],
 			.http_port = d->routed ? d->routes.port : 0,
 			.component = in->component,
 			.data_image = plan_data_image,
@@ -1264,18 +1205,16 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	for (size_t i = 0; i < placed.len; i++) {
 		const struct instance *in = placed.items[i];
 		size_t me = *(size_t *)map_get(&acts, in->key, strlen(in->key));
-		char *root = root_key_of(in->key);
+		char *root = instance_root_key(in->key);
 		size_t *net = map_get(&net_acts, root, strlen(root));
 		if (net)
 			exec_order(x, *net, me);
 		free(root);
-		struct map seen = MAP_INIT;
-		order_after_needs(x, in, &acts, &seen, me);
-		map_release(&seen);
+		instance_order_after_needs(x, in, &acts, me);
 	}
 	/* What needs a replica's database waits until it is restored. */
 	for (size_t i = 0; i < restores.len; i++) {
-		const inst_vec *u = &users[restores.items[i].in->order];
+		const instance_vec *u = &graph.users[restores.items[i].in->order];
 		for (size_t k = 0; k < u->len; k++) {
 			size_t *ua = map_get(&acts, u->items[k]->key, strlen(u->items[k]->key));
 			if (ua)
@@ -1384,10 +1323,7 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 	map_release(&stopped);
 	map_release(&net_acts);
 	map_release(&acts);
-	for (size_t i = 0; i < r->ninstances; i++)
-		vec_release(&users[i]);
-	free(users);
-	free(levels);
+	instance_graph_release(&graph);
 	(void)err;
 	return 0;
 }

@@ -174,6 +174,19 @@ static int build_env(void *req, const json_t *v, struct error *err)
 	return 0;
 }
 
+struct docker_port docker_port_read(const json_t *item)
+{
+	const json_t *port = json_is_object(item) ? json_object_get(item, "port") : item;
+	const json_t *pub = json_is_object(item) ? json_object_get(item, "publish") : NULL;
+	const json_t *proto = json_is_object(item) ? json_object_get(item, "protocol") : NULL;
+	struct docker_port p = { .protocol = json_is_string(proto) ? json_string_value(proto) : "tcp" };
+	char buf[64];
+	parse_port(SCALAR_TEXT(port, buf), &p.number);
+	if (pub && parse_bool(SCALAR_TEXT(pub, buf), &p.publish) < 0)
+		p.publish = parse_port(SCALAR_TEXT(pub, buf), &p.host_port) == 0;
+	return p;
+}
+
 static int build_ports(void *req, const json_t *v, struct error *err)
 {
 	struct docker_build *b = req;
@@ -182,27 +195,19 @@ static int build_ports(void *req, const json_t *v, struct error *err)
 	json_object_set_new(b->host, "PortBindings", bindings);
 	size_t i;
 	const json_t *it;
-	char buf[64];
 	json_array_foreach(v, i, it)
 	{
-		const json_t *port = json_is_object(it) ? json_object_get(it, "port") : it;
-		const json_t *pub = json_is_object(it) ? json_object_get(it, "publish") : NULL;
-		const json_t *proto = json_is_object(it) ? json_object_get(it, "protocol") : NULL;
-		int number = 0, host_port = 0;
-		bool publish = false;
-		parse_port(SCALAR_TEXT(port, buf), &number);
-		if (pub && parse_bool(SCALAR_TEXT(pub, buf), &publish) < 0)
-			publish = parse_port(SCALAR_TEXT(pub, buf), &host_port) == 0;
+		struct docker_port p = docker_port_read(it);
 		char name[32];
-		snprintf(name, sizeof(name), "%d/%s", number, proto ? json_string_value(proto) : "tcp");
+		snprintf(name, sizeof(name), "%d/%s", p.number, p.protocol);
 		json_object_set_new(exposed_ports, name, json_object());
-		if (!publish)
+		if (!p.publish)
 			continue;
 		/* HostPort "" lets the engine pick a free port itself: nothing is
 		 * bound and released first, so no other process can take it. */
 		char hp[16] = "";
-		if (host_port)
-			snprintf(hp, sizeof(hp), "%d", host_port);
+		if (p.host_port)
+			snprintf(hp, sizeof(hp), "%d", p.host_port);
 		json_object_set_new(bindings, name, json_pack("[{s:s, s:s}]", "HostIp", "", "HostPort", hp));
 		b->exposed = true;
 	}

@@ -43,6 +43,16 @@ struct docker_settings {
 void docker_settings_read(struct docker_settings *s, const struct ynode *config);
 void docker_settings_release(struct docker_settings *s);
 
+/* One item of a checked `ports` param (a port number, or {port, publish,
+ * protocol, …}): what it says, protocol "tcp" by default. host_port is 0
+ * when publish is true without a number (the engine picks one). */
+struct docker_port {
+	int number, host_port;
+	bool publish;
+	const char *protocol;
+};
+struct docker_port docker_port_read(const json_t *item);
+
 /* "no", "always", "unless-stopped", "on-failure" or "on-failure:N". */
 bool docker_restart_valid(const char *s);
 /* Whether s is a host name: dot-separated DNS labels of [a-z0-9-] (lower

@@ -274,21 +274,23 @@ out:
 	return rc;
 }
 
-void docker_spec_stamp(struct docker_spec *s, long long generation, const char *const *deps,
-		       size_t ndeps)
+void docker_labels_stamp(json_t *labels, long long generation, const char *const *deps,
+			 size_t ndeps)
 {
-	json_t *labels = json_object_get(s->body, "Labels");
 	char gen[32];
 	snprintf(gen, sizeof(gen), "%lld", generation);
 	set_label(labels, "cairn.generation", gen);
 	struct strbuf sb = STRBUF_INIT;
-	for (size_t i = 0; i < ndeps; i++) {
-		if (i)
-			strbuf_addc(&sb, ',');
-		strbuf_adds(&sb, deps[i]);
-	}
+	for (size_t i = 0; i < ndeps; i++)
+		strbuf_addf(&sb, "%s%s", i ? "," : "", deps[i]);
 	set_label(labels, "cairn.dependencies", strbuf_cstr(&sb));
 	strbuf_release(&sb);
+}
+
+void docker_spec_stamp(struct docker_spec *s, long long generation, const char *const *deps,
+		       size_t ndeps)
+{
+	docker_labels_stamp(json_object_get(s->body, "Labels"), generation, deps, ndeps);
 }
 
 void docker_spec_release(struct docker_spec *s)

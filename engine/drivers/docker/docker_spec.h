@@ -69,6 +69,9 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
  * container different: cairn.generation and cairn.dependencies. */
 void docker_spec_stamp(struct docker_spec *s, long long generation, const char *const *deps,
 		       size_t ndeps);
+/* The same two labels, set in labels (a JSON object). */
+void docker_labels_stamp(json_t *labels, long long generation, const char *const *deps,
+			 size_t ndeps);
 void docker_spec_release(struct docker_spec *s);
 
 /* The tag of an image reference: after the last ':' that follows the last

@@ -18,6 +18,7 @@
 #include "base/vec.h"
 #include "engine/drivers/docker/docker_api.h"
 #include "engine/drivers/docker/docker_spec.h"
+#include "engine/instance_graph.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -834,37 +835,6 @@ static size_t add(struct exec *x, struct driver *d, const char *verb, struct act
 
 /* ---- planning ---- */
 
-/* The service instance (root) of a component key: its last part is "root". */
-static char *root_key_of(const char *key)
-{
-	const char *hash = strrchr(key, '#');
-	struct strbuf sb = STRBUF_INIT;
-	strbuf_add(&sb, key, hash ? (size_t)(hash - key) : strlen(key));
-	strbuf_adds(&sb, "#root");
-	return strbuf_detach(&sb);
-}
-
-typedef VEC(const struct instance *) inst_vec;
-typedef VEC(const char *) key_vec;
-
-/* The service instances that use an instance, directly or through others:
- * its tasks join their networks, so each consumer reaches it by its
- * discovery name, while consumers never share a network with each other. */
-static void collect_consumers(const struct instance *in, const inst_vec *users, struct map *seen,
-			      key_vec *roots)
-{
-	const inst_vec *u = &users[in->order];
-	for (size_t i = 0; i < u->len; i++) {
-		const struct instance *e = u->items[i];
-		if (map_get(seen, e->key, strlen(e->key)))
-			continue;
-		map_put(seen, e->key, strlen(e->key), (void *)e);
-		if (e->root)
-			vec_push(roots, e->key);
-		collect_consumers(e, users, seen, roots);
-	}
-}
-
 static const struct observed *find_observed(struct driver *d, const char *key, const char *kind)
 {
 	for (size_t i = 0; i < d->observed.len; i++) {
@@ -873,23 +843,6 @@ static const struct observed *find_observed(struct driver *d, const char *key, c
 			return o;
 	}
 	return NULL;
-}
-
-/* Orders the action of `in` after the nearest actions of what it needs. */
-static void order_after_needs(struct exec *x, const struct instance *in, struct map *acts,
-			      struct map *seen, size_t me)
-{
-	for (uint32_t i = 0; i < in->nedges_out; i++) {
-		const struct instance *e = in->edges_out[i];
-		if (map_get(seen, e->key, strlen(e->key)))
-			continue;
-		map_put(seen, e->key, strlen(e->key), (void *)e);
-		size_t *idx = map_get(acts, e->key, strlen(e->key));
-		if (idx)
-			exec_order(x, *idx, me);
-		else
-			order_after_needs(x, e, acts, seen, me);
-	}
 }
 
 /* A zero value: what Swarm leaves out of a spec it read back. */
@@ -991,10 +944,10 @@ static const json_t *observed_spec(struct driver *d, const char *id)
 /* The spec of a component instance; roots gets the keys (the
  * resolution's) of the service instances whose networks it joins. */
 static int build_spec(struct driver *d, const struct resolution *r, const struct instance *in,
-		      const inst_vec *users, int level, struct swarm_spec *spec, key_vec *roots,
+		      const struct instance_graph *g, struct swarm_spec *spec, instance_key_vec *roots,
 		      struct error *err)
 {
-	char *root = root_key_of(in->key);
+	char *root = instance_root_key(in->key);
 	const struct instance *own = map_get(&r->by_key, root, strlen(root));
 	const char *inst = strchr(in->key, '#') ? strchr(in->key, '#') + 1 : in->key;
 	struct strbuf alias = STRBUF_INIT;
@@ -1004,22 +957,20 @@ static int build_spec(struct driver *d, const struct resolution *r, const struct
 	vec_push(&nets, docker_object_name(root));
 	if (own)
 		vec_push(roots, own->key);
-	struct map seen = MAP_INIT;
-	key_vec consumers = { 0 };
-	collect_consumers(in, users, &seen, &consumers);
+	instance_key_vec consumers = { 0 };
+	instance_consumer_roots(g, in, &consumers);
 	for (size_t k = 0; k < consumers.len; k++)
 		if (strcmp(consumers.items[k], root) != 0) {
 			vec_push(&nets, docker_object_name(consumers.items[k]));
 			vec_push(roots, consumers.items[k]);
 		}
-	map_release(&seen);
 	vec_release(&consumers);
 	char *object = docker_object_name(in->key);
 	char *name = docker_dns_label(object);
 	struct swarm_target t = { .key = in->key, .cluster = d->name, .name = name,
 				  .alias = strbuf_cstr(&alias),
 				  .networks = (const char *const *)nets.items, .nnetworks = nets.len,
-				  .level = level, .component = in->component,
+				  .level = g->levels[in->order], .component = in->component,
 				  .params_public = in->params_public ? in->params_public->s : NULL };
 	int rc = swarm_spec_build(spec, in->params ? in->params->s : NULL, &t, err);
 	for (size_t k = 0; k < nets.len; k++)
@@ -1042,17 +993,10 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 	struct map wanted = MAP_INIT, acts = MAP_INIT, net_acts = MAP_INIT, needed_nets = MAP_INIT;
 	VEC(size_t *) owned = { 0 };
 	VEC(const struct instance *) placed = { 0 };
-	int *levels = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*levels));
-	inst_vec *users = xcalloc(r->ninstances ? r->ninstances : 1, sizeof(*users));
+	struct instance_graph graph;
+	instance_graph_init(&graph, r);
 	for (size_t i = 0; i < r->ninstances; i++) {
 		const struct instance *in = r->instances[i];
-		for (uint32_t e = 0; e < in->nedges_out; e++)
-			vec_push(&users[in->edges_out[e]->order], in);
-		int lv = -1;
-		for (uint32_t e = 0; e < in->nedges_out; e++)
-			if (levels[in->edges_out[e]->order] > lv)
-				lv = levels[in->edges_out[e]->order];
-		levels[i] = lv + 1;
 		if (strcmp(in->cluster, d->name) == 0)
 			map_put(&wanted, in->key, strlen(in->key), (void *)in);
 	}
@@ -1063,7 +1007,7 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 		if (strcmp(in->cluster, d->name) != 0 || in->root || !in->code_type)
 			continue;
 		struct act *a = act_new(d, A_CREATE, in->key, NULL);
-		key_vec roots = { 0 };
+		instance_key_vec roots = { 0 };
 		struct error serr = ERROR_INIT;
 		const char *verb = "create";
 		if (strcmp(in->code_type, "docker") != 0) {
@@ -1071,7 +1015,7 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 			struct strbuf m = STRBUF_INIT;
 			strbuf_addf(&m, "code type %s cannot run on swarm cluster %s", in->code_type, d->name);
 			a->message = strbuf_detach(&m);
-		} else if (build_spec(d, r, in, users, levels[i], &a->spec, &roots, &serr) < 0) {
+		} else if (build_spec(d, r, in, &graph, &a->spec, &roots, &serr) < 0) {
 			a->kind = A_FAIL;
 			a->message = xstrdup(error_msg(&serr));
 		} else {
@@ -1145,10 +1089,7 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 	 * dependencies run. */
 	for (size_t i = 0; i < placed.len; i++) {
 		const struct instance *in = placed.items[i];
-		size_t me = *(size_t *)map_get(&acts, in->key, strlen(in->key));
-		struct map seen = MAP_INIT;
-		order_after_needs(x, in, &acts, &seen, me);
-		map_release(&seen);
+		instance_order_after_needs(x, in, &acts, *(size_t *)map_get(&acts, in->key, strlen(in->key)));
 	}
 
 	/* What no instance wants goes: services, consumers first, then the
@@ -1222,10 +1163,7 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 	map_release(&net_acts);
 	map_release(&needed_nets);
 	map_release(&images);
-	for (size_t i = 0; i < r->ninstances; i++)
-		vec_release(&users[i]);
-	free(users);
-	free(levels);
+	instance_graph_release(&graph);
 	(void)err;
 	return 0;
 }

@@ -202,27 +202,18 @@ static int build_ports(void *req, const json_t *v, struct error *err)
 	struct swarm_build *b = req;
 	size_t i;
 	const json_t *it;
-	char buf[64];
 	json_array_foreach(v, i, it)
 	{
-		const json_t *port = json_is_object(it) ? json_object_get(it, "port") : it;
-		const json_t *pub = json_is_object(it) ? json_object_get(it, "publish") : NULL;
-		const json_t *proto = json_is_object(it) ? json_object_get(it, "protocol") : NULL;
+		struct docker_port port = docker_port_read(it);
 		const json_t *mode = json_is_object(it) ? json_object_get(it, "mode") : NULL;
-		int number = 0, published = 0;
-		bool publish = false;
-		parse_port(TEXT(port, buf), &number);
-		if (pub && parse_bool(TEXT(pub, buf), &publish) < 0)
-			publish = parse_port(TEXT(pub, buf), &published) == 0;
 		/* A port not published is reachable on the service's networks
 		 * anyway: Swarm has nothing to say about it. */
-		if (!publish)
+		if (!port.publish)
 			continue;
-		json_t *p = json_pack("{s:s, s:i, s:s}", "Protocol", proto ? json_string_value(proto) : "tcp",
-				      "TargetPort", number, "PublishMode",
-				      mode ? json_string_value(mode) : "host");
-		if (published)
-			json_object_set_new(p, "PublishedPort", json_integer(published));
+		json_t *p = json_pack("{s:s, s:i, s:s}", "Protocol", port.protocol, "TargetPort",
+				      port.number, "PublishMode", mode ? json_string_value(mode) : "host");
+		if (port.host_port)
+			json_object_set_new(p, "PublishedPort", json_integer(port.host_port));
 		json_array_append_new(b->ports, p);
 	}
 	return 0;
