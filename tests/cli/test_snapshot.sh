@@ -136,8 +136,10 @@ n=$(psql -X -At -h "$ip" -U postgres -d shop -c "SELECT count(*) FROM customer W
 want=$(psql -X -At -d "$(url_of copy2)" -c "SELECT count(*) FROM customer")
 [ "$n" = "$want" ] && [ "$n" -gt 0 ] && passes=$((passes + 1)) || { echo "FAIL: the prepared image has '$n' anonymized customers, the restore $want"; failures=$((failures + 1)); }
 # the engine's log may trail the server by a moment: wait for the ready line
-for _ in $(seq 50); do docker logs "$cid" 2>&1 | grep -q "ready to accept connections" && break; sleep 0.1; done
-docker logs "$cid" 2>&1 | grep -q "database system was shut down at" && passes=$((passes + 1)) || { echo "FAIL: the prepared image needed recovery"; docker logs "$cid"; failures=$((failures + 1)); }
+# (grep reads a captured copy: under pipefail, `docker logs | grep -q` fails
+# whenever grep quits before docker logs has written its last line)
+for _ in $(seq 50); do grep -q "ready to accept connections" <<<"$(docker logs "$cid" 2>&1)" && break; sleep 0.1; done
+grep -q "database system was shut down at" <<<"$(docker logs "$cid" 2>&1)" && passes=$((passes + 1)) || { echo "FAIL: the prepared image needed recovery"; docker logs "$cid"; failures=$((failures + 1)); }
 docker rm -f "$cid" >/dev/null
 # Prepared: the database runs the snapshot's image, the application answers
 # with its anonymized customers, and status names the snapshot.

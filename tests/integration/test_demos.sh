@@ -112,7 +112,7 @@ sys.exit(0 if m and '$demo' == 'demo/demo-' + m.group(1) else 1)"
 job_done() { [ "$(curl -sf "${auth[@]}" "$api/jobs/$job" | json "d['status']")" = done ]; }
 check "its reconcile job is done" wait_for 60 job_done
 page() { curl -s -H "Host: $host" "http://127.0.0.1:$nginx_port/"; }
-has_rows() { page | grep -q '<td align="right">50</td>'; }
+has_rows() { grep -q '<td align="right">50</td>' <<<"$(page)"; }
 check "the app answers at its host name with the data" wait_for 20 has_rows
 check "with anonymized rows only" bash -c "page() { curl -s -H 'Host: $host' 'http://127.0.0.1:$nginx_port/'; }; p=\$(page); [[ \$p == *@example.com* && \$p != *@mail.example* ]]"
 check "the app runs the data's build" bash -c "curl -s -H 'Host: $host' 'http://127.0.0.1:$nginx_port/' | grep -q 'build <b id=\"build\">2026.12.1</b>'"

@@ -296,7 +296,7 @@ EOF
 nginx -c "$work/nginx/nginx.conf"
 answers() { # answers HOST: nginx routes that host name to a cairn demo container (workers reload within ~1 s)
 	for _ in $(seq 1 20); do
-		curl -s -H "Host: $1" "http://127.0.0.1:$nginx_port/" | grep -q 'cairn demo 1' && return 0
+		grep -q 'cairn demo 1' <<<"$(curl -s -H "Host: $1" "http://127.0.0.1:$nginx_port/")" && return 0
 		sleep 0.1
 	done
 	return 1

@@ -140,7 +140,7 @@ echo "== killed while it restores: the next apply restores again"
 "$cairn_bin" policy delete --user admin -f "$ex/staging.yaml" >/dev/null
 "$cairn_bin" policy apply --user admin -f "$ex/staging.yaml" >apply6.txt 2>&1 &
 apply_pid=$!
-restoring() { docker ps --filter label=cairn.helper --format '{{.Label "cairn.helper"}}' | grep -q '^restore of database'; }
+restoring() { grep -q '^restore of database' <<<"$(docker ps --filter label=cairn.helper --format '{{.Label "cairn.helper"}}')"; }
 check "a restore runs" wait_for 30 restoring
 kill -9 "$apply_pid"
 wait "$apply_pid" 2>/dev/null || true

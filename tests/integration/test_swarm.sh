@@ -55,15 +55,15 @@ running_tasks() { placement "$1" | grep -c . || true; }
 node_of() { placement "$1" | awk -v s="$2" '$1 == s { print $2; exit }'; }
 # the container of service $2's task on node $1's engine
 task_on() { on "$1" ps -q --filter "label=com.docker.swarm.service.name=$2" | head -1; }
-node_status() { on "$1" node ls --format '{{.Hostname}} {{.Status}}' 2>/dev/null | grep -q "^$2 $3$"; }
+node_status() { grep -q "^$2 $3$" <<<"$(on "$1" node ls --format '{{.Hostname}} {{.Status}}' 2>/dev/null)"; }
 settled_off_node3() {
-	! task_states 1 | awk '$1 == "node3" || $2 != "Running"' | grep -q . &&
+	[ -z "$(task_states 1 | awk '$1 == "node3" || $2 != "Running"')" ] &&
 		[ "$(running_tasks 1)" -eq "$services" ]
 }
 all_running_but_node2() { [ "$(task_states 1 | grep -v '^node2' | grep -c ' Running' || true)" -eq "$services" ]; }
-leads() { on "$1" node ls --format '{{.Hostname}} {{.ManagerStatus}}' 2>/dev/null | grep -q Leader; }
+leads() { grep -q Leader <<<"$(on "$1" node ls --format '{{.Hostname}} {{.ManagerStatus}}' 2>/dev/null)"; }
 services_left() { [ "$(on "$1" service ls -q --filter label=cairn.cluster | grep -c . || true)" -eq "$2" ]; }
-load_started() { on 1 logs load 2>/dev/null | grep -q ok; }
+load_started() { grep -q ok <<<"$(on 1 logs load 2>/dev/null)"; }
 
 echo "== a swarm of 3 managers"
 # demo12 of the visualizer is not loaded: cairn loads it into the nodes
