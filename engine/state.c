@@ -3,9 +3,9 @@
 #include "engine.h"
 #include "base/alloc.h"
 #include "base/arena.h"
+#include "base/sha256.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,14 +45,10 @@ static const char *dup_or_null(struct arena *a, const char *s)
 	return s ? arena_strdup(a, s) : NULL;
 }
 
-static const char *sha256_hex(struct arena *a, const char *data, size_t len)
+static const char *hash_hex(struct arena *a, const char *data, size_t len)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	char *hex = arena_alloc(a, mdlen * 2 + 1);
-	for (unsigned i = 0; i < mdlen; i++)
-		snprintf(hex + i * 2, 3, "%02x", md[i]);
+	char *hex = arena_alloc(a, SHA256_HEX_SIZE);
+	sha256_hex(data, len, hex);
 	return hex;
 }
 
@@ -72,7 +68,7 @@ struct state *state_from_resolution(const struct resolution *r)
 		si->component = arena_strdup(a, in->component);
 		si->code_type = dup_or_null(a, in->code_type);
 		if (in->params) {
-			si->hash = sha256_hex(a, in->params->s, in->params->len);
+			si->hash = hash_hex(a, in->params->s, in->params->len);
 			si->params = arena_strdup(a, in->params_public ? in->params_public->s : in->params->s);
 		}
 		si->discovery = in->discovery ? arena_strdup(a, in->discovery->s) : NULL;

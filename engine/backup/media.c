@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/map.h"
 #include "base/strbuf.h"
+#include "base/sha256.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -53,7 +54,7 @@ static int store_content(struct volume_copy *vc, struct archive *a, const char *
 	if (!f)
 		return error_set(err, "cannot write %s: %s", strbuf_cstr(&vc->tmp), strerror(errno));
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(md, sha256_md(), NULL);
 	int rc = 0;
 	int64_t size = 0;
 	for (;;) {

@@ -11,8 +11,7 @@
 #include "base/strbuf.h"
 #include "engine/drivers/docker/docker_api.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "base/lazy/archive.h"
 #include <jansson.h>
 #include <stdbool.h>
 

@@ -17,7 +17,7 @@
 #include "policy/policy.h"
 
 #include <jansson.h>
-#include <microhttpd.h>
+#include "base/lazy/mhd.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <microhttpd.h>
+#include "base/lazy/mhd.h"
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>

@@ -4,6 +4,7 @@
 #include "base/arena.h"
 #include "base/strbuf.h"
 #include "base/suggest.h"
+#include "base/sha256.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -341,7 +342,7 @@ void sn_catalog_fingerprint(const struct sn_catalog *c, char out[65])
 	}
 	unsigned char md[32];
 	unsigned len = 0;
-	EVP_Digest(sb.buf, sb.len, md, &len, EVP_sha256(), NULL);
+	EVP_Digest(sb.buf, sb.len, md, &len, sha256_md(), NULL);
 	for (int i = 0; i < 32; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	strbuf_release(&sb);

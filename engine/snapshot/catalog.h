@@ -8,7 +8,7 @@
 
 #include "base/error.h"
 
-#include <libpq-fe.h>
+#include "base/lazy/pq.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

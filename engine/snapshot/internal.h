@@ -5,7 +5,7 @@
 #include "storage.h"
 
 #include <jansson.h>
-#include <libpq-fe.h>
+#include "base/lazy/pq.h"
 
 /* The line between the schema before the data and after it in schema.sql. */
 #define POST_DATA_MARK "-- cairn: post-data\n"

@@ -11,7 +11,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
-#include <libpq-fe.h>
+#include "base/lazy/pq.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,6 +8,7 @@
 
 #include "base/alloc.h"
 #include "base/strbuf.h"
+#include "base/sha256.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -256,7 +257,7 @@ static int load_file(struct load *l, FILE *f, const char *want_sha)
 	z_stream z = { 0 };
 	inflateInit2(&z, 15 + 32);
 	EVP_MD_CTX *sha = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(sha, sha256_md(), NULL);
 	unsigned char in[64 * 1024], out[256 * 1024];
 	struct strbuf line = STRBUF_INIT;
 	int64_t lineno = 0;

@@ -7,8 +7,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
+#include "base/lazy/xml.h"
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -361,7 +360,7 @@ int s3_get_file(struct s3 *s, const char *key, const char *path, const char *sha
 int s3_get(struct s3 *s, const char *key, FILE *f, const char *sha256, struct error *err)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(md, sha256_md(), NULL);
 	struct call c = { .method = "GET", .key = key, .sink = f, .sink_sha = md };
 	int rc = call(s, &c, err);
 	if (rc == 0 && fflush(f) != 0)

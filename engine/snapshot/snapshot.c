@@ -11,9 +11,10 @@
 #include "base/alloc.h"
 #include "base/run.h"
 #include "base/strbuf.h"
+#include "base/sha256.h"
 
 #include <errno.h>
-#include <libpq-fe.h>
+#include "base/lazy/pq.h"
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,15 +143,6 @@ static int dump_schema(const char *url, const char *password, const char *pgsnap
 	unlink(archive);
 	unlink(part);
 	return rc < 0 ? error_wrap(err, "dumping the source's schema") : 0;
-}
-
-static void sha256_hex(const void *data, size_t len, char out[65])
-{
-	unsigned char md[32];
-	unsigned n = 0;
-	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 static int write_small(struct sn_storage *st, const char *id, const char *name, const char *data,

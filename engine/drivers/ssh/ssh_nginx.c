@@ -4,6 +4,7 @@
 #include "ssh_nginx.h"
 
 #include "base/alloc.h"
+#include "base/sha256.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -130,7 +131,7 @@ char *ssh_instance_name(const char *key)
 		strbuf_truncate(&sb, sb.len - 1);
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen;
-	EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
+	EVP_Digest(key, strlen(key), md, &mdlen, sha256_md(), NULL);
 	strbuf_addf(&sb, "%s%02x%02x%02x%02x", sb.len ? "-" : "", md[0], md[1], md[2], md[3]);
 	return strbuf_detach(&sb);
 }

@@ -5,6 +5,7 @@
 #include "base/alloc.h"
 #include "base/parse.h"
 #include "ssh_params.h"
+#include "base/sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,7 +65,7 @@ void process_spec_rid(const struct process_spec *s, const char *artifact_hash, c
 	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned n;
-	EVP_Digest(text, strlen(text), md, &n, EVP_sha256(), NULL);
+	EVP_Digest(text, strlen(text), md, &n, sha256_md(), NULL);
 	for (int i = 0; i < 6; i++)
 		snprintf(rid + 2 * i, 3, "%02x", md[i]);
 	free(text);
@@ -83,7 +84,7 @@ static int hash_file(const char *path, char hash[65], struct error *err)
 	if (!f)
 		return error_set(err, "artifact %s cannot be read: %s", path, strerror(errno));
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(md, sha256_md(), NULL);
 	char buf[65536];
 	size_t n;
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)

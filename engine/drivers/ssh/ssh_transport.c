@@ -8,6 +8,7 @@
 
 #include "base/alloc.h"
 #include "base/strbuf.h"
+#include "base/sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -98,7 +99,7 @@ static void add_opt(struct ssh_transport *t, const char *fmt, const char *v)
 static char *trust_tag(const char *known_hosts, const char *identity)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(md, sha256_md(), NULL);
 	FILE *f = fopen(known_hosts, "rb");
 	char buf[4096];
 	size_t n;

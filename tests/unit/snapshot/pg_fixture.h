@@ -7,7 +7,7 @@
 #include "base/strbuf.h"
 
 #include <criterion/criterion.h>
-#include <libpq-fe.h>
+#include "base/lazy/pq.h"
 #include <stdio.h>
 #include <stdlib.h>
 

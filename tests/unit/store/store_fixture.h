@@ -9,7 +9,7 @@
 
 #include <criterion/criterion.h>
 #include <ftw.h>
-#include <libpq-fe.h>
+#include "base/lazy/pq.h"
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
