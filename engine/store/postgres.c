@@ -7,7 +7,7 @@
 #include "base/alloc.h"
 #include "base/strbuf.h"
 
-#include <libpq-fe.h>
+#include "base/lazy/pq.h"
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
