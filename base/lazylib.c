@@ -8,8 +8,8 @@ void *lazylib_open(const char *soname, const char *needed_for)
 {
 	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
-		fprintf(stderr, "cairn: cannot load %s, needed for %s: %s (reinstall it)\n",
-			soname, needed_for, dlerror());
+		fprintf(stderr, "cairn: cannot load %s, needed for %s: %s (reinstall it)\n", soname,
+			needed_for, dlerror());
 		exit(1);
 	}
 	return h;

@@ -20,26 +20,32 @@ void *lazylib_symbol(void *handle, const char *soname, const char *name);
 /* A member of a shim's table: a pointer of the library function's own type. */
 #define LAZYLIB_MEMBER(f) __typeof__(f) *f;
 
-#define LAZYLIB_SLOT(f) \
+#define LAZYLIB_SLOT(f)                                                                            \
 	lazylib_fns.f = (__typeof__(lazylib_fns.f))lazylib_symbol(lazylib_h, lazylib_so, #f);
 
 /* Defines `const struct TYPE *ACCESSOR(void)`, which opens SONAME on its
  * first call and fills the table with every function of LIST (an X-macro
- * list of names). The shim's .c expands it where the library's names are
- * not yet redirected to the table. */
-#define LAZYLIB_DEFINE(TYPE, ACCESSOR, SONAME, NEEDED_FOR, LIST)          \
-	static struct TYPE lazylib_fns;                                  \
-	static pthread_once_t lazylib_once = PTHREAD_ONCE_INIT;          \
-	static void lazylib_load(void)                                   \
-	{                                                                \
-		const char *lazylib_so = SONAME;                         \
-		void *lazylib_h = lazylib_open(lazylib_so, NEEDED_FOR);  \
-		LIST(LAZYLIB_SLOT)                                       \
-	}                                                                \
-	const struct TYPE *ACCESSOR(void)                                \
-	{                                                                \
-		pthread_once(&lazylib_once, lazylib_load);               \
-		return &lazylib_fns;                                     \
+ * list of names), then runs AFTER(table, handle, soname) for what is not a
+ * function. The shim's .c expands it where the library's names are not yet
+ * redirected to the table. */
+#define LAZYLIB_DEFINE_WITH(TYPE, ACCESSOR, SONAME, NEEDED_FOR, LIST, AFTER)                       \
+	static struct TYPE lazylib_fns;                                                            \
+	static pthread_once_t lazylib_once = PTHREAD_ONCE_INIT;                                    \
+	static void lazylib_load(void)                                                             \
+	{                                                                                          \
+		const char *lazylib_so = SONAME;                                                   \
+		void *lazylib_h = lazylib_open(lazylib_so, NEEDED_FOR);                            \
+		LIST(LAZYLIB_SLOT)                                                                 \
+		AFTER(&lazylib_fns, lazylib_h, lazylib_so);                                        \
+	}                                                                                          \
+	const struct TYPE *ACCESSOR(void)                                                          \
+	{                                                                                          \
+		pthread_once(&lazylib_once, lazylib_load);                                         \
+		return &lazylib_fns;                                                               \
 	}
+
+#define LAZYLIB_NOTHING_MORE(table, handle, soname) ((void)0)
+#define LAZYLIB_DEFINE(TYPE, ACCESSOR, SONAME, NEEDED_FOR, LIST)                                   \
+	LAZYLIB_DEFINE_WITH(TYPE, ACCESSOR, SONAME, NEEDED_FOR, LIST, LAZYLIB_NOTHING_MORE)
 
 #endif

@@ -8,40 +8,40 @@
 
 #include "base/lazylib.h"
 
-#define LAZY_ARCHIVE_FUNCTIONS(X) \
-	X(archive_entry_filetype) \
-	X(archive_entry_free) \
-	X(archive_entry_gid) \
-	X(archive_entry_mtime) \
-	X(archive_entry_new) \
-	X(archive_entry_pathname) \
-	X(archive_entry_perm) \
-	X(archive_entry_set_filetype) \
-	X(archive_entry_set_gid) \
-	X(archive_entry_set_mtime) \
-	X(archive_entry_set_pathname) \
-	X(archive_entry_set_perm) \
-	X(archive_entry_set_size) \
-	X(archive_entry_set_symlink) \
-	X(archive_entry_set_uid) \
-	X(archive_entry_size) \
-	X(archive_entry_symlink) \
-	X(archive_entry_uid) \
-	X(archive_error_string) \
-	X(archive_read_data) \
-	X(archive_read_data_block) \
-	X(archive_read_free) \
-	X(archive_read_new) \
-	X(archive_read_next_header) \
-	X(archive_read_open_fd) \
-	X(archive_read_support_format_tar) \
-	X(archive_write_close) \
-	X(archive_write_data) \
-	X(archive_write_free) \
-	X(archive_write_header) \
-	X(archive_write_new) \
-	X(archive_write_open) \
-	X(archive_write_set_bytes_in_last_block) \
+#define LAZY_ARCHIVE_FUNCTIONS(X)                                                                  \
+	X(archive_entry_filetype)                                                                  \
+	X(archive_entry_free)                                                                      \
+	X(archive_entry_gid)                                                                       \
+	X(archive_entry_mtime)                                                                     \
+	X(archive_entry_new)                                                                       \
+	X(archive_entry_pathname)                                                                  \
+	X(archive_entry_perm)                                                                      \
+	X(archive_entry_set_filetype)                                                              \
+	X(archive_entry_set_gid)                                                                   \
+	X(archive_entry_set_mtime)                                                                 \
+	X(archive_entry_set_pathname)                                                              \
+	X(archive_entry_set_perm)                                                                  \
+	X(archive_entry_set_size)                                                                  \
+	X(archive_entry_set_symlink)                                                               \
+	X(archive_entry_set_uid)                                                                   \
+	X(archive_entry_size)                                                                      \
+	X(archive_entry_symlink)                                                                   \
+	X(archive_entry_uid)                                                                       \
+	X(archive_error_string)                                                                    \
+	X(archive_read_data)                                                                       \
+	X(archive_read_data_block)                                                                 \
+	X(archive_read_free)                                                                       \
+	X(archive_read_new)                                                                        \
+	X(archive_read_next_header)                                                                \
+	X(archive_read_open_fd)                                                                    \
+	X(archive_read_support_format_tar)                                                         \
+	X(archive_write_close)                                                                     \
+	X(archive_write_data)                                                                      \
+	X(archive_write_free)                                                                      \
+	X(archive_write_header)                                                                    \
+	X(archive_write_new)                                                                       \
+	X(archive_write_open)                                                                      \
+	X(archive_write_set_bytes_in_last_block)                                                   \
 	X(archive_write_set_format_pax_restricted)
 
 struct lazy_archive {
@@ -83,8 +83,10 @@ const struct lazy_archive *lazy_archive(void);
 #define archive_write_header (lazy_archive()->archive_write_header)
 #define archive_write_new (lazy_archive()->archive_write_new)
 #define archive_write_open (lazy_archive()->archive_write_open)
-#define archive_write_set_bytes_in_last_block (lazy_archive()->archive_write_set_bytes_in_last_block)
-#define archive_write_set_format_pax_restricted (lazy_archive()->archive_write_set_format_pax_restricted)
+#define archive_write_set_bytes_in_last_block                                                      \
+	(lazy_archive()->archive_write_set_bytes_in_last_block)
+#define archive_write_set_format_pax_restricted                                                    \
+	(lazy_archive()->archive_write_set_format_pax_restricted)
 #endif
 
 #endif

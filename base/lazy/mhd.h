@@ -7,19 +7,19 @@
 
 #include "base/lazylib.h"
 
-#define LAZY_MHD_FUNCTIONS(X) \
-	X(MHD_add_response_header) \
-	X(MHD_create_post_processor) \
-	X(MHD_create_response_from_buffer) \
-	X(MHD_destroy_post_processor) \
-	X(MHD_destroy_response) \
-	X(MHD_get_connection_info) \
-	X(MHD_get_daemon_info) \
-	X(MHD_lookup_connection_value) \
-	X(MHD_post_process) \
-	X(MHD_queue_response) \
-	X(MHD_quiesce_daemon) \
-	X(MHD_start_daemon) \
+#define LAZY_MHD_FUNCTIONS(X)                                                                      \
+	X(MHD_add_response_header)                                                                 \
+	X(MHD_create_post_processor)                                                               \
+	X(MHD_create_response_from_buffer)                                                         \
+	X(MHD_destroy_post_processor)                                                              \
+	X(MHD_destroy_response)                                                                    \
+	X(MHD_get_connection_info)                                                                 \
+	X(MHD_get_daemon_info)                                                                     \
+	X(MHD_lookup_connection_value)                                                             \
+	X(MHD_post_process)                                                                        \
+	X(MHD_queue_response)                                                                      \
+	X(MHD_quiesce_daemon)                                                                      \
+	X(MHD_start_daemon)                                                                        \
 	X(MHD_stop_daemon)
 
 struct lazy_mhd {

@@ -8,10 +8,10 @@
 
 #include "base/lazylib.h"
 
-#define LAZY_XML_FUNCTIONS(X) \
-	X(xmlDocGetRootElement) \
-	X(xmlFreeDoc) \
-	X(xmlNodeGetContent) \
+#define LAZY_XML_FUNCTIONS(X)                                                                      \
+	X(xmlDocGetRootElement)                                                                    \
+	X(xmlFreeDoc)                                                                              \
+	X(xmlNodeGetContent)                                                                       \
 	X(xmlReadMemory)
 
 struct lazy_xml {

@@ -12,7 +12,8 @@
 
 Test(lazylib, calls_reach_the_library_opened_on_first_use)
 {
-	cr_assert_null(dlopen("libxml2.so.2", RTLD_NOW | RTLD_NOLOAD), "libxml2 was loaded at start");
+	cr_assert_null(dlopen("libxml2.so.2", RTLD_NOW | RTLD_NOLOAD),
+		       "libxml2 was loaded at start");
 	const char *text = "<Result><Key>a/b</Key></Result>";
 	xmlDoc *doc = xmlReadMemory(text, (int)strlen(text), "t.xml", NULL, XML_PARSE_NONET);
 	cr_assert_not_null(doc);
@@ -58,7 +59,8 @@ static void open_missing(void)
 
 static void look_up_missing(void)
 {
-	lazylib_symbol(lazylib_open("libxml2.so.2", "testing"), "libxml2.so.2", "xmlNoSuchFunction");
+	lazylib_symbol(lazylib_open("libxml2.so.2", "testing"), "libxml2.so.2",
+		       "xmlNoSuchFunction");
 }
 
 Test(lazylib, a_missing_library_is_named)
