@@ -8,10 +8,10 @@
 #define CAIRN_BACKUP_TRANSFER_H
 
 #include "base/error.h"
+#include "base/lazy/archive.h"
 #include "base/strbuf.h"
 #include "engine/drivers/docker/docker_api.h"
 
-#include "base/lazy/archive.h"
 #include <jansson.h>
 #include <stdbool.h>
 

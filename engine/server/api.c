@@ -9,6 +9,7 @@
 #include "engine/previews/previews.h"
 
 #include "base/alloc.h"
+#include "base/lazy/mhd.h"
 #include "engine/converge.h"
 #include "engine/reconcile.h"
 #include "engine/report.h"
@@ -17,7 +18,6 @@
 #include "policy/policy.h"
 
 #include <jansson.h>
-#include "base/lazy/mhd.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>

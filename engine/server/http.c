@@ -5,10 +5,10 @@
 #include "http.h"
 
 #include "base/alloc.h"
+#include "base/lazy/mhd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include "base/lazy/mhd.h"
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>

@@ -7,8 +7,8 @@
 #define CAIRN_SNAPSHOT_CATALOG_H
 
 #include "base/error.h"
-
 #include "base/lazy/pq.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -3,9 +3,9 @@
 #define CAIRN_SNAPSHOT_INTERNAL_H
 
 #include "storage.h"
+#include "base/lazy/pq.h"
 
 #include <jansson.h>
-#include "base/lazy/pq.h"
 
 /* The line between the schema before the data and after it in schema.sql. */
 #define POST_DATA_MARK "-- cairn: post-data\n"

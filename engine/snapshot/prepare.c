@@ -7,11 +7,11 @@
 #include "internal.h"
 
 #include "base/alloc.h"
+#include "base/lazy/pq.h"
 #include "base/strbuf.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
-#include "base/lazy/pq.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

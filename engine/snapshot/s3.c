@@ -2,12 +2,12 @@
 #include "s3.h"
 
 #include "base/alloc.h"
+#include "base/lazy/xml.h"
 #include "base/sha256.h"
 #include "base/strbuf.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include "base/lazy/xml.h"
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -9,12 +9,12 @@
 #include "subset.h"
 
 #include "base/alloc.h"
+#include "base/lazy/pq.h"
 #include "base/run.h"
-#include "base/strbuf.h"
 #include "base/sha256.h"
+#include "base/strbuf.h"
 
 #include <errno.h>
-#include "base/lazy/pq.h"
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,8 +6,8 @@
 #include "store_backend.h"
 #include "base/alloc.h"
 #include "base/strbuf.h"
-
 #include "base/lazy/pq.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,10 +4,10 @@
 #ifndef CAIRN_TEST_SNAPSHOT_PG_FIXTURE_H
 #define CAIRN_TEST_SNAPSHOT_PG_FIXTURE_H
 
+#include "base/lazy/pq.h"
 #include "base/strbuf.h"
 
 #include <criterion/criterion.h>
-#include "base/lazy/pq.h"
 #include <stdio.h>
 #include <stdlib.h>
 

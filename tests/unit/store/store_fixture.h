@@ -5,11 +5,11 @@
 #ifndef CAIRN_TEST_STORE_FIXTURE_H
 #define CAIRN_TEST_STORE_FIXTURE_H
 
+#include "base/lazy/pq.h"
 #include "engine/store/store.h"
 
 #include <criterion/criterion.h>
 #include <ftw.h>
-#include "base/lazy/pq.h"
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
