@@ -198,15 +198,12 @@ static void remove_orphans(struct docker *d)
 {
 	char host[256];
 	host_name(host, sizeof(host));
-	json_t *filters = json_pack("{s:[s]}", "label", "cairn.helper");
-	char *text = json_dumps(filters, JSON_COMPACT);
-	char *esc = curl_easy_escape(NULL, text, 0);
-	struct strbuf path = STRBUF_INIT;
-	strbuf_addf(&path, "/containers/json?all=1&filters=%s", esc);
+	char *path = docker_filtered_path("/containers/json?all=1",
+					  json_pack("{s:[s]}", "label", "cairn.helper"));
 	json_t *list = NULL;
 	long status;
 	struct error ignored = ERROR_INIT;
-	if (docker_request(d, "GET", strbuf_cstr(&path), NULL, &list, &status, &ignored) == 0) {
+	if (docker_request(d, "GET", path, NULL, &list, &status, &ignored) == 0) {
 		size_t i;
 		json_t *c;
 		json_array_foreach(list, i, c)
@@ -223,10 +220,7 @@ static void remove_orphans(struct docker *d)
 	}
 	error_clear(&ignored);
 	json_decref(list);
-	strbuf_release(&path);
-	curl_free(esc);
-	free(text);
-	json_decref(filters);
+	free(path);
 }
 
 int helper_create(struct docker *d, const struct helper *h, char **id, struct error *err)

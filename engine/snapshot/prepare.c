@@ -74,17 +74,10 @@ char *snapshot_image_name(const char *dataset, const char *id)
 static int list_labelled(struct docker *d, const char *path, const char *label, json_t **out,
 			 struct error *err)
 {
-	json_t *filters = json_pack("{s:[s]}", "label", label);
-	char *text = json_dumps(filters, JSON_COMPACT);
-	json_decref(filters);
-	char *esc = curl_easy_escape(NULL, text, 0);
-	free(text);
-	struct strbuf url = STRBUF_INIT;
-	strbuf_addf(&url, "%s?filters=%s", path, esc);
-	curl_free(esc);
+	char *url = docker_filtered_path(path, json_pack("{s:[s]}", "label", label));
 	long status;
-	int rc = docker_request(d, "GET", strbuf_cstr(&url), NULL, out, &status, err);
-	strbuf_release(&url);
+	int rc = docker_request(d, "GET", url, NULL, out, &status, err);
+	free(url);
 	return rc;
 }
 

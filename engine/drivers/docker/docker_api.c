@@ -1190,6 +1190,32 @@ int docker_demux_feed(struct docker_demux *dm, const char *data, size_t len, doc
 	return 0;
 }
 
+char *docker_filtered_path(const char *path, json_t *filters)
+{
+	char *text = json_dumps(filters, JSON_COMPACT);
+	json_decref(filters);
+	char *esc = curl_easy_escape(NULL, text ? text : "{}", 0);
+	free(text);
+	struct strbuf url = STRBUF_INIT;
+	strbuf_addf(&url, "%s%cfilters=%s", path, strchr(path, '?') ? '&' : '?', esc ? esc : "");
+	curl_free(esc);
+	return strbuf_detach(&url);
+}
+
+static int print_stream(void *ctx, int stream, const char *data, size_t len)
+{
+	FILE *f = stream == 2 ? stderr : stdout;
+	if (fwrite(data, 1, len, f) != len)
+		return -1;
+	fflush(f);
+	return 0;
+}
+
+int docker_demux_print(void *ctx, const char *data, size_t len)
+{
+	return docker_demux_feed(ctx, data, len, print_stream, NULL);
+}
+
 struct output {
 	struct docker_demux dm;
 	struct strbuf *out;

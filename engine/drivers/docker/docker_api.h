@@ -83,6 +83,15 @@ struct docker_demux {
 typedef int (*docker_demux_fn)(void *ctx, int stream, const char *data, size_t len);
 int docker_demux_feed(struct docker_demux *dm, const char *data, size_t len, docker_demux_fn fn,
 		      void *ctx);
+/* PATH?filters=FILTERS (or &filters= when PATH has a query already), the
+ * filters as URL-escaped compact JSON: the form of every list call. Takes
+ * filters; the path is the caller's to free. */
+char *docker_filtered_path(const char *path, json_t *filters);
+
+/* A docker_stream reader for `cairn logs`: demultiplexes with the struct
+ * docker_demux in ctx and writes stream 1 to stdout and 2 to stderr as it
+ * comes. */
+int docker_demux_print(void *ctx, const char *data, size_t len);
 
 /* A container's output (GET /containers/{id}/logs, demultiplexed) appended
  * to out: all of its stdout (tail 0, stdout_only), or the last tail lines

@@ -19,7 +19,6 @@
 #include "engine/instance_graph.h"
 #include "engine/snapshot/prepare.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,17 +161,11 @@ static const char *label_of(const json_t *obj, const char *label)
 /* GET path?filters={"label":["cairn.cluster=NAME"]} */
 static int list_labelled(struct driver *d, const char *path, json_t **out, struct error *err)
 {
-	json_t *filter = json_pack("{s:[s+]}", "label", "cairn.cluster=", d->name);
-	char *text = json_dumps(filter, JSON_COMPACT);
-	json_decref(filter);
-	char *esc = curl_easy_escape(NULL, text, 0);
-	free(text);
-	struct strbuf url = STRBUF_INIT;
-	strbuf_addf(&url, "%s%cfilters=%s", path, strchr(path, '?') ? '&' : '?', esc);
-	curl_free(esc);
+	char *url =
+		docker_filtered_path(path, json_pack("{s:[s+]}", "label", "cairn.cluster=", d->name));
 	long status = 0;
-	int rc = docker_request(d->api, "GET", strbuf_cstr(&url), NULL, out, &status, err);
-	strbuf_release(&url);
+	int rc = docker_request(d->api, "GET", url, NULL, out, &status, err);
+	free(url);
 	if (rc < 0)
 		return error_wrap(err, "cluster %s: observing", d->name);
 	return 0;
@@ -490,19 +483,13 @@ static int created_cmp(const void *a, const void *b)
  * before any container of this apply names it. */
 static int keep_one_network(struct driver *d, const char *key, bool *transient, struct error *err)
 {
-	json_t *filter = json_pack("{s:[s+, s+]}", "label", "cairn.cluster=", d->name,
-				   "cairn.instance=", key);
-	char *text = json_dumps(filter, JSON_COMPACT);
-	json_decref(filter);
-	char *esc = curl_easy_escape(NULL, text, 0);
-	free(text);
-	struct strbuf url = STRBUF_INIT;
-	strbuf_addf(&url, "/networks?filters=%s", esc);
-	curl_free(esc);
+	char *url = docker_filtered_path("/networks",
+					 json_pack("{s:[s+, s+]}", "label", "cairn.cluster=", d->name,
+						   "cairn.instance=", key));
 	json_t *list = NULL;
 	long st;
-	int rc = call(d, "GET", strbuf_cstr(&url), NULL, &list, &st, transient, err);
-	strbuf_release(&url);
+	int rc = call(d, "GET", url, NULL, &list, &st, transient, err);
+	free(url);
 	size_t n = json_array_size(list);
 	if (rc == 0 && n > 1) {
 		json_t **nets = xmalloc(n * sizeof(*nets));
@@ -1330,25 +1317,6 @@ static int docker_driver_plan(struct driver *d, const struct desired *want, stru
 
 /* ---- logs ---- */
 
-struct logs_ctx {
-	struct docker_demux dm;
-};
-
-static int write_stream(void *ctx, int stream, const char *data, size_t len)
-{
-	FILE *f = stream == 2 ? stderr : stdout;
-	if (fwrite(data, 1, len, f) != len)
-		return -1;
-	fflush(f);
-	return 0;
-}
-
-static int feed_logs(void *ctx, const char *data, size_t len)
-{
-	struct logs_ctx *lc = ctx;
-	return docker_demux_feed(&lc->dm, data, len, write_stream, NULL);
-}
-
 static int docker_driver_logs(struct driver *d, const char *key, bool follow, struct error *err)
 {
 	size_t n;
@@ -1357,9 +1325,9 @@ static int docker_driver_logs(struct driver *d, const char *key, bool follow, st
 		return error_set(err, "instance %s has no container on cluster %s", key, d->name);
 	struct strbuf p = STRBUF_INIT;
 	strbuf_addf(&p, "/containers/%s/logs?stdout=1&stderr=1%s", o->id, follow ? "&follow=1" : "");
-	struct logs_ctx lc = { 0 };
+	struct docker_demux dm = { 0 };
 	long st;
-	int rc = docker_stream(d->api, strbuf_cstr(&p), 0, feed_logs, &lc, &st, err);
+	int rc = docker_stream(d->api, strbuf_cstr(&p), 0, docker_demux_print, &dm, &st, err);
 	strbuf_release(&p);
 	return rc;
 }

@@ -159,15 +159,9 @@ static const char *label_of(const json_t *obj, const char *label)
 static int list(struct driver *d, const char *path, json_t *filters, json_t **out,
 		struct error *err)
 {
-	char *text = json_dumps(filters, JSON_COMPACT);
-	json_decref(filters);
-	char *esc = curl_easy_escape(NULL, text, 0);
-	free(text);
-	struct strbuf url = STRBUF_INIT;
-	strbuf_addf(&url, "%s?filters=%s", path, esc);
-	curl_free(esc);
-	int rc = call(d, "GET", strbuf_cstr(&url), NULL, out, NULL, NULL, err);
-	strbuf_release(&url);
+	char *url = docker_filtered_path(path, filters);
+	int rc = call(d, "GET", url, NULL, out, NULL, NULL, err);
+	free(url);
 	return rc;
 }
 
@@ -1170,20 +1164,6 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 
 /* ---- logs ---- */
 
-static int write_stream(void *ctx, int stream, const char *data, size_t len)
-{
-	FILE *f = stream == 2 ? stderr : stdout;
-	if (fwrite(data, 1, len, f) != len)
-		return -1;
-	fflush(f);
-	return 0;
-}
-
-static int feed_logs(void *ctx, const char *data, size_t len)
-{
-	return docker_demux_feed(ctx, data, len, write_stream, NULL);
-}
-
 /* The output of every task of the instance's service, as Swarm gathers it. */
 static int swarm_driver_logs(struct driver *d, const char *key, bool follow, struct error *err)
 {
@@ -1198,7 +1178,7 @@ static int swarm_driver_logs(struct driver *d, const char *key, bool follow, str
 	strbuf_addf(&p, "/services/%s/logs?stdout=1&stderr=1%s", o->id, follow ? "&follow=1" : "");
 	struct docker_demux dm = { 0 };
 	long st;
-	int rc = docker_stream(api, strbuf_cstr(&p), 0, feed_logs, &dm, &st, err);
+	int rc = docker_stream(api, strbuf_cstr(&p), 0, docker_demux_print, &dm, &st, err);
 	strbuf_release(&p);
 	return rc;
 }
