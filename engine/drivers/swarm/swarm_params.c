@@ -334,6 +334,9 @@ static void cluster_also(struct param_walk *w, const void *config)
 	else if (!one && !many)
 		param_error(w, config, "config needs 'endpoints' (the managers' Engine API endpoints, "
 				       "tried in order) or 'endpoint'");
+	else if (many && param_is_list(w, many) && param_len(w, many) == 0)
+		param_error(w, many, "endpoints lists no manager: name at least one manager's Engine "
+				     "API endpoint");
 	const void *nginx = param_get(w, config, "nginx");
 	if (nginx)
 		param_error(w, nginx, "nginx routes to one engine's ports: it is for docker clusters, "

@@ -98,6 +98,9 @@ Test(swarm_params, cluster_config_names_its_managers)
 	       "  config: {endpoints: [http://x]}\n",
 	       "endpoints[0] must be unix:///path");
 	expect("- kind: cluster\n  metadata: {namespace: system, name: s}\n  type: swarm\n"
+	       "  config: {endpoints: []}\n",
+	       "endpoints lists no manager");
+	expect("- kind: cluster\n  metadata: {namespace: system, name: s}\n  type: swarm\n"
 	       "  config: {endpoint: unix:///a, nginx: {file: /x.conf}}\n",
 	       "nginx routes to one engine's ports");
 	expect("- kind: cluster\n  metadata: {namespace: system, name: s}\n  type: swarm\n"
