@@ -10,14 +10,17 @@
 #include "base/strbuf.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <string.h>
 
-/* What "runs" on the fake cluster, across converges: instance keys. */
+/* What "runs" on the fake cluster, across converges: instance keys. The
+ * executor runs independent actions at once, so the actions take the lock. */
 static struct {
 	char *keys[16];
 	size_t n;
 	int opened, closed;
 } running;
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct driver {
 	struct observed seen[16];
@@ -55,18 +58,23 @@ static const struct observed *fake_list(struct driver *d, size_t *n)
 
 static int fake_create(void *ctx, const struct exec_call *call, bool *transient, struct error *err)
 {
+	pthread_mutex_lock(&running_lock);
 	running.keys[running.n++] = xstrdup(ctx);
+	pthread_mutex_unlock(&running_lock);
 	return 0;
 }
 
 static int fake_delete(void *ctx, const struct exec_call *call, bool *transient, struct error *err)
 {
+	pthread_mutex_lock(&running_lock);
 	for (size_t i = 0; i < running.n; i++)
 		if (strcmp(running.keys[i], ctx) == 0) {
 			free(running.keys[i]);
 			running.keys[i] = running.keys[--running.n];
+			pthread_mutex_unlock(&running_lock);
 			return 0;
 		}
+	pthread_mutex_unlock(&running_lock);
 	return error_set(err, "%s does not run", (const char *)ctx);
 }
 
