@@ -18,9 +18,9 @@ static const char serve_usage[] =
 	"request goes to stderr.\n"
 	"\n"
 	"  --config FILE        YAML: listen, state, users, secrets, public_url,\n"
-	"                       threads, timeout, workers, max_body, max_connections,\n"
-	"                       max_connections_per_client, and the previews'\n"
-	"                       github, repositories, expiry, domain\n"
+	"                       threads, timeout, workers, job_lease, max_body,\n"
+	"                       max_connections, max_connections_per_client, and the\n"
+	"                       previews' github, repositories, expiry, domain\n"
 	"  --listen ADDR:PORT   default 127.0.0.1:8470 (port 0: any free port)\n"
 	"  --state, --users, --secrets   as for every command (CAIRN_STATE, ...)\n";
 

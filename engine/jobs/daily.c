@@ -46,7 +46,10 @@ struct tick {
 	int minute;
 };
 
-/* Queues the item when its time has come and it was not queued today. */
+/* Queues the item when its time has come and it was not queued today. The
+ * day is claimed and the job queued in one transaction: of several servers
+ * only the one that advances the day queues it, and a failure in between
+ * leaves neither. */
 static void consider(void *ctx, const char *id, int minute)
 {
 	struct tick *t = ctx;
@@ -55,27 +58,29 @@ static void consider(void *ctx, const char *id, int minute)
 	struct strbuf fact = STRBUF_INIT, key = STRBUF_INIT;
 	strbuf_addf(&fact, "%s-scheduled:%s", t->task->name, id);
 	strbuf_addf(&key, "%s:%s", t->task->name, id);
+	json_t *p = json_pack("{s:s, s:s}", t->task->name, id, "day", t->today);
+	char *text = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
 	struct error err = ERROR_INIT;
-	char *last = NULL;
-	if (store_kv_get(t->s, strbuf_cstr(&fact), &last, &err) == 0 &&
-	    (!last || strcmp(last, t->today) != 0)) {
-		json_t *p = json_pack("{s:s, s:s}", t->task->name, id, "day", t->today);
-		char *text = json_dumps(p, JSON_COMPACT);
-		json_decref(p);
-		long long job = 0;
-		/* queued, then remembered: a failure in between queues it twice
-		 * (the work is idempotent), never not at all */
-		if (jobs_enqueue(t->d->jobs, t->s, t->task->job, strbuf_cstr(&key), text, false, &job,
-				 &err) == 0 &&
-		    store_kv_set(t->s, strbuf_cstr(&fact), t->today, &err) == 0)
-			dlog("queued %s of %s (schedule %02d:%02d): job %lld", t->task->job, id,
-			     minute / 60, minute % 60, job);
-		free(text);
+	bool won = false;
+	long long job = 0;
+	if (store_work_begin(t->s, &err) == 0) {
+		if (store_kv_advance(t->s, strbuf_cstr(&fact), t->today, &won, &err) == 0 && won)
+			store_job_enqueue(t->s, t->task->job, strbuf_cstr(&key), text, false, &job, &err);
+		if (err.msg)
+			store_work_abort(t->s);
+		else
+			store_work_commit(t->s, &err);
 	}
-	if (err.msg)
+	if (err.msg) {
 		dlog("%s of %s: %s", t->task->job, id, error_msg(&err));
+	} else if (won) {
+		jobs_wake(t->d->jobs);
+		dlog("queued %s of %s (schedule %02d:%02d): job %lld", t->task->job, id, minute / 60,
+		     minute % 60, job);
+	}
 	error_clear(&err);
-	free(last);
+	free(text);
 	strbuf_release(&fact);
 	strbuf_release(&key);
 }

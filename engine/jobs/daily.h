@@ -4,7 +4,7 @@
  * key "<name>:<id>", payload {"<name>": id, "day": "YYYY-MM-DD"}. The store
  * fact "<name>-scheduled:<id>" holds the day: a server started after the
  * time catches up at once, and an item runs once a day whatever the number
- * of servers. Datasets (demos) and dependencies' backups use it. */
+ * of servers (the one that advances the day queues the job). Datasets (demos) and dependencies' backups use it. */
 #ifndef CAIRN_JOBS_DAILY_H
 #define CAIRN_JOBS_DAILY_H
 

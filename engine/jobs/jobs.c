@@ -1,17 +1,21 @@
 /* The job runner: worker threads, each with its own store connection, claim
  * due jobs from the store, run the handler of their kind and record the
- * outcome (done, retry after a backoff, failed, cancelled). Scheduling across
+ * outcome (done, retry after a backoff, failed, cancelled); a heartbeat
+ * thread renews the leases of the jobs this server runs. Scheduling across
  * keys and processes is the store's (store_job_claim); this file only runs. */
 #include "jobs.h"
 
 #include "base/alloc.h"
+#include "base/sleeper.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 /* How often a running handler's job_cancelled() asks the store. */
 #define CANCEL_CHECK_MS 200
@@ -45,6 +49,12 @@ struct jobs {
 	struct worker *workers;
 	unsigned nworkers;
 	struct jobs_stats stats;
+
+	char owner[128];
+	struct store *beat_store; /* the heartbeat's connection */
+	struct sleeper beat;
+	pthread_t beat_thread;
+	bool beat_running;
 };
 
 struct job_run {
@@ -53,6 +63,7 @@ struct job_run {
 	long long id;
 	long long checked_ms;
 	bool cancelled;
+	bool lost; /* another server took the job over */
 };
 
 static long long now_ms(clockid_t clock)
@@ -95,10 +106,12 @@ bool job_cancelled(struct job_run *run)
 		error_clear(&err);
 		return false;
 	}
-	if (found) {
-		run->cancelled = job.cancel_requested;
+	/* Gone, finished or run by someone else: the lease was lost. */
+	run->lost = !found || job.status != STORE_JOB_RUNNING || !job.owner ||
+		    strcmp(job.owner, run->jobs->owner) != 0;
+	run->cancelled = run->lost || job.cancel_requested;
+	if (found)
 		store_job_release(&job);
-	}
 	return run->cancelled;
 }
 
@@ -119,6 +132,21 @@ int jobs_new(struct jobs **out, const struct jobs_options *o, struct error *err)
 		j->o.backoff_ms = 2000;
 	if (j->o.backoff_cap_ms <= 0)
 		j->o.backoff_cap_ms = 16000;
+	if (j->o.lease_s <= 0)
+		j->o.lease_s = 30;
+	/* The nonce tells this process from an earlier one with the same pid
+	 * (pid 1 in a container), whose leases must run out, not be renewed. */
+	char host[64] = "localhost";
+	unsigned char nonce[4] = { 0 };
+	gethostname(host, sizeof(host) - 1);
+	if (getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		memcpy(nonce, &ts.tv_nsec, sizeof(nonce));
+	}
+	snprintf(j->owner, sizeof(j->owner), "%s:%ld:%02x%02x%02x%02x", host, (long)getpid(),
+		 nonce[0], nonce[1], nonce[2], nonce[3]);
+	sleeper_init(&j->beat);
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -127,6 +155,11 @@ int jobs_new(struct jobs **out, const struct jobs_options *o, struct error *err)
 	pthread_condattr_destroy(&ca);
 	*out = j;
 	return 0;
+}
+
+const char *jobs_owner(const struct jobs *j)
+{
+	return j->owner;
 }
 
 void jobs_register(struct jobs *j, const char *kind, job_handler fn, void *ctx)
@@ -179,8 +212,9 @@ static void count(struct jobs *j, enum job_outcome outcome, double seconds)
 	pthread_mutex_unlock(&j->mu);
 }
 
-/* Records how a claimed job ended. */
-static void job_settle(struct worker *w, const struct store_job *job, enum job_outcome outcome,
+/* Records how a claimed job ended; -1 when it could not (the store is
+ * unreachable, or another server took the job over meanwhile). */
+static int job_settle(struct worker *w, const struct store_job *job, enum job_outcome outcome,
 		       const char *message)
 {
 	struct jobs *j = w->jobs;
@@ -190,22 +224,22 @@ static void job_settle(struct worker *w, const struct store_job *job, enum job_o
 	char buf[1024];
 	switch (outcome) {
 	case JOB_DONE:
-		rc = store_job_finish(s, job->id, STORE_JOB_DONE, message, &err);
+		rc = store_job_finish(s, job->id, j->owner, STORE_JOB_DONE, message, &err);
 		break;
 	case JOB_FAILED:
-		rc = store_job_finish(s, job->id, STORE_JOB_FAILED, message, &err);
+		rc = store_job_finish(s, job->id, j->owner, STORE_JOB_FAILED, message, &err);
 		fprintf(stderr, "jobs: job %lld (%s %s) failed: %s\n", job->id, job->kind, job->key,
 			message ? message : "no reason given");
 		break;
 	case JOB_CANCELLED:
-		rc = store_job_finish(s, job->id, STORE_JOB_CANCELLED,
+		rc = store_job_finish(s, job->id, j->owner, STORE_JOB_CANCELLED,
 				      message ? message : "superseded by a newer job", &err);
 		break;
 	case JOB_RETRY:
 		if ((unsigned)job->attempts >= j->o.max_attempts) {
 			snprintf(buf, sizeof(buf), "gave up after %d attempts: %s", job->attempts,
 				 message ? message : "no reason given");
-			rc = store_job_finish(s, job->id, STORE_JOB_FAILED, buf, &err);
+			rc = store_job_finish(s, job->id, j->owner, STORE_JOB_FAILED, buf, &err);
 			fprintf(stderr, "jobs: job %lld (%s %s) failed: %s\n", job->id, job->kind,
 				job->key, buf);
 			break;
@@ -216,7 +250,7 @@ static void job_settle(struct worker *w, const struct store_job *job, enum job_o
 			long long due = (now_ms(CLOCK_REALTIME) + delay + 999) / 1000;
 			snprintf(buf, sizeof(buf), "attempt %d failed, retrying in %llds: %s",
 				 job->attempts, (delay + 999) / 1000, message ? message : "no reason given");
-			rc = store_job_retry(s, job->id, due, buf, &err);
+			rc = store_job_retry(s, job->id, j->owner, due, buf, &err);
 		}
 		break;
 	}
@@ -225,6 +259,7 @@ static void job_settle(struct worker *w, const struct store_job *job, enum job_o
 			error_msg(&err));
 		error_clear(&err);
 	}
+	return rc;
 }
 
 static void job_run_one(struct worker *w, const struct store_job *job)
@@ -235,8 +270,8 @@ static void job_run_one(struct worker *w, const struct store_job *job)
 	if (!k) {
 		char buf[256];
 		snprintf(buf, sizeof(buf), "no handler for job kind '%s'", job->kind);
-		job_settle(w, job, JOB_FAILED, buf);
-		count(j, JOB_FAILED, 0);
+		if (job_settle(w, job, JOB_FAILED, buf) == 0)
+			count(j, JOB_FAILED, 0);
 		return;
 	}
 	struct job_run run = { .jobs = j, .store = w->store, .id = job->id,
@@ -252,12 +287,23 @@ static void job_run_one(struct worker *w, const struct store_job *job)
 	bool stop = j->stopping;
 	pthread_mutex_unlock(&j->mu);
 	/* Stopped by jobs_stop rather than by a newer job: the job stays
-	 * running in the store and the next jobs_start runs it again. */
+	 * running in the store until jobs_stop puts it back. */
 	if (outcome == JOB_CANCELLED && stop && !run.cancelled) {
 		error_clear(&err);
 		return;
 	}
-	job_settle(w, job, outcome, err.msg);
+	/* Taken over: the other server's run is the one that counts. */
+	if (run.lost || job_settle(w, job, outcome, err.msg) < 0) {
+		fprintf(stderr, "jobs: job %lld (%s %s): its outcome here is dropped: another server "
+				"took it over, or the store cannot be reached (its lease runs out then)\n",
+			job->id, job->kind, job->key);
+		pthread_mutex_lock(&j->mu);
+		j->stats.lost++;
+		j->stats.seconds += seconds;
+		pthread_mutex_unlock(&j->mu);
+		error_clear(&err);
+		return;
+	}
 	count(j, outcome, seconds);
 	error_clear(&err);
 }
@@ -278,7 +324,8 @@ static void *worker_main(void *arg)
 		struct store_job job;
 		bool found = false;
 		struct error err = ERROR_INIT;
-		if (store_job_claim(w->store, (long long)time(NULL), &job, &found, &err) < 0) {
+		if (store_job_claim(w->store, (long long)time(NULL), j->owner, j->o.lease_s, &job,
+				    &found, &err) < 0) {
 			fprintf(stderr, "jobs: cannot claim a job: %s\n", error_msg(&err));
 			error_clear(&err);
 		}
@@ -307,6 +354,24 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Renews this server's leases three times per lease, so a slow store or
+ * a missed beat does not lose them. */
+static void *heartbeat_main(void *arg)
+{
+	struct jobs *j = arg;
+	while (sleeper_nap(&j->beat, j->o.lease_s * 1000 / 3)) {
+		size_t n;
+		struct error err = ERROR_INIT;
+		if (store_job_renew(j->beat_store, j->owner, (long long)time(NULL) + j->o.lease_s, &n,
+				    &err) < 0) {
+			fprintf(stderr, "jobs: cannot renew the leases of running jobs: %s\n",
+				error_msg(&err));
+			error_clear(&err);
+		}
+	}
+	return NULL;
+}
+
 static void workers_close(struct jobs *j)
 {
 	for (unsigned i = 0; i < j->nworkers; i++)
@@ -314,6 +379,8 @@ static void workers_close(struct jobs *j)
 	free(j->workers);
 	j->workers = NULL;
 	j->nworkers = 0;
+	store_close(j->beat_store);
+	j->beat_store = NULL;
 }
 
 int jobs_start(struct jobs *j, struct error *err)
@@ -328,17 +395,26 @@ int jobs_start(struct jobs *j, struct error *err)
 		if (store_open(&j->workers[i].store, j->state, err) < 0)
 			goto fail;
 	}
+	if (store_open(&j->beat_store, j->state, err) < 0)
+		goto fail;
 	size_t requeued;
-	if (store_job_requeue_running(j->workers[0].store, &requeued, err) < 0) {
+	if (store_job_requeue_expired(j->workers[0].store, &requeued, err) < 0) {
 		error_wrap(err, "cannot requeue the jobs of a stopped server");
 		goto fail;
 	}
 	if (requeued)
-		fprintf(stderr, "jobs: requeued %zu job%s left running\n", requeued,
-			requeued == 1 ? "" : "s");
+		fprintf(stderr, "jobs: requeued %zu job%s whose server stopped renewing %s\n",
+			requeued, requeued == 1 ? "" : "s", requeued == 1 ? "its lease" : "their leases");
 	pthread_mutex_lock(&j->mu);
 	j->stopping = false;
 	pthread_mutex_unlock(&j->mu);
+	sleeper_restart(&j->beat);
+	int beat = pthread_create(&j->beat_thread, NULL, heartbeat_main, j);
+	if (beat != 0) {
+		error_set(err, "cannot start the jobs' heartbeat: %s", strerror(beat));
+		goto fail;
+	}
+	j->beat_running = true;
 	for (unsigned i = 0; i < j->nworkers; i++) {
 		int rc = pthread_create(&j->workers[i].thread, NULL, worker_main, &j->workers[i]);
 		if (rc != 0) {
@@ -382,6 +458,22 @@ void jobs_stop(struct jobs *j)
 	for (unsigned i = 0; i < j->nworkers; i++)
 		if (j->workers[i].running)
 			pthread_join(j->workers[i].thread, NULL);
+	sleeper_stop(&j->beat);
+	if (j->beat_running)
+		pthread_join(j->beat_thread, NULL);
+	j->beat_running = false;
+	/* What the handlers left running goes back to the queue now, rather
+	 * than when its lease runs out. */
+	size_t n;
+	struct error err = ERROR_INIT;
+	if (store_job_release_owned(j->workers[0].store, j->owner, &n, &err) < 0) {
+		fprintf(stderr, "jobs: cannot put back the running jobs (they are taken over when "
+				"their lease ends): %s\n",
+			error_msg(&err));
+		error_clear(&err);
+	} else if (n) {
+		fprintf(stderr, "jobs: put back %zu running job%s\n", n, n == 1 ? "" : "s");
+	}
 	workers_close(j);
 }
 
@@ -395,6 +487,7 @@ void jobs_free(struct jobs *j)
 	free(j->kinds);
 	pthread_cond_destroy(&j->cond);
 	pthread_mutex_destroy(&j->mu);
+	sleeper_destroy(&j->beat);
 	free(j->state);
 	free(j);
 }

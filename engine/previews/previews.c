@@ -963,7 +963,22 @@ out:
 
 /* ---- background loops ---- */
 
-/* Runs once(p, store) every ms until stopping, on its own store connection. */
+/* Whether this server runs the period of `name` that now falls in: of
+ * several servers sharing the store, the first to ask does. */
+static bool period_won(struct store *s, const char *name, long long ms, struct error *err)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long long period = ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) / ms;
+	char key[64], value[24];
+	snprintf(key, sizeof(key), "schedule:%s", name);
+	snprintf(value, sizeof(value), "%020lld", period); /* fixed width: byte order is number order */
+	bool won = false;
+	return store_kv_advance(s, key, value, &won, err) == 0 && won;
+}
+
+/* Runs once(p, store) every ms until stopping, on its own store connection,
+ * once per period across the servers sharing the store. */
 static void background_loop(struct previews *p, const char *name, long long ms,
 			    void (*once)(struct previews *p, struct store *s))
 {
@@ -975,7 +990,11 @@ static void background_loop(struct previews *p, const char *name, long long ms,
 			error_clear(&err);
 			continue;
 		}
-		once(p, s);
+		if (period_won(s, name, ms, &err))
+			once(p, s);
+		if (err.msg)
+			plog("%s: %s", name, error_msg(&err));
+		error_clear(&err);
 	}
 	store_close(s);
 }

@@ -636,12 +636,19 @@ static json_t *job_json(const struct store_job *j)
 	time_rfc3339(j->updated, updated, sizeof(updated));
 	time_rfc3339(j->not_before, due, sizeof(due));
 	json_t *payload = j->payload ? json_loads(j->payload, 0, NULL) : NULL;
-	return json_pack("{s:I, s:s, s:s, s:s, s:i, s:b, s:s, s:s, s:s, s:s?, s:o}", "id",
-			 (json_int_t)j->id, "kind", j->kind, "key", j->key, "status",
-			 store_job_status_name(j->status), "attempts", j->attempts,
-			 "cancel_requested", j->cancel_requested, "created", created, "updated",
-			 updated, "not_before", due, "message", j->message, "payload",
-			 payload ? payload : json_null());
+	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:i, s:b, s:s, s:s, s:s, s:s?, s:o, s:s?}", "id",
+			      (json_int_t)j->id, "kind", j->kind, "key", j->key, "status",
+			      store_job_status_name(j->status), "attempts", j->attempts,
+			      "cancel_requested", j->cancel_requested, "created", created, "updated",
+			      updated, "not_before", due, "message", j->message, "payload",
+			      payload ? payload : json_null(), "owner", j->owner);
+	/* The lease matters while the job runs: until then its server holds it. */
+	if (j->status == STORE_JOB_RUNNING) {
+		char lease[32];
+		time_rfc3339(j->lease_until, lease, sizeof(lease));
+		json_object_set_new(o, "lease_until", json_string(lease));
+	}
+	return o;
 }
 
 static int add_job(void *ctx, const struct store_job *j)

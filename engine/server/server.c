@@ -44,7 +44,7 @@ void server_config_release(struct server_config *c)
 }
 
 static const char *const server_keys[] = { "listen", "state", "users", "secrets", "public_url",
-					   "threads", "timeout", "workers", "max_body",
+					   "threads", "timeout", "workers", "job_lease", "max_body",
 					   "max_connections", "max_connections_per_client", NULL };
 /* Read by previews_config_load and demos_config_load from the same file. */
 static const char *const environment_keys[] = { "github", "repositories", "expiry", "domain",
@@ -76,7 +76,7 @@ static void unknown_key(struct diags *d, const struct ypair *p)
 	else
 		diags_add_at(d, p->key_pos,
 			     "unknown key '%s' in the server config (known: listen, state, users, "
-			     "secrets, public_url, threads, timeout, workers, max_body, "
+			     "secrets, public_url, threads, timeout, workers, job_lease, max_body, "
 			     "max_connections, max_connections_per_client, github, "
 			     "repositories, expiry, domain, demos)",
 			     p->key->s);
@@ -161,6 +161,11 @@ int server_config_load(struct server_config *c, const char *path, struct diags *
 		if (strcmp(k, "workers") == 0) {
 			if (number(v, k, 1, 64, &n, d) == 0)
 				c->workers = (unsigned)n;
+			continue;
+		}
+		if (strcmp(k, "job_lease") == 0) {
+			if (number(v, k, 1, 3600, &n, d) == 0)
+				c->job_lease = (unsigned)n;
 			continue;
 		}
 		if (strcmp(k, "max_connections") == 0) {
@@ -275,7 +280,8 @@ int server_run(const struct server_config *c, struct error *err)
 	}
 	if (check_inputs(c, err) < 0)
 		goto out;
-	struct jobs_options jo = { .state = c->state, .workers = c->workers };
+	struct jobs_options jo = { .state = c->state, .workers = c->workers,
+				   .lease_s = c->job_lease };
 	if (jobs_new(&jobs, &jo, err) < 0)
 		goto out;
 	struct diags d = DIAGS_INIT;

@@ -18,6 +18,7 @@ struct server_config {
 	unsigned threads; /* HTTP worker threads, default 4 */
 	unsigned timeout; /* seconds an idle or slow connection is kept, default 30 */
 	unsigned workers; /* job worker threads, default 2 */
+	unsigned job_lease; /* seconds a running job is held without a heartbeat, default 30 */
 	size_t max_body;  /* bytes, default 4 MiB */
 	unsigned max_connections; /* open at once, default 1000 */
 	unsigned max_per_client;  /* open at once from one address, default 64 */
@@ -26,7 +27,7 @@ struct server_config {
 #define SERVER_DEFAULT_LISTEN "127.0.0.1:8470"
 
 /* Reads the server's keys of a config file (listen, state, users, secrets,
- * public_url, threads, timeout, workers, max_body, max_connections,
+ * public_url, threads, timeout, workers, job_lease, max_body, max_connections,
  * max_connections_per_client; relative paths are
  * relative to the file's directory). The previews' sections (github,
  * repositories, expiry, domain) are left to previews_config_load; any other

@@ -81,6 +81,9 @@ static const char *const migrations[] = {
 	"CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated BIGINT NOT NULL);",
 	/* 3: where each object was written. */
 	"ALTER TABLE objects ADD COLUMN origin TEXT;",
+	/* 4: jobs are leased to the server running them. */
+	"ALTER TABLE jobs ADD COLUMN owner TEXT;"
+	"ALTER TABLE jobs ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -947,8 +950,9 @@ static int pg_delivery_claim(struct store *s, const char *source, const char *id
 	return rc;
 }
 
-#define JOB_COLUMNS \
-	"id, kind, key, payload, status, cancel_requested, attempts, not_before, created, updated, message"
+#define JOB_COLUMNS                                                                              \
+	"id, kind, key, payload, status, cancel_requested, attempts, not_before, created, updated, " \
+	"message, owner, lease_until"
 
 /* Row i of JOB_COLUMNS into heap copies. */
 static void job_row(PGresult *r, int i, struct store_job *out)
@@ -965,6 +969,8 @@ static void job_row(PGresult *r, int i, struct store_job *out)
 		.created = int_at(r, i, 8),
 		.updated = int_at(r, i, 9),
 		.message = text_or_null(r, i, 10),
+		.owner = text_or_null(r, i, 11),
+		.lease_until = int_at(r, i, 12),
 	};
 	/* The CHECK constraint keeps status one of the names. */
 	store_job_status_parse(PQgetvalue(r, i, 4), &j.status);
@@ -1018,26 +1024,54 @@ out:
 	return own_end(st, own, rc, err);
 }
 
-static int pg_job_claim(struct store *s, long long now, struct store_job *out, bool *found,
-			struct error *err)
+/* Puts running jobs back in the queue: owner's or, owner NULL, those whose
+ * lease ended before now. */
+static int requeue(struct pg_store *st, const char *owner, long long now, size_t *n,
+		   struct error *err)
+{
+	struct num t;
+	const char *p[2] = { num(&t, now), owner };
+	PGresult *r = owner ? query(st, "UPDATE jobs SET status = 'queued', not_before = $1,"
+					" updated = $1, owner = NULL,"
+					" message = 'put back by ' || owner || ' as it stopped'"
+					" WHERE status = 'running' AND owner = $2", 2, p)
+			    : query(st, "UPDATE jobs SET status = 'queued', not_before = $1,"
+					" updated = $1, owner = NULL, message = 'taken back: the lease of '"
+					" || COALESCE(owner, 'an older server') || ' ended'"
+					" WHERE status = 'running' AND lease_until < $1", 1, p);
+	int rc = 0;
+	if (!ok(r))
+		rc = fail(st, r, err, "cannot requeue running jobs");
+	else
+		*n = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	return rc;
+}
+
+static int pg_job_claim(struct store *s, long long now, const char *owner, long long lease_until,
+			struct store_job *out, bool *found, struct error *err)
 {
 	struct pg_store *st = of(s);
-	struct num n;
+	struct num n, l;
 	bool own;
+	size_t expired;
 	/* Claims serialize on the jobs lock: the choice below, made after the
 	 * previous claimer committed, sees its job running, so neither a job nor
 	 * a key is ever taken twice. A job is a candidate only when it is the
 	 * oldest unfinished one of its key. */
 	if (own_begin(st, LOCK_JOBS, &own, err) < 0)
 		return -1;
-	const char *p[1] = { num(&n, now) };
-	PGresult *r = query(st, "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated = $1"
+	if (requeue(st, NULL, now, &expired, err) < 0)
+		return own_end(st, own, -1, err);
+	const char *p[3] = { num(&n, now), owner, num(&l, lease_until) };
+	PGresult *r = query(st, "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
+				" updated = $1, owner = $2, lease_until = $3"
 				" WHERE id = (SELECT j.id FROM jobs j WHERE j.status = 'queued'"
 				"  AND j.not_before <= $1 AND NOT EXISTS (SELECT 1 FROM jobs o"
 				"   WHERE o.key = j.key AND (o.status = 'running'"
 				"    OR (o.status = 'queued' AND o.id < j.id)))"
 				"  ORDER BY j.id LIMIT 1)"
-				" RETURNING " JOB_COLUMNS, 1, p);
+				" RETURNING " JOB_COLUMNS, 3, p);
 	int rc = 0;
 	if (!ok(r)) {
 		rc = fail(st, r, err, "cannot claim a job");
@@ -1054,16 +1088,36 @@ static int pg_job_claim(struct store *s, long long now, struct store_job *out, b
 	return rc;
 }
 
-static int pg_job_finish(struct store *s, long long id, enum store_job_status status,
-			 const char *message, long long not_before, long long now, struct error *err)
+static int pg_job_renew(struct store *s, const char *owner, long long lease_until, long long now,
+			size_t *n, struct error *err)
+{
+	struct pg_store *st = of(s);
+	struct num l;
+	const char *p[2] = { owner, num(&l, lease_until) };
+	PGresult *r = query(st, "UPDATE jobs SET lease_until = $2"
+				" WHERE status = 'running' AND owner = $1", 2, p);
+	int rc = 0;
+	if (!ok(r))
+		rc = fail(st, r, err, "cannot renew the leases of running jobs");
+	else
+		*n = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	return rc;
+}
+
+static int pg_job_finish(struct store *s, long long id, const char *owner,
+			 enum store_job_status status, const char *message, long long not_before,
+			 long long now, struct error *err)
 {
 	struct pg_store *st = of(s);
 	struct num a, b, c;
-	const char *p[5] = { store_job_status_name(status), message, num(&a, now), num(&b, not_before),
-			     num(&c, id) };
+	const char *p[6] = { store_job_status_name(status), message, num(&a, now), num(&b, not_before),
+			     num(&c, id), owner };
+	/* A retry leaves the job to whoever claims it next; an end keeps who ran it. */
 	PGresult *r = query(st, "UPDATE jobs SET status = $1, message = $2, updated = $3,"
-				" not_before = CASE WHEN $1 = 'queued' THEN $4 ELSE not_before END"
-				" WHERE id = $5 AND status = 'running'", 5, p);
+				" not_before = CASE WHEN $1 = 'queued' THEN $4 ELSE not_before END,"
+				" owner = CASE WHEN $1 = 'queued' THEN NULL ELSE owner END"
+				" WHERE id = $5 AND status = 'running' AND owner = $6", 6, p);
 	if (!ok(r)) {
 		fail(st, r, err, "cannot update a job");
 		PQclear(r);
@@ -1073,13 +1127,16 @@ static int pg_job_finish(struct store *s, long long id, enum store_job_status st
 	PQclear(r);
 	if (changed)
 		return 0;
-	r = query(st, "SELECT status FROM jobs WHERE id = $1", 1, p + 4);
+	r = query(st, "SELECT status, owner FROM jobs WHERE id = $1", 1, p + 4);
 	if (!ok(r))
 		fail(st, r, err, "cannot read a job");
-	else if (PQntuples(r) > 0)
-		error_set(err, "job %lld is not running (it is %s)", id, PQgetvalue(r, 0, 0));
-	else
+	else if (PQntuples(r) == 0)
 		error_set(err, "job %lld does not exist", id);
+	else if (strcmp(PQgetvalue(r, 0, 0), "running") == 0)
+		error_set(err, "job %lld is run by %s now, not by %s", id,
+			  PQgetisnull(r, 0, 1) ? "nobody" : PQgetvalue(r, 0, 1), owner);
+	else
+		error_set(err, "job %lld is not running (it is %s)", id, PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return -1;
 }
@@ -1102,20 +1159,10 @@ static int pg_job_get(struct store *s, long long id, struct store_job *out, bool
 	return rc;
 }
 
-static int pg_job_requeue_running(struct store *s, long long now, size_t *n, struct error *err)
+static int pg_job_requeue(struct store *s, const char *owner, long long now, size_t *n,
+			  struct error *err)
 {
-	struct pg_store *st = of(s);
-	struct num t;
-	const char *p[1] = { num(&t, now) };
-	PGresult *r = query(st, "UPDATE jobs SET status = 'queued', not_before = $1, updated = $1"
-				" WHERE status = 'running'", 1, p);
-	int rc = 0;
-	if (!ok(r))
-		rc = fail(st, r, err, "cannot requeue running jobs");
-	else
-		*n = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
-	PQclear(r);
-	return rc;
+	return requeue(of(s), owner, now, n, err);
 }
 
 static int pg_job_list(struct store *s, size_t limit, store_job_fn fn, void *ctx, struct error *err)
@@ -1169,6 +1216,26 @@ static int pg_kv_get(struct store *s, const char *key, char **value, struct erro
 	return rc;
 }
 
+static int pg_kv_advance(struct store *s, const char *key, const char *value, long long now,
+			 bool *advanced, struct error *err)
+{
+	struct pg_store *st = of(s);
+	struct num n;
+	const char *p[3] = { key, value, num(&n, now) };
+	/* The row lock of ON CONFLICT makes a second caller wait, then see the
+	 * new value: only one of them advances it. */
+	PGresult *r = query(st, "INSERT INTO kv(key, value, updated) VALUES ($1, $2, $3)"
+				" ON CONFLICT (key) DO UPDATE SET value = $2, updated = $3"
+				" WHERE kv.value COLLATE \"C\" < $2 COLLATE \"C\"", 3, p);
+	int rc = 0;
+	if (!ok(r))
+		rc = fail(st, r, err, "cannot advance a value");
+	else
+		*advanced = strcmp(PQcmdTuples(r), "0") != 0;
+	PQclear(r);
+	return rc;
+}
+
 static int pg_kv_list(struct store *s, const char *prefix, store_kv_fn fn, void *ctx,
 		      struct error *err)
 {
@@ -1217,11 +1284,13 @@ const struct store_backend store_postgres = {
 	.delivery_claim = pg_delivery_claim,
 	.job_enqueue = pg_job_enqueue,
 	.job_claim = pg_job_claim,
+	.job_renew = pg_job_renew,
 	.job_finish = pg_job_finish,
 	.job_get = pg_job_get,
-	.job_requeue_running = pg_job_requeue_running,
+	.job_requeue = pg_job_requeue,
 	.job_list = pg_job_list,
 	.kv_set = pg_kv_set,
 	.kv_get = pg_kv_get,
+	.kv_advance = pg_kv_advance,
 	.kv_list = pg_kv_list,
 };

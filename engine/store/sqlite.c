@@ -77,6 +77,9 @@ static const char *const migrations[] = {
 	"  WITHOUT ROWID;",
 	/* 3: where each object was written. */
 	"ALTER TABLE objects ADD COLUMN origin TEXT;",
+	/* 4: jobs are leased to the server running them. */
+	"ALTER TABLE jobs ADD COLUMN owner TEXT;"
+	"ALTER TABLE jobs ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -849,8 +852,9 @@ static int sqlite_delivery_claim(struct store *s, const char *source, const char
 	return 0;
 }
 
-#define JOB_COLUMNS \
-	"id, kind, key, payload, status, cancel_requested, attempts, not_before, created, updated, message"
+#define JOB_COLUMNS                                                                              \
+	"id, kind, key, payload, status, cancel_requested, attempts, not_before, created, updated, " \
+	"message, owner, lease_until"
 
 /* A row of JOB_COLUMNS into heap copies. */
 static void job_row(sqlite3_stmt *q, struct store_job *out)
@@ -867,6 +871,8 @@ static void job_row(sqlite3_stmt *q, struct store_job *out)
 		.created = sqlite3_column_int64(q, 8),
 		.updated = sqlite3_column_int64(q, 9),
 		.message = text_or_null(q, 10),
+		.owner = text_or_null(q, 11),
+		.lease_until = sqlite3_column_int64(q, 12),
 	};
 	/* The CHECK constraint keeps status one of the names. */
 	store_job_status_parse(text(q, 4), &j.status);
@@ -922,19 +928,51 @@ out:
 	return own_end(st, own, rc, err);
 }
 
-static int sqlite_job_claim(struct store *s, long long now, struct store_job *out, bool *found,
+/* Puts running jobs back in the queue: owner's or, owner NULL, those whose
+ * lease ended before now. */
+static int requeue(struct sqlite_store *st, const char *owner, long long now, size_t *n,
+		   struct error *err)
+{
+	sqlite3_stmt *q;
+	if (prepare(st, &q, owner ? "UPDATE jobs SET status = 'queued', not_before = ?1,"
+				    " updated = ?1, owner = NULL,"
+				    " message = 'put back by ' || owner || ' as it stopped'"
+				    " WHERE status = 'running' AND owner = ?2"
+				  : "UPDATE jobs SET status = 'queued', not_before = ?1,"
+				    " updated = ?1, owner = NULL, message = 'taken back: the lease of '"
+				    " || COALESCE(owner, 'an older server') || ' ended'"
+				    " WHERE status = 'running' AND lease_until < ?1",
+		    err) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, now);
+	if (owner)
+		sqlite3_bind_text(q, 2, owner, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return fail(st, err, "cannot requeue running jobs");
+	*n = (size_t)sqlite3_changes(st->db);
+	return 0;
+}
+
+static int sqlite_job_claim(struct store *s, long long now, const char *owner,
+			    long long lease_until, struct store_job *out, bool *found,
 			    struct error *err)
 {
 	struct sqlite_store *st = of(s);
 	sqlite3_stmt *q = NULL;
 	bool own;
+	size_t expired;
 	int rc = -1;
 	/* BEGIN IMMEDIATE: the choice and the update happen under the write
 	 * lock, so two processes never claim the same job. A job is a candidate
 	 * only when it is the oldest unfinished one of its key. */
 	if (own_begin(st, &own, err) < 0)
 		return -1;
-	if (prepare(st, &q, "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated = ?1"
+	if (requeue(st, NULL, now, &expired, err) < 0)
+		goto out;
+	if (prepare(st, &q, "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
+			    " updated = ?1, owner = ?2, lease_until = ?3"
 			    " WHERE id = (SELECT j.id FROM jobs j WHERE j.status = 'queued'"
 			    "  AND j.not_before <= ?1 AND NOT EXISTS (SELECT 1 FROM jobs o"
 			    "   WHERE o.key = j.key AND (o.status = 'running'"
@@ -943,6 +981,8 @@ static int sqlite_job_claim(struct store *s, long long now, struct store_job *ou
 			    " RETURNING " JOB_COLUMNS, err) < 0)
 		goto out;
 	sqlite3_bind_int64(q, 1, now);
+	sqlite3_bind_text(q, 2, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, lease_until);
 	int step = sqlite3_step(q);
 	if (step == SQLITE_ROW) {
 		job_row(q, out);
@@ -967,15 +1007,38 @@ out:
 	return rc;
 }
 
-/* Why job id cannot be finished: it does not exist or is not running. */
-static int job_not_running(struct sqlite_store *st, long long id, struct error *err)
+static int sqlite_job_renew(struct store *s, const char *owner, long long lease_until,
+			    long long now, size_t *n, struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	if (prepare(st, &q, "UPDATE jobs SET lease_until = ?2 WHERE status = 'running' AND owner = ?1",
+		    err) < 0)
+		return -1;
+	sqlite3_bind_text(q, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, lease_until);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return fail(st, err, "cannot renew the leases of running jobs");
+	*n = (size_t)sqlite3_changes(st->db);
+	return 0;
+}
+
+/* Why job id cannot be finished by owner: it does not exist, is not
+ * running, or another owner took it over. */
+static int job_not_running(struct sqlite_store *st, long long id, const char *owner,
+			   struct error *err)
 {
 	sqlite3_stmt *q;
-	if (prepare(st, &q, "SELECT status FROM jobs WHERE id = ?", err) < 0)
+	if (prepare(st, &q, "SELECT status, owner FROM jobs WHERE id = ?", err) < 0)
 		return -1;
 	sqlite3_bind_int64(q, 1, id);
 	int rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW && strcmp(text(q, 0), "running") == 0)
+		error_set(err, "job %lld is run by %s now, not by %s", id,
+			  text_or_null(q, 1) ? text(q, 1) : "nobody", owner);
+	else if (rc == SQLITE_ROW)
 		error_set(err, "job %lld is not running (it is %s)", id, text(q, 0));
 	else if (rc == SQLITE_DONE)
 		error_set(err, "job %lld does not exist", id);
@@ -985,27 +1048,30 @@ static int job_not_running(struct sqlite_store *st, long long id, struct error *
 	return -1;
 }
 
-static int sqlite_job_finish(struct store *s, long long id, enum store_job_status status,
-			     const char *message, long long not_before, long long now,
-			     struct error *err)
+static int sqlite_job_finish(struct store *s, long long id, const char *owner,
+			     enum store_job_status status, const char *message, long long not_before,
+			     long long now, struct error *err)
 {
 	struct sqlite_store *st = of(s);
 	sqlite3_stmt *q;
+	/* A retry leaves the job to whoever claims it next; an end keeps who ran it. */
 	if (prepare(st, &q, "UPDATE jobs SET status = ?1, message = ?2, updated = ?3,"
-			    " not_before = CASE WHEN ?1 = 'queued' THEN ?4 ELSE not_before END"
-			    " WHERE id = ?5 AND status = 'running'", err) < 0)
+			    " not_before = CASE WHEN ?1 = 'queued' THEN ?4 ELSE not_before END,"
+			    " owner = CASE WHEN ?1 = 'queued' THEN NULL ELSE owner END"
+			    " WHERE id = ?5 AND status = 'running' AND owner = ?6", err) < 0)
 		return -1;
 	sqlite3_bind_text(q, 1, store_job_status_name(status), -1, SQLITE_STATIC);
 	bind_text_or_null(q, 2, message);
 	sqlite3_bind_int64(q, 3, now);
 	sqlite3_bind_int64(q, 4, not_before);
 	sqlite3_bind_int64(q, 5, id);
+	sqlite3_bind_text(q, 6, owner, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
 		return fail(st, err, "cannot update a job");
 	if (sqlite3_changes(st->db) == 0)
-		return job_not_running(st, id, err);
+		return job_not_running(st, id, owner, err);
 	return 0;
 }
 
@@ -1026,20 +1092,10 @@ static int sqlite_job_get(struct store *s, long long id, struct store_job *out, 
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(st, err, "cannot read a job");
 }
 
-static int sqlite_job_requeue_running(struct store *s, long long now, size_t *n, struct error *err)
+static int sqlite_job_requeue(struct store *s, const char *owner, long long now, size_t *n,
+			      struct error *err)
 {
-	struct sqlite_store *st = of(s);
-	sqlite3_stmt *q;
-	if (prepare(st, &q, "UPDATE jobs SET status = 'queued', not_before = ?1, updated = ?1"
-			    " WHERE status = 'running'", err) < 0)
-		return -1;
-	sqlite3_bind_int64(q, 1, now);
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE)
-		return fail(st, err, "cannot requeue running jobs");
-	*n = (size_t)sqlite3_changes(st->db);
-	return 0;
+	return requeue(of(s), owner, now, n, err);
 }
 
 static int sqlite_job_list(struct store *s, size_t limit, store_job_fn fn, void *ctx,
@@ -1097,6 +1153,27 @@ static int sqlite_kv_get(struct store *s, const char *key, char **value, struct 
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(st, err, "cannot get a value");
 }
 
+static int sqlite_kv_advance(struct store *s, const char *key, const char *value, long long now,
+			     bool *advanced, struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	/* One writer at a time: the comparison and the write are one step. */
+	if (prepare(st, &q, "INSERT INTO kv(key, value, updated) VALUES (?1, ?2, ?3)"
+			    " ON CONFLICT(key) DO UPDATE SET value = ?2, updated = ?3"
+			    " WHERE kv.value < ?2", err) < 0)
+		return -1;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, now);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return fail(st, err, "cannot advance a value");
+	*advanced = sqlite3_changes(st->db) > 0;
+	return 0;
+}
+
 static int sqlite_kv_list(struct store *s, const char *prefix, store_kv_fn fn, void *ctx,
 			  struct error *err)
 {
@@ -1144,11 +1221,13 @@ const struct store_backend store_sqlite = {
 	.delivery_claim = sqlite_delivery_claim,
 	.job_enqueue = sqlite_job_enqueue,
 	.job_claim = sqlite_job_claim,
+	.job_renew = sqlite_job_renew,
 	.job_finish = sqlite_job_finish,
 	.job_get = sqlite_job_get,
-	.job_requeue_running = sqlite_job_requeue_running,
+	.job_requeue = sqlite_job_requeue,
 	.job_list = sqlite_job_list,
 	.kv_set = sqlite_kv_set,
 	.kv_get = sqlite_kv_get,
+	.kv_advance = sqlite_kv_advance,
 	.kv_list = sqlite_kv_list,
 };

@@ -349,6 +349,7 @@ void store_job_copy(struct store_job *out, const struct store_job *row)
 	out->key = xstrdup(row->key);
 	out->payload = row->payload ? xstrdup(row->payload) : NULL;
 	out->message = row->message ? xstrdup(row->message) : NULL;
+	out->owner = row->owner ? xstrdup(row->owner) : NULL;
 }
 
 void store_job_release(struct store_job *j)
@@ -358,6 +359,7 @@ void store_job_release(struct store_job *j)
 	free((char *)j->key);
 	free((char *)j->payload);
 	free((char *)j->message);
+	free((char *)j->owner);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -371,27 +373,49 @@ int store_job_enqueue(struct store *s, const char *kind, const char *key, const 
 				       err);
 }
 
-int store_job_claim(struct store *s, long long now, struct store_job *out, bool *found,
-		    struct error *err)
+static int need_owner(const char *owner, struct error *err)
+{
+	return owner && *owner ? 0 : error_set(err, "a job's owner must be named");
+}
+
+int store_job_claim(struct store *s, long long now, const char *owner, long long lease_s,
+		    struct store_job *out, bool *found, struct error *err)
 {
 	memset(out, 0, sizeof(*out));
 	*found = false;
-	return s->backend->job_claim(s, now, out, found, err);
+	if (need_owner(owner, err) < 0)
+		return -1;
+	if (lease_s <= 0)
+		return error_set(err, "a job's lease must last at least a second, not %lld", lease_s);
+	return s->backend->job_claim(s, now, owner, now + lease_s, out, found, err);
 }
 
-int store_job_finish(struct store *s, long long id, enum store_job_status status,
+int store_job_renew(struct store *s, const char *owner, long long lease_until, size_t *n,
+		    struct error *err)
+{
+	*n = 0;
+	if (need_owner(owner, err) < 0)
+		return -1;
+	return s->backend->job_renew(s, owner, lease_until, (long long)time(NULL), n, err);
+}
+
+int store_job_finish(struct store *s, long long id, const char *owner, enum store_job_status status,
 		     const char *message, struct error *err)
 {
 	if (status != STORE_JOB_DONE && status != STORE_JOB_FAILED && status != STORE_JOB_CANCELLED)
 		return error_set(err, "cannot finish job %lld as %s (give done, failed or cancelled)", id,
 				 store_job_status_name(status));
-	return s->backend->job_finish(s, id, status, message, 0, (long long)time(NULL), err);
+	if (need_owner(owner, err) < 0)
+		return -1;
+	return s->backend->job_finish(s, id, owner, status, message, 0, (long long)time(NULL), err);
 }
 
-int store_job_retry(struct store *s, long long id, long long not_before, const char *message,
-		    struct error *err)
+int store_job_retry(struct store *s, long long id, const char *owner, long long not_before,
+		    const char *message, struct error *err)
 {
-	return s->backend->job_finish(s, id, STORE_JOB_QUEUED, message, not_before,
+	if (need_owner(owner, err) < 0)
+		return -1;
+	return s->backend->job_finish(s, id, owner, STORE_JOB_QUEUED, message, not_before,
 				      (long long)time(NULL), err);
 }
 
@@ -403,10 +427,18 @@ int store_job_get(struct store *s, long long id, struct store_job *out, bool *fo
 	return s->backend->job_get(s, id, out, found, err);
 }
 
-int store_job_requeue_running(struct store *s, size_t *n, struct error *err)
+int store_job_requeue_expired(struct store *s, size_t *n, struct error *err)
 {
 	*n = 0;
-	return s->backend->job_requeue_running(s, (long long)time(NULL), n, err);
+	return s->backend->job_requeue(s, NULL, (long long)time(NULL), n, err);
+}
+
+int store_job_release_owned(struct store *s, const char *owner, size_t *n, struct error *err)
+{
+	*n = 0;
+	if (need_owner(owner, err) < 0)
+		return -1;
+	return s->backend->job_requeue(s, owner, (long long)time(NULL), n, err);
 }
 
 int store_job_list(struct store *s, size_t limit, store_job_fn fn, void *ctx, struct error *err)
@@ -427,6 +459,15 @@ int store_kv_get(struct store *s, const char *key, char **value, struct error *e
 	if (!key || !*key)
 		return error_set(err, "cannot get a value without its key");
 	return s->backend->kv_get(s, key, value, err);
+}
+
+int store_kv_advance(struct store *s, const char *key, const char *value, bool *advanced,
+		     struct error *err)
+{
+	*advanced = false;
+	if (!key || !*key || !value)
+		return error_set(err, "cannot advance a value without its key and value");
+	return s->backend->kv_advance(s, key, value, (long long)time(NULL), advanced, err);
 }
 
 int store_kv_list(struct store *s, const char *prefix, store_kv_fn fn, void *ctx, struct error *err)

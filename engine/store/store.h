@@ -194,6 +194,8 @@ struct store_job {
 	int attempts;          /* claims so far */
 	long long not_before, created, updated; /* unix seconds */
 	const char *message;   /* last outcome or error, may be NULL */
+	const char *owner;     /* the server running it (store_job_claim), NULL when none */
+	long long lease_until; /* unix seconds: the owner's hold ends then unless renewed */
 };
 /* Queues a job due now. With supersede, the queued jobs of the same key are
  * cancelled ("superseded by job N") and a running one gets cancel_requested,
@@ -202,27 +204,35 @@ int store_job_enqueue(struct store *s, const char *kind, const char *key, const 
 		      bool supersede, long long *id, struct error *err);
 /* Claims the oldest queued job due at `now` whose key has no running job
  * (and no older queued job, so a key's jobs keep their order even while one
- * waits for a retry): it becomes running and its attempts grow by one.
+ * waits for a retry): it becomes running, held by owner until now + lease_s,
+ * and its attempts grow by one. Running jobs whose lease ended before now
+ * go back to the queue first (their server died): they are taken over.
  * Atomic across processes: a job is never claimed twice. *found false when
  * none is due. Fills out with heap copies (store_job_release). */
-int store_job_claim(struct store *s, long long now, struct store_job *out, bool *found,
+int store_job_claim(struct store *s, long long now, const char *owner, long long lease_s,
+		    struct store_job *out, bool *found, struct error *err);
+/* Extends to lease_until the lease of every job owner runs (a heartbeat);
+ * *n counts them. A job another server took over is no longer owner's. */
+int store_job_renew(struct store *s, const char *owner, long long lease_until, size_t *n,
 		    struct error *err);
-/* Ends a running job as done, failed or cancelled; message may be NULL. */
-int store_job_finish(struct store *s, long long id, enum store_job_status status,
+/* Ends a job owner runs as done, failed or cancelled; message may be NULL. */
+int store_job_finish(struct store *s, long long id, const char *owner, enum store_job_status status,
 		     const char *message, struct error *err);
-/* Puts a running job back in the queue, due at not_before (a retry).
+/* Puts a job owner runs back in the queue, due at not_before (a retry).
  * cancel_requested stays set, so whoever claims it next sees it. Finishing
- * or retrying a job that is not running is an error. */
-int store_job_retry(struct store *s, long long id, long long not_before, const char *message,
-		    struct error *err);
+ * or retrying a job that is not running, or that another owner took over,
+ * is an error. */
+int store_job_retry(struct store *s, long long id, const char *owner, long long not_before,
+		    const char *message, struct error *err);
 /* One job by id (heap copies); *found false when none. */
 int store_job_get(struct store *s, long long id, struct store_job *out, bool *found,
 		  struct error *err);
 void store_job_release(struct store_job *j);
-/* At server start: jobs left running by a server that died go back to the
- * queue, due now, their attempts kept; *n counts them. Every running job of
- * the store is requeued: call it only when no other server runs jobs. */
-int store_job_requeue_running(struct store *s, size_t *n, struct error *err);
+/* Running jobs whose lease ended before now go back to the queue, due now,
+ * their attempts kept; *n counts them (store_job_claim does it too). */
+int store_job_requeue_expired(struct store *s, size_t *n, struct error *err);
+/* A server that stops puts back the jobs it runs: due now, attempts kept. */
+int store_job_release_owned(struct store *s, const char *owner, size_t *n, struct error *err);
 typedef int (*store_job_fn)(void *ctx, const struct store_job *j);
 /* The newest `limit` jobs (0: all), newest first. */
 int store_job_list(struct store *s, size_t limit, store_job_fn fn, void *ctx, struct error *err);
@@ -232,6 +242,11 @@ int store_job_list(struct store *s, size_t limit, store_job_fn fn, void *ctx, st
 int store_kv_set(struct store *s, const char *key, const char *value, struct error *err);
 /* *value a heap copy (free() it), NULL when the key is absent. */
 int store_kv_get(struct store *s, const char *key, char **value, struct error *err);
+/* Sets key to value when it is absent or holds a smaller value (byte
+ * order): *advanced is true for the one caller, across processes and
+ * servers, that moved it. Schedules claim a period with it ("2026-12-06"). */
+int store_kv_advance(struct store *s, const char *key, const char *value, bool *advanced,
+		     struct error *err);
 /* Calls fn for every key that starts with prefix, in key order; a non-zero
  * return from fn stops the walk and is returned. */
 typedef int (*store_kv_fn)(void *ctx, const char *key, const char *value);

@@ -56,20 +56,29 @@ struct store_backend {
 			      bool *fresh, struct error *err);
 	int (*job_enqueue)(struct store *s, const char *kind, const char *key, const char *payload,
 			   bool supersede, long long now, long long *id, struct error *err);
-	int (*job_claim)(struct store *s, long long now, struct store_job *out, bool *found,
-			 struct error *err);
-	/* Ends a running job (status done, failed, cancelled) or, with retry,
-	 * puts it back in the queue due at not_before. */
-	int (*job_finish)(struct store *s, long long id, enum store_job_status status,
-			  const char *message, long long not_before, long long now, struct error *err);
+	/* Requeues expired leases, then claims, in one transaction. */
+	int (*job_claim)(struct store *s, long long now, const char *owner, long long lease_until,
+			 struct store_job *out, bool *found, struct error *err);
+	int (*job_renew)(struct store *s, const char *owner, long long lease_until, long long now,
+			 size_t *n, struct error *err);
+	/* Ends a job owner runs (status done, failed, cancelled) or, with
+	 * status queued, puts it back in the queue due at not_before. */
+	int (*job_finish)(struct store *s, long long id, const char *owner,
+			  enum store_job_status status, const char *message, long long not_before,
+			  long long now, struct error *err);
 	int (*job_get)(struct store *s, long long id, struct store_job *out, bool *found,
 		       struct error *err);
-	int (*job_requeue_running)(struct store *s, long long now, size_t *n, struct error *err);
+	/* Requeues the running jobs of owner or, owner NULL, those whose lease
+	 * ended before now. */
+	int (*job_requeue)(struct store *s, const char *owner, long long now, size_t *n,
+			   struct error *err);
 	int (*job_list)(struct store *s, size_t limit, store_job_fn fn, void *ctx, struct error *err);
 	/* value NULL deletes. */
 	int (*kv_set)(struct store *s, const char *key, const char *value, long long now,
 		      struct error *err);
 	int (*kv_get)(struct store *s, const char *key, char **value, struct error *err);
+	int (*kv_advance)(struct store *s, const char *key, const char *value, long long now,
+			  bool *advanced, struct error *err);
 	int (*kv_list)(struct store *s, const char *prefix, store_kv_fn fn, void *ctx,
 		       struct error *err);
 };

@@ -1,11 +1,12 @@
 /* The job runner against a real SQLite store: retries with backoff, giving
- * up, superseding, one job per key at a time, and resuming jobs a dead or
- * stopped server left running. */
+ * up, superseding, one job per key at a time, leases kept by the heartbeat,
+ * and resuming jobs a dead or stopped server left running. */
 #include "engine/jobs/jobs.h"
 
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,7 +250,7 @@ Test(jobs, one_key_at_a_time_different_keys_at_once)
 	jobs_free(j);
 }
 
-Test(jobs, job_of_a_dead_server_runs_after_restart)
+Test(jobs, job_of_a_dead_server_runs_when_its_lease_ends)
 {
 	calls = 0;
 	struct store *s = open_store();
@@ -258,7 +259,9 @@ Test(jobs, job_of_a_dead_server_runs_after_restart)
 	cr_assert_eq(store_job_enqueue(s, "pr", "pr:acme/shop#2", "\"go\"", true, &id, &err), 0);
 	struct store_job claimed;
 	bool found;
-	cr_assert_eq(store_job_claim(s, (long long)time(NULL), &claimed, &found, &err), 0);
+	long long t0 = (long long)time(NULL);
+	cr_assert_eq(store_job_claim(s, t0, "dead:1:00", 2, &claimed, &found, &err), 0, "%s",
+		     error_msg(&err));
 	cr_assert(found);
 	cr_assert_eq(claimed.id, id);
 	store_job_release(&claimed);
@@ -269,14 +272,16 @@ Test(jobs, job_of_a_dead_server_runs_after_restart)
 	start(j);
 	s = open_store();
 	struct store_job job = wait_status(s, id, STORE_JOB_DONE);
+	cr_expect_geq((long long)time(NULL), t0 + 3, "taken over only once the lease ended");
 	cr_expect_eq(job.attempts, 2);
+	cr_expect_str_eq(job.owner, jobs_owner(j));
 	cr_expect_eq(calls, 1);
 	store_job_release(&job);
 	store_close(s);
 	jobs_free(j);
 }
 
-Test(jobs, stop_leaves_job_running_for_next_start)
+Test(jobs, stop_puts_its_jobs_back)
 {
 	calls = 0;
 	struct jobs *j = new_jobs(1, 3);
@@ -290,21 +295,72 @@ Test(jobs, stop_leaves_job_running_for_next_start)
 	bool found;
 	struct error err = ERROR_INIT;
 	cr_assert_eq(store_job_get(s, id, &job, &found, &err), 0);
-	cr_expect_eq(job.status, STORE_JOB_RUNNING, "a stopped server's job stays running");
+	cr_expect_eq(job.status, STORE_JOB_QUEUED, "a stopped server's job is back in the queue");
+	cr_expect_null(job.owner);
+	char msg[200];
+	snprintf(msg, sizeof(msg), "put back by %s as it stopped", jobs_owner(j));
+	cr_expect_str_eq(job.message, msg);
 	store_job_release(&job);
 	struct jobs_stats st;
 	jobs_get_stats(j, &st);
 	cr_expect_eq(st.cancelled, 0);
 
-	/* The next start requeues it; it runs again (and waits again, so
-	 * supersede it with a quick one to finish). */
+	/* The next start runs it again (and it waits again, so supersede it
+	 * with a quick one to finish). */
 	start(j);
 	for (int i = 0; i < 1500 && calls < 2; i++)
 		usleep(10000);
-	cr_expect_eq(calls, 2, "the requeued job ran again");
+	cr_expect_eq(calls, 2, "the job put back ran again");
 	long long next = enqueue(j, s, "pr", "pr:acme/shop#3", "\"go\"", true);
 	store_job_release((struct store_job[]){ wait_status(s, id, STORE_JOB_CANCELLED) });
 	store_job_release((struct store_job[]){ wait_status(s, next, STORE_JOB_DONE) });
+	store_close(s);
+	jobs_free(j);
+}
+
+Test(jobs, the_heartbeat_keeps_a_lease_and_a_lost_one_cancels)
+{
+	calls = 0;
+	struct jobs_options o = { .state = db, .workers = 1, .lease_s = 1 };
+	struct jobs *j = NULL;
+	struct error err = ERROR_INIT;
+	cr_assert_eq(jobs_new(&j, &o, &err), 0, "%s", error_msg(&err));
+	jobs_register(j, "pr", waiter, NULL);
+	start(j);
+	struct store *s = open_store();
+	long long id = enqueue(j, s, "pr", "pr:acme/shop#4", "\"wait\"", false);
+	store_job_release((struct store_job[]){ wait_status(s, id, STORE_JOB_RUNNING) });
+	/* Three leases later, another server still cannot take it. */
+	usleep(3200000);
+	struct store_job job;
+	bool found;
+	cr_assert_eq(store_job_claim(s, (long long)time(NULL), "other:2:00", 30, &job, &found, &err),
+		     0, "%s", error_msg(&err));
+	cr_expect_not(found, "a renewed lease holds");
+	cr_assert_eq(store_job_get(s, id, &job, &found, &err), 0);
+	cr_expect_str_eq(job.owner, jobs_owner(j));
+	cr_expect_geq(job.lease_until, (long long)time(NULL));
+	store_job_release(&job);
+
+	/* Another server took it over (its lease had ended while this one
+	 * could not reach the store): the handler is cancelled and its
+	 * outcome dropped. */
+	sqlite3 *raw;
+	cr_assert_eq(sqlite3_open(db, &raw), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(raw, "UPDATE jobs SET owner = 'other:2:00'", NULL, NULL, NULL),
+		     SQLITE_OK);
+	sqlite3_close(raw);
+	struct jobs_stats st = { 0 };
+	for (int i = 0; i < 500 && !st.lost; i++) {
+		usleep(10000);
+		jobs_get_stats(j, &st);
+	}
+	cr_expect_eq(st.lost, 1);
+	cr_expect_eq(st.cancelled, 0);
+	cr_assert_eq(store_job_get(s, id, &job, &found, &err), 0);
+	cr_expect_eq(job.status, STORE_JOB_RUNNING, "the other server's run is left alone");
+	cr_expect_str_eq(job.owner, "other:2:00");
+	store_job_release(&job);
 	store_close(s);
 	jobs_free(j);
 }

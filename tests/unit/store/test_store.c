@@ -653,7 +653,7 @@ Test(store, newer_schema_is_refused)
 	store_raw_set_version(99);
 	char msg[2048];
 	snprintf(msg, sizeof(msg),
-		 "cannot open state database %s: it has schema version 99, newer than this cairn knows (3); upgrade cairn",
+		 "cannot open state database %s: it has schema version 99, newer than this cairn knows (4); upgrade cairn",
 		 db);
 	expect_open_error(db, msg);
 }

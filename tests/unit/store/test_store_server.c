@@ -214,19 +214,30 @@ static long long enqueue(struct store *s, const char *kind, const char *key, boo
  * slowly the machine runs. */
 #define LATER ((long long)time(NULL) + 600)
 
-/* Claims at `now`; returns the id claimed, 0 when none. */
-static long long claim(struct store *s, long long now)
+/* The owner the tests claim as, unless they name another. */
+#define OWNER "test:1:00"
+
+/* Claims at `now` as owner for lease_s; returns the id claimed, 0 when none. */
+static long long claim_as(struct store *s, long long now, const char *owner, long long lease_s)
 {
 	struct error err = ERROR_INIT;
 	struct store_job j;
 	bool found = true;
-	cr_assert_eq(store_job_claim(s, now, &j, &found, &err), 0, "%s", error_msg(&err));
+	cr_assert_eq(store_job_claim(s, now, owner, lease_s, &j, &found, &err), 0, "%s",
+		     error_msg(&err));
 	if (!found)
 		return 0;
 	cr_expect_eq(j.status, STORE_JOB_RUNNING);
+	cr_expect_str_eq(j.owner, owner);
+	cr_expect_eq(j.lease_until, now + lease_s);
 	long long id = j.id;
 	store_job_release(&j);
 	return id;
+}
+
+static long long claim(struct store *s, long long now)
+{
+	return claim_as(s, now, OWNER, 600);
 }
 
 static struct store_job get(struct store *s, long long id)
@@ -242,7 +253,7 @@ static struct store_job get(struct store *s, long long id)
 static void finish(struct store *s, long long id, enum store_job_status status, const char *msg)
 {
 	struct error err = ERROR_INIT;
-	cr_assert_eq(store_job_finish(s, id, status, msg, &err), 0, "%s", error_msg(&err));
+	cr_assert_eq(store_job_finish(s, id, OWNER, status, msg, &err), 0, "%s", error_msg(&err));
 }
 
 static int count_job(void *ctx, const struct store_job *j)
@@ -336,7 +347,11 @@ Test(store_server, a_retried_job_waits_for_its_time_and_blocks_its_key)
 	long long now = LATER;
 	long long a = enqueue(s, "reconcile", "k", false);
 	cr_assert_eq(claim(s, now), a);
-	cr_assert_eq(store_job_retry(s, a, now + 60, "docker is down", &err), 0, "%s", error_msg(&err));
+	cr_assert_eq(store_job_retry(s, a, OWNER, now + 60, "docker is down", &err), 0, "%s",
+		     error_msg(&err));
+	struct store_job r = get(s, a);
+	cr_expect_null(r.owner, "a job waiting for its retry belongs to no server");
+	store_job_release(&r);
 	long long b = enqueue(s, "reconcile", "k", false);
 
 	cr_expect_eq(claim(s, now + 59), 0, "a is not due, and b comes after it");
@@ -360,22 +375,27 @@ Test(store_server, only_running_jobs_finish)
 	struct store *s = open_store(db);
 	struct error err = ERROR_INIT;
 	long long a = enqueue(s, "reconcile", "k", false);
-	cr_expect_eq(store_job_finish(s, a, STORE_JOB_DONE, NULL, &err), -1);
+	cr_expect_eq(store_job_finish(s, a, OWNER, STORE_JOB_DONE, NULL, &err), -1);
 	char msg[128];
 	snprintf(msg, sizeof(msg), "job %lld is not running (it is queued)", a);
 	cr_expect_str_eq(error_msg(&err), msg);
-	cr_expect_eq(store_job_retry(s, 4242, 0, NULL, &err), -1);
+	cr_expect_eq(store_job_retry(s, 4242, OWNER, 0, NULL, &err), -1);
 	cr_expect_str_eq(error_msg(&err), "job 4242 does not exist");
-	cr_expect_eq(store_job_finish(s, a, STORE_JOB_RUNNING, NULL, &err), -1);
+	cr_expect_eq(store_job_finish(s, a, OWNER, STORE_JOB_RUNNING, NULL, &err), -1);
 	snprintf(msg, sizeof(msg), "cannot finish job %lld as running (give done, failed or cancelled)", a);
 	cr_expect_str_eq(error_msg(&err), msg);
 	long long id;
 	cr_expect_eq(store_job_enqueue(s, "reconcile", "", NULL, false, &id, &err), -1);
 	cr_expect_str_eq(error_msg(&err), "cannot queue a job without its kind and key");
+	bool found = true;
+	struct store_job j;
+	cr_expect_eq(store_job_claim(s, LATER, "", 30, &j, &found, &err), -1);
+	cr_expect_str_eq(error_msg(&err), "a job's owner must be named");
+	cr_expect_eq(store_job_claim(s, LATER, OWNER, 0, &j, &found, &err), -1);
+	cr_expect_str_eq(error_msg(&err), "a job's lease must last at least a second, not 0");
 	error_clear(&err);
 
-	struct store_job j;
-	bool found = true;
+	found = true;
 	cr_assert_eq(store_job_get(s, 4242, &j, &found, &err), 0);
 	cr_expect_not(found);
 	store_close(s);
@@ -416,7 +436,7 @@ Test(store_server, the_newest_job_of_a_key_supersedes_the_others)
 	store_close(s);
 }
 
-Test(store_server, jobs_left_running_are_requeued)
+Test(store_server, a_job_whose_lease_ends_is_taken_over)
 {
 	struct store *s = open_store(db);
 	struct error err = ERROR_INIT;
@@ -424,26 +444,81 @@ Test(store_server, jobs_left_running_are_requeued)
 	long long a = enqueue(s, "reconcile", "k1", false);
 	long long b = enqueue(s, "reconcile", "k2", false);
 	long long c = enqueue(s, "reconcile", "k3", false);
-	cr_assert_eq(claim(s, now), a);
-	cr_assert_eq(claim(s, now), b);
-	finish(s, b, STORE_JOB_DONE, NULL);
-	cr_assert_eq(claim(s, now), c);
+	cr_assert_eq(claim_as(s, now, "dead:1:00", 10), a);
+	cr_assert_eq(claim_as(s, now, "dead:1:00", 10), b);
+	cr_assert_eq(store_job_finish(s, b, "dead:1:00", STORE_JOB_DONE, NULL, &err), 0);
+	cr_assert_eq(claim_as(s, now, "dead:1:00", 10), c);
 	store_close(s); /* the server dies with a and c running */
 
 	s = open_store(db);
-	size_t n = 0;
-	cr_assert_eq(store_job_requeue_running(s, &n, &err), 0, "%s", error_msg(&err));
-	cr_expect_eq(n, 2);
-	struct store_job j = get(s, b);
-	cr_expect_eq(j.status, STORE_JOB_DONE, "finished jobs stay finished");
-	store_job_release(&j);
-	cr_expect_eq(claim(s, now), a);
-	cr_expect_eq(claim(s, now), c);
-	j = get(s, c);
+	cr_expect_eq(claim_as(s, now + 10, OWNER, 30), 0, "a lease holds until it ends");
+	cr_expect_eq(claim_as(s, now + 11, OWNER, 30), a, "then its job is taken over");
+	struct store_job j = get(s, a);
 	cr_expect_eq(j.attempts, 2);
+	cr_expect_str_eq(j.owner, OWNER);
 	store_job_release(&j);
-	cr_assert_eq(store_job_requeue_running(s, &n, &err), 0);
-	cr_expect_eq(n, 2);
+	j = get(s, c);
+	cr_expect_eq(j.status, STORE_JOB_QUEUED, "every expired lease goes back to the queue");
+	cr_expect_str_eq(j.message, "taken back: the lease of dead:1:00 ended");
+	cr_expect_null(j.owner);
+	store_job_release(&j);
+	j = get(s, b);
+	cr_expect_eq(j.status, STORE_JOB_DONE, "finished jobs stay finished");
+	cr_expect_str_eq(j.owner, "dead:1:00", "a finished job keeps who ran it");
+	store_job_release(&j);
+
+	/* The dead server's late outcome is refused; its heartbeat renews nothing. */
+	cr_expect_eq(store_job_finish(s, a, "dead:1:00", STORE_JOB_DONE, NULL, &err), -1);
+	char msg[128];
+	snprintf(msg, sizeof(msg), "job %lld is run by %s now, not by dead:1:00", a, OWNER);
+	cr_expect_str_eq(error_msg(&err), msg);
+	size_t n = 9;
+	cr_assert_eq(store_job_renew(s, "dead:1:00", now + 100, &n, &err), 0, "%s", error_msg(&err));
+	cr_expect_eq(n, 0);
+
+	/* A renewed lease outlives its first end. */
+	cr_assert_eq(store_job_renew(s, OWNER, now + 100, &n, &err), 0, "%s", error_msg(&err));
+	cr_expect_eq(n, 1);
+	cr_expect_eq(claim_as(s, now + 50, "other:2:00", 30), c);
+	j = get(s, a);
+	cr_expect_eq(j.status, STORE_JOB_RUNNING);
+	cr_expect_eq(j.lease_until, now + 100);
+	store_job_release(&j);
+
+	/* Leases in the future have not ended now. */
+	cr_assert_eq(store_job_requeue_expired(s, &n, &err), 0, "%s", error_msg(&err));
+	cr_expect_eq(n, 0);
+	/* A server that stops puts back its own jobs only. */
+	cr_assert_eq(store_job_release_owned(s, OWNER, &n, &err), 0, "%s", error_msg(&err));
+	cr_expect_eq(n, 1);
+	j = get(s, a);
+	cr_expect_eq(j.status, STORE_JOB_QUEUED);
+	snprintf(msg, sizeof(msg), "put back by %s as it stopped", OWNER);
+	cr_expect_str_eq(j.message, msg);
+	store_job_release(&j);
+	j = get(s, c);
+	cr_expect_eq(j.status, STORE_JOB_RUNNING);
+	store_job_release(&j);
+	cr_expect_eq(claim_as(s, now + 50, "other:2:00", 30), a);
+	store_close(s);
+}
+
+Test(store_server, jobs_of_an_older_schema_left_running_are_taken_back)
+{
+	struct store *s = open_store(db);
+	struct error err = ERROR_INIT;
+	long long a = enqueue(s, "reconcile", "k1", false);
+	store_close(s);
+	/* A server of schema 3 claimed it: running, without owner or lease. */
+	store_raw_exec("UPDATE jobs SET status = 'running', owner = NULL, lease_until = 0");
+	s = open_store(db);
+	size_t n = 0;
+	cr_assert_eq(store_job_requeue_expired(s, &n, &err), 0, "%s", error_msg(&err));
+	cr_expect_eq(n, 1);
+	struct store_job j = get(s, a);
+	cr_expect_str_eq(j.message, "taken back: the lease of an older server ended");
+	store_job_release(&j);
+	cr_expect_eq(claim(s, LATER), a);
 	store_close(s);
 }
 
@@ -490,7 +565,7 @@ static int claim_jobs(int i, FILE *out)
 	while (idle < 3) {
 		struct store_job j;
 		bool found;
-		if (store_job_claim(s, now, &j, &found, &err) < 0) {
+		if (store_job_claim(s, now, OWNER, 600, &j, &found, &err) < 0) {
 			fprintf(stderr, "%s\n", error_msg(&err));
 			return 12;
 		}
@@ -505,7 +580,7 @@ static int claim_jobs(int i, FILE *out)
 		fflush(out);
 		long long id = j.id;
 		store_job_release(&j);
-		if (store_job_finish(s, id, STORE_JOB_DONE, NULL, &err) < 0) {
+		if (store_job_finish(s, id, OWNER, STORE_JOB_DONE, NULL, &err) < 0) {
 			fprintf(stderr, "%s\n", error_msg(&err));
 			return 13;
 		}
@@ -574,6 +649,73 @@ Test(store_server, facts_are_set_replaced_and_deleted)
 	cr_expect_str_eq(error_msg(&err), "cannot set a value without its key");
 	error_clear(&err);
 	store_close(s);
+}
+
+Test(store_server, a_value_only_advances)
+{
+	struct store *s = open_store(db);
+	struct error err = ERROR_INIT;
+	bool advanced = false;
+	cr_assert_eq(store_kv_advance(s, "dataset-scheduled:a", "2026-12-05", &advanced, &err), 0,
+		     "%s", error_msg(&err));
+	cr_expect(advanced, "an absent key is set");
+	cr_assert_eq(store_kv_advance(s, "dataset-scheduled:a", "2026-12-05", &advanced, &err), 0);
+	cr_expect_not(advanced, "the same value again does not advance");
+	cr_assert_eq(store_kv_advance(s, "dataset-scheduled:a", "2026-12-04", &advanced, &err), 0);
+	cr_expect_not(advanced, "an older value does not go back");
+	cr_assert_eq(store_kv_advance(s, "dataset-scheduled:a", "2026-12-06", &advanced, &err), 0);
+	cr_expect(advanced);
+	char *v = NULL;
+	cr_assert_eq(store_kv_get(s, "dataset-scheduled:a", &v, &err), 0);
+	cr_expect_str_eq(v, "2026-12-06");
+	free(v);
+	cr_expect_eq(store_kv_advance(s, "", "x", &advanced, &err), -1);
+	cr_expect_str_eq(error_msg(&err), "cannot advance a value without its key and value");
+	error_clear(&err);
+	store_close(s);
+}
+
+/* Advances "period" to each of 20 periods, writing those it won. */
+static int advance_periods(int i, FILE *out)
+{
+	struct store *s;
+	struct error err = ERROR_INIT;
+	if (store_open(&s, db, &err) < 0) {
+		fprintf(stderr, "%s\n", error_msg(&err));
+		return 11;
+	}
+	for (int p = 0; p < 20; p++) {
+		char value[16];
+		snprintf(value, sizeof(value), "%08d", p);
+		bool advanced;
+		if (store_kv_advance(s, "period", value, &advanced, &err) < 0) {
+			fprintf(stderr, "%s\n", error_msg(&err));
+			return 12;
+		}
+		if (advanced) {
+			fprintf(out, "%d\n", p);
+			fflush(out);
+		}
+	}
+	store_close(s);
+	return 0;
+}
+
+Test(store_server, one_process_advances_each_period)
+{
+	char *won = run_children(4, advance_periods);
+	int seen[20] = { 0 };
+	for (char *p = won; *p; p = strchr(p, '\n') + 1) {
+		int period = atoi(p);
+		cr_assert(period >= 0 && period < 20);
+		seen[period]++;
+	}
+	free(won);
+	/* A process that falls behind finds later periods taken: some periods
+	 * may be won by nobody, none twice. */
+	for (int p = 0; p < 20; p++)
+		cr_expect_leq(seen[p], 1, "period %d was advanced %d times", p, seen[p]);
+	cr_expect_eq(seen[19], 1, "the last period is won once");
 }
 
 static int collect_kv(void *ctx, const char *key, const char *value)
