@@ -33,6 +33,7 @@
 	X(PQprepare)                                                                               \
 	X(PQputCopyData)                                                                           \
 	X(PQputCopyEnd)                                                                            \
+	X(PQreset)                                                                                 \
 	X(PQresultErrorField)                                                                      \
 	X(PQresultErrorMessage)                                                                    \
 	X(PQresultStatus)                                                                          \
@@ -41,6 +42,7 @@
 	X(PQsendQueryPrepared)                                                                     \
 	X(PQsetNoticeProcessor)                                                                    \
 	X(PQsetSingleRowMode)                                                                      \
+	X(PQsocket)                                                                                \
 	X(PQstatus)
 
 struct lazy_pq {
@@ -75,6 +77,7 @@ const struct lazy_pq *lazy_pq(void);
 #define PQprepare (lazy_pq()->PQprepare)
 #define PQputCopyData (lazy_pq()->PQputCopyData)
 #define PQputCopyEnd (lazy_pq()->PQputCopyEnd)
+#define PQreset (lazy_pq()->PQreset)
 #define PQresultErrorField (lazy_pq()->PQresultErrorField)
 #define PQresultErrorMessage (lazy_pq()->PQresultErrorMessage)
 #define PQresultStatus (lazy_pq()->PQresultStatus)
@@ -83,6 +86,7 @@ const struct lazy_pq *lazy_pq(void);
 #define PQsendQueryPrepared (lazy_pq()->PQsendQueryPrepared)
 #define PQsetNoticeProcessor (lazy_pq()->PQsetNoticeProcessor)
 #define PQsetSingleRowMode (lazy_pq()->PQsetSingleRowMode)
+#define PQsocket (lazy_pq()->PQsocket)
 #define PQstatus (lazy_pq()->PQstatus)
 #endif
 

@@ -133,6 +133,11 @@ static const struct users *thread_users(struct api_thread *t, struct error *err)
 
 /* ---- helpers ---- */
 
+int api_failure_status(struct store *s)
+{
+	return store_unavailable(s) ? 503 : 500;
+}
+
 static bool want_text(const struct http_request *req)
 {
 	const char *f = http_query(req, "format");
@@ -335,7 +340,7 @@ static void revise(struct api *a, struct http_request *req, struct http_response
 	char *text = NULL;
 	size_t len = 0;
 	if (revise_policy(s, t->in, users, &rq, &rr, &err) < 0) {
-		http_error(res, 500, "%s", error_msg(&err));
+		http_error(res, api_failure_status(s), "%s", error_msg(&err));
 		goto out;
 	}
 	if (rr.status == REVISE_REFUSED) {
@@ -347,7 +352,8 @@ static void revise(struct api *a, struct http_request *req, struct http_response
 		char payload[96];
 		snprintf(payload, sizeof(payload), "{\"generation\":%lld}", rr.generation);
 		if (jobs_enqueue(a->env.jobs, s, "reconcile", "reconcile", payload, true, &job, &err) < 0) {
-			http_error(res, 500, "generation %lld stored, but its reconcile job could not be queued: %s",
+			http_error(res, api_failure_status(s),
+				   "generation %lld stored, but its reconcile job could not be queued: %s",
 				   rr.generation, error_msg(&err));
 			goto out;
 		}
@@ -434,7 +440,7 @@ static struct api_thread *current_load(struct api *a, struct current *c, unsigne
 	if (revise_load_generation(s, t->in, 0, &c->policy, &c->generation, &err) < 0 ||
 	    (c->acl = acl_new(c->policy),
 	     resolve_policy(&c->resolution, c->policy, users, c->acl, flags, &err) < 0)) {
-		http_error(res, 500, "%s", error_msg(&err));
+		http_error(res, api_failure_status(s), "%s", error_msg(&err));
 		error_clear(&err);
 		current_release(c);
 		return NULL;
@@ -453,7 +459,7 @@ static void h_plan(void *ctx, struct http_request *req, struct http_response *re
 	struct state *prev = NULL;
 	if (store_load_state(t->store, c.generation, &prev_json, &err) < 0 ||
 	    (prev_json && state_from_json(&prev, prev_json, &err) < 0)) {
-		http_error(res, 500, "%s", error_msg(&err));
+		http_error(res, api_failure_status(t->store), "%s", error_msg(&err));
 		error_clear(&err);
 		goto out;
 	}
@@ -558,7 +564,7 @@ static void h_revisions(void *ctx, struct http_request *req, struct http_respons
 	struct error err = ERROR_INIT;
 	int rc = report_log(&out, s, !want_text(req), &err);
 	if (rc < 0) {
-		http_error(res, 500, "%s", error_msg(&err));
+		http_error(res, api_failure_status(s), "%s", error_msg(&err));
 		error_clear(&err);
 		strbuf_release(&out);
 		return;

@@ -11,6 +11,7 @@
 
 struct api;
 struct auth_guard;
+struct store;
 struct previews;
 
 struct api_env {
@@ -29,6 +30,10 @@ int api_new(struct api **out, const struct api_env *env, struct error *err);
 void api_free(struct api *a);
 /* For /metrics: the HTTP counters. */
 void api_set_http(struct api *a, struct http_server *h);
+
+/* The status of a request that failed on s: 503 when the database cannot
+ * be reached (it restarted: the next request connects again), else 500. */
+int api_failure_status(struct store *s);
 
 /* The route table and the authenticator for http_start (ctx: the api). */
 const struct http_route *api_routes(size_t *n);

@@ -288,7 +288,7 @@ static int current_load(struct web_req *w, struct current *c, bool observe,
 	if (revise_load_generation(w->s, w->in, 0, &c->policy, &c->generation, &err) < 0 ||
 	    (c->acl = acl_new(c->policy),
 	     resolve_policy(&c->resolution, c->policy, w->users, c->acl, 0, &err) < 0)) {
-		http_error(res, 500, "%s", error_msg(&err));
+		http_error(res, api_failure_status(w->s), "%s", error_msg(&err));
 		error_clear(&err);
 		current_release(c);
 		return -1;
@@ -680,7 +680,7 @@ static void act(void *ctx, struct http_request *req, struct http_response *res, 
 				     .user = req->user, .texts = &rt, .ntexts = 1,
 				     .log_verb = a == ACT_DELETE ? NULL : action_names[a] };
 	if (revise_policy(w.s, w.in, w.users, &rq, &rr, &err) < 0) {
-		http_error(res, 500, "%s", error_msg(&err));
+		http_error(res, api_failure_status(w.s), "%s", error_msg(&err));
 		goto out;
 	}
 	char what[600];
@@ -697,7 +697,8 @@ static void act(void *ctx, struct http_request *req, struct http_response *res, 
 		snprintf(payload, sizeof(payload), "{\"generation\":%lld}", rr.generation);
 		if (jobs_enqueue(web_env->jobs, w.s, "reconcile", "reconcile", payload, true, &job,
 				 &err) < 0) {
-			http_error(res, 500, "generation %lld stored, but its reconcile job could not be queued: %s",
+			http_error(res, api_failure_status(w.s),
+				   "generation %lld stored, but its reconcile job could not be queued: %s",
 				   rr.generation, error_msg(&err));
 			goto out;
 		}
@@ -847,7 +848,7 @@ static void h_demo_request(void *ctx, struct http_request *req, struct http_resp
 	bool acl = false;
 	int rc = demo_request(w.s, w.in, w.users, &r, &made, &refused, &acl, &err);
 	if (rc < 0) {
-		http_error(res, 500, "%s", error_msg(&err));
+		http_error(res, api_failure_status(w.s), "%s", error_msg(&err));
 	} else if (rc > 0) {
 		struct strbuf text = STRBUF_INIT;
 		report_refusal_json(&text, "demo request", &refused);
@@ -859,7 +860,8 @@ static void h_demo_request(void *ctx, struct http_request *req, struct http_resp
 		snprintf(payload, sizeof(payload), "{\"generation\":%lld}", made.generation);
 		if (jobs_enqueue(web_env->jobs, w.s, "reconcile", "reconcile", payload, true, &job,
 				 &err) < 0) {
-			http_error(res, 500, "demo %s stored (generation %lld), but its reconcile job "
+			http_error(res, api_failure_status(w.s),
+				   "demo %s stored (generation %lld), but its reconcile job "
 					     "could not be queued: %s",
 				   made.id, made.generation, error_msg(&err));
 		} else {

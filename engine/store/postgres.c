@@ -1,13 +1,17 @@
 /* PostgreSQL backend of the store (libpq), for a team server and many
  * clients sharing one state: the same tables and semantics as sqlite.c.
  * Writers serialize on a transaction-level advisory lock, the converge lock
- * is a session-level one (gone when the connection dies). Not for sharing one
+ * is a session-level one (gone when the connection dies). A connection the
+ * database dropped (a restart, a failover) is made again before the next
+ * statement that does not belong to a transaction; a statement in flight,
+ * or a transaction, fails with the database's reason. Not for sharing one
  * connection between threads. */
 #include "store_backend.h"
 #include "base/alloc.h"
 #include "base/strbuf.h"
 #include "base/lazy/pq.h"
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +33,10 @@ struct pg_store {
 	struct store_txn txn;
 	PGconn *conn;
 	char *shown; /* the location as messages show it: password hidden */
-	bool in_txn;
+	bool in_txn;  /* store_begin or store_work_begin */
+	bool in_own;  /* own_begin: a call's own transaction */
 	bool apply_locked;
+	bool apply_lost; /* the connection was made again and another apply had the lock */
 	bool prepared; /* commit_statements are prepared on conn */
 };
 
@@ -155,6 +161,9 @@ static int fail(struct pg_store *st, PGresult *r, struct error *err, const char 
 {
 	struct strbuf reason = STRBUF_INIT;
 	const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (!r && st->apply_lost)
+		primary = "the connection was lost, and with it the apply lock, which another apply "
+			  "holds now";
 	set_reason(&reason, primary ? primary : PQerrorMessage(st->conn));
 	error_set(err, "%s in state database %s: %s", what, st->shown, strbuf_cstr(&reason));
 	strbuf_release(&reason);
@@ -171,21 +180,6 @@ static bool ok(PGresult *r)
 {
 	ExecStatusType t = PQresultStatus(r);
 	return t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK;
-}
-
-/* Runs sql with text parameters; the caller PQclear()s the result. */
-static PGresult *query(struct pg_store *st, const char *sql, int n, const char *const *params)
-{
-	return PQexecParams(st->conn, sql, n, NULL, params, NULL, NULL, 0);
-}
-
-/* Runs sql (no parameters, no rows wanted); 0 or -1 with err set. */
-static int exec(struct pg_store *st, const char *sql, struct error *err, const char *what)
-{
-	PGresult *r = PQexec(st->conn, sql);
-	int rc = ok(r) ? 0 : fail(st, r, err, what);
-	PQclear(r);
-	return rc;
 }
 
 static void rollback(struct pg_store *st)
@@ -222,6 +216,67 @@ static bool bool_at(PGresult *r, int row, int col)
 static void ignore_notice(void *arg, const char *message)
 {
 }
+
+/* Before a statement outside any transaction: a connection the database
+ * dropped while idle is made again, with what the session held (the apply
+ * lock). false when it cannot be: PQerrorMessage says why. An idle session
+ * is never spoken to (no LISTEN here), so a socket with something to read
+ * carries the server's goodbye ("terminating connection due to
+ * administrator command") or its close. Inside a transaction nothing is
+ * made again: the statements after a lost connection must fail with it,
+ * not run on their own. */
+static bool connected(struct pg_store *st)
+{
+	if (st->apply_lost)
+		return false;
+	if (st->in_txn || st->in_own)
+		return true;
+	struct pollfd said = { .fd = PQsocket(st->conn), .events = POLLIN };
+	if (PQstatus(st->conn) == CONNECTION_OK && poll(&said, 1, 0) == 0)
+		return true;
+	PQreset(st->conn);
+	if (PQstatus(st->conn) != CONNECTION_OK)
+		return false;
+	PQsetNoticeProcessor(st->conn, ignore_notice, NULL);
+	st->prepared = false;
+	if (st->apply_locked) {
+		/* The lock went with the old session: an apply holding it must not
+		 * go on without it, so take it back or fail until it unlocks. */
+		PGresult *r = PQexec(st->conn, "SELECT pg_try_advisory_lock(" LOCK_APPLY ")");
+		bool held = ok(r) && PQntuples(r) == 1 && bool_at(r, 0, 0);
+		PQclear(r);
+		if (!held) {
+			st->apply_locked = false;
+			st->apply_lost = true;
+		}
+	}
+	return !st->apply_lost;
+}
+
+/* Runs sql with text parameters; the caller PQclear()s the result (NULL
+ * when the connection cannot be made again: fail() says why). */
+static PGresult *query(struct pg_store *st, const char *sql, int n, const char *const *params)
+{
+	if (!connected(st))
+		return NULL;
+	return PQexecParams(st->conn, sql, n, NULL, params, NULL, NULL, 0);
+}
+
+/* The same without parameters. */
+static PGresult *run(struct pg_store *st, const char *sql)
+{
+	return connected(st) ? PQexec(st->conn, sql) : NULL;
+}
+
+/* Runs sql (no parameters, no rows wanted); 0 or -1 with err set. */
+static int exec(struct pg_store *st, const char *sql, struct error *err, const char *what)
+{
+	PGresult *r = run(st, sql);
+	int rc = ok(r) ? 0 : fail(st, r, err, what);
+	PQclear(r);
+	return rc;
+}
+
 
 /* Brings the schema to SCHEMA_VERSION under an advisory lock, so two
  * processes opening a new database at once create it once. */
@@ -350,6 +405,12 @@ fail:
 	return -1;
 }
 
+static bool pg_unavailable(struct store *s)
+{
+	struct pg_store *st = of(s);
+	return PQstatus(st->conn) != CONNECTION_OK || st->apply_lost;
+}
+
 static int pg_begin(struct store *s, struct store_txn **out, struct error *err)
 {
 	struct pg_store *st = of(s);
@@ -357,7 +418,7 @@ static int pg_begin(struct store *s, struct store_txn **out, struct error *err)
 		return error_set(err, "state database %s: a transaction is already open", st->shown);
 	/* READ COMMITTED: each read after the lock sees every generation
 	 * committed before it, and no other writer can commit until we end. */
-	PGresult *r = PQexec(st->conn, "BEGIN; SET LOCAL lock_timeout = '10s';"
+	PGresult *r = run(st, "BEGIN; SET LOCAL lock_timeout = '10s';"
 				       " SELECT pg_advisory_xact_lock(" LOCK_WRITE ")");
 	if (!ok(r)) {
 		if (is_state(r, "55P03"))
@@ -387,7 +448,7 @@ static void pg_abort(struct store_txn *t)
 
 static int current_generation(struct pg_store *st, long long *out, struct error *err)
 {
-	PGresult *r = PQexec(st->conn, "SELECT COALESCE(MAX(id), 0) FROM generations");
+	PGresult *r = run(st, "SELECT COALESCE(MAX(id), 0) FROM generations");
 	int rc = ok(r) && PQntuples(r) == 1 ? 0 : fail(st, r, err, "cannot read the latest generation");
 	if (rc == 0)
 		*out = int_at(r, 0, 0);
@@ -618,7 +679,7 @@ static int pg_log(struct store *s, store_generation_fn fn, void *ctx, struct err
 	struct pg_store *st = of(s);
 	char sql[sizeof(generation_query) + 64];
 	snprintf(sql, sizeof(sql), "%s GROUP BY g.id ORDER BY g.id DESC", generation_query);
-	PGresult *r = PQexec(st->conn, sql);
+	PGresult *r = run(st, sql);
 	if (!ok(r)) {
 		fail(st, r, err, "cannot read the log");
 		PQclear(r);
@@ -757,8 +818,9 @@ static int pg_lock_apply(struct store *s, bool wait, bool *busy, struct error *e
 	struct pg_store *st = of(s);
 	if (st->apply_locked)
 		return 0;
-	PGresult *r = PQexec(st->conn, wait ? "SELECT pg_advisory_lock(" LOCK_APPLY ")"
-					    : "SELECT pg_try_advisory_lock(" LOCK_APPLY ")");
+	st->apply_lost = false; /* a new apply: what an earlier one lost is its own */
+	PGresult *r = run(st, wait ? "SELECT pg_advisory_lock(" LOCK_APPLY ")"
+				   : "SELECT pg_try_advisory_lock(" LOCK_APPLY ")");
 	int rc = 0;
 	if (!ok(r) || PQntuples(r) != 1) {
 		rc = fail(st, r, err, "cannot take the apply lock");
@@ -775,6 +837,7 @@ static int pg_lock_apply(struct store *s, bool wait, bool *busy, struct error *e
 static void pg_unlock_apply(struct store *s)
 {
 	struct pg_store *st = of(s);
+	st->apply_lost = false;
 	if (!st->apply_locked)
 		return;
 	PQclear(PQexec(st->conn, "SELECT pg_advisory_unlock(" LOCK_APPLY ")"));
@@ -797,6 +860,8 @@ static int own_begin(struct pg_store *st, const char *lock, bool *own, struct er
 	strbuf_release(&sql);
 	if (rc < 0 && *own)
 		rollback(st);
+	else if (*own)
+		st->in_own = true;
 	return rc;
 }
 
@@ -804,6 +869,7 @@ static int own_end(struct pg_store *st, bool own, int rc, struct error *err)
 {
 	if (!own)
 		return rc;
+	st->in_own = false;
 	if (rc != 0) {
 		rollback(st);
 		return rc;
@@ -879,7 +945,7 @@ static int pg_token_revoke(struct store *s, long long id, bool *found, struct er
 static int pg_token_list(struct store *s, store_token_fn fn, void *ctx, struct error *err)
 {
 	struct pg_store *st = of(s);
-	PGresult *r = PQexec(st->conn, "SELECT id, \"user\", name, created, last_used, revoked"
+	PGresult *r = run(st, "SELECT id, \"user\", name, created, last_used, revoked"
 				       " FROM tokens ORDER BY id");
 	if (!ok(r)) {
 		fail(st, r, err, "cannot list tokens");
@@ -910,6 +976,7 @@ static int pg_work_begin(struct store *s, struct error *err)
 		return error_set(err, "state database %s: a transaction is already open", st->shown);
 	if (own_begin(st, NULL, &own, err) < 0)
 		return -1;
+	st->in_own = false; /* the work transaction's now: in_txn */
 	st->in_txn = true;
 	return 0;
 }
@@ -1261,6 +1328,7 @@ const struct store_backend store_postgres = {
 	.accepts = accepts,
 	.open = pg_open,
 	.close = pg_close,
+	.unavailable = pg_unavailable,
 	.begin = pg_begin,
 	.abort = pg_abort,
 	.commit_generation = pg_commit_generation,

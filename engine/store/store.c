@@ -38,6 +38,11 @@ void store_close(struct store *s)
 		s->backend->close(s);
 }
 
+bool store_unavailable(struct store *s)
+{
+	return s && s->backend->unavailable && s->backend->unavailable(s);
+}
+
 int store_begin(struct store *s, struct store_txn **out, struct error *err)
 {
 	*out = NULL;

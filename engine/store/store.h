@@ -51,6 +51,10 @@ char *store_beside(const char *location, const char *name);
 int store_open(struct store **out, const char *location, struct error *err);
 /* Closes s, rolling back a transaction left open; store_close(NULL) does nothing. */
 void store_close(struct store *s);
+/* Whether the call on s that just failed failed because the database cannot
+ * be reached (it restarted, it is down): a server answers 503 then, not 500.
+ * The next call tries to connect again (PostgreSQL). */
+bool store_unavailable(struct store *s);
 
 /* Takes the write lock (waiting up to 10 s for another writer): until
  * store_commit_generation() or store_abort(), reads through s see a stable

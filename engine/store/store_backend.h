@@ -14,6 +14,8 @@ struct store_backend {
 	int (*accepts)(const char *location);
 	int (*open)(struct store **out, const char *location, struct error *err);
 	void (*close)(struct store *s);
+	/* NULL when the backend has no connection to lose. */
+	bool (*unavailable)(struct store *s);
 	int (*begin)(struct store *s, struct store_txn **out, struct error *err);
 	void (*abort)(struct store_txn *t);
 	/* Must finish the transaction (commit, or roll back on error). */

@@ -718,6 +718,84 @@ Test(store_server, one_process_advances_each_period)
 	cr_expect_eq(seen[19], 1, "the last period is won once");
 }
 
+/* Drops every connection to the test's database, as a restart of the
+ * server does ("terminating connection due to administrator command"). */
+static void drop_connections(void)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+		 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'",
+		 pg_name);
+	pg_exec(sql, false);
+	usleep(100000); /* the server's goodbye reaches the client sockets */
+}
+
+Test(store_server, a_dropped_connection_is_made_again)
+{
+	if (!on_postgres())
+		cr_skip_test("SQLite has no connection to lose");
+	struct store *s = open_store(db);
+	struct error err = ERROR_INIT;
+	cr_assert_eq(store_kv_set(s, "k", "1", &err), 0, "%s", error_msg(&err));
+	drop_connections();
+	/* Idle when dropped: the next call connects again and succeeds. */
+	char *v = NULL;
+	cr_expect_eq(store_kv_get(s, "k", &v, &err), 0, "%s", error_msg(&err));
+	cr_expect_str_eq(v, "1");
+	free(v);
+	cr_expect_not(store_unavailable(s));
+
+	/* Dropped inside a transaction: its statements fail with the reason,
+	 * nothing of it is kept, and the call after it connects again. */
+	cr_assert_eq(store_work_begin(s, &err), 0, "%s", error_msg(&err));
+	cr_assert_eq(store_kv_set(s, "k", "2", &err), 0, "%s", error_msg(&err));
+	drop_connections();
+	cr_expect_eq(store_kv_set(s, "k", "3", &err), -1);
+	cr_expect(strstr(error_msg(&err), "terminating connection due to administrator command") ||
+			  strstr(error_msg(&err), "server closed the connection"),
+		  "%s", error_msg(&err));
+	cr_expect(store_unavailable(s));
+	store_work_abort(s);
+	error_clear(&err);
+	cr_expect_eq(store_kv_get(s, "k", &v, &err), 0, "%s", error_msg(&err));
+	cr_expect_str_eq(v, "1", "the transaction was not kept");
+	free(v);
+	cr_expect_not(store_unavailable(s));
+	store_close(s);
+}
+
+Test(store_server, the_apply_lock_is_taken_back_after_a_dropped_connection)
+{
+	if (!on_postgres())
+		cr_skip_test("SQLite has no connection to lose");
+	struct store *s = open_store(db), *other = open_store(db);
+	struct error err = ERROR_INIT;
+	bool busy = false;
+	cr_assert_eq(store_lock_apply(s, false, &busy, &err), 0, "%s", error_msg(&err));
+	drop_connections();
+	long long gen;
+	cr_expect_eq(store_current_generation(s, &gen, &err), 0, "%s", error_msg(&err));
+	cr_expect_eq(store_lock_apply(other, false, &busy, &err), -1, "s holds the lock again");
+	cr_expect(busy);
+	store_unlock_apply(s);
+	busy = false;
+
+	/* Taken by another apply while s was away: s's apply cannot go on. */
+	cr_assert_eq(store_lock_apply(s, false, &busy, &err), 0, "%s", error_msg(&err));
+	drop_connections();
+	cr_assert_eq(store_lock_apply(other, false, &busy, &err), 0, "%s", error_msg(&err));
+	cr_expect_eq(store_current_generation(s, &gen, &err), -1);
+	cr_expect(strstr(error_msg(&err), "with it the apply lock, which another apply holds now"),
+		  "%s", error_msg(&err));
+	cr_expect(store_unavailable(s));
+	store_unlock_apply(s);
+	error_clear(&err);
+	cr_expect_eq(store_current_generation(s, &gen, &err), 0, "%s", error_msg(&err));
+	store_unlock_apply(other);
+	store_close(other);
+	store_close(s);
+}
+
 static int collect_kv(void *ctx, const char *key, const char *value)
 {
 	struct strbuf *sb = ctx;
