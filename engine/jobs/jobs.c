@@ -262,6 +262,53 @@ static int job_settle(struct worker *w, const struct store_job *job, enum job_ou
 	return rc;
 }
 
+/* Waits up to ms or until jobs_stop, and with seen (the wake count before
+ * looking for work) until a jobs_wake that came after it. */
+static void wait_for_wake(struct jobs *j, const unsigned long long *seen, long long ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&j->mu);
+	int rc = 0;
+	while (!j->stopping && (!seen || j->wakes == *seen) && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&j->cond, &j->mu, &ts);
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* Records the outcome, waiting out a store that cannot be reached (a
+ * restart: the heartbeat renews the lease meanwhile). false when the job is
+ * no longer this server's, or the server stops first (jobs_stop puts the
+ * job back then). */
+static bool job_record(struct worker *w, const struct store_job *job, enum job_outcome outcome,
+		       const char *message)
+{
+	struct jobs *j = w->jobs;
+	while (job_settle(w, job, outcome, message) < 0) {
+		struct store_job now;
+		bool found;
+		struct error err = ERROR_INIT;
+		if (store_job_get(w->store, job->id, &now, &found, &err) == 0) {
+			bool ours = found && now.status == STORE_JOB_RUNNING && now.owner &&
+				    strcmp(now.owner, j->owner) == 0;
+			if (found)
+				store_job_release(&now);
+			if (!ours)
+				return false;
+		}
+		error_clear(&err);
+		if (stopping(j))
+			return false;
+		wait_for_wake(j, NULL, 1000);
+	}
+	return true;
+}
+
 static void job_run_one(struct worker *w, const struct store_job *job)
 {
 	struct jobs *j = w->jobs;
@@ -270,7 +317,7 @@ static void job_run_one(struct worker *w, const struct store_job *job)
 	if (!k) {
 		char buf[256];
 		snprintf(buf, sizeof(buf), "no handler for job kind '%s'", job->kind);
-		if (job_settle(w, job, JOB_FAILED, buf) == 0)
+		if (job_record(w, job, JOB_FAILED, buf))
 			count(j, JOB_FAILED, 0);
 		return;
 	}
@@ -293,10 +340,12 @@ static void job_run_one(struct worker *w, const struct store_job *job)
 		return;
 	}
 	/* Taken over: the other server's run is the one that counts. */
-	if (run.lost || job_settle(w, job, outcome, err.msg) < 0) {
-		fprintf(stderr, "jobs: job %lld (%s %s): its outcome here is dropped: another server "
-				"took it over, or the store cannot be reached (its lease runs out then)\n",
-			job->id, job->kind, job->key);
+	if (run.lost || !job_record(w, job, outcome, err.msg)) {
+		fprintf(stderr, "jobs: job %lld (%s %s): its outcome here is dropped: %s\n", job->id,
+			job->kind, job->key,
+			stopping(j) ? "the server stops before the store could record it (the job runs "
+				      "again)"
+				    : "another server took it over");
 		pthread_mutex_lock(&j->mu);
 		j->stats.lost++;
 		j->stats.seconds += seconds;
@@ -335,21 +384,7 @@ static void *worker_main(void *arg)
 			continue;
 		}
 
-		pthread_mutex_lock(&j->mu);
-		if (!j->stopping && j->wakes == seen) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += IDLE_WAIT_MS / 1000;
-			ts.tv_nsec += (IDLE_WAIT_MS % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			int rc = 0;
-			while (!j->stopping && j->wakes == seen && rc != ETIMEDOUT)
-				rc = pthread_cond_timedwait(&j->cond, &j->mu, &ts);
-		}
-		pthread_mutex_unlock(&j->mu);
+		wait_for_wake(j, &seen, IDLE_WAIT_MS);
 	}
 	return NULL;
 }
@@ -364,7 +399,7 @@ static void *heartbeat_main(void *arg)
 		struct error err = ERROR_INIT;
 		if (store_job_renew(j->beat_store, j->owner, (long long)time(NULL) + j->o.lease_s, &n,
 				    &err) < 0) {
-			fprintf(stderr, "jobs: cannot renew the leases of running jobs: %s\n",
+			fprintf(stderr, "jobs: heartbeat: %s\n",
 				error_msg(&err));
 			error_clear(&err);
 		}
