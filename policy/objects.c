@@ -972,6 +972,16 @@ static bool parse_rfc3339(const char *s, int64_t *out)
 	return true;
 }
 
+int64_t dependency_deadline(const struct dependency *d, int64_t changed)
+{
+	if (d->pinned)
+		return 0;
+	int64_t deadline = d->expires;
+	if (d->ttl && changed && (!deadline || changed + d->ttl < deadline))
+		deadline = changed + d->ttl;
+	return deadline;
+}
+
 bool policy_parse_time(const char *s, int64_t *out)
 {
 	return parse_rfc3339(s, out);

@@ -328,6 +328,12 @@ int policy_validate(struct policy *p, struct diags *diags);
  * malformed. (Its `ttl` is a duration of base/parse.h.) */
 bool policy_parse_time(const char *s, int64_t *out);
 
+/* When d expires (unix seconds), 0 for never: the earlier of its `expires`
+ * and its `ttl` counted from `changed`, the time of the generation that last
+ * changed it (0: unknown, the ttl is not counted); never when pinned. The
+ * server's reaper and its page both count so. */
+int64_t dependency_deadline(const struct dependency *d, int64_t changed);
+
 /* "kind ns/name" for messages, e.g. "service main/kafka"; arena-owned. */
 const char *object_describe(const struct policy *p, const struct object *o);
 

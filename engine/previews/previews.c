@@ -40,10 +40,6 @@ struct previews {
 
 	pthread_t reaper, sweeper;
 	bool reaper_running, sweeper_running;
-	/* The reaper's memory of when each dependency last changed. */
-	struct intern *seen_names;
-	struct map changed; /* "ns/name" -> (void *)(intptr_t)unix seconds */
-	long long scanned;  /* generations up to this one are in `changed` */
 };
 
 /* ---- small helpers ---- */
@@ -762,56 +758,22 @@ out:
 
 /* ---- expiry: the reaper ---- */
 
-/* Remembers when each dependency last changed, reading only new generations. */
-struct scan_ctx {
-	struct previews *p;
-	long long time;
+/* When each dependency last changed: "ns/name" (interned) -> unix seconds. */
+struct changed_at {
+	struct intern *in;
+	struct map *times;
 };
 
-static int scan_change(void *ctx_, const struct store_change *c, const char *old_body)
+static int note_change(void *ctx, const char *ns, const char *name, long long generation,
+		       long long time)
 {
-	struct scan_ctx *ctx = ctx_;
-	if (strcmp(c->kind, "dependency") != 0)
-		return 0;
+	struct changed_at *c = ctx;
 	struct strbuf k = STRBUF_INIT;
-	strbuf_addf(&k, "%s/%s", c->ns, c->name);
-	const struct istr *name = intern(ctx->p->seen_names, k.buf, k.len);
-	map_put(&ctx->p->changed, name->s, name->len, (void *)(intptr_t)ctx->time);
+	strbuf_addf(&k, "%s/%s", ns, name);
+	const struct istr *key = intern(c->in, k.buf, k.len);
+	map_put(c->times, key->s, key->len, (void *)(intptr_t)time);
 	strbuf_release(&k);
 	return 0;
-}
-
-static int scan_generations(struct previews *p, struct store *s, long long current,
-			    struct error *err)
-{
-	for (long long g = p->scanned + 1; g <= current; g++) {
-		struct store_generation gen;
-		if (store_generation_get(s, g, &gen, err) < 0)
-			return -1;
-		struct scan_ctx ctx = { p, gen.time };
-		store_generation_release(&gen);
-		if (store_generation_changes(s, g, scan_change, &ctx, err) < 0)
-			return -1;
-		p->scanned = g;
-	}
-	return 0;
-}
-
-/* When d expires (unix seconds), 0 for never. */
-static long long dep_deadline(struct previews *p, const struct dependency *d)
-{
-	if (d->pinned)
-		return 0;
-	long long deadline = d->expires;
-	if (d->ttl) {
-		struct strbuf k = STRBUF_INIT;
-		strbuf_addf(&k, "%s/%s", d->obj.ns->s, d->obj.name->s);
-		long long changed = (long long)(intptr_t)map_get(&p->changed, k.buf, k.len);
-		strbuf_release(&k);
-		if (changed && (!deadline || changed + d->ttl < deadline))
-			deadline = changed + d->ttl;
-	}
-	return deadline;
 }
 
 static void reap_once(struct previews *p, struct store *s)
@@ -824,19 +786,24 @@ static void reap_once(struct previews *p, struct store *s)
 	long long current;
 	size_t n = 0;
 	struct intern *in = intern_new();
+	struct map changed = MAP_INIT;
 
 	if (store_current_generation(s, &current, &err) < 0 || current == 0)
 		goto out;
-	if (scan_generations(p, s, current, &err) < 0)
-		goto out;
-	if (revise_load_generation(s, in, current, &pol, NULL, &err) < 0)
+	if (revise_load_generation(s, in, current, &pol, NULL, &err) < 0 ||
+	    store_last_changes(s, "dependency", note_change, &(struct changed_at){ in, &changed },
+			       &err) < 0)
 		goto out;
 	long long now = (long long)time(NULL);
 	/* One revision deletes every expired dependency: a list of their objects. */
 	strbuf_addc(&list, '[');
 	for (size_t i = 0; i < pol->ndeps; i++) {
 		const struct dependency *d = pol->deps[i];
-		long long deadline = dep_deadline(p, d);
+		struct strbuf k = STRBUF_INIT;
+		strbuf_addf(&k, "%s/%s", d->obj.ns->s, d->obj.name->s);
+		long long deadline =
+			dependency_deadline(d, (long long)(intptr_t)map_get(&changed, k.buf, k.len));
+		strbuf_release(&k);
 		if (!deadline || deadline > now)
 			continue;
 		strbuf_adds(&list, n ? "," : "");
@@ -868,6 +835,7 @@ out:
 	revise_result_release(&res);
 	policy_free(pol);
 	env_release(&e);
+	map_release(&changed);
 	intern_free(in);
 	strbuf_release(&list);
 	strbuf_release(&names);
@@ -1045,7 +1013,6 @@ int previews_new(struct previews **out, const struct previews_config *c,
 	p->users_path = xstrdup(env->users_path);
 	p->secrets_path = env->secrets_path ? xstrdup(env->secrets_path) : NULL;
 	p->jobs = env->jobs;
-	p->seen_names = intern_new();
 	pthread_mutex_init(&p->mu, NULL);
 	sleeper_init(&p->sleeper);
 	jobs_register(p->jobs, JOB_KIND, pr_job_run, p);
@@ -1089,8 +1056,6 @@ void previews_free(struct previews *p)
 	for (size_t i = 0; i < p->pool.len; i++)
 		store_close(p->pool.items[i]);
 	vec_release(&p->pool);
-	map_release(&p->changed);
-	intern_free(p->seen_names);
 	sleeper_destroy(&p->sleeper);
 	pthread_mutex_destroy(&p->mu);
 	free(p->state);

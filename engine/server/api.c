@@ -187,6 +187,19 @@ static struct api_thread *prepare(struct api *a, struct http_response *res, stru
 	return t;
 }
 
+int api_view_open(void *ctx, bool need_users, struct api_view *v, struct http_response *res)
+{
+	struct api *a = ctx;
+	const struct users *users = NULL;
+	struct api_thread *t = prepare(a, res, &v->store, need_users ? &users : NULL);
+	if (!t)
+		return -1;
+	v->env = &a->env;
+	v->in = t->in;
+	v->users = users;
+	return 0;
+}
+
 /* ---- authentication ---- */
 
 int api_authenticate(void *ctx, struct http_request *req, struct http_response *res)

@@ -11,7 +11,9 @@
 
 struct api;
 struct auth_guard;
+struct intern;
 struct store;
+struct users;
 struct previews;
 
 struct api_env {
@@ -30,6 +32,19 @@ int api_new(struct api **out, const struct api_env *env, struct error *err);
 void api_free(struct api *a);
 /* For /metrics: the HTTP counters. */
 void api_set_http(struct api *a, struct http_server *h);
+
+/* What a handler works with, kept by the thread that serves the request
+ * (its own store connection, intern pool and users, reloaded when their
+ * files change) and valid until the handler returns. */
+struct api_view {
+	const struct api_env *env;
+	struct store *store;
+	struct intern *in;
+	const struct users *users; /* NULL unless asked for */
+};
+/* Fills v for a handler of the api's routes (ctx is the api); answers 503
+ * in res and returns -1 when the store or the users cannot be had. */
+int api_view_open(void *ctx, bool need_users, struct api_view *v, struct http_response *res);
 
 /* The status of a request that failed on s: 503 when the database cannot
  * be reached (it restarted: the next request connects again), else 500. */

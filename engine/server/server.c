@@ -329,7 +329,7 @@ int server_run(const struct server_config *c, struct error *err)
 		goto out;
 	/* The API's routes and the web page's (web.c), in one table. */
 	size_t napi, nweb, nroutes = 0;
-	const struct http_route *api_r = api_routes(&napi), *web_r = web_routes(&ae, &nweb);
+	const struct http_route *api_r = api_routes(&napi), *web_r = web_routes(&nweb);
 	struct http_route routes[64];
 	if (napi + nweb > sizeof(routes) / sizeof(routes[0])) {
 		error_set(err, "too many routes (%zu) for the server's table", napi + nweb);

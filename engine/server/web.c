@@ -19,7 +19,6 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,69 +27,6 @@
 
 /* What an extend adds to a dependency's expiry. */
 #define EXTEND_SECONDS (24 * 3600)
-
-/* Set once by web_routes() before the server's threads start, read-only
- * afterwards: the route table carries no context of its own beyond the api. */
-static const struct api_env *web_env;
-static pthread_key_t store_key;
-static pthread_once_t store_once = PTHREAD_ONCE_INIT;
-
-static void store_key_free(void *p)
-{
-	store_close(p);
-}
-
-static void store_key_make(void)
-{
-	pthread_key_create(&store_key, store_key_free);
-}
-
-/* What one request works with: this thread's store connection (kept between
- * requests), and users loaded for the request (the users file may change
- * between two requests; it is small). */
-struct web_req {
-	struct store *s;
-	struct intern *in;
-	struct users *users;
-};
-
-static int web_open(struct web_req *w, bool need_users, struct http_response *res)
-{
-	memset(w, 0, sizeof(*w));
-	struct error err = ERROR_INIT;
-	w->s = pthread_getspecific(store_key);
-	if (!w->s) {
-		if (store_open(&w->s, web_env->state, &err) < 0)
-			goto fail;
-		pthread_setspecific(store_key, w->s);
-	}
-	w->in = intern_new();
-	if (!need_users)
-		return 0;
-	w->users = users_new(w->in);
-	struct diags d = DIAGS_INIT;
-	int rc = users_load(w->users, web_env->users_path, &d);
-	if (rc == 0 && web_env->secrets_path)
-		rc = users_load_secrets(w->users, web_env->secrets_path, &d);
-	if (rc < 0)
-		error_set(&err, "cannot load users: %s", d.len ? d.items[0] : web_env->users_path);
-	diags_release(&d);
-	if (rc == 0)
-		return 0;
-fail:
-	http_error(res, 503, "%s", error_msg(&err));
-	error_clear(&err);
-	users_free(w->users);
-	intern_free(w->in);
-	memset(w, 0, sizeof(*w));
-	return -1;
-}
-
-static void web_close(struct web_req *w)
-{
-	users_free(w->users);
-	intern_free(w->in);
-}
 
 static void reply_json(struct http_response *res, int status, json_t *doc)
 {
@@ -145,7 +81,6 @@ void web_session_name(const char *token_hash, char out[WEB_SESSION_NAME_MAX])
 
 static void h_login(void *ctx, struct http_request *req, struct http_response *res)
 {
-	(void)ctx;
 	json_t *body = json_loadb(req->body, req->len, 0, NULL);
 	const char *user = json_string_value(json_object_get(body, "user"));
 	const char *password = json_string_value(json_object_get(body, "password"));
@@ -154,8 +89,8 @@ static void h_login(void *ctx, struct http_request *req, struct http_response *r
 		http_error(res, 400, "login needs a JSON body {\"user\": NAME, \"password\": PASSWORD}");
 		return;
 	}
-	struct web_req w;
-	if (web_open(&w, true, res) < 0) {
+	struct api_view w;
+	if (api_view_open(ctx, true, &w, res) < 0) {
 		json_decref(body);
 		return;
 	}
@@ -169,9 +104,9 @@ static void h_login(void *ctx, struct http_request *req, struct http_response *r
 	char *name = NULL, *token = NULL;
 	enum auth_method method;
 	struct error err = ERROR_INIT;
-	struct auth_client client = { .guard = web_env->guard, .peer = req->peer };
+	struct auth_client client = { .guard = w.env->guard, .peer = req->peer };
 	int rc = strchr(user, ':') ? AUTH_REJECTED
-				   : auth_check(w.s, w.users, &client, header.buf, &name, &method, &err);
+				   : auth_check(w.store, w.users, &client, header.buf, &name, &method, &err);
 	snprintf(req->tried, sizeof(req->tried), "%s", rc < 0 ? user : "");
 	if (rc == AUTH_FAILED) {
 		http_error(res, 503, "%s", error_msg(&err));
@@ -193,7 +128,7 @@ static void h_login(void *ctx, struct http_request *req, struct http_response *r
 	}
 	auth_token_hash(token, hash);
 	web_session_name(hash, label);
-	if (store_token_add(w.s, name, label, hash, &id, &err) < 0) {
+	if (store_token_add(w.store, name, label, hash, &id, &err) < 0) {
 		http_error(res, 503, "%s", error_msg(&err));
 		goto out;
 	}
@@ -212,7 +147,6 @@ out:
 	free(b64);
 	strbuf_release(&plain);
 	strbuf_release(&header);
-	web_close(&w);
 	json_decref(body);
 }
 
@@ -231,7 +165,6 @@ static int session_match(void *ctx, const struct store_token *t)
 
 static void h_logout(void *ctx, struct http_request *req, struct http_response *res)
 {
-	(void)ctx;
 	const char *h = http_header(req, "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
 		http_error(res, 400, "logout ends a web session: send its bearer token");
@@ -240,8 +173,8 @@ static void h_logout(void *ctx, struct http_request *req, struct http_response *
 	const char *token = h + 7;
 	while (*token == ' ')
 		token++;
-	struct web_req w;
-	if (web_open(&w, false, res) < 0)
+	struct api_view w;
+	if (api_view_open(ctx, false, &w, res) < 0)
 		return;
 	char hash[AUTH_HASH_HEX], label[WEB_SESSION_NAME_MAX];
 	auth_token_hash(token, hash);
@@ -249,8 +182,8 @@ static void h_logout(void *ctx, struct http_request *req, struct http_response *
 	struct session_find f = { req->user, label, 0 };
 	struct error err = ERROR_INIT;
 	bool found = false;
-	if (store_token_list(w.s, session_match, &f, &err) < 0 ||
-	    (f.id && store_token_revoke(w.s, f.id, &found, &err) < 0)) {
+	if (store_token_list(w.store, session_match, &f, &err) < 0 ||
+	    (f.id && store_token_revoke(w.store, f.id, &found, &err) < 0)) {
 		http_error(res, 503, "%s", error_msg(&err));
 		error_clear(&err);
 	} else if (!found) {
@@ -258,7 +191,6 @@ static void h_logout(void *ctx, struct http_request *req, struct http_response *
 	} else {
 		reply_json(res, 200, json_pack("{s:s}", "status", "logged out"));
 	}
-	web_close(&w);
 }
 
 /* ---- the latest generation, resolved and observed ---- */
@@ -280,15 +212,15 @@ static void current_release(struct current *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int current_load(struct web_req *w, struct current *c, bool observe,
+static int current_load(struct api_view *w, struct current *c, bool observe,
 			struct http_response *res)
 {
 	memset(c, 0, sizeof(*c));
 	struct error err = ERROR_INIT;
-	if (revise_load_generation(w->s, w->in, 0, &c->policy, &c->generation, &err) < 0 ||
+	if (revise_load_generation(w->store, w->in, 0, &c->policy, &c->generation, &err) < 0 ||
 	    (c->acl = acl_new(c->policy),
 	     resolve_policy(&c->resolution, c->policy, w->users, c->acl, 0, &err) < 0)) {
-		http_error(res, api_failure_status(w->s), "%s", error_msg(&err));
+		http_error(res, api_failure_status(w->store), "%s", error_msg(&err));
 		error_clear(&err);
 		current_release(c);
 		return -1;
@@ -298,53 +230,29 @@ static int current_load(struct web_req *w, struct current *c, bool observe,
 	return 0;
 }
 
-/* When each dependency of p last changed: "ns/name" -> index into *when
- * (generation and time), walking the log back from the newest generation
- * only as far as the oldest of them. */
+/* When each dependency of r last changed: its generation and that
+ * generation's time, in *out (heap, one per dependency; zero when unknown),
+ * with index "ns/name" -> 1 + its place. One query to the store, however
+ * long the history. */
 struct last_change {
 	long long generation, time;
 };
 
-struct changes_walk {
-	struct map *index;      /* "ns/name" -> 1 + dependency index */
+struct changes_found {
+	struct map *index;
 	struct last_change *when;
-	size_t missing;
-	long long generation, time;
 };
 
-static int changes_seen(void *ctx, const struct store_change *c, const char *old_body)
+static int change_found(void *ctx, const char *ns, const char *name, long long generation,
+			long long time)
 {
-	(void)old_body;
-	struct changes_walk *cw = ctx;
-	if (strcmp(c->kind, "dependency") != 0)
-		return 0;
+	struct changes_found *f = ctx;
 	char key[512];
-	int n = snprintf(key, sizeof(key), "%s/%s", c->ns, c->name);
-	if (n < 0 || (size_t)n >= sizeof(key))
-		return 0;
-	size_t i = (size_t)(uintptr_t)map_get(cw->index, key, (size_t)n);
-	if (i && !cw->when[i - 1].generation) {
-		cw->when[i - 1] = (struct last_change){ cw->generation, cw->time };
-		cw->missing--;
-	}
-	return 0;
-}
-
-struct gen_list {
-	long long *items;
-	size_t len, cap;
-};
-
-static int gen_collect(void *ctx, const struct store_generation *g)
-{
-	struct gen_list *l = ctx;
-	if (l->len == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 64;
-		l->items = xrealloc(l->items, 2 * l->cap * sizeof(*l->items));
-	}
-	l->items[2 * l->len] = g->generation;
-	l->items[2 * l->len + 1] = g->time;
-	l->len++;
+	int n = snprintf(key, sizeof(key), "%s/%s", ns, name);
+	size_t i = n > 0 && (size_t)n < sizeof(key) ? (size_t)(uintptr_t)map_get(f->index, key, (size_t)n)
+						    : 0;
+	if (i)
+		f->when[i - 1] = (struct last_change){ generation, time };
 	return 0;
 }
 
@@ -354,33 +262,13 @@ static int last_changes(struct store *s, const struct resolution *r, struct map 
 	struct last_change *when = xcalloc(r->ndeps ? r->ndeps : 1, sizeof(*when));
 	for (size_t i = 0; i < r->ndeps; i++)
 		map_put(index, r->deps[i].id, strlen(r->deps[i].id), (void *)(uintptr_t)(i + 1));
-	struct gen_list gens = { 0 };
-	struct changes_walk cw = { index, when, r->ndeps, 0, 0 };
-	int rc = store_log(s, gen_collect, &gens, err);
-	for (size_t g = 0; rc == 0 && g < gens.len && cw.missing; g++) {
-		cw.generation = gens.items[2 * g];
-		cw.time = gens.items[2 * g + 1];
-		rc = store_generation_changes(s, cw.generation, changes_seen, &cw, err);
-	}
-	free(gens.items);
-	if (rc < 0) {
+	struct changes_found f = { index, when };
+	if (store_last_changes(s, "dependency", change_found, &f, err) < 0) {
 		free(when);
 		return -1;
 	}
 	*out = when;
 	return 0;
-}
-
-/* When d expires (unix seconds), 0 for never: the earlier of `expires` and
- * `ttl` after its last change, as the server's reaper counts it. */
-static long long dep_deadline(const struct dependency *d, long long changed)
-{
-	if (d->pinned)
-		return 0;
-	long long deadline = d->expires;
-	if (d->ttl && changed && (!deadline || changed + d->ttl < deadline))
-		deadline = changed + d->ttl;
-	return deadline;
 }
 
 /* How the instances of one environment run. */
@@ -428,18 +316,18 @@ static json_t *dep_labels(const struct dependency *d)
 
 static void h_environments(void *ctx, struct http_request *req, struct http_response *res)
 {
-	(void)ctx, (void)req;
-	struct web_req w;
+	(void)req;
+	struct api_view w;
 	struct current c;
 	struct map index = MAP_INIT;
 	struct last_change *when = NULL;
 	struct env_tally *tally = NULL;
 	struct error err = ERROR_INIT;
-	if (web_open(&w, true, res) < 0)
+	if (api_view_open(ctx, true, &w, res) < 0)
 		return;
 	if (current_load(&w, &c, true, res) < 0)
 		goto out;
-	if (last_changes(w.s, c.resolution, &index, &when, &err) < 0) {
+	if (last_changes(w.store, c.resolution, &index, &when, &err) < 0) {
 		http_error(res, 503, "%s", error_msg(&err));
 		goto out;
 	}
@@ -470,7 +358,7 @@ static void h_environments(void *ctx, struct http_request *req, struct http_resp
 		const struct dep_result *d = &r->deps[i];
 		const struct dependency *dep = d->dep;
 		char expires[UTC_TIME_SIZE], deadline[UTC_TIME_SIZE], changed[UTC_TIME_SIZE];
-		long long dl = dep_deadline(dep, when[i].time);
+		long long dl = dependency_deadline(dep, when[i].time);
 		if (dep->expires)
 			utc_time_format(dep->expires, expires);
 		if (dl)
@@ -505,20 +393,18 @@ out:
 	free(when);
 	map_release(&index);
 	current_release(&c);
-	web_close(&w);
 }
 
 /* ---- an environment's graph ---- */
 
 static void h_graph(void *ctx, struct http_request *req, struct http_response *res)
 {
-	(void)ctx;
-	struct web_req w;
+	struct api_view w;
 	struct current c;
 	struct map seen = MAP_INIT; /* key -> 1 + position in nodes */
 	struct instance **nodes = NULL;
 	uint32_t *level = NULL;
-	if (web_open(&w, true, res) < 0)
+	if (api_view_open(ctx, true, &w, res) < 0)
 		return;
 	if (current_load(&w, &c, true, res) < 0)
 		goto out;
@@ -582,7 +468,6 @@ out:
 	free(nodes);
 	map_release(&seen);
 	current_release(&c);
-	web_close(&w);
 }
 
 /* ---- actions: extend, stop, start, delete ---- */
@@ -601,7 +486,7 @@ static void refusal(struct http_response *res, const char *what, const struct re
 
 /* The dependency's JSON changed as the action says; NULL with res filled
  * when the action makes no sense for it. */
-static json_t *changed_object(struct web_req *w, const struct current *c, const struct dependency *d,
+static json_t *changed_object(struct api_view *w, const struct current *c, const struct dependency *d,
 			      enum web_action a, struct http_response *res)
 {
 	json_t *obj = json_loads(d->obj.json, 0, NULL);
@@ -627,7 +512,7 @@ static json_t *changed_object(struct web_req *w, const struct current *c, const 
 			struct map index = MAP_INIT;
 			struct last_change *when = NULL;
 			struct error err = ERROR_INIT;
-			if (last_changes(w->s, c->resolution, &index, &when, &err) < 0) {
+			if (last_changes(w->store, c->resolution, &index, &when, &err) < 0) {
 				http_error(res, 503, "%s", error_msg(&err));
 				error_clear(&err);
 				map_release(&index);
@@ -643,7 +528,7 @@ static json_t *changed_object(struct web_req *w, const struct current *c, const 
 		}
 		/* From the current expiry when it is still ahead, so extending
 		 * never brings it closer. */
-		long long now = (long long)time(NULL), from = dep_deadline(d, changed);
+		long long now = (long long)time(NULL), from = dependency_deadline(d, changed);
 		char expires[UTC_TIME_SIZE];
 		utc_time_format((from > now ? from : now) + EXTEND_SECONDS, expires);
 		json_object_set_new(obj, "expires", json_string(expires));
@@ -655,13 +540,13 @@ static json_t *changed_object(struct web_req *w, const struct current *c, const 
 static void act(void *ctx, struct http_request *req, struct http_response *res, enum web_action a)
 {
 	(void)ctx;
-	struct web_req w;
+	struct api_view w;
 	struct current c;
 	struct revise_result rr = { 0 };
 	json_t *obj = NULL;
 	char *text = NULL;
 	struct error err = ERROR_INIT;
-	if (web_open(&w, true, res) < 0)
+	if (api_view_open(ctx, true, &w, res) < 0)
 		return;
 	if (current_load(&w, &c, false, res) < 0)
 		goto out;
@@ -679,8 +564,8 @@ static void act(void *ctx, struct http_request *req, struct http_response *res, 
 	struct revise_request rq = { .verb = a == ACT_DELETE ? REVISE_DELETE : REVISE_APPLY,
 				     .user = req->user, .texts = &rt, .ntexts = 1,
 				     .log_verb = a == ACT_DELETE ? NULL : action_names[a] };
-	if (revise_policy(w.s, w.in, w.users, &rq, &rr, &err) < 0) {
-		http_error(res, api_failure_status(w.s), "%s", error_msg(&err));
+	if (revise_policy(w.store, w.in, w.users, &rq, &rr, &err) < 0) {
+		http_error(res, api_failure_status(w.store), "%s", error_msg(&err));
 		goto out;
 	}
 	char what[600];
@@ -695,9 +580,9 @@ static void act(void *ctx, struct http_request *req, struct http_response *res, 
 		 * by a reconcile job, newest wins. */
 		char payload[96];
 		snprintf(payload, sizeof(payload), "{\"generation\":%lld}", rr.generation);
-		if (jobs_enqueue(web_env->jobs, w.s, "reconcile", "reconcile", payload, true, &job,
+		if (jobs_enqueue(w.env->jobs, w.store, "reconcile", "reconcile", payload, true, &job,
 				 &err) < 0) {
-			http_error(res, api_failure_status(w.s),
+			http_error(res, api_failure_status(w.store),
 				   "generation %lld stored, but its reconcile job could not be queued: %s",
 				   rr.generation, error_msg(&err));
 			goto out;
@@ -717,7 +602,6 @@ out:
 	json_decref(obj);
 	revise_result_release(&rr);
 	current_release(&c);
-	web_close(&w);
 }
 
 static void h_extend(void *ctx, struct http_request *req, struct http_response *res)
@@ -758,11 +642,11 @@ static int last_dataset_job(void *ctx, const struct store_job *j)
 }
 
 /* The datasets of the policy, their schedule and their last refresh job. */
-static json_t *datasets_json(struct web_req *w, const struct current *c)
+static json_t *datasets_json(struct api_view *w, const struct current *c)
 {
 	json_t *list = json_array(), *jobs = json_object();
 	struct error err = ERROR_INIT;
-	if (store_job_list(w->s, 500, last_dataset_job, jobs, &err) < 0)
+	if (store_job_list(w->store, 500, last_dataset_job, jobs, &err) < 0)
 		error_clear(&err); /* the list goes without its jobs */
 	for (size_t i = 0; i < c->policy->len; i++) {
 		if (c->policy->objects[i]->kind != KIND_DATASET)
@@ -784,14 +668,13 @@ static json_t *datasets_json(struct web_req *w, const struct current *c)
  * with what runs for them. */
 static void h_demos(void *ctx, struct http_request *req, struct http_response *res)
 {
-	(void)ctx;
-	struct web_req w;
+	struct api_view w;
 	struct current c;
-	if (web_open(&w, true, res) < 0)
+	if (api_view_open(ctx, true, &w, res) < 0)
 		return;
 	if (current_load(&w, &c, true, res) < 0)
 		goto out;
-	const struct demos_config *dc = web_env->demos;
+	const struct demos_config *dc = w.env->demos;
 	const struct user *u = users_find(w.users, req->user);
 	json_t *offers = json_array();
 	for (size_t i = 0; dc && i < dc->noffers; i++) {
@@ -808,14 +691,12 @@ static void h_demos(void *ctx, struct http_request *req, struct http_response *r
 			     demo_list(c.resolution, c.fleet), "datasets", datasets_json(&w, &c)));
 out:
 	current_release(&c);
-	web_close(&w);
 }
 
 /* POST /api/v1/demos {contract, ttl?}: a demo of a configured contract,
  * as the caller; converged by a reconcile job. */
 static void h_demo_request(void *ctx, struct http_request *req, struct http_response *res)
 {
-	(void)ctx;
 	json_t *body = json_loadb(req->body, req->len, 0, NULL);
 	const char *contract = json_string_value(json_object_get(body, "contract"));
 	const json_t *ttl = json_object_get(body, "ttl");
@@ -825,7 +706,12 @@ static void h_demo_request(void *ctx, struct http_request *req, struct http_resp
 				     "\"7d\"} (ttl optional)");
 		return;
 	}
-	const struct demo_offer *offer = demos_offer(web_env->demos, contract);
+	struct api_view w;
+	if (api_view_open(ctx, true, &w, res) < 0) {
+		json_decref(body);
+		return;
+	}
+	const struct demo_offer *offer = demos_offer(w.env->demos, contract);
 	if (!offer) {
 		http_error(res, 404, "contract %s offers no demos (the server config's "
 				     "demos.contracts)",
@@ -833,22 +719,17 @@ static void h_demo_request(void *ctx, struct http_request *req, struct http_resp
 		json_decref(body);
 		return;
 	}
-	struct web_req w;
-	if (web_open(&w, true, res) < 0) {
-		json_decref(body);
-		return;
-	}
 	struct demo_request r = { .contract = contract, .user = req->user,
 				  .requested_by = req->user,
 				  .ttl = ttl ? json_string_value(ttl) : offer->ttl,
-				  .domain = web_env->demos->domain };
+				  .domain = w.env->demos->domain };
 	struct demo_created made;
 	struct diags refused = DIAGS_INIT;
 	struct error err = ERROR_INIT;
 	bool acl = false;
-	int rc = demo_request(w.s, w.in, w.users, &r, &made, &refused, &acl, &err);
+	int rc = demo_request(w.store, w.in, w.users, &r, &made, &refused, &acl, &err);
 	if (rc < 0) {
-		http_error(res, api_failure_status(w.s), "%s", error_msg(&err));
+		http_error(res, api_failure_status(w.store), "%s", error_msg(&err));
 	} else if (rc > 0) {
 		struct strbuf text = STRBUF_INIT;
 		report_refusal_json(&text, "demo request", &refused);
@@ -858,9 +739,9 @@ static void h_demo_request(void *ctx, struct http_request *req, struct http_resp
 		char payload[96], expires[UTC_TIME_SIZE];
 		long long job = 0;
 		snprintf(payload, sizeof(payload), "{\"generation\":%lld}", made.generation);
-		if (jobs_enqueue(web_env->jobs, w.s, "reconcile", "reconcile", payload, true, &job,
+		if (jobs_enqueue(w.env->jobs, w.store, "reconcile", "reconcile", payload, true, &job,
 				 &err) < 0) {
-			http_error(res, api_failure_status(w.s),
+			http_error(res, api_failure_status(w.store),
 				   "demo %s stored (generation %lld), but its reconcile job "
 					     "could not be queued: %s",
 				   made.id, made.generation, error_msg(&err));
@@ -876,7 +757,6 @@ static void h_demo_request(void *ctx, struct http_request *req, struct http_resp
 	error_clear(&err);
 	diags_release(&refused);
 	json_decref(body);
-	web_close(&w);
 }
 
 static const struct http_route routes[] = {
@@ -894,10 +774,8 @@ static const struct http_route routes[] = {
 	{ "POST", "/api/v1/demos", h_demo_request, true, false },
 };
 
-const struct http_route *web_routes(const struct api_env *env, size_t *n)
+const struct http_route *web_routes(size_t *n)
 {
-	pthread_once(&store_once, store_key_make);
-	web_env = env;
 	*n = sizeof(routes) / sizeof(routes[0]);
 	return routes;
 }

@@ -21,10 +21,9 @@ struct web_asset {
 extern const struct web_asset web_assets[];
 extern const size_t web_nassets;
 
-/* The page's routes, to be served beside api_routes() with the api as ctx.
- * env (the same the api was made with) must outlive the server; it is
- * remembered for the handlers, so call this once, before http_start. */
-const struct http_route *web_routes(const struct api_env *env, size_t *n);
+/* The page's routes, to be served beside api_routes() with the api as ctx:
+ * their handlers work with the api's per-thread view (api_view_open). */
+const struct http_route *web_routes(size_t *n);
 
 /* The name a web session's token is stored under: "web session " and the
  * first 12 hex digits of the token's hash, so that logout revokes exactly

@@ -654,6 +654,27 @@ static int pg_list_objects(struct store *s, long long gen, long long except, sto
 	return stop;
 }
 
+static int pg_last_changes(struct store *s, const char *kind, store_changed_fn fn, void *ctx,
+			   struct error *err)
+{
+	struct pg_store *st = of(s);
+	const char *p[1] = { kind };
+	/* The live version of an object began with the generation that last changed it. */
+	PGresult *r = query(st, "SELECT o.ns, o.name, o.gen_from, g.time FROM objects o"
+				" JOIN generations g ON g.id = o.gen_from"
+				" WHERE o.kind = $1 AND o.gen_to IS NULL ORDER BY o.ns, o.name", 1, p);
+	if (!ok(r)) {
+		fail(st, r, err, "cannot list the last changes");
+		PQclear(r);
+		return -1;
+	}
+	int stop = 0;
+	for (int i = 0, rows = PQntuples(r); !stop && i < rows; i++)
+		stop = fn(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), int_at(r, i, 2), int_at(r, i, 3));
+	PQclear(r);
+	return stop;
+}
+
 static const char generation_query[] =
 	"SELECT g.id, g.\"user\", g.verb, g.time,"
 	" COUNT(c.change) FILTER (WHERE c.change = 'created'),"
@@ -1334,6 +1355,7 @@ const struct store_backend store_postgres = {
 	.commit_generation = pg_commit_generation,
 	.current_generation = pg_current_generation,
 	.list_objects = pg_list_objects,
+	.last_changes = pg_last_changes,
 	.log = pg_log,
 	.generation_get = pg_generation_get,
 	.generation_changes = pg_generation_changes,

@@ -467,6 +467,28 @@ static int sqlite_list_objects(struct store *s, long long gen, long long except,
 	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot list objects");
 }
 
+static int sqlite_last_changes(struct store *s, const char *kind, store_changed_fn fn, void *ctx,
+			       struct error *err)
+{
+	struct sqlite_store *st = of(s);
+	sqlite3_stmt *q;
+	/* The live version of an object began with the generation that last changed it. */
+	if (prepare(st, &q, "SELECT o.ns, o.name, o.gen_from, g.time FROM objects o"
+			    " JOIN generations g ON g.id = o.gen_from"
+			    " WHERE o.kind = ?1 AND o.gen_to IS NULL ORDER BY o.ns, o.name",
+		    err) < 0)
+		return -1;
+	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
+	int rc, stop = 0;
+	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW)
+		stop = fn(ctx, text(q, 0), text(q, 1), sqlite3_column_int64(q, 2),
+			  sqlite3_column_int64(q, 3));
+	sqlite3_finalize(q);
+	if (stop)
+		return stop;
+	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot list the last changes");
+}
+
 static const char generation_query[] =
 	"SELECT g.id, g.user, g.verb, g.time,"
 	" COALESCE(SUM(c.change = 'created'), 0), COALESCE(SUM(c.change = 'updated'), 0),"
@@ -1203,6 +1225,7 @@ const struct store_backend store_sqlite = {
 	.commit_generation = sqlite_commit_generation,
 	.current_generation = sqlite_current_generation,
 	.list_objects = sqlite_list_objects,
+	.last_changes = sqlite_last_changes,
 	.log = sqlite_log,
 	.generation_get = sqlite_generation_get,
 	.generation_changes = sqlite_generation_changes,

@@ -114,6 +114,14 @@ int store_list_objects(struct store *s, long long gen, store_object_fn fn, void 
 	return s->backend->list_objects(s, gen, -1, fn, ctx, err);
 }
 
+int store_last_changes(struct store *s, const char *kind, store_changed_fn fn, void *ctx,
+		       struct error *err)
+{
+	if (!kind || !*kind)
+		return error_set(err, "cannot list the last changes without a kind");
+	return s->backend->last_changes(s, kind, fn, ctx, err);
+}
+
 int store_log(struct store *s, store_generation_fn fn, void *ctx, struct error *err)
 {
 	return s->backend->log(s, fn, ctx, err);

@@ -89,6 +89,15 @@ typedef int (*store_object_fn)(void *ctx, const char *kind, const char *ns, cons
 int store_list_objects(struct store *s, long long gen, store_object_fn fn, void *ctx,
 		       struct error *err);
 
+typedef int (*store_changed_fn)(void *ctx, const char *ns, const char *name, long long generation,
+				long long time);
+/* For every object of kind in the latest generation, in (ns, name) order:
+ * the generation that last created or updated it and that generation's
+ * time. One indexed query, however long the history (expiry counts a ttl
+ * from it). A non-zero return from fn stops and is returned. */
+int store_last_changes(struct store *s, const char *kind, store_changed_fn fn, void *ctx,
+		       struct error *err);
+
 typedef int (*store_generation_fn)(void *ctx, const struct store_generation *g);
 /* Calls fn for every generation, newest first; a non-zero return stops. */
 int store_log(struct store *s, store_generation_fn fn, void *ctx, struct error *err);

@@ -27,6 +27,8 @@ struct store_backend {
 	 * same version (except < 0: none excluded), in (kind, ns, name) order. */
 	int (*list_objects)(struct store *s, long long gen, long long except, store_object_fn fn,
 			    void *ctx, struct error *err);
+	int (*last_changes)(struct store *s, const char *kind, store_changed_fn fn, void *ctx,
+			    struct error *err);
 	int (*log)(struct store *s, store_generation_fn fn, void *ctx, struct error *err);
 	int (*generation_get)(struct store *s, long long gen, struct store_generation *out,
 			      struct error *err);

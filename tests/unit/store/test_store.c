@@ -179,6 +179,39 @@ Test(store, changes_are_recorded_per_generation)
 	store_close(s);
 }
 
+static int list_last_change(void *ctx, const char *ns, const char *name, long long generation,
+			    long long time)
+{
+	char g[48];
+	snprintf(g, sizeof(g), "%lld@%lld", generation, time);
+	add(ctx, "%s/%s %s%s;", ns, name, g, "");
+	return 0;
+}
+
+Test(store, the_last_change_of_each_live_object_is_one_query)
+{
+	struct store *s = three_generations();
+	struct store_change g4[] = {
+		{ "service", "main", "a", STORE_CREATED, "{\"a\":3}", NULL },
+		{ "service", "dev", "z", STORE_CREATED, "{\"z\":1}", NULL },
+	};
+	struct store_change g5[] = { { "service", "dev", "z", STORE_UPDATED, "{\"z\":2}", NULL } };
+	cr_assert_eq(commit(s, "alice", "apply", g4, 2, NULL), 4);
+	cr_assert_eq(commit(s, "alice", "apply", g5, 1, NULL), 5);
+	struct text t = { "" };
+	struct error err = ERROR_INIT;
+	cr_assert_eq(store_last_changes(s, "service", list_last_change, &t, &err), 0, "%s",
+		     error_msg(&err));
+	/* b is gone; a was made again by 4; z was updated by 5. */
+	cr_expect_str_eq(t.buf, "dev/z 5@1700000000;main/a 4@1700000000;");
+	t.buf[0] = '\0';
+	cr_assert_eq(store_last_changes(s, "contract", list_last_change, &t, &err), 0);
+	cr_expect_str_eq(t.buf, "main/c 2@1700000000;");
+	cr_expect_eq(store_last_changes(s, "", list_last_change, &t, &err), -1);
+	error_clear(&err);
+	store_close(s);
+}
+
 struct log_ctx {
 	struct text t;
 	int calls, stop_after;
