@@ -5,6 +5,7 @@
 #include "engine/revise.h"
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "base/strbuf.h"
 
 #include <stdio.h>
@@ -49,7 +50,7 @@ static enum job_outcome backup_job(void *ctx, struct job_run *run, const struct 
 	outcome = JOB_DONE;
 out:
 	if (outcome != JOB_DONE)
-		fprintf(stderr, "backup: %s: %s\n", id ? id : "?", error_msg(err));
+		log_event(LOG_ERROR, "backup", "%s: %s", id ? id : "?", error_msg(err));
 	backup_result_release(&res);
 	resolution_free(r);
 	acl_free(acl);

@@ -6,6 +6,7 @@
 #include "engine/revise.h"
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "base/strbuf.h"
 
 #include <stdarg.h>
@@ -16,17 +17,6 @@
 struct demos_schedule {
 	char *users_path, *secrets_path, *snapshots;
 };
-
-static void slog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void slog(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("demos: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
 
 /* ---- the job ---- */
 
@@ -49,7 +39,8 @@ static enum job_outcome refresh_job(void *ctx, struct job_run *run, const struct
 		outcome = JOB_DONE;
 	}
 	if (outcome != JOB_DONE)
-		slog("refresh of %s failed: %s", dataset ? dataset : "?", error_msg(err));
+		log_event(LOG_ERROR, "demos", "refresh of %s failed: %s", dataset ? dataset : "?",
+			  error_msg(err));
 	dataset_refreshed_release(&r);
 	users_free(users);
 	intern_free(in);

@@ -5,6 +5,7 @@
 #include "engine/store/store.h"
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "base/sleeper.h"
 #include "base/strbuf.h"
 
@@ -26,17 +27,6 @@ struct daily {
 	bool running;
 	struct sleeper sleeper;
 };
-
-static void dlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void dlog(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("schedule: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
 
 struct tick {
 	struct daily *d;
@@ -73,11 +63,11 @@ static void consider(void *ctx, const char *id, int minute)
 			store_work_commit(t->s, &err);
 	}
 	if (err.msg) {
-		dlog("%s of %s: %s", t->task->job, id, error_msg(&err));
+		log_event(LOG_ERROR, "schedule", "%s of %s: %s", t->task->job, id, error_msg(&err));
 	} else if (won) {
 		jobs_wake(t->d->jobs);
-		dlog("queued %s of %s (schedule %02d:%02d): job %lld", t->task->job, id, minute / 60,
-		     minute % 60, job);
+		log_event(LOG_INFO, "schedule", "queued %s of %s (schedule %02d:%02d): job %lld",
+			  t->task->job, id, minute / 60, minute % 60, job);
 	}
 	error_clear(&err);
 	free(text);
@@ -92,7 +82,7 @@ static void tick(struct daily *d, struct store *s)
 	struct error err = ERROR_INIT;
 	if (revise_load_generation(s, in, 0, &pol, NULL, &err) < 0) {
 		if (!strstr(error_msg(&err), "no generation"))
-			dlog("%s", error_msg(&err));
+			log_event(LOG_ERROR, "schedule", "%s", error_msg(&err));
 	} else {
 		time_t now = time(NULL);
 		struct tm tm;
@@ -116,7 +106,7 @@ static void *daily_main(void *arg)
 	struct error err = ERROR_INIT;
 	do {
 		if (!s && store_open(&s, d->state, &err) < 0) {
-			dlog("%s", error_msg(&err));
+			log_event(LOG_ERROR, "schedule", "%s", error_msg(&err));
 			error_clear(&err);
 			continue;
 		}

@@ -6,6 +6,7 @@
 #include "jobs.h"
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "base/sleeper.h"
 
 #include <errno.h>
@@ -101,8 +102,8 @@ bool job_cancelled(struct job_run *run)
 	struct error err = ERROR_INIT;
 	/* A store that cannot be read cancels nothing: the handler goes on. */
 	if (store_job_get(run->store, run->id, &job, &found, &err) < 0) {
-		fprintf(stderr, "jobs: job %lld: cannot check for cancellation: %s\n", run->id,
-			error_msg(&err));
+		log_event(LOG_WARNING, "jobs", "job %lld: cannot check for cancellation: %s",
+			  run->id, error_msg(&err));
 		error_clear(&err);
 		return false;
 	}
@@ -228,8 +229,8 @@ static int job_settle(struct worker *w, const struct store_job *job, enum job_ou
 		break;
 	case JOB_FAILED:
 		rc = store_job_finish(s, job->id, j->owner, STORE_JOB_FAILED, message, &err);
-		fprintf(stderr, "jobs: job %lld (%s %s) failed: %s\n", job->id, job->kind, job->key,
-			message ? message : "no reason given");
+		log_event(LOG_ERROR, "jobs", "job %lld (%s %s) failed: %s", job->id, job->kind,
+			  job->key, message ? message : "no reason given");
 		break;
 	case JOB_CANCELLED:
 		rc = store_job_finish(s, job->id, j->owner, STORE_JOB_CANCELLED,
@@ -240,8 +241,8 @@ static int job_settle(struct worker *w, const struct store_job *job, enum job_ou
 			snprintf(buf, sizeof(buf), "gave up after %d attempts: %s", job->attempts,
 				 message ? message : "no reason given");
 			rc = store_job_finish(s, job->id, j->owner, STORE_JOB_FAILED, buf, &err);
-			fprintf(stderr, "jobs: job %lld (%s %s) failed: %s\n", job->id, job->kind,
-				job->key, buf);
+			log_event(LOG_ERROR, "jobs", "job %lld (%s %s) failed: %s", job->id,
+				  job->kind, job->key, buf);
 			break;
 		}
 		{
@@ -255,8 +256,8 @@ static int job_settle(struct worker *w, const struct store_job *job, enum job_ou
 		break;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "jobs: job %lld: cannot record its outcome: %s\n", job->id,
-			error_msg(&err));
+		log_event(LOG_WARNING, "jobs", "job %lld: cannot record its outcome: %s", job->id,
+			  error_msg(&err));
 		error_clear(&err);
 	}
 	return rc;
@@ -341,11 +342,12 @@ static void job_run_one(struct worker *w, const struct store_job *job)
 	}
 	/* Taken over: the other server's run is the one that counts. */
 	if (run.lost || !job_record(w, job, outcome, err.msg)) {
-		fprintf(stderr, "jobs: job %lld (%s %s): its outcome here is dropped: %s\n", job->id,
-			job->kind, job->key,
-			stopping(j) ? "the server stops before the store could record it (the job runs "
-				      "again)"
-				    : "another server took it over");
+		log_event(LOG_WARNING, "jobs", "job %lld (%s %s): its outcome here is dropped: %s",
+			  job->id, job->kind, job->key,
+			  stopping(j)
+			      ? "the server stops before the store could record it (the job runs "
+				"again)"
+			      : "another server took it over");
 		pthread_mutex_lock(&j->mu);
 		j->stats.lost++;
 		j->stats.seconds += seconds;
@@ -375,7 +377,7 @@ static void *worker_main(void *arg)
 		struct error err = ERROR_INIT;
 		if (store_job_claim(w->store, (long long)time(NULL), j->owner, j->o.lease_s, &job,
 				    &found, &err) < 0) {
-			fprintf(stderr, "jobs: cannot claim a job: %s\n", error_msg(&err));
+			log_event(LOG_ERROR, "jobs", "cannot claim a job: %s", error_msg(&err));
 			error_clear(&err);
 		}
 		if (found) {
@@ -399,8 +401,7 @@ static void *heartbeat_main(void *arg)
 		struct error err = ERROR_INIT;
 		if (store_job_renew(j->beat_store, j->owner, (long long)time(NULL) + j->o.lease_s, &n,
 				    &err) < 0) {
-			fprintf(stderr, "jobs: heartbeat: %s\n",
-				error_msg(&err));
+			log_event(LOG_ERROR, "jobs", "heartbeat: %s", error_msg(&err));
 			error_clear(&err);
 		}
 	}
@@ -438,8 +439,9 @@ int jobs_start(struct jobs *j, struct error *err)
 		goto fail;
 	}
 	if (requeued)
-		fprintf(stderr, "jobs: requeued %zu job%s whose server stopped renewing %s\n",
-			requeued, requeued == 1 ? "" : "s", requeued == 1 ? "its lease" : "their leases");
+		log_event(LOG_INFO, "jobs", "requeued %zu job%s whose server stopped renewing %s",
+			  requeued, requeued == 1 ? "" : "s",
+			  requeued == 1 ? "its lease" : "their leases");
 	pthread_mutex_lock(&j->mu);
 	j->stopping = false;
 	pthread_mutex_unlock(&j->mu);
@@ -502,12 +504,13 @@ void jobs_stop(struct jobs *j)
 	size_t n;
 	struct error err = ERROR_INIT;
 	if (store_job_release_owned(j->workers[0].store, j->owner, &n, &err) < 0) {
-		fprintf(stderr, "jobs: cannot put back the running jobs (they are taken over when "
-				"their lease ends): %s\n",
-			error_msg(&err));
+		log_event(LOG_ERROR, "jobs",
+			  "cannot put back the running jobs (they are taken over when "
+			  "their lease ends): %s",
+			  error_msg(&err));
 		error_clear(&err);
 	} else if (n) {
-		fprintf(stderr, "jobs: put back %zu running job%s\n", n, n == 1 ? "" : "s");
+		log_event(LOG_INFO, "jobs", "put back %zu running job%s", n, n == 1 ? "" : "s");
 	}
 	workers_close(j);
 }

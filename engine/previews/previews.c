@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/map.h"
 #include "base/sha256.h"
+#include "base/log.h"
 #include "base/sleeper.h"
 #include "base/vec.h"
 #include "engine/reconcile.h"
@@ -43,17 +44,6 @@ struct previews {
 };
 
 /* ---- small helpers ---- */
-
-static void plog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void plog(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("previews: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
 
 static void count(struct previews *p, unsigned long long *field, unsigned long long n)
 {
@@ -744,7 +734,8 @@ out:
 			store_work_abort(s);
 	}
 	if (code >= 500)
-		plog("webhook delivery %s: %s", delivery ? delivery : "(none)", error_msg(&err));
+		log_event(LOG_ERROR, "previews", "webhook delivery %s: %s",
+			  delivery ? delivery : "(none)", error_msg(&err));
 	pool_give(p, s);
 	free(payload);
 	free(closed);
@@ -825,13 +816,13 @@ static void reap_once(struct previews *p, struct store *s)
 		goto out;
 	}
 	count(p, &p->stats.reaped, res.deleted);
-	plog("expired %s (generation %lld)", names.buf, res.generation);
+	log_event(LOG_INFO, "previews", "expired %s (generation %lld)", names.buf, res.generation);
 	long long id;
 	if (jobs_enqueue(p->jobs, s, "reconcile", "reconcile", NULL, true, &id, &err) < 0)
 		goto out;
 out:
 	if (err.msg)
-		plog("reaper: %s", err.msg);
+		log_event(LOG_ERROR, "previews", "reaper: %s", err.msg);
 	revise_result_release(&res);
 	policy_free(pol);
 	env_release(&e);
@@ -890,8 +881,9 @@ static void sweep_once(struct previews *p, struct store *s)
 			goto out;
 		}
 		if (reply.status != 200) {
-			plog("sweep: github GET %s answered %ld: keeping %s/%s", path.buf, reply.status,
-			     d->obj.ns->s, d->obj.name->s);
+			log_event(LOG_WARNING, "previews",
+				  "sweep: github GET %s answered %ld: keeping %s/%s", path.buf,
+				  reply.status, d->obj.ns->s, d->obj.name->s);
 			github_reply_release(&reply);
 			continue;
 		}
@@ -916,12 +908,13 @@ static void sweep_once(struct previews *p, struct store *s)
 		strbuf_release(&jkey);
 		if (rc < 0)
 			goto out;
-		plog("sweep: %s#%lld is closed on github: job %lld deletes its preview", c->r->name,
-		     c->number, id);
+		log_event(LOG_INFO, "previews",
+			  "sweep: %s#%lld is closed on github: job %lld deletes its preview",
+			  c->r->name, c->number, id);
 	}
 out:
 	if (err.msg)
-		plog("%s", err.msg);
+		log_event(LOG_ERROR, "previews", "%s", err.msg);
 	vec_release(&closed);
 	policy_free(pol);
 	intern_free(in);
@@ -954,14 +947,14 @@ static void background_loop(struct previews *p, const char *name, long long ms,
 	struct error err = ERROR_INIT;
 	while (sleeper_nap(&p->sleeper, ms)) {
 		if (!s && store_open(&s, p->state, &err) < 0) {
-			plog("%s: %s", name, error_msg(&err));
+			log_event(LOG_ERROR, "previews", "%s: %s", name, error_msg(&err));
 			error_clear(&err);
 			continue;
 		}
 		if (period_won(s, name, ms, &err))
 			once(p, s);
 		if (err.msg)
-			plog("%s: %s", name, error_msg(&err));
+			log_event(LOG_ERROR, "previews", "%s: %s", name, error_msg(&err));
 		error_clear(&err);
 	}
 	store_close(s);

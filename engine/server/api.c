@@ -9,6 +9,7 @@
 #include "engine/previews/previews.h"
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "base/lazy/mhd.h"
 #include "engine/converge.h"
 #include "engine/reconcile.h"
@@ -121,7 +122,10 @@ static const struct users *thread_users(struct api_thread *t, struct error *err)
 		if (!t->users)
 			error_set(err, "cannot load users: %s", d.len ? d.items[0] : e->users_path);
 		else
-			fprintf(stderr, "{\"level\":\"error\",\"message\":\"users file changed but cannot be loaded, keeping the previous users\"}\n");
+			log_event(LOG_ERROR, "api",
+				  "users file changed but cannot be loaded, keeping the previous "
+				  "users: %s",
+				  d.len ? d.items[0] : e->users_path);
 		diags_release(&d);
 		return t->users;
 	}

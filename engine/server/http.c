@@ -5,6 +5,7 @@
 #include "http.h"
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "base/lazy/mhd.h"
 
 #include <arpa/inet.h>
@@ -331,15 +332,9 @@ void http_metrics(struct http_server *h, struct strbuf *out)
 
 static void log_line(struct exchange *x, double ms, enum MHD_RequestTerminationCode toe)
 {
-	char when[40];
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	struct tm tm;
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(when + n, sizeof(when) - n, ".%03ldZ", ts.tv_nsec / 1000000);
 	struct strbuf sb = STRBUF_INIT;
-	strbuf_addf(&sb, "{\"time\":\"%s\",\"method\":", when);
+	log_begin(&sb, x->status >= 500 ? LOG_ERROR : LOG_INFO, "http");
+	strbuf_adds(&sb, ",\"method\":");
 	strbuf_add_json_string(&sb, x->method);
 	strbuf_adds(&sb, ",\"path\":");
 	strbuf_add_json_string(&sb, x->path);
@@ -358,9 +353,7 @@ static void log_line(struct exchange *x, double ms, enum MHD_RequestTerminationC
 			    : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT  ? "client closed"
 			    : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
 									 : "error");
-	strbuf_adds(&sb, "}\n");
-	/* One write per line: lines of concurrent requests never interleave. */
-	fwrite(sb.buf, 1, sb.len, stderr);
+	log_write(&sb);
 	strbuf_release(&sb);
 }
 
@@ -574,16 +567,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
-	struct strbuf msg = STRBUF_INIT, line = STRBUF_INIT;
+	struct strbuf msg = STRBUF_INIT;
 	strbuf_vaddf(&msg, fmt, ap);
 	while (msg.len && (msg.buf[msg.len - 1] == '\n' || msg.buf[msg.len - 1] == '.'))
 		strbuf_truncate(&msg, msg.len - 1);
-	strbuf_adds(&line, "{\"level\":\"error\",\"source\":\"http\",\"message\":");
-	strbuf_add_json_string(&line, strbuf_cstr(&msg));
-	strbuf_adds(&line, "}\n");
-	fwrite(line.buf, 1, line.len, stderr);
+	log_event(LOG_ERROR, "http", "%s", strbuf_cstr(&msg));
 	strbuf_release(&msg);
-	strbuf_release(&line);
 }
 
 /* A connection over a limit is answered here, before MHD reads a byte of

@@ -13,6 +13,7 @@
 #include "web.h"
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "base/arena.h"
 #include "base/suggest.h"
 #include "engine/store/store.h"
@@ -210,23 +211,6 @@ out:
 	return d->len > before ? -1 : 0;
 }
 
-static void log_event(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void log_event(const char *level, const char *fmt, ...)
-{
-	struct strbuf msg = STRBUF_INIT, line = STRBUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	strbuf_vaddf(&msg, fmt, ap);
-	va_end(ap);
-	strbuf_addf(&line, "{\"level\":\"%s\",\"message\":", level);
-	strbuf_add_json_string(&line, strbuf_cstr(&msg));
-	strbuf_adds(&line, "}\n");
-	fwrite(line.buf, 1, line.len, stderr);
-	strbuf_release(&msg);
-	strbuf_release(&line);
-}
-
 /* Refuses to start with a users file or store that cannot be used, rather
  * than answering every request with an error. */
 static int check_inputs(const struct server_config *c, struct error *err)
@@ -360,12 +344,12 @@ int server_run(const struct server_config *c, struct error *err)
 		const char *colon = strrchr(ho.listen, ':');
 		snprintf(where, sizeof(where), "%.*s:%u", (int)(colon - ho.listen), ho.listen,
 			 http_port(http));
-		log_event("info", "listening on http://%s (state %s)", where, c->state);
+		log_event(LOG_INFO, "server", "listening on http://%s (state %s)", where, c->state);
 	}
 
 	int sig = 0;
 	sigwait(&set, &sig);
-	log_event("info", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	log_event(LOG_INFO, "server", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_quiesce(http);
 	rc = 0;
 out:
@@ -387,6 +371,6 @@ out:
 	auth_guard_free(guard);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc == 0)
-		log_event("info", "stopped");
+		log_event(LOG_INFO, "server", "stopped");
 	return rc;
 }

@@ -224,6 +224,14 @@ PYEOF
 cat restart.txt
 check "PostgreSQL restart: no request hangs, failures are 503 with the cause, every request after it succeeds" test "$rc" -eq 0
 
+check "the servers log one JSON object per line, with time, level and source" python3 -c "
+import json, sys
+for f in ('server-0.log', 'server-1.log'):
+    for line in open(f):
+        e = json.loads(line)
+        assert {'time', 'level', 'source'} <= e.keys(), line
+"
+
 echo "two servers: 200 jobs in $((t_all - t_start))s, server 0 killed at $((t_kill - t_start))s, $n_orphans job(s) taken over"
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]
