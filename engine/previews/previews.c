@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/sleeper.h"
 #include "base/vec.h"
+#include "engine/converge.h"
 #include "engine/reconcile.h"
 #include "engine/revise.h"
 #include "policy/policy.h"
@@ -260,9 +261,44 @@ struct pr_job {
 	long long number;
 };
 
-/* Converges after a change; a failure to even start is transient. */
-static int converge_latest(struct store *s, struct env *e, size_t *unsuccessful,
-			   struct error *err)
+/* Whether url is http://HOST/ or http://HOST:PORT/ (a route's, not a
+ * published port's). */
+static bool url_has_host(const char *url, const char *host)
+{
+	size_t n = strlen(host);
+	return strncmp(url, "http://", 7) == 0 && strncasecmp(url + 7, host, n) == 0 &&
+	       (url[7 + n] == ':' || url[7 + n] == '/' || url[7 + n] == '\0');
+}
+
+/* Where the router answers for host among the instances serving dep_id, as
+ * the drivers observe them after the converge (heap, without the trailing
+ * slash; NULL when none): with the router's port when it is not 80. */
+static char *routed_url(const struct reconcile_result *rr, const char *dep_id, const char *host)
+{
+	struct fleet *f = fleet_open(rr->policy, NULL);
+	char *url = NULL;
+	for (size_t i = 0; !url && i < rr->resolution->ninstances; i++) {
+		const struct instance *in = rr->resolution->instances[i];
+		bool serves = false;
+		for (uint32_t k = 0; k < in->ndeps && !serves; k++)
+			serves = strcmp(in->deps[k], dep_id) == 0;
+		size_t n;
+		const struct observed *o = serves && !in->root ? fleet_find(f, in->key, NULL, &n) : NULL;
+		if (o && o->url && url_has_host(o->url, host)) {
+			url = xstrdup(o->url);
+			size_t len = strlen(url);
+			if (len && url[len - 1] == '/')
+				url[len - 1] = '\0';
+		}
+	}
+	fleet_close(f);
+	return url;
+}
+
+/* Converges after a change; a failure to even start is transient. With
+ * dep_id, *url is where dep_id's router answers for host (routed_url). */
+static int converge_latest(struct store *s, struct env *e, const char *dep_id, const char *host,
+			   size_t *unsuccessful, char **url, struct error *err)
 {
 	struct exec_options eo = { 0 };
 	struct reconcile_result rr;
@@ -271,6 +307,8 @@ static int converge_latest(struct store *s, struct env *e, size_t *unsuccessful,
 	if (reconcile_latest(s, e->in, e->users, true, &eo, &rr, &busy, err) < 0)
 		return error_wrap(err, "converge");
 	*unsuccessful = rr.converge.unsuccessful;
+	if (dep_id)
+		*url = routed_url(&rr, dep_id, host);
 	reconcile_result_release(&rr);
 	return 0;
 }
@@ -318,7 +356,7 @@ static enum job_outcome pr_close(struct previews *p, struct job_run *run, struct
 			goto out;
 		}
 		size_t bad;
-		if (converge_latest(s, e, &bad, err) < 0)
+		if (converge_latest(s, e, NULL, NULL, &bad, NULL, err) < 0)
 			goto out;
 		strbuf_addf(notes, "%sdeleted %s/%s", notes->len ? "; " : "", r->ns, name.buf);
 		if (bad)
@@ -374,7 +412,7 @@ static enum job_outcome pr_upsert(struct previews *p, struct job_run *run, struc
 {
 	struct store *s = job_store(run);
 	struct strbuf host = STRBUF_INIT, url = STRBUF_INIT, name = STRBUF_INIT,
-		      desc = STRBUF_INIT;
+		      desc = STRBUF_INIT, dep_id = STRBUF_INIT;
 	char *existing = NULL, *json = NULL;
 	struct revise_result res = { 0 };
 	enum job_outcome outcome = JOB_RETRY;
@@ -409,8 +447,17 @@ static enum job_outcome pr_upsert(struct previews *p, struct job_run *run, struc
 			goto out;
 		}
 		size_t bad;
-		if (converge_latest(s, e, &bad, err) < 0)
+		char *routed = NULL;
+		strbuf_addf(&dep_id, "%s/%s", r->ns, name.buf);
+		if (converge_latest(s, e, dep_id.buf, host.buf, &bad, &routed, err) < 0)
 			goto out;
+		/* The default URL names the host alone; the router may listen on
+		 * another port than 80. A URL the config spells out is kept. */
+		if (routed && strcmp(r->url, PREVIEW_DEFAULT_URL) == 0) {
+			strbuf_reset(&url);
+			strbuf_adds(&url, routed);
+		}
+		free(routed);
 		if (bad) {
 			ok = false;
 			strbuf_addf(&desc, "%zu actions did not succeed", bad);
@@ -440,6 +487,7 @@ out:
 	strbuf_release(&host);
 	strbuf_release(&url);
 	strbuf_release(&name);
+	strbuf_release(&dep_id);
 	strbuf_release(&desc);
 	return outcome;
 }

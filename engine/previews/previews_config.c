@@ -27,7 +27,6 @@ static const char *const host_placeholders[] = { "repo", "owner", "pr", "branch"
 static const char *const url_placeholders[] = { "host", NULL };
 
 #define DEFAULT_HOST "{repo}-pr-{pr}.{domain}"
-#define DEFAULT_URL "http://{host}"
 
 struct cfg_load {
 	struct previews_config *c;
@@ -305,7 +304,7 @@ static void load_repo(struct cfg_load *ld, const struct ynode *m, struct preview
 	if (!r->host)
 		r->host = xstrdup(DEFAULT_HOST);
 	if (!r->url)
-		r->url = xstrdup(DEFAULT_URL);
+		r->url = xstrdup(PREVIEW_DEFAULT_URL);
 	if (!r->approval_label)
 		r->approval_label = xstrdup("preview-approved");
 	if (!r->trigger) {

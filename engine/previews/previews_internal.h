@@ -47,6 +47,9 @@ const struct preview_repo *previews_config_repo(const struct previews_config *c,
 void preview_host(const struct preview_repo *r, const char *domain, long long pr,
 		  const char *branch, struct strbuf *out);
 /* The preview URL: the repository's url pattern with {host}. */
+/* A repository's url when its config gives none: the router's URL for the
+ * host, with its port when it is not 80 (seen after the converge). */
+#define PREVIEW_DEFAULT_URL "http://{host}"
 void preview_url(const struct preview_repo *r, const char *host, struct strbuf *out);
 /* Whether a pattern uses only the placeholders above; err names the first other. */
 int preview_pattern_check(const char *pattern, const char *const *allowed, struct error *err);
