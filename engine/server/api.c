@@ -789,6 +789,7 @@ static void h_metrics(void *ctx, struct http_request *req, struct http_response 
 	strbuf_addf(o, "cairn_jobs_total{outcome=\"failed\"} %llu\n", js.failed);
 	strbuf_addf(o, "cairn_jobs_total{outcome=\"retried\"} %llu\n", js.retried);
 	strbuf_addf(o, "cairn_jobs_total{outcome=\"cancelled\"} %llu\n", js.cancelled);
+	strbuf_addf(o, "cairn_jobs_total{outcome=\"lost\"} %llu\n", js.lost);
 	strbuf_addf(o, "# HELP cairn_jobs_seconds_total Time spent in job handlers.\n"
 		       "# TYPE cairn_jobs_seconds_total counter\ncairn_jobs_seconds_total %.3f\n",
 		    js.seconds);
