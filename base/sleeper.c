@@ -19,7 +19,7 @@ void sleeper_destroy(struct sleeper *s)
 	pthread_mutex_destroy(&s->mu);
 }
 
-bool sleeper_nap(struct sleeper *s, long long ms)
+struct timespec sleeper_deadline(long long ms)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -29,6 +29,12 @@ bool sleeper_nap(struct sleeper *s, long long ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
+	return ts;
+}
+
+bool sleeper_nap(struct sleeper *s, long long ms)
+{
+	struct timespec ts = sleeper_deadline(ms);
 	pthread_mutex_lock(&s->mu);
 	int rc = 0;
 	while (!s->stopping && rc == 0)

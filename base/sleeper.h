@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 struct sleeper {
 	pthread_mutex_t mu;
@@ -15,6 +16,9 @@ struct sleeper {
 
 void sleeper_init(struct sleeper *s);
 void sleeper_destroy(struct sleeper *s);
+/* The CLOCK_MONOTONIC time ms from now: a deadline for
+ * pthread_cond_timedwait on a condition using that clock. */
+struct timespec sleeper_deadline(long long ms);
 /* Sleeps ms unless stopped first; false once stopped. */
 bool sleeper_nap(struct sleeper *s, long long ms);
 /* Wakes every nap, which returns false, until sleeper_restart. */

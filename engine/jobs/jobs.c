@@ -267,14 +267,7 @@ static int job_settle(struct worker *w, const struct store_job *job, enum job_ou
  * looking for work) until a jobs_wake that came after it. */
 static void wait_for_wake(struct jobs *j, const unsigned long long *seen, long long ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = sleeper_deadline(ms);
 	pthread_mutex_lock(&j->mu);
 	int rc = 0;
 	while (!j->stopping && (!seen || j->wakes == *seen) && rc != ETIMEDOUT)
