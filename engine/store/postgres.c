@@ -88,8 +88,8 @@ static const char *const migrations[] = {
 	/* 3: where each object was written. */
 	"ALTER TABLE objects ADD COLUMN origin TEXT;",
 	/* 4: jobs are leased to the server running them. */
-	"ALTER TABLE jobs ADD COLUMN owner TEXT;"
-	"ALTER TABLE jobs ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;",
+	("ALTER TABLE jobs ADD COLUMN owner TEXT;"
+	 "ALTER TABLE jobs ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(*migrations)))
