@@ -29,6 +29,7 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM # a timeout's kill still stops the servers and PostgreSQL
 cd "$work"
 . "$src/tests/integration/checks.sh"
 
