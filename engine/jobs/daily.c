@@ -47,11 +47,22 @@ static void consider(void *ctx, const char *id, int minute)
 		return;
 	struct strbuf fact = STRBUF_INIT, key = STRBUF_INIT;
 	strbuf_addf(&fact, "%s-scheduled:%s", t->task->name, id);
+	struct error err = ERROR_INIT;
+	/* Once queued today, the rest of the day's ticks only read: no write
+	 * lock every interval for every item whose time has passed. */
+	char *last = NULL;
+	bool done = store_kv_get(t->s, strbuf_cstr(&fact), &last, &err) == 0 && last &&
+		    strcmp(last, t->today) >= 0;
+	free(last);
+	error_clear(&err);
+	if (done) {
+		strbuf_release(&fact);
+		return;
+	}
 	strbuf_addf(&key, "%s:%s", t->task->name, id);
 	json_t *p = json_pack("{s:s, s:s}", t->task->name, id, "day", t->today);
 	char *text = json_dumps(p, JSON_COMPACT);
 	json_decref(p);
-	struct error err = ERROR_INIT;
 	bool won = false;
 	long long job = 0;
 	if (store_work_begin(t->s, &err) == 0) {
