@@ -88,25 +88,6 @@ static void load_request(struct policy *p, const struct revise_request *req, uns
 		policy_add_yaml(p, req->texts[i].name, req->texts[i].text, req->texts[i].len, flags, d);
 }
 
-/* Records a change; body is the object's JSON in the policy after the change. */
-static void add_change(struct store_change **changes, size_t *n, size_t *cap,
-		       const struct object *o, const struct object *after,
-		       enum store_change_kind what)
-{
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 16;
-		*changes = xrealloc(*changes, *cap * sizeof(**changes));
-	}
-	struct store_change *c = &(*changes)[(*n)++];
-	memset(c, 0, sizeof(*c));
-	c->kind = kind_name(o->kind);
-	c->ns = o->ns->s;
-	c->name = o->name->s;
-	c->change = what;
-	c->body = what == STORE_DELETED || !after ? NULL : after->json;
-	c->origin = c->body ? after->origin : NULL;
-}
-
 /* Each instance the plan creates or updates, its rendered params checked by
  * its cluster's driver: a label that renders into a bad param (a host name
  * with "; }" in it) is refused now, naming the dependency where it was
@@ -245,6 +226,316 @@ static void check_cluster_left_empty(const struct policy *request, const struct 
 	strbuf_release(&deps);
 }
 
+/* One try at a request, from its first read to its commit. */
+struct revision {
+	struct store *store;
+	struct intern *in;
+	const struct users *users;
+	const struct revise_request *req;
+	struct revise_result *res;
+	struct store_txn *txn; /* the write lock, once taken */
+	long long current;     /* the generation the request is judged against */
+	struct user system_user;
+	const struct user *user;
+	struct policy *before;  /* the policy of `current` */
+	struct policy *request; /* the objects given (a rollback: its generation's) */
+	struct policy *after;   /* before, changed as requested */
+	struct store_change *changes;
+	size_t nchanges, capchanges;
+	retired_vec retired; /* clusters deleted */
+	struct state *prev;  /* the desired state of `current`, once loaded */
+	bool prev_loaded;
+	char *prev_json;
+};
+
+static void revision_release(struct revision *rv)
+{
+	if (rv->txn)
+		store_abort(rv->txn);
+	free(rv->prev_json);
+	state_free(rv->prev);
+	free(rv->changes);
+	for (size_t i = 0; i < rv->retired.len; i++)
+		free(rv->retired.items[i].json);
+	vec_release(&rv->retired);
+	policy_free(rv->after);
+	policy_free(rv->request);
+	policy_free(rv->before);
+}
+
+static int refuse(struct revision *rv)
+{
+	rv->res->status = REVISE_REFUSED;
+	return 0;
+}
+
+/* Records a change; body is the object's JSON in the policy after the change. */
+static void change(struct revision *rv, const struct object *o, const struct object *after,
+		   enum store_change_kind what)
+{
+	if (rv->nchanges == rv->capchanges) {
+		rv->capchanges = rv->capchanges ? rv->capchanges * 2 : 16;
+		rv->changes = xrealloc(rv->changes, rv->capchanges * sizeof(*rv->changes));
+	}
+	struct store_change *c = &rv->changes[rv->nchanges++];
+	memset(c, 0, sizeof(*c));
+	c->kind = kind_name(o->kind);
+	c->ns = o->ns->s;
+	c->name = o->name->s;
+	c->change = what;
+	c->body = what == STORE_DELETED || !after ? NULL : after->json;
+	c->origin = c->body ? after->origin : NULL;
+}
+
+/* The generation in force, and its policy. With lock_first the store's
+ * write lock is taken first. */
+static int read_current(struct revision *rv, bool lock_first, struct error *err)
+{
+	if (lock_first && store_begin(rv->store, &rv->txn, err) < 0)
+		return -1;
+	if (store_current_generation(rv->store, &rv->current, err) < 0)
+		return -1;
+	rv->res->generation = rv->current;
+	rv->before = policy_new(rv->in);
+	if (load_generation_into(rv->store, rv->current, rv->before, err) < 0)
+		return -1;
+	struct diags ignored = DIAGS_INIT;
+	policy_validate(rv->before, &ignored);
+	diags_release(&ignored);
+	return 0;
+}
+
+/* Who asks: a user of the users file, or the built-in identity, admin
+ * everywhere and known to no users file. */
+static bool find_user(struct revision *rv)
+{
+	rv->system_user = (struct user){ .admin = true };
+	rv->system_user.name = intern_cstr(rv->in, REVISE_SYSTEM_USER);
+	rv->user = rv->req->system ? &rv->system_user : users_find(rv->users, rv->req->user);
+	if (!rv->user)
+		diags_add(&rv->res->diags, "unknown user '%s': not in the users file", rv->req->user);
+	return rv->user != NULL;
+}
+
+static bool rollback_target_exists(struct revision *rv)
+{
+	const struct revise_request *req = rv->req;
+	if (req->verb != REVISE_ROLLBACK || (req->rollback_to > 0 && req->rollback_to <= rv->current))
+		return true;
+	diags_add(&rv->res->diags, "generation %lld does not exist (the latest is %lld)",
+		  req->rollback_to, rv->current);
+	return false;
+}
+
+/* The objects given, or those of the generation rolled back to. */
+static int read_request(struct revision *rv, struct error *err)
+{
+	rv->request = policy_new(rv->in);
+	rv->request->types = drivers_policy_types();
+	if (rv->req->verb == REVISE_ROLLBACK)
+		return load_generation_into(rv->store, rv->req->rollback_to, rv->request, err);
+	load_request(rv->request, rv->req, 0, &rv->res->diags);
+	if (!rv->res->diags.len && rv->request->len == 0)
+		diags_add(&rv->res->diags, "no policy objects given");
+	return 0;
+}
+
+/* Each object, as requested and as stored, is judged by the ACL in force
+ * before this change; a rollback's objects only when they change. */
+static void check_acl(struct revision *rv)
+{
+	const struct revise_request *req = rv->req;
+	struct acl *acl = acl_new(rv->before);
+	for (size_t i = 0; i < rv->request->len; i++) {
+		const struct object *o = rv->request->objects[i];
+		const struct object *stored = policy_get(rv->before, o->kind, o->ns->s, o->name->s);
+		if (req->verb == REVISE_ROLLBACK && stored && strcmp(stored->json, o->json) == 0)
+			continue;
+		judge(acl, rv->user, stored, o, rv->res);
+		if (req->verb != REVISE_DELETE) {
+			judge_replica(acl, rv->user, rv->before, o, rv->res);
+			drivers_check_object(rv->request, o, &rv->res->diags);
+		}
+	}
+	for (size_t i = 0; req->verb == REVISE_ROLLBACK && i < rv->before->len; i++) {
+		const struct object *o = rv->before->objects[i];
+		if (!policy_get(rv->request, o->kind, o->ns->s, o->name->s))
+			judge(acl, rv->user, o, NULL, rv->res);
+	}
+	acl_free(acl);
+}
+
+/* The policy after the change, and the changes recorded: objects applied
+ * or rolled back to are created or updated; deleted ones, and those a
+ * rollback leaves out, go (a cluster is retired with them). */
+static int merge(struct revision *rv, struct error *err)
+{
+	const struct revise_request *req = rv->req;
+	struct revise_result *res = rv->res;
+	rv->after = policy_new(rv->in);
+	long long base = req->verb == REVISE_ROLLBACK ? req->rollback_to : rv->current;
+	if (load_generation_into(rv->store, base, rv->after, err) < 0)
+		return -1;
+	if (req->verb != REVISE_DELETE) {
+		if (req->verb == REVISE_APPLY)
+			load_request(rv->after, req, POLICY_REPLACE, &res->diags);
+		const struct policy *given = req->verb == REVISE_APPLY ? rv->request : rv->after;
+		for (size_t i = 0; i < given->len; i++) {
+			const struct object *o = given->objects[i];
+			const struct object *old = policy_get(rv->before, o->kind, o->ns->s, o->name->s);
+			const struct object *now = policy_get(rv->after, o->kind, o->ns->s, o->name->s);
+			if (!old) {
+				change(rv, o, now, STORE_CREATED);
+				res->created++;
+			} else if (strcmp(old->json, o->json) != 0) {
+				change(rv, o, now, STORE_UPDATED);
+				res->updated++;
+			}
+		}
+	}
+	if (req->verb == REVISE_ROLLBACK) {
+		for (size_t i = 0; i < rv->before->len; i++) {
+			const struct object *o = rv->before->objects[i];
+			if (policy_get(rv->after, o->kind, o->ns->s, o->name->s))
+				continue;
+			if (o->kind == KIND_CLUSTER)
+				retire(&rv->retired, o, o);
+			change(rv, o, NULL, STORE_DELETED);
+			res->deleted++;
+		}
+	} else if (req->verb == REVISE_DELETE) {
+		for (size_t i = 0; i < rv->request->len; i++) {
+			const struct object *o = rv->request->objects[i];
+			if (!policy_remove(rv->after, o->kind, o->ns->s, o->name->s)) {
+				diags_add_at(&res->diags, o->pos, "%s: does not exist, nothing to delete",
+					     object_describe(rv->request, o));
+				continue;
+			}
+			if (o->kind == KIND_CLUSTER)
+				retire(&rv->retired, o,
+				       policy_get(rv->before, o->kind, o->ns->s, o->name->s));
+			change(rv, o, NULL, STORE_DELETED);
+			res->deleted++;
+		}
+	}
+	return 0;
+}
+
+static int load_prev_state(struct revision *rv, struct error *err)
+{
+	if (rv->prev_loaded)
+		return 0;
+	if (store_load_state(rv->store, rv->current, &rv->prev_json, err) < 0 ||
+	    (rv->prev_json && state_from_json(&rv->prev, rv->prev_json, err) < 0))
+		return -1;
+	rv->prev_loaded = true;
+	return 0;
+}
+
+static int check_retired_clusters(struct revision *rv, struct error *err)
+{
+	if (rv->retired.len && load_prev_state(rv, err) < 0)
+		return -1;
+	for (size_t i = 0; i < rv->retired.len; i++)
+		check_cluster_left_empty(rv->request, rv->after, rv->prev,
+					 rv->retired.items[i].object, &rv->res->diags);
+	return 0;
+}
+
+/* Only `after` matters from here: the other copies of the policy are freed
+ * before resolving (a large apply holds three). Change records point into
+ * `after`, and their names are interned. */
+static int resolve_and_plan(struct revision *rv, struct error *err)
+{
+	struct revise_result *res = rv->res;
+	policy_free(rv->request);
+	rv->request = NULL;
+	policy_free(rv->before);
+	rv->before = NULL;
+	struct acl *consume_acl = acl_new(rv->after);
+	int rc = resolve_policy(&res->resolution, rv->after, rv->users, consume_acl, 0, err);
+	acl_free(consume_acl);
+	if (rc < 0)
+		return -1;
+	res->state = state_from_resolution(res->resolution);
+	if (load_prev_state(rv, err) < 0)
+		return -1;
+	res->plan = plan_diff(rv->prev, res->state);
+	check_rendered_params(rv->after, res->resolution, res->plan, &res->diags);
+	return 0;
+}
+
+/* Commits the change as a new generation under the write lock; 1 when
+ * another generation was committed since `current` was read. */
+static int commit(struct revision *rv, struct error *err)
+{
+	const struct revise_request *req = rv->req;
+	if (!rv->txn) {
+		long long latest;
+		if (store_begin(rv->store, &rv->txn, err) < 0 ||
+		    store_current_generation(rv->store, &latest, err) < 0)
+			return -1;
+		if (latest != rv->current)
+			return 1; /* another writer came first: try again on its generation */
+	}
+	/* What ran on a deleted cluster is removed through its last
+	 * configuration by the next converge (reconcile.h). */
+	for (size_t i = 0; i < rv->retired.len; i++) {
+		struct strbuf key = STRBUF_INIT;
+		strbuf_addf(&key, "%s%s", RECONCILE_RETIRED_PREFIX, rv->retired.items[i].name);
+		int kv = store_kv_set(rv->store, key.buf, rv->retired.items[i].json, err);
+		strbuf_release(&key);
+		if (kv < 0)
+			return -1;
+	}
+	struct strbuf state_json = STRBUF_INIT;
+	state_to_json(rv->res->state, &state_json);
+	char rollback_verb[48];
+	snprintf(rollback_verb, sizeof(rollback_verb), "rollback of %lld", req->rollback_to);
+	const char *verb = req->log_verb		  ? req->log_verb
+			   : req->verb == REVISE_APPLY	  ? "apply"
+			   : req->verb == REVISE_ROLLBACK ? rollback_verb
+							  : "delete";
+	int rc = store_commit_generation(rv->txn, rv->user->name->s, verb, rv->changes, rv->nchanges,
+					 state_json.buf, &rv->res->generation, err);
+	strbuf_release(&state_json);
+	if (rc < 0)
+		return -1;
+	rv->txn = NULL;
+	return 0;
+}
+
+static int revise_steps(struct revision *rv, bool lock_first, struct error *err)
+{
+	struct revise_result *res = rv->res;
+	if (read_current(rv, lock_first, err) < 0)
+		return -1;
+	if (!find_user(rv) || !rollback_target_exists(rv))
+		return refuse(rv);
+	if (read_request(rv, err) < 0)
+		return -1;
+	check_acl(rv);
+	if (res->diags.len)
+		return refuse(rv);
+	if (merge(rv, err) < 0 || check_retired_clusters(rv, err) < 0)
+		return -1;
+	if (res->diags.len || policy_validate(rv->after, &res->diags) < 0)
+		return refuse(rv);
+	if (resolve_and_plan(rv, err) < 0)
+		return -1;
+	if (res->diags.len)
+		return refuse(rv);
+	if (rv->nchanges > 0 && !rv->req->dry_run) {
+		int rc = commit(rv, err);
+		if (rc != 0)
+			return rc;
+	}
+	res->status = rv->nchanges == 0 ? REVISE_UNCHANGED : REVISE_DONE;
+	res->policy = rv->after;
+	rv->after = NULL;
+	return 0;
+}
+
 /* One try at the request. With lock_first the store's write lock is held
  * from the start. Without, everything is read, checked and resolved first
  * and the lock is taken only to commit, so other writers (webhook
@@ -255,235 +546,9 @@ static int revise_try(struct store *store, struct intern *in, const struct users
 		      struct error *err)
 {
 	memset(res, 0, sizeof(*res));
-	struct store_txn *txn = NULL;
-	struct policy *before = NULL, *request = NULL, *after = NULL;
-	struct acl *acl = NULL, *consume_acl = NULL;
-	struct store_change *changes = NULL;
-	size_t nchanges = 0, capchanges = 0;
-	retired_vec retired = { 0 }; /* clusters deleted */
-	struct state *prev = NULL;
-	bool prev_loaded = false; /* prev_json and prev: the desired state of `current` */
-	char *prev_json = NULL;
-	struct strbuf state_json = STRBUF_INIT;
-	int rc = -1;
-
-	if (lock_first && store_begin(store, &txn, err) < 0)
-		goto out;
-	long long current;
-	if (store_current_generation(store, &current, err) < 0)
-		goto out;
-	res->generation = current;
-
-	before = policy_new(in);
-	if (load_generation_into(store, current, before, err) < 0)
-		goto out;
-	{
-		struct diags ignored = DIAGS_INIT;
-		policy_validate(before, &ignored);
-		diags_release(&ignored);
-	}
-
-	/* The built-in identity: admin everywhere, known to no users file. */
-	struct user system_user = { .admin = true };
-	system_user.name = intern_cstr(in, REVISE_SYSTEM_USER);
-	const struct user *user = req->system ? &system_user : users_find(users, req->user);
-	if (!user) {
-		diags_add(&res->diags, "unknown user '%s': not in the users file", req->user);
-		res->status = REVISE_REFUSED;
-		rc = 0;
-		goto out;
-	}
-
-	request = policy_new(in);
-	request->types = drivers_policy_types();
-	if (req->verb == REVISE_ROLLBACK) {
-		if (req->rollback_to <= 0 || req->rollback_to > current) {
-			diags_add(&res->diags, "generation %lld does not exist (the latest is %lld)",
-				  req->rollback_to, current);
-			res->status = REVISE_REFUSED;
-			rc = 0;
-			goto out;
-		}
-		if (load_generation_into(store, req->rollback_to, request, err) < 0)
-			goto out;
-	} else {
-		load_request(request, req, 0, &res->diags);
-		if (!res->diags.len && request->len == 0)
-			diags_add(&res->diags, "no policy objects given");
-	}
-
-	/* Each object, as requested and as stored, is judged by the ACL in
-	 * force before this change; a rollback's objects only when they change. */
-	acl = acl_new(before);
-	for (size_t i = 0; i < request->len; i++) {
-		const struct object *o = request->objects[i];
-		const struct object *stored = policy_get(before, o->kind, o->ns->s, o->name->s);
-		if (req->verb == REVISE_ROLLBACK && stored && strcmp(stored->json, o->json) == 0)
-			continue;
-		judge(acl, user, stored, o, res);
-		if (req->verb != REVISE_DELETE) {
-			judge_replica(acl, user, before, o, res);
-			drivers_check_object(request, o, &res->diags);
-		}
-	}
-	for (size_t i = 0; req->verb == REVISE_ROLLBACK && i < before->len; i++) {
-		const struct object *o = before->objects[i];
-		if (!policy_get(request, o->kind, o->ns->s, o->name->s))
-			judge(acl, user, o, NULL, res);
-	}
-
-	if (res->diags.len) {
-		res->status = REVISE_REFUSED;
-		rc = 0;
-		goto out;
-	}
-
-	after = policy_new(in);
-	if (load_generation_into(store, req->verb == REVISE_ROLLBACK ? req->rollback_to : current, after,
-				 err) < 0)
-		goto out;
-	if (req->verb != REVISE_DELETE) {
-		/* Applied objects, or those of the generation rolled back to. */
-		if (req->verb == REVISE_APPLY)
-			load_request(after, req, POLICY_REPLACE, &res->diags);
-		const struct policy *given = req->verb == REVISE_APPLY ? request : after;
-		for (size_t i = 0; i < given->len; i++) {
-			const struct object *o = given->objects[i];
-			const struct object *old = policy_get(before, o->kind, o->ns->s, o->name->s);
-			const struct object *now = policy_get(after, o->kind, o->ns->s, o->name->s);
-			if (!old) {
-				add_change(&changes, &nchanges, &capchanges, o, now, STORE_CREATED);
-				res->created++;
-			} else if (strcmp(old->json, o->json) != 0) {
-				add_change(&changes, &nchanges, &capchanges, o, now, STORE_UPDATED);
-				res->updated++;
-			}
-		}
-	}
-	if (req->verb == REVISE_ROLLBACK) {
-		for (size_t i = 0; i < before->len; i++) {
-			const struct object *o = before->objects[i];
-			if (policy_get(after, o->kind, o->ns->s, o->name->s))
-				continue;
-			if (o->kind == KIND_CLUSTER)
-				retire(&retired, o, o);
-			add_change(&changes, &nchanges, &capchanges, o, NULL, STORE_DELETED);
-			res->deleted++;
-		}
-	} else if (req->verb == REVISE_DELETE) {
-		for (size_t i = 0; i < request->len; i++) {
-			const struct object *o = request->objects[i];
-			if (!policy_remove(after, o->kind, o->ns->s, o->name->s)) {
-				diags_add_at(&res->diags, o->pos, "%s: does not exist, nothing to delete",
-					     object_describe(request, o));
-				continue;
-			}
-			if (o->kind == KIND_CLUSTER)
-				retire(&retired, o, policy_get(before, o->kind, o->ns->s, o->name->s));
-			add_change(&changes, &nchanges, &capchanges, o, NULL, STORE_DELETED);
-			res->deleted++;
-		}
-	}
-	if (retired.len) {
-		if (store_load_state(store, current, &prev_json, err) < 0 ||
-		    (prev_json && state_from_json(&prev, prev_json, err) < 0))
-			goto out;
-		prev_loaded = true;
-	}
-	for (size_t i = 0; i < retired.len; i++)
-		check_cluster_left_empty(request, after, prev, retired.items[i].object, &res->diags);
-	if (res->diags.len) {
-		res->status = REVISE_REFUSED;
-		rc = 0;
-		goto out;
-	}
-	if (policy_validate(after, &res->diags) < 0) {
-		res->status = REVISE_REFUSED;
-		rc = 0;
-		goto out;
-	}
-
-	/* Only `after` matters from here: free the other copies of the policy
-	 * before resolving (a large apply holds three). Change records point
-	 * into `after`, and their names are interned. */
-	acl_free(acl);
-	acl = NULL;
-	policy_free(request);
-	request = NULL;
-	policy_free(before);
-	before = NULL;
-
-	consume_acl = acl_new(after);
-	if (resolve_policy(&res->resolution, after, users, consume_acl, 0, err) < 0)
-		goto out;
-	res->state = state_from_resolution(res->resolution);
-	if (!prev_loaded && (store_load_state(store, current, &prev_json, err) < 0 ||
-			     (prev_json && state_from_json(&prev, prev_json, err) < 0)))
-		goto out;
-	res->plan = plan_diff(prev, res->state);
-	check_rendered_params(after, res->resolution, res->plan, &res->diags);
-	if (res->diags.len) {
-		res->status = REVISE_REFUSED;
-		rc = 0;
-		goto out;
-	}
-
-	if (nchanges == 0) {
-		res->status = REVISE_UNCHANGED;
-	} else if (req->dry_run) {
-		res->status = REVISE_DONE;
-	} else {
-		if (!txn) {
-			long long latest;
-			if (store_begin(store, &txn, err) < 0 ||
-			    store_current_generation(store, &latest, err) < 0)
-				goto out;
-			if (latest != current) {
-				rc = 1; /* another writer came first: try again on its generation */
-				goto out;
-			}
-		}
-		/* What ran on a deleted cluster is removed through its last
-		 * configuration by the next converge (reconcile.h). */
-		for (size_t i = 0; i < retired.len; i++) {
-			struct strbuf key = STRBUF_INIT;
-			strbuf_addf(&key, "%s%s", RECONCILE_RETIRED_PREFIX, retired.items[i].name);
-			int kv = store_kv_set(store, key.buf, retired.items[i].json, err);
-			strbuf_release(&key);
-			if (kv < 0)
-				goto out;
-		}
-		state_to_json(res->state, &state_json);
-		char rollback_verb[48];
-		snprintf(rollback_verb, sizeof(rollback_verb), "rollback of %lld", req->rollback_to);
-		const char *verb = req->log_verb		  ? req->log_verb
-				   : req->verb == REVISE_APPLY	  ? "apply"
-				   : req->verb == REVISE_ROLLBACK ? rollback_verb
-								  : "delete";
-		if (store_commit_generation(txn, user->name->s, verb, changes, nchanges,
-					    state_json.buf, &res->generation, err) < 0)
-			goto out;
-		txn = NULL;
-		res->status = REVISE_DONE;
-	}
-	res->policy = after;
-	after = NULL;
-	rc = 0;
-out:
-	if (txn)
-		store_abort(txn);
-	strbuf_release(&state_json);
-	free(prev_json);
-	state_free(prev);
-	free(changes);
-	for (size_t i = 0; i < retired.len; i++)
-		free(retired.items[i].json);
-	vec_release(&retired);
-	acl_free(consume_acl);
-	acl_free(acl);
-	policy_free(after);
-	policy_free(request);
-	policy_free(before);
+	struct revision rv = { .store = store, .in = in, .users = users, .req = req, .res = res };
+	int rc = revise_steps(&rv, lock_first, err);
+	revision_release(&rv);
 	return rc;
 }
 
