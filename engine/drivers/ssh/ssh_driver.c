@@ -684,203 +684,256 @@ static void listen_keep(json_t *st)
 	}
 }
 
-static int ssh_driver_plan(struct driver *d, const struct desired *want, struct exec *x,
-			   struct error *err)
+/* What one plan works with. */
+struct ssh_plan {
+	struct driver *d;
+	struct exec *x;
+	long long generation;
+	struct map wanted;  /* keys of the process instances on this cluster */
+	struct map stopped; /* instances kept but not running */
+	struct map uploads; /* "host\nhash" -> upload action index + 1 */
+	VEC(char *) upload_keys;
+};
+
+/* Whether the host's `current` link points at release hash. */
+static bool current_is(const struct driver *d, const char *current, const char *hash)
 {
-	const struct resolution *r = want->resolution;
-	struct map wanted = MAP_INIT;
-	struct map uploads = MAP_INIT; /* "host\nhash" -> upload action index + 1 */
-	struct map stopped = MAP_INIT;
-	resolution_stopped(r, &stopped);
-	VEC(char *) upload_keys = { 0 };
-	for (size_t hi = 0; hi < d->nhosts; hi++)
-		if (d->hosts[hi].problem)
-			add_fail(x, d, &d->hosts[hi], "observe", d->hosts[hi].name, d->hosts[hi].problem);
+	if (!current)
+		return false;
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/releases/%s", d->root, hash ? hash : "");
+	return strcmp(current, path) == 0;
+}
 
-	for (size_t i = 0; i < r->ninstances; i++) {
-		const struct instance *in = r->instances[i];
-		if (strcmp(in->cluster, d->name) != 0 || in->root || !in->code_type)
-			continue;
-		if (strcmp(in->code_type, "process") != 0) {
-			struct strbuf m = STRBUF_INIT;
-			strbuf_addf(&m, "code type %s cannot run on ssh cluster %s", in->code_type, d->name);
-			add_fail(x, d, NULL, "create", in->key, strbuf_cstr(&m));
-			strbuf_release(&m);
-			continue;
-		}
-		map_put(&wanted, in->key, strlen(in->key), (void *)in);
-		struct process_spec spec;
-		struct error serr = ERROR_INIT;
-		if (process_spec_parse(&spec, in->params ? in->params->s : NULL, d->domain, &serr) < 0) {
-			add_fail(x, d, NULL, "create", in->key, error_msg(&serr));
-			error_clear(&serr);
-			continue;
-		}
-		const struct artifact *art = artifact_of(d, spec.artifact);
-		if (art->error) {
-			add_fail(x, d, NULL, "create", in->key, art->error);
-			process_spec_release(&spec);
-			continue;
-		}
-		char D[13];
-		process_spec_rid(&spec, art->hash, D);
-		char *inst = ssh_instance_name(in->key);
-		char release_path[4200];
-		for (size_t hi = 0; hi < d->nhosts; hi++) {
-			struct host *h = &d->hosts[hi];
-			if (!h->obs)
-				continue;
-			const json_t *o = find_instance(h, inst);
-			const json_t *S = json_object_get(o, "state");
-			json_t *running = json_object_get(o, "running");
-			const char *cur = sget(o, "current");
-			const char *srid = sget(S, "rid"), *scan = sget(S, "canary"), *pinned = sget(S, "pinned");
-			bool release_here = in_array(json_object_get(h->obs, "releases"), art->hash);
-			struct plan_in p = { .d = d, .h = h, .key = in->key, .inst = inst, .S = S,
-					     .routed = spec.routed, .route_host = spec.route_host,
-					     .route_prefix = spec.route_prefix, .drain_s = spec.drain_s,
-					     .timeout_s = spec.health_timeout_s };
-			const char *verb = NULL;
-			size_t nrunning = json_array_size(running);
-			if (instance_stopped(in, &stopped)) {
-				/* kept but not running: its release and state stay */
-				if (nrunning) {
-					struct act *a = act_new(d, h, A_STOP);
-					a->inst = xstrdup(inst);
-					add(x, d, h, "stop", in->key, a);
-				}
-				continue;
-			}
-			if (S && pinned && strcmp(pinned, D) == 0 && srid) {
-				/* held by rollback or abort until the policy asks for another release */
-				snprintf(release_path, sizeof(release_path), "%s/releases/%s", d->root,
-					 sget(S, "release") ? sget(S, "release") : "");
-				if (in_array(running, srid) && nrunning == 1 && cur && !strcmp(cur, release_path))
-					continue;
-				p.primary = srid;
-				p.state = json_deep_copy(S);
-				verb = "repair";
-			} else if (S && scan && strcmp(scan, D) == 0 && srid) {
-				snprintf(release_path, sizeof(release_path), "%s/releases/%s", d->root,
-					 sget(S, "release") ? sget(S, "release") : "");
-				int pct = (int)json_integer_value(json_object_get(S, "percent"));
-				if (in_array(running, srid) && in_array(running, D) && nrunning == 2 &&
-				    cur && !strcmp(cur, release_path) && spec.canary && pct == spec.canary)
-					continue;
-				p.primary = srid;
-				p.also = D;
-				p.also_weight = spec.canary ? spec.canary : pct;
-				p.state = json_deep_copy(S);
-				json_object_set_new(p.state, "percent", json_integer(p.also_weight));
-				p.new_rid = D;
-				verb = "repair";
-			} else if (S && srid && strcmp(srid, D) == 0) {
-				snprintf(release_path, sizeof(release_path), "%s/releases/%s", d->root, art->hash);
-				if (in_array(running, D) && nrunning == 1 && release_here && cur &&
-				    !strcmp(cur, release_path) && !scan)
-					continue;
-				p.primary = D;
-				p.state = json_deep_copy(S);
-				json_object_set_new(p.state, "canary", json_null());
-				json_object_set_new(p.state, "percent", json_integer(0));
-				p.new_rid = D;
-				verb = "repair";
-			} else if (spec.canary && S && srid && in_array(running, srid) &&
-				   in_array(json_object_get(o, "stored"), srid)) {
-				p.primary = srid;
-				p.also = D;
-				p.also_weight = spec.canary;
-				p.state = json_deep_copy(S);
-				json_object_set_new(p.state, "canary", json_string(D));
-				json_object_set_new(p.state, "canary_release", json_string(art->hash));
-				json_object_set_new(p.state, "percent", json_integer(spec.canary));
-				json_object_set_new(p.state, "pinned", json_null());
-				p.new_rid = D;
-				verb = "canary";
-			} else {
-				p.primary = D;
-				p.state = host_state_new(in->key, D, art->hash, want->generation);
-				if (S && srid) {
-					json_object_set_new(p.state, "previous", json_string(srid));
-					if (sget(S, "release"))
-						json_object_set_new(p.state, "previous_release",
-								    json_string(sget(S, "release")));
-					if (json_is_object(json_object_get(S, "listen")))
-						json_object_set_new(p.state, "listen",
-								    json_deep_copy(json_object_get(S, "listen")));
-				}
-				p.new_rid = D;
-				verb = S ? "update" : "create";
-			}
-			if (p.new_rid) {
-				p.spec = &spec;
-				p.new_hash = art->hash;
-				/* a port alternates between port and port+1 (blue and green) */
-				int used = 0;
-				json_t *l = json_object_get(p.state, "listen");
-				const char *other = strcmp(p.primary, D) ? p.primary : NULL;
-				if (other)
-					used = port_in(sget(l, other));
-				else if (srid && strcmp(srid, D))
-					used = port_in(sget(l, srid));
-				int mine = port_in(sget(l, D));
-				p.new_port = spec.port ? (mine && mine != used ? mine : used == spec.port ? spec.port + 1 : spec.port) : 0;
-				char *ls = listen_of(d, inst, D, p.new_port);
-				json_object_set_new(l, D, json_string(ls));
-				free(ls);
-				if (strcmp(p.primary, D) == 0)
-					json_object_set_new(p.state, "release", json_string(art->hash));
-			}
-			json_object_set_new(p.state, "generation", json_integer(want->generation));
-			json_object_set_new(p.state, "key", json_string(in->key));
-			listen_keep(p.state);
-			struct act *a = activation(&p);
-			size_t ai = add(x, d, h, verb, in->key, a);
-			if (p.new_rid && !release_here) {
-				/* once per version and host, whatever number of instances run it */
-				struct strbuf uk = STRBUF_INIT;
-				strbuf_addf(&uk, "%s\n%s", h->name, art->hash);
-				uintptr_t ui = (uintptr_t)map_get(&uploads, uk.buf, uk.len);
-				if (!ui) {
-					struct act *u = act_new(d, h, A_UPLOAD);
-					u->hash = xstrdup(art->hash);
-					u->upload = xstrdup(art->upload);
-					u->tgz = art->tgz;
-					ui = add(x, d, h, "upload", in->key, u) + 1;
-					char *k = strbuf_detach(&uk);
-					vec_push(&upload_keys, k);
-					map_put(&uploads, k, strlen(k), (void *)ui);
-				}
-				strbuf_release(&uk);
-				exec_order(x, ui - 1, ai);
-			}
-		}
-		free(inst);
-		process_spec_release(&spec);
+/* What the host must make live for an instance whose wanted release id is
+ * D, filled into pin; the verb, or NULL when the host runs it as wanted. */
+static const char *choose_activation(struct ssh_plan *p, struct plan_in *pin, const json_t *o,
+				     const struct process_spec *spec, const struct artifact *art,
+				     const char *D, bool release_here)
+{
+	const json_t *S = pin->S;
+	json_t *running = json_object_get(o, "running");
+	const char *cur = sget(o, "current");
+	const char *srid = sget(S, "rid"), *scan = sget(S, "canary"), *pinned = sget(S, "pinned");
+	size_t nrunning = json_array_size(running);
+	if (S && pinned && strcmp(pinned, D) == 0 && srid) {
+		/* held by rollback or abort until the policy asks for another release */
+		if (in_array(running, srid) && nrunning == 1 && current_is(p->d, cur, sget(S, "release")))
+			return NULL;
+		pin->primary = srid;
+		pin->state = json_deep_copy(S);
+		return "repair";
 	}
+	if (S && scan && strcmp(scan, D) == 0 && srid) {
+		int pct = (int)json_integer_value(json_object_get(S, "percent"));
+		if (in_array(running, srid) && in_array(running, D) && nrunning == 2 &&
+		    current_is(p->d, cur, sget(S, "release")) && spec->canary && pct == spec->canary)
+			return NULL;
+		pin->primary = srid;
+		pin->also = D;
+		pin->also_weight = spec->canary ? spec->canary : pct;
+		pin->state = json_deep_copy(S);
+		json_object_set_new(pin->state, "percent", json_integer(pin->also_weight));
+		pin->new_rid = D;
+		return "repair";
+	}
+	if (S && srid && strcmp(srid, D) == 0) {
+		if (in_array(running, D) && nrunning == 1 && release_here &&
+		    current_is(p->d, cur, art->hash) && !scan)
+			return NULL;
+		pin->primary = D;
+		pin->state = json_deep_copy(S);
+		json_object_set_new(pin->state, "canary", json_null());
+		json_object_set_new(pin->state, "percent", json_integer(0));
+		pin->new_rid = D;
+		return "repair";
+	}
+	if (spec->canary && S && srid && in_array(running, srid) &&
+	    in_array(json_object_get(o, "stored"), srid)) {
+		pin->primary = srid;
+		pin->also = D;
+		pin->also_weight = spec->canary;
+		pin->state = json_deep_copy(S);
+		json_object_set_new(pin->state, "canary", json_string(D));
+		json_object_set_new(pin->state, "canary_release", json_string(art->hash));
+		json_object_set_new(pin->state, "percent", json_integer(spec->canary));
+		json_object_set_new(pin->state, "pinned", json_null());
+		pin->new_rid = D;
+		return "canary";
+	}
+	pin->primary = D;
+	pin->state = host_state_new(pin->key, D, art->hash, p->generation);
+	if (S && srid) {
+		json_object_set_new(pin->state, "previous", json_string(srid));
+		if (sget(S, "release"))
+			json_object_set_new(pin->state, "previous_release", json_string(sget(S, "release")));
+		if (json_is_object(json_object_get(S, "listen")))
+			json_object_set_new(pin->state, "listen",
+					    json_deep_copy(json_object_get(S, "listen")));
+	}
+	pin->new_rid = D;
+	return S ? "update" : "create";
+}
 
-	/* what no instance wants on this cluster goes */
-	for (size_t hi = 0; hi < d->nhosts; hi++) {
-		struct host *h = &d->hosts[hi];
+/* Where a new release listens: its port alternates between port and
+ * port+1 (blue and green) so that it starts beside the one it replaces. */
+static void assign_listen(struct ssh_plan *p, struct plan_in *pin, const struct process_spec *spec,
+			  const struct artifact *art)
+{
+	const char *D = pin->new_rid, *srid = sget(pin->S, "rid");
+	pin->spec = spec;
+	pin->new_hash = art->hash;
+	int used = 0;
+	json_t *l = json_object_get(pin->state, "listen");
+	const char *other = strcmp(pin->primary, D) ? pin->primary : NULL;
+	if (other)
+		used = port_in(sget(l, other));
+	else if (srid && strcmp(srid, D))
+		used = port_in(sget(l, srid));
+	int mine = port_in(sget(l, D));
+	pin->new_port = !spec->port		    ? 0
+			: mine && mine != used	    ? mine
+			: used == spec->port	    ? spec->port + 1
+						    : spec->port;
+	char *ls = listen_of(p->d, pin->inst, D, pin->new_port);
+	json_object_set_new(l, D, json_string(ls));
+	free(ls);
+	if (strcmp(pin->primary, D) == 0)
+		json_object_set_new(pin->state, "release", json_string(art->hash));
+}
+
+/* The upload of an artifact before the activation ai that needs it: once
+ * per version and host, whatever number of instances run it. */
+static void upload_before(struct ssh_plan *p, struct host *h, const struct artifact *art,
+			  const char *key, size_t ai)
+{
+	struct strbuf uk = STRBUF_INIT;
+	strbuf_addf(&uk, "%s\n%s", h->name, art->hash);
+	uintptr_t ui = (uintptr_t)map_get(&p->uploads, uk.buf, uk.len);
+	if (!ui) {
+		struct act *u = act_new(p->d, h, A_UPLOAD);
+		u->hash = xstrdup(art->hash);
+		u->upload = xstrdup(art->upload);
+		u->tgz = art->tgz;
+		ui = add(p->x, p->d, h, "upload", key, u) + 1;
+		char *k = strbuf_detach(&uk);
+		vec_push(&p->upload_keys, k);
+		map_put(&p->uploads, k, strlen(k), (void *)ui);
+	}
+	strbuf_release(&uk);
+	exec_order(p->x, ui - 1, ai);
+}
+
+/* An instance on one host: stopped when it is kept but not running, else
+ * activated when the host does not run it as wanted. */
+static void plan_on_host(struct ssh_plan *p, struct host *h, const struct instance *in,
+			 const char *inst, const struct process_spec *spec,
+			 const struct artifact *art, const char *D)
+{
+	const json_t *o = find_instance(h, inst);
+	if (instance_stopped(in, &p->stopped)) {
+		/* its release and state stay */
+		if (json_array_size(json_object_get(o, "running"))) {
+			struct act *a = act_new(p->d, h, A_STOP);
+			a->inst = xstrdup(inst);
+			add(p->x, p->d, h, "stop", in->key, a);
+		}
+		return;
+	}
+	bool release_here = in_array(json_object_get(h->obs, "releases"), art->hash);
+	struct plan_in pin = { .d = p->d, .h = h, .key = in->key, .inst = inst,
+			       .S = json_object_get(o, "state"), .routed = spec->routed,
+			       .route_host = spec->route_host, .route_prefix = spec->route_prefix,
+			       .drain_s = spec->drain_s, .timeout_s = spec->health_timeout_s };
+	const char *verb = choose_activation(p, &pin, o, spec, art, D, release_here);
+	if (!verb)
+		return;
+	if (pin.new_rid)
+		assign_listen(p, &pin, spec, art);
+	json_object_set_new(pin.state, "generation", json_integer(p->generation));
+	json_object_set_new(pin.state, "key", json_string(in->key));
+	listen_keep(pin.state);
+	size_t ai = add(p->x, p->d, h, verb, in->key, activation(&pin));
+	if (pin.new_rid && !release_here)
+		upload_before(p, h, art, in->key, ai);
+}
+
+/* A process instance placed on this cluster, on each host observed. */
+static void plan_instance(struct ssh_plan *p, const struct instance *in)
+{
+	struct driver *d = p->d;
+	if (strcmp(in->code_type, "process") != 0) {
+		struct strbuf m = STRBUF_INIT;
+		strbuf_addf(&m, "code type %s cannot run on ssh cluster %s", in->code_type, d->name);
+		add_fail(p->x, d, NULL, "create", in->key, strbuf_cstr(&m));
+		strbuf_release(&m);
+		return;
+	}
+	map_put(&p->wanted, in->key, strlen(in->key), (void *)in);
+	struct process_spec spec;
+	struct error serr = ERROR_INIT;
+	if (process_spec_parse(&spec, in->params ? in->params->s : NULL, d->domain, &serr) < 0) {
+		add_fail(p->x, d, NULL, "create", in->key, error_msg(&serr));
+		error_clear(&serr);
+		return;
+	}
+	const struct artifact *art = artifact_of(d, spec.artifact);
+	if (art->error) {
+		add_fail(p->x, d, NULL, "create", in->key, art->error);
+		process_spec_release(&spec);
+		return;
+	}
+	char D[13];
+	process_spec_rid(&spec, art->hash, D);
+	char *inst = ssh_instance_name(in->key);
+	for (size_t hi = 0; hi < d->nhosts; hi++)
+		if (d->hosts[hi].obs)
+			plan_on_host(p, &d->hosts[hi], in, inst, &spec, art, D);
+	free(inst);
+	process_spec_release(&spec);
+}
+
+/* What no instance wants on this cluster goes. */
+static void delete_unwanted(struct ssh_plan *p)
+{
+	for (size_t hi = 0; hi < p->d->nhosts; hi++) {
+		struct host *h = &p->d->hosts[hi];
 		size_t j;
 		json_t *o;
 		json_array_foreach(json_object_get(h->obs, "instances"), j, o)
 		{
 			const char *key = sget(o, "key");
-			if (!key || map_get(&wanted, key, strlen(key)))
+			if (!key || map_get(&p->wanted, key, strlen(key)))
 				continue;
-			struct act *a = act_new(d, h, A_DELETE);
+			struct act *a = act_new(p->d, h, A_DELETE);
 			a->inst = xstrdup(sget(o, "name"));
-			add(x, d, h, "delete", key, a);
+			add(p->x, p->d, h, "delete", key, a);
 		}
 	}
-	map_release(&wanted);
-	map_release(&stopped);
-	map_release(&uploads);
-	for (size_t i = 0; i < upload_keys.len; i++)
-		free(upload_keys.items[i]);
-	vec_release(&upload_keys);
-	(void)err;
+}
+
+static int ssh_driver_plan(struct driver *d, const struct desired *want, struct exec *x,
+			   struct error *err)
+{
+	(void)err; /* what cannot be planned fails as an action */
+	struct ssh_plan p = { .d = d, .x = x, .generation = want->generation };
+	const struct resolution *r = want->resolution;
+	resolution_stopped(r, &p.stopped);
+	for (size_t hi = 0; hi < d->nhosts; hi++)
+		if (d->hosts[hi].problem)
+			add_fail(x, d, &d->hosts[hi], "observe", d->hosts[hi].name, d->hosts[hi].problem);
+	for (size_t i = 0; i < r->ninstances; i++) {
+		const struct instance *in = r->instances[i];
+		if (strcmp(in->cluster, d->name) == 0 && !in->root && in->code_type)
+			plan_instance(&p, in);
+	}
+	delete_unwanted(&p);
+	map_release(&p.wanted);
+	map_release(&p.stopped);
+	map_release(&p.uploads);
+	for (size_t i = 0; i < p.upload_keys.len; i++)
+		free(p.upload_keys.items[i]);
+	vec_release(&p.upload_keys);
 	return 0;
 }
 
