@@ -4,6 +4,7 @@
  * that is the driver's (docker_driver.c). */
 #include "engine/drivers/docker/docker_api.h"
 #include "base/alloc.h"
+#include "base/run.h"
 #include "base/strbuf.h"
 
 #include <ctype.h>
@@ -12,7 +13,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,9 +277,6 @@ static int ssh_start(struct docker *d, const char *rest, const struct docker_opt
 {
 	char *target = xstrdup(rest), *user = NULL, *host = NULL, *port = NULL, *known = NULL;
 	char *hostport = target;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	bool fa_ready = false, attr_ready = false;
 	int ret = -1;
 
 	size_t n = strlen(target);
@@ -380,31 +377,13 @@ static int ssh_start(struct docker *d, const char *rest, const struct docker_opt
 	argv[argc++] = host;
 	argv[argc] = NULL;
 
-	posix_spawn_file_actions_init(&fa);
-	fa_ready = true;
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, d->ssh_log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	/* Other threads' sockets are not ssh's business. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&attr);
-	attr_ready = true;
-	sigset_t none, dflt;
-	sigemptyset(&none);
-	sigemptyset(&dflt);
-	sigaddset(&dflt, SIGPIPE);
-	sigaddset(&dflt, SIGINT);
-	sigaddset(&dflt, SIGTERM);
-	sigaddset(&dflt, SIGHUP);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dflt);
 	/* Its own process group: a Ctrl-C meant for cairn must not cut the tunnel
 	 * while cairn is still cleaning up; docker_close ends it. */
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-					    POSIX_SPAWN_SETPGROUP);
+	struct run_spawn how = RUN_SPAWN_INIT;
+	how.err_path = d->ssh_log;
+	how.own_group = true;
 	pid_t pid;
-	int rc = posix_spawnp(&pid, "ssh", &fa, &attr, (char *const *)argv, environ);
+	int rc = run_spawn(argv, &how, &pid);
 	free(forward);
 	if (rc != 0) {
 		error_set(err, "ssh to %s: cannot run ssh: %s (install the OpenSSH client)",
@@ -436,10 +415,6 @@ static int ssh_start(struct docker *d, const char *rest, const struct docker_opt
 	}
 	ret = 0;
 out:
-	if (attr_ready)
-		posix_spawnattr_destroy(&attr);
-	if (fa_ready)
-		posix_spawn_file_actions_destroy(&fa);
 	free(known);
 	free(target);
 	free(host);

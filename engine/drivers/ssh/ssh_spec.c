@@ -3,6 +3,7 @@
 #include "ssh_spec.h"
 
 #include "base/alloc.h"
+#include "base/run.h"
 #include "base/parse.h"
 #include "ssh_params.h"
 #include "base/sha256.h"
@@ -10,15 +11,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 void process_spec_release(struct process_spec *s)
 {
@@ -141,18 +139,12 @@ int process_artifact_hash(const char *artifact, const char *dir, char hash[65], 
 	const char *argv[] = { "tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0",
 			       "--numeric-owner", "--format=gnu",
 			       "-cf", "-", "-C", artifact, "--", ".", NULL };
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fd, 1);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	struct run_spawn how = RUN_SPAWN_INIT;
+	how.out = fd;
 	pid_t pid;
-	int rc = posix_spawnp(&pid, "tar", &fa, NULL, (char *const *)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	int rc = run_spawn(argv, &how, &pid);
 	close(fd);
-	int status = 0;
-	if (rc == 0)
-		waitpid(pid, &status, 0);
-	if (rc != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (rc != 0 || run_wait(pid) != 0) {
 		unlink(tmp.buf);
 		strbuf_release(&tmp);
 		return error_set(err, "artifact %s: tar failed%s%s", artifact, rc ? ": " : "",

@@ -7,6 +7,7 @@
 #include "ssh_transport.h"
 
 #include "base/alloc.h"
+#include "base/run.h"
 #include "base/strbuf.h"
 #include "base/sha256.h"
 
@@ -15,7 +16,6 @@
 #include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +23,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define NOPTS 40
 
@@ -287,10 +285,6 @@ int ssh_run(struct ssh_transport *t, const struct ssh_host *h, const char *comma
 	int errfd = -1, infd = -1;
 	char errpath[4200];
 	snprintf(errpath, sizeof(errpath), "%s/err-XXXXXX", t->control_dir);
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
 	pid_t pid = -1;
 
 	if ((errfd = mkostemp(errpath, O_CLOEXEC)) < 0) {
@@ -312,22 +306,10 @@ int ssh_run(struct ssh_transport *t, const struct ssh_host *h, const char *comma
 		error_set(err, "pipe: %s", strerror(errno));
 		goto out;
 	}
-	posix_spawn_file_actions_adddup2(&fa, in_path ? infd : inpipe[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, outpipe[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-	sigset_t none, dflt;
-	sigemptyset(&none);
-	sigemptyset(&dflt);
-	sigaddset(&dflt, SIGPIPE);
-	sigaddset(&dflt, SIGINT);
-	sigaddset(&dflt, SIGTERM);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dflt);
 	/* Its own process group: a Ctrl-C for cairn lets running commands finish. */
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-					    POSIX_SPAWN_SETPGROUP);
-	int sr = posix_spawnp(&pid, t->program, &fa, &attr, (char *const *)argv, environ);
+	struct run_spawn how = { .in = in_path ? infd : inpipe[0], .out = outpipe[1], .err = errfd,
+				 .own_group = true };
+	int sr = run_spawn(argv, &how, &pid);
 	if (sr != 0) {
 		pid = -1;
 		error_set(err, "cannot run %s: %s (install the OpenSSH client)", t->program, strerror(sr));
@@ -420,8 +402,6 @@ out:
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
 	for (int i = 0; i < 2; i++) {
 		if (inpipe[i] >= 0)
 			close(inpipe[i]);
