@@ -3,8 +3,8 @@
  * negotiation and error messages that say what to do. No container logic:
  * that is the driver's (docker_driver.c). */
 #include "engine/drivers/docker/docker_api.h"
+#include "docker_tunnel.h"
 #include "base/alloc.h"
-#include "base/run.h"
 #include "base/strbuf.h"
 
 #include <ctype.h>
@@ -12,14 +12,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,8 +28,6 @@
 #define API_OLDEST_MINOR 25
 /* Idle handles kept for reuse; more may exist while many threads call at once. */
 #define POOL_MAX 16
-#define SSH_WAIT_MS 10000L
-#define SSH_REMOTE_SOCKET "/var/run/docker.sock"
 /* An error body longer than this is cut: it is for a message, not for parsing. */
 #define ERROR_BODY_MAX 4096
 
@@ -46,12 +42,9 @@ struct docker {
 	long timeout_ms;
 	char version[16];
 
-	/* ssh:// only: a private directory with the forwarded socket and ssh's stderr */
-	char *ssh_dir, *ssh_log, *ssh_host, *ssh_known_hosts;
-	pid_t ssh_pid; /* 0 when no ssh runs (or it was reaped) */
-	int ssh_status;
+	struct docker_tunnel *tunnel; /* ssh:// only */
 
-	pthread_mutex_t lock; /* guards pool, ssh_pid and ssh_status */
+	pthread_mutex_t lock; /* guards pool */
 	CURL *pool[POOL_MAX];
 	size_t pool_len;
 };
@@ -69,7 +62,7 @@ static bool starts_with(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static int refuse_endpoint(const char *endpoint, const char *why, struct error *err)
+int docker_refuse_endpoint(const char *endpoint, const char *why, struct error *err)
 {
 	return error_set(
 	    err,
@@ -79,27 +72,27 @@ static int refuse_endpoint(const char *endpoint, const char *why, struct error *
 }
 
 /* Splits "host[:port]" (host may be "[v6]") at the port; *port is NULL when absent. */
-static int split_host_port(const char *endpoint, const char *s, char **host, char **port,
+int docker_split_host_port(const char *endpoint, const char *s, char **host, char **port,
 			   struct error *err)
 {
 	const char *colon;
 	if (*s == '[') {
 		const char *close = strchr(s, ']');
 		if (!close)
-			return refuse_endpoint(endpoint, "unclosed '[' in the host", err);
+			return docker_refuse_endpoint(endpoint, "unclosed '[' in the host", err);
 		colon = close[1] == ':' ? close + 1 : NULL;
 		if (!colon && close[1])
-			return refuse_endpoint(endpoint, "unexpected text after the host", err);
+			return docker_refuse_endpoint(endpoint, "unexpected text after the host", err);
 	} else {
 		colon = strrchr(s, ':');
 	}
 	size_t hlen = colon ? (size_t)(colon - s) : strlen(s);
 	if (hlen == 0)
-		return refuse_endpoint(endpoint, "no host", err);
+		return docker_refuse_endpoint(endpoint, "no host", err);
 	if (colon) {
 		const char *p = colon + 1;
 		if (!*p || strspn(p, "0123456789") != strlen(p) || atol(p) < 1 || atol(p) > 65535)
-			return refuse_endpoint(endpoint,
+			return docker_refuse_endpoint(endpoint,
 					       "the port must be a number from 1 to 65535", err);
 		*port = xstrdup(p);
 	}
@@ -107,7 +100,7 @@ static int split_host_port(const char *endpoint, const char *s, char **host, cha
 	return 0;
 }
 
-static int check_readable(const char *what, const char *path, struct error *err)
+int docker_check_readable(const char *what, const char *path, struct error *err)
 {
 	if (access(path, R_OK) < 0)
 		return error_set(err, "%s %s: %s", what, path, strerror(errno));
@@ -117,9 +110,9 @@ static int check_readable(const char *what, const char *path, struct error *err)
 static int parse_unix(struct docker *d, const char *path, struct error *err)
 {
 	if (path[0] != '/')
-		return refuse_endpoint(d->endpoint, "the socket path must be absolute", err);
+		return docker_refuse_endpoint(d->endpoint, "the socket path must be absolute", err);
 	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		return refuse_endpoint(d->endpoint, "the socket path is too long", err);
+		return docker_refuse_endpoint(d->endpoint, "the socket path is too long", err);
 	d->transport = TRANSPORT_UNIX;
 	d->socket_path = xstrdup(path);
 	d->base_url = xstrdup("http://docker");
@@ -135,10 +128,10 @@ static int parse_tcp(struct docker *d, const char *rest, const struct docker_opt
 	if (n && hostport[n - 1] == '/')
 		hostport[n - 1] = '\0';
 	if (strchr(hostport, '/') || strchr(hostport, '@')) {
-		refuse_endpoint(d->endpoint, "tcp:// takes only host:port", err);
+		docker_refuse_endpoint(d->endpoint, "tcp:// takes only host:port", err);
 		goto out;
 	}
-	if (split_host_port(d->endpoint, hostport, &host, &port, err) < 0)
+	if (docker_split_host_port(d->endpoint, hostport, &host, &port, err) < 0)
 		goto out;
 	int given = !!opts->tls_ca + !!opts->tls_cert + !!opts->tls_key;
 	if (given != 0 && given != 3) {
@@ -148,9 +141,9 @@ static int parse_tcp(struct docker *d, const char *rest, const struct docker_opt
 		goto out;
 	}
 	if (given == 3) {
-		if (check_readable("tls_ca", opts->tls_ca, err) < 0 ||
-		    check_readable("tls_cert", opts->tls_cert, err) < 0 ||
-		    check_readable("tls_key", opts->tls_key, err) < 0) {
+		if (docker_check_readable("tls_ca", opts->tls_ca, err) < 0 ||
+		    docker_check_readable("tls_cert", opts->tls_cert, err) < 0 ||
+		    docker_check_readable("tls_key", opts->tls_key, err) < 0) {
 			error_wrap(err, "docker endpoint %s", d->endpoint);
 			goto out;
 		}
@@ -173,276 +166,24 @@ out:
 	return ret;
 }
 
-/* The last two meaningful lines of ssh's stderr (its banners are '@' lines). */
-static char *ssh_log_tail(const struct docker *d)
+static int open_tunnel(struct docker *d, const char *given, const struct docker_options *opts,
+		       struct error *err)
 {
-	struct strbuf out = STRBUF_INIT;
-	char buf[8192];
-	FILE *f = fopen(d->ssh_log, "r");
-	if (!f)
-		return strbuf_detach(&out);
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *lines[2] = {NULL, NULL};
-	size_t lens[2] = {0, 0};
-	for (char *p = buf; *p;) {
-		char *end = p + strcspn(p, "\r\n");
-		size_t len = (size_t)(end - p);
-		if (len && *p != '@') {
-			lines[0] = lines[1], lens[0] = lens[1];
-			lines[1] = p, lens[1] = len;
-		}
-		p = *end ? end + 1 : end;
-	}
-	for (int i = 0; i < 2; i++) {
-		if (!lines[i])
-			continue;
-		if (out.len)
-			strbuf_adds(&out, " ");
-		strbuf_add(&out, lines[i], lens[i]);
-	}
-	return strbuf_detach(&out);
-}
-
-/* Whether ssh is still running; reaps it when it is not. Caller holds d->lock. */
-static bool ssh_alive_locked(struct docker *d)
-{
-	if (d->ssh_pid <= 0)
-		return false;
-	int st;
-	pid_t r = waitpid(d->ssh_pid, &st, WNOHANG);
-	if (r == 0)
-		return true;
-	d->ssh_status = r == d->ssh_pid ? st : -1;
-	d->ssh_pid = 0;
-	return false;
-}
-
-static int ssh_exited_error(struct docker *d, struct error *err)
-{
-	char *tail = ssh_log_tail(d);
-	struct strbuf why = STRBUF_INIT;
-	if (d->ssh_status >= 0 && WIFEXITED(d->ssh_status))
-		strbuf_addf(&why, "exit status %d", WEXITSTATUS(d->ssh_status));
-	else if (d->ssh_status >= 0 && WIFSIGNALED(d->ssh_status))
-		strbuf_addf(&why, "killed by signal %d", WTERMSIG(d->ssh_status));
-	else
-		strbuf_adds(&why, "exited");
-	if (strcasestr(tail, "host key verification failed") || strcasestr(tail, "host key for"))
-		error_set(err,
-			  "ssh to %s failed: host key verification failed (%s): add the current "
-			  "host key of %s "
-			  "to %s",
-			  d->endpoint, tail, d->ssh_host,
-			  d->ssh_known_hosts ? d->ssh_known_hosts : "~/.ssh/known_hosts");
-	else
-		error_set(err, "ssh to %s failed (%s)%s%s", d->endpoint, why.buf, *tail ? ": " : "",
-			  tail);
-	strbuf_release(&why);
-	free(tail);
-	return -1;
-}
-
-static bool socket_accepts(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* Runs `ssh -N -L <dir>/docker.sock:/var/run/docker.sock` and waits until the
- * local end of the forwarding accepts connections. */
-static int ssh_start(struct docker *d, const char *rest, const struct docker_options *opts,
-		     struct error *err)
-{
-	char *target = xstrdup(rest), *user = NULL, *host = NULL, *port = NULL, *known = NULL;
-	char *hostport = target;
-	int ret = -1;
-
-	size_t n = strlen(target);
-	if (n && target[n - 1] == '/')
-		target[n - 1] = '\0';
-	char *at = strrchr(target, '@');
-	if (at) {
-		*at = '\0';
-		user = target;
-		hostport = at + 1;
-		if (!*user) {
-			refuse_endpoint(d->endpoint, "empty user name", err);
-			goto out;
-		}
-	}
-	if (strchr(hostport, '/')) {
-		refuse_endpoint(d->endpoint, "ssh:// takes only [user@]host[:port]", err);
-		goto out;
-	}
-	if (split_host_port(d->endpoint, hostport, &host, &port, err) < 0)
-		goto out;
-	/* ssh would read a leading '-' as an option. */
-	if (host[0] == '-' || (user && user[0] == '-')) {
-		refuse_endpoint(d->endpoint, "a user or host may not start with '-'", err);
-		goto out;
-	}
-	if (host[0] == '[') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	d->ssh_host = xstrdup(host);
-	if (opts->ssh_known_hosts) {
-		/* ssh splits the option's value at white space and reads quotes. */
-		if (strpbrk(opts->ssh_known_hosts, " \t\"'\\")) {
-			error_set(err,
-				  "ssh_known_hosts '%s': the path may not contain spaces or quotes",
-				  opts->ssh_known_hosts);
-			goto out;
-		}
-		if (check_readable("ssh_known_hosts", opts->ssh_known_hosts, err) < 0)
-			goto out;
-		d->ssh_known_hosts = xstrdup(opts->ssh_known_hosts);
-	}
-	if (opts->ssh_identity && check_readable("ssh_identity", opts->ssh_identity, err) < 0)
-		goto out;
-
-	char tmpl[] = "/tmp/cairn-docker-ssh-XXXXXX";
-	if (!mkdtemp(tmpl)) {
-		error_set(err, "ssh to %s: cannot create a private directory in /tmp: %s",
-			  d->endpoint, strerror(errno));
-		goto out;
-	}
-	d->ssh_dir = xstrdup(tmpl);
-	struct strbuf sb = STRBUF_INIT;
-	strbuf_addf(&sb, "%s/docker.sock", d->ssh_dir);
-	d->socket_path = strbuf_detach(&sb);
-	strbuf_addf(&sb, "%s/ssh.log", d->ssh_dir);
-	d->ssh_log = strbuf_detach(&sb);
-	d->base_url = xstrdup("http://docker");
+	if (docker_tunnel_open(&d->tunnel, d->endpoint, given, opts, err) < 0)
+		return -1;
 	d->transport = TRANSPORT_SSH;
-
-	strbuf_addf(&sb, "%s:%s", d->socket_path, SSH_REMOTE_SOCKET);
-	char *forward = strbuf_detach(&sb);
-	if (d->ssh_known_hosts)
-		strbuf_addf(&sb, "UserKnownHostsFile=%s", d->ssh_known_hosts);
-	known = strbuf_detach(&sb);
-
-	const char *argv[32];
-	int argc = 0;
-	argv[argc++] = "ssh";
-	argv[argc++] = "-N";
-	argv[argc++] = "-o";
-	argv[argc++] = "BatchMode=yes";
-	argv[argc++] = "-o";
-	argv[argc++] = "ExitOnForwardFailure=yes";
-	argv[argc++] = "-o";
-	argv[argc++] = "StrictHostKeyChecking=yes";
-	/* A shared master connection from the user's config would own the forwarding. */
-	argv[argc++] = "-o";
-	argv[argc++] = "ControlPath=none";
-	if (opts->ssh_identity) {
-		argv[argc++] = "-i";
-		argv[argc++] = opts->ssh_identity;
-	}
-	if (d->ssh_known_hosts) {
-		argv[argc++] = "-o";
-		argv[argc++] = known;
-	}
-	argv[argc++] = "-p";
-	argv[argc++] = port ? port : "22";
-	if (user) {
-		argv[argc++] = "-l";
-		argv[argc++] = user;
-	}
-	argv[argc++] = "-L";
-	argv[argc++] = forward;
-	argv[argc++] = "--";
-	argv[argc++] = host;
-	argv[argc] = NULL;
-
-	/* Its own process group: a Ctrl-C meant for cairn must not cut the tunnel
-	 * while cairn is still cleaning up; docker_close ends it. */
-	struct run_spawn how = RUN_SPAWN_INIT;
-	how.err_path = d->ssh_log;
-	how.own_group = true;
-	pid_t pid;
-	int rc = run_spawn(argv, &how, &pid);
-	free(forward);
-	if (rc != 0) {
-		error_set(err, "ssh to %s: cannot run ssh: %s (install the OpenSSH client)",
-			  d->endpoint, strerror(rc));
-		goto out;
-	}
-	d->ssh_pid = pid;
-
-	long deadline = now_ms() + SSH_WAIT_MS;
-	for (;;) {
-		pthread_mutex_lock(&d->lock);
-		bool alive = ssh_alive_locked(d);
-		pthread_mutex_unlock(&d->lock);
-		if (!alive) {
-			ssh_exited_error(d, err);
-			goto out;
-		}
-		if (socket_accepts(d->socket_path))
-			break;
-		if (now_ms() > deadline) {
-			char *tail = ssh_log_tail(d);
-			error_set(err,
-				  "ssh to %s did not forward the docker socket within %ld s%s%s",
-				  d->endpoint, SSH_WAIT_MS / 1000, *tail ? ": " : "", tail);
-			free(tail);
-			goto out;
-		}
-		sleep_ms(20);
-	}
-	ret = 0;
-out:
-	free(known);
-	free(target);
-	free(host);
-	free(port);
-	return ret;
+	d->socket_path = xstrdup(d->tunnel->socket);
+	d->base_url = xstrdup("http://docker");
+	return 0;
 }
 
-static void ssh_stop(struct docker *d)
-{
-	if (d->ssh_pid > 0) {
-		kill(d->ssh_pid, SIGTERM);
-		long deadline = now_ms() + 2000;
-		while (waitpid(d->ssh_pid, NULL, WNOHANG) == 0) {
-			if (now_ms() > deadline) {
-				kill(d->ssh_pid, SIGKILL);
-				waitpid(d->ssh_pid, NULL, 0);
-				break;
-			}
-			sleep_ms(5);
-		}
-		d->ssh_pid = 0;
-	}
-	if (d->ssh_dir) {
-		unlink(d->socket_path);
-		unlink(d->ssh_log);
-		rmdir(d->ssh_dir);
-	}
-}
+
+
+
+
+
+
+
 
 static CURL *handle_take(struct docker *d)
 {
@@ -578,26 +319,8 @@ static int transport_error(struct docker *d, CURLcode code, long os_errno, const
 		    "signed by a CA the engine trusts",
 		    ep, detail, d->tls_cert, d->tls_key);
 
-	if (d->transport == TRANSPORT_SSH) {
-		pthread_mutex_lock(&d->lock);
-		bool alive = ssh_alive_locked(d);
-		pthread_mutex_unlock(&d->lock);
-		if (!alive) {
-			ssh_exited_error(d, err);
-			return error_wrap(err,
-					  "docker engine at %s is unreachable: the ssh tunnel "
-					  "stopped",
-					  ep);
-		}
-		char *tail = ssh_log_tail(d);
-		error_set(
-		    err,
-		    "docker engine at %s did not answer through the ssh tunnel (%s): is dockerd "
-		    "running on %s, and may the ssh user use %s?",
-		    ep, *tail ? tail : detail, d->ssh_host, SSH_REMOTE_SOCKET);
-		free(tail);
-		return -1;
-	}
+	if (d->tunnel)
+		return docker_tunnel_failure(d->tunnel, detail, err);
 
 	switch (code) {
 	case CURLE_COULDNT_RESOLVE_HOST:
@@ -911,9 +634,9 @@ int docker_open(struct docker **out, const struct docker_options *opts, struct e
 	else if (starts_with(d->endpoint, "tcp://"))
 		rc = parse_tcp(d, d->endpoint + strlen("tcp://"), opts, err);
 	else if (starts_with(d->endpoint, "ssh://"))
-		rc = ssh_start(d, d->endpoint + strlen("ssh://"), opts, err);
+		rc = open_tunnel(d, d->endpoint + strlen("ssh://"), opts, err);
 	else
-		rc = refuse_endpoint(d->endpoint, "unknown scheme", err);
+		rc = docker_refuse_endpoint(d->endpoint, "unknown scheme", err);
 	if (rc < 0 || negotiate(d, err) < 0) {
 		docker_close(d);
 		return -1;
@@ -928,7 +651,8 @@ void docker_close(struct docker *d)
 		return;
 	for (size_t i = 0; i < d->pool_len; i++)
 		curl_easy_cleanup(d->pool[i]);
-	ssh_stop(d);
+	if (d->tunnel)
+		docker_tunnel_close(d->tunnel);
 	pthread_mutex_destroy(&d->lock);
 	free(d->endpoint);
 	free(d->base_url);
@@ -936,10 +660,6 @@ void docker_close(struct docker *d)
 	free(d->tls_ca);
 	free(d->tls_cert);
 	free(d->tls_key);
-	free(d->ssh_dir);
-	free(d->ssh_log);
-	free(d->ssh_host);
-	free(d->ssh_known_hosts);
 	free(d);
 }
 
