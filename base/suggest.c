@@ -28,3 +28,32 @@ size_t edit_distance(const char *a, const char *b)
 	}
 	return row[lb];
 }
+
+void suggest_begin(struct suggestion *s, const char *word, size_t limit)
+{
+	*s = (struct suggestion){ .word = word, .limit = limit, .best_distance = SIZE_MAX };
+}
+
+bool suggest_offer(struct suggestion *s, const char *candidate)
+{
+	size_t d = edit_distance(s->word, candidate);
+	if (d > s->limit || d >= s->best_distance)
+		return false;
+	s->best = candidate;
+	s->best_distance = d;
+	return true;
+}
+
+const char *suggest_best(const struct suggestion *s)
+{
+	return s->best;
+}
+
+const char *suggest_nearest(const char *word, const char *const *candidates, size_t n)
+{
+	struct suggestion s;
+	suggest_begin(&s, word, SUGGEST_TYPO);
+	for (size_t i = 0; i < n; i++)
+		suggest_offer(&s, candidates[i]);
+	return suggest_best(&s);
+}

@@ -340,15 +340,12 @@ static const struct param *field_of(const struct param *p, const char *k)
 /* The known key nearest to k, when one is close. */
 static const char *nearest_key(const struct param *p, const char *k)
 {
-	const char *best = NULL;
-	size_t best_d = 3;
+	struct suggestion s;
+	suggest_begin(&s, k, SUGGEST_TYPO);
 	for (; p; p = p->base)
-		for (const struct param *f = p->fields; f && f->key; f++) {
-			size_t d = edit_distance(k, f->key);
-			if (d < best_d)
-				best = f->key, best_d = d;
-		}
-	return best;
+		for (const struct param *f = p->fields; f && f->key; f++)
+			suggest_offer(&s, f->key);
+	return suggest_best(&s);
 }
 
 static void walk(struct param_walk *w, const struct param *p, const void *n);

@@ -4,6 +4,7 @@
 #include "decode.h"
 
 #include "base/arena.h"
+#include "base/suggest.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -367,7 +368,7 @@ static void decode_transformer(struct load *ld, struct dataset_anon *a, const st
 			a->kind = k;
 			return;
 		}
-		const char *near = nearest(v->str->s, anon_scalar_names, nscalars);
+		const char *near = suggest_nearest(v->str->s, anon_scalar_names, nscalars);
 		if (near)
 			lerr(ld, v->pos, "unknown transformer '%s' (did you mean '%s'?)", v->str->s,
 			     near);
@@ -393,7 +394,7 @@ static void decode_transformer(struct load *ld, struct dataset_anon *a, const st
 		}
 	}
 	static const char *const keys[] = { "const", "regex", "date_shift" };
-	const char *near = nearest(pr->key->s, keys, 3);
+	const char *near = suggest_nearest(pr->key->s, keys, 3);
 	lerr(ld, pr->key_pos, "unknown transformer '%s'%s%s%s", pr->key->s,
 	     near ? " (did you mean '" : " (expected const, regex or date_shift",
 	     near ? near : "", near ? "'?)" : ")");

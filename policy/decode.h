@@ -40,8 +40,6 @@ void lerr(struct load *ld, struct pos pos, const char *fmt, ...)
 size_t ctx_push(struct load *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctx_pop(struct load *ld, size_t mark);
 
-/* The candidate nearest to s within distance 2, or NULL. */
-const char *nearest(const char *s, const char *const *cands, size_t n);
 /* ^[a-zA-Z][a-zA-Z0-9_-]{0,63}$ */
 bool is_ident(const struct istr *s);
 int check_ident(struct load *ld, struct pos pos, const char *what, const struct istr *s);

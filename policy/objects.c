@@ -214,21 +214,6 @@ void ctx_pop(struct load *ld, size_t mark)
 	strbuf_truncate(&ld->ctx, mark);
 }
 
-/* The candidate nearest to s within distance 2, or NULL. */
-const char *nearest(const char *s, const char *const *cands, size_t n)
-{
-	const char *best = NULL;
-	size_t best_d = 3;
-	for (size_t i = 0; i < n; i++) {
-		size_t d = edit_distance(s, cands[i]);
-		if (d < best_d) {
-			best = cands[i];
-			best_d = d;
-		}
-	}
-	return best;
-}
-
 /* ^[a-zA-Z][a-zA-Z0-9_-]{0,63}$ */
 bool is_ident(const struct istr *s)
 {
@@ -372,7 +357,7 @@ void decode_map(struct load *ld, const struct ynode *n, const struct field *fiel
 			if (strcmp(fields[k].key, pr->key->s) == 0)
 				f = &fields[k];
 		if (!f) {
-			const char *near = nearest(pr->key->s, names, nn);
+			const char *near = suggest_nearest(pr->key->s, names, nn);
 			if (near)
 				lerr(ld, pr->key_pos, "unknown key '%s' (did you mean '%s'?)",
 				     pr->key->s, near);
@@ -1308,7 +1293,7 @@ static void acl_add_role(struct load *ld, void *target, const struct ynode *v)
 		if (role_parse(pr->key->s, &role) < 0 || role == ROLE_NOBODY) {
 			static const char *const grantable[] = { "domain-admin", "namespace-admin",
 								 "service-consumer" };
-			const char *near = nearest(pr->key->s, grantable, 3);
+			const char *near = suggest_nearest(pr->key->s, grantable, 3);
 			if (near)
 				lerr(ld, pr->key_pos, "unknown role '%s' (did you mean '%s'?)",
 				     pr->key->s, near);
@@ -1548,7 +1533,7 @@ static void load_object(struct load *ld, const struct ynode *n)
 		return;
 	}
 	if (kind_parse(kn->str->s, &k) < 0) {
-		const char *near = nearest(kn->str->s, kind_names, KIND_COUNT);
+		const char *near = suggest_nearest(kn->str->s, kind_names, KIND_COUNT);
 		if (near)
 			lerr(ld, kn->pos, "unknown kind '%s' (did you mean '%s'?)", kn->str->s, near);
 		else

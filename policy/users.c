@@ -96,20 +96,12 @@ static void check_keys(struct diags *d, int *errors, const char *what, const str
 {
 	for (size_t i = 0; i < map->len; i++) {
 		const struct ypair *pr = &map->pairs[i];
-		const char *near = NULL;
-		size_t best = 3;
 		bool known = false;
 		for (size_t k = 0; k < nkeys && !known; k++)
 			known = strcmp(pr->key->s, keys[k]) == 0;
-		for (size_t k = 0; k < nkeys && !known; k++) {
-			size_t dist = edit_distance(pr->key->s, keys[k]);
-			if (dist < best) {
-				best = dist;
-				near = keys[k];
-			}
-		}
 		if (known)
 			continue;
+		const char *near = suggest_nearest(pr->key->s, keys, nkeys);
 		if (near)
 			uerr(d, errors, pr->key_pos, "%s: unknown key '%s' (did you mean '%s'?)", what,
 			     pr->key->s, near);

@@ -25,19 +25,15 @@ static void add_suggestion(struct strbuf *sb, const struct policy *p, enum kind 
 	size_t nslen = slash ? (size_t)(slash - locator) : strlen(ns);
 	const char *target_ns = slash ? locator : ns;
 	const struct object *best = NULL;
-	size_t best_d = (size_t)-1;
 	size_t limit = strlen(name) / 3 + 1;
-	if (limit < 2)
-		limit = 2;
+	struct suggestion s;
+	suggest_begin(&s, name, limit < 2 ? 2 : limit);
 	for (size_t i = 0; i < p->len; i++) {
 		const struct object *o = p->objects[i];
 		if (o->kind != k || o->ns->len != nslen || memcmp(o->ns->s, target_ns, nslen) != 0)
 			continue;
-		size_t d = edit_distance(name, o->name->s);
-		if (d <= limit && d < best_d) {
+		if (suggest_offer(&s, o->name->s))
 			best = o;
-			best_d = d;
-		}
 	}
 	if (!best)
 		return;
@@ -150,17 +146,12 @@ static int validate_service(struct policy *p, struct service *svc, struct diags 
 			if (j >= 0)
 				continue;
 			/* Suggest the nearest component name of this service. */
-			const char *best = NULL;
-			size_t best_d = c->deps[k]->len / 3 + 2;
-			for (uint32_t m = 0; m < n; m++) {
-				if (m == i)
-					continue;
-				size_t dist = edit_distance(c->deps[k]->s, svc->components[m].name->s);
-				if (dist < best_d) {
-					best = svc->components[m].name->s;
-					best_d = dist;
-				}
-			}
+			struct suggestion s;
+			suggest_begin(&s, c->deps[k]->s, c->deps[k]->len / 3 + 1);
+			for (uint32_t m = 0; m < n; m++)
+				if (m != i)
+					suggest_offer(&s, svc->components[m].name->s);
+			const char *best = suggest_best(&s);
 			struct strbuf sb = STRBUF_INIT;
 			if (best)
 				strbuf_addf(&sb, " (did you mean '%s'?)", best);

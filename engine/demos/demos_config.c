@@ -19,13 +19,11 @@ static const char *const offer_keys[] = { "contract", "ttl", NULL };
 static void unknown_key(struct diags *d, const struct ypair *p, const char *where,
 			const char *const *known)
 {
-	const char *best = NULL;
-	size_t bestd = 3;
-	for (size_t i = 0; known[i]; i++) {
-		size_t dist = edit_distance(p->key->s, known[i]);
-		if (dist < bestd)
-			bestd = dist, best = known[i];
-	}
+	struct suggestion s;
+	suggest_begin(&s, p->key->s, SUGGEST_TYPO);
+	for (size_t i = 0; known[i]; i++)
+		suggest_offer(&s, known[i]);
+	const char *best = suggest_best(&s);
 	if (best)
 		diags_add_at(d, p->key_pos, "unknown key '%s' in %s (did you mean '%s'?)", p->key->s,
 			     where, best);

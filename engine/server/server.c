@@ -61,16 +61,13 @@ static bool in_list(const char *const *list, const char *k)
 
 static void unknown_key(struct diags *d, const struct ypair *p)
 {
-	const char *best = NULL;
-	size_t bestd = 3;
-	for (int l = 0; l < 2; l++) {
-		const char *const *list = l ? environment_keys : server_keys;
-		for (size_t i = 0; list[i]; i++) {
-			size_t dist = edit_distance(p->key->s, list[i]);
-			if (dist < bestd)
-				bestd = dist, best = list[i];
-		}
-	}
+	struct suggestion s;
+	suggest_begin(&s, p->key->s, SUGGEST_TYPO);
+	for (size_t i = 0; server_keys[i]; i++)
+		suggest_offer(&s, server_keys[i]);
+	for (size_t i = 0; environment_keys[i]; i++)
+		suggest_offer(&s, environment_keys[i]);
+	const char *best = suggest_best(&s);
 	if (best)
 		diags_add_at(d, p->key_pos, "unknown key '%s' in the server config (did you mean '%s'?)",
 			     p->key->s, best);

@@ -268,17 +268,13 @@ int sn_catalog_table(const struct sn_catalog *c, const char *name, size_t *out, 
 	if (matches > 1)
 		return error_set(err, "table '%s' is in %d schemas: write it as schema.%s", name,
 				 matches, name);
-	const char *best = NULL;
-	size_t best_d = SIZE_MAX;
+	struct suggestion s;
+	suggest_begin(&s, name, SUGGEST_ANY);
 	for (size_t i = 0; i < c->ntables; i++) {
 		const struct sn_table *t = &c->tables[i];
-		const char *cand = dot || strcmp(t->schema, "public") != 0 ? t->label : t->name;
-		size_t d = edit_distance(name, cand);
-		if (d < best_d) {
-			best_d = d;
-			best = cand;
-		}
+		suggest_offer(&s, dot || strcmp(t->schema, "public") != 0 ? t->label : t->name);
 	}
+	const char *best = suggest_best(&s);
 	if (best)
 		return error_set(err, "the source has no table '%s' (the nearest is '%s')", name,
 				 best);
@@ -289,19 +285,16 @@ int sn_catalog_column(const struct sn_catalog *c, size_t ti, const char *name, s
 		      struct error *err)
 {
 	const struct sn_table *t = &c->tables[ti];
-	const char *best = NULL;
-	size_t best_d = SIZE_MAX;
+	struct suggestion s;
+	suggest_begin(&s, name, SUGGEST_ANY);
 	for (size_t i = 0; i < t->ncols; i++) {
 		if (strcmp(t->cols[i].name, name) == 0) {
 			*out = i;
 			return 0;
 		}
-		size_t d = edit_distance(name, t->cols[i].name);
-		if (d < best_d) {
-			best_d = d;
-			best = t->cols[i].name;
-		}
+		suggest_offer(&s, t->cols[i].name);
 	}
+	const char *best = suggest_best(&s);
 	if (best)
 		return error_set(err, "table %s has no column '%s' (the nearest is '%s')", t->label,
 				 name, best);

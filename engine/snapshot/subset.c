@@ -125,19 +125,16 @@ static int apply_references(struct sn_catalog *c, const struct dataset *ds, stru
 	for (uint32_t i = 0; i < ds->nreferences; i++) {
 		const struct dataset_reference *r = &ds->references[i];
 		bool found = false;
-		const char *best = NULL;
-		size_t best_d = SIZE_MAX;
+		struct suggestion s;
+		suggest_begin(&s, r->constraint->s, SUGGEST_ANY);
 		for (size_t k = 0; k < c->nfks; k++) {
 			if (strcmp(c->fks[k].name, r->constraint->s) == 0) {
 				c->fks[k].children = r->children ? 1 : 0;
 				found = true;
 			}
-			size_t d = edit_distance(r->constraint->s, c->fks[k].name);
-			if (d < best_d) {
-				best_d = d;
-				best = c->fks[k].name;
-			}
+			suggest_offer(&s, c->fks[k].name);
 		}
+		const char *best = suggest_best(&s);
 		if (!found)
 			return error_set(err,
 					 "%s:%u:%u: dataset %s/%s: references: the source has no "
