@@ -20,15 +20,24 @@ const EVP_MD *sha256_md(void)
 	return sha256_fetched ? sha256_fetched : EVP_sha256();
 }
 
-void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_SIZE])
+void sha256(const void *data, size_t len, unsigned char out[SHA256_SIZE])
+{
+	EVP_Digest(data, len, out, NULL, sha256_md(), NULL);
+}
+
+void hex_encode(const unsigned char *bytes, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_Digest(data, len, md, &mdlen, sha256_md(), NULL);
-	for (unsigned i = 0; i < mdlen; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
 	}
-	out[2 * mdlen] = '\0';
+	out[2 * n] = '\0';
+}
+
+void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_SIZE])
+{
+	unsigned char md[SHA256_SIZE];
+	sha256(data, len, md);
+	hex_encode(md, sizeof(md), out);
 }

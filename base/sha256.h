@@ -7,9 +7,14 @@
 
 #include <openssl/types.h>
 
+#define SHA256_SIZE 32     /* bytes of a digest */
 #define SHA256_HEX_SIZE 65 /* 64 hex digits and a NUL */
 
+void sha256(const void *data, size_t len, unsigned char out[SHA256_SIZE]);
 void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_SIZE]);
+/* n bytes as 2n lower-case hex digits and a NUL: a digest, or the first
+ * bytes of one for a short name. */
+void hex_encode(const unsigned char *bytes, size_t n, char *out);
 
 /* SHA-256 for EVP_Digest*: fetched once, never freed. */
 const EVP_MD *sha256_md(void);

@@ -13,9 +13,9 @@
 #include "policy.h"
 
 #include "base/arena.h"
+#include "base/sha256.h"
 #include "base/strbuf.h"
 
-#include <openssl/sha.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +27,7 @@
 
 #define CACHE_MAGIC "cairn-users v1\n"
 #define CACHE_MAGIC_LEN (sizeof(CACHE_MAGIC) - 1)
-#define HEADER_LEN (CACHE_MAGIC_LEN + SHA256_DIGEST_LENGTH + 8)
+#define HEADER_LEN (CACHE_MAGIC_LEN + SHA256_SIZE + 8)
 
 enum { USER_ADMIN = 1, USER_HASH = 2 };
 
@@ -141,10 +141,9 @@ static bool decode(struct users *u, const char *path, const unsigned char *paylo
 
 static void cache_path(struct strbuf *out, const char *dir, const unsigned char *md)
 {
-	strbuf_addf(out, "%s/users-", dir);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		strbuf_addf(out, "%02x", md[i]);
-	strbuf_adds(out, ".cache");
+	char hex[SHA256_HEX_SIZE];
+	hex_encode(md, SHA256_SIZE, hex);
+	strbuf_addf(out, "%s/users-%s.cache", dir, hex);
 }
 
 /* The cache file, only when this user owns it and nobody else may write it:
@@ -183,13 +182,13 @@ static bool load_cache(struct users *u, const char *path, const char *file)
 	const unsigned char *h = (const unsigned char *)sb.buf + CACHE_MAGIC_LEN;
 	uint64_t len = 0;
 	for (int i = 7; i >= 0; i--)
-		len = len << 8 | h[SHA256_DIGEST_LENGTH + i];
+		len = len << 8 | h[SHA256_SIZE + i];
 	if (len != sb.len - HEADER_LEN)
 		goto out;
 	const unsigned char *payload = (const unsigned char *)sb.buf + HEADER_LEN;
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256(payload, (size_t)len, md);
-	if (memcmp(md, h, SHA256_DIGEST_LENGTH) != 0)
+	unsigned char md[SHA256_SIZE];
+	sha256(payload, (size_t)len, md);
+	if (memcmp(md, h, SHA256_SIZE) != 0)
 		goto out;
 	ok = decode(u, path, payload, (size_t)len);
 out:
@@ -225,10 +224,10 @@ static void store_cache(const struct users *u, const char *dir, const char *file
 	encode(u, &payload);
 	unsigned char head[HEADER_LEN];
 	memcpy(head, CACHE_MAGIC, CACHE_MAGIC_LEN);
-	SHA256((const unsigned char *)payload.buf, payload.len, head + CACHE_MAGIC_LEN);
+	sha256(payload.buf, payload.len, head + CACHE_MAGIC_LEN);
 	uint64_t len = payload.len;
 	for (int i = 0; i < 8; i++)
-		head[CACHE_MAGIC_LEN + SHA256_DIGEST_LENGTH + i] = (unsigned char)(len >> (8 * i));
+		head[CACHE_MAGIC_LEN + SHA256_SIZE + i] = (unsigned char)(len >> (8 * i));
 	if (make_dirs(dir) < 0)
 		goto out;
 	strbuf_addf(&tmp, "%s.%ld.tmp", file, (long)getpid());
@@ -253,8 +252,8 @@ int users_load_cached(struct users *u, const char *path, const char *cache_dir, 
 		strbuf_release(&text);
 		return users_load(u, path, diags); /* says why it cannot be read */
 	}
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)text.buf, text.len, md);
+	unsigned char md[SHA256_SIZE];
+	sha256(text.buf, text.len, md);
 	cache_path(&file, cache_dir, md);
 	int rc;
 	if (load_cache(u, path, file.buf)) {

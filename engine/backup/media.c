@@ -78,8 +78,7 @@ static int store_content(struct volume_copy *vc, struct archive *a, const char *
 	EVP_MD_CTX_free(md);
 	if (fclose(f) != 0 && rc == 0)
 		rc = error_set(err, "writing %s: %s", strbuf_cstr(&vc->tmp), strerror(errno));
-	for (int i = 0; i < 32; i++)
-		snprintf(sha + 2 * i, 3, "%02x", digest[i]);
+	hex_encode(digest, sizeof(digest), sha);
 	if (rc == 0) {
 		object_path(&vc->object, vc->store, sha);
 		struct stat sb;

@@ -4,6 +4,7 @@
  * sections of the same file are read elsewhere. */
 #include "previews_internal.h"
 #include "base/parse.h"
+#include "base/sha256.h"
 
 #include "base/alloc.h"
 #include "base/arena.h"
@@ -13,7 +14,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -508,13 +508,15 @@ static void host_label(struct strbuf *out, const char *s, size_t n)
 	} else if (e - b <= 63) {
 		strbuf_add(out, l.buf + b, e - b);
 	} else {
-		unsigned char md[SHA256_DIGEST_LENGTH];
-		SHA256((const unsigned char *)l.buf + b, e - b, md);
+		unsigned char md[SHA256_SIZE];
+		sha256(l.buf + b, e - b, md);
 		size_t keep = 54;
 		while (keep && l.buf[b + keep - 1] == '-')
 			keep--;
 		strbuf_add(out, l.buf + b, keep);
-		strbuf_addf(out, "-%02x%02x%02x%02x", md[0], md[1], md[2], md[3]);
+		char hex[9];
+		hex_encode(md, 4, hex);
+		strbuf_addf(out, "-%s", hex);
 	}
 	strbuf_release(&l);
 }

@@ -4,6 +4,7 @@
 #include "previews_internal.h"
 
 #include "base/alloc.h"
+#include "base/sha256.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -40,7 +41,7 @@ bool webhook_signature_ok(const char *secret, size_t secret_len, const char *sig
 			return false;
 		got[i] = (unsigned char)(hi << 4 | lo);
 	}
-	if (!HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)(body ? body : ""),
+	if (!HMAC(sha256_md(), secret, (int)secret_len, (const unsigned char *)(body ? body : ""),
 		  len, want, &want_len) ||
 	    want_len != 32)
 		return false;

@@ -3,6 +3,7 @@
 
 #include "base/alloc.h"
 #include "base/arena.h"
+#include "base/sha256.h"
 #include "base/map.h"
 #include "base/strbuf.h"
 #include "base/vec.h"
@@ -296,10 +297,12 @@ static int derive(struct sn_transform *t, const char *v, unsigned attempt, struc
 	case ANON_TEXT:
 		mask(t, v, h, false, attempt);
 		break;
-	case ANON_HASH:
-		for (int i = 0; i < 16; i++)
-			strbuf_addf(&t->out, "%02x", h[i]);
+	case ANON_HASH: {
+		char hex[33];
+		hex_encode(h, 16, hex);
+		strbuf_adds(&t->out, hex);
 		break;
+	}
 	case ANON_CONST:
 		strbuf_adds(&t->out, t->rule.value->s);
 		break;

@@ -333,10 +333,6 @@ void sn_catalog_fingerprint(const struct sn_catalog *c, char out[65])
 				    c->tables[fk->parent].cols[fk->parent_cols[k]].name);
 		strbuf_adds(&sb, ")\n");
 	}
-	unsigned char md[32];
-	unsigned len = 0;
-	EVP_Digest(sb.buf, sb.len, md, &len, sha256_md(), NULL);
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	sha256_hex(sb.buf, sb.len, out);
 	strbuf_release(&sb);
 }

@@ -307,8 +307,7 @@ int sn_dump_table(PGconn *conn, const struct sn_catalog *c, size_t t,
 	unsigned mdlen = 0;
 	EVP_DigestFinal_ex(d.w.sha, md, &mdlen);
 	EVP_MD_CTX_free(d.w.sha);
-	for (int i = 0; i < 32; i++)
-		snprintf(res->sha256 + 2 * i, 3, "%02x", md[i]);
+	hex_encode(md, sizeof(md), res->sha256);
 	res->rows = d.rows;
 	res->bytes = d.w.bytes;
 	strbuf_release(&d.line);

@@ -305,9 +305,8 @@ static int load_file(struct load *l, FILE *f, const char *want_sha)
 	unsigned char md[32];
 	unsigned mdlen = 0;
 	EVP_DigestFinal_ex(sha, md, &mdlen);
-	char hex[65];
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	char hex[SHA256_HEX_SIZE];
+	hex_encode(md, sizeof(md), hex);
 	if (rc == 0 && want_sha && strcmp(hex, want_sha) != 0)
 		rc = error_set(l->err, "%s: the file's sha256 is %s, the manifest says %s (damaged)",
 			       l->table, hex, want_sha);

@@ -370,8 +370,7 @@ int s3_get(struct s3 *s, const char *key, FILE *f, const char *sha256, struct er
 		unsigned int n = 0;
 		EVP_DigestFinal_ex(md, raw, &n);
 		char hex[SHA256_HEX_SIZE];
-		for (unsigned int i = 0; i < n; i++)
-			snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+		hex_encode(raw, n, hex);
 		if (strcmp(hex, sha256) != 0)
 			rc = error_set(err, "s3://%s/%s%s: its SHA-256 is %s, not %s: the object changed "
 					    "or came damaged",

@@ -129,10 +129,11 @@ char *ssh_instance_name(const char *key)
 	}
 	while (sb.len && sb.buf[sb.len - 1] == '-')
 		strbuf_truncate(&sb, sb.len - 1);
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen;
-	EVP_Digest(key, strlen(key), md, &mdlen, sha256_md(), NULL);
-	strbuf_addf(&sb, "%s%02x%02x%02x%02x", sb.len ? "-" : "", md[0], md[1], md[2], md[3]);
+	unsigned char md[SHA256_SIZE];
+	sha256(key, strlen(key), md);
+	char hex[9];
+	hex_encode(md, 4, hex);
+	strbuf_addf(&sb, "%s%s", sb.len ? "-" : "", hex);
 	return strbuf_detach(&sb);
 }
 

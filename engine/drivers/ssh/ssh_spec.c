@@ -61,19 +61,11 @@ void process_spec_rid(const struct process_spec *s, const char *artifact_hash, c
 			      s->start, "env", s->env, "port", s->port, "http", s->health_http, "cmd",
 			      s->health_cmd);
 	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned n;
-	EVP_Digest(text, strlen(text), md, &n, sha256_md(), NULL);
-	for (int i = 0; i < 6; i++)
-		snprintf(rid + 2 * i, 3, "%02x", md[i]);
+	unsigned char md[SHA256_SIZE];
+	sha256(text, strlen(text), md);
+	hex_encode(md, 6, rid);
 	free(text);
 	json_decref(j);
-}
-
-static void hex_of(const unsigned char *md, char out[65])
-{
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 static int hash_file(const char *path, char hash[65], struct error *err)
@@ -95,7 +87,7 @@ static int hash_file(const char *path, char hash[65], struct error *err)
 	EVP_MD_CTX_free(md);
 	if (bad)
 		return error_set(err, "artifact %s cannot be read", path);
-	hex_of(out, hash);
+	hex_encode(out, SHA256_SIZE, hash);
 	return 0;
 }
 

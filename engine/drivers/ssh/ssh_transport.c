@@ -113,8 +113,7 @@ static char *trust_tag(const char *known_hosts, const char *identity)
 	EVP_DigestFinal_ex(md, out, &len);
 	EVP_MD_CTX_free(md);
 	char *hex = xmalloc(9);
-	for (int i = 0; i < 4; i++)
-		snprintf(hex + 2 * i, 3, "%02x", out[i]);
+	hex_encode(out, 4, hex);
 	return hex;
 }
 

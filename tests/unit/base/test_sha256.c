@@ -12,3 +12,19 @@ Test(sha256, known_vectors)
 	sha256_hex("abc", 3, hex);
 	cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
+
+Test(sha256, raw_digest_and_hex_encode)
+{
+	unsigned char md[SHA256_SIZE];
+	sha256("abc", 3, md);
+	cr_assert_eq(md[0], 0xba);
+	cr_assert_eq(md[SHA256_SIZE - 1], 0xad);
+	char hex[SHA256_HEX_SIZE];
+	hex_encode(md, 4, hex);
+	cr_assert_str_eq(hex, "ba7816bf", "the first bytes, for a short name");
+	hex_encode(md, 0, hex);
+	cr_assert_str_eq(hex, "");
+	const unsigned char edges[] = { 0x00, 0x0f, 0xf0, 0xff };
+	hex_encode(edges, sizeof(edges), hex);
+	cr_assert_str_eq(hex, "000ff0ff");
+}
