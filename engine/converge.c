@@ -1,6 +1,7 @@
 /* Fleet and converge (converge.h). */
 #include "converge.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/strbuf.h"
 #include "base/vec.h"
@@ -186,7 +187,7 @@ int converge(struct fleet *f, struct store *store, const struct resolution *r, l
 	     const struct exec_options *eo, struct converge_result *res, struct error *err)
 {
 	memset(res, 0, sizeof(*res));
-	long long t0 = exec_now_ms();
+	long long t0 = clock_ms();
 	struct recorder rec = { .store = store, .generation = generation, .user = eo };
 	struct exec_options o = eo ? *eo : (struct exec_options){ 0 };
 	o.report = record;
@@ -223,7 +224,7 @@ int converge(struct fleet *f, struct store *store, const struct resolution *r, l
 	}
 	res->unsuccessful = exec_run(x);
 	res->exec = x;
-	res->elapsed_ms = exec_now_ms() - t0;
+	res->elapsed_ms = clock_ms() - t0;
 	if (rec.failed) {
 		error_set(err, "recording actions: %s", error_msg(&rec.err));
 		error_clear(&rec.err);

@@ -5,6 +5,7 @@
  * under one mutex. */
 #include "exec.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/strbuf.h"
 #include "base/vec.h"
@@ -52,20 +53,6 @@ const char *exec_status_name(enum exec_status s)
 {
 	static const char *const names[] = { "pending", "running", "ok", "failed", "skipped", "cancelled" };
 	return (unsigned)s <= EXEC_CANCELLED ? names[s] : "unknown";
-}
-
-long long exec_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct exec *exec_new(const struct exec_options *opts)
@@ -240,7 +227,7 @@ static void finish(struct exec *x, size_t index)
 	bool stopping = x->o.stop && *x->o.stop;
 	if (t->transient && t->pub.attempts < x->o.attempts && !stopping) {
 		t->pub.status = EXEC_PENDING; /* tried again after the backoff */
-		t->ready_at_ms = exec_now_ms() + backoff(x, t->pub.attempts);
+		t->ready_at_ms = clock_ms() + backoff(x, t->pub.attempts);
 		report(x, &t->pub);
 		return;
 	}
@@ -258,7 +245,7 @@ static void start(struct exec *x, size_t index)
 	w->index = index;
 	t->pub.attempts++;
 	w->call.attempt = t->pub.attempts;
-	w->call.deadline_ms = exec_now_ms() + x->o.timeout_ms;
+	w->call.deadline_ms = clock_ms() + x->o.timeout_ms;
 	strbuf_reset(&t->note);
 	w->call.note = &t->note;
 	w->call.exec = x;
@@ -310,7 +297,7 @@ size_t exec_run(struct exec *x)
 	size_t running = 0;
 	for (;;) {
 		bool stopping = x->o.stop && *x->o.stop;
-		long long now = exec_now_ms();
+		long long now = clock_ms();
 		long long next_ready = -1;
 		size_t pending = 0;
 		for (size_t i = 0; i < x->tasks.len; i++) {
@@ -333,7 +320,7 @@ size_t exec_run(struct exec *x)
 			break;
 
 		/* Wait for an outcome, a retry coming due, or the progress tick. */
-		long long wake = exec_now_ms() + 200;
+		long long wake = clock_ms() + 200;
 		if (next_ready >= 0 && next_ready < wake)
 			wake = next_ready;
 		pthread_mutex_lock(&x->mu);

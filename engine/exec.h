@@ -21,7 +21,7 @@ struct exec;
 struct exec;
 
 struct exec_call {
-	long long deadline_ms; /* monotonic clock (exec_now_ms()) */
+	long long deadline_ms; /* monotonic clock (clock_ms()) */
 	unsigned attempt;      /* 1 for the first try */
 	/* What a success did, when worth saying ("12 files, 3.1 MB copied"):
 	 * it becomes the action's message. */
@@ -92,8 +92,5 @@ size_t exec_count(const struct exec *x);
 const struct exec_action *exec_get(const struct exec *x, size_t i);
 /* Counts by status, for progress: out[EXEC_CANCELLED + 1]. */
 void exec_tally(const struct exec *x, size_t out[]);
-
-/* CLOCK_MONOTONIC in milliseconds. */
-long long exec_now_ms(void);
 
 #endif

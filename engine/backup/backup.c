@@ -8,6 +8,7 @@
 #include "internal.h"
 #include "transfer.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/map.h"
 #include "base/strbuf.h"
@@ -227,7 +228,7 @@ static int take_postgres(struct take *t, size_t index, struct docker *d, const c
 static int take_part(struct take *t, size_t index)
 {
 	struct backup_part *p = &t->res->parts[index];
-	double started = backup_now();
+	double started = clock_seconds();
 	struct docker *d = engine_of(t, p->cluster);
 	if (!d)
 		return error_wrap(t->err, "%s", p->key);
@@ -241,7 +242,7 @@ static int take_part(struct take *t, size_t index)
 					json_string_value(json_object_get(info, "Id")), t->err);
 	json_decref(info);
 	free(name);
-	p->seconds = backup_now() - started;
+	p->seconds = clock_seconds() - started;
 	if (rc == 0 && t->o->part_done)
 		t->o->part_done(t->o->part_ctx, p);
 	return rc;
@@ -385,7 +386,7 @@ int backup_create(const struct policy *p, const struct resolution *r, const char
 		  const struct backup_options *o, struct backup_result *out, struct error *err)
 {
 	memset(out, 0, sizeof(*out));
-	double started = backup_now();
+	double started = clock_seconds();
 	const struct dep_result *dr = resolution_find_dep(r, dependency);
 	if (!dr)
 		return error_set(err, "no dependency %s in the policy", dependency);
@@ -411,7 +412,7 @@ int backup_create(const struct policy *p, const struct resolution *r, const char
 		}
 	char created[UTC_TIME_SIZE];
 	utc_time_format((long long)time(NULL), created);
-	out->seconds = backup_now() - started;
+	out->seconds = clock_seconds() - started;
 	json_t *parts = json_array();
 	for (size_t i = 0; i < out->nparts; i++)
 		json_array_append_new(parts, backup_part_json(&out->parts[i]));

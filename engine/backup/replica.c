@@ -7,6 +7,7 @@
 #include "internal.h"
 #include "transfer.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/strbuf.h"
 #include "base/timefmt.h"
@@ -401,7 +402,7 @@ int replica_sync_volume(struct docker *d, const char *store, json_t *manifest, s
 			struct error *err)
 {
 	memset(out, 0, sizeof(*out));
-	double started = backup_now();
+	double started = clock_seconds();
 	const char *id = str(manifest, "id");
 	struct sn_storage *st = sn_storage_local(store, err);
 	if (!st)
@@ -452,7 +453,7 @@ out:
 	strbuf_release(&purpose);
 	strbuf_release(&listing);
 	json_decref(list);
-	out->seconds = backup_now() - started;
+	out->seconds = clock_seconds() - started;
 	return rc;
 }
 

@@ -30,9 +30,6 @@ const char *backup_default_store(void);
 int replica_backup(const char *store, const char *of, const char *id, json_t **manifest,
 		   struct error *err);
 
-/* A monotonic clock in seconds, for step times. */
-double backup_now(void);
-
 /* The index in the manifest's parts of the part of kind ("postgres",
  * "volume") of service/component; -1 when it has none. */
 long replica_part(json_t *manifest, const char *kind, const char *service, const char *component);

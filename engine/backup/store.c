@@ -14,13 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-double backup_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int backup_lock(const char *store, struct error *err)
 {
 	struct strbuf path = STRBUF_INIT;

@@ -2,6 +2,8 @@
  * runs after storing a generation: options, the apply lock, Ctrl-C, and
  * progress (a live line on a terminal, one line per action on a pipe). */
 #include "cli.h"
+
+#include "base/clock.h"
 #include "engine/converge.h"
 #include "engine/reconcile.h"
 #include "engine/revise.h"
@@ -121,7 +123,7 @@ static void report(void *ctx, const struct exec *x, const struct exec_action *a)
 	size_t total = exec_count(x);
 	size_t done = n[EXEC_DONE] + n[EXEC_FAILED] + n[EXEC_SKIPPED] + n[EXEC_CANCELLED];
 	fprintf(stderr, "\r\033[K[%zu/%zu] %zu running, %zu failed, %.1fs", done, total,
-		n[EXEC_RUNNING], n[EXEC_FAILED], (exec_now_ms() - p->t0) / 1000.0);
+		n[EXEC_RUNNING], n[EXEC_FAILED], (clock_ms() - p->t0) / 1000.0);
 	if (oldest)
 		fprintf(stderr, "  %s %.60s%s%.80s", oldest->verb, oldest->target,
 			oldest->progress ? ": " : "", oldest->progress ? oldest->progress : "");
@@ -165,7 +167,7 @@ int cli_converge(struct cli *cli, const struct converge_cli *opts, const struct 
 	sigaction(SIGTERM, &sa, &old_term);
 
 	struct progress pr = { .tty = isatty(STDERR_FILENO) && !cli->json, .quiet = cli->json,
-			       .t0 = exec_now_ms() };
+			       .t0 = clock_ms() };
 	struct exec_options eo = opts->exec;
 	eo.stop = &interrupted;
 	eo.report = report;

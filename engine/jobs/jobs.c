@@ -5,6 +5,7 @@
  * keys and processes is the store's (store_job_claim); this file only runs. */
 #include "jobs.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "base/sleeper.h"
@@ -67,13 +68,6 @@ struct job_run {
 	bool lost; /* another server took the job over */
 };
 
-static long long now_ms(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool stopping(struct jobs *j)
 {
 	pthread_mutex_lock(&j->mu);
@@ -93,7 +87,7 @@ bool job_cancelled(struct job_run *run)
 		return true;
 	if (stopping(run->jobs))
 		return true;
-	long long now = now_ms(CLOCK_MONOTONIC);
+	long long now = clock_ms();
 	if (now - run->checked_ms < CANCEL_CHECK_MS)
 		return false;
 	run->checked_ms = now;
@@ -248,7 +242,7 @@ static int job_settle(struct worker *w, const struct store_job *job, enum job_ou
 		{
 			long long delay = backoff_ms(j, job->attempts);
 			/* The store keeps seconds: round up so a retry is never early. */
-			long long due = (now_ms(CLOCK_REALTIME) + delay + 999) / 1000;
+			long long due = (wall_ms() + delay + 999) / 1000;
 			snprintf(buf, sizeof(buf), "attempt %d failed, retrying in %llds: %s",
 				 job->attempts, (delay + 999) / 1000, message ? message : "no reason given");
 			rc = store_job_retry(s, job->id, j->owner, due, buf, &err);
@@ -316,13 +310,13 @@ static void job_run_one(struct worker *w, const struct store_job *job)
 		return;
 	}
 	struct job_run run = { .jobs = j, .store = w->store, .id = job->id,
-			       .checked_ms = now_ms(CLOCK_MONOTONIC), .cancelled = job->cancel_requested };
+			       .checked_ms = clock_ms(), .cancelled = job->cancel_requested };
 	pthread_mutex_lock(&j->mu);
 	j->stats.running++;
 	pthread_mutex_unlock(&j->mu);
-	long long t0 = now_ms(CLOCK_MONOTONIC);
+	long long t0 = clock_ms();
 	enum job_outcome outcome = k->fn(k->ctx, &run, job, &err);
-	double seconds = (double)(now_ms(CLOCK_MONOTONIC) - t0) / 1000.0;
+	double seconds = (double)(clock_ms() - t0) / 1000.0;
 	pthread_mutex_lock(&j->mu);
 	j->stats.running--;
 	bool stop = j->stopping;

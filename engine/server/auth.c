@@ -3,6 +3,7 @@
  * unknown user still costs one crypt so timing does not tell who exists. */
 #include "auth.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/map.h"
 #include "base/sha256.h"
@@ -112,13 +113,6 @@ void auth_guard_free(struct auth_guard *g)
 	free(g);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* An address may fail AUTH_GUARD_ADDRESS_FACTOR times as often as a name. */
 static double burst_of(const struct bucket *b)
 {
@@ -199,7 +193,7 @@ static unsigned guard_wait(const struct auth_client *client, const char *name)
 		return 0;
 	struct auth_guard *g = client->guard;
 	const char *peer = client->peer;
-	long long now = now_ms();
+	long long now = clock_ms();
 	unsigned wait = 0;
 	pthread_mutex_lock(&g->mu);
 	if (name && *name) {
@@ -220,7 +214,7 @@ static void guard_failed(const struct auth_client *client, const char *name)
 	if (!client || !client->guard)
 		return;
 	struct auth_guard *g = client->guard;
-	long long now = now_ms();
+	long long now = clock_ms();
 	pthread_mutex_lock(&g->mu);
 	for (int k = 0; k < 2; k++) {
 		const char *v = k ? client->peer : name;

@@ -4,6 +4,7 @@
  * request is over. Handlers never see MHD's calling convention. */
 #include "http.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "base/lazy/mhd.h"
@@ -83,13 +84,6 @@ struct exchange {
 	char *tried; /* a user name that failed to log in */
 	char *args[HTTP_MAX_ARGS];
 };
-
-static long long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static struct conn *conn_of(struct MHD_Connection *c)
 {
@@ -365,13 +359,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (cn) {
 		pthread_mutex_lock(&h->conns_mu);
 		cn->in_handler = false;
-		cn->request_start_us = now_us();
+		cn->request_start_us = clock_us();
 		pthread_mutex_unlock(&h->conns_mu);
 	}
 	struct exchange *x = *con_cls;
 	if (!x)
 		return;
-	double secs = (now_us() - x->t0_us) / 1e6;
+	double secs = (clock_us() - x->t0_us) / 1e6;
 	if (x->answered)
 		count(h, x, secs);
 	log_line(x, secs * 1000, toe);
@@ -521,7 +515,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_NO; /* answered 503 when it connected */
 	if (!x) {
 		x = xcalloc(1, sizeof(*x));
-		x->t0_us = now_us();
+		x->t0_us = clock_us();
 		x->method = xstrdup(method);
 		x->path = xstrdup(url);
 		*con_cls = x;
@@ -622,7 +616,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	else if (ai)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ai->client_addr)->sin_addr, cn->peer,
 			  sizeof(cn->peer));
-	cn->request_start_us = now_us();
+	cn->request_start_us = clock_us();
 	pthread_mutex_lock(&h->conns_mu);
 	size_t same_peer = 0;
 	for (const struct conn *o = h->conns; o; o = o->next)
@@ -666,7 +660,7 @@ static void *watchdog(void *arg)
 			until.tv_nsec -= 1000000000;
 		}
 		pthread_cond_timedwait(&h->wake, &h->conns_mu, &until);
-		long long now = now_us();
+		long long now = clock_us();
 		for (struct conn *cn = h->conns; cn; cn = cn->next) {
 			if (cn->in_handler || cn->cut || cn->fd < 0)
 				continue;

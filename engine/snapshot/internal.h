@@ -10,7 +10,6 @@
 /* The line between the schema before the data and after it in schema.sql. */
 #define POST_DATA_MARK "-- cairn: post-data\n"
 
-double sn_now(void);
 /* A connection to url (a libpq URL) as a snapshot makes it: UTF8, named. */
 PGconn *sn_connect(const char *url, const char *password, struct error *err);
 /* Runs sql; with value, the first column of the first row (heap, or NULL). */

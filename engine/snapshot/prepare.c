@@ -6,6 +6,7 @@
 
 #include "internal.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/lazy/pq.h"
 #include "base/strbuf.h"
@@ -179,7 +180,7 @@ struct prepare {
 
 static void step_done(struct prepare *p, const char *step, double *slot)
 {
-	double now = sn_now();
+	double now = clock_seconds();
 	*slot = now - p->mark;
 	p->mark = now;
 	if (p->o->step)
@@ -333,14 +334,14 @@ static void add_container_log(struct prepare *p)
 static int wait_ready(struct prepare *p)
 {
 	char *admin = conninfo(p->address, "postgres", "postgres");
-	double deadline = sn_now() + READY_TIMEOUT_SECONDS;
+	double deadline = clock_seconds() + READY_TIMEOUT_SECONDS;
 	int rc = -1;
 	for (;;) {
 		if (PQping(admin) == PQPING_OK) {
 			rc = 0;
 			break;
 		}
-		if (sn_now() > deadline) {
+		if (clock_seconds() > deadline) {
 			error_set(p->err, "PostgreSQL in container %.12s did not accept connections "
 					  "within %.0f s",
 				  p->container, READY_TIMEOUT_SECONDS);
@@ -463,7 +464,6 @@ static int commit_image(struct prepare *p)
 	return rc;
 }
 
-
 /* An image of this snapshot already: preparing twice reuses it. */
 static int find_prepared(struct prepare *p, bool *found)
 {
@@ -488,7 +488,7 @@ int snapshot_prepare(struct docker *d, const char *id, const struct snapshot_pre
 		     struct snapshot_prepare_result *out, struct error *err)
 {
 	memset(out, 0, sizeof(*out));
-	struct prepare p = { .d = d, .o = o, .out = out, .err = err, .id = id, .mark = sn_now() };
+	struct prepare p = { .d = d, .o = o, .out = out, .err = err, .id = id, .mark = clock_seconds() };
 	double started = p.mark;
 	struct sn_storage *st = sn_storage_local(o->store, err);
 	if (!st)
@@ -529,7 +529,7 @@ out:
 		delete_container(&p, p.container);
 	if (rc < 0)
 		error_wrap(err, "prepare %s", id);
-	out->seconds = sn_now() - started;
+	out->seconds = clock_seconds() - started;
 	json_decref(p.manifest);
 	free(p.container);
 	free(p.address);

@@ -6,6 +6,7 @@
 
 #include "internal.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/strbuf.h"
 #include "base/sha256.h"
@@ -470,7 +471,7 @@ int snapshot_restore(const char *store, const char *id, const char *url,
 		     struct snapshot_restore_result *out, struct error *err)
 {
 	memset(out, 0, sizeof(*out));
-	double started = sn_now();
+	double started = clock_seconds();
 	struct sn_storage *st = sn_storage_local(store, err);
 	if (!st)
 		return -1;
@@ -509,13 +510,13 @@ int snapshot_restore(const char *store, const char *id, const char *url,
 	json_t *entry;
 	json_array_foreach(tables, i, entry)
 	{
-		double t0 = sn_now();
+		double t0 = clock_seconds();
 		struct snapshot_table *rt = &out->tables[out->ntables];
 		if (load_table(conn, st, id, entry, &rt->rows, err) < 0 ||
 		    analyze_after(analyzer, entry, err) < 0)
 			goto done;
 		rt->table = xstrdup(json_string_value(json_object_get(entry, "table")));
-		rt->seconds = sn_now() - t0;
+		rt->seconds = clock_seconds() - t0;
 		out->ntables++;
 		out->rows += rt->rows;
 		if (progress)
@@ -525,7 +526,7 @@ int snapshot_restore(const char *store, const char *id, const char *url,
 	    run_schema(url, mark, strlen(mark), "after the data", err) < 0 ||
 	    set_sequences(conn, err) < 0)
 		goto done;
-	out->seconds = sn_now() - started;
+	out->seconds = clock_seconds() - started;
 	rc = 0;
 done:
 	if (rc < 0)

@@ -8,6 +8,7 @@
 #include "storage.h"
 #include "subset.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/lazy/pq.h"
 #include "base/run.h"
@@ -22,13 +23,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-double sn_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* A whole file into sb, without trailing newlines. */
 static int read_secret(const char *path, const char *what, struct strbuf *sb, struct error *err)
@@ -300,7 +294,7 @@ static int write_tables(struct create *c)
 	c->tables = json_array();
 	for (size_t t = 0; t < c->cat.ntables; t++) {
 		const struct sn_table *tb = &c->cat.tables[t];
-		double start = sn_now();
+		double start = clock_seconds();
 		char *file = NULL;
 		if (asprintf(&file, "%s.json.gz", tb->label) < 0)
 			abort();
@@ -321,7 +315,7 @@ static int write_tables(struct create *c)
 		rt->table = xstrdup(tb->label);
 		rt->rows = d.rows;
 		rt->bytes = d.bytes;
-		rt->seconds = sn_now() - start;
+		rt->seconds = clock_seconds() - start;
 		c->res->rows += d.rows;
 		c->res->bytes += d.bytes;
 		if (c->o->progress)
@@ -340,7 +334,7 @@ static int write_manifest(struct create *c, const char *schema_sha, double start
 	char *dataset = NULL;
 	if (asprintf(&dataset, "%s/%s", c->ds->obj.ns->s, c->ds->obj.name->s) < 0)
 		abort();
-	c->res->seconds = sn_now() - started;
+	c->res->seconds = clock_seconds() - started;
 	json_t *m = json_pack("{s:i, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:f, s:o, s:{s:s, s:s}}",
 			      "format", 1, "id", c->id, "dataset", dataset, "generation",
 			      (json_int_t)c->o->generation, "created", created, "build",
@@ -392,7 +386,7 @@ static void prune(struct create *c)
 static int create_run(struct create *c)
 {
 	const struct dataset *ds = c->ds;
-	double started = sn_now();
+	double started = clock_seconds();
 	if (read_secrets(c) < 0)
 		return -1;
 	c->st = sn_storage_local(c->o->store, c->err);

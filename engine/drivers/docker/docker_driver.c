@@ -8,6 +8,7 @@
 #include "docker_internal.h"
 #include "docker_params.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/strbuf.h"
 #include "docker_replica.h"
@@ -163,7 +164,7 @@ static int wait_healthy(struct driver *d, const char *id, const struct exec_call
 			*transient = false;
 			break;
 		}
-		if (exec_now_ms() >= ec->deadline_ms || (d->eo.stop && *d->eo.stop)) {
+		if (clock_ms() >= ec->deadline_ms || (d->eo.stop && *d->eo.stop)) {
 			error_set(err, "container %s was not healthy in time", id);
 			*transient = false;
 			break;
@@ -469,7 +470,7 @@ int docker_run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 		break;
 	case A_RESTORE: {
 		struct replica_restore restore;
-		double started = backup_now();
+		double started = clock_seconds();
 		*transient = false; /* it drops what a failed try left and starts over */
 		exec_call_progress(ec, "waiting for PostgreSQL, then pg_restore -j 2");
 		rc = replica_restore_database(d->api, backup_default_store(), a->manifest, a->part,
@@ -483,7 +484,7 @@ int docker_run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 					    id, restore.restore_seconds, restore.wait_seconds);
 			else
 				strbuf_addf(ec->note, "restored already from backup %s", id);
-			record_replica_step(a, "restore", backup_now() - started, ec->note);
+			record_replica_step(a, "restore", clock_seconds() - started, ec->note);
 		}
 		break;
 	}

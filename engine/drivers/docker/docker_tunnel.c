@@ -1,6 +1,7 @@
 /* The ssh:// transport of the Engine API client (docker_tunnel.h). */
 #include "docker_tunnel.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/run.h"
 #include "base/strbuf.h"
@@ -99,20 +100,6 @@ static bool socket_accepts(const char *path)
 	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(fd);
 	return ok;
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 /* The parts of [user@]host[:port]. */
@@ -252,7 +239,7 @@ static int start_ssh(struct docker_tunnel *t, const struct ssh_target *tg,
 /* Waits until the local end of the forwarding accepts connections. */
 static int wait_forwarding(struct docker_tunnel *t, struct error *err)
 {
-	long deadline = now_ms() + SSH_WAIT_MS;
+	long deadline = clock_ms() + SSH_WAIT_MS;
 	for (;;) {
 		pthread_mutex_lock(&t->lock);
 		bool alive = alive_locked(t);
@@ -261,7 +248,7 @@ static int wait_forwarding(struct docker_tunnel *t, struct error *err)
 			return exited_error(t, err);
 		if (socket_accepts(t->socket))
 			return 0;
-		if (now_ms() > deadline) {
+		if (clock_ms() > deadline) {
 			char *tail = log_tail(t);
 			error_set(err, "ssh to %s did not forward the docker socket within %ld s%s%s",
 				  t->endpoint, SSH_WAIT_MS / 1000, *tail ? ": " : "", tail);
@@ -288,9 +275,9 @@ void docker_tunnel_close(struct docker_tunnel *t)
 {
 	if (t->pid > 0) {
 		kill(t->pid, SIGTERM);
-		long deadline = now_ms() + 2000;
+		long deadline = clock_ms() + 2000;
 		while (waitpid(t->pid, NULL, WNOHANG) == 0) {
-			if (now_ms() > deadline) {
+			if (clock_ms() > deadline) {
 				kill(t->pid, SIGKILL);
 				waitpid(t->pid, NULL, 0);
 				break;

@@ -8,6 +8,7 @@
  * outside ROOT is touched except reloading the nginx named in the config. */
 #include "ssh_driver.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/map.h"
 #include "base/strbuf.h"
@@ -223,7 +224,7 @@ static void *observe_host(void *p)
 	vec_push(&a.v, j->d->root);
 	struct strbuf out = STRBUF_INIT;
 	struct error err = ERROR_INIT;
-	long long deadline = exec_now_ms() + 60000;
+	long long deadline = clock_ms() + 60000;
 	json_decref(j->h->obs);
 	j->h->obs = NULL;
 	free(j->h->problem);
@@ -967,7 +968,7 @@ static int ssh_driver_logs(struct driver *d, const char *key, bool follow, struc
 			fwrite(res.out.buf ? res.out.buf : "", 1, res.out.len, stdout);
 			ssh_result_release(&res);
 			free(cmd);
-		} else if ((rc = agent_run(d, h, &a, NULL, NULL, exec_now_ms() + 60000, &out, NULL, err)) == 0) {
+		} else if ((rc = agent_run(d, h, &a, NULL, NULL, clock_ms() + 60000, &out, NULL, err)) == 0) {
 			fwrite(out.buf ? out.buf : "", 1, out.len, stdout);
 		}
 		strbuf_release(&out);

@@ -6,6 +6,7 @@
 
 #include "ssh_transport.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/run.h"
 #include "base/strbuf.h"
@@ -34,13 +35,6 @@ struct ssh_transport {
 	const char *opts[NOPTS + 1];
 	size_t nopts;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void ssh_quote(struct strbuf *sb, const char *s)
 {
@@ -361,7 +355,7 @@ int ssh_run(struct ssh_transport *t, const struct ssh_host *h, const char *comma
 		pid_t w = waitpid(pid, &wstatus, WNOHANG);
 		if (w == pid) {
 			exited = true;
-		} else if (deadline_ms && now_ms() > deadline_ms) {
+		} else if (deadline_ms && clock_ms() > deadline_ms) {
 			kill(pid, SIGTERM);
 			usleep(100 * 1000);
 			kill(pid, SIGKILL);

@@ -12,6 +12,7 @@
 #include "swarm_params.h"
 #include "swarm_spec.h"
 
+#include "base/clock.h"
 #include "base/alloc.h"
 #include "base/map.h"
 #include "base/strbuf.h"
@@ -366,12 +367,6 @@ static void act_free(void *p)
 	free(a);
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* The tasks of a service that exists. */
 static int service_tasks(struct driver *d, const char *id, json_t **out, bool *transient,
 			 struct error *err)
@@ -478,7 +473,7 @@ static int wait_converged(struct driver *d, const char *id, const char *before,
 			*transient = false;
 			break;
 		}
-		if (exec_now_ms() > ec->deadline_ms) {
+		if (clock_ms() > ec->deadline_ms) {
 			error_set(err, "%lld of %lld tasks running after the action's deadline%s%s",
 				  (long long)running, (long long)(wanted < 0 ? running + pending : wanted),
 				  failures.len ? ": " : "", strbuf_cstr(&failures));
@@ -625,7 +620,7 @@ static int delete_network(struct act *a, const struct exec_call *ec, bool *trans
 		}
 		/* the manager says "in use by task" as 400, 403 or 409 */
 		bool in_use = st == 403 || st == 409 || (st == 400 && strstr(error_msg(err), "in use"));
-		if (rc == 0 || !in_use || exec_now_ms() > ec->deadline_ms)
+		if (rc == 0 || !in_use || clock_ms() > ec->deadline_ms)
 			break;
 		error_clear(err);
 		sleep_ms(250);
