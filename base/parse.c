@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -47,6 +48,24 @@ int parse_duration(const char *s, int64_t *ns)
 		return -1;
 	*ns = (int64_t)total;
 	return 0;
+}
+
+int parse_integer(const char *s, long long min, long long max, long long *out)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (*end || errno || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int parse_positive(const char *s, long long *out)
+{
+	return parse_integer(s, 1, LLONG_MAX, out);
 }
 
 int parse_duration_seconds(const char *s, int64_t *seconds)
@@ -94,10 +113,8 @@ int parse_bytes(const char *s, int64_t *out)
 
 int parse_port(const char *s, int *out)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (end == s || *end || errno || v < 1 || v > 65535)
+	long long v;
+	if (parse_integer(s, 1, 65535, &v) < 0)
 		return -1;
 	*out = (int)v;
 	return 0;

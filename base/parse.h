@@ -14,6 +14,10 @@ int parse_duration(const char *s, int64_t *ns);
 int parse_duration_seconds(const char *s, int64_t *seconds);
 /* A size in bytes: "256m", "1g", "512KB", "1024"; positive. */
 int parse_bytes(const char *s, int64_t *out);
+/* A whole number from min to max, decimal digits only (no sign, no space). */
+int parse_integer(const char *s, long long min, long long max, long long *out);
+/* The same from 1 up: ids, generations, counts that cannot be 0. */
+int parse_positive(const char *s, long long *out);
 /* A TCP or UDP port, 1..65535. */
 int parse_port(const char *s, int *out);
 /* true/false, yes/no, on/off, 1/0 (any case). */

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "engine/backup/backup.h"
 
+#include "base/parse.h"
 #include "base/alloc.h"
 #include "base/strbuf.h"
 
@@ -177,16 +178,16 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	}
 	const char *words[2] = { NULL, NULL }, *given = NULL;
 	size_t nwords = 0;
-	int jobs = 0;
+	long long jobs = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--store") == 0 && i + 1 < argc)
 			given = argv[++i];
 		else if (strncmp(a, "--store=", 8) == 0)
 			given = a + 8;
-		else if (strcmp(a, "--jobs") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0 &&
-			 atoi(argv[i + 1]) <= 64)
-			jobs = atoi(argv[++i]);
+		else if (strcmp(a, "--jobs") == 0 && i + 1 < argc &&
+			 parse_integer(argv[i + 1], 1, 64, &jobs) == 0)
+			i++;
 		else if (a[0] != '-' && nwords < 2)
 			words[nwords++] = a;
 		else {

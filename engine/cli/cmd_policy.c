@@ -1,5 +1,7 @@
 /* `cairn policy apply|delete|log|show|diff`. */
 #include "cli.h"
+
+#include "base/parse.h"
 #include "engine/report.h"
 #include "engine/revise.h"
 #include "engine/store/store.h"
@@ -43,16 +45,6 @@ static const char rollback_usage[] =
 	"  -o json       as for policy apply\n"
 	"options of the converge step:\n";
 
-static int parse_generation(const char *s, long long *out)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (!*s || *end || v <= 0)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb verb)
 {
 	const char *usage = verb == REVISE_ROLLBACK ? rollback_usage : apply_usage;
@@ -76,7 +68,7 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 			 (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--file") == 0) && i + 1 < argc)
 			paths[req.npaths++] = argv[++i];
 		else if (verb == REVISE_ROLLBACK && !req.rollback_to && argv[i][0] != '-') {
-			if (parse_generation(argv[i], &req.rollback_to) < 0) {
+			if (parse_positive(argv[i], &req.rollback_to) < 0) {
 				cli_error("policy rollback: N is a generation number, not '%s'", argv[i]);
 				goto out;
 			}
@@ -188,7 +180,7 @@ static int cmd_show(struct cli *cli, int argc, char **argv)
 	}
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--generation") == 0 && i + 1 < argc) {
-			if (parse_generation(argv[++i], &gen) < 0) {
+			if (parse_positive(argv[++i], &gen) < 0) {
 				cli_error("--generation takes a positive number, not '%s'", argv[i]);
 				return EXIT_USAGE;
 			}
@@ -225,7 +217,7 @@ static int cmd_diff(struct cli *cli, int argc, char **argv)
 		return EXIT_DONE;
 	}
 	long long n, m;
-	if (argc != 3 || parse_generation(argv[1], &n) < 0 || parse_generation(argv[2], &m) < 0) {
+	if (argc != 3 || parse_positive(argv[1], &n) < 0 || parse_positive(argv[2], &m) < 0) {
 		fputs(usage, stderr);
 		return EXIT_USAGE;
 	}

@@ -2,6 +2,8 @@
  * state database as hashes only. Run where the state is (on the server's
  * machine); the token is printed once and cannot be shown again. */
 #include "cli.h"
+
+#include "base/parse.h"
 #include "engine/server/auth.h"
 #include "engine/store/store.h"
 
@@ -156,9 +158,8 @@ static int token_list(struct cli *cli, int argc)
 
 static int token_revoke(struct cli *cli, int argc, char **argv)
 {
-	char *end;
-	long long id = argc == 2 ? strtoll(argv[1], &end, 10) : 0;
-	if (argc != 2 || *end || id <= 0) {
+	long long id;
+	if (argc != 2 || parse_positive(argv[1], &id) < 0) {
 		fputs(token_usage, stderr);
 		return EXIT_USAGE;
 	}

@@ -8,6 +8,7 @@
 #include "remote.h"
 #include "cli.h"
 
+#include "base/parse.h"
 #include "base/alloc.h"
 
 #include <errno.h>
@@ -273,9 +274,8 @@ static int wait_job(struct cli *cli, long long id, json_t **doc)
 
 static bool positive(const char *s)
 {
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	return *s && !*end && v > 0;
+	long long v;
+	return parse_positive(s, &v) == 0;
 }
 
 static int remote_revise(struct cli *cli, int argc, char **argv)

@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "engine/previews/previews.h"
 
+#include "base/parse.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "base/lazy/mhd.h"
@@ -155,18 +156,6 @@ static bool query_flag(const struct http_request *req, const char *key, bool dfl
 		return dflt;
 	return strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
 	       *v == '\0';
-}
-
-static int parse_number(const char *s, long long *out)
-{
-	char *end;
-	if (!s || !*s)
-		return -1;
-	long long v = strtoll(s, &end, 10);
-	if (*end || v <= 0)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 static void reply_text(struct http_response *res, int status, char *text, size_t len)
@@ -592,7 +581,7 @@ static void h_revisions(void *ctx, struct http_request *req, struct http_respons
 static void h_revision(void *ctx, struct http_request *req, struct http_response *res)
 {
 	long long gen = 0; /* "latest" */
-	if (strcmp(req->args[0], "latest") != 0 && parse_number(req->args[0], &gen) < 0) {
+	if (strcmp(req->args[0], "latest") != 0 && parse_positive(req->args[0], &gen) < 0) {
 		http_error(res, 400, "a generation is a positive number or 'latest', not '%s'",
 			   req->args[0]);
 		return;
@@ -609,7 +598,7 @@ static void h_revision(void *ctx, struct http_request *req, struct http_response
 static void h_revision_diff(void *ctx, struct http_request *req, struct http_response *res)
 {
 	long long to, from;
-	if (parse_number(req->args[0], &to) < 0) {
+	if (parse_positive(req->args[0], &to) < 0) {
 		http_error(res, 400, "a generation is a positive number, not '%s'", req->args[0]);
 		return;
 	}
@@ -618,7 +607,7 @@ static void h_revision_diff(void *ctx, struct http_request *req, struct http_res
 		from = to - 1;
 	else if (strcmp(f, "0") == 0)
 		from = 0;
-	else if (parse_number(f, &from) < 0) {
+	else if (parse_positive(f, &from) < 0) {
 		http_error(res, 400, "from= takes a generation number, not '%s'", f);
 		return;
 	}
@@ -692,7 +681,7 @@ static void h_jobs(void *ctx, struct http_request *req, struct http_response *re
 {
 	long long limit = 100;
 	const char *l = http_query(req, "limit");
-	if (l && (parse_number(l, &limit) < 0 || limit > 10000)) {
+	if (l && (parse_positive(l, &limit) < 0 || limit > 10000)) {
 		http_error(res, 400, "limit= takes a number from 1 to 10000, not '%s'", l);
 		return;
 	}
@@ -713,7 +702,7 @@ static void h_jobs(void *ctx, struct http_request *req, struct http_response *re
 static void h_job(void *ctx, struct http_request *req, struct http_response *res)
 {
 	long long id;
-	if (parse_number(req->args[0], &id) < 0) {
+	if (parse_positive(req->args[0], &id) < 0) {
 		http_error(res, 400, "a job id is a positive number, not '%s'", req->args[0]);
 		return;
 	}

@@ -5,6 +5,7 @@
 #include "engine/drivers/docker/docker_api.h"
 #include "docker_tunnel.h"
 #include "base/alloc.h"
+#include "base/parse.h"
 #include "base/strbuf.h"
 
 #include <ctype.h>
@@ -91,7 +92,8 @@ int docker_split_host_port(const char *endpoint, const char *s, char **host, cha
 		return docker_refuse_endpoint(endpoint, "no host", err);
 	if (colon) {
 		const char *p = colon + 1;
-		if (!*p || strspn(p, "0123456789") != strlen(p) || atol(p) < 1 || atol(p) > 65535)
+		int n;
+		if (parse_port(p, &n) < 0)
 			return docker_refuse_endpoint(endpoint,
 					       "the port must be a number from 1 to 65535", err);
 		*port = xstrdup(p);

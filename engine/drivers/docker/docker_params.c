@@ -20,9 +20,8 @@ bool docker_restart_valid(const char *s)
 		return true;
 	if (strncmp(s, "on-failure:", 11) != 0)
 		return false;
-	char *end;
-	long n = strtol(s + 11, &end, 10);
-	return end != s + 11 && !*end && n > 0;
+	long long n;
+	return parse_positive(s + 11, &n) == 0;
 }
 
 bool docker_host_valid(const char *s)

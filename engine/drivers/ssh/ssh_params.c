@@ -77,9 +77,8 @@ static bool v_address(const char *s)
 }
 static bool v_seconds(const char *s)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
-	return end != s && !*end && v > 0 && v <= 600;
+	long long v;
+	return parse_integer(s, 1, 600, &v) == 0;
 }
 
 static const char *env_name_problem(const char *s)

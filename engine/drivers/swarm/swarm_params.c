@@ -17,13 +17,13 @@
 
 static bool v_count(const char *s)
 {
-	char *end;
-	long n = strtol(s, &end, 10);
-	return end != s && !*end && n >= 0 && n <= 100000;
+	long long n;
+	return parse_integer(s, 0, 100000, &n) == 0;
 }
 static bool v_positive(const char *s)
 {
-	return v_count(s) && atol(s) > 0;
+	long long n;
+	return parse_integer(s, 1, 100000, &n) == 0;
 }
 static bool v_mode(const char *s)
 {

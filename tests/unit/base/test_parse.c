@@ -52,3 +52,23 @@ Test(parse, sizes_ports_and_bools)
 	cr_assert_not(b);
 	cr_assert_eq(parse_bool("maybe", &b), -1);
 }
+
+Test(parse, integers)
+{
+	long long v = 7;
+	cr_assert_eq(parse_positive("42", &v), 0);
+	cr_assert_eq(v, 42);
+	cr_assert_eq(parse_positive("9223372036854775807", &v), 0);
+	const char *bad[] = { "", "0", "-1", "+1", " 1", "1 ", "1x", "0x10", "9223372036854775808" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		v = 7;
+		cr_assert_eq(parse_positive(bad[i], &v), -1, "'%s' taken", bad[i]);
+		cr_assert_eq(v, 7, "'%s' changed the output", bad[i]);
+	}
+	cr_assert_eq(parse_positive(NULL, &v), -1);
+	cr_assert_eq(parse_integer("0", 0, 10, &v), 0);
+	cr_assert_eq(v, 0);
+	cr_assert_eq(parse_integer("10", 0, 10, &v), 0);
+	cr_assert_eq(parse_integer("11", 0, 10, &v), -1);
+	cr_assert_eq(parse_integer("00", 1, 10, &v), -1, "zero however written");
+}
