@@ -12,7 +12,7 @@
 #define CAIRN_BACKUP_H
 
 #include "base/error.h"
-#include "engine/engine.h"
+#include "engine/core/engine.h"
 #include "engine/jobs/daily.h"
 #include "replica.h"
 #include "policy/policy.h"

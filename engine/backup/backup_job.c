@@ -2,7 +2,7 @@
  * backup: {schedule: "HH:MM"} the daily schedule queues it for. */
 #include "backup.h"
 
-#include "engine/revise.h"
+#include "engine/apply/revise.h"
 
 #include "base/alloc.h"
 #include "base/log.h"

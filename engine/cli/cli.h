@@ -4,8 +4,8 @@
 #define CAIRN_CLI_H
 
 #include "base/intern.h"
-#include "engine/engine.h"
-#include "engine/exec.h"
+#include "engine/core/engine.h"
+#include "engine/apply/exec.h"
 #include "policy/policy.h"
 
 #include <jansson.h>

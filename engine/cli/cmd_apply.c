@@ -4,9 +4,9 @@
 #include "cli.h"
 
 #include "base/clock.h"
-#include "engine/converge.h"
-#include "engine/reconcile.h"
-#include "engine/revise.h"
+#include "engine/apply/converge.h"
+#include "engine/apply/reconcile.h"
+#include "engine/apply/revise.h"
 #include "engine/store/store.h"
 
 #include <jansson.h>

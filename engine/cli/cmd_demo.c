@@ -1,10 +1,10 @@
 /* `cairn demo request|list|refresh|delete`: demos of a contract, each its
  * own dependency demo-<random> with a host name and an expiry (engine/demos). */
 #include "cli.h"
-#include "engine/converge.h"
+#include "engine/apply/converge.h"
 #include "engine/demos/demos.h"
-#include "engine/reconcile.h"
-#include "engine/revise.h"
+#include "engine/apply/reconcile.h"
+#include "engine/apply/revise.h"
 #include "engine/store/store.h"
 
 #include "base/alloc.h"

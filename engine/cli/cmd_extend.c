@@ -3,7 +3,7 @@
  * change is a generation in the policy log like any other). */
 #include "cli.h"
 #include "base/parse.h"
-#include "engine/revise.h"
+#include "engine/apply/revise.h"
 #include "engine/store/store.h"
 
 #include "base/alloc.h"

@@ -1,9 +1,9 @@
 /* `cairn plan`, `cairn status`, `cairn explain`: the current generation,
  * resolved with the current users file. */
 #include "cli.h"
-#include "engine/report.h"
-#include "engine/converge.h"
-#include "engine/revise.h"
+#include "engine/report/report.h"
+#include "engine/apply/converge.h"
+#include "engine/apply/revise.h"
 #include "engine/store/store.h"
 
 #include <stdio.h>

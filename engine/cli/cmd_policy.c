@@ -2,8 +2,8 @@
 #include "cli.h"
 
 #include "base/parse.h"
-#include "engine/report.h"
-#include "engine/revise.h"
+#include "engine/report/report.h"
+#include "engine/apply/revise.h"
 #include "engine/store/store.h"
 
 #include <stdio.h>

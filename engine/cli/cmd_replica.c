@@ -3,7 +3,7 @@
  * from the newest backup), by rewriting the dependency's `stopped` as the
  * calling user, then converging. */
 #include "cli.h"
-#include "engine/revise.h"
+#include "engine/apply/revise.h"
 
 #include "base/strbuf.h"
 

@@ -2,7 +2,7 @@
  * dataset's source database, kept in a local directory. */
 #include "cli.h"
 #include "engine/demos/demos.h"
-#include "engine/revise.h"
+#include "engine/apply/revise.h"
 #include "engine/snapshot/prepare.h"
 #include "engine/snapshot/remote.h"
 #include "engine/snapshot/snapshot.h"

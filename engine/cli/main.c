@@ -3,8 +3,8 @@
 #include "base/alloc.h"
 #include "engine/backup/replica.h"
 #include "base/strbuf.h"
-#include "engine/report.h"
-#include "engine/revise.h"
+#include "engine/report/report.h"
+#include "engine/apply/revise.h"
 #include "engine/store/store.h"
 
 #include <errno.h>

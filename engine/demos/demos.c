@@ -3,10 +3,10 @@
 #include "demos.h"
 #include "base/parse.h"
 
-#include "engine/converge.h"
-#include "engine/reconcile.h"
-#include "engine/report.h"
-#include "engine/revise.h"
+#include "engine/apply/converge.h"
+#include "engine/apply/reconcile.h"
+#include "engine/report/report.h"
+#include "engine/apply/revise.h"
 
 #include "base/alloc.h"
 #include "base/strbuf.h"

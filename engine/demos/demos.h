@@ -10,8 +10,8 @@
 #define CAIRN_DEMOS_H
 
 #include "base/error.h"
-#include "engine/engine.h"
-#include "engine/exec.h"
+#include "engine/core/engine.h"
+#include "engine/apply/exec.h"
 #include "engine/jobs/daily.h"
 
 #include <jansson.h>

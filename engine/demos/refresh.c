@@ -4,7 +4,7 @@
 
 #include "engine/drivers/docker/docker_driver.h"
 #include "engine/drivers/docker/docker_spec.h"
-#include "engine/revise.h"
+#include "engine/apply/revise.h"
 #include "engine/snapshot/prepare.h"
 #include "engine/snapshot/remote.h"
 

@@ -3,7 +3,7 @@
  * for. */
 #include "demos.h"
 
-#include "engine/revise.h"
+#include "engine/apply/revise.h"
 
 #include "base/alloc.h"
 #include "base/log.h"

@@ -1,7 +1,7 @@
 /* The drivers cairn has: one row each. A new driver is a folder beside
  * docker/, swarm/ and ssh/, a row here, a line in drivers/CMakeLists.txt, its
  * cluster type in schemas/ and its row in the README's table of drivers. */
-#include "engine/driver.h"
+#include "engine/apply/driver.h"
 #include "engine/drivers/docker/docker_driver.h"
 #include "engine/drivers/ssh/ssh_driver.h"
 #include "engine/drivers/swarm/swarm_driver.h"

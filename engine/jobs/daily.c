@@ -1,7 +1,7 @@
 /* The daily schedule's thread: a tick every interval queues what is due. */
 #include "daily.h"
 
-#include "engine/revise.h"
+#include "engine/apply/revise.h"
 #include "engine/store/store.h"
 
 #include "base/alloc.h"

@@ -11,9 +11,9 @@
 #include "base/log.h"
 #include "base/sleeper.h"
 #include "base/vec.h"
-#include "engine/converge.h"
-#include "engine/reconcile.h"
-#include "engine/revise.h"
+#include "engine/apply/converge.h"
+#include "engine/apply/reconcile.h"
+#include "engine/apply/revise.h"
 #include "policy/policy.h"
 
 #include <curl/curl.h>

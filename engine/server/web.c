@@ -10,10 +10,10 @@
 
 #include "base/alloc.h"
 #include "base/timefmt.h"
-#include "engine/converge.h"
+#include "engine/apply/converge.h"
 #include "engine/demos/demos.h"
-#include "engine/report.h"
-#include "engine/revise.h"
+#include "engine/report/report.h"
+#include "engine/apply/revise.h"
 #include "engine/store/store.h"
 #include "policy/policy.h"
 

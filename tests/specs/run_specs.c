@@ -8,8 +8,8 @@
 #include "base/error.h"
 #include "base/intern.h"
 #include "base/strbuf.h"
-#include "engine/engine.h"
-#include "engine/revise.h"
+#include "engine/core/engine.h"
+#include "engine/apply/revise.h"
 #include "engine/store/store.h"
 #include "policy/policy.h"
 

@@ -5,7 +5,7 @@
 #define CAIRN_TEST_DRIVER_PARAMS_H
 
 #include "base/strbuf.h"
-#include "engine/params.h"
+#include "engine/core/params.h"
 
 #include <criterion/criterion.h>
 #include <string.h>

@@ -5,7 +5,7 @@
 #include "base/arena.h"
 #include "base/clock.h"
 #include "base/strbuf.h"
-#include "engine/engine.h"
+#include "engine/core/engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #ifndef CAIRN_DOCKER_DRIVER_H
 #define CAIRN_DOCKER_DRIVER_H
 
-#include "engine/driver.h"
+#include "engine/apply/driver.h"
 
 extern const struct driver_ops docker_driver_ops;
 

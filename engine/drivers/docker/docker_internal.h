@@ -8,7 +8,7 @@
 #include "docker_api.h"
 #include "docker_routes.h"
 #include "docker_spec.h"
-#include "engine/driver.h"
+#include "engine/apply/driver.h"
 #include "engine/snapshot/prepare.h"
 
 #include <jansson.h>

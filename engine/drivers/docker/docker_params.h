@@ -1,5 +1,5 @@
 /* What `code.type: docker` takes and what a docker cluster's config takes:
- * the driver's two param tables (engine/params.h), checked on policy being
+ * the driver's two param tables (engine/core/params.h), checked on policy being
  * applied and read again from rendered params by docker_spec_build. */
 #ifndef CAIRN_DOCKER_PARAMS_H
 #define CAIRN_DOCKER_PARAMS_H
@@ -7,7 +7,7 @@
 #include "docker_api.h"
 #include "docker_routes.h"
 #include "docker_spec.h"
-#include "engine/params.h"
+#include "engine/core/params.h"
 
 #include <stdbool.h>
 

@@ -7,7 +7,7 @@
 #include "base/strbuf.h"
 #include "docker_replica.h"
 #include "engine/backup/replica.h"
-#include "engine/instance_graph.h"
+#include "engine/apply/instance_graph.h"
 
 #include <stdlib.h>
 #include <string.h>

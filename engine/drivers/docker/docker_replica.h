@@ -6,7 +6,7 @@
 #ifndef CAIRN_DOCKER_REPLICA_H
 #define CAIRN_DOCKER_REPLICA_H
 
-#include "engine/engine.h"
+#include "engine/core/engine.h"
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -6,7 +6,7 @@
 #ifndef CAIRN_SSH_DRIVER_H
 #define CAIRN_SSH_DRIVER_H
 
-#include "engine/driver.h"
+#include "engine/apply/driver.h"
 
 extern const struct driver_ops ssh_driver_ops;
 

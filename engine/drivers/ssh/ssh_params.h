@@ -1,10 +1,10 @@
 /* What `code.type: process` takes and what an ssh cluster's config takes:
- * the ssh driver's two param tables (engine/params.h), checked on policy
+ * the ssh driver's two param tables (engine/core/params.h), checked on policy
  * being applied and read again from rendered params by process_spec_parse. */
 #ifndef CAIRN_SSH_PARAMS_H
 #define CAIRN_SSH_PARAMS_H
 
-#include "engine/params.h"
+#include "engine/core/params.h"
 
 #include <jansson.h>
 

@@ -19,7 +19,7 @@
 #include "base/vec.h"
 #include "engine/drivers/docker/docker_api.h"
 #include "engine/drivers/docker/docker_spec.h"
-#include "engine/instance_graph.h"
+#include "engine/apply/instance_graph.h"
 
 #include <curl/curl.h>
 #include <pthread.h>

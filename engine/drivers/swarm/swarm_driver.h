@@ -3,7 +3,7 @@
 #ifndef CAIRN_SWARM_DRIVER_H
 #define CAIRN_SWARM_DRIVER_H
 
-#include "engine/driver.h"
+#include "engine/apply/driver.h"
 
 extern const struct driver_ops swarm_driver_ops;
 

@@ -1,5 +1,5 @@
 /* What docker code takes on a swarm cluster, and what a swarm cluster's
- * config takes: the swarm driver's two param tables (engine/params.h). The
+ * config takes: the swarm driver's two param tables (engine/core/params.h). The
  * code table takes the docker driver's params (its base) and adds what a
  * Swarm service has: replicas, mode, placement, update, resources,
  * endpoint_mode, and ports published in host or ingress mode. */

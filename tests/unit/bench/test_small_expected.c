@@ -1,7 +1,7 @@
 /* Aptomi's small benchmark policy resolves exactly as Aptomi's own engine did:
  * small/expected.json holds its dependency -> service key map and every
  * instance with its consumer count and edges. */
-#include "engine/engine.h"
+#include "engine/core/engine.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>

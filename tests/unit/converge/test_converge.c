@@ -4,7 +4,7 @@
  * and its actions write into that record. This is a test double of cairn's
  * driver interface, not of Docker: it shows what the converge loop asks of
  * any driver, and that a second converge of the same state does nothing. */
-#include "engine/converge.h"
+#include "engine/apply/converge.h"
 
 #include "base/alloc.h"
 #include "base/strbuf.h"

@@ -1,7 +1,7 @@
 /* The executor: order, bounded parallelism, retries with backoff, skips
  * after a failure, cancellation. Actions here are small functions that
  * record what happened; timing is measured, not assumed. */
-#include "engine/exec.h"
+#include "engine/apply/exec.h"
 
 #include "base/clock.h"
 

@@ -1,5 +1,5 @@
 /* plan_diff on states written as JSON: what a user sees in `cairn plan`. */
-#include "engine/engine.h"
+#include "engine/core/engine.h"
 
 #include <criterion/criterion.h>
 #include <string.h>

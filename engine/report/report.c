@@ -3,7 +3,7 @@
  * answers with the same documents. */
 #include "report.h"
 #include "engine/backup/replica.h"
-#include "engine/converge.h"
+#include "engine/apply/converge.h"
 #include "engine/store/store.h"
 #include "base/map.h"
 #include "base/timefmt.h"

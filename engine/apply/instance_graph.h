@@ -7,7 +7,7 @@
 
 #include "base/map.h"
 #include "base/vec.h"
-#include "engine.h"
+#include "engine/core/engine.h"
 #include "exec.h"
 
 typedef VEC(const struct instance *) instance_vec;

@@ -6,9 +6,9 @@
 #ifndef CAIRN_DRIVER_H
 #define CAIRN_DRIVER_H
 
-#include "engine.h"
+#include "engine/core/engine.h"
 #include "exec.h"
-#include "params.h"
+#include "engine/core/params.h"
 
 /* One thing that runs for an instance, as observed. */
 struct observed {

@@ -2,7 +2,7 @@
 #include "reconcile.h"
 
 #include "revise.h"
-#include "store/store.h"
+#include "engine/store/store.h"
 
 #include "base/alloc.h"
 #include "base/arena.h"

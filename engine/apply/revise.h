@@ -6,7 +6,7 @@
 #ifndef CAIRN_REVISE_H
 #define CAIRN_REVISE_H
 
-#include "engine.h"
+#include "engine/core/engine.h"
 
 struct store;
 

@@ -5,8 +5,8 @@
 #ifndef CAIRN_REPORT_H
 #define CAIRN_REPORT_H
 
-#include "engine/engine.h"
-#include "engine/revise.h"
+#include "engine/core/engine.h"
+#include "engine/apply/revise.h"
 
 #include <stdbool.h>
 #include <stdio.h>

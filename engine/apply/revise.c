@@ -9,7 +9,7 @@
 #include "base/map.h"
 #include "base/strbuf.h"
 #include "base/vec.h"
-#include "engine/reconcile.h"
+#include "engine/apply/reconcile.h"
 #include "engine/store/store.h"
 
 #include <stdio.h>
