@@ -61,7 +61,9 @@ int cmd_explain(struct cli *cli, int argc, char **argv);
 int cmd_apply(struct cli *cli, int argc, char **argv);
 int cmd_serve(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
-/* A policy, plan, status or explain command sent to cli->server (remote.c). */
+/* A policy, plan, status or explain command sent to cli->server
+ * (remote.c); CLI_LOCAL when the local command answers (usage, help). */
+#define CLI_LOCAL (-1)
 int cmd_remote(struct cli *cli, int argc, char **argv);
 int cmd_logs(struct cli *cli, int argc, char **argv);
 int cmd_extend(struct cli *cli, int argc, char **argv);

@@ -3,39 +3,11 @@
 #include "cli.h"
 #include "engine/report/report.h"
 #include "engine/apply/converge.h"
-#include "engine/apply/revise.h"
 #include "engine/store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void cli_current_release(struct cli_current *c)
-{
-	resolution_free(c->resolution);
-	acl_free(c->acl);
-	policy_free(c->policy);
-	memset(c, 0, sizeof(*c));
-}
-
-int cli_current_load(struct cli *cli, struct cli_current *c, unsigned flags)
-{
-	memset(c, 0, sizeof(*c));
-	struct users *users = cli_users(cli);
-	struct store *store = users ? cli_store(cli) : NULL;
-	if (!store)
-		return -1;
-	struct error err = ERROR_INIT;
-	if (revise_load_generation(store, cli->intern, 0, &c->policy, &c->generation, &err) < 0 ||
-	    (c->acl = acl_new(c->policy),
-	     resolve_policy(&c->resolution, c->policy, users, c->acl, flags, &err) < 0)) {
-		cli_error("%s", error_msg(&err));
-		error_clear(&err);
-		cli_current_release(c);
-		return -1;
-	}
-	return 0;
-}
 
 static bool usage_only(int argc, char **argv, const char *usage, int *rc)
 {

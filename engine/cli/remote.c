@@ -386,7 +386,7 @@ out:
 static int remote_policy(struct cli *cli, int argc, char **argv)
 {
 	if (argc < 2 || cli_wants_help(argc, argv))
-		return cmd_policy(cli, argc, argv); /* usage, printed locally */
+		return CLI_LOCAL; /* usage */
 	const char *sub = argv[1];
 	if (strcmp(sub, "apply") == 0 || strcmp(sub, "delete") == 0 || strcmp(sub, "rollback") == 0)
 		return remote_revise(cli, argc - 1, argv + 1);
@@ -406,7 +406,7 @@ static int remote_policy(struct cli *cli, int argc, char **argv)
 		return get_and_print(cli, path);
 	}
 	/* Anything else is a usage error: the local command says which. */
-	return cmd_policy(cli, argc, argv);
+	return CLI_LOCAL;
 }
 
 int cmd_remote(struct cli *cli, int argc, char **argv)
@@ -420,7 +420,7 @@ int cmd_remote(struct cli *cli, int argc, char **argv)
 	if (strcmp(cmd, "policy") == 0)
 		return remote_policy(cli, argc, argv);
 	if (cli_wants_help(argc, argv))
-		goto local;
+		return CLI_LOCAL;
 	if ((strcmp(cmd, "plan") == 0 || strcmp(cmd, "status") == 0) && argc == 1)
 		return get_and_print(cli, strcmp(cmd, "plan") == 0 ? "/api/v1/plan" : "/api/v1/status");
 	if (strcmp(cmd, "explain") == 0 && argc == 2 && strchr(argv[1], '/')) {
@@ -434,11 +434,6 @@ int cmd_remote(struct cli *cli, int argc, char **argv)
 		strbuf_release(&p);
 		return rc;
 	}
-local:
 	/* Usage and help, printed by the local command before it opens anything. */
-	if (strcmp(cmd, "plan") == 0)
-		return cmd_plan(cli, argc, argv);
-	if (strcmp(cmd, "status") == 0)
-		return cmd_status(cli, argc, argv);
-	return cmd_explain(cli, argc, argv);
+	return CLI_LOCAL;
 }
