@@ -43,6 +43,8 @@ void cli_print_diags(const struct diags *d);
  * diagnostics. Then "cairn: WHAT refused: N errors in F files; nothing was
  * stored" on stderr. Returns EXIT_REFUSED. */
 int cli_refused(struct cli *cli, const char *what, const struct diags *d);
+/* Writes text to stdout as it is, and releases it. */
+void cli_print_text(struct strbuf *text);
 /* Writes text and a newline to stdout. */
 void cli_print_json(const char *text);
 /* Writes j compactly, keys in their order, and a newline to stdout. */

@@ -54,7 +54,9 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
 		cli_print_json(sb.buf);
 		strbuf_release(&sb);
 	} else {
-		report_plan_text(stdout, plan);
+		struct strbuf sb = STRBUF_INIT;
+		report_plan_text(&sb, plan);
+		cli_print_text(&sb);
 	}
 	plan_free(plan);
 	state_free(next);
@@ -89,7 +91,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		cli_print_json(sb.buf);
 		strbuf_release(&sb);
 	} else {
-		report_status_text(stdout, c.generation, c.resolution, fleet);
+		struct strbuf sb = STRBUF_INIT;
+		report_status_text(&sb, c.generation, c.resolution, fleet);
+		cli_print_text(&sb);
 	}
 	fleet_close(fleet);
 	cli_current_release(&c);
@@ -124,7 +128,9 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
 		cli_print_json(sb.buf);
 		strbuf_release(&sb);
 	} else {
-		report_explain_text(stdout, d);
+		struct strbuf sb = STRBUF_INIT;
+		report_explain_text(&sb, d);
+		cli_print_text(&sb);
 	}
 	cli_current_release(&c);
 	return rc;

@@ -113,7 +113,9 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 		snprintf(what, sizeof(what), "policy %s", argv[0]);
 		rc = cli_refused(cli, what, &res.diags);
 	} else if (cli->json && req.dry_run) {
-		report_revise_json(stdout, &req, &res);
+		struct strbuf sb = STRBUF_INIT;
+		report_revise_json(&sb, &req, &res);
+		cli_print_text(&sb);
 		rc = EXIT_DONE;
 	} else if (cli->json) {
 		struct strbuf sb = STRBUF_INIT;
@@ -130,7 +132,9 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 		cli_print_json(sb.buf);
 		strbuf_release(&sb);
 	} else {
-		report_revise_text(stdout, &req, &res);
+		struct strbuf sb = STRBUF_INIT;
+		report_revise_text(&sb, &req, &res);
+		cli_print_text(&sb);
 		rc = EXIT_DONE;
 		if (!req.dry_run && !no_apply) {
 			fflush(stdout);

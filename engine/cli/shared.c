@@ -55,6 +55,12 @@ int cli_refused(struct cli *cli, const char *what, const struct diags *d)
 	return EXIT_REFUSED;
 }
 
+void cli_print_text(struct strbuf *text)
+{
+	fwrite(text->buf ? text->buf : "", 1, text->len, stdout);
+	strbuf_release(text);
+}
+
 void cli_print_json(const char *text)
 {
 	fputs(text, stdout);

@@ -26,17 +26,17 @@ void report_plan_json(struct strbuf *out, long long generation, const struct pla
 	strbuf_adds(out, "]}");
 }
 
-void report_plan_text(FILE *f, const struct plan *plan)
+void report_plan_text(struct strbuf *out, const struct plan *plan)
 {
 	if (!plan->len) {
-		fprintf(f, "plan: nothing to do\n");
+		strbuf_addf(out, "plan: nothing to do\n");
 		return;
 	}
 	for (size_t i = 0; i < plan->len; i++) {
 		const struct plan_action *a = &plan->actions[i];
-		fprintf(f, "  %-7s %s  (%s)\n", plan_verb_name(a->verb), a->instance, a->dependency);
+		strbuf_addf(out, "  %-7s %s  (%s)\n", plan_verb_name(a->verb), a->instance, a->dependency);
 	}
-	fprintf(f, "plan: %zu to create, %zu to update, %zu to delete, %zu to attach, %zu to detach\n",
+	strbuf_addf(out, "plan: %zu to create, %zu to update, %zu to delete, %zu to attach, %zu to detach\n",
 		plan->count[PLAN_CREATE], plan->count[PLAN_UPDATE], plan->count[PLAN_DELETE],
 		plan->count[PLAN_ATTACH], plan->count[PLAN_DETACH]);
 }
@@ -173,27 +173,27 @@ void report_status_json(struct strbuf *out, long long generation, const struct r
 	strbuf_adds(out, "]}");
 }
 
-void report_status_text(FILE *f, long long generation, const struct resolution *r,
+void report_status_text(struct strbuf *out, long long generation, const struct resolution *r,
 			const struct fleet *fleet)
 {
-	fprintf(f, "generation %lld: %zu of %zu dependencies resolved, %zu instances\n", generation,
+	strbuf_addf(out, "generation %lld: %zu of %zu dependencies resolved, %zu instances\n", generation,
 		r->nresolved, r->ndeps, r->ninstances);
 	for (size_t i = 0; i < r->ndeps; i++) {
 		const struct dep_result *d = &r->deps[i];
 		if (d->resolved)
-			fprintf(f, "  ok      %s (user %s) -> %s\n", d->id, d->dep->user->s, d->root->key);
+			strbuf_addf(out, "  ok      %s (user %s) -> %s\n", d->id, d->dep->user->s, d->root->key);
 		else
-			fprintf(f, "  FAILED  %s (user %s): %s\n", d->id, d->dep->user->s, d->reason);
+			strbuf_addf(out, "  FAILED  %s (user %s): %s\n", d->id, d->dep->user->s, d->reason);
 		if (!d->dep->replica.on)
 			continue;
 		json_t *replica = replica_json(d);
-		fprintf(f, "          replica of %s%s%s\n", json_string_value(json_object_get(replica, "of")),
+		strbuf_addf(out, "          replica of %s%s%s\n", json_string_value(json_object_get(replica, "of")),
 			d->dep->replica.backup ? ", backup " : "",
 			d->dep->replica.backup ? d->dep->replica.backup->s : "");
 		size_t k;
 		json_t *step;
 		json_array_foreach(json_object_get(replica, "steps"), k, step)
-			fprintf(f, "          %s %s %.2f s at %s: %s\n",
+			strbuf_addf(out, "          %s %s %.2f s at %s: %s\n",
 				json_string_value(json_object_get(step, "step")),
 				json_string_value(json_object_get(step, "component")),
 				json_real_value(json_object_get(step, "seconds")),
@@ -202,24 +202,24 @@ void report_status_text(FILE *f, long long generation, const struct resolution *
 		json_decref(replica);
 	}
 	if (r->ninstances)
-		fprintf(f, "instances:\n");
+		strbuf_addf(out, "instances:\n");
 	for (size_t i = 0; i < r->ninstances; i++) {
 		const struct instance *in = r->instances[i];
-		fprintf(f, "  %s  [%s]", in->key, in->code_type ? in->code_type : "service");
+		strbuf_addf(out, "  %s  [%s]", in->key, in->code_type ? in->code_type : "service");
 		struct report_seen s = report_observed(fleet, in);
 		if (s.state)
-			fprintf(f, "  %s%s%s%s%s", s.state, s.health ? " (" : "", s.health ? s.health : "",
+			strbuf_addf(out, "  %s%s%s%s%s", s.state, s.health ? " (" : "", s.health ? s.health : "",
 				s.health ? ")" : "", s.url ? "  " : "");
 		if (s.url)
-			fputs(s.url, f);
+			strbuf_adds(out, s.url);
 		if (s.nodes)
-			fprintf(f, "  %lld/%lld tasks%s%s", s.tasks_running, s.tasks_wanted,
+			strbuf_addf(out, "  %lld/%lld tasks%s%s", s.tasks_running, s.tasks_wanted,
 				*s.nodes ? " on " : "", s.nodes);
 		if (s.snapshot)
-			fprintf(f, "  data %s (build %s)", s.snapshot, s.build ? s.build : "unknown");
+			strbuf_addf(out, "  data %s (build %s)", s.snapshot, s.build ? s.build : "unknown");
 		for (uint32_t d = 0; d < in->ndeps; d++)
-			fprintf(f, "%s%s", d ? ", " : "  used by ", in->deps[d]);
-		fputc('\n', f);
+			strbuf_addf(out, "%s%s", d ? ", " : "  used by ", in->deps[d]);
+		strbuf_addc(out, '\n');
 	}
 }
 
@@ -242,56 +242,50 @@ void report_explain_json(struct strbuf *out, const struct dep_result *d)
 	strbuf_addc(out, '}');
 }
 
-void report_explain_text(FILE *f, const struct dep_result *d)
+void report_explain_text(struct strbuf *out, const struct dep_result *d)
 {
-	fprintf(f, "%s: %s\n", d->id, d->resolved ? "resolved" : "not resolved");
+	strbuf_addf(out, "%s: %s\n", d->id, d->resolved ? "resolved" : "not resolved");
 	for (uint32_t i = 0; i < d->nevents; i++)
-		fprintf(f, "  %s\n", d->events[i]);
+		strbuf_addf(out, "  %s\n", d->events[i]);
 	if (!d->resolved)
-		fprintf(f, "reason: %s\n", d->reason);
+		strbuf_addf(out, "reason: %s\n", d->reason);
 }
 
-void report_revise_text(FILE *f, const struct revise_request *req, const struct revise_result *res)
+void report_revise_text(struct strbuf *out, const struct revise_request *req, const struct revise_result *res)
 {
 	if (res->status == REVISE_UNCHANGED)
-		fprintf(f, "policy unchanged: every object is already as given (generation %lld)\n",
+		strbuf_addf(out, "policy unchanged: every object is already as given (generation %lld)\n",
 			res->generation);
 	else if (req->dry_run)
-		fprintf(f, "dry run: would make generation %lld (%zu created, %zu updated, %zu deleted)\n",
+		strbuf_addf(out, "dry run: would make generation %lld (%zu created, %zu updated, %zu deleted)\n",
 			res->generation + 1, res->created, res->updated, res->deleted);
 	else if (req->verb == REVISE_ROLLBACK)
-		fprintf(f, "generation %lld by %s, a rollback of %lld: %zu created, %zu updated, %zu deleted\n",
+		strbuf_addf(out, "generation %lld by %s, a rollback of %lld: %zu created, %zu updated, %zu deleted\n",
 			res->generation, req->user, req->rollback_to, res->created, res->updated,
 			res->deleted);
 	else
-		fprintf(f, "generation %lld by %s: %zu created, %zu updated, %zu deleted\n",
+		strbuf_addf(out, "generation %lld by %s: %zu created, %zu updated, %zu deleted\n",
 			res->generation, req->user, res->created, res->updated, res->deleted);
-	report_plan_text(f, res->plan);
+	report_plan_text(out, res->plan);
 	for (size_t i = 0; i < res->resolution->ndeps; i++) {
 		const struct dep_result *d = &res->resolution->deps[i];
 		if (!d->resolved)
-			fprintf(f, "  not resolved: %s: %s\n", d->id, d->reason);
+			strbuf_addf(out, "  not resolved: %s: %s\n", d->id, d->reason);
 	}
 }
 
-void report_revise_json(FILE *f, const struct revise_request *req, const struct revise_result *res)
+void report_revise_json(struct strbuf *out, const struct revise_request *req, const struct revise_result *res)
 {
-	struct strbuf sb = STRBUF_INIT;
 	if (req->dry_run) {
-		fputs("{\"plan\":", f);
-		report_plan_json(&sb, res->generation, res->plan);
-		fputs(sb.buf, f);
-		strbuf_release(&sb);
-		fputs(",\"status\":", f);
-		report_status_json(&sb, res->generation, res->resolution, NULL);
-		fputs(sb.buf, f);
-		fputs("}\n", f);
+		strbuf_adds(out, "{\"plan\":");
+		report_plan_json(out, res->generation, res->plan);
+		strbuf_adds(out, ",\"status\":");
+		report_status_json(out, res->generation, res->resolution, NULL);
+		strbuf_adds(out, "}\n");
 	} else {
-		report_plan_json(&sb, res->generation, res->plan);
-		fputs(sb.buf, f);
-		fputc('\n', f);
+		report_plan_json(out, res->generation, res->plan);
+		strbuf_addc(out, '\n');
 	}
-	strbuf_release(&sb);
 }
 
 struct list_ctx {

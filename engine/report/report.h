@@ -16,7 +16,7 @@ struct store;
 
 /* {"generation": N, "actions": [{"action", "instance", "dependency"}]} */
 void report_plan_json(struct strbuf *out, long long generation, const struct plan *plan);
-void report_plan_text(FILE *f, const struct plan *plan);
+void report_plan_text(struct strbuf *out, const struct plan *plan);
 
 /* {"generation": N, "dependencies": [...], "instances": [...]}; with a fleet
  * (what runs, observed), each instance also has "state" (container state,
@@ -25,7 +25,7 @@ void report_plan_text(FILE *f, const struct plan *plan);
  * "container", "health" and "url". */
 void report_status_json(struct strbuf *out, long long generation, const struct resolution *r,
 			const struct fleet *fleet);
-void report_status_text(FILE *f, long long generation, const struct resolution *r,
+void report_status_text(struct strbuf *out, long long generation, const struct resolution *r,
 			const struct fleet *fleet);
 /* What runs for one instance, as the status shows it: state as in the status
  * JSON (NULL when nothing runs for it or there is no fleet), and for a
@@ -41,14 +41,13 @@ struct report_seen report_observed(const struct fleet *fleet, const struct insta
 
 /* One dependency's explanation. */
 void report_explain_json(struct strbuf *out, const struct dep_result *d);
-void report_explain_text(FILE *f, const struct dep_result *d);
+void report_explain_text(struct strbuf *out, const struct dep_result *d);
 
 /* The outcome of `policy apply|delete` before converging. Text: the
  * generation line, the plan and the dependencies not resolved. JSON: PLAN,
- * or {"plan": PLAN, "status": STATUS} for a dry run (written part by part:
- * on a large policy each part is megabytes). */
-void report_revise_text(FILE *f, const struct revise_request *req, const struct revise_result *res);
-void report_revise_json(FILE *f, const struct revise_request *req, const struct revise_result *res);
+ * or {"plan": PLAN, "status": STATUS} for a dry run. */
+void report_revise_text(struct strbuf *out, const struct revise_request *req, const struct revise_result *res);
+void report_revise_json(struct strbuf *out, const struct revise_request *req, const struct revise_result *res);
 
 /* Why a change was refused, in a few words: "3402 errors in 1 file; nothing
  * was stored" (files are those the diagnostics name, "file:line:col: ..."). */

@@ -158,12 +158,13 @@ static bool query_flag(const struct http_request *req, const char *key, bool dfl
 	       *v == '\0';
 }
 
-static void reply_text(struct http_response *res, int status, char *text, size_t len)
+/* The body of a text reply, emptied, for a report to write into. */
+static struct strbuf *text_reply(struct http_response *res, int status)
 {
 	res->status = status;
 	res->content_type = "text/plain; charset=utf-8";
 	strbuf_reset(&res->body);
-	strbuf_add(&res->body, text, len);
+	return &res->body;
 }
 
 /* Opens this thread's store and users for a handler; fills res when it cannot. */
@@ -343,8 +344,7 @@ static void revise(struct api *a, struct http_request *req, struct http_response
 	bool apply = query_flag(req, "apply", true);
 	struct revise_result rr;
 	struct error err = ERROR_INIT;
-	char *text = NULL;
-	size_t len = 0;
+	struct strbuf text = STRBUF_INIT;
 	if (revise_policy(s, t->in, users, &rq, &rr, &err) < 0) {
 		http_error(res, api_failure_status(s), "%s", error_msg(&err));
 		goto out;
@@ -364,23 +364,19 @@ static void revise(struct api *a, struct http_request *req, struct http_response
 			goto out;
 		}
 	}
-	FILE *f = open_memstream(&text, &len);
-	if (want_text(req))
-		report_revise_text(f, &rq, &rr);
-	else
-		report_revise_json(f, &rq, &rr);
-	fclose(f);
 	int status = job ? 202 : 200;
 	if (want_text(req)) {
-		reply_text(res, status, text, len);
+		report_revise_text(text_reply(res, status), &rq, &rr);
 	} else {
 		/* The CLI's document, plus the job that will converge it. */
-		while (len && text[len - 1] == '\n')
+		report_revise_json(&text, &rq, &rr);
+		size_t len = text.len;
+		while (len && text.buf[len - 1] == '\n')
 			len--;
-		if (len && text[len - 1] == '}')
+		if (len && text.buf[len - 1] == '}')
 			len--;
 		res->status = status;
-		strbuf_add(&res->body, text, len);
+		strbuf_add(&res->body, text.buf, len);
 		if (job)
 			strbuf_addf(&res->body, ",\"job\":%lld", job);
 		strbuf_adds(&res->body, "}");
@@ -393,7 +389,7 @@ static void revise(struct api *a, struct http_request *req, struct http_response
 		http_add_header(res, "X-Cairn-Job", num);
 	}
 out:
-	free(text);
+	strbuf_release(&text);
 	error_clear(&err);
 	revise_result_release(&rr);
 	parts_release(&parts);
@@ -472,13 +468,7 @@ static void h_plan(void *ctx, struct http_request *req, struct http_response *re
 	struct state *next = state_from_resolution(c.resolution);
 	struct plan *plan = plan_diff(prev, next);
 	if (want_text(req)) {
-		char *text = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&text, &len);
-		report_plan_text(f, plan);
-		fclose(f);
-		reply_text(res, 200, text, len);
-		free(text);
+		report_plan_text(text_reply(res, 200), plan);
 	} else {
 		res->status = 200;
 		report_plan_json(&res->body, c.generation, plan);
@@ -501,13 +491,7 @@ static void h_status(void *ctx, struct http_request *req, struct http_response *
 	for (size_t i = 0; i < problems->len; i++)
 		http_add_header(res, "X-Cairn-Problem", problems->items[i]);
 	if (want_text(req)) {
-		char *text = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&text, &len);
-		report_status_text(f, c.generation, c.resolution, fleet);
-		fclose(f);
-		reply_text(res, 200, text, len);
-		free(text);
+		report_status_text(text_reply(res, 200), c.generation, c.resolution, fleet);
 	} else {
 		res->status = 200;
 		report_status_json(&res->body, c.generation, c.resolution, fleet);
@@ -530,13 +514,7 @@ static void h_explain(void *ctx, struct http_request *req, struct http_response 
 	if (!d) {
 		http_error(res, 404, "no dependency %s in generation %lld", id, c.generation);
 	} else if (want_text(req)) {
-		char *text = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&text, &len);
-		report_explain_text(f, d);
-		fclose(f);
-		reply_text(res, 200, text, len);
-		free(text);
+		report_explain_text(text_reply(res, 200), d);
 	} else {
 		res->status = 200;
 		report_explain_json(&res->body, d);
@@ -554,7 +532,7 @@ static void reply_report(struct http_request *req, struct http_response *res, in
 		http_error(res, 404, "%s", error_msg(err));
 		error_clear(err);
 	} else if (want_text(req)) {
-		reply_text(res, 200, out->buf ? out->buf : "", out->len);
+		strbuf_add(text_reply(res, 200), out->buf ? out->buf : "", out->len);
 	} else {
 		http_reply(res, 200, strbuf_cstr(out));
 	}
