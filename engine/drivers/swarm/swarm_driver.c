@@ -972,129 +972,183 @@ static int build_spec(struct driver *d, const struct resolution *r, const struct
 	return rc;
 }
 
-static int swarm_driver_plan(struct driver *d, const struct desired *want, struct exec *x,
-			     struct error *err)
-{
-	const struct resolution *r = want->resolution;
-	VEC(size_t) updates = { 0 }; /* may take services off networks that go */
-	struct map images = MAP_INIT;  /* image -> its distribute action */
-	json_t *secrets_read = json_object(); /* the secrets of every service wanted */
-	struct map wanted = MAP_INIT, acts = MAP_INIT, net_acts = MAP_INIT, needed_nets = MAP_INIT;
-	VEC(size_t *) owned = { 0 };
-	VEC(const struct instance *) placed = { 0 };
+/* What one plan works with. */
+struct swarm_plan {
+	struct driver *d;
+	struct exec *x;
+	const struct resolution *r;
+	long long generation;
 	struct instance_graph graph;
-	instance_graph_init(&graph, r);
-	for (size_t i = 0; i < r->ninstances; i++) {
-		const struct instance *in = r->instances[i];
+	struct map wanted;      /* keys of instances placed on this cluster */
+	struct map acts;        /* instance key -> its service action (size_t *) */
+	struct map net_acts;    /* root key -> its network action (size_t *) */
+	struct map needed_nets; /* root keys of the networks wanted services are on */
+	struct map images;      /* image -> its distribute action (size_t *) */
+	VEC(size_t *) owned;    /* the indexes the maps point to */
+	VEC(const struct instance *) placed; /* the instances in acts */
+	VEC(size_t) updates; /* may take services off networks that go */
+	VEC(struct service_delete {
+		size_t idx;
+		int level; /* its cairn.level label */
+	}) deletes;
+	json_t *secrets_read; /* the secrets of every service wanted */
+};
+
+static void plan_begin(struct swarm_plan *p, struct driver *d, const struct desired *want,
+		       struct exec *x)
+{
+	*p = (struct swarm_plan){ .d = d, .x = x, .r = want->resolution,
+				  .generation = want->generation, .secrets_read = json_object() };
+	instance_graph_init(&p->graph, p->r);
+	for (size_t i = 0; i < p->r->ninstances; i++) {
+		const struct instance *in = p->r->instances[i];
 		if (strcmp(in->cluster, d->name) == 0)
-			map_put(&wanted, in->key, strlen(in->key), (void *)in);
+			map_put(&p->wanted, in->key, strlen(in->key), (void *)in);
 	}
+}
 
-	/* Services: create what is missing, update what differs. */
-	for (size_t i = 0; i < r->ninstances; i++) {
-		const struct instance *in = r->instances[i];
-		if (strcmp(in->cluster, d->name) != 0 || in->root || !in->code_type)
+static void plan_end(struct swarm_plan *p)
+{
+	json_decref(p->secrets_read);
+	vec_release(&p->deletes);
+	vec_release(&p->updates);
+	vec_release(&p->placed);
+	for (size_t i = 0; i < p->owned.len; i++)
+		free(p->owned.items[i]);
+	vec_release(&p->owned);
+	map_release(&p->wanted);
+	map_release(&p->acts);
+	map_release(&p->net_acts);
+	map_release(&p->needed_nets);
+	map_release(&p->images);
+	instance_graph_release(&p->graph);
+}
+
+/* How a service that builds compares with what runs: NULL when it is as
+ * wanted (Swarm keeps its tasks running), else the verb of a's action. */
+static const char *service_change(struct swarm_plan *p, const struct instance *in, struct act *a)
+{
+	struct driver *d = p->d;
+	json_object_update(p->secrets_read, a->spec.secrets);
+	swarm_spec_stamp(&a->spec, p->generation, in->deps, in->ndeps);
+	const struct observed *o = find_observed(d, in->key, "service");
+	if (!o)
+		return "create";
+	struct strbuf drift = STRBUF_INIT;
+	json_t *asked = json_deep_copy(a->spec.body);
+	json_object_del(asked, "Labels"); /* stamped anew by every apply */
+	const char *verb = NULL;
+	bool same = o->hash && strcmp(o->hash, a->spec.hash) == 0;
+	if (!same || drifted(d, observed_spec(d, o->id), asked, &drift)) {
+		a->kind = A_UPDATE;
+		a->target = xstrdup(o->id);
+		verb = "update";
+		if (drift.len && same) {
+			strbuf_adds(&drift, " was changed by hand");
+			a->message = strbuf_detach(&drift);
+		}
+	}
+	json_decref(asked);
+	strbuf_release(&drift);
+	return verb;
+}
+
+/* A service's action waits for its image on every node (when cairn loads
+ * them) and for the networks it joins, made now when missing. */
+static void order_after_image_and_networks(struct swarm_plan *p, const struct act *a, size_t idx,
+					   const instance_key_vec *roots)
+{
+	struct driver *d = p->d;
+	if (d->cfg.nnodes) {
+		size_t *img = map_get(&p->images, a->spec.image, strlen(a->spec.image));
+		if (!img) {
+			img = xmalloc(sizeof(*img));
+			*img = add(p->x, d, "image", act_new(d, A_IMAGE, a->spec.image, a->spec.image));
+			vec_push(&p->owned, img);
+			map_put(&p->images, a->spec.image, strlen(a->spec.image), img);
+		}
+		exec_order(p->x, *img, idx);
+	}
+	for (size_t k = 0; k < roots->len; k++) {
+		const char *rk = roots->items[k];
+		if (!map_get(&p->wanted, rk, strlen(rk)) || find_observed(d, rk, "network"))
 			continue;
-		struct act *a = act_new(d, A_CREATE, in->key, NULL);
-		instance_key_vec roots = { 0 };
-		struct error serr = ERROR_INIT;
-		const char *verb = "create";
-		if (strcmp(in->code_type, "docker") != 0) {
-			a->kind = A_FAIL;
-			struct strbuf m = STRBUF_INIT;
-			strbuf_addf(&m, "code type %s cannot run on swarm cluster %s", in->code_type, d->name);
-			a->message = strbuf_detach(&m);
-		} else if (build_spec(d, r, in, &graph, &a->spec, &roots, &serr) < 0) {
-			a->kind = A_FAIL;
-			a->message = xstrdup(error_msg(&serr));
-		} else {
-			json_object_update(secrets_read, a->spec.secrets);
-			swarm_spec_stamp(&a->spec, want->generation, in->deps, in->ndeps);
-			const struct observed *o = find_observed(d, in->key, "service");
-			struct strbuf drift = STRBUF_INIT;
-			json_t *asked = json_deep_copy(a->spec.body);
-			json_object_del(asked, "Labels"); /* stamped anew by every apply */
-			if (o && o->hash && strcmp(o->hash, a->spec.hash) == 0 &&
-			    !drifted(d, observed_spec(d, o->id), asked, &drift))
-				verb = NULL; /* as wanted; Swarm keeps its tasks running */
-			else if (o) {
-				a->kind = A_UPDATE;
-				a->target = xstrdup(o->id);
-				verb = "update";
-				if (drift.len && o->hash && strcmp(o->hash, a->spec.hash) == 0) {
-					strbuf_adds(&drift, " was changed by hand");
-					a->message = strbuf_detach(&drift);
-				}
-			}
-			json_decref(asked);
-			strbuf_release(&drift);
+		size_t *net = map_get(&p->net_acts, rk, strlen(rk));
+		if (!net) {
+			char *name = docker_object_name(rk);
+			net = xmalloc(sizeof(*net));
+			*net = add(p->x, d, "network", act_new(d, A_NETWORK, rk, name));
+			free(name);
+			vec_push(&p->owned, net);
+			map_put(&p->net_acts, rk, strlen(rk), net);
 		}
-		for (size_t k = 0; k < roots.len; k++) {
-			map_put(&needed_nets, roots.items[k], strlen(roots.items[k]), (void *)1);
-		}
-		if (verb) {
-			size_t *idx = xmalloc(sizeof(*idx));
-			*idx = add(x, d, verb, a);
-			vec_push(&owned, idx);
-			map_put(&acts, in->key, strlen(in->key), idx);
-			vec_push(&placed, in);
-			if (a->kind == A_UPDATE)
-				vec_push(&updates, *idx);
-			/* after its image is on every node, when cairn loads them */
-			if (a->kind != A_FAIL && d->cfg.nnodes) {
-				size_t *img = map_get(&images, a->spec.image, strlen(a->spec.image));
-				if (!img) {
-					img = xmalloc(sizeof(*img));
-					*img = add(x, d, "image", act_new(d, A_IMAGE, a->spec.image, a->spec.image));
-					vec_push(&owned, img);
-					map_put(&images, a->spec.image, strlen(a->spec.image), img);
-				}
-				exec_order(x, *img, *idx);
-			}
-			/* after the networks it joins, made now when missing */
-			for (size_t k = 0; k < roots.len && a->kind != A_FAIL; k++) {
-				const char *rk = roots.items[k];
-				const struct instance *root = map_get(&wanted, rk, strlen(rk));
-				if (!root || find_observed(d, rk, "network"))
-					continue;
-				size_t *net = map_get(&net_acts, rk, strlen(rk));
-				if (!net) {
-					char *name = docker_object_name(rk);
-					net = xmalloc(sizeof(*net));
-					*net = add(x, d, "network", act_new(d, A_NETWORK, rk, name));
-					free(name);
-					vec_push(&owned, net);
-					map_put(&net_acts, rk, strlen(rk), net);
-				}
-				exec_order(x, *net, *idx);
-			}
-		} else {
-			act_free(a);
-		}
-		vec_release(&roots);
-		error_clear(&serr);
+		exec_order(p->x, *net, idx);
 	}
-	/* Each service waits for what it needs: a consumer starts once its
-	 * dependencies run. */
-	for (size_t i = 0; i < placed.len; i++) {
-		const struct instance *in = placed.items[i];
-		instance_order_after_needs(x, in, &acts, *(size_t *)map_get(&acts, in->key, strlen(in->key)));
-	}
+}
 
-	/* What no instance wants goes: services, consumers first, then the
-	 * networks no wanted service is on, once no service is on them: after
-	 * the updates too (one takes a shared service off the network of a
-	 * consumer that went). */
-	VEC(size_t) deletes = { 0 };
-	VEC(int) delete_levels = { 0 };
+/* The service of one instance placed on this cluster: created when
+ * missing, updated when it differs, a failed action when it cannot be. */
+static void plan_service(struct swarm_plan *p, const struct instance *in)
+{
+	struct driver *d = p->d;
+	struct act *a = act_new(d, A_CREATE, in->key, NULL);
+	instance_key_vec roots = { 0 };
+	struct error serr = ERROR_INIT;
+	const char *verb = "create";
+	if (strcmp(in->code_type, "docker") != 0) {
+		a->kind = A_FAIL;
+		struct strbuf m = STRBUF_INIT;
+		strbuf_addf(&m, "code type %s cannot run on swarm cluster %s", in->code_type, d->name);
+		a->message = strbuf_detach(&m);
+	} else if (build_spec(d, p->r, in, &p->graph, &a->spec, &roots, &serr) < 0) {
+		a->kind = A_FAIL;
+		a->message = xstrdup(error_msg(&serr));
+	} else {
+		verb = service_change(p, in, a);
+	}
+	for (size_t k = 0; k < roots.len; k++)
+		map_put(&p->needed_nets, roots.items[k], strlen(roots.items[k]), (void *)1);
+	if (verb) {
+		size_t *idx = xmalloc(sizeof(*idx));
+		*idx = add(p->x, d, verb, a);
+		vec_push(&p->owned, idx);
+		map_put(&p->acts, in->key, strlen(in->key), idx);
+		vec_push(&p->placed, in);
+		if (a->kind == A_UPDATE)
+			vec_push(&p->updates, *idx);
+		if (a->kind != A_FAIL)
+			order_after_image_and_networks(p, a, *idx, &roots);
+	} else {
+		act_free(a);
+	}
+	vec_release(&roots);
+	error_clear(&serr);
+}
+
+/* Each service waits for what it needs: a consumer starts once its
+ * dependencies run. */
+static void order_services(struct swarm_plan *p)
+{
+	for (size_t i = 0; i < p->placed.len; i++) {
+		const struct instance *in = p->placed.items[i];
+		instance_order_after_needs(p->x, in, &p->acts,
+					   *(size_t *)map_get(&p->acts, in->key, strlen(in->key)));
+	}
+}
+
+/* What no instance wants goes: services first, consumers before what
+ * they use (higher level first). */
+static void delete_services(struct swarm_plan *p)
+{
+	struct driver *d = p->d;
 	for (size_t i = 0; i < d->observed.len; i++) {
 		const struct observed *o = &d->observed.items[i];
 		if (strcmp(o->kind, "service") != 0)
 			continue;
-		const struct instance *in = map_get(&wanted, o->key, strlen(o->key));
+		const struct instance *in = map_get(&p->wanted, o->key, strlen(o->key));
 		if (in && in->code_type && !strcmp(in->code_type, "docker"))
 			continue;
-		size_t idx = add(x, d, "delete", act_new(d, A_DELETE, o->key, o->id));
+		size_t idx = add(p->x, d, "delete", act_new(d, A_DELETE, o->key, o->id));
 		const char *lv = NULL;
 		size_t j;
 		json_t *s;
@@ -1103,57 +1157,67 @@ static int swarm_driver_plan(struct driver *d, const struct desired *want, struc
 			if (!strcmp(string_at(s, "ID", NULL), o->id))
 				lv = label_of(json_object_get(s, "Spec"), "cairn.level");
 		}
-		vec_push(&deletes, idx);
-		vec_push(&delete_levels, lv ? atoi(lv) : 0);
+		vec_push(&p->deletes, ((struct service_delete){ idx, lv ? atoi(lv) : 0 }));
 	}
-	for (size_t i = 0; i < deletes.len; i++)
-		for (size_t j = 0; j < deletes.len; j++)
-			if (delete_levels.items[j] > delete_levels.items[i])
-				exec_order(x, deletes.items[j], deletes.items[i]);
+	for (size_t i = 0; i < p->deletes.len; i++)
+		for (size_t j = 0; j < p->deletes.len; j++)
+			if (p->deletes.items[j].level > p->deletes.items[i].level)
+				exec_order(p->x, p->deletes.items[j].idx, p->deletes.items[i].idx);
+}
+
+/* An action that must wait until no service uses what it deletes: after
+ * the updates (one takes a shared service off the network of a consumer
+ * that went) and the deletes. */
+static void after_services_changed(struct swarm_plan *p, size_t idx)
+{
+	for (size_t j = 0; j < p->updates.len; j++)
+		exec_order(p->x, p->updates.items[j], idx);
+	for (size_t j = 0; j < p->deletes.len; j++)
+		exec_order(p->x, p->deletes.items[j].idx, idx);
+}
+
+/* Then the networks no wanted service is on, and the secrets no wanted
+ * service reads (Swarm refuses to delete one in use). */
+static void delete_networks_and_secrets(struct swarm_plan *p)
+{
+	struct driver *d = p->d;
 	for (size_t i = 0; i < d->observed.len; i++) {
 		const struct observed *o = &d->observed.items[i];
-		if (strcmp(o->kind, "network") != 0 || (map_get(&wanted, o->key, strlen(o->key)) &&
-							map_get(&needed_nets, o->key, strlen(o->key))))
+		if (strcmp(o->kind, "network") != 0 ||
+		    (map_get(&p->wanted, o->key, strlen(o->key)) &&
+		     map_get(&p->needed_nets, o->key, strlen(o->key))))
 			continue;
-		size_t idx = add(x, d, "delete-network", act_new(d, A_NETWORK_DELETE, o->key, o->id));
-		for (size_t j = 0; j < updates.len; j++)
-			exec_order(x, updates.items[j], idx);
-		for (size_t j = 0; j < deletes.len; j++)
-			exec_order(x, deletes.items[j], idx);
+		after_services_changed(
+			p, add(p->x, d, "delete-network", act_new(d, A_NETWORK_DELETE, o->key, o->id)));
 	}
-
-	/* Secrets no wanted service reads go, once the services that read
-	 * them were updated or deleted (Swarm refuses to delete one in use). */
 	size_t k;
 	json_t *secret;
 	json_array_foreach(d->secrets, k, secret)
 	{
 		const char *name = string_at(json_object_get(secret, "Spec"), "Name", NULL);
-		if (!name || json_object_get(secrets_read, name))
+		if (!name || json_object_get(p->secrets_read, name))
 			continue;
-		size_t idx = add(x, d, "delete-secret",
-				 act_new(d, A_SECRET_DELETE, name, string_at(secret, "ID", NULL)));
-		for (size_t j = 0; j < updates.len; j++)
-			exec_order(x, updates.items[j], idx);
-		for (size_t j = 0; j < deletes.len; j++)
-			exec_order(x, deletes.items[j], idx);
+		after_services_changed(p, add(p->x, d, "delete-secret",
+					      act_new(d, A_SECRET_DELETE, name,
+						      string_at(secret, "ID", NULL))));
 	}
-	json_decref(secrets_read);
+}
 
-	vec_release(&deletes);
-	vec_release(&delete_levels);
-	vec_release(&updates);
-	vec_release(&placed);
-	for (size_t i = 0; i < owned.len; i++)
-		free(owned.items[i]);
-	vec_release(&owned);
-	map_release(&wanted);
-	map_release(&acts);
-	map_release(&net_acts);
-	map_release(&needed_nets);
-	map_release(&images);
-	instance_graph_release(&graph);
-	(void)err;
+static int swarm_driver_plan(struct driver *d, const struct desired *want, struct exec *x,
+			     struct error *err)
+{
+	(void)err; /* what cannot be planned fails as an action */
+	struct swarm_plan p;
+	plan_begin(&p, d, want, x);
+	for (size_t i = 0; i < p.r->ninstances; i++) {
+		const struct instance *in = p.r->instances[i];
+		if (strcmp(in->cluster, d->name) == 0 && !in->root && in->code_type)
+			plan_service(&p, in);
+	}
+	order_services(&p);
+	delete_services(&p);
+	delete_networks_and_secrets(&p);
+	plan_end(&p);
 	return 0;
 }
 
