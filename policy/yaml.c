@@ -7,6 +7,7 @@
 #include "base/arena.h"
 #include "base/map.h"
 #include "base/strbuf.h"
+#include "base/suggest.h"
 #include "base/vec.h"
 
 #include <ctype.h>
@@ -714,4 +715,19 @@ void ynode_to_json(const struct ynode *n, struct strbuf *out, int indent)
 		return;
 	}
 	json_node(n, out, indent, 0);
+}
+
+void yaml_unknown_key(struct diags *d, const struct ypair *p, const char *where,
+		      const char *const *known)
+{
+	struct suggestion s;
+	suggest_begin(&s, p->key->s, SUGGEST_TYPO);
+	for (size_t i = 0; known[i]; i++)
+		suggest_offer(&s, known[i]);
+	const char *best = suggest_best(&s);
+	if (best)
+		diags_add_at(d, p->key_pos, "unknown key '%s' in %s (did you mean '%s'?)", p->key->s,
+			     where, best);
+	else
+		diags_add_at(d, p->key_pos, "unknown key '%s' in %s", p->key->s, where);
 }

@@ -71,4 +71,9 @@ const char *ynode_describe(const struct ynode *n);
 struct strbuf;
 void ynode_to_json(const struct ynode *n, struct strbuf *out, int indent);
 
+/* "unknown key 'K' in WHERE (did you mean 'X'?)" at the key, X the one of
+ * known (NULL-terminated) within a typo of it, for config sections. */
+void yaml_unknown_key(struct diags *d, const struct ypair *p, const char *where,
+		      const char *const *known);
+
 #endif

@@ -4,7 +4,6 @@
 
 #include "base/alloc.h"
 #include "base/arena.h"
-#include "base/suggest.h"
 #include "policy/policy.h"
 #include "policy/yaml.h"
 
@@ -15,21 +14,6 @@
 static const char *const demos_keys[] = { "domain", "contracts", "snapshots", "schedule_interval",
 					   NULL };
 static const char *const offer_keys[] = { "contract", "ttl", NULL };
-
-static void unknown_key(struct diags *d, const struct ypair *p, const char *where,
-			const char *const *known)
-{
-	struct suggestion s;
-	suggest_begin(&s, p->key->s, SUGGEST_TYPO);
-	for (size_t i = 0; known[i]; i++)
-		suggest_offer(&s, known[i]);
-	const char *best = suggest_best(&s);
-	if (best)
-		diags_add_at(d, p->key_pos, "unknown key '%s' in %s (did you mean '%s'?)", p->key->s,
-			     where, best);
-	else
-		diags_add_at(d, p->key_pos, "unknown key '%s' in %s", p->key->s, where);
-}
 
 static const char *string_of(const struct ynode *v, const char *what, struct diags *d)
 {
@@ -71,7 +55,7 @@ static void load_offer(struct demos_config *c, const struct ynode *m, struct dia
 			else
 				o.ttl = xstrdup(s);
 		} else if (strcmp(p->key->s, "contract") != 0 && strcmp(p->key->s, "ttl") != 0) {
-			unknown_key(d, p, "a demos.contracts entry", offer_keys);
+			yaml_unknown_key(d, p, "a demos.contracts entry", offer_keys);
 		}
 	}
 	if (!o.contract) {
@@ -144,7 +128,7 @@ int demos_config_load(struct demos_config **out, const char *path, struct diags 
 				for (size_t k = 0; p->value->kind == YNODE_SEQ && k < p->value->len; k++)
 					load_offer(c, p->value->items[k], d);
 			} else {
-				unknown_key(d, p, "demos", demos_keys);
+				yaml_unknown_key(d, p, "demos", demos_keys);
 			}
 		}
 	}

@@ -8,7 +8,6 @@
 
 #include "base/alloc.h"
 #include "base/arena.h"
-#include "base/suggest.h"
 #include "policy/policy.h"
 #include "policy/yaml.h"
 
@@ -35,21 +34,6 @@ struct cfg_load {
 };
 
 /* Reports an unknown key of a section with the nearest known one. */
-static void unknown_key(struct cfg_load *ld, const struct ypair *p, const char *section,
-			const char *const *known)
-{
-	struct suggestion s;
-	suggest_begin(&s, p->key->s, SUGGEST_TYPO);
-	for (size_t i = 0; known[i]; i++)
-		suggest_offer(&s, known[i]);
-	const char *best = suggest_best(&s);
-	if (best)
-		diags_add_at(ld->d, p->key_pos, "unknown key '%s' in %s (did you mean '%s'?)",
-			     p->key->s, section, best);
-	else
-		diags_add_at(ld->d, p->key_pos, "unknown key '%s' in %s", p->key->s, section);
-}
-
 static const char *want_string(struct cfg_load *ld, const struct ynode *v, const char *what)
 {
 	if (v->kind != YNODE_SCALAR || ynode_scalar(v, NULL, NULL, NULL) == YSCALAR_NULL) {
@@ -155,7 +139,7 @@ static void load_github(struct cfg_load *ld, const struct ynode *m)
 			if (ms)
 				c->github_timeout_ms = ms;
 		} else {
-			unknown_key(ld, p, "github", keys);
+			yaml_unknown_key(ld->d, p, "github", keys);
 		}
 	}
 }
@@ -175,7 +159,7 @@ static void load_expiry(struct cfg_load *ld, const struct ynode *m)
 			if ((ms = want_interval(ld, p->value, "expiry.sweep_interval")))
 				ld->c->sweep_ms = ms;
 		} else {
-			unknown_key(ld, p, "expiry", keys);
+			yaml_unknown_key(ld->d, p, "expiry", keys);
 		}
 	}
 }
@@ -284,7 +268,7 @@ static void load_repo(struct cfg_load *ld, const struct ynode *m, struct preview
 			else
 				r->ttl = xstrdup(s);
 		} else {
-			unknown_key(ld, p, "a repository", keys);
+			yaml_unknown_key(ld->d, p, "a repository", keys);
 		}
 	}
 	if (!r->name && !ynode_get(m, "name"))
