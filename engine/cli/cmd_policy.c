@@ -1,6 +1,7 @@
 /* `cairn policy apply|delete|log|show|diff`. */
 #include "cli.h"
 
+#include "base/alloc.h"
 #include "base/parse.h"
 #include "engine/report/report.h"
 #include "engine/apply/revise.h"
@@ -57,7 +58,7 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 	bool no_apply = false;
 	struct revise_request req = { 0 };
 	req.verb = verb;
-	const char **paths = calloc((size_t)argc, sizeof(*paths));
+	const char **paths = xcalloc((size_t)argc, sizeof(*paths));
 	int rc = EXIT_USAGE, k;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)

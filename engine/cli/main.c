@@ -159,6 +159,8 @@ static bool is_option(const char *arg, const char *name)
 
 int main(int argc, char **argv)
 {
+	/* Out of memory is fatal everywhere (base/alloc.h), in jansson too. */
+	json_set_alloc_funcs(xmalloc, free);
 	struct cli cli = { 0 };
 	cli.state = getenv("CAIRN_STATE");
 	cli.users_path = getenv("CAIRN_USERS");
@@ -178,7 +180,7 @@ int main(int argc, char **argv)
 
 	/* Global options may come before or after the command name; the rest
 	 * of the arguments go to the command in order. */
-	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+	char **rest = xcalloc((size_t)argc + 1, sizeof(*rest));
 	int nrest = 0;
 	int rc = EXIT_USAGE;
 	char *owned_token = NULL, *owned_state = NULL; /* secrets taken out of argv */

@@ -1,6 +1,7 @@
 /* COPY text in, anonymized JSON lines out, through zlib. */
 #include "dump.h"
 
+#include "base/alloc.h"
 #include "base/strbuf.h"
 #include "base/sha256.h"
 
@@ -260,9 +261,9 @@ int sn_dump_table(PGconn *conn, const struct sn_catalog *c, size_t t,
 	/* Level 1: compression is most of a dump's time at higher levels, for
 	 * little gain on JSON lines. 15 + 16: a gzip header. */
 	deflateInit2(&d.w.z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-	d.fields = calloc(d.t->ncols + 1, sizeof(char *));
+	d.fields = xcalloc(d.t->ncols + 1, sizeof(char *));
 
-	d.keys = calloc(d.t->ncols + 1, sizeof(char *));
+	d.keys = xcalloc(d.t->ncols + 1, sizeof(char *));
 	for (size_t i = 0; i < d.t->ncols; i++) {
 		if (!sn_dump_column(&d.t->cols[i]))
 			continue;
