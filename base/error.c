@@ -7,16 +7,43 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-int error_set(struct error *err, const char *fmt, ...)
+static int error_vset(struct error *err, enum error_kind kind, const char *fmt, va_list ap)
 {
 	struct strbuf sb = STRBUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
 	strbuf_vaddf(&sb, fmt, ap);
-	va_end(ap);
 	free(err->msg);
 	err->msg = strbuf_detach(&sb);
+	err->kind = kind;
 	return -1;
+}
+
+int error_set(struct error *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	error_vset(err, ERROR_FAILED, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int error_set_kind(struct error *err, enum error_kind kind, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	error_vset(err, kind, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int error_mark(struct error *err, enum error_kind kind)
+{
+	err->kind = kind;
+	return -1;
+}
+
+bool error_is(const struct error *err, enum error_kind kind)
+{
+	return err->msg && err->kind == kind;
 }
 
 int error_wrap(struct error *err, const char *fmt, ...)
@@ -37,6 +64,7 @@ void error_clear(struct error *err)
 {
 	free(err->msg);
 	err->msg = NULL;
+	err->kind = ERROR_FAILED;
 }
 
 const char *error_msg(const struct error *err)

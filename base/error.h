@@ -5,20 +5,35 @@
 #ifndef CAIRN_ERROR_H
 #define CAIRN_ERROR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+/* The kinds of failure a caller acts on, rather than on the message. */
+enum error_kind {
+	ERROR_FAILED,    /* any failure not of a kind below */
+	ERROR_TRANSIENT, /* trying again later may succeed: no answer, refused, reset */
+};
+
 struct error {
 	char *msg; /* NULL when no error; heap, owned by the struct */
+	enum error_kind kind;
 };
 
 #define ERROR_INIT { 0 }
 
-/* Sets the message (replacing any) and returns -1. */
+/* Sets the message (replacing any), of kind ERROR_FAILED, and returns -1. */
 int error_set(struct error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prefixes "<context>: " to the message and returns -1. */
+/* The same with its kind. */
+int error_set_kind(struct error *err, enum error_kind kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Says what kind the failure in err is, keeping its message; returns -1. */
+int error_mark(struct error *err, enum error_kind kind);
+/* Whether err holds a failure of that kind. */
+bool error_is(const struct error *err, enum error_kind kind);
+/* Prefixes "<context>: " to the message (its kind stays) and returns -1. */
 int error_wrap(struct error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Forgets the message. */
+/* Forgets the message and its kind. */
 void error_clear(struct error *err);
 /* The message, or "unknown error" when none was set. */
 const char *error_msg(const struct error *err);

@@ -147,9 +147,8 @@ int fleet_logs(struct fleet *f, const char *key, bool follow, struct error *err)
 }
 
 /* A failed action standing for a cluster that could not be reached. */
-static int fail_connect(void *ctx, const struct exec_call *call, bool *transient, struct error *err)
+static int fail_connect(void *ctx, const struct exec_call *call, struct error *err)
 {
-	*transient = false;
 	return error_set(err, "%s", (const char *)ctx);
 }
 

@@ -29,7 +29,6 @@ struct task {
 	bool joinable;
 	/* written by the worker, read after it is joined */
 	int rc;
-	bool transient;
 	struct error err;
 	struct strbuf note; /* what a success says it did */
 	char *progress;     /* exec_call_progress's latest, under the exec's lock */
@@ -153,9 +152,8 @@ static void *worker(void *p)
 	struct worker_arg *w = p;
 	struct exec *x = w->x;
 	struct task *t = x->tasks.items[w->index];
-	t->transient = false;
 	error_clear(&t->err);
-	t->rc = t->fn(t->ctx, &w->call, &t->transient, &t->err);
+	t->rc = t->fn(t->ctx, &w->call, &t->err);
 	pthread_mutex_lock(&x->mu);
 	vec_push(&x->finished, w->index);
 	pthread_cond_signal(&x->cv);
@@ -225,7 +223,7 @@ static void finish(struct exec *x, size_t index)
 	}
 	set_message(t, error_msg(&t->err));
 	bool stopping = x->o.stop && *x->o.stop;
-	if (t->transient && t->pub.attempts < x->o.attempts && !stopping) {
+	if (error_is(&t->err, ERROR_TRANSIENT) && t->pub.attempts < x->o.attempts && !stopping) {
 		t->pub.status = EXEC_PENDING; /* tried again after the backoff */
 		t->ready_at_ms = clock_ms() + backoff(x, t->pub.attempts);
 		report(x, &t->pub);
@@ -256,8 +254,8 @@ static void start(struct exec *x, size_t index)
 	t->joinable = pthread_create(&t->thread, NULL, worker, w) == 0;
 	if (!t->joinable) {
 		/* No thread: run it here rather than fail the apply. */
-		t->transient = false;
-		t->rc = t->fn(t->ctx, &w->call, &t->transient, &t->err);
+		error_clear(&t->err);
+		t->rc = t->fn(t->ctx, &w->call, &t->err);
 		free(w);
 		pthread_mutex_lock(&x->mu);
 		vec_push(&x->finished, index);

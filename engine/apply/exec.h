@@ -35,11 +35,11 @@ struct exec_call {
  * the action's progress from the next tick on. Any thread. */
 void exec_call_progress(const struct exec_call *ec, const char *text);
 
-/* Runs one action. Returns 0 on success; -1 with err set on failure, and
- * *transient = true when trying again later may succeed (no response from
- * the engine, a 5xx). Called from a worker thread. */
-typedef int (*exec_fn)(void *ctx, const struct exec_call *call, bool *transient,
-		       struct error *err);
+/* Runs one action. Returns 0 on success; -1 with err set on failure, of
+ * kind ERROR_TRANSIENT when trying again later may succeed (no response
+ * from the engine, a 5xx): the executor then retries it. Called from a
+ * worker thread. */
+typedef int (*exec_fn)(void *ctx, const struct exec_call *call, struct error *err);
 
 enum exec_status { EXEC_PENDING, EXEC_RUNNING, EXEC_DONE, EXEC_FAILED, EXEC_SKIPPED, EXEC_CANCELLED };
 

@@ -97,24 +97,24 @@ static void docker_driver_close(struct driver *d)
 
 /* A request whose failure is classified for the executor. */
 static int call(struct driver *d, const char *method, const char *path, const json_t *body,
-		json_t **resp, long *status, bool *transient, struct error *err)
+		json_t **resp, long *status, struct error *err)
 {
 	long st = 0;
 	int rc = docker_request(d->api, method, path, body, resp, &st, err);
 	if (status)
 		*status = st;
-	if (rc < 0 && transient)
-		*transient = docker_failure_transient(st, err);
+	if (rc < 0 && docker_failure_transient(st, err))
+		error_mark(err, ERROR_TRANSIENT);
 	return rc;
 }
 
 /* The app gets SIGTERM and a 10 s grace period. Stopped or gone already is fine. */
-static int stop_container(struct driver *d, const char *id, bool *transient, struct error *err)
+static int stop_container(struct driver *d, const char *id, struct error *err)
 {
 	struct strbuf p = STRBUF_INIT;
 	long st;
 	strbuf_addf(&p, "/containers/%s/stop?t=10", id);
-	int rc = call(d, "POST", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+	int rc = call(d, "POST", strbuf_cstr(&p), NULL, NULL, &st, err);
 	strbuf_release(&p);
 	if (rc < 0 && (st == 404 || st == 304)) {
 		error_clear(err);
@@ -123,14 +123,14 @@ static int stop_container(struct driver *d, const char *id, bool *transient, str
 	return rc;
 }
 
-static int remove_container(struct driver *d, const char *id, bool *transient, struct error *err)
+static int remove_container(struct driver *d, const char *id, struct error *err)
 {
-	if (stop_container(d, id, transient, err) < 0)
+	if (stop_container(d, id, err) < 0)
 		return -1;
 	struct strbuf p = STRBUF_INIT;
 	long st;
 	strbuf_addf(&p, "/containers/%s?force=true", id);
-	int rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+	int rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, err);
 	strbuf_release(&p);
 	if (rc < 0 && st == 404)
 		rc = 0;
@@ -140,14 +140,14 @@ static int remove_container(struct driver *d, const char *id, bool *transient, s
 }
 
 static int wait_healthy(struct driver *d, const char *id, const struct exec_call *ec,
-			bool *transient, struct error *err)
+			struct error *err)
 {
 	struct strbuf p = STRBUF_INIT;
 	strbuf_addf(&p, "/containers/%s/json", id);
 	int rc = -1;
 	for (;;) {
 		json_t *info = NULL;
-		if (call(d, "GET", strbuf_cstr(&p), NULL, &info, NULL, transient, err) < 0)
+		if (call(d, "GET", strbuf_cstr(&p), NULL, &info, NULL, err) < 0)
 			break;
 		json_t *state = json_object_get(info, "State");
 		const char *h = json_string_value(json_object_get(json_object_get(state, "Health"), "Status"));
@@ -161,12 +161,10 @@ static int wait_healthy(struct driver *d, const char *id, const struct exec_call
 		}
 		if (!running || unhealthy) {
 			error_set(err, "container %s is %s", id, running ? "unhealthy" : "not running");
-			*transient = false;
 			break;
 		}
 		if (clock_ms() >= ec->deadline_ms || (d->eo.stop && *d->eo.stop)) {
 			error_set(err, "container %s was not healthy in time", id);
-			*transient = false;
 			break;
 		}
 		usleep(200 * 1000);
@@ -176,12 +174,12 @@ static int wait_healthy(struct driver *d, const char *id, const struct exec_call
 }
 
 static int start_container(struct act *a, const char *id, const struct exec_call *ec,
-			   bool *transient, struct error *err)
+			   struct error *err)
 {
 	struct strbuf p = STRBUF_INIT;
 	strbuf_addf(&p, "/containers/%s/start", id);
 	long st;
-	int rc = call(a->d, "POST", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+	int rc = call(a->d, "POST", strbuf_cstr(&p), NULL, NULL, &st, err);
 	strbuf_release(&p);
 	if (rc < 0 && st == 304)
 		rc = 0, error_clear(err);
@@ -192,19 +190,19 @@ static int start_container(struct act *a, const char *id, const struct exec_call
 		return -1;
 	}
 	if (a->spec.health)
-		return wait_healthy(a->d, id, ec, transient, err);
+		return wait_healthy(a->d, id, ec, err);
 	return 0;
 }
 
 /* Joins a container to a network under its discovery name; already there is fine. */
 static int connect_network(struct driver *d, const char *net, const char *id, const char *alias,
-			   bool *transient, struct error *err)
+			   struct error *err)
 {
 	json_t *body = json_pack("{s:s, s:{s:[s]}}", "Container", id, "EndpointConfig", "Aliases", alias);
 	struct strbuf p = STRBUF_INIT;
 	strbuf_addf(&p, "/networks/%s/connect", net);
 	long st;
-	int rc = call(d, "POST", strbuf_cstr(&p), body, NULL, &st, transient, err);
+	int rc = call(d, "POST", strbuf_cstr(&p), body, NULL, &st, err);
 	if (rc < 0 && st == 403 && strstr(error_msg(err), "already exists"))
 		rc = 0, error_clear(err);
 	strbuf_release(&p);
@@ -212,14 +210,13 @@ static int connect_network(struct driver *d, const char *net, const char *id, co
 	return rc;
 }
 
-static int disconnect_network(struct driver *d, const char *net, const char *id, bool *transient,
-			      struct error *err)
+static int disconnect_network(struct driver *d, const char *net, const char *id, struct error *err)
 {
 	json_t *body = json_pack("{s:s, s:b}", "Container", id, "Force", 1);
 	struct strbuf p = STRBUF_INIT;
 	strbuf_addf(&p, "/networks/%s/disconnect", net);
 	long st;
-	int rc = call(d, "POST", strbuf_cstr(&p), body, NULL, &st, transient, err);
+	int rc = call(d, "POST", strbuf_cstr(&p), body, NULL, &st, err);
 	/* gone already, or left already (a network removal may race with it) */
 	if (rc < 0 && (st == 404 || strstr(error_msg(err), "is not connected")))
 		rc = 0, error_clear(err);
@@ -230,13 +227,13 @@ static int disconnect_network(struct driver *d, const char *net, const char *id,
 
 /* A network goes once nothing is on it: containers of other instances that
  * served its consumers are disconnected first. */
-static int remove_network(struct driver *d, const char *id, bool *transient, struct error *err)
+static int remove_network(struct driver *d, const char *id, struct error *err)
 {
 	struct strbuf p = STRBUF_INIT;
 	strbuf_addf(&p, "/networks/%s", id);
 	json_t *info = NULL;
 	long st;
-	int rc = call(d, "GET", strbuf_cstr(&p), NULL, &info, &st, transient, err);
+	int rc = call(d, "GET", strbuf_cstr(&p), NULL, &info, &st, err);
 	if (rc < 0) {
 		strbuf_release(&p);
 		if (st == 404)
@@ -248,11 +245,11 @@ static int remove_network(struct driver *d, const char *id, bool *transient, str
 	json_object_foreach(json_object_get(info, "Containers"), cid, ep)
 	{
 		if (rc == 0)
-			rc = disconnect_network(d, id, cid, transient, err);
+			rc = disconnect_network(d, id, cid, err);
 	}
 	json_decref(info);
 	if (rc == 0) {
-		rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+		rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, err);
 		if (rc < 0 && st == 404)
 			rc = 0, error_clear(err);
 	}
@@ -272,14 +269,14 @@ static int created_cmp(const void *a, const void *b)
  * check is best effort), two of one name exist and containers naming it
  * would be refused as ambiguous. The oldest stays, the others go now,
  * before any container of this apply names it. */
-static int keep_one_network(struct driver *d, const char *key, bool *transient, struct error *err)
+static int keep_one_network(struct driver *d, const char *key, struct error *err)
 {
 	char *url = docker_filtered_path("/networks",
 					 json_pack("{s:[s+, s+]}", "label", "cairn.cluster=", d->name,
 						   "cairn.instance=", key));
 	json_t *list = NULL;
 	long st;
-	int rc = call(d, "GET", url, NULL, &list, &st, transient, err);
+	int rc = call(d, "GET", url, NULL, &list, &st, err);
 	free(url);
 	size_t n = json_array_size(list);
 	if (rc == 0 && n > 1) {
@@ -290,7 +287,7 @@ static int keep_one_network(struct driver *d, const char *key, bool *transient, 
 		for (size_t i = 1; i < n && rc == 0; i++) {
 			const char *id = json_string_value(json_object_get(nets[i], "Id"));
 			if (id)
-				rc = remove_network(d, id, transient, err);
+				rc = remove_network(d, id, err);
 		}
 		free(nets);
 	}
@@ -298,8 +295,7 @@ static int keep_one_network(struct driver *d, const char *key, bool *transient, 
 	return rc;
 }
 
-static int create_container(struct act *a, const struct exec_call *ec, bool *transient,
-			    struct error *err)
+static int create_container(struct act *a, const struct exec_call *ec, struct error *err)
 {
 	struct driver *d = a->d;
 	size_t i;
@@ -308,7 +304,7 @@ static int create_container(struct act *a, const struct exec_call *ec, bool *tra
 	{
 		json_t *body = json_pack("{s:O, s:{s:s, s:s}}", "Name", vol, "Labels", "cairn.instance",
 					 a->key, "cairn.cluster", d->name);
-		int rc = call(d, "POST", "/volumes/create", body, NULL, NULL, transient, err);
+		int rc = call(d, "POST", "/volumes/create", body, NULL, NULL, err);
 		json_decref(body);
 		if (rc < 0)
 			return -1;
@@ -318,7 +314,7 @@ static int create_container(struct act *a, const struct exec_call *ec, bool *tra
 	strbuf_addf(&p, "/containers/create?name=%s", a->target);
 	json_t *resp = NULL;
 	long st;
-	int rc = call(d, "POST", strbuf_cstr(&p), a->spec.body, &resp, &st, transient, err);
+	int rc = call(d, "POST", strbuf_cstr(&p), a->spec.body, &resp, &st, err);
 	if (rc < 0 && st == 409) {
 		/* The name is taken: by a container of this instance left by an
 		 * interrupted attempt (replace it), or by one cairn does not own. */
@@ -326,21 +322,19 @@ static int create_container(struct act *a, const struct exec_call *ec, bool *tra
 		strbuf_addf(&p, "/containers/%s/json", a->target);
 		json_t *info = NULL;
 		struct error ierr = ERROR_INIT;
-		if (call(d, "GET", strbuf_cstr(&p), NULL, &info, NULL, NULL, &ierr) == 0) {
+		if (call(d, "GET", strbuf_cstr(&p), NULL, &info, NULL, &ierr) == 0) {
 			const char *owner = json_string_value(json_object_get(
 				json_object_get(json_object_get(info, "Config"), "Labels"), "cairn.instance"));
 			if (owner && strcmp(owner, a->key) == 0) {
 				const char *id = json_string_value(json_object_get(info, "Id"));
-				if (remove_container(d, id, transient, err) == 0) {
+				if (remove_container(d, id, err) == 0) {
 					strbuf_reset(&p);
 					strbuf_addf(&p, "/containers/create?name=%s", a->target);
-					rc = call(d, "POST", strbuf_cstr(&p), a->spec.body, &resp, &st,
-						  transient, err);
+					rc = call(d, "POST", strbuf_cstr(&p), a->spec.body, &resp, &st, err);
 				}
 			} else {
 				error_set(err, "container name %s is taken by a container cairn does not manage",
 					  a->target);
-				*transient = false;
 			}
 		}
 		json_decref(info);
@@ -357,14 +351,13 @@ static int create_container(struct act *a, const struct exec_call *ec, bool *tra
 	json_decref(resp);
 
 	for (i = 1; i < a->networks.len && rc == 0; i++)
-		rc = connect_network(d, a->networks.items[i], id, a->alias, transient, err);
+		rc = connect_network(d, a->networks.items[i], id, a->alias, err);
 	if (rc == 0)
-		rc = start_container(a, id, ec, transient, err);
+		rc = start_container(a, id, ec, err);
 	if (rc < 0) {
 		/* Leave nothing half made: the next apply creates it again. */
-		bool ignored;
 		struct error rerr = ERROR_INIT;
-		remove_container(d, id, &ignored, &rerr);
+		remove_container(d, id, &rerr);
 		error_clear(&rerr);
 	}
 	free(id);
@@ -397,7 +390,7 @@ static void sync_progress(void *ctx, const struct replica_sync *so_far)
 	exec_call_progress(ctx, text);
 }
 
-int docker_run_act(void *ctx, const struct exec_call *ec, bool *transient, struct error *err)
+int docker_run_act(void *ctx, const struct exec_call *ec, struct error *err)
 {
 	struct act *a = ctx;
 	struct driver *d = a->d;
@@ -406,38 +399,37 @@ int docker_run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 	int rc = 0;
 	switch (a->kind) {
 	case A_FAIL:
-		*transient = false;
 		rc = error_set(err, "%s", a->message);
 		break;
 	case A_NETWORK: {
 		json_t *body = json_pack("{s:s, s:b, s:s, s:{s:s, s:s}}", "Name", a->target, "CheckDuplicate", 1,
 					 "Driver", "bridge", "Labels", "cairn.instance", a->key,
 					 "cairn.cluster", d->name);
-		rc = call(d, "POST", "/networks/create", body, NULL, &st, transient, err);
+		rc = call(d, "POST", "/networks/create", body, NULL, &st, err);
 		json_decref(body);
 		if (rc < 0 && st == 409) /* made by an interrupted apply */
 			rc = 0, error_clear(err);
 		if (rc == 0)
-			rc = keep_one_network(d, a->key, transient, err);
+			rc = keep_one_network(d, a->key, err);
 		break;
 	}
 	case A_NETWORK_DELETE:
-		rc = remove_network(d, a->target, transient, err);
+		rc = remove_network(d, a->target, err);
 		break;
 	case A_CONNECT:
 		for (size_t i = 0; i < a->networks.len && rc == 0; i++)
-			rc = connect_network(d, a->networks.items[i], a->target, a->alias, transient, err);
+			rc = connect_network(d, a->networks.items[i], a->target, a->alias, err);
 		for (size_t i = 0; i < a->old.len && rc == 0; i++)
-			rc = disconnect_network(d, a->old.items[i], a->target, transient, err);
+			rc = disconnect_network(d, a->old.items[i], a->target, err);
 		break;
 	case A_VOLUME_DELETE:
 		strbuf_addf(&p, "/volumes/%s", a->target);
-		rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+		rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, err);
 		if (rc < 0 && st == 404)
 			rc = 0, error_clear(err);
 		break;
 	case A_DELETE:
-		rc = remove_container(d, a->target, transient, err);
+		rc = remove_container(d, a->target, err);
 		break;
 	case A_ROUTE: {
 		/* The ports the engine published are known only now. */
@@ -447,31 +439,29 @@ int docker_run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 			char *text = docker_routes_render(list, d->address, d->routes.port);
 			if (!docker_routes_current(&d->routes, text))
 				rc = docker_routes_install(&d->routes, text, err);
-			*transient = false;
 			free(text);
 		}
 		json_decref(list);
 		break;
 	}
 	case A_START:
-		rc = start_container(a, a->target, ec, transient, err);
+		rc = start_container(a, a->target, ec, err);
 		break;
 	case A_STOP:
-		rc = stop_container(d, a->target, transient, err);
+		rc = stop_container(d, a->target, err);
 		break;
 	case A_UPDATE:
 		for (size_t i = 0; i < a->old.len && rc == 0; i++)
-			rc = remove_container(d, a->old.items[i], transient, err);
+			rc = remove_container(d, a->old.items[i], err);
 		if (rc == 0)
-			rc = create_container(a, ec, transient, err);
+			rc = create_container(a, ec, err);
 		break;
 	case A_CREATE:
-		rc = create_container(a, ec, transient, err);
+		rc = create_container(a, ec, err);
 		break;
 	case A_RESTORE: {
 		struct replica_restore restore;
 		double started = clock_seconds();
-		*transient = false; /* it drops what a failed try left and starts over */
 		exec_call_progress(ec, "waiting for PostgreSQL, then pg_restore -j 2");
 		rc = replica_restore_database(d->api, backup_default_store(), a->manifest, a->part,
 					      a->target, BACKUP_HELPER_IMAGE, 2, &restore, err);
@@ -492,7 +482,6 @@ int docker_run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 		struct replica_sync sync;
 		json_t *labels = json_pack("{s:s, s:s}", "cairn.cluster", d->name, "cairn.replica",
 					   a->replica);
-		*transient = false;
 		rc = replica_sync_volume(d->api, backup_default_store(), a->manifest, a->part,
 					 a->target, labels, BACKUP_HELPER_IMAGE, sync_progress,
 					 (void *)ec, &sync, err);

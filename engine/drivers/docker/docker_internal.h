@@ -76,7 +76,7 @@ int docker_driver_plan(struct driver *d, const struct desired *want, struct exec
 void docker_forget_prepared(struct driver *d);
 
 /* docker_driver.c: an action's run and free, as the executor calls them */
-int docker_run_act(void *ctx, const struct exec_call *ec, bool *transient, struct error *err);
+int docker_run_act(void *ctx, const struct exec_call *ec, struct error *err);
 void docker_act_free(void *act);
 
 #endif

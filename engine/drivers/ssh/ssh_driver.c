@@ -180,16 +180,12 @@ static char *agent_command(const struct args *a)
 
 /* Runs the agent; a non-zero exit is an error with its stderr. */
 static int agent_run(struct driver *d, struct host *h, const struct args *a, const char *in,
-		     const char *in_path, long long deadline, struct strbuf *out, bool *transient,
-		     struct error *err)
+		     const char *in_path, long long deadline, struct strbuf *out, struct error *err)
 {
 	char *cmd = agent_command(a);
 	struct ssh_result res;
-	bool tr = false;
-	int rc = ssh_run(d->t, &h->h, cmd, in, in ? strlen(in) : 0, in_path, deadline, &res, &tr, err);
+	int rc = ssh_run(d->t, &h->h, cmd, in, in ? strlen(in) : 0, in_path, deadline, &res, err);
 	free(cmd);
-	if (transient)
-		*transient = tr;
 	if (rc == 0 && res.status != 0) {
 		struct strbuf m = STRBUF_INIT;
 		strbuf_add(&m, res.err.buf ? res.err.buf : "", res.err.len);
@@ -198,8 +194,6 @@ static int agent_run(struct driver *d, struct host *h, const struct args *a, con
 		error_set(err, "host %s (%s:%d): %s", h->name, h->address, h->h.port,
 			  m.len ? strbuf_cstr(&m) : "the agent failed");
 		strbuf_release(&m);
-		if (transient)
-			*transient = false;
 		rc = -1;
 	}
 	if (rc == 0 && out)
@@ -229,7 +223,7 @@ static void *observe_host(void *p)
 	j->h->obs = NULL;
 	free(j->h->problem);
 	j->h->problem = NULL;
-	if (agent_run(j->d, j->h, &a, NULL, NULL, deadline, &out, NULL, &err) == 0) {
+	if (agent_run(j->d, j->h, &a, NULL, NULL, deadline, &out, &err) == 0) {
 		json_error_t jerr;
 		j->h->obs = json_loads(out.buf ? out.buf : "", 0, &jerr);
 		if (!json_is_object(j->h->obs)) {
@@ -378,14 +372,13 @@ static void act_free(void *p)
 	free(a);
 }
 
-static int run_act(void *ctx, const struct exec_call *call, bool *transient, struct error *err)
+static int run_act(void *ctx, const struct exec_call *call, struct error *err)
 {
 	struct act *a = ctx;
 	struct driver *d = a->d;
 	struct args args = { 0 };
 	char grace[16], timeout[16], n1[16], n2[16];
 	int rc = -1;
-	*transient = false;
 	switch (a->kind) {
 	case A_FAIL:
 		rc = error_set(err, "%s", a->message);
@@ -395,7 +388,7 @@ static int run_act(void *ctx, const struct exec_call *call, bool *transient, str
 		vec_push(&args.v, d->root);
 		vec_push(&args.v, a->hash);
 		vec_push(&args.v, a->tgz ? "tgz" : "tar");
-		rc = agent_run(d, a->host, &args, NULL, a->upload, call->deadline_ms, NULL, transient, err);
+		rc = agent_run(d, a->host, &args, NULL, a->upload, call->deadline_ms, NULL, err);
 		break;
 	case A_ACTIVATE:
 		snprintf(grace, sizeof(grace), "%d", a->grace);
@@ -426,7 +419,7 @@ static int run_act(void *ctx, const struct exec_call *call, bool *transient, str
 			vec_push(&args.v, a->s2.text[i]);
 		}
 		rc = agent_run(d, a->host, &args, a->env ? a->env : "", NULL, call->deadline_ms, NULL,
-			       transient, err);
+			       err);
 		break;
 	case A_STOP:
 	case A_DELETE:
@@ -435,7 +428,7 @@ static int run_act(void *ctx, const struct exec_call *call, bool *transient, str
 		vec_push(&args.v, a->inst);
 		vec_push(&args.v, d->nginx_conf);
 		vec_push(&args.v, d->nginx_pid);
-		rc = agent_run(d, a->host, &args, NULL, NULL, call->deadline_ms, NULL, transient, err);
+		rc = agent_run(d, a->host, &args, NULL, NULL, call->deadline_ms, NULL, err);
 		break;
 	}
 	vec_release(&args.v);
@@ -963,12 +956,11 @@ static int ssh_driver_logs(struct driver *d, const char *key, bool follow, struc
 			/* streams until interrupted: the output goes straight through */
 			char *cmd = agent_command(&a);
 			struct ssh_result res;
-			bool tr;
-			rc = ssh_run(d->t, &h->h, cmd, NULL, 0, NULL, 0, &res, &tr, err);
+			rc = ssh_run(d->t, &h->h, cmd, NULL, 0, NULL, 0, &res, err);
 			fwrite(res.out.buf ? res.out.buf : "", 1, res.out.len, stdout);
 			ssh_result_release(&res);
 			free(cmd);
-		} else if ((rc = agent_run(d, h, &a, NULL, NULL, clock_ms() + 60000, &out, NULL, err)) == 0) {
+		} else if ((rc = agent_run(d, h, &a, NULL, NULL, clock_ms() + 60000, &out, err)) == 0) {
 			fwrite(out.buf ? out.buf : "", 1, out.len, stdout);
 		}
 		strbuf_release(&out);

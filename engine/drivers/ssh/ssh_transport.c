@@ -205,7 +205,7 @@ void ssh_result_release(struct ssh_result *r)
 }
 
 /* The first line of ssh's complaint that says what went wrong. */
-static void describe_failure(const struct ssh_host *h, int port, const char *text, bool *transient,
+static void describe_failure(const struct ssh_host *h, int port, const char *text,
 			     struct error *err)
 {
 	static const struct {
@@ -228,24 +228,24 @@ static void describe_failure(const struct ssh_host *h, int port, const char *tex
 	};
 	for (size_t i = 0; i < sizeof(known) / sizeof(*known); i++) {
 		if (strstr(text, known[i].needle)) {
-			*transient = known[i].transient;
-			error_set(err, "host %s (%s:%d): %s", h->name, h->address, port, known[i].say);
+			error_set_kind(err, known[i].transient ? ERROR_TRANSIENT : ERROR_FAILED,
+				       "host %s (%s:%d): %s", h->name, h->address, port, known[i].say);
 			return;
 		}
 	}
 	size_t len = strcspn(text, "\n");
-	*transient = true;
 	if (len == 0) { /* the shared master connection went away under the command */
-		error_set(err, "host %s (%s:%d): connection lost", h->name, h->address, port);
+		error_set_kind(err, ERROR_TRANSIENT, "host %s (%s:%d): connection lost", h->name,
+			       h->address, port);
 		return;
 	}
-	error_set(err, "host %s (%s:%d): ssh failed%s%.*s", h->name, h->address, port, len ? ": " : "",
-		  (int)(len > 300 ? 300 : len), text);
+	error_set_kind(err, ERROR_TRANSIENT, "host %s (%s:%d): ssh failed%s%.*s", h->name, h->address,
+		       port, len ? ": " : "", (int)(len > 300 ? 300 : len), text);
 }
 
 int ssh_run(struct ssh_transport *t, const struct ssh_host *h, const char *command,
 	    const char *in, size_t inlen, const char *in_path, long long deadline_ms,
-	    struct ssh_result *res, bool *transient, struct error *err)
+	    struct ssh_result *res, struct error *err)
 {
 	int port = h->port > 0 ? h->port : 22;
 	char portbuf[16];
@@ -271,7 +271,6 @@ int ssh_run(struct ssh_transport *t, const struct ssh_host *h, const char *comma
 	argv[argc++] = command;
 	argv[argc] = NULL;
 
-	*transient = false;
 	memset(res, 0, sizeof(*res));
 	int rc = -1;
 	int inpipe[2] = { -1, -1 }, outpipe[2] = { -1, -1 };
@@ -380,13 +379,13 @@ int ssh_run(struct ssh_transport *t, const struct ssh_host *h, const char *comma
 	strbuf_cstr(&res->out);
 	strbuf_cstr(&res->err);
 	if (timed_out) {
-		*transient = true;
-		error_set(err, "host %s (%s:%d): no answer before the deadline", h->name, h->address, port);
+		error_set_kind(err, ERROR_TRANSIENT, "host %s (%s:%d): no answer before the deadline",
+			       h->name, h->address, port);
 		goto out;
 	}
 	res->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 255;
 	if (res->status == 255) {
-		describe_failure(h, port, res->err.buf ? res->err.buf : "", transient, err);
+		describe_failure(h, port, res->err.buf ? res->err.buf : "", err);
 		goto out;
 	}
 	rc = 0;

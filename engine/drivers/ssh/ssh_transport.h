@@ -52,11 +52,11 @@ void ssh_result_release(struct ssh_result *r);
  * (may be NULL) as its stdin. Returns 0 when ssh ran and the command
  * exited (see res->status); -1 with err "host h2 (10.77.0.12:22): connection
  * refused" when the host could not be reached, the host key did not match,
- * or deadline_ms (clock_ms(), 0: none) passed. *transient tells
- * whether trying again later may help (refused, timed out, reset). */
+ * or deadline_ms (clock_ms(), 0: none) passed; of kind ERROR_TRANSIENT
+ * when trying again later may help (refused, timed out, reset). */
 int ssh_run(struct ssh_transport *t, const struct ssh_host *h, const char *command,
 	    const char *in, size_t inlen, const char *in_path, long long deadline_ms,
-	    struct ssh_result *res, bool *transient, struct error *err);
+	    struct ssh_result *res, struct error *err);
 
 /* Appends s as one single-quoted shell word. */
 void ssh_quote(struct strbuf *sb, const char *s);

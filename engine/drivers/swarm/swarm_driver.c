@@ -89,7 +89,7 @@ static void manager_lost(struct driver *d, size_t which)
  * manager that lost its quorum answers 503 and is also passed over. The
  * failure is classified for the executor. */
 static int call(struct driver *d, const char *method, const char *path, const json_t *body,
-		json_t **resp, long *status, bool *transient, struct error *err)
+		json_t **resp, long *status, struct error *err)
 {
 	long st = 0;
 	int rc = -1;
@@ -106,8 +106,8 @@ static int call(struct driver *d, const char *method, const char *path, const js
 	}
 	if (status)
 		*status = st;
-	if (rc < 0 && transient)
-		*transient = docker_failure_transient(st, err);
+	if (rc < 0 && docker_failure_transient(st, err))
+		error_mark(err, ERROR_TRANSIENT);
 	return rc;
 }
 
@@ -161,7 +161,7 @@ static int list(struct driver *d, const char *path, json_t *filters, json_t **ou
 		struct error *err)
 {
 	char *url = docker_filtered_path(path, filters);
-	int rc = call(d, "GET", url, NULL, out, NULL, NULL, err);
+	int rc = call(d, "GET", url, NULL, out, NULL, err);
 	free(url);
 	return rc;
 }
@@ -368,12 +368,11 @@ static void act_free(void *p)
 }
 
 /* The tasks of a service that exists. */
-static int service_tasks(struct driver *d, const char *id, json_t **out, bool *transient,
-			 struct error *err)
+static int service_tasks(struct driver *d, const char *id, json_t **out, struct error *err)
 {
 	int rc = list(d, "/tasks", json_pack("{s:[s]}", "service", id), out, err);
 	if (rc < 0)
-		*transient = true;
+		error_mark(err, ERROR_TRANSIENT);
 	return rc;
 }
 
@@ -399,7 +398,7 @@ static bool task_current(const json_t *task, const json_t *tmpl)
  * the service's last update had started before this one (its UpdateStatus
  * is not this update's), or NULL. */
 static int wait_converged(struct driver *d, const char *id, const char *before,
-			  const struct exec_call *ec, bool *transient, struct error *err)
+			  const struct exec_call *ec, struct error *err)
 {
 	struct strbuf failures = STRBUF_INIT;
 	int rc = -1;
@@ -407,9 +406,9 @@ static int wait_converged(struct driver *d, const char *id, const char *before,
 		json_t *svc = NULL, *tasks = NULL;
 		struct strbuf p = STRBUF_INIT;
 		strbuf_addf(&p, "/services/%s", id);
-		int got = call(d, "GET", strbuf_cstr(&p), NULL, &svc, NULL, transient, err);
+		int got = call(d, "GET", strbuf_cstr(&p), NULL, &svc, NULL, err);
 		strbuf_release(&p);
-		if (got < 0 || service_tasks(d, id, &tasks, transient, err) < 0) {
+		if (got < 0 || service_tasks(d, id, &tasks, err) < 0) {
 			json_decref(svc);
 			break;
 		}
@@ -458,7 +457,6 @@ static int wait_converged(struct driver *d, const char *id, const char *before,
 				  strcmp(update, "paused") ? "rolled back" : "paused", update_msg ? " (" : "",
 				  update_msg ? update_msg : "", update_msg ? ")" : "",
 				  failures.len ? ": " : "", strbuf_cstr(&failures));
-			*transient = false;
 			break;
 		}
 		if (!updating && !pending && (wanted < 0 ? running > 0 : running == wanted)) {
@@ -470,14 +468,12 @@ static int wait_converged(struct driver *d, const char *id, const char *before,
 		if (!updating && failed >= 3 && running < (wanted < 0 ? 1 : wanted)) {
 			error_set(err, "%lld of %lld tasks running: %s", (long long)running,
 				  (long long)(wanted < 0 ? running + pending : wanted), strbuf_cstr(&failures));
-			*transient = false;
 			break;
 		}
 		if (clock_ms() > ec->deadline_ms) {
 			error_set(err, "%lld of %lld tasks running after the action's deadline%s%s",
 				  (long long)running, (long long)(wanted < 0 ? running + pending : wanted),
 				  failures.len ? ": " : "", strbuf_cstr(&failures));
-			*transient = false;
 			break;
 		}
 		sleep_ms(250);
@@ -488,7 +484,7 @@ static int wait_converged(struct driver *d, const char *id, const char *before,
 
 /* Makes the Swarm secrets the spec reads (one of the same name, so of the
  * same value, may exist already) and names each by its id in the spec. */
-static int make_secrets(struct act *a, bool *transient, struct error *err)
+static int make_secrets(struct act *a, struct error *err)
 {
 	json_t *refs = json_object_get(
 		json_object_get(json_object_get(a->spec.body, "TaskTemplate"), "ContainerSpec"), "Secrets");
@@ -502,7 +498,7 @@ static int make_secrets(struct act *a, bool *transient, struct error *err)
 					 a->d->name);
 		json_t *resp = NULL;
 		long st;
-		int rc = call(a->d, "POST", "/secrets/create", body, &resp, &st, transient, err);
+		int rc = call(a->d, "POST", "/secrets/create", body, &resp, &st, err);
 		json_decref(body);
 		if (rc < 0 && st == 409) {
 			error_clear(err);
@@ -529,14 +525,13 @@ static int make_secrets(struct act *a, bool *transient, struct error *err)
 	return 0;
 }
 
-static int create_service(struct act *a, const struct exec_call *ec, bool *transient,
-			  struct error *err)
+static int create_service(struct act *a, const struct exec_call *ec, struct error *err)
 {
 	json_t *resp = NULL;
 	long st;
-	if (make_secrets(a, transient, err) < 0)
+	if (make_secrets(a, err) < 0)
 		return -1;
-	if (call(a->d, "POST", "/services/create", a->spec.body, &resp, &st, transient, err) < 0) {
+	if (call(a->d, "POST", "/services/create", a->spec.body, &resp, &st, err) < 0) {
 		if (st != 409)
 			return -1;
 		/* made by an earlier try whose answer was lost: update it */
@@ -546,25 +541,24 @@ static int create_service(struct act *a, const struct exec_call *ec, bool *trans
 	}
 	char *id = xstrdup(string_at(resp, "ID", NULL) ? string_at(resp, "ID", NULL) : "");
 	json_decref(resp);
-	int rc = wait_converged(a->d, id, NULL, ec, transient, err);
+	int rc = wait_converged(a->d, id, NULL, ec, err);
 	free(id);
 	return rc;
 }
 
 /* Sends the spec with the version it replaces; another writer in between
  * (a version conflict) means reading the version again. */
-static int update_service(struct act *a, const struct exec_call *ec, bool *transient,
-			  struct error *err)
+static int update_service(struct act *a, const struct exec_call *ec, struct error *err)
 {
 	struct strbuf p = STRBUF_INIT;
 	int rc = -1;
-	if (make_secrets(a, transient, err) < 0)
+	if (make_secrets(a, err) < 0)
 		return -1;
 	for (int tries = 0; tries < 5; tries++) {
 		json_t *svc = NULL;
 		strbuf_reset(&p);
 		strbuf_addf(&p, "/services/%s", a->target);
-		if (call(a->d, "GET", strbuf_cstr(&p), NULL, &svc, NULL, transient, err) < 0)
+		if (call(a->d, "GET", strbuf_cstr(&p), NULL, &svc, NULL, err) < 0)
 			break;
 		json_int_t version = json_integer_value(json_object_get(json_object_get(svc, "Version"), "Index"));
 		char *id = xstrdup(string_at(svc, "ID", NULL));
@@ -574,9 +568,9 @@ static int update_service(struct act *a, const struct exec_call *ec, bool *trans
 		strbuf_reset(&p);
 		strbuf_addf(&p, "/services/%s/update?version=%lld", id, (long long)version);
 		long st;
-		rc = call(a->d, "POST", strbuf_cstr(&p), a->spec.body, NULL, &st, transient, err);
+		rc = call(a->d, "POST", strbuf_cstr(&p), a->spec.body, NULL, &st, err);
 		if (rc == 0)
-			rc = wait_converged(a->d, id, before, ec, transient, err);
+			rc = wait_converged(a->d, id, before, ec, err);
 		free(id);
 		free(before);
 		if (rc == 0 || !strstr(error_msg(err), "out of sequence"))
@@ -588,12 +582,12 @@ static int update_service(struct act *a, const struct exec_call *ec, bool *trans
 }
 
 /* Removes a service; Swarm stops its tasks. Gone already is fine. */
-static int delete_service(struct act *a, bool *transient, struct error *err)
+static int delete_service(struct act *a, struct error *err)
 {
 	struct strbuf p = STRBUF_INIT;
 	strbuf_addf(&p, "/services/%s", a->target);
 	long st;
-	int rc = call(a->d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+	int rc = call(a->d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, err);
 	strbuf_release(&p);
 	if (rc < 0 && st == 404) {
 		error_clear(err);
@@ -605,15 +599,14 @@ static int delete_service(struct act *a, bool *transient, struct error *err)
 /* Removes a network once the tasks of removed services have left it (they
  * stop on their nodes a few seconds after their service goes): waiting
  * here lets every service delete run at once. Gone already is fine. */
-static int delete_network(struct act *a, const struct exec_call *ec, bool *transient,
-			  struct error *err)
+static int delete_network(struct act *a, const struct exec_call *ec, struct error *err)
 {
 	struct strbuf p = STRBUF_INIT;
 	strbuf_addf(&p, "/networks/%s", a->target);
 	int rc;
 	for (;;) {
 		long st;
-		rc = call(a->d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+		rc = call(a->d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, err);
 		if (rc < 0 && st == 404) {
 			error_clear(err);
 			rc = 0;
@@ -670,8 +663,7 @@ static int has_image(struct docker *api, const char *image, struct error *err)
 /* Swarm has no way to copy an image to a node, and a node lacking it
  * rejects the task: the image is saved once from the source engine and
  * loaded into each node's engine that lacks it. */
-static int distribute_image(struct act *a, const struct exec_call *ec, bool *transient,
-			    struct error *err)
+static int distribute_image(struct act *a, const struct exec_call *ec, struct error *err)
 {
 	struct driver *d = a->d;
 	const char *image = a->target;
@@ -692,8 +684,8 @@ static int distribute_image(struct act *a, const struct exec_call *ec, bool *tra
 		}
 		int has = has_image(nodes[i], image, err);
 		if (has < 0) {
-			*transient = true;
 			error_wrap(err, "node %s", n->name);
+			error_mark(err, ERROR_TRANSIENT);
 			goto out;
 		}
 		if (!has) {
@@ -729,7 +721,8 @@ static int distribute_image(struct act *a, const struct exec_call *ec, bool *tra
 		rewind(tar);
 		if (docker_upload(nodes[i], "POST", "/images/load?quiet=1", "application/x-tar", read_file,
 				  tar, &st, err) < 0) {
-			*transient = docker_failure_transient(st, err);
+			if (docker_failure_transient(st, err))
+				error_mark(err, ERROR_TRANSIENT);
 			error_wrap(err, "loading %s into node %s", image, d->cfg.nodes[i].name);
 			goto out;
 		}
@@ -752,7 +745,7 @@ out:
 	return rc;
 }
 
-static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struct error *err)
+static int run_act(void *ctx, const struct exec_call *ec, struct error *err)
 {
 	struct act *a = ctx;
 	struct driver *d = a->d;
@@ -761,42 +754,41 @@ static int run_act(void *ctx, const struct exec_call *ec, bool *transient, struc
 	int rc = -1;
 	switch (a->kind) {
 	case A_FAIL:
-		*transient = false;
 		rc = error_set(err, "%s", a->message);
 		break;
 	case A_NETWORK: {
 		json_t *body = json_pack("{s:s, s:s, s:b, s:b, s:{s:s, s:s}}", "Name", a->target, "Driver",
 					 "overlay", "Attachable", 1, "CheckDuplicate", 1, "Labels",
 					 "cairn.instance", a->key, "cairn.cluster", d->name);
-		rc = call(d, "POST", "/networks/create", body, NULL, &st, transient, err);
+		rc = call(d, "POST", "/networks/create", body, NULL, &st, err);
 		json_decref(body);
 		break;
 	}
 	case A_NETWORK_DELETE:
-		rc = delete_network(a, ec, transient, err);
+		rc = delete_network(a, ec, err);
 		break;
 	case A_CREATE:
-		rc = create_service(a, ec, transient, err);
+		rc = create_service(a, ec, err);
 		if (rc == -2) {
 			free(a->target);
 			a->target = xstrdup(json_string_value(json_object_get(a->spec.body, "Name")));
-			rc = update_service(a, ec, transient, err);
+			rc = update_service(a, ec, err);
 		}
 		break;
 	case A_UPDATE:
-		rc = update_service(a, ec, transient, err);
+		rc = update_service(a, ec, err);
 		if (rc == 0 && a->message && ec->note)
 			strbuf_addf(ec->note, "repaired: %s", a->message);
 		break;
 	case A_DELETE:
-		rc = delete_service(a, transient, err);
+		rc = delete_service(a, err);
 		break;
 	case A_IMAGE:
-		rc = distribute_image(a, ec, transient, err);
+		rc = distribute_image(a, ec, err);
 		break;
 	case A_SECRET_DELETE:
 		strbuf_addf(&p, "/secrets/%s", a->target);
-		rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, transient, err);
+		rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, err);
 		if (rc < 0 && st == 404) {
 			error_clear(err);
 			rc = 0;

@@ -56,7 +56,7 @@ static const struct observed *fake_list(struct driver *d, size_t *n)
 	return d->seen;
 }
 
-static int fake_create(void *ctx, const struct exec_call *call, bool *transient, struct error *err)
+static int fake_create(void *ctx, const struct exec_call *call, struct error *err)
 {
 	pthread_mutex_lock(&running_lock);
 	running.keys[running.n++] = xstrdup(ctx);
@@ -64,7 +64,7 @@ static int fake_create(void *ctx, const struct exec_call *call, bool *transient,
 	return 0;
 }
 
-static int fake_delete(void *ctx, const struct exec_call *call, bool *transient, struct error *err)
+static int fake_delete(void *ctx, const struct exec_call *call, struct error *err)
 {
 	pthread_mutex_lock(&running_lock);
 	for (size_t i = 0; i < running.n; i++)

@@ -28,7 +28,7 @@ struct act {
 	int id;
 };
 
-static int run(void *ctx, const struct exec_call *call, bool *transient, struct error *err)
+static int run(void *ctx, const struct exec_call *call, struct error *err)
 {
 	struct act *a = ctx;
 	struct probe *p = a->p;
@@ -45,12 +45,10 @@ static int run(void *ctx, const struct exec_call *call, bool *transient, struct 
 		*p->stop_after_first = 1;
 	cr_assert_gt(call->deadline_ms, clock_ms() - 1000);
 	if (p->permanent) {
-		*transient = false;
 		return error_set(err, "action %d broke", a->id);
 	}
 	if (calls <= p->fail_times) {
-		*transient = true;
-		return error_set(err, "engine busy");
+		return error_set_kind(err, ERROR_TRANSIENT, "engine busy");
 	}
 	return 0;
 }
@@ -222,9 +220,9 @@ struct talk {
 	char buf[64];
 };
 
-static int talking(void *ctx, const struct exec_call *call, bool *transient, struct error *err)
+static int talking(void *ctx, const struct exec_call *call, struct error *err)
 {
-	(void)ctx, (void)transient, (void)err;
+	(void)ctx, (void)err;
 	exec_call_progress(call, "3 of 10 files");
 	usleep(600 * 1000); /* past a progress tick (200 ms) */
 	strbuf_addf(call->note, "10 files copied");
