@@ -609,189 +609,219 @@ static bool in_list(char *const *items, size_t n, const char *s)
 	return false;
 }
 
+/* One delivery of the webhook, from its headers to its queued job. */
+struct delivery {
+	struct previews *p;
+	char **response;
+	struct webhook_pr pr;
+	const struct preview_repo *r;
+	struct store *s;
+	bool working;         /* a store_work transaction is open */
+	const char *action;   /* what the job does: "close", or the pull request's action */
+	struct strbuf why;    /* why the delivery is ignored, when it is */
+	struct strbuf closed_key, updated_key;
+	struct error err;
+};
+
+/* The answer, and its HTTP code: a step that ends the delivery returns it. */
+static int answer(struct delivery *dv, int code, const char *status, long long job,
+		  const char *error)
+{
+	return respond(dv->response, code, status, job, error);
+}
+
+static int failed(struct delivery *dv)
+{
+	return answer(dv, 500, "error", 0, error_msg(&dv->err));
+}
+
+static int ignored(struct delivery *dv)
+{
+	count(dv->p, &dv->p->stats.ignored, 1);
+	return answer(dv, 200, "ignored", 0, dv->why.buf);
+}
+
+/* Nothing of the delivery is looked at before its signature holds; then
+ * the headers, and the events other than a pull request's. 0 to go on. */
+static int check_headers(struct delivery *dv, const char *event, const char *delivery,
+			 const char *signature, const char *body, size_t len)
+{
+	struct previews *p = dv->p;
+	if (!webhook_signature_ok(p->c->secret, p->c->secret_len, signature, body, len)) {
+		count(p, &p->stats.rejected_signature, 1);
+		return answer(dv, 401, "rejected", 0,
+			      signature ? "wrong X-Hub-Signature-256" : "missing X-Hub-Signature-256");
+	}
+	if (!event || !*event)
+		return answer(dv, 400, "error", 0, "missing X-GitHub-Event");
+	if (!delivery || !*delivery || strlen(delivery) > 128)
+		return answer(dv, 400, "error", 0, "missing or oversized X-GitHub-Delivery");
+	if (strcmp(event, "ping") == 0)
+		return answer(dv, 200, "pong", 0, NULL);
+	if (strcmp(event, "pull_request") != 0) {
+		strbuf_addf(&dv->why, "event '%s' is not handled", event);
+		return ignored(dv);
+	}
+	if (webhook_parse_pr(body, len, &dv->pr, &dv->err) < 0)
+		return answer(dv, 400, "error", 0, error_msg(&dv->err));
+	return 0;
+}
+
+/* From the claim to the queued job, one transaction: a delivery is never
+ * marked seen without its job (GitHub's redelivery would be a duplicate).
+ * What is claimed is the signed body's SHA-256, not X-GitHub-Delivery,
+ * which the signature does not cover: the same body under a new id is a
+ * replay too, and a redelivery is the same body. */
+static int claim(struct delivery *dv, const char *body, size_t len)
+{
+	if (!(dv->s = pool_take(dv->p, &dv->err)))
+		return failed(dv);
+	char body_hash[SHA256_HEX_SIZE];
+	sha256_hex(body, len, body_hash);
+	if (store_work_begin(dv->s, &dv->err) < 0)
+		return failed(dv);
+	dv->working = true;
+	bool fresh;
+	if (store_delivery_claim(dv->s, "github-body", body_hash, &fresh, &dv->err) < 0)
+		return failed(dv);
+	if (!fresh) {
+		count(dv->p, &dv->p->stats.duplicates, 1);
+		return answer(dv, 200, "duplicate", 0, NULL);
+	}
+	return 0;
+}
+
+/* An event older than one already taken (a captured body sent again
+ * later) never undoes it: the pull request's updated_at only grows. */
+static int check_fresh(struct delivery *dv)
+{
+	const char *at = dv->pr.updated_at;
+	if (!at)
+		return 0;
+	char *newest = NULL;
+	if (store_kv_get(dv->s, dv->updated_key.buf, &newest, &dv->err) < 0)
+		return failed(dv);
+	if (newest && strcmp(at, newest) < 0)
+		strbuf_addf(&dv->why, "stale event: the pull request was updated at %s, this event "
+				      "is of %s", newest, at);
+	free(newest);
+	return dv->why.len ? ignored(dv) : 0;
+}
+
+/* What the job is to do: close, or make the preview, when the author may
+ * trigger it, a fork's pull request carries the approval label, and the
+ * pull request is open. A close is marked at once, a reopen unmarks it. */
+static int choose_action(struct delivery *dv)
+{
+	const struct webhook_pr *pr = &dv->pr;
+	const struct preview_repo *r = dv->r;
+	const char *action = dv->action = pr->action;
+	if (strcmp(action, "closed") == 0) {
+		dv->action = "close";
+		return store_kv_set(dv->s, dv->closed_key.buf, "closed", &dv->err) < 0 ? failed(dv) : 0;
+	}
+	bool makes = strcmp(action, "opened") == 0 || strcmp(action, "reopened") == 0 ||
+		     strcmp(action, "synchronize") == 0 ||
+		     (strcmp(action, "labeled") == 0 && pr->label &&
+		      strcasecmp(pr->label, r->approval_label) == 0);
+	if (!makes) {
+		strbuf_addf(&dv->why, "action '%s' is not handled", action);
+	} else if (!in_list(r->trigger, r->ntrigger, pr->association)) {
+		strbuf_addf(&dv->why, "author association %s may not trigger previews of %s",
+			    pr->association ? pr->association : "(none)", r->name);
+	} else if (pr->fork && !in_list(pr->labels, pr->nlabels, r->approval_label)) {
+		strbuf_addf(&dv->why, "pull request from a fork: waiting for label '%s'",
+			    r->approval_label);
+	} else if (strcmp(action, "reopened") == 0) {
+		if (store_kv_set(dv->s, dv->closed_key.buf, NULL, &dv->err) < 0)
+			return failed(dv);
+	} else {
+		char *closed = NULL;
+		if (store_kv_get(dv->s, dv->closed_key.buf, &closed, &dv->err) < 0)
+			return failed(dv);
+		if (closed)
+			strbuf_adds(&dv->why, "pull request is closed");
+		free(closed);
+	}
+	return dv->why.len ? ignored(dv) : 0;
+}
+
+/* The job, queued in the delivery's transaction, which then commits. */
+static int queue_job(struct delivery *dv)
+{
+	const struct webhook_pr *pr = &dv->pr;
+	json_t *labels = json_array();
+	for (size_t i = 0; i < pr->nlabels; i++)
+		json_array_append_new(labels, json_string(pr->labels[i]));
+	json_t *pl = json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s?, s:o, s:b, s:s?}", "action",
+			       dv->action, "repo", dv->r->name, "number", (json_int_t)pr->number,
+			       "sha", pr->sha, "branch", pr->branch, "author", pr->author,
+			       "association", pr->association, "labels", labels, "fork", pr->fork,
+			       "head_repo", pr->head_repo);
+	char *payload = json_dumps(pl, JSON_COMPACT);
+	json_decref(pl);
+	struct strbuf jkey = STRBUF_INIT;
+	pr_key(&jkey, "pr:", dv->r->name, pr->number);
+	long long id = 0;
+	int rc = pr->updated_at ? store_kv_set(dv->s, dv->updated_key.buf, pr->updated_at, &dv->err)
+				: 0;
+	if (rc == 0)
+		rc = store_job_enqueue(dv->s, JOB_KIND, jkey.buf, payload, true, &id, &dv->err);
+	strbuf_release(&jkey);
+	free(payload);
+	if (rc < 0 || (dv->working = false, store_work_commit(dv->s, &dv->err) < 0))
+		return failed(dv);
+	jobs_wake(dv->p->jobs);
+	count(dv->p, &dv->p->stats.queued, 1);
+	return answer(dv, 202, "queued", id, NULL);
+}
+
+static int handle_delivery(struct delivery *dv, const char *event, const char *delivery,
+			   const char *signature, const char *body, size_t len)
+{
+	int code = check_headers(dv, event, delivery, signature, body, len);
+	if (code || (code = claim(dv, body, len)))
+		return code;
+	dv->r = previews_config_repo(dv->p->c, dv->pr.repo);
+	if (!dv->r) {
+		strbuf_addf(&dv->why, "repository %s is not configured", dv->pr.repo);
+		return ignored(dv);
+	}
+	pr_key(&dv->updated_key, "pr-updated:", dv->r->name, dv->pr.number);
+	pr_key(&dv->closed_key, "pr-closed:", dv->r->name, dv->pr.number);
+	if ((code = check_fresh(dv)) || (code = choose_action(dv)))
+		return code;
+	return queue_job(dv);
+}
+
 int previews_github_webhook(struct previews *p, const char *event, const char *delivery,
 			    const char *signature, const char *body, size_t len, char **response)
 {
-	struct webhook_pr pr = { 0 };
-	struct error err = ERROR_INIT;
-	struct store *s = NULL;
-	struct strbuf msg = STRBUF_INIT, key = STRBUF_INIT, updated_key = STRBUF_INIT;
-	char *closed = NULL, *payload = NULL;
-	bool working = false; /* a store_work transaction is open */
-	int code;
-
+	struct delivery dv = { .p = p, .response = response, .why = STRBUF_INIT,
+			       .closed_key = STRBUF_INIT, .updated_key = STRBUF_INIT,
+			       .err = ERROR_INIT };
 	count(p, &p->stats.deliveries, 1);
-	/* Nothing of the delivery is looked at before its signature holds. */
-	if (!webhook_signature_ok(p->c->secret, p->c->secret_len, signature, body, len)) {
-		count(p, &p->stats.rejected_signature, 1);
-		code = respond(response, 401, "rejected", 0,
-			       signature ? "wrong X-Hub-Signature-256"
-					 : "missing X-Hub-Signature-256");
-		goto out;
-	}
-	if (!event || !*event) {
-		code = respond(response, 400, "error", 0, "missing X-GitHub-Event");
-		goto out;
-	}
-	if (!delivery || !*delivery || strlen(delivery) > 128) {
-		code = respond(response, 400, "error", 0, "missing or oversized X-GitHub-Delivery");
-		goto out;
-	}
-	if (strcmp(event, "ping") == 0) {
-		code = respond(response, 200, "pong", 0, NULL);
-		goto out;
-	}
-	if (strcmp(event, "pull_request") != 0) {
-		count(p, &p->stats.ignored, 1);
-		strbuf_addf(&msg, "event '%s' is not handled", event);
-		code = respond(response, 200, "ignored", 0, msg.buf);
-		goto out;
-	}
-	if (webhook_parse_pr(body, len, &pr, &err) < 0) {
-		code = respond(response, 400, "error", 0, error_msg(&err));
-		goto out;
-	}
-	if (!(s = pool_take(p, &err))) {
-		code = respond(response, 500, "error", 0, error_msg(&err));
-		goto out;
-	}
-	/* From the claim to the queued job, one transaction: a delivery is never
-	 * marked seen without its job (GitHub's redelivery would be a duplicate).
-	 * What is claimed is the signed body's SHA-256, not X-GitHub-Delivery,
-	 * which the signature does not cover: the same body under a new id is a
-	 * replay too, and a redelivery is the same body. */
-	bool fresh;
-	char body_hash[SHA256_HEX_SIZE];
-	sha256_hex(body, len, body_hash);
-	if (store_work_begin(s, &err) < 0) {
-		code = respond(response, 500, "error", 0, error_msg(&err));
-		goto out;
-	}
-	working = true;
-	if (store_delivery_claim(s, "github-body", body_hash, &fresh, &err) < 0) {
-		code = respond(response, 500, "error", 0, error_msg(&err));
-		goto out;
-	}
-	if (!fresh) {
-		count(p, &p->stats.duplicates, 1);
-		code = respond(response, 200, "duplicate", 0, NULL);
-		goto out;
-	}
-	const struct preview_repo *r = previews_config_repo(p->c, pr.repo);
-	if (!r) {
-		count(p, &p->stats.ignored, 1);
-		strbuf_addf(&msg, "repository %s is not configured", pr.repo);
-		code = respond(response, 200, "ignored", 0, msg.buf);
-		goto out;
-	}
-	/* An event older than one already taken (a captured body sent again
-	 * later) never undoes it: the pull request's updated_at only grows. */
-	pr_key(&updated_key, "pr-updated:", r->name, pr.number);
-	if (pr.updated_at) {
-		char *newest = NULL;
-		if (store_kv_get(s, updated_key.buf, &newest, &err) < 0) {
-			code = respond(response, 500, "error", 0, error_msg(&err));
-			goto out;
-		}
-		bool stale = newest && strcmp(pr.updated_at, newest) < 0;
-		if (stale)
-			strbuf_addf(&msg, "stale event: the pull request was updated at %s, this event "
-				    "is of %s", newest, pr.updated_at);
-		free(newest);
-		if (stale) {
-			count(p, &p->stats.ignored, 1);
-			code = respond(response, 200, "ignored", 0, msg.buf);
-			goto out;
-		}
-	}
-	pr_key(&key, "pr-closed:", r->name, pr.number);
-	const char *action = pr.action;
-	if (strcmp(action, "closed") == 0) {
-		action = "close";
-		if (store_kv_set(s, key.buf, "closed", &err) < 0) {
-			code = respond(response, 500, "error", 0, error_msg(&err));
-			goto out;
-		}
-	} else if (strcmp(action, "opened") == 0 || strcmp(action, "reopened") == 0 ||
-		   strcmp(action, "synchronize") == 0 ||
-		   (strcmp(action, "labeled") == 0 && pr.label &&
-		    strcasecmp(pr.label, r->approval_label) == 0)) {
-		if (!in_list(r->trigger, r->ntrigger, pr.association)) {
-			strbuf_addf(&msg, "author association %s may not trigger previews of %s",
-				    pr.association ? pr.association : "(none)", r->name);
-		} else if (pr.fork && !in_list(pr.labels, pr.nlabels, r->approval_label)) {
-			strbuf_addf(&msg, "pull request from a fork: waiting for label '%s'",
-				    r->approval_label);
-		} else if (strcmp(action, "reopened") == 0) {
-			if (store_kv_set(s, key.buf, NULL, &err) < 0) {
-				code = respond(response, 500, "error", 0, error_msg(&err));
-				goto out;
-			}
-		} else {
-			if (store_kv_get(s, key.buf, &closed, &err) < 0) {
-				code = respond(response, 500, "error", 0, error_msg(&err));
-				goto out;
-			}
-			if (closed)
-				strbuf_adds(&msg, "pull request is closed");
-		}
-	} else {
-		strbuf_addf(&msg, "action '%s' is not handled", action);
-	}
-	if (msg.len) {
-		count(p, &p->stats.ignored, 1);
-		code = respond(response, 200, "ignored", 0, msg.buf);
-		goto out;
-	}
-	json_t *labels = json_array();
-	for (size_t i = 0; i < pr.nlabels; i++)
-		json_array_append_new(labels, json_string(pr.labels[i]));
-	json_t *pl = json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s?, s:o, s:b, s:s?}", "action",
-			       action, "repo", r->name, "number", (json_int_t)pr.number, "sha",
-			       pr.sha, "branch", pr.branch, "author", pr.author, "association",
-			       pr.association, "labels", labels, "fork", pr.fork, "head_repo",
-			       pr.head_repo);
-	payload = json_dumps(pl, JSON_COMPACT);
-	json_decref(pl);
-	if (pr.updated_at && store_kv_set(s, updated_key.buf, pr.updated_at, &err) < 0) {
-		code = respond(response, 500, "error", 0, error_msg(&err));
-		goto out;
-	}
-	struct strbuf jkey = STRBUF_INIT;
-	pr_key(&jkey, "pr:", r->name, pr.number);
-	long long id = 0;
-	int rc = store_job_enqueue(s, JOB_KIND, jkey.buf, payload, true, &id, &err);
-	strbuf_release(&jkey);
-	if (rc < 0 || (working = false, store_work_commit(s, &err) < 0)) {
-		code = respond(response, 500, "error", 0, error_msg(&err));
-		goto out;
-	}
-	jobs_wake(p->jobs);
-	count(p, &p->stats.queued, 1);
-	code = respond(response, 202, "queued", id, NULL);
-out:
+	int code = handle_delivery(&dv, event, delivery, signature, body, len);
 	/* Answers other than 5xx are final: what was written stays (the
 	 * delivery is seen, a close is marked); a failure undoes it all. */
-	if (working) {
-		if (code < 500 && store_work_commit(s, &err) < 0) {
+	if (dv.working) {
+		if (code < 500 && store_work_commit(dv.s, &dv.err) < 0) {
 			free(*response);
 			*response = NULL;
-			code = respond(response, 500, "error", 0, error_msg(&err));
+			code = failed(&dv);
 		}
 		if (code >= 500)
-			store_work_abort(s);
+			store_work_abort(dv.s);
 	}
 	if (code >= 500)
 		log_event(LOG_ERROR, "previews", "webhook delivery %s: %s",
-			  delivery ? delivery : "(none)", error_msg(&err));
-	pool_give(p, s);
-	free(payload);
-	free(closed);
-	webhook_pr_release(&pr);
-	error_clear(&err);
-	strbuf_release(&msg);
-	strbuf_release(&key);
-	strbuf_release(&updated_key);
+			  delivery ? delivery : "(none)", error_msg(&dv.err));
+	pool_give(p, dv.s);
+	webhook_pr_release(&dv.pr);
+	error_clear(&dv.err);
+	strbuf_release(&dv.why);
+	strbuf_release(&dv.closed_key);
+	strbuf_release(&dv.updated_key);
 	return code;
 }
 
