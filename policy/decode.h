@@ -19,6 +19,16 @@ struct pending {
 	size_t keylen;
 };
 
+/* What the policy owns outside its arena: compiled criteria and templates
+ * (heap-owned by their modules) and label sets. Kept until policy_free(),
+ * also for objects removed or refused, so nothing handed out dangles. */
+struct policy_impl {
+	struct policy pub;
+	VEC(struct criteria *) criteria;
+	VEC(struct template *) templates;
+	VEC(struct labels *) labels;
+};
+
 /* One call of policy_add_yaml or policy_add_path. */
 struct load {
 	struct policy *p;
@@ -74,6 +84,12 @@ void decode_map(struct load *ld, const struct ynode *n, const struct field *fiel
 /* kind and metadata are read before the table runs. */
 #define HEAD_FIELDS { "kind", V_SCALAR, true, NULL }, { "metadata", V_MAP, true, NULL }
 
+/* A label or secret value: any scalar, stored as its text; null is empty. */
+const struct istr *want_value(struct load *ld, const struct ynode *n, const char *what,
+			      const char *key);
+/* A template, compiled and kept by the policy; NULL with an error. */
+struct template *compile_template(struct load *ld, const struct ynode *n);
+
 /* How one kind decodes. */
 struct kind_table {
 	size_t size; /* of its struct */
@@ -89,5 +105,7 @@ void decode_s3_location(struct load *ld, struct s3_location *out, const struct y
 
 /* The dataset kind (dataset.c). */
 extern const struct kind_table dataset_table;
+/* The table of each kind (kinds.c). */
+extern const struct kind_table *const kind_tables[KIND_COUNT];
 
 #endif
