@@ -1,6 +1,6 @@
 /* A fresh database holding hard_cases.sql, in the PostgreSQL that
  * with_postgres.sh started (CAIRN_TEST_POSTGRES). Header-only: each test
- * program of tests/unit/snapshot includes it once. */
+ * program of tests/unit/engine/snapshot includes it once. */
 #ifndef CAIRN_TEST_SNAPSHOT_PG_FIXTURE_H
 #define CAIRN_TEST_SNAPSHOT_PG_FIXTURE_H
 
@@ -47,7 +47,7 @@ static char *pg_value(PGconn *conn, const char *sql)
 	return v;
 }
 
-/* (Re)creates database db from tests/unit/snapshot/hard_cases.sql. */
+/* (Re)creates database db from tests/unit/engine/snapshot/hard_cases.sql. */
 static void pg_create_hard_cases(const char *db)
 {
 	PGconn *admin = pg_connect("postgres");
@@ -59,7 +59,7 @@ static void pg_create_hard_cases(const char *db)
 	pg_exec(admin, strbuf_cstr(&sql));
 	PQfinish(admin);
 
-	FILE *f = fopen(CAIRN_SOURCE_DIR "/tests/unit/snapshot/hard_cases.sql", "r");
+	FILE *f = fopen(CAIRN_SOURCE_DIR "/tests/unit/engine/snapshot/hard_cases.sql", "r");
 	cr_assert_not_null(f);
 	strbuf_reset(&sql);
 	char buf[4096];
