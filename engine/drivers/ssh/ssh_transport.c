@@ -243,14 +243,20 @@ static void describe_failure(const struct ssh_host *h, int port, const char *tex
 		       port, len ? ": " : "", (int)(len > 300 ? 300 : len), text);
 }
 
-int ssh_run(struct ssh_transport *t, const struct ssh_host *h, const char *command,
-	    const char *in, size_t inlen, const char *in_path, long long deadline_ms,
-	    struct ssh_result *res, struct error *err)
+/* One ssh process and the descriptors between it and us (-1: closed). */
+struct ssh_call {
+	pid_t pid;
+	int in_read, in_write; /* its stdin: a pipe we write `in` into, */
+	int in_file;           /* or the file in_path */
+	int out_read, out_write;
+	int err_file; /* its stderr: an unlinked file, read once it exits */
+	const char *in;
+	size_t inlen, written;
+};
+
+static void ssh_argv(const struct ssh_transport *t, const struct ssh_host *h, const char *port,
+		     const char *command, const char *argv[])
 {
-	int port = h->port > 0 ? h->port : 22;
-	char portbuf[16];
-	snprintf(portbuf, sizeof(portbuf), "%d", port);
-	const char *argv[NOPTS + 16];
 	size_t argc = 0;
 	argv[argc++] = t->program;
 	for (size_t i = 0; i < t->nopts; i++)
@@ -263,119 +269,158 @@ int ssh_run(struct ssh_transport *t, const struct ssh_host *h, const char *comma
 	argv[argc++] = "/dev/null"; /* the user's ~/.ssh/config must not change what cairn does */
 	argv[argc++] = "-T";
 	argv[argc++] = "-p";
-	argv[argc++] = portbuf;
+	argv[argc++] = port;
 	argv[argc++] = "-l";
 	argv[argc++] = h->user ? h->user : "root";
 	argv[argc++] = "--";
 	argv[argc++] = h->address;
 	argv[argc++] = command;
 	argv[argc] = NULL;
+}
 
-	memset(res, 0, sizeof(*res));
-	int rc = -1;
-	int inpipe[2] = { -1, -1 }, outpipe[2] = { -1, -1 };
-	int errfd = -1, infd = -1;
+static int open_streams(struct ssh_call *c, const struct ssh_transport *t, const struct ssh_host *h,
+			const char *in_path, struct error *err)
+{
 	char errpath[4200];
 	snprintf(errpath, sizeof(errpath), "%s/err-XXXXXX", t->control_dir);
-	pid_t pid = -1;
-
-	if ((errfd = mkostemp(errpath, O_CLOEXEC)) < 0) {
-		error_set(err, "host %s: cannot create a file in %s: %s", h->name, t->control_dir,
-			  strerror(errno));
-		goto out;
-	}
+	if ((c->err_file = mkostemp(errpath, O_CLOEXEC)) < 0)
+		return error_set(err, "host %s: cannot create a file in %s: %s", h->name,
+				 t->control_dir, strerror(errno));
 	unlink(errpath);
+	int in[2], out[2];
 	if (in_path) {
-		if ((infd = open(in_path, O_RDONLY | O_CLOEXEC)) < 0) {
-			error_set(err, "cannot read %s: %s", in_path, strerror(errno));
-			goto out;
+		if ((c->in_file = open(in_path, O_RDONLY | O_CLOEXEC)) < 0)
+			return error_set(err, "cannot read %s: %s", in_path, strerror(errno));
+	} else if (pipe2(in, O_CLOEXEC) != 0) {
+		return error_set(err, "pipe: %s", strerror(errno));
+	} else {
+		c->in_read = in[0];
+		c->in_write = in[1];
+	}
+	if (pipe2(out, O_CLOEXEC) != 0)
+		return error_set(err, "pipe: %s", strerror(errno));
+	c->out_read = out[0];
+	c->out_write = out[1];
+	return 0;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Our ends only, non-blocking; stdin closed at once when there is nothing to write. */
+static void keep_our_ends(struct ssh_call *c)
+{
+	close_fd(&c->out_write);
+	close_fd(&c->in_read);
+	if (c->in_write >= 0 && (!c->in || c->inlen == 0))
+		close_fd(&c->in_write);
+	if (c->in_write >= 0)
+		fcntl(c->in_write, F_SETFL, O_NONBLOCK);
+	fcntl(c->out_read, F_SETFL, O_NONBLOCK);
+}
+
+static void read_all(int fd, struct strbuf *into, bool *eof)
+{
+	char buf[16384];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		strbuf_add(into, buf, (size_t)n);
+	if (eof)
+		*eof = n == 0;
+}
+
+/* Feeds stdin and drains stdout until ssh exits, or kills it at the
+ * deadline; true when it was killed. */
+static bool pump(struct ssh_call *c, struct ssh_result *res, long long deadline_ms, int *wstatus)
+{
+	for (;;) {
+		struct pollfd pf[2];
+		int npf = 0;
+		if (c->out_read >= 0)
+			pf[npf++] = (struct pollfd){ .fd = c->out_read, .events = POLLIN };
+		if (c->in_write >= 0)
+			pf[npf++] = (struct pollfd){ .fd = c->in_write, .events = POLLOUT };
+		poll(pf, (nfds_t)npf, 50);
+		for (int i = 0; i < npf; i++) {
+			if (pf[i].fd == c->out_read && (pf[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+				bool eof;
+				read_all(c->out_read, &res->out, &eof);
+				if (eof)
+					close_fd(&c->out_read);
+			} else if (pf[i].fd == c->in_write &&
+				   (pf[i].revents & (POLLOUT | POLLERR | POLLHUP))) {
+				ssize_t n = write(c->in_write, c->in + c->written, c->inlen - c->written);
+				if (n > 0)
+					c->written += (size_t)n;
+				if ((n < 0 && errno != EAGAIN && errno != EINTR) || c->written == c->inlen)
+					close_fd(&c->in_write);
+			}
 		}
-	} else if (pipe2(inpipe, O_CLOEXEC) != 0) {
-		error_set(err, "pipe: %s", strerror(errno));
-		goto out;
+		if (waitpid(c->pid, wstatus, WNOHANG) == c->pid) {
+			c->pid = -1;
+			return false;
+		}
+		if (deadline_ms && clock_ms() > deadline_ms) {
+			kill(c->pid, SIGTERM);
+			usleep(100 * 1000);
+			kill(c->pid, SIGKILL);
+			waitpid(c->pid, wstatus, 0);
+			c->pid = -1;
+			return true;
+		}
 	}
-	if (pipe2(outpipe, O_CLOEXEC) != 0) {
-		error_set(err, "pipe: %s", strerror(errno));
-		goto out;
+}
+
+static void ssh_call_end(struct ssh_call *c)
+{
+	if (c->pid > 0) {
+		kill(c->pid, SIGKILL);
+		waitpid(c->pid, NULL, 0);
 	}
+	close_fd(&c->in_read);
+	close_fd(&c->in_write);
+	close_fd(&c->in_file);
+	close_fd(&c->out_read);
+	close_fd(&c->out_write);
+	close_fd(&c->err_file);
+}
+
+int ssh_run(struct ssh_transport *t, const struct ssh_host *h, const char *command,
+	    const char *in, size_t inlen, const char *in_path, long long deadline_ms,
+	    struct ssh_result *res, struct error *err)
+{
+	int port = h->port > 0 ? h->port : 22;
+	char portbuf[16];
+	snprintf(portbuf, sizeof(portbuf), "%d", port);
+	const char *argv[NOPTS + 16];
+	ssh_argv(t, h, portbuf, command, argv);
+	memset(res, 0, sizeof(*res));
+	struct ssh_call c = { .pid = -1, .in_read = -1, .in_write = -1, .in_file = -1,
+			      .out_read = -1, .out_write = -1, .err_file = -1,
+			      .in = in, .inlen = inlen };
+	int rc = -1;
+	if (open_streams(&c, t, h, in_path, err) < 0)
+		goto out;
 	/* Its own process group: a Ctrl-C for cairn lets running commands finish. */
-	struct run_spawn how = { .in = in_path ? infd : inpipe[0], .out = outpipe[1], .err = errfd,
-				 .own_group = true };
-	int sr = run_spawn(argv, &how, &pid);
+	struct run_spawn how = { .in = in_path ? c.in_file : c.in_read, .out = c.out_write,
+				 .err = c.err_file, .own_group = true };
+	int sr = run_spawn(argv, &how, &c.pid);
 	if (sr != 0) {
-		pid = -1;
+		c.pid = -1;
 		error_set(err, "cannot run %s: %s (install the OpenSSH client)", t->program, strerror(sr));
 		goto out;
 	}
-	close(outpipe[1]);
-	outpipe[1] = -1;
-	if (!in_path) {
-		close(inpipe[0]);
-		inpipe[0] = -1;
-		fcntl(inpipe[1], F_SETFL, O_NONBLOCK);
-		if (!in || inlen == 0) {
-			close(inpipe[1]);
-			inpipe[1] = -1;
-		}
-	}
-	fcntl(outpipe[0], F_SETFL, O_NONBLOCK);
-
-	size_t written = 0;
+	keep_our_ends(&c);
 	int wstatus = 0;
-	bool exited = false, timed_out = false;
-	while (!exited) {
-		struct pollfd pf[2];
-		int npf = 0;
-		if (outpipe[0] >= 0)
-			pf[npf++] = (struct pollfd){ .fd = outpipe[0], .events = POLLIN };
-		if (inpipe[1] >= 0)
-			pf[npf++] = (struct pollfd){ .fd = inpipe[1], .events = POLLOUT };
-		poll(pf, (nfds_t)npf, 50);
-		for (int i = 0; i < npf; i++) {
-			if (pf[i].fd == outpipe[0] && (pf[i].revents & (POLLIN | POLLHUP | POLLERR))) {
-				char buf[16384];
-				ssize_t n;
-				while ((n = read(outpipe[0], buf, sizeof(buf))) > 0)
-					strbuf_add(&res->out, buf, (size_t)n);
-				if (n == 0) {
-					close(outpipe[0]);
-					outpipe[0] = -1;
-				}
-			} else if (pf[i].fd == inpipe[1] && (pf[i].revents & (POLLOUT | POLLERR | POLLHUP))) {
-				ssize_t n = write(inpipe[1], in + written, inlen - written);
-				if (n > 0)
-					written += (size_t)n;
-				if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == inlen) {
-					close(inpipe[1]);
-					inpipe[1] = -1;
-				}
-			}
-		}
-		pid_t w = waitpid(pid, &wstatus, WNOHANG);
-		if (w == pid) {
-			exited = true;
-		} else if (deadline_ms && clock_ms() > deadline_ms) {
-			kill(pid, SIGTERM);
-			usleep(100 * 1000);
-			kill(pid, SIGKILL);
-			waitpid(pid, &wstatus, 0);
-			exited = timed_out = true;
-		}
-	}
-	pid = -1;
-	if (outpipe[0] >= 0) { /* what is left; a persisting master may hold the pipe */
-		char buf[16384];
-		ssize_t n;
-		while ((n = read(outpipe[0], buf, sizeof(buf))) > 0)
-			strbuf_add(&res->out, buf, (size_t)n);
-	}
-	lseek(errfd, 0, SEEK_SET);
-	{
-		char buf[8192];
-		ssize_t n;
-		while ((n = read(errfd, buf, sizeof(buf))) > 0)
-			strbuf_add(&res->err, buf, (size_t)n);
-	}
+	bool timed_out = pump(&c, res, deadline_ms, &wstatus);
+	if (c.out_read >= 0) /* what is left; a persisting master may hold the pipe */
+		read_all(c.out_read, &res->out, NULL);
+	lseek(c.err_file, 0, SEEK_SET);
+	read_all(c.err_file, &res->err, NULL);
 	strbuf_cstr(&res->out);
 	strbuf_cstr(&res->err);
 	if (timed_out) {
@@ -390,19 +435,6 @@ int ssh_run(struct ssh_transport *t, const struct ssh_host *h, const char *comma
 	}
 	rc = 0;
 out:
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	for (int i = 0; i < 2; i++) {
-		if (inpipe[i] >= 0)
-			close(inpipe[i]);
-		if (outpipe[i] >= 0)
-			close(outpipe[i]);
-	}
-	if (errfd >= 0)
-		close(errfd);
-	if (infd >= 0)
-		close(infd);
+	ssh_call_end(&c);
 	return rc;
 }
