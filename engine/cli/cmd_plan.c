@@ -48,16 +48,14 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
 	}
 	struct state *next = state_from_resolution(c.resolution);
 	struct plan *plan = plan_diff(prev, next);
+	struct strbuf sb = STRBUF_INIT;
 	if (cli->json) {
-		struct strbuf sb = STRBUF_INIT;
 		report_plan_json(&sb, c.generation, plan);
-		cli_print_json(sb.buf);
-		strbuf_release(&sb);
+		strbuf_addc(&sb, '\n');
 	} else {
-		struct strbuf sb = STRBUF_INIT;
 		report_plan_text(&sb, plan);
-		cli_print_text(&sb);
 	}
+	cli_print_text(&sb);
 	plan_free(plan);
 	state_free(next);
 	rc = EXIT_DONE;
@@ -85,16 +83,14 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	const struct diags *problems = fleet_problems(fleet);
 	for (size_t i = 0; i < problems->len; i++)
 		cli_error("%s", problems->items[i]);
+	struct strbuf sb = STRBUF_INIT;
 	if (cli->json) {
-		struct strbuf sb = STRBUF_INIT;
 		report_status_json(&sb, c.generation, c.resolution, fleet);
-		cli_print_json(sb.buf);
-		strbuf_release(&sb);
+		strbuf_addc(&sb, '\n');
 	} else {
-		struct strbuf sb = STRBUF_INIT;
 		report_status_text(&sb, c.generation, c.resolution, fleet);
-		cli_print_text(&sb);
 	}
+	cli_print_text(&sb);
 	fleet_close(fleet);
 	cli_current_release(&c);
 	return EXIT_DONE;
@@ -122,14 +118,14 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
 	if (!d) {
 		cli_error("no dependency %s in generation %lld", argv[1], c.generation);
 		rc = EXIT_FAILURE_;
-	} else if (cli->json) {
-		struct strbuf sb = STRBUF_INIT;
-		report_explain_json(&sb, d);
-		cli_print_json(sb.buf);
-		strbuf_release(&sb);
 	} else {
 		struct strbuf sb = STRBUF_INIT;
-		report_explain_text(&sb, d);
+		if (cli->json) {
+			report_explain_json(&sb, d);
+			strbuf_addc(&sb, '\n');
+		} else {
+			report_explain_text(&sb, d);
+		}
 		cli_print_text(&sb);
 	}
 	cli_current_release(&c);
