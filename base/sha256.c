@@ -35,6 +35,17 @@ void hex_encode(const unsigned char *bytes, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_SIZE])
 {
 	unsigned char md[SHA256_SIZE];

@@ -15,6 +15,8 @@ void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_SIZE]);
 /* n bytes as 2n lower-case hex digits and a NUL: a digest, or the first
  * bytes of one for a short name. */
 void hex_encode(const unsigned char *bytes, size_t n, char *out);
+/* The value of a hex digit, either case; -1 for any other character. */
+int hex_digit(char c);
 
 /* SHA-256 for EVP_Digest*: fetched once, never freed. */
 const EVP_MD *sha256_md(void);

@@ -5,6 +5,7 @@
 #include "template_internal.h"
 
 #include "base/arena.h"
+#include "base/sha256.h"
 #include "base/vec.h"
 
 #include <errno.h>
@@ -214,17 +215,6 @@ static void put_utf8(char **w, uint32_t cp)
 	*w = o;
 }
 
-static int hex_value(char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A string literal token as its value (Go's strconv.Unquote), in the arena. */
 static struct texpr *make_string(struct parser *ps)
 {
@@ -259,7 +249,7 @@ static struct texpr *make_string(struct parser *ps)
 			int digits = c == 'x' ? 2 : c == 'u' ? 4 : 8;
 			uint32_t v = 0;
 			for (int d = 0; d < digits; d++) {
-				int h = i + 1 < n ? hex_value(s[i + 1]) : -1;
+				int h = i + 1 < n ? hex_digit(s[i + 1]) : -1;
 				if (h < 0) {
 					perr(ps, "invalid escape \\%c in string %.*s", c, (int)ps->tok.len, ps->tok.s);
 					return NULL;
@@ -316,7 +306,7 @@ static struct texpr *make_number(struct parser *ps)
 	const char *digits = buf + (buf[0] == '-' || buf[0] == '+');
 	bool hex = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
 	for (const char *c = digits + (hex ? 2 : 0); *c; c++) {
-		if (!(hex ? hex_value(*c) >= 0 : is_digit(*c))) {
+		if (!(hex ? hex_digit(*c) >= 0 : is_digit(*c))) {
 			if (*c == '.' || *c == 'e' || *c == 'E' || *c == 'p' || *c == 'P')
 				perr(ps, "floating-point numbers are not supported: %s", buf);
 			else

@@ -14,17 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool webhook_signature_ok(const char *secret, size_t secret_len, const char *sig,
 			  const char *body, size_t len)
 {
@@ -36,7 +25,7 @@ bool webhook_signature_ok(const char *secret, size_t secret_len, const char *sig
 	if (strlen(hex) != 64)
 		return false;
 	for (size_t i = 0; i < 32; i++) {
-		int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		got[i] = (unsigned char)(hi << 4 | lo);

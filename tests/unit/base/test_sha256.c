@@ -28,3 +28,14 @@ Test(sha256, raw_digest_and_hex_encode)
 	hex_encode(edges, sizeof(edges), hex);
 	cr_assert_str_eq(hex, "000ff0ff");
 }
+
+Test(sha256, hex_digits)
+{
+	cr_assert_eq(hex_digit('0'), 0);
+	cr_assert_eq(hex_digit('9'), 9);
+	cr_assert_eq(hex_digit('a'), 10);
+	cr_assert_eq(hex_digit('F'), 15);
+	cr_assert_eq(hex_digit('g'), -1);
+	cr_assert_eq(hex_digit(' '), -1);
+	cr_assert_eq(hex_digit('\0'), -1);
+}
