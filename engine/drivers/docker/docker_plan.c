@@ -28,6 +28,7 @@ static size_t add(struct exec *x, struct driver *d, const char *verb, struct act
 }
 
 typedef VEC(size_t *) size_ptr_vec;
+
 struct replica_step {
 	const struct instance *in;
 	size_t idx;
