@@ -1,8 +1,8 @@
 /* Fleet and converge (converge.h). */
 #include "converge.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/strbuf.h"
 #include "base/vec.h"
 #include "engine/store/store.h"

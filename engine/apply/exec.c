@@ -5,8 +5,8 @@
  * under one mutex. */
 #include "exec.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/strbuf.h"
 #include "base/vec.h"
 

@@ -8,8 +8,8 @@
 #include "internal.h"
 #include "transfer.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/map.h"
 #include "base/strbuf.h"
 #include "base/timefmt.h"

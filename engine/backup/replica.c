@@ -7,8 +7,8 @@
 #include "internal.h"
 #include "transfer.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/strbuf.h"
 #include "base/timefmt.h"
 #include "base/vec.h"

@@ -5,8 +5,8 @@
  * keys and processes is the store's (store_job_claim); this file only runs. */
 #include "jobs.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/sleeper.h"
 

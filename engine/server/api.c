@@ -344,7 +344,6 @@ static void revise(struct api *a, struct http_request *req, struct http_response
 	bool apply = query_flag(req, "apply", true);
 	struct revise_result rr;
 	struct error err = ERROR_INIT;
-	struct strbuf text = STRBUF_INIT;
 	if (revise_policy(s, t->in, users, &rq, &rr, &err) < 0) {
 		http_error(res, api_failure_status(s), "%s", error_msg(&err));
 		goto out;
@@ -369,14 +368,13 @@ static void revise(struct api *a, struct http_request *req, struct http_response
 		report_revise_text(text_reply(res, status), &rq, &rr);
 	} else {
 		/* The CLI's document, plus the job that will converge it. */
-		report_revise_json(&text, &rq, &rr);
-		size_t len = text.len;
-		while (len && text.buf[len - 1] == '\n')
-			len--;
-		if (len && text.buf[len - 1] == '}')
-			len--;
+		struct strbuf *body = &res->body;
 		res->status = status;
-		strbuf_add(&res->body, text.buf, len);
+		report_revise_json(body, &rq, &rr);
+		while (body->len && body->buf[body->len - 1] == '\n')
+			strbuf_truncate(body, body->len - 1);
+		if (body->len && body->buf[body->len - 1] == '}')
+			strbuf_truncate(body, body->len - 1);
 		if (job)
 			strbuf_addf(&res->body, ",\"job\":%lld", job);
 		strbuf_adds(&res->body, "}");
@@ -389,7 +387,6 @@ static void revise(struct api *a, struct http_request *req, struct http_response
 		http_add_header(res, "X-Cairn-Job", num);
 	}
 out:
-	strbuf_release(&text);
 	error_clear(&err);
 	revise_result_release(&rr);
 	parts_release(&parts);

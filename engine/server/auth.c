@@ -3,8 +3,8 @@
  * unknown user still costs one crypt so timing does not tell who exists. */
 #include "auth.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/map.h"
 #include "base/sha256.h"
 #include "engine/store/store.h"

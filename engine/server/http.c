@@ -4,10 +4,10 @@
  * request is over. Handlers never see MHD's calling convention. */
 #include "http.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
-#include "base/log.h"
+#include "base/clock.h"
 #include "base/lazy/mhd.h"
+#include "base/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

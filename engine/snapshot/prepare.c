@@ -6,8 +6,8 @@
 
 #include "internal.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/lazy/pq.h"
 #include "base/strbuf.h"
 

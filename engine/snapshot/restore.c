@@ -6,10 +6,10 @@
 
 #include "internal.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
-#include "base/strbuf.h"
+#include "base/clock.h"
 #include "base/sha256.h"
+#include "base/strbuf.h"
 
 #include <errno.h>
 #include <stddef.h>

@@ -8,8 +8,8 @@
 #include "storage.h"
 #include "subset.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/lazy/pq.h"
 #include "base/run.h"
 #include "base/sha256.h"

@@ -94,8 +94,8 @@ int docker_split_host_port(const char *endpoint, const char *s, char **host, cha
 		const char *p = colon + 1;
 		int n;
 		if (parse_port(p, &n) < 0)
-			return docker_refuse_endpoint(endpoint,
-					       "the port must be a number from 1 to 65535", err);
+			return docker_refuse_endpoint(
+				endpoint, "the port must be a number from 1 to 65535", err);
 		*port = xstrdup(p);
 	}
 	*host = xstrndup(s, hlen);

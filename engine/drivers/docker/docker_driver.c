@@ -8,8 +8,8 @@
 #include "docker_internal.h"
 #include "docker_params.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/strbuf.h"
 #include "docker_replica.h"
 #include "engine/backup/replica.h"

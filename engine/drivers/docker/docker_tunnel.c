@@ -1,8 +1,8 @@
 /* The ssh:// transport of the Engine API client (docker_tunnel.h). */
 #include "docker_tunnel.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/run.h"
 #include "base/strbuf.h"
 
@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SSH_WAIT_MS 10000L

@@ -8,8 +8,8 @@
  * outside ROOT is touched except reloading the nginx named in the config. */
 #include "ssh_driver.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/map.h"
 #include "base/strbuf.h"
 #include "base/vec.h"

@@ -6,11 +6,11 @@
 
 #include "ssh_transport.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/run.h"
-#include "base/strbuf.h"
 #include "base/sha256.h"
+#include "base/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>

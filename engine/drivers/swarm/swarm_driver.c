@@ -12,8 +12,8 @@
 #include "swarm_params.h"
 #include "swarm_spec.h"
 
-#include "base/clock.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/map.h"
 #include "base/strbuf.h"
 #include "base/vec.h"
