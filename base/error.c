@@ -46,6 +46,11 @@ bool error_is(const struct error *err, enum error_kind kind)
 	return err->msg && err->kind == kind;
 }
 
+bool error_is_refusal(const struct error *err)
+{
+	return error_is(err, ERROR_INPUT) || error_is(err, ERROR_FORBIDDEN);
+}
+
 int error_wrap(struct error *err, const char *fmt, ...)
 {
 	struct strbuf sb = STRBUF_INIT;

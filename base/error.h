@@ -9,10 +9,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The kinds of failure a caller acts on, rather than on the message. */
+/* The kinds of failure a caller acts on, rather than on the message: the
+ * server answers each with its HTTP status, the executor retries
+ * ERROR_TRANSIENT, the CLI waits on ERROR_BUSY. */
 enum error_kind {
 	ERROR_FAILED,    /* any failure not of a kind below */
+	ERROR_INPUT,     /* the request or a file given is not valid: it fails the same again */
+	ERROR_FORBIDDEN, /* the ACL (or the user's role) does not allow it */
+	ERROR_NOT_FOUND, /* what was named does not exist */
 	ERROR_TRANSIENT, /* trying again later may succeed: no answer, refused, reset */
+	ERROR_BUSY,      /* another holds what is needed (the apply lock): wait, or try later */
+	ERROR_IO,        /* a file or a database could not be read or written */
 };
 
 struct error {
@@ -31,6 +38,9 @@ int error_set_kind(struct error *err, enum error_kind kind, const char *fmt, ...
 int error_mark(struct error *err, enum error_kind kind);
 /* Whether err holds a failure of that kind. */
 bool error_is(const struct error *err, enum error_kind kind);
+/* Whether the request itself is at fault (ERROR_INPUT or ERROR_FORBIDDEN):
+ * it must change before it can succeed. */
+bool error_is_refusal(const struct error *err);
 /* Prefixes "<context>: " to the message (its kind stays) and returns -1. */
 int error_wrap(struct error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Forgets the message and its kind. */

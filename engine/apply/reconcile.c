@@ -46,11 +46,10 @@ static void forget(struct store *s, char **keys, size_t n)
 
 int reconcile(struct store *s, const struct policy *p, const struct resolution *r,
 	      long long generation, bool wait, const struct exec_options *eo,
-	      struct converge_result *res, bool *busy, struct error *err)
+	      struct converge_result *res, struct error *err)
 {
 	memset(res, 0, sizeof(*res));
-	*busy = false;
-	if (store_lock_apply(s, wait, busy, err) < 0)
+	if (store_lock_apply(s, wait, err) < 0)
 		return -1;
 	/* Clusters deleted with everything on them: observed through their
 	 * last configuration, where nothing is desired, so all of it goes. */
@@ -126,11 +125,9 @@ out:
 }
 
 int reconcile_latest(struct store *s, struct intern *in, const struct users *users, bool wait,
-		     const struct exec_options *eo, struct reconcile_result *res, bool *busy,
-		     struct error *err)
+		     const struct exec_options *eo, struct reconcile_result *res, struct error *err)
 {
 	memset(res, 0, sizeof(*res));
-	*busy = false;
 	if (revise_load_generation(s, in, 0, &res->policy, &res->generation, err) < 0)
 		goto fail;
 	res->acl = acl_new(res->policy);
@@ -138,7 +135,7 @@ int reconcile_latest(struct store *s, struct intern *in, const struct users *use
 		goto fail;
 	if (reconcile_check_removals(s, res->generation, res->resolution, err) < 0)
 		goto fail;
-	if (reconcile(s, res->policy, res->resolution, res->generation, wait, eo, &res->converge, busy,
+	if (reconcile(s, res->policy, res->resolution, res->generation, wait, eo, &res->converge,
 		      err) < 0)
 		goto fail;
 	return 0;

@@ -28,10 +28,10 @@ struct reconcile_result {
 };
 
 /* Converges every cluster of p to resolution r of generation `generation`
- * under the apply lock (wait / *busy as below), recording each outcome in s. */
+ * under the apply lock (wait as below), recording each outcome in s. */
 int reconcile(struct store *s, const struct policy *p, const struct resolution *r,
 	      long long generation, bool wait, const struct exec_options *eo,
-	      struct converge_result *res, bool *busy, struct error *err);
+	      struct converge_result *res, struct error *err);
 
 /* Refuses (-1 with err) when resolution r of generation `generation` lacks
  * instances that the desired state stored with that generation has: the
@@ -42,13 +42,13 @@ int reconcile(struct store *s, const struct policy *p, const struct resolution *
 int reconcile_check_removals(struct store *s, long long generation, const struct resolution *r,
 			     struct error *err);
 
-/* Converges every cluster to the latest generation (after reconcile_check_removals). With wait, waits for an
- * apply running elsewhere; without, returns -1 with *busy set when one runs.
+/* Converges every cluster to the latest generation (after
+ * reconcile_check_removals). With wait, waits for an apply running
+ * elsewhere; without, returns -1 with an ERROR_BUSY error when one runs.
  * Returns 0 with res filled (res->converge.unsuccessful counts what did not
  * succeed; nothing to do when no generation is stored), -1 with err. */
 int reconcile_latest(struct store *s, struct intern *in, const struct users *users, bool wait,
-		     const struct exec_options *eo, struct reconcile_result *res, bool *busy,
-		     struct error *err);
+		     const struct exec_options *eo, struct reconcile_result *res, struct error *err);
 void reconcile_result_release(struct reconcile_result *res);
 
 #endif

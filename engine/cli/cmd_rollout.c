@@ -31,7 +31,7 @@ static int rollout(struct cli *cli, const char *key, enum ssh_rollout what)
 		return EXIT_FAILURE_;
 	int rc = EXIT_FAILURE_;
 	struct error err = ERROR_INIT;
-	bool locked = false, busy = false;
+	bool locked = false;
 	const struct instance *in = map_get(&c.resolution->by_key, key, strlen(key));
 	if (!in) {
 		cli_error("no instance %s in generation %lld (see cairn status)", key, c.generation);
@@ -44,7 +44,7 @@ static int rollout(struct cli *cli, const char *key, enum ssh_rollout what)
 			  key);
 		goto out;
 	}
-	if (store_lock_apply(cli->store, true, &busy, &err) < 0) {
+	if (store_lock_apply(cli->store, true, &err) < 0) {
 		cli_error("%s", error_msg(&err));
 		goto out;
 	}

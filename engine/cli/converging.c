@@ -174,17 +174,16 @@ int cli_converge(struct cli *cli, const struct converge_cli *opts, const struct 
 	int rc = EXIT_FAILURE_;
 	struct error err = ERROR_INIT;
 	struct converge_result res;
-	bool busy = false;
-	int ok = reconcile(store, p, r, generation, false, &eo, &res, &busy, &err);
-	if (ok < 0 && busy && !opts->no_wait) {
+	int ok = reconcile(store, p, r, generation, false, &eo, &res, &err);
+	if (ok < 0 && error_is(&err, ERROR_BUSY) && !opts->no_wait) {
 		fprintf(stderr, "cairn: waiting for the apply running on %s to finish…\n", cli->state);
 		error_clear(&err);
-		ok = reconcile(store, p, r, generation, true, &eo, &res, &busy, &err);
+		ok = reconcile(store, p, r, generation, true, &eo, &res, &err);
 	}
 	clear_line(&pr);
 	if (ok < 0) {
 		cli_error("%s", error_msg(&err));
-		rc = interrupted ? 130 : busy ? EXIT_REFUSED : EXIT_FAILURE_;
+		rc = interrupted ? 130 : error_is(&err, ERROR_BUSY) ? EXIT_REFUSED : EXIT_FAILURE_;
 	} else {
 		size_t n[EXEC_CANCELLED + 1];
 		exec_tally(res.exec, n);

@@ -326,8 +326,7 @@ int demo_refresh(struct store *s, struct intern *in, const struct users *users,
 	if (rc != 0)
 		return rc;
 	struct reconcile_result rr;
-	bool busy = false;
-	if (reconcile_latest(s, in, users, true, eo, &rr, &busy, err) < 0)
+	if (reconcile_latest(s, in, users, true, eo, &rr, err) < 0)
 		return error_wrap(err, "refresh %s: converge", id);
 	out->unsuccessful = rr.converge.unsuccessful;
 	out->snapshot = rr.converge.unsuccessful ? NULL : running_snapshot(&rr, id);

@@ -302,9 +302,8 @@ static int converge_latest(struct store *s, struct env *e, const char *dep_id, c
 {
 	struct exec_options eo = { 0 };
 	struct reconcile_result rr;
-	bool busy = false;
 	*unsuccessful = 0;
-	if (reconcile_latest(s, e->in, e->users, true, &eo, &rr, &busy, err) < 0)
+	if (reconcile_latest(s, e->in, e->users, true, &eo, &rr, err) < 0)
 		return error_wrap(err, "converge");
 	*unsuccessful = rr.converge.unsuccessful;
 	if (dep_id)

@@ -138,11 +138,6 @@ static const struct users *thread_users(struct api_thread *t, struct error *err)
 
 /* ---- helpers ---- */
 
-int api_failure_status(struct store *s)
-{
-	return store_unavailable(s) ? 503 : 500;
-}
-
 static bool want_text(const struct http_request *req)
 {
 	const char *f = http_query(req, "format");
@@ -345,7 +340,7 @@ static void revise(struct api *a, struct http_request *req, struct http_response
 	struct revise_result rr;
 	struct error err = ERROR_INIT;
 	if (revise_policy(s, t->in, users, &rq, &rr, &err) < 0) {
-		http_error(res, api_failure_status(s), "%s", error_msg(&err));
+		http_fail(res, &err);
 		goto out;
 	}
 	if (rr.status == REVISE_REFUSED) {
@@ -357,9 +352,9 @@ static void revise(struct api *a, struct http_request *req, struct http_response
 		char payload[96];
 		snprintf(payload, sizeof(payload), "{\"generation\":%lld}", rr.generation);
 		if (jobs_enqueue(a->env.jobs, s, "reconcile", "reconcile", payload, true, &job, &err) < 0) {
-			http_error(res, api_failure_status(s),
-				   "generation %lld stored, but its reconcile job could not be queued: %s",
-				   rr.generation, error_msg(&err));
+			error_wrap(&err, "generation %lld stored, but its reconcile job could not be queued",
+				   rr.generation);
+			http_fail(res, &err);
 			goto out;
 		}
 	}
@@ -439,7 +434,7 @@ static struct api_thread *current_load(struct api *a, struct current *c, unsigne
 	if (revise_load_generation(s, t->in, 0, &c->policy, &c->generation, &err) < 0 ||
 	    (c->acl = acl_new(c->policy),
 	     resolve_policy(&c->resolution, c->policy, users, c->acl, flags, &err) < 0)) {
-		http_error(res, api_failure_status(s), "%s", error_msg(&err));
+		http_fail(res, &err);
 		error_clear(&err);
 		current_release(c);
 		return NULL;
@@ -458,7 +453,7 @@ static void h_plan(void *ctx, struct http_request *req, struct http_response *re
 	struct state *prev = NULL;
 	if (store_load_state(t->store, c.generation, &prev_json, &err) < 0 ||
 	    (prev_json && state_from_json(&prev, prev_json, &err) < 0)) {
-		http_error(res, api_failure_status(t->store), "%s", error_msg(&err));
+		http_fail(res, &err);
 		error_clear(&err);
 		goto out;
 	}
@@ -545,7 +540,7 @@ static void h_revisions(void *ctx, struct http_request *req, struct http_respons
 	struct error err = ERROR_INIT;
 	int rc = report_log(&out, s, !want_text(req), &err);
 	if (rc < 0) {
-		http_error(res, api_failure_status(s), "%s", error_msg(&err));
+		http_fail(res, &err);
 		error_clear(&err);
 		strbuf_release(&out);
 		return;
@@ -856,8 +851,7 @@ enum job_outcome api_reconcile_job(void *ctx, struct job_run *run, const struct 
 	eo.report = watch;
 	eo.report_ctx = &w;
 	struct reconcile_result rr;
-	bool busy = false;
-	if (reconcile_latest(job_store(run), t->in, users, false, &eo, &rr, &busy, err) < 0)
+	if (reconcile_latest(job_store(run), t->in, users, false, &eo, &rr, err) < 0)
 		return JOB_RETRY; /* the store, or an apply running elsewhere: try again later */
 	size_t n[EXEC_CANCELLED + 1] = { 0 };
 	size_t total = rr.converge.exec ? exec_count(rr.converge.exec) : 0;

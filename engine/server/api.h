@@ -46,10 +46,6 @@ struct api_view {
  * in res and returns -1 when the store or the users cannot be had. */
 int api_view_open(void *ctx, bool need_users, struct api_view *v, struct http_response *res);
 
-/* The status of a request that failed on s: 503 when the database cannot
- * be reached (it restarted: the next request connects again), else 500. */
-int api_failure_status(struct store *s);
-
 /* The route table and the authenticator for http_start (ctx: the api). */
 const struct http_route *api_routes(size_t *n);
 int api_authenticate(void *ctx, struct http_request *req, struct http_response *res);

@@ -125,6 +125,30 @@ void http_error(struct http_response *res, int status, const char *fmt, ...)
 	strbuf_release(&msg);
 }
 
+int http_status_of(const struct error *err)
+{
+	switch (err->msg ? err->kind : ERROR_FAILED) {
+	case ERROR_INPUT:
+		return 422;
+	case ERROR_FORBIDDEN:
+		return 403;
+	case ERROR_NOT_FOUND:
+		return 404;
+	case ERROR_TRANSIENT:
+	case ERROR_BUSY:
+		return 503;
+	case ERROR_FAILED:
+	case ERROR_IO:
+		break;
+	}
+	return 500;
+}
+
+void http_fail(struct http_response *res, const struct error *err)
+{
+	http_error(res, http_status_of(err), "%s", error_msg(err));
+}
+
 void http_add_header(struct http_response *res, const char *name, const char *value)
 {
 	strbuf_addf(&res->headers, "%s: %s\n", name, value);

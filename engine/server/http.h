@@ -45,6 +45,11 @@ void http_reply(struct http_response *res, int status, const char *body);
 /* {"error": message}, with status. */
 void http_error(struct http_response *res, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The status that answers a failure of err's kind: 422 input, 403
+ * forbidden, 404 not found, 503 transient or busy, else 500. */
+int http_status_of(const struct error *err);
+/* http_error with err's message, and the status of its kind. */
+void http_fail(struct http_response *res, const struct error *err);
 void http_add_header(struct http_response *res, const char *name, const char *value);
 /* 429 {"error": message} with Retry-After: seconds. */
 void http_throttled(struct http_response *res, unsigned seconds, const char *message);

@@ -220,7 +220,7 @@ static int current_load(struct api_view *w, struct current *c, bool observe,
 	if (revise_load_generation(w->store, w->in, 0, &c->policy, &c->generation, &err) < 0 ||
 	    (c->acl = acl_new(c->policy),
 	     resolve_policy(&c->resolution, c->policy, w->users, c->acl, 0, &err) < 0)) {
-		http_error(res, api_failure_status(w->store), "%s", error_msg(&err));
+		http_fail(res, &err);
 		error_clear(&err);
 		current_release(c);
 		return -1;
@@ -565,7 +565,7 @@ static void act(void *ctx, struct http_request *req, struct http_response *res, 
 				     .user = req->user, .texts = &rt, .ntexts = 1,
 				     .log_verb = a == ACT_DELETE ? NULL : action_names[a] };
 	if (revise_policy(w.store, w.in, w.users, &rq, &rr, &err) < 0) {
-		http_error(res, api_failure_status(w.store), "%s", error_msg(&err));
+		http_fail(res, &err);
 		goto out;
 	}
 	char what[600];
@@ -582,9 +582,9 @@ static void act(void *ctx, struct http_request *req, struct http_response *res, 
 		snprintf(payload, sizeof(payload), "{\"generation\":%lld}", rr.generation);
 		if (jobs_enqueue(w.env->jobs, w.store, "reconcile", "reconcile", payload, true, &job,
 				 &err) < 0) {
-			http_error(res, api_failure_status(w.store),
-				   "generation %lld stored, but its reconcile job could not be queued: %s",
-				   rr.generation, error_msg(&err));
+			error_wrap(&err, "generation %lld stored, but its reconcile job could not be queued",
+				   rr.generation);
+			http_fail(res, &err);
 			goto out;
 		}
 	}
@@ -729,7 +729,7 @@ static void h_demo_request(void *ctx, struct http_request *req, struct http_resp
 	bool acl = false;
 	int rc = demo_request(w.store, w.in, w.users, &r, &made, &refused, &acl, &err);
 	if (rc < 0) {
-		http_error(res, api_failure_status(w.store), "%s", error_msg(&err));
+		http_fail(res, &err);
 	} else if (rc > 0) {
 		struct strbuf text = STRBUF_INIT;
 		report_refusal_json(&text, "demo request", &refused);
@@ -741,10 +741,10 @@ static void h_demo_request(void *ctx, struct http_request *req, struct http_resp
 		snprintf(payload, sizeof(payload), "{\"generation\":%lld}", made.generation);
 		if (jobs_enqueue(w.env->jobs, w.store, "reconcile", "reconcile", payload, true, &job,
 				 &err) < 0) {
-			http_error(res, api_failure_status(w.store),
-				   "demo %s stored (generation %lld), but its reconcile job "
-					     "could not be queued: %s",
-				   made.id, made.generation, error_msg(&err));
+			error_wrap(&err, "demo %s stored (generation %lld), but its reconcile job could "
+					 "not be queued",
+				   made.id, made.generation);
+			http_fail(res, &err);
 		} else {
 			utc_time_format(made.expires, expires);
 			reply_json(res, 202,

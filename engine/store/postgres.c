@@ -165,7 +165,11 @@ static int fail(struct pg_store *st, PGresult *r, struct error *err, const char 
 		primary = "the connection was lost, and with it the apply lock, which another apply "
 			  "holds now";
 	set_reason(&reason, primary ? primary : PQerrorMessage(st->conn));
-	error_set(err, "%s in state database %s: %s", what, st->shown, strbuf_cstr(&reason));
+	/* A lost connection (or the apply lock lost with it) passes: the next
+	 * call connects again. */
+	bool lost = !r || PQstatus(st->conn) != CONNECTION_OK || st->apply_lost;
+	error_set_kind(err, lost ? ERROR_TRANSIENT : ERROR_FAILED, "%s in state database %s: %s",
+		       what, st->shown, strbuf_cstr(&reason));
 	strbuf_release(&reason);
 	return -1;
 }
@@ -405,12 +409,6 @@ fail:
 	return -1;
 }
 
-static bool pg_unavailable(struct store *s)
-{
-	struct pg_store *st = of(s);
-	return PQstatus(st->conn) != CONNECTION_OK || st->apply_lost;
-}
-
 static int pg_begin(struct store *s, struct store_txn **out, struct error *err)
 {
 	struct pg_store *st = of(s);
@@ -422,9 +420,10 @@ static int pg_begin(struct store *s, struct store_txn **out, struct error *err)
 				       " SELECT pg_advisory_xact_lock(" LOCK_WRITE ")");
 	if (!ok(r)) {
 		if (is_state(r, "55P03"))
-			error_set(err, "cannot take the write lock of state database %s: another process "
-				       "has held it for over %d s",
-				  st->shown, LOCK_TIMEOUT_S);
+			error_set_kind(err, ERROR_BUSY,
+				       "cannot take the write lock of state database %s: another "
+				       "process has held it for over %d s",
+				       st->shown, LOCK_TIMEOUT_S);
 		else
 			fail(st, r, err, "cannot take the write lock");
 		PQclear(r);
@@ -728,7 +727,7 @@ static int pg_generation_get(struct store *s, long long gen, struct store_genera
 	if (!ok(r)) {
 		rc = fail(st, r, err, "cannot read a generation");
 	} else if (PQntuples(r) == 0) {
-		rc = error_set(err, "generation %lld does not exist", gen);
+		rc = error_set_kind(err, ERROR_NOT_FOUND, "generation %lld does not exist", gen);
 	} else {
 		*out = generation_row(r, 0);
 		out->user = xstrdup(out->user);
@@ -834,7 +833,7 @@ static int pg_list_actions(struct store *s, long long gen, store_action_fn fn, v
 
 /* A session-level advisory lock: the server drops it when the connection
  * ends, so a killed apply never leaves the lock behind. */
-static int pg_lock_apply(struct store *s, bool wait, bool *busy, struct error *err)
+static int pg_lock_apply(struct store *s, bool wait, struct error *err)
 {
 	struct pg_store *st = of(s);
 	if (st->apply_locked)
@@ -846,8 +845,8 @@ static int pg_lock_apply(struct store *s, bool wait, bool *busy, struct error *e
 	if (!ok(r) || PQntuples(r) != 1) {
 		rc = fail(st, r, err, "cannot take the apply lock");
 	} else if (!wait && !bool_at(r, 0, 0)) {
-		*busy = true;
-		rc = error_set(err, "another apply is running on state database %s", st->shown);
+		rc = error_set_kind(err, ERROR_BUSY, "another apply is running on state database %s",
+				    st->shown);
 	} else {
 		st->apply_locked = true;
 	}
@@ -1219,7 +1218,7 @@ static int pg_job_finish(struct store *s, long long id, const char *owner,
 	if (!ok(r))
 		fail(st, r, err, "cannot read a job");
 	else if (PQntuples(r) == 0)
-		error_set(err, "job %lld does not exist", id);
+		error_set_kind(err, ERROR_NOT_FOUND, "job %lld does not exist", id);
 	else if (strcmp(PQgetvalue(r, 0, 0), "running") == 0)
 		error_set(err, "job %lld is run by %s now, not by %s", id,
 			  PQgetisnull(r, 0, 1) ? "nobody" : PQgetvalue(r, 0, 1), owner);
@@ -1349,7 +1348,6 @@ const struct store_backend store_postgres = {
 	.accepts = accepts,
 	.open = pg_open,
 	.close = pg_close,
-	.unavailable = pg_unavailable,
 	.begin = pg_begin,
 	.abort = pg_abort,
 	.commit_generation = pg_commit_generation,

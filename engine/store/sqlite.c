@@ -89,10 +89,31 @@ static struct sqlite_store *of(struct store *s)
 	return (struct sqlite_store *)s;
 }
 
+/* The kind of SQLite's last failure: what a caller may wait out, what the
+ * disk did, or anything else. */
+static enum error_kind kind_of(sqlite3 *db)
+{
+	switch (sqlite3_errcode(db)) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return ERROR_BUSY;
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return ERROR_IO;
+	default:
+		return ERROR_FAILED;
+	}
+}
+
 /* "cannot list objects in state database .cairn/state.db: disk I/O error" */
 static int fail(struct sqlite_store *st, struct error *err, const char *what)
 {
-	return error_set(err, "%s in state database %s: %s", what, st->path, sqlite3_errmsg(st->db));
+	return error_set_kind(err, kind_of(st->db), "%s in state database %s: %s", what, st->path,
+			      sqlite3_errmsg(st->db));
 }
 
 static int accepts(const char *location)
@@ -289,9 +310,10 @@ static int sqlite_begin(struct store *s, struct store_txn **out, struct error *e
 		return error_set(err, "state database %s: a transaction is already open", st->path);
 	int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if ((rc & 0xff) == SQLITE_BUSY)
-		return error_set(err, "cannot take the write lock of state database %s: another process "
-				      "has held it for over %d s",
-				 st->path, BUSY_TIMEOUT_MS / 1000);
+		return error_set_kind(err, ERROR_BUSY,
+				      "cannot take the write lock of state database %s: another "
+				      "process has held it for over %d s",
+				      st->path, BUSY_TIMEOUT_MS / 1000);
 	if (rc != SQLITE_OK)
 		return fail(st, err, "cannot take the write lock");
 	st->in_txn = true;
@@ -545,7 +567,7 @@ static int sqlite_generation_get(struct store *s, long long gen, struct store_ge
 	}
 	sqlite3_finalize(q);
 	if (rc == SQLITE_DONE)
-		return error_set(err, "generation %lld does not exist", gen);
+		return error_set_kind(err, ERROR_NOT_FOUND, "generation %lld does not exist", gen);
 	return rc == SQLITE_ROW ? 0 : fail(st, err, "cannot read a generation");
 }
 
@@ -650,7 +672,7 @@ static int sqlite_list_actions(struct store *s, long long gen, store_action_fn f
 
 /* An flock on a file beside the database: the kernel releases it when the
  * process dies, so a killed apply never leaves the lock behind. */
-static int sqlite_lock_apply(struct store *s, bool wait, bool *busy, struct error *err)
+static int sqlite_lock_apply(struct store *s, bool wait, struct error *err)
 {
 	struct sqlite_store *st = of(s);
 	if (st->apply_lock >= 0)
@@ -666,12 +688,12 @@ static int sqlite_lock_apply(struct store *s, bool wait, bool *busy, struct erro
 	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
 		if (errno == EINTR && wait)
 			continue;
-		if (errno == EWOULDBLOCK) {
-			*busy = true;
-			error_set(err, "another apply is running on state database %s", st->path);
-		} else {
-			error_set(err, "cannot lock %s: %s", strbuf_cstr(&p), strerror(errno));
-		}
+		if (errno == EWOULDBLOCK)
+			error_set_kind(err, ERROR_BUSY, "another apply is running on state database %s",
+				       st->path);
+		else
+			error_set_kind(err, ERROR_IO, "cannot lock %s: %s", strbuf_cstr(&p),
+				       strerror(errno));
 		close(fd);
 		strbuf_release(&p);
 		return -1;
@@ -701,9 +723,10 @@ static int own_begin(struct sqlite_store *st, bool *own, struct error *err)
 		return 0;
 	int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if ((rc & 0xff) == SQLITE_BUSY)
-		return error_set(err, "cannot take the write lock of state database %s: another process "
-				      "has held it for over %d s",
-				 st->path, BUSY_TIMEOUT_MS / 1000);
+		return error_set_kind(err, ERROR_BUSY,
+				      "cannot take the write lock of state database %s: another "
+				      "process has held it for over %d s",
+				      st->path, BUSY_TIMEOUT_MS / 1000);
 	return rc == SQLITE_OK ? 0 : fail(st, err, "cannot take the write lock");
 }
 
@@ -1063,7 +1086,7 @@ static int job_not_running(struct sqlite_store *st, long long id, const char *ow
 	else if (rc == SQLITE_ROW)
 		error_set(err, "job %lld is not running (it is %s)", id, text(q, 0));
 	else if (rc == SQLITE_DONE)
-		error_set(err, "job %lld does not exist", id);
+		error_set_kind(err, ERROR_NOT_FOUND, "job %lld does not exist", id);
 	else
 		fail(st, err, "cannot read a job");
 	sqlite3_finalize(q);

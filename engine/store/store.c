@@ -38,11 +38,6 @@ void store_close(struct store *s)
 		s->backend->close(s);
 }
 
-bool store_unavailable(struct store *s)
-{
-	return s && s->backend->unavailable && s->backend->unavailable(s);
-}
-
 int store_begin(struct store *s, struct store_txn **out, struct error *err)
 {
 	*out = NULL;
@@ -254,10 +249,9 @@ out:
 	return rc;
 }
 
-int store_lock_apply(struct store *s, bool wait, bool *busy, struct error *err)
+int store_lock_apply(struct store *s, bool wait, struct error *err)
 {
-	*busy = false;
-	return s->backend->lock_apply(s, wait, busy, err);
+	return s->backend->lock_apply(s, wait, err);
 }
 
 void store_unlock_apply(struct store *s)

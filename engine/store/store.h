@@ -4,7 +4,12 @@
  * one file implementing struct store_backend (store_backend.h).
  *
  * A struct store is one connection: use it from one thread at a time. Strings
- * handed to callbacks are valid only during the call; copy what you keep. */
+ * handed to callbacks are valid only during the call; copy what you keep.
+ *
+ * A failure says its kind (base/error.h): ERROR_TRANSIENT when the database
+ * cannot be reached (it restarted, it is down; the next call connects
+ * again), ERROR_BUSY when another process holds a lock, ERROR_NOT_FOUND for
+ * a generation or job that does not exist, ERROR_IO for the disk. */
 #ifndef CAIRN_STORE_H
 #define CAIRN_STORE_H
 
@@ -51,10 +56,6 @@ char *store_beside(const char *location, const char *name);
 int store_open(struct store **out, const char *location, struct error *err);
 /* Closes s, rolling back a transaction left open; store_close(NULL) does nothing. */
 void store_close(struct store *s);
-/* Whether the call on s that just failed failed because the database cannot
- * be reached (it restarted, it is down): a server answers 503 then, not 500.
- * The next call tries to connect again (PostgreSQL). */
-bool store_unavailable(struct store *s);
 
 /* Takes the write lock (waiting up to 10 s for another writer): until
  * store_commit_generation() or store_abort(), reads through s see a stable
@@ -145,9 +146,9 @@ int store_list_actions(struct store *s, long long gen, store_action_fn fn, void 
 
 /* The converge lock: one apply at a time per store, across processes, so
  * two applies never interleave their actions. With wait, blocks until the
- * holder finishes; without, returns -1 with *busy set when it is held. The
- * lock is released by store_unlock_apply() or when the process dies. */
-int store_lock_apply(struct store *s, bool wait, bool *busy, struct error *err);
+ * holder finishes; without, returns -1 with an ERROR_BUSY error when it is
+ * held. The lock is released by store_unlock_apply() or when the process dies. */
+int store_lock_apply(struct store *s, bool wait, struct error *err);
 void store_unlock_apply(struct store *s);
 
 /* ---- Server data: API tokens, webhook deliveries, jobs, small facts ----

@@ -14,8 +14,6 @@ struct store_backend {
 	int (*accepts)(const char *location);
 	int (*open)(struct store **out, const char *location, struct error *err);
 	void (*close)(struct store *s);
-	/* NULL when the backend has no connection to lose. */
-	bool (*unavailable)(struct store *s);
 	int (*begin)(struct store *s, struct store_txn **out, struct error *err);
 	void (*abort)(struct store_txn *t);
 	/* Must finish the transaction (commit, or roll back on error). */
@@ -39,9 +37,9 @@ struct store_backend {
 	int (*record_action)(struct store *s, const struct store_action *a, struct error *err);
 	int (*list_actions)(struct store *s, long long gen, store_action_fn fn, void *ctx,
 			    struct error *err);
-	/* The converge lock (store_lock_apply); *busy set when wait is false
+	/* The converge lock (store_lock_apply); ERROR_BUSY when wait is false
 	 * and another holder has it. */
-	int (*lock_apply)(struct store *s, bool wait, bool *busy, struct error *err);
+	int (*lock_apply)(struct store *s, bool wait, struct error *err);
 	void (*unlock_apply)(struct store *s);
 
 	/* Server data (store.h): arguments are checked, strings non-NULL except

@@ -29,6 +29,24 @@ Test(error, set_replaces_message_and_kind)
 	error_clear(&err);
 }
 
+Test(error, refusals_are_input_and_forbidden_only)
+{
+	struct error err = ERROR_INIT;
+	cr_assert(!error_is_refusal(&err), "no error refuses nothing");
+	enum error_kind refusals[] = { ERROR_INPUT, ERROR_FORBIDDEN };
+	enum error_kind others[] = { ERROR_FAILED, ERROR_NOT_FOUND, ERROR_TRANSIENT, ERROR_BUSY,
+				     ERROR_IO };
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(*refusals); i++) {
+		error_set_kind(&err, refusals[i], "no");
+		cr_assert(error_is_refusal(&err), "kind %d", refusals[i]);
+	}
+	for (size_t i = 0; i < sizeof(others) / sizeof(*others); i++) {
+		error_set_kind(&err, others[i], "no");
+		cr_assert(!error_is_refusal(&err), "kind %d", others[i]);
+	}
+	error_clear(&err);
+}
+
 Test(error, diagnostics_name_their_place)
 {
 	struct diags d = DIAGS_INIT;

@@ -695,8 +695,7 @@ static int hold_apply_lock(const char *location, int ready)
 {
 	struct store *s;
 	struct error err = ERROR_INIT;
-	bool busy;
-	if (store_open(&s, location, &err) < 0 || store_lock_apply(s, true, &busy, &err) < 0) {
+	if (store_open(&s, location, &err) < 0 || store_lock_apply(s, true, &err) < 0) {
 		fprintf(stderr, "%s\n", error_msg(&err));
 		return 1;
 	}
@@ -724,9 +723,8 @@ Test(store, the_apply_lock_is_exclusive_until_its_holder_dies)
 
 	struct store *s = open_store(db);
 	struct error err = ERROR_INIT;
-	bool busy = false;
-	cr_expect_eq(store_lock_apply(s, false, &busy, &err), -1);
-	cr_expect(busy);
+	cr_expect_eq(store_lock_apply(s, false, &err), -1);
+	cr_expect(error_is(&err, ERROR_BUSY));
 	char msg[2048];
 	snprintf(msg, sizeof(msg), "another apply is running on state database %s", db);
 	cr_expect_str_eq(error_msg(&err), msg);
@@ -739,22 +737,21 @@ Test(store, the_apply_lock_is_exclusive_until_its_holder_dies)
 	int got = -1;
 	/* Up to 20 s: the server notices the closed connection, on a loaded machine too. */
 	for (int i = 0; i < 400 && got < 0; i++) {
-		got = store_lock_apply(s, false, &busy, &err);
+		got = store_lock_apply(s, false, &err);
 		if (got < 0) {
 			error_clear(&err);
 			usleep(50000);
 		}
 	}
 	cr_assert_eq(got, 0, "the lock was released when its holder died");
-	cr_expect_not(busy);
 
 	/* Held by s: another connection is refused until s unlocks, then waits successfully. */
 	struct store *other = open_store(db);
-	cr_expect_eq(store_lock_apply(other, false, &busy, &err), -1);
-	cr_expect(busy);
+	cr_expect_eq(store_lock_apply(other, false, &err), -1);
+	cr_expect(error_is(&err, ERROR_BUSY));
 	error_clear(&err);
 	store_unlock_apply(s);
-	cr_expect_eq(store_lock_apply(other, true, &busy, &err), 0, "%s", error_msg(&err));
+	cr_expect_eq(store_lock_apply(other, true, &err), 0, "%s", error_msg(&err));
 	store_unlock_apply(other);
 	store_close(other);
 	store_close(s);

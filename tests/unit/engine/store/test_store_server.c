@@ -743,7 +743,6 @@ Test(store_server, a_dropped_connection_is_made_again)
 	cr_expect_eq(store_kv_get(s, "k", &v, &err), 0, "%s", error_msg(&err));
 	cr_expect_str_eq(v, "1");
 	free(v);
-	cr_expect_not(store_unavailable(s));
 
 	/* Dropped inside a transaction: its statements fail with the reason,
 	 * nothing of it is kept, and the call after it connects again. */
@@ -754,13 +753,12 @@ Test(store_server, a_dropped_connection_is_made_again)
 	cr_expect(strstr(error_msg(&err), "terminating connection due to administrator command") ||
 			  strstr(error_msg(&err), "server closed the connection"),
 		  "%s", error_msg(&err));
-	cr_expect(store_unavailable(s));
+	cr_expect(error_is(&err, ERROR_TRANSIENT), "a lost connection passes");
 	store_work_abort(s);
 	error_clear(&err);
 	cr_expect_eq(store_kv_get(s, "k", &v, &err), 0, "%s", error_msg(&err));
 	cr_expect_str_eq(v, "1", "the transaction was not kept");
 	free(v);
-	cr_expect_not(store_unavailable(s));
 	store_close(s);
 }
 
@@ -770,24 +768,23 @@ Test(store_server, the_apply_lock_is_taken_back_after_a_dropped_connection)
 		cr_skip_test("SQLite has no connection to lose");
 	struct store *s = open_store(db), *other = open_store(db);
 	struct error err = ERROR_INIT;
-	bool busy = false;
-	cr_assert_eq(store_lock_apply(s, false, &busy, &err), 0, "%s", error_msg(&err));
+	cr_assert_eq(store_lock_apply(s, false, &err), 0, "%s", error_msg(&err));
 	drop_connections();
 	long long gen;
 	cr_expect_eq(store_current_generation(s, &gen, &err), 0, "%s", error_msg(&err));
-	cr_expect_eq(store_lock_apply(other, false, &busy, &err), -1, "s holds the lock again");
-	cr_expect(busy);
+	cr_expect_eq(store_lock_apply(other, false, &err), -1, "s holds the lock again");
+	cr_expect(error_is(&err, ERROR_BUSY));
+	error_clear(&err);
 	store_unlock_apply(s);
-	busy = false;
 
 	/* Taken by another apply while s was away: s's apply cannot go on. */
-	cr_assert_eq(store_lock_apply(s, false, &busy, &err), 0, "%s", error_msg(&err));
+	cr_assert_eq(store_lock_apply(s, false, &err), 0, "%s", error_msg(&err));
 	drop_connections();
-	cr_assert_eq(store_lock_apply(other, false, &busy, &err), 0, "%s", error_msg(&err));
+	cr_assert_eq(store_lock_apply(other, false, &err), 0, "%s", error_msg(&err));
 	cr_expect_eq(store_current_generation(s, &gen, &err), -1);
 	cr_expect(strstr(error_msg(&err), "with it the apply lock, which another apply holds now"),
 		  "%s", error_msg(&err));
-	cr_expect(store_unavailable(s));
+	cr_expect(error_is(&err, ERROR_TRANSIENT));
 	store_unlock_apply(s);
 	error_clear(&err);
 	cr_expect_eq(store_current_generation(s, &gen, &err), 0, "%s", error_msg(&err));
