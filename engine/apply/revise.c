@@ -147,39 +147,39 @@ static void retire(retired_vec *v, const struct object *o, const struct object *
 	vec_push(v, r);
 }
 
-/* Whether user may make the change from stored to requested (each NULL
- * when absent); a refusal is said at requested, or at stored for a delete. */
-static void judge(struct acl *acl, const struct user *user, const struct object *stored,
-		  const struct object *requested, struct revise_result *res)
+/* Whether user may not make the change from stored to requested (each
+ * NULL when absent); why is said at requested, or at stored for a delete. */
+static bool judge(struct acl *acl, const struct user *user, const struct object *stored,
+		  const struct object *requested, struct diags *diags)
 {
 	struct error aerr = ERROR_INIT;
 	const struct object *o = requested ? requested : stored;
-	if (acl_check_change(acl, user, stored, o, &aerr) < 0) {
-		diags_add_at(&res->diags, o->pos, "%s", error_msg(&aerr));
-		res->acl_refused++;
-	}
+	bool refused = acl_check_change(acl, user, stored, o, &aerr) < 0;
+	if (refused)
+		diags_add_at(diags, o->pos, "%s", error_msg(&aerr));
 	error_clear(&aerr);
+	return refused;
 }
 
 /* A replica copies its source's data: only who may manage the source
  * dependency (its own user, an admin of its namespace) may make one of
  * it. A source made in the same request was judged as itself. */
-static void judge_replica(struct acl *acl, const struct user *user, const struct policy *before,
-			  const struct object *o, struct revise_result *res)
+static bool judge_replica(struct acl *acl, const struct user *user, const struct policy *before,
+			  const struct object *o, struct diags *diags)
 {
 	if (o->kind != KIND_DEPENDENCY || !((const struct dependency *)o)->replica.on)
-		return;
+		return false;
 	const struct dependency *dep = (const struct dependency *)o;
 	const struct object *src = policy_find(before, KIND_DEPENDENCY, dep->replica.of->s, o->ns->s);
 	struct error aerr = ERROR_INIT;
-	if (src && acl_check_manage(acl, user, src, &aerr) < 0) {
-		diags_add_at(&res->diags, o->pos,
+	bool refused = src && acl_check_manage(acl, user, src, &aerr) < 0;
+	if (refused)
+		diags_add_at(diags, o->pos,
 			     "dependency %s/%s: replica of %s/%s: only who may manage that dependency "
 			     "may copy its data (%s)",
 			     o->ns->s, o->name->s, src->ns->s, src->name->s, error_msg(&aerr));
-		res->acl_refused++;
-	}
 	error_clear(&aerr);
+	return refused;
 }
 
 /* A cluster may go with everything placed on it, when the dependencies
@@ -246,6 +246,7 @@ struct revision {
 	struct state *prev;  /* the desired state of `current`, once loaded */
 	bool prev_loaded;
 	char *prev_json;
+	bool forbidden; /* the ACL gave one of the reasons in res->diags */
 };
 
 static void revision_release(struct revision *rv)
@@ -263,10 +264,14 @@ static void revision_release(struct revision *rv)
 	policy_free(rv->before);
 }
 
-static int refuse(struct revision *rv)
+/* -1 with the first reason in err, every reason being in res->diags. */
+static int refuse(struct revision *rv, struct error *err)
 {
-	rv->res->status = REVISE_REFUSED;
-	return 0;
+	const struct diags *d = &rv->res->diags;
+	enum error_kind kind = rv->forbidden ? ERROR_FORBIDDEN : ERROR_INPUT;
+	if (d->len > 1)
+		return error_set_kind(err, kind, "%s (and %zu more)", d->items[0], d->len - 1);
+	return error_set_kind(err, kind, "%s", d->len ? d->items[0] : "refused");
 }
 
 /* Records a change; body is the object's JSON in the policy after the change. */
@@ -351,16 +356,16 @@ static void check_acl(struct revision *rv)
 		const struct object *stored = policy_get(rv->before, o->kind, o->ns->s, o->name->s);
 		if (req->verb == REVISE_ROLLBACK && stored && strcmp(stored->json, o->json) == 0)
 			continue;
-		judge(acl, rv->user, stored, o, rv->res);
+		rv->forbidden |= judge(acl, rv->user, stored, o, &rv->res->diags);
 		if (req->verb != REVISE_DELETE) {
-			judge_replica(acl, rv->user, rv->before, o, rv->res);
+			rv->forbidden |= judge_replica(acl, rv->user, rv->before, o, &rv->res->diags);
 			drivers_check_object(rv->request, o, &rv->res->diags);
 		}
 	}
 	for (size_t i = 0; req->verb == REVISE_ROLLBACK && i < rv->before->len; i++) {
 		const struct object *o = rv->before->objects[i];
 		if (!policy_get(rv->request, o->kind, o->ns->s, o->name->s))
-			judge(acl, rv->user, o, NULL, rv->res);
+			rv->forbidden |= judge(acl, rv->user, o, NULL, &rv->res->diags);
 	}
 	acl_free(acl);
 }
@@ -511,20 +516,20 @@ static int revise_steps(struct revision *rv, bool lock_first, struct error *err)
 	if (read_current(rv, lock_first, err) < 0)
 		return -1;
 	if (!find_user(rv) || !rollback_target_exists(rv))
-		return refuse(rv);
+		return refuse(rv, err);
 	if (read_request(rv, err) < 0)
 		return -1;
 	check_acl(rv);
 	if (res->diags.len)
-		return refuse(rv);
+		return refuse(rv, err);
 	if (merge(rv, err) < 0 || check_retired_clusters(rv, err) < 0)
 		return -1;
 	if (res->diags.len || policy_validate(rv->after, &res->diags) < 0)
-		return refuse(rv);
+		return refuse(rv, err);
 	if (resolve_and_plan(rv, err) < 0)
 		return -1;
 	if (res->diags.len)
-		return refuse(rv);
+		return refuse(rv, err);
 	if (rv->nchanges > 0 && !rv->req->dry_run) {
 		int rc = commit(rv, err);
 		if (rc != 0)

@@ -45,13 +45,11 @@ struct revise_request {
 enum revise_status {
 	REVISE_DONE,      /* committed (or, for a dry run, would be) */
 	REVISE_UNCHANGED, /* every object was already as given: no new generation */
-	REVISE_REFUSED,   /* invalid input or ACL: see diags */
 };
 
 struct revise_result {
 	enum revise_status status;
 	struct diags diags;       /* every reason for a refusal */
-	size_t acl_refused;       /* how many of them the ACL gave (the server answers 403) */
 	long long generation;     /* the new one; the current one when unchanged or dry */
 	size_t created, updated, deleted;
 	struct policy *policy;    /* the policy after the change */
@@ -60,8 +58,11 @@ struct revise_result {
 	struct plan *plan;        /* from the last stored state to `state` */
 };
 
-/* Runs the request. Returns 0 with res->status set, or -1 when something
- * failed that is not the user's input (store, I/O), with err set. */
+/* Runs the request. Returns 0 with res->status set, or -1 with err: a
+ * refusal (error_is_refusal: ERROR_FORBIDDEN when the ACL gave one of the
+ * reasons, else ERROR_INPUT; err says the first, res->diags all of them),
+ * or a failure that is not the user's (the store, I/O). Either way nothing
+ * changed. */
 int revise_policy(struct store *store, struct intern *in, const struct users *users,
 		  const struct revise_request *req, struct revise_result *res, struct error *err);
 void revise_result_release(struct revise_result *res);

@@ -43,6 +43,10 @@ void cli_print_diags(const struct diags *d);
  * diagnostics. Then "cairn: WHAT refused: N errors in F files; nothing was
  * stored" on stderr. Returns EXIT_REFUSED. */
 int cli_refused(struct cli *cli, const char *what, const struct diags *d);
+/* Says that `what` failed: cli_refused when err is a refusal with its
+ * reasons, else err's message (EXIT_FAILURE_). */
+int cli_failed(struct cli *cli, const char *what, const struct diags *reasons,
+	       const struct error *err);
 /* Writes text to stdout as it is, and releases it. */
 void cli_print_text(struct strbuf *text);
 /* Writes text and a newline to stdout. */

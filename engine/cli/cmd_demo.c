@@ -137,15 +137,10 @@ static int demo_request_cmd(struct cli *cli, const struct demo_args *a)
 	struct demo_created made;
 	struct diags refused = DIAGS_INIT;
 	struct error err = ERROR_INIT;
-	bool acl;
-	int rc = demo_request(store, cli->intern, users, &req, &made, &refused, &acl, &err);
-	if (rc < 0) {
-		cli_error("demo request: %s", error_msg(&err));
+	if (demo_request(store, cli->intern, users, &req, &made, &refused, &err) < 0) {
+		error_wrap(&err, "demo request");
+		int code = cli_failed(cli, "demo request", &refused, &err);
 		error_clear(&err);
-		return EXIT_FAILURE_;
-	}
-	if (rc > 0) {
-		int code = cli_refused(cli, "demo request", &refused);
 		diags_release(&refused);
 		return code;
 	}
@@ -222,19 +217,13 @@ static int demo_refresh_cmd(struct cli *cli, const struct demo_args *a)
 	struct demo_refreshed r;
 	struct diags refused = DIAGS_INIT;
 	struct error err = ERROR_INIT;
-	bool acl;
 	struct exec_options eo = { 0 };
-	int rc = demo_refresh(store, cli->intern, users, a->id, a->user, &eo, &r, &refused, &acl,
-			      &err);
-	if (rc < 0) {
-		cli_error("demo refresh: %s", error_msg(&err));
+	if (demo_refresh(store, cli->intern, users, a->id, a->user, &eo, &r, &refused, &err) < 0) {
+		error_wrap(&err, "demo refresh");
+		int code = cli_failed(cli, "demo refresh", &refused, &err);
 		error_clear(&err);
-		demo_refreshed_release(&r);
-		return EXIT_FAILURE_;
-	}
-	if (rc > 0) {
-		int code = cli_refused(cli, "demo refresh", &refused);
 		diags_release(&refused);
+		demo_refreshed_release(&r);
 		return code;
 	}
 	if (cli->json)
@@ -257,15 +246,11 @@ static int demo_delete_cmd(struct cli *cli, const struct demo_args *a)
 	struct revise_result res = { 0 };
 	struct diags refused = DIAGS_INIT;
 	struct error err = ERROR_INIT;
-	bool acl;
 	int code = EXIT_DONE;
-	int rc = demo_delete(store, cli->intern, users, a->id, a->user, &res, &refused, &acl, &err);
-	if (rc < 0) {
-		cli_error("demo delete: %s", error_msg(&err));
+	if (demo_delete(store, cli->intern, users, a->id, a->user, &res, &refused, &err) < 0) {
+		error_wrap(&err, "demo delete");
+		code = cli_failed(cli, "demo delete", &refused, &err);
 		error_clear(&err);
-		code = EXIT_FAILURE_;
-	} else if (rc > 0) {
-		code = cli_refused(cli, "demo delete", &refused);
 	} else {
 		struct converge_cli opts = { 0 };
 		char *apply = NULL;

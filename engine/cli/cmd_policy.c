@@ -104,16 +104,14 @@ static int cmd_revise(struct cli *cli, int argc, char **argv, enum revise_verb v
 	struct revise_result res;
 	struct error err = ERROR_INIT;
 	if (revise_policy(store, cli->intern, users, &req, &res, &err) < 0) {
-		cli_error("%s", error_msg(&err));
+		char what[32];
+		snprintf(what, sizeof(what), "policy %s", argv[0]);
+		rc = cli_failed(cli, what, &res.diags, &err);
 		error_clear(&err);
 		revise_result_release(&res);
 		goto out;
 	}
-	if (res.status == REVISE_REFUSED) {
-		char what[32];
-		snprintf(what, sizeof(what), "policy %s", argv[0]);
-		rc = cli_refused(cli, what, &res.diags);
-	} else if (cli->json && req.dry_run) {
+	if (cli->json && req.dry_run) {
 		struct strbuf sb = STRBUF_INIT;
 		report_revise_json(&sb, &req, &res);
 		cli_print_text(&sb);

@@ -55,6 +55,15 @@ int cli_refused(struct cli *cli, const char *what, const struct diags *d)
 	return EXIT_REFUSED;
 }
 
+int cli_failed(struct cli *cli, const char *what, const struct diags *reasons,
+	       const struct error *err)
+{
+	if (error_is_refusal(err) && reasons->len)
+		return cli_refused(cli, what, reasons);
+	cli_error("%s", error_msg(err));
+	return EXIT_FAILURE_;
+}
+
 void cli_print_text(struct strbuf *text)
 {
 	fwrite(text->buf ? text->buf : "", 1, text->len, stdout);
@@ -145,13 +154,9 @@ int cli_rewrite_dependency(struct cli *cli, const char *what, const char *id, co
 	struct revise_request req = { .verb = REVISE_APPLY, .user = user, .texts = &rt,
 				      .ntexts = 1, .log_verb = log_verb };
 	if (revise_policy(store, cli->intern, users, &req, res, &err) < 0) {
-		cli_error("%s", error_msg(&err));
-		goto out;
-	}
-	if (res->status == REVISE_REFUSED) {
 		struct strbuf sb = STRBUF_INIT;
 		strbuf_addf(&sb, "%s %s", what, id);
-		rc = cli_refused(cli, strbuf_cstr(&sb), &res->diags);
+		rc = cli_failed(cli, strbuf_cstr(&sb), &res->diags, &err);
 		strbuf_release(&sb);
 		goto out;
 	}

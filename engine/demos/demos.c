@@ -12,6 +12,7 @@
 #include "base/strbuf.h"
 #include "base/timefmt.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,74 +36,84 @@ static int random_name(char out[DEMO_NAME_LEN + 1], struct error *err)
 	return 0;
 }
 
-/* 1 with the reasons of a refused revision in refused, else 0. */
-static int refusal(const struct revise_result *res, struct diags *refused, bool *acl)
+/* A request refused for its input: -1 with the reason in err (ERROR_INPUT)
+ * and in refused. */
+static int refuse(struct diags *refused, struct error *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int refuse(struct diags *refused, struct error *err, const char *fmt, ...)
 {
-	if (res->status != REVISE_REFUSED)
-		return 0;
-	for (size_t i = 0; i < res->diags.len; i++)
-		diags_add(refused, "%s", res->diags.items[i]);
-	*acl = res->acl_refused > 0;
-	return 1;
+	struct strbuf why = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&why, fmt, ap);
+	va_end(ap);
+	diags_add(refused, "%s", strbuf_cstr(&why));
+	error_set_kind(err, ERROR_INPUT, "%s", strbuf_cstr(&why));
+	strbuf_release(&why);
+	return -1;
 }
 
-/* Applies one object as user; 1 refused (reasons in refused), 0 done. */
+/* Revises one object as user; a refusal's reasons go into refused. */
+static int revise_one(struct store *s, struct intern *in, const struct users *users,
+		      const struct revise_request *req, struct revise_result *res,
+		      struct diags *refused, struct error *err)
+{
+	if (revise_policy(s, in, users, req, res, err) == 0)
+		return 0;
+	for (size_t i = 0; error_is_refusal(err) && i < res->diags.len; i++)
+		diags_add(refused, "%s", res->diags.items[i]);
+	return -1;
+}
+
+/* Applies one object as user. */
 static int apply_one(struct store *s, struct intern *in, const struct users *users,
 		     const char *user, const char *log_verb, const char *json, bool dry_run,
-		     struct revise_result *res, struct diags *refused, bool *acl,
-		     struct error *err)
+		     struct revise_result *res, struct diags *refused, struct error *err)
 {
 	struct revise_text text = { "demo", json, strlen(json) };
 	struct revise_request req = { .verb = REVISE_APPLY, .user = user, .texts = &text,
 				      .ntexts = 1, .dry_run = dry_run, .log_verb = log_verb };
-	if (revise_policy(s, in, users, &req, res, err) < 0)
-		return -1;
-	return refusal(res, refused, acl);
+	return revise_one(s, in, users, &req, res, refused, err);
 }
 
-/* Whether dependency id resolves in res; if not, why (into refused). */
-static bool resolves(const struct revise_result *res, const char *id, struct diags *refused)
+/* A demo made of a dry run's result: refused unless it resolves. */
+static int check_resolves(const struct revise_result *res, const char *id, struct diags *refused,
+			  struct error *err)
 {
 	const struct dep_result *d = resolution_find_dep(res->resolution, id);
 	if (d && d->resolved)
-		return true;
-	diags_add(refused, "%s would not resolve: %s", id,
-		  d && d->reason ? d->reason : "it is not in the policy");
-	return false;
+		return 0;
+	return refuse(refused, err, "%s would not resolve: %s", id,
+		      d && d->reason ? d->reason : "it is not in the policy");
 }
 
 int demo_request(struct store *s, struct intern *in, const struct users *users,
 		 const struct demo_request *r, struct demo_created *out, struct diags *refused,
-		 bool *acl, struct error *err)
+		 struct error *err)
 {
 	memset(out, 0, sizeof(*out));
-	*acl = false;
 	const char *slash = r->contract ? strchr(r->contract, '/') : NULL;
-	if (!slash || slash == r->contract || !slash[1] || strchr(slash + 1, '/')) {
-		diags_add(refused, "a demo needs its contract as NAMESPACE/NAME, not '%s'",
-			  r->contract ? r->contract : "");
-		return 1;
-	}
+	if (!slash || slash == r->contract || !slash[1] || strchr(slash + 1, '/'))
+		return refuse(refused, err, "a demo needs its contract as NAMESPACE/NAME, not '%s'",
+			      r->contract ? r->contract : "");
 	const char *ttl = r->ttl ? r->ttl : DEMO_TTL_DEFAULT;
 	int64_t seconds;
-	if (parse_duration_seconds(ttl, &seconds) < 0 || seconds <= 0) {
-		diags_add(refused, "ttl '%s' is not a positive duration (like 90m, 24h or 7d)", ttl);
-		return 1;
-	}
+	if (parse_duration_seconds(ttl, &seconds) < 0 || seconds <= 0)
+		return refuse(refused, err,
+			      "ttl '%s' is not a positive duration (like 90m, 24h or 7d)", ttl);
 	long long expires = (long long)time(NULL) + seconds;
 	char when[UTC_TIME_SIZE];
 	utc_time_format(expires, when);
 	struct strbuf host = STRBUF_INIT, id = STRBUF_INIT;
 	struct revise_result res = { 0 };
 	char *json = NULL;
-	int rc = 1;
+	int rc = -1;
+	bool free_name = false;
 	/* A name another dependency has already is never taken over: another. */
-	for (int attempt = 0; attempt < 4 && rc == 1 && !refused->len; attempt++) {
+	for (int attempt = 0; attempt < 4 && !free_name; attempt++) {
 		char name[DEMO_NAME_LEN + 1];
-		if (random_name(name, err) < 0) {
-			rc = -1;
-			break;
-		}
+		if (random_name(name, err) < 0)
+			goto out;
 		strbuf_reset(&host);
 		strbuf_reset(&id);
 		strbuf_addf(&host, "%s.demo.%s", name, r->domain ? r->domain : "localhost");
@@ -121,25 +132,26 @@ int demo_request(struct store *s, struct intern *in, const struct users *users,
 		/* A dry run first: a demo whose dependency would not resolve (a
 		 * label the contract needs, a template error) is refused, not
 		 * stored. */
-		rc = apply_one(s, in, users, r->user, "demo", json, true, &res, refused, acl, err);
-		bool taken = rc == 0 && (res.updated || res.status == REVISE_UNCHANGED);
-		if (rc == 0 && !taken && !resolves(&res, id.buf, refused))
-			rc = 1;
+		if (apply_one(s, in, users, r->user, "demo", json, true, &res, refused, err) < 0)
+			goto out;
+		free_name = !res.updated && res.status != REVISE_UNCHANGED;
+		if (free_name && check_resolves(&res, id.buf, refused, err) < 0)
+			goto out;
 		revise_result_release(&res);
-		if (taken)
-			rc = 1;
 	}
-	if (rc == 1 && !refused->len)
-		diags_add(refused, "no free demo name in namespace %.*s after 4 tries",
-			  (int)(slash - r->contract), r->contract);
-	if (rc == 0)
-		rc = apply_one(s, in, users, r->user, "demo", json, false, &res, refused, acl, err);
-	if (rc == 0) {
-		out->id = strbuf_detach(&id);
-		out->host = strbuf_detach(&host);
-		out->expires = expires;
-		out->generation = res.generation;
+	if (!free_name) {
+		refuse(refused, err, "no free demo name in namespace %.*s after 4 tries",
+		       (int)(slash - r->contract), r->contract);
+		goto out;
 	}
+	if (apply_one(s, in, users, r->user, "demo", json, false, &res, refused, err) < 0)
+		goto out;
+	out->id = strbuf_detach(&id);
+	out->host = strbuf_detach(&host);
+	out->expires = expires;
+	out->generation = res.generation;
+	rc = 0;
+out:
 	revise_result_release(&res);
 	free(json);
 	strbuf_release(&host);
@@ -212,7 +224,7 @@ json_t *demo_list(const struct resolution *r, const struct fleet *fleet)
 }
 
 /* The stored object of dependency id ("ns/name") in the latest generation:
- * 0 with *obj (new reference), 1 when there is none (said in refused). */
+ * 0 with *obj (new reference); refused when there is none. */
 static int stored_dependency(struct store *s, struct intern *in, const char *id, json_t **obj,
 			     struct diags *refused, struct error *err)
 {
@@ -229,20 +241,17 @@ static int stored_dependency(struct store *s, struct intern *in, const char *id,
 	policy_free(pol);
 	if (*obj)
 		return 0;
-	diags_add(refused, "there is no dependency %s", id);
-	return 1;
+	return refuse(refused, err, "there is no dependency %s", id);
 }
 
 /* Sets label snapshot of dependency id to value, as user. */
 static int set_snapshot_label(struct store *s, struct intern *in, const struct users *users,
 			      const char *id, const char *user, const char *value,
-			      long long *generation, struct diags *refused, bool *acl,
-			      struct error *err)
+			      long long *generation, struct diags *refused, struct error *err)
 {
 	json_t *obj;
-	int rc = stored_dependency(s, in, id, &obj, refused, err);
-	if (rc != 0)
-		return rc;
+	if (stored_dependency(s, in, id, &obj, refused, err) < 0)
+		return -1;
 	json_t *labels = json_object_get(obj, "labels");
 	if (!json_is_object(labels))
 		json_object_set_new(obj, "labels", labels = json_object());
@@ -250,7 +259,7 @@ static int set_snapshot_label(struct store *s, struct intern *in, const struct u
 	char *json = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(obj);
 	struct revise_result res = { 0 };
-	rc = apply_one(s, in, users, user, "refresh", json, false, &res, refused, acl, err);
+	int rc = apply_one(s, in, users, user, "refresh", json, false, &res, refused, err);
 	if (rc == 0)
 		*generation = res.generation;
 	revise_result_release(&res);
@@ -259,34 +268,32 @@ static int set_snapshot_label(struct store *s, struct intern *in, const struct u
 }
 
 int demo_delete(struct store *s, struct intern *in, const struct users *users, const char *id,
-		const char *user, struct revise_result *res, struct diags *refused, bool *acl,
+		const char *user, struct revise_result *res, struct diags *refused,
 		struct error *err)
 {
-	*acl = false;
+	memset(res, 0, sizeof(*res));
 	const char *slash = id ? strchr(id, '/') : NULL;
-	if (!slash || slash == id || !slash[1] || strchr(slash + 1, '/')) {
-		diags_add(refused, "demo delete needs NAMESPACE/NAME, not '%s'", id ? id : "");
-		return 1;
-	}
+	if (!slash || slash == id || !slash[1] || strchr(slash + 1, '/'))
+		return refuse(refused, err, "demo delete needs NAMESPACE/NAME, not '%s'",
+			      id ? id : "");
 	json_t *obj;
-	int rc = stored_dependency(s, in, id, &obj, refused, err);
-	if (rc != 0)
-		return rc;
+	if (stored_dependency(s, in, id, &obj, refused, err) < 0)
+		return -1;
 	if (!json_string_value(json_object_get(json_object_get(obj, "labels"), DEMO_LABEL))) {
-		diags_add(refused, "dependency %s is not a demo (it has no label %s): delete it with "
-				   "cairn policy delete",
-			  id, DEMO_LABEL);
 		json_decref(obj);
-		return 1;
+		return refuse(refused, err,
+			      "dependency %s is not a demo (it has no label %s): delete it with "
+			      "cairn policy delete",
+			      id, DEMO_LABEL);
 	}
 	char *json = json_dumps(obj, JSON_COMPACT);
 	json_decref(obj);
 	struct revise_text text = { "demo", json, strlen(json) };
 	struct revise_request req = { .verb = REVISE_DELETE, .user = user, .texts = &text,
 				      .ntexts = 1 };
-	rc = revise_policy(s, in, users, &req, res, err);
+	int rc = revise_one(s, in, users, &req, res, refused, err);
 	free(json);
-	return rc < 0 ? -1 : refusal(res, refused, acl);
+	return rc;
 }
 
 /* The snapshot the data component of dependency id runs, observed. */
@@ -310,21 +317,17 @@ static char *running_snapshot(const struct reconcile_result *rr, const char *id)
 
 int demo_refresh(struct store *s, struct intern *in, const struct users *users,
 		 const char *id, const char *user, const struct exec_options *eo,
-		 struct demo_refreshed *out, struct diags *refused, bool *acl, struct error *err)
+		 struct demo_refreshed *out, struct diags *refused, struct error *err)
 {
 	memset(out, 0, sizeof(*out));
-	*acl = false;
 	const char *slash = id ? strchr(id, '/') : NULL;
-	if (!slash || slash == id || !slash[1] || strchr(slash + 1, '/')) {
-		diags_add(refused, "demo refresh needs NAMESPACE/NAME, not '%s'", id ? id : "");
-		return 1;
-	}
+	if (!slash || slash == id || !slash[1] || strchr(slash + 1, '/'))
+		return refuse(refused, err, "demo refresh needs NAMESPACE/NAME, not '%s'",
+			      id ? id : "");
 	/* latest for one converge, then the snapshot that brought, so that
 	 * the demo keeps it when newer ones are prepared */
-	int rc = set_snapshot_label(s, in, users, id, user, "latest", &out->generation, refused,
-				    acl, err);
-	if (rc != 0)
-		return rc;
+	if (set_snapshot_label(s, in, users, id, user, "latest", &out->generation, refused, err) < 0)
+		return -1;
 	struct reconcile_result rr;
 	if (reconcile_latest(s, in, users, true, eo, &rr, err) < 0)
 		return error_wrap(err, "refresh %s: converge", id);
@@ -338,7 +341,7 @@ int demo_refresh(struct store *s, struct intern *in, const struct users *users,
 		return -1;
 	}
 	return set_snapshot_label(s, in, users, id, user, out->snapshot, &out->generation,
-				  refused, acl, err);
+				  refused, err);
 }
 
 void demo_refreshed_release(struct demo_refreshed *r)

@@ -42,14 +42,15 @@ struct demo_created {
 	long long generation;
 };
 
-/* Makes the demo's dependency, as a new generation. A request the ACL or
- * the policy refuses, or whose dependency would not resolve (the reason
- * names why), changes nothing: returns 1 with the reasons in refused (and
- * *acl true when the ACL gave them). -1 with err for anything else (store,
- * I/O). Nothing is converged: the caller does. */
+/* Makes the demo's dependency, as a new generation. Returns 0, or -1 with
+ * err, and then nothing changed. A request the ACL or the policy refuses,
+ * or whose dependency would not resolve, is a refusal (error_is_refusal:
+ * ERROR_FORBIDDEN when the ACL gave a reason), every reason in refused;
+ * anything else (the store, I/O) is not. Nothing is converged: the caller
+ * does. */
 int demo_request(struct store *s, struct intern *in, const struct users *users,
 		 const struct demo_request *r, struct demo_created *out, struct diags *refused,
-		 bool *acl, struct error *err);
+		 struct error *err);
 void demo_created_release(struct demo_created *c);
 
 /* The demos of a resolved policy (dependencies labelled `demo`), as a JSON
@@ -70,7 +71,7 @@ struct demo_refreshed {
 };
 int demo_refresh(struct store *s, struct intern *in, const struct users *users,
 		 const char *id, const char *user, const struct exec_options *eo,
-		 struct demo_refreshed *out, struct diags *refused, bool *acl, struct error *err);
+		 struct demo_refreshed *out, struct diags *refused, struct error *err);
 void demo_refreshed_release(struct demo_refreshed *r);
 
 /* The `demos:` section of the server's config file:
@@ -141,7 +142,7 @@ void demos_schedule_free(struct demos_schedule *ds);
  * as demo_request. */
 struct revise_result;
 int demo_delete(struct store *s, struct intern *in, const struct users *users, const char *id,
-		const char *user, struct revise_result *res, struct diags *refused, bool *acl,
+		const char *user, struct revise_result *res, struct diags *refused,
 		struct error *err);
 
 #endif

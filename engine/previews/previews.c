@@ -346,12 +346,11 @@ static enum job_outcome pr_close(struct previews *p, struct job_run *run, struct
 	if (current_dependency(s, e, r->ns, name.buf, &json, err) < 0)
 		goto out;
 	if (json) {
-		if (revise_one(s, e, REVISE_DELETE, r->user, false, NULL, json, &res, err) < 0)
-			goto out;
-		if (res.status == REVISE_REFUSED) {
-			error_set(err, "cannot delete %s/%s as %s: %s", r->ns, name.buf, r->user,
-				  res.diags.len ? res.diags.items[0] : "refused");
-			outcome = JOB_FAILED;
+		if (revise_one(s, e, REVISE_DELETE, r->user, false, NULL, json, &res, err) < 0) {
+			if (error_is_refusal(err)) {
+				error_wrap(err, "cannot delete %s/%s as %s", r->ns, name.buf, r->user);
+				outcome = JOB_FAILED;
+			}
 			goto out;
 		}
 		size_t bad;
@@ -432,15 +431,19 @@ static enum job_outcome pr_upsert(struct previews *p, struct job_run *run, struc
 	bool same = a && b && json_equal(a, b);
 	json_decref(a);
 	json_decref(b);
-	if (same)
+	bool refused = false;
+	if (same) {
 		res.status = REVISE_UNCHANGED;
-	else if (revise_one(s, e, REVISE_APPLY, r->user, false, NULL, json, &res, err) < 0)
-		goto out;
-	bool ok = true;
-	if (res.status == REVISE_REFUSED) {
-		ok = false;
-		strbuf_addf(&desc, "refused: %s", res.diags.len ? res.diags.items[0] : "refused");
-	} else {
+	} else if (revise_one(s, e, REVISE_APPLY, r->user, false, NULL, json, &res, err) < 0) {
+		if (!error_is_refusal(err))
+			goto out;
+		refused = true; /* said on the pull request, as a failed status */
+		strbuf_addf(&desc, "refused: %s",
+			    res.diags.len ? res.diags.items[0] : error_msg(err));
+		error_clear(err);
+	}
+	bool ok = !refused;
+	if (!refused) {
 		if (job_cancelled(run)) {
 			outcome = JOB_CANCELLED;
 			goto out;
@@ -474,7 +477,7 @@ static enum job_outcome pr_upsert(struct previews *p, struct job_run *run, struc
 	strbuf_addf(notes, "%s%s/%s %s: %s", notes->len ? "; " : "", r->ns, name.buf,
 		    res.status == REVISE_UNCHANGED ? "unchanged" : ok ? "ready" : "failed", desc.buf);
 	outcome = github_report(p, s, r, pj->number, pj->sha, ok, url.buf, desc.buf, notes, err);
-	if (outcome == JOB_DONE && res.status == REVISE_REFUSED) {
+	if (outcome == JOB_DONE && refused) {
 		error_set(err, "%s", notes->buf);
 		strbuf_reset(notes);
 		outcome = JOB_FAILED;
@@ -885,11 +888,9 @@ static void reap_once(struct previews *p, struct store *s)
 	if (env_load(p, &e, &err) < 0)
 		goto out;
 	if (revise_one(s, &e, REVISE_DELETE, REVISE_SYSTEM_USER, true, "expire", list.buf, &res,
-		       &err) < 0)
-		goto out;
-	if (res.status == REVISE_REFUSED) {
-		error_set(&err, "cannot delete expired %s: %s", names.buf,
-			  res.diags.len ? res.diags.items[0] : "refused");
+		       &err) < 0) {
+		if (error_is_refusal(&err))
+			error_wrap(&err, "cannot delete expired %s", names.buf);
 		goto out;
 	}
 	count(p, &p->stats.reaped, res.deleted);

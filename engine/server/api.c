@@ -293,13 +293,16 @@ static int request_texts(struct http_request *req, struct parts *p, struct http_
 	return 0;
 }
 
-static void refusal(struct http_response *res, const char *verb, const struct revise_result *rr)
+void api_reply_failure(struct http_response *res, const char *what, const struct diags *reasons,
+		       const struct error *err)
 {
-	char what[32];
-	snprintf(what, sizeof(what), "policy %s", verb);
+	if (!error_is_refusal(err) || !reasons->len) {
+		http_fail(res, err);
+		return;
+	}
 	struct strbuf text = STRBUF_INIT;
-	report_refusal_json(&text, what, &rr->diags);
-	http_reply(res, rr->acl_refused ? 403 : 422, strbuf_cstr(&text));
+	report_refusal_json(&text, what, reasons);
+	http_reply(res, http_status_of(err), strbuf_cstr(&text));
 	strbuf_release(&text);
 }
 
@@ -340,11 +343,9 @@ static void revise(struct api *a, struct http_request *req, struct http_response
 	struct revise_result rr;
 	struct error err = ERROR_INIT;
 	if (revise_policy(s, t->in, users, &rq, &rr, &err) < 0) {
-		http_fail(res, &err);
-		goto out;
-	}
-	if (rr.status == REVISE_REFUSED) {
-		refusal(res, verb_name, &rr);
+		char what[32];
+		snprintf(what, sizeof(what), "policy %s", verb_name);
+		api_reply_failure(res, what, &rr.diags, &err);
 		goto out;
 	}
 	long long job = 0;

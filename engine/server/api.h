@@ -46,6 +46,12 @@ struct api_view {
  * in res and returns -1 when the store or the users cannot be had. */
 int api_view_open(void *ctx, bool need_users, struct api_view *v, struct http_response *res);
 
+/* Answers a change that failed: when err is a refusal, the refusal
+ * document of `what` (every reason) with its status (422, or 403 for the
+ * ACL); else err's status and message. */
+void api_reply_failure(struct http_response *res, const char *what, const struct diags *reasons,
+		       const struct error *err);
+
 /* The route table and the authenticator for http_start (ctx: the api). */
 const struct http_route *api_routes(size_t *n);
 int api_authenticate(void *ctx, struct http_request *req, struct http_response *res);

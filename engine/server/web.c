@@ -476,14 +476,6 @@ enum web_action { ACT_EXTEND, ACT_STOP, ACT_START, ACT_DELETE };
 
 static const char *const action_names[] = { "extend", "stop", "start", "delete" };
 
-static void refusal(struct http_response *res, const char *what, const struct revise_result *rr)
-{
-	struct strbuf text = STRBUF_INIT;
-	report_refusal_json(&text, what, &rr->diags);
-	http_reply(res, rr->acl_refused ? 403 : 422, strbuf_cstr(&text));
-	strbuf_release(&text);
-}
-
 /* The dependency's JSON changed as the action says; NULL with res filled
  * when the action makes no sense for it. */
 static json_t *changed_object(struct api_view *w, const struct current *c, const struct dependency *d,
@@ -564,14 +556,10 @@ static void act(void *ctx, struct http_request *req, struct http_response *res, 
 	struct revise_request rq = { .verb = a == ACT_DELETE ? REVISE_DELETE : REVISE_APPLY,
 				     .user = req->user, .texts = &rt, .ntexts = 1,
 				     .log_verb = a == ACT_DELETE ? NULL : action_names[a] };
-	if (revise_policy(w.store, w.in, w.users, &rq, &rr, &err) < 0) {
-		http_fail(res, &err);
-		goto out;
-	}
 	char what[600];
 	snprintf(what, sizeof(what), "%s %s/%s", action_names[a], req->args[0], req->args[1]);
-	if (rr.status == REVISE_REFUSED) {
-		refusal(res, what, &rr);
+	if (revise_policy(w.store, w.in, w.users, &rq, &rr, &err) < 0) {
+		api_reply_failure(res, what, &rr.diags, &err);
 		goto out;
 	}
 	long long job = 0;
@@ -726,15 +714,8 @@ static void h_demo_request(void *ctx, struct http_request *req, struct http_resp
 	struct demo_created made;
 	struct diags refused = DIAGS_INIT;
 	struct error err = ERROR_INIT;
-	bool acl = false;
-	int rc = demo_request(w.store, w.in, w.users, &r, &made, &refused, &acl, &err);
-	if (rc < 0) {
-		http_fail(res, &err);
-	} else if (rc > 0) {
-		struct strbuf text = STRBUF_INIT;
-		report_refusal_json(&text, "demo request", &refused);
-		http_reply(res, acl ? 403 : 422, strbuf_cstr(&text));
-		strbuf_release(&text);
+	if (demo_request(w.store, w.in, w.users, &r, &made, &refused, &err) < 0) {
+		api_reply_failure(res, "demo request", &refused, &err);
 	} else {
 		char payload[96], expires[UTC_TIME_SIZE];
 		long long job = 0;
