@@ -1,7 +1,8 @@
 /* Inside the policy module: decoding YAML nodes into objects through field
  * tables, with errors that carry "file:line:col: kind ns/name: context:".
- * objects.c holds the loader and the Aptomi kinds; dataset.c the dataset
- * kind. Not part of the public API. */
+ * objects.c holds the store, load.c the loader, kinds.c the field table of
+ * each Aptomi kind and dataset.c the dataset kind. Not part of the public
+ * API. */
 #ifndef CAIRN_POLICY_DECODE_H
 #define CAIRN_POLICY_DECODE_H
 
@@ -12,6 +13,9 @@
 #include "base/vec.h"
 
 struct policy_impl;
+
+/* Each kind's name, by enum kind ("service", ...). */
+extern const char *const kind_names[KIND_COUNT];
 
 struct pending {
 	struct object *obj;
