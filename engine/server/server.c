@@ -232,20 +232,147 @@ static int check_inputs(const struct server_config *c, struct error *err)
 	return 0;
 }
 
+/* What a running server is made of: made in order, taken down in reverse. */
+struct server {
+	const struct server_config *c;
+	struct auth_guard *guard;
+	struct jobs *jobs;
+	struct previews_config *pc;
+	struct demos_config *dc;
+	struct previews *previews;
+	struct api *api;
+	char *snapshots;
+	struct demos_schedule *schedule;
+	struct backup_jobs *backups;
+	struct daily *daily;
+	struct http_route routes[64]; /* the API's and the web page's (web.c) */
+	size_t nroutes;
+	struct http_server *http;
+	bool jobs_started, previews_started;
+};
+
+/* The config file's sections beyond the server's own. */
+static int load_sections(struct server *sv, struct error *err)
+{
+	struct diags d = DIAGS_INIT;
+	int rc = previews_config_load(&sv->pc, sv->c->path, &d);
+	if (rc < 0)
+		error_set(err, "%s", d.len ? d.items[0] : "cannot load the previews configuration");
+	else if ((rc = demos_config_load(&sv->dc, sv->c->path, &d)) < 0)
+		error_set(err, "%s", d.len ? d.items[0] : "cannot load the demos configuration");
+	diags_release(&d);
+	return rc;
+}
+
+/* Where scheduled datasets write snapshots: where the config says, else
+ * beside a SQLite state, else in the user's data directory (as the CLI). */
+static char *snapshots_dir(const struct demos_config *dc, const char *state)
+{
+	if (dc->snapshots)
+		return xstrdup(dc->snapshots);
+	char *dir = store_beside(state, "snapshots");
+	if (dir)
+		return dir;
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	if (asprintf(&dir, "%s%s/cairn/snapshots", xdg && *xdg ? xdg : home ? home : ".",
+		     xdg && *xdg ? "" : "/.local/share") < 0)
+		abort();
+	return dir;
+}
+
+/* The job queue and everything that queues or runs jobs: previews, the
+ * API, scheduled datasets and backups, the daily schedule. */
+static int make_parts(struct server *sv, struct error *err)
+{
+	const struct server_config *c = sv->c;
+	struct jobs_options jo = { .state = c->state, .workers = c->workers,
+				   .lease_s = c->job_lease };
+	if (jobs_new(&sv->jobs, &jo, err) < 0 || load_sections(sv, err) < 0)
+		return -1;
+	struct previews_env pe = { .state = c->state, .users_path = c->users,
+				   .secrets_path = c->secrets, .jobs = sv->jobs };
+	if (previews_new(&sv->previews, sv->pc, &pe, err) < 0)
+		return -1;
+	struct api_env ae = { .state = c->state, .users_path = c->users, .secrets_path = c->secrets,
+			      .public_url = c->public_url, .jobs = sv->jobs,
+			      .previews = sv->previews, .demos = sv->dc, .guard = sv->guard };
+	if (api_new(&sv->api, &ae, err) < 0)
+		return -1;
+	jobs_register(sv->jobs, "reconcile", api_reconcile_job, sv->api);
+	sv->snapshots = snapshots_dir(sv->dc, c->state);
+	struct demos_schedule_env se = { .users_path = c->users, .secrets_path = c->secrets,
+					 .snapshots = sv->snapshots, .jobs = sv->jobs };
+	if (demos_schedule_new(&sv->schedule, &se, err) < 0)
+		return -1;
+	/* Scheduled backups: where the CLI keeps them (CAIRN_BACKUPS, or beside
+	 * a SQLite state), which is also where replicas are made from. */
+	struct backup_jobs_env be = { .users_path = c->users, .secrets_path = c->secrets,
+				      .store = backup_default_store(), .jobs = sv->jobs };
+	const struct daily_task tasks[] = { demos_daily_task, backup_daily_task };
+	if (backup_jobs_new(&sv->backups, &be, err) < 0 ||
+	    daily_new(&sv->daily, c->state, sv->jobs, sv->dc->interval_ms, tasks, 2, err) < 0)
+		return -1;
+	size_t napi, nweb;
+	const struct http_route *api_r = api_routes(&napi), *web_r = web_routes(&nweb);
+	if (napi + nweb > sizeof(sv->routes) / sizeof(sv->routes[0]))
+		return error_set(err, "too many routes (%zu) for the server's table", napi + nweb);
+	for (size_t i = 0; i < napi + nweb; i++)
+		sv->routes[sv->nroutes++] = i < napi ? api_r[i] : web_r[i - napi];
+	return 0;
+}
+
+/* The job workers, previews, the daily schedule, then the listener. */
+static int start_parts(struct server *sv, struct error *err)
+{
+	const struct server_config *c = sv->c;
+	struct http_options ho = { .listen = c->listen ? c->listen : SERVER_DEFAULT_LISTEN,
+				   .threads = c->threads, .timeout_s = c->timeout,
+				   .max_body = c->max_body,
+				   .max_connections = c->max_connections,
+				   .max_per_client = c->max_per_client, .routes = sv->routes,
+				   .nroutes = sv->nroutes, .authenticate = api_authenticate,
+				   .ctx = sv->api };
+	if (jobs_start(sv->jobs, err) < 0)
+		return -1;
+	sv->jobs_started = true;
+	if (previews_start(sv->previews, err) < 0)
+		return -1;
+	sv->previews_started = true;
+	if (daily_start(sv->daily, err) < 0 || http_start(&sv->http, &ho, err) < 0)
+		return -1;
+	api_set_http(sv->api, sv->http);
+	/* The address as given, with the port actually bound (for port 0). */
+	char where[300];
+	const char *colon = strrchr(ho.listen, ':');
+	snprintf(where, sizeof(where), "%.*s:%u", (int)(colon - ho.listen), ho.listen,
+		 http_port(sv->http));
+	log_event(LOG_INFO, "server", "listening on http://%s (state %s)", where, c->state);
+	return 0;
+}
+
+static void server_release(struct server *sv)
+{
+	http_stop(sv->http);
+	daily_stop(sv->daily);
+	if (sv->previews_started)
+		previews_stop(sv->previews);
+	if (sv->jobs_started)
+		jobs_stop(sv->jobs);
+	previews_free(sv->previews);
+	previews_config_free(sv->pc);
+	daily_free(sv->daily);
+	demos_schedule_free(sv->schedule);
+	backup_jobs_free(sv->backups);
+	free(sv->snapshots);
+	demos_config_free(sv->dc);
+	jobs_free(sv->jobs);
+	api_free(sv->api);
+	auth_guard_free(sv->guard);
+}
+
 int server_run(const struct server_config *c, struct error *err)
 {
-	struct jobs *jobs = NULL;
-	struct api *api = NULL;
-	struct previews_config *pc = NULL;
-	struct demos_config *dc = NULL;
-	struct demos_schedule *schedule = NULL;
-	struct backup_jobs *backups = NULL;
-	struct daily *daily = NULL;
-	char *snapshots = NULL;
-	struct previews *previews = NULL;
-	struct http_server *http = NULL;
-	struct auth_guard *guard = auth_guard_new();
-	bool jobs_started = false, previews_started = false;
+	struct server sv = { .c = c, .guard = auth_guard_new() };
 	int rc = -1;
 
 	/* Blocked before any thread starts, so every thread inherits the mask. */
@@ -259,113 +386,15 @@ int server_run(const struct server_config *c, struct error *err)
 		error_set(err, "no users file: pass --users FILE, set CAIRN_USERS or `users:` in the config file");
 		goto out;
 	}
-	if (check_inputs(c, err) < 0)
+	if (check_inputs(c, err) < 0 || make_parts(&sv, err) < 0 || start_parts(&sv, err) < 0)
 		goto out;
-	struct jobs_options jo = { .state = c->state, .workers = c->workers,
-				   .lease_s = c->job_lease };
-	if (jobs_new(&jobs, &jo, err) < 0)
-		goto out;
-	struct diags d = DIAGS_INIT;
-	if (previews_config_load(&pc, c->path, &d) < 0) {
-		error_set(err, "%s", d.len ? d.items[0] : "cannot load the previews configuration");
-		diags_release(&d);
-		goto out;
-	}
-	if (demos_config_load(&dc, c->path, &d) < 0) {
-		error_set(err, "%s", d.len ? d.items[0] : "cannot load the demos configuration");
-		diags_release(&d);
-		goto out;
-	}
-	diags_release(&d);
-	struct previews_env pe = { .state = c->state, .users_path = c->users,
-				   .secrets_path = c->secrets, .jobs = jobs };
-	if (previews_new(&previews, pc, &pe, err) < 0)
-		goto out;
-	struct api_env ae = { .state = c->state, .users_path = c->users, .secrets_path = c->secrets,
-			      .public_url = c->public_url, .jobs = jobs, .previews = previews,
-			      .demos = dc, .guard = guard };
-	if (api_new(&api, &ae, err) < 0)
-		goto out;
-	jobs_register(jobs, "reconcile", api_reconcile_job, api);
-	/* Scheduled datasets: snapshots where the config says, else beside a
-	 * SQLite state, else in the user's data directory (as the CLI). */
-	snapshots = dc->snapshots ? xstrdup(dc->snapshots) : store_beside(c->state, "snapshots");
-	if (!snapshots) {
-		const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-		if (asprintf(&snapshots, "%s%s/cairn/snapshots", xdg && *xdg ? xdg : home ? home : ".",
-			     xdg && *xdg ? "" : "/.local/share") < 0)
-			abort();
-	}
-	struct demos_schedule_env se = { .users_path = c->users, .secrets_path = c->secrets,
-					 .snapshots = snapshots, .jobs = jobs };
-	if (demos_schedule_new(&schedule, &se, err) < 0)
-		goto out;
-	/* Scheduled backups: where the CLI keeps them (CAIRN_BACKUPS, or beside
-	 * a SQLite state), which is also where replicas are made from. */
-	struct backup_jobs_env be = { .users_path = c->users, .secrets_path = c->secrets,
-				      .store = backup_default_store(), .jobs = jobs };
-	const struct daily_task tasks[] = { demos_daily_task, backup_daily_task };
-	if (backup_jobs_new(&backups, &be, err) < 0 ||
-	    daily_new(&daily, c->state, jobs, dc->interval_ms, tasks, 2, err) < 0)
-		goto out;
-	/* The API's routes and the web page's (web.c), in one table. */
-	size_t napi, nweb, nroutes = 0;
-	const struct http_route *api_r = api_routes(&napi), *web_r = web_routes(&nweb);
-	struct http_route routes[64];
-	if (napi + nweb > sizeof(routes) / sizeof(routes[0])) {
-		error_set(err, "too many routes (%zu) for the server's table", napi + nweb);
-		goto out;
-	}
-	for (size_t i = 0; i < napi + nweb; i++)
-		routes[nroutes++] = i < napi ? api_r[i] : web_r[i - napi];
-	struct http_options ho = { .listen = c->listen ? c->listen : SERVER_DEFAULT_LISTEN,
-				   .threads = c->threads, .timeout_s = c->timeout,
-				   .max_body = c->max_body,
-				   .max_connections = c->max_connections,
-				   .max_per_client = c->max_per_client, .routes = routes, .nroutes = nroutes,
-				   .authenticate = api_authenticate, .ctx = api };
-	if (jobs_start(jobs, err) < 0)
-		goto out;
-	jobs_started = true;
-	if (previews_start(previews, err) < 0)
-		goto out;
-	previews_started = true;
-	if (daily_start(daily, err) < 0)
-		goto out;
-	if (http_start(&http, &ho, err) < 0)
-		goto out;
-	api_set_http(api, http);
-	{
-		/* The address as given, with the port actually bound (for port 0). */
-		char where[300];
-		const char *colon = strrchr(ho.listen, ':');
-		snprintf(where, sizeof(where), "%.*s:%u", (int)(colon - ho.listen), ho.listen,
-			 http_port(http));
-		log_event(LOG_INFO, "server", "listening on http://%s (state %s)", where, c->state);
-	}
-
 	int sig = 0;
 	sigwait(&set, &sig);
 	log_event(LOG_INFO, "server", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	http_quiesce(http);
+	http_quiesce(sv.http);
 	rc = 0;
 out:
-	http_stop(http);
-	daily_stop(daily);
-	if (previews_started)
-		previews_stop(previews);
-	if (jobs_started)
-		jobs_stop(jobs);
-	previews_free(previews);
-	previews_config_free(pc);
-	daily_free(daily);
-	demos_schedule_free(schedule);
-	backup_jobs_free(backups);
-	free(snapshots);
-	demos_config_free(dc);
-	jobs_free(jobs);
-	api_free(api);
-	auth_guard_free(guard);
+	server_release(&sv);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc == 0)
 		log_event(LOG_INFO, "server", "stopped");
