@@ -390,115 +390,124 @@ static void sync_progress(void *ctx, const struct replica_sync *so_far)
 	exec_call_progress(ctx, text);
 }
 
+static int create_network(struct driver *d, const struct act *a, struct error *err)
+{
+	json_t *body = json_pack("{s:s, s:b, s:s, s:{s:s, s:s}}", "Name", a->target, "CheckDuplicate", 1,
+				 "Driver", "bridge", "Labels", "cairn.instance", a->key,
+				 "cairn.cluster", d->name);
+	long st = 0;
+	int rc = call(d, "POST", "/networks/create", body, NULL, &st, err);
+	json_decref(body);
+	if (rc < 0 && st == 409) /* made by an interrupted apply */
+		rc = 0, error_clear(err);
+	return rc == 0 ? keep_one_network(d, a->key, err) : rc;
+}
+
+static int delete_volume(struct driver *d, const char *name, struct error *err)
+{
+	struct strbuf p = STRBUF_INIT;
+	strbuf_addf(&p, "/volumes/%s", name);
+	long st = 0;
+	int rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, err);
+	if (rc < 0 && st == 404)
+		rc = 0, error_clear(err);
+	strbuf_release(&p);
+	return rc;
+}
+
+/* The router's table, from the ports the engine published: known only now. */
+static int install_routes(struct driver *d, struct error *err)
+{
+	json_t *list = NULL;
+	int rc = docker_list_labelled(d, "/containers/json", &list, err);
+	if (rc == 0) {
+		char *text = docker_routes_render(list, d->address, d->routes.port);
+		if (!docker_routes_current(&d->routes, text))
+			rc = docker_routes_install(&d->routes, text, err);
+		free(text);
+	}
+	json_decref(list);
+	return rc;
+}
+
+static int restore_replica(struct act *a, const struct exec_call *ec, struct error *err)
+{
+	struct replica_restore restore;
+	double started = clock_seconds();
+	exec_call_progress(ec, "waiting for PostgreSQL, then pg_restore -j 2");
+	if (replica_restore_database(a->d->api, backup_default_store(), a->manifest, a->part,
+				     a->target, BACKUP_HELPER_IMAGE, 2, &restore, err) < 0)
+		return -1;
+	const char *id = json_string_value(json_object_get(a->manifest, "id"));
+	if (restore.restored)
+		strbuf_addf(ec->note,
+			    "restored backup %s in %.2f s (after %.2f s waiting for PostgreSQL to "
+			    "accept connections)",
+			    id, restore.restore_seconds, restore.wait_seconds);
+	else
+		strbuf_addf(ec->note, "restored already from backup %s", id);
+	record_replica_step(a, "restore", clock_seconds() - started, ec->note);
+	return 0;
+}
+
+static int sync_replica(struct act *a, const struct exec_call *ec, struct error *err)
+{
+	struct replica_sync sync;
+	json_t *labels = json_pack("{s:s, s:s}", "cairn.cluster", a->d->name, "cairn.replica",
+				   a->replica);
+	int rc = replica_sync_volume(a->d->api, backup_default_store(), a->manifest, a->part,
+				     a->target, labels, BACKUP_HELPER_IMAGE, sync_progress, (void *)ec,
+				     &sync, err);
+	json_decref(labels);
+	if (rc < 0)
+		return -1;
+	strbuf_addf(ec->note, "%s: %lld of %lld files copied (%lld of %lld bytes), %lld removed",
+		    a->target, (long long)sync.copied_files, (long long)sync.files,
+		    (long long)sync.copied_bytes, (long long)sync.bytes, (long long)sync.removed);
+	record_replica_step(a, "sync", sync.seconds, ec->note);
+	return 0;
+}
+
 int docker_run_act(void *ctx, const struct exec_call *ec, struct error *err)
 {
 	struct act *a = ctx;
 	struct driver *d = a->d;
-	struct strbuf p = STRBUF_INIT;
-	long st = 0;
 	int rc = 0;
 	switch (a->kind) {
 	case A_FAIL:
-		rc = error_set(err, "%s", a->message);
-		break;
-	case A_NETWORK: {
-		json_t *body = json_pack("{s:s, s:b, s:s, s:{s:s, s:s}}", "Name", a->target, "CheckDuplicate", 1,
-					 "Driver", "bridge", "Labels", "cairn.instance", a->key,
-					 "cairn.cluster", d->name);
-		rc = call(d, "POST", "/networks/create", body, NULL, &st, err);
-		json_decref(body);
-		if (rc < 0 && st == 409) /* made by an interrupted apply */
-			rc = 0, error_clear(err);
-		if (rc == 0)
-			rc = keep_one_network(d, a->key, err);
-		break;
-	}
+		return error_set(err, "%s", a->message);
+	case A_NETWORK:
+		return create_network(d, a, err);
 	case A_NETWORK_DELETE:
-		rc = remove_network(d, a->target, err);
-		break;
+		return remove_network(d, a->target, err);
 	case A_CONNECT:
 		for (size_t i = 0; i < a->networks.len && rc == 0; i++)
 			rc = connect_network(d, a->networks.items[i], a->target, a->alias, err);
 		for (size_t i = 0; i < a->old.len && rc == 0; i++)
 			rc = disconnect_network(d, a->old.items[i], a->target, err);
-		break;
+		return rc;
 	case A_VOLUME_DELETE:
-		strbuf_addf(&p, "/volumes/%s", a->target);
-		rc = call(d, "DELETE", strbuf_cstr(&p), NULL, NULL, &st, err);
-		if (rc < 0 && st == 404)
-			rc = 0, error_clear(err);
-		break;
+		return delete_volume(d, a->target, err);
 	case A_DELETE:
-		rc = remove_container(d, a->target, err);
-		break;
-	case A_ROUTE: {
-		/* The ports the engine published are known only now. */
-		json_t *list = NULL;
-		rc = docker_list_labelled(d, "/containers/json", &list, err);
-		if (rc == 0) {
-			char *text = docker_routes_render(list, d->address, d->routes.port);
-			if (!docker_routes_current(&d->routes, text))
-				rc = docker_routes_install(&d->routes, text, err);
-			free(text);
-		}
-		json_decref(list);
-		break;
-	}
+		return remove_container(d, a->target, err);
+	case A_ROUTE:
+		return install_routes(d, err);
 	case A_START:
-		rc = start_container(a, a->target, ec, err);
-		break;
+		return start_container(a, a->target, ec, err);
 	case A_STOP:
-		rc = stop_container(d, a->target, err);
-		break;
+		return stop_container(d, a->target, err);
 	case A_UPDATE:
 		for (size_t i = 0; i < a->old.len && rc == 0; i++)
 			rc = remove_container(d, a->old.items[i], err);
-		if (rc == 0)
-			rc = create_container(a, ec, err);
-		break;
+		return rc == 0 ? create_container(a, ec, err) : rc;
 	case A_CREATE:
-		rc = create_container(a, ec, err);
-		break;
-	case A_RESTORE: {
-		struct replica_restore restore;
-		double started = clock_seconds();
-		exec_call_progress(ec, "waiting for PostgreSQL, then pg_restore -j 2");
-		rc = replica_restore_database(d->api, backup_default_store(), a->manifest, a->part,
-					      a->target, BACKUP_HELPER_IMAGE, 2, &restore, err);
-		if (rc == 0) {
-			const char *id = json_string_value(json_object_get(a->manifest, "id"));
-			if (restore.restored)
-				strbuf_addf(ec->note,
-					    "restored backup %s in %.2f s (after %.2f s waiting for "
-					    "PostgreSQL to accept connections)",
-					    id, restore.restore_seconds, restore.wait_seconds);
-			else
-				strbuf_addf(ec->note, "restored already from backup %s", id);
-			record_replica_step(a, "restore", clock_seconds() - started, ec->note);
-		}
-		break;
+		return create_container(a, ec, err);
+	case A_RESTORE:
+		return restore_replica(a, ec, err);
+	case A_SYNC:
+		return sync_replica(a, ec, err);
 	}
-	case A_SYNC: {
-		struct replica_sync sync;
-		json_t *labels = json_pack("{s:s, s:s}", "cairn.cluster", d->name, "cairn.replica",
-					   a->replica);
-		rc = replica_sync_volume(d->api, backup_default_store(), a->manifest, a->part,
-					 a->target, labels, BACKUP_HELPER_IMAGE, sync_progress,
-					 (void *)ec, &sync, err);
-		json_decref(labels);
-		if (rc == 0) {
-			strbuf_addf(ec->note,
-				    "%s: %lld of %lld files copied (%lld of %lld bytes), %lld removed",
-				    a->target, (long long)sync.copied_files, (long long)sync.files,
-				    (long long)sync.copied_bytes, (long long)sync.bytes,
-				    (long long)sync.removed);
-			record_replica_step(a, "sync", sync.seconds, ec->note);
-		}
-		break;
-	}
-	}
-	strbuf_release(&p);
-	return rc;
+	return error_set(err, "unknown docker action %d", (int)a->kind);
 }
 
 /* ---- logs ---- */

@@ -216,16 +216,15 @@ static void *run_listing(void *arg)
 	return NULL;
 }
 
-static int swarm_driver_observe(struct driver *d, struct error *err)
+/* The services, their running tasks, networks, nodes and secrets, at once:
+ * the manager answers them in parallel. */
+static int list_all(struct driver *d, struct error *err)
 {
 	json_decref(d->services);
 	json_decref(d->tasks);
 	json_decref(d->networks);
 	json_decref(d->nodes);
 	json_decref(d->secrets);
-	d->services = d->tasks = d->networks = d->nodes = d->secrets = NULL;
-	d->observed.len = 0;
-	/* The five lists at once: the manager answers them in parallel. */
 	struct listing lists[5] = {
 		{ d, "/services", cairn_filter(d), NULL, ERROR_INIT, 0 },
 		{ d, "/tasks", json_pack("{s:[s]}", "desired-state", "running"), NULL, ERROR_INIT, 0 },
@@ -249,78 +248,90 @@ static int swarm_driver_observe(struct driver *d, struct error *err)
 	d->networks = lists[2].out;
 	d->nodes = lists[3].out;
 	d->secrets = lists[4].out;
-	int failed = -1;
+	int rc = 0;
 	for (int k = 0; k < 5; k++) {
-		if (lists[k].rc < 0 && failed < 0) {
-			failed = k;
-			error_set(err, "%s", error_msg(&lists[k].err));
-		}
+		if (lists[k].rc < 0 && rc == 0)
+			rc = error_set(err, "%s", error_msg(&lists[k].err));
 		error_clear(&lists[k].err);
 	}
-	if (failed >= 0)
-		return error_wrap(err, "cluster %s: observing", d->name);
+	return rc;
+}
 
+/* Counts service s's tasks (o's id) and the running ones, and notes the
+ * hosts they run on and the URL of the first published port; what is
+ * noted is kept in the service object, which lives as long as the list. */
+static void observe_tasks(struct driver *d, json_t *s, struct observed *o, json_int_t *tasks,
+			  json_int_t *running)
+{
+	struct strbuf nodes = STRBUF_INIT;
+	size_t j;
+	json_t *t;
+	json_array_foreach(d->tasks, j, t)
+	{
+		if (strcmp(string_at(t, "ServiceID", NULL), o->id) != 0)
+			continue;
+		(*tasks)++;
+		if (strcmp(string_at(t, "Status", "State"), "running") != 0)
+			continue;
+		(*running)++;
+		const json_t *node = node_of(d, string_at(t, "NodeID", NULL));
+		const char *host = string_at(json_object_get(node, "Description"), "Hostname", NULL);
+		if (host && !list_has(strbuf_cstr(&nodes), host))
+			strbuf_addf(&nodes, "%s%s", nodes.len ? "," : "", host);
+		const json_t *port = json_array_get(
+			json_object_get(json_object_get(json_object_get(t, "Status"), "PortStatus"),
+					"Ports"),
+			0);
+		const char *addr = string_at(json_object_get(node, "Status"), "Addr", NULL);
+		if (port && addr && !o->url) {
+			char url[300];
+			snprintf(url, sizeof(url), "http://%s:%lld/", addr,
+				 (long long)json_integer_value(json_object_get(port, "PublishedPort")));
+			json_object_set_new(s, "cairn.url", json_string(url));
+			o->url = string_at(s, "cairn.url", NULL);
+		}
+	}
+	json_object_set_new(s, "cairn.nodes", json_string(strbuf_cstr(&nodes)));
+	o->nodes = string_at(s, "cairn.nodes", NULL);
+	strbuf_release(&nodes);
+}
+
+/* Service s as observed: running when every task it wants runs (global:
+ * one per node that took one). */
+static struct observed observe_service(struct driver *d, json_t *s, const char *key)
+{
+	const json_t *spec = json_object_get(s, "Spec");
+	struct observed o = { .key = key, .kind = "service" };
+	o.id = string_at(s, "ID", NULL);
+	o.name = string_at(spec, "Name", NULL);
+	o.hash = label_of(spec, "cairn.hash");
+	o.image = string_at(json_object_get(spec, "TaskTemplate"), "ContainerSpec", "Image");
+	const char *gen = label_of(spec, "cairn.generation");
+	o.generation = gen ? atoll(gen) : 0;
+	const json_t *replicated = json_object_get(json_object_get(spec, "Mode"), "Replicated");
+	json_int_t wanted = replicated ? json_integer_value(json_object_get(replicated, "Replicas")) : -1;
+	json_int_t running = 0, tasks = 0;
+	observe_tasks(d, s, &o, &tasks, &running);
+	o.tasks_running = running;
+	o.tasks_wanted = wanted < 0 ? tasks : wanted;
+	o.state = running > 0 && running == o.tasks_wanted ? "running"
+		  : wanted == 0				   ? "stopped"
+							   : "starting";
+	return o;
+}
+
+static int swarm_driver_observe(struct driver *d, struct error *err)
+{
+	d->observed.len = 0;
+	if (list_all(d, err) < 0)
+		return error_wrap(err, "cluster %s: observing", d->name);
 	size_t i;
 	json_t *s;
 	json_array_foreach(d->services, i, s)
 	{
-		const json_t *spec = json_object_get(s, "Spec");
-		const char *key = label_of(spec, "cairn.instance");
-		if (!key)
-			continue;
-		struct observed o = { .key = key, .kind = "service" };
-		o.id = string_at(s, "ID", NULL);
-		o.name = string_at(spec, "Name", NULL);
-		o.hash = label_of(spec, "cairn.hash");
-		o.image = string_at(json_object_get(spec, "TaskTemplate"), "ContainerSpec", "Image");
-		const char *gen = label_of(spec, "cairn.generation");
-		o.generation = gen ? atoll(gen) : 0;
-		const json_t *replicated = json_object_get(json_object_get(spec, "Mode"), "Replicated");
-		json_int_t wanted = replicated ? json_integer_value(json_object_get(replicated, "Replicas")) : -1;
-		json_int_t running = 0, tasks = 0;
-		struct strbuf nodes = STRBUF_INIT;
-		size_t j;
-		json_t *t;
-		json_array_foreach(d->tasks, j, t)
-		{
-			if (strcmp(string_at(t, "ServiceID", NULL), o.id) != 0)
-				continue;
-			tasks++;
-			if (strcmp(string_at(t, "Status", "State"), "running") != 0)
-				continue;
-			running++;
-			const char *host = string_at(json_object_get(node_of(d, string_at(t, "NodeID", NULL)),
-								     "Description"),
-						     "Hostname", NULL);
-			if (host && !list_has(strbuf_cstr(&nodes), host))
-				strbuf_addf(&nodes, "%s%s", nodes.len ? "," : "", host);
-			const json_t *port = json_array_get(
-				json_object_get(json_object_get(json_object_get(t, "Status"), "PortStatus"),
-						"Ports"),
-				0);
-			const char *addr = string_at(json_object_get(node_of(d, string_at(t, "NodeID", NULL)),
-								     "Status"),
-						     "Addr", NULL);
-			if (port && addr && !o.url) {
-				char url[300];
-				snprintf(url, sizeof(url), "http://%s:%lld/", addr,
-					 (long long)json_integer_value(json_object_get(port, "PublishedPort")));
-				json_object_set_new(s, "cairn.url", json_string(url));
-				o.url = string_at(s, "cairn.url", NULL);
-			}
-		}
-		/* running when every task it wants runs (global: one per node
-		 * that took one) */
-		o.tasks_running = running;
-		o.tasks_wanted = wanted < 0 ? tasks : wanted;
-		o.state = running > 0 && running == o.tasks_wanted ? "running"
-			  : wanted == 0				   ? "stopped"
-								   : "starting";
-		/* kept in the service object, which lives as long as the list */
-		json_object_set_new(s, "cairn.nodes", json_string(strbuf_cstr(&nodes)));
-		o.nodes = string_at(s, "cairn.nodes", NULL);
-		strbuf_release(&nodes);
-		vec_push(&d->observed, o);
+		const char *key = label_of(json_object_get(s, "Spec"), "cairn.instance");
+		if (key)
+			vec_push(&d->observed, observe_service(d, s, key));
 	}
 	json_t *n;
 	json_array_foreach(d->networks, i, n)
