@@ -122,20 +122,24 @@ static int parse_attnums(struct arena *a, const struct sn_table *t, const char *
 	return (int)k;
 }
 
-int sn_catalog_read(PGconn *conn, struct sn_catalog *c, struct error *err)
+static uint32_t oid_at(const PGresult *r, int row, int col)
 {
-	memset(c, 0, sizeof(*c));
-	c->arena = arena_new();
+	return (uint32_t)strtoul(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* The tables, in name order, and their oids as an array literal ("{1,2}")
+ * for the queries that follow. */
+static int read_tables(PGconn *conn, struct sn_catalog *c, struct strbuf *oids, struct error *err)
+{
 	PGresult *r = query(conn, tables_sql, NULL, err);
 	if (!r)
 		return -1;
 	c->ntables = (size_t)PQntuples(r);
 	c->tables = arena_alloc(c->arena, (c->ntables ? c->ntables : 1) * sizeof(*c->tables));
-	struct strbuf oids = STRBUF_INIT;
-	strbuf_addc(&oids, '{');
+	strbuf_addc(oids, '{');
 	for (size_t i = 0; i < c->ntables; i++) {
 		struct sn_table *t = &c->tables[i];
-		t->oid = (uint32_t)strtoul(PQgetvalue(r, (int)i, 0), NULL, 10);
+		t->oid = oid_at(r, (int)i, 0);
 		t->schema = arena_strdup(c->arena, PQgetvalue(r, (int)i, 1));
 		t->name = arena_strdup(c->arena, PQgetvalue(r, (int)i, 2));
 		t->partitioned = PQgetvalue(r, (int)i, 3)[0] == 't';
@@ -143,18 +147,22 @@ int sn_catalog_read(PGconn *conn, struct sn_catalog *c, struct error *err)
 		t->qname = arena_printf(c->arena, "%s.%s", sn_quote_ident(c->arena, t->schema),
 					sn_quote_ident(c->arena, t->name));
 		t->label = arena_printf(c->arena, "%s.%s", t->schema, t->name);
-		strbuf_addf(&oids, "%s%u", i ? "," : "", t->oid);
+		strbuf_addf(oids, "%s%u", i ? "," : "", t->oid);
 	}
-	strbuf_addc(&oids, '}');
+	strbuf_addc(oids, '}');
 	PQclear(r);
+	return 0;
+}
 
-	r = query(conn, columns_sql, strbuf_cstr(&oids), err);
+static int read_columns(PGconn *conn, struct sn_catalog *c, const char *oids, struct error *err)
+{
+	PGresult *r = query(conn, columns_sql, oids, err);
 	if (!r)
-		goto fail;
+		return -1;
 	size_t nrows = (size_t)PQntuples(r);
 	/* Rows come grouped by table: count, then fill. */
 	for (size_t i = 0; i < nrows; i++) {
-		int ti = table_by_oid(c, (uint32_t)strtoul(PQgetvalue(r, (int)i, 0), NULL, 10));
+		int ti = table_by_oid(c, oid_at(r, (int)i, 0));
 		if (ti >= 0)
 			c->tables[ti].ncols++;
 	}
@@ -164,7 +172,7 @@ int sn_catalog_read(PGconn *conn, struct sn_catalog *c, struct error *err)
 		c->tables[i].ncols = 0;
 	}
 	for (size_t i = 0; i < nrows; i++) {
-		int ti = table_by_oid(c, (uint32_t)strtoul(PQgetvalue(r, (int)i, 0), NULL, 10));
+		int ti = table_by_oid(c, oid_at(r, (int)i, 0));
 		if (ti < 0)
 			continue;
 		struct sn_table *t = &c->tables[ti];
@@ -178,39 +186,53 @@ int sn_catalog_read(PGconn *conn, struct sn_catalog *c, struct error *err)
 		col->category = PQgetvalue(r, (int)i, 7)[0];
 	}
 	PQclear(r);
+	return 0;
+}
 
-	r = query(conn, partitions_sql, NULL, err);
+static int read_partitions(PGconn *conn, struct sn_catalog *c, struct error *err)
+{
+	PGresult *r = query(conn, partitions_sql, NULL, err);
 	if (!r)
-		goto fail;
+		return -1;
 	c->npartitions = (size_t)PQntuples(r);
 	c->partitions = arena_alloc(c->arena, (c->npartitions ? c->npartitions : 1) *
 						      sizeof(*c->partitions));
 	for (size_t i = 0; i < c->npartitions; i++) {
-		c->partitions[i].oid = (uint32_t)strtoul(PQgetvalue(r, (int)i, 0), NULL, 10);
+		c->partitions[i].oid = oid_at(r, (int)i, 0);
 		c->partitions[i].qname = arena_strdup(c->arena, PQgetvalue(r, (int)i, 1));
 	}
 	PQclear(r);
+	return 0;
+}
 
-	r = query(conn, unique_sql, strbuf_cstr(&oids), err);
+/* Marks the columns that are unique on their own. */
+static int read_unique(PGconn *conn, struct sn_catalog *c, const char *oids, struct error *err)
+{
+	PGresult *r = query(conn, unique_sql, oids, err);
 	if (!r)
-		goto fail;
+		return -1;
 	for (int i = 0; i < PQntuples(r); i++) {
-		int ti = table_by_oid(c, (uint32_t)strtoul(PQgetvalue(r, i, 0), NULL, 10));
+		int ti = table_by_oid(c, oid_at(r, i, 0));
 		int col = ti < 0 ? -1 : column_by_attnum(&c->tables[ti], atol(PQgetvalue(r, i, 1)));
 		if (col >= 0)
 			c->tables[ti].cols[col].unique = true;
 	}
 	PQclear(r);
+	return 0;
+}
 
-	r = query(conn, fks_sql, strbuf_cstr(&oids), err);
+static int read_fks(PGconn *conn, struct sn_catalog *c, const char *oids, struct error *err)
+{
+	PGresult *r = query(conn, fks_sql, oids, err);
 	if (!r)
-		goto fail;
-	nrows = (size_t)PQntuples(r);
+		return -1;
+	size_t nrows = (size_t)PQntuples(r);
 	c->fks = arena_alloc(c->arena, (nrows ? nrows : 1) * sizeof(*c->fks));
-	for (size_t i = 0; i < nrows; i++) {
+	int rc = 0;
+	for (size_t i = 0; i < nrows && rc == 0; i++) {
 		struct sn_fk *fk = &c->fks[c->nfks];
-		int child = table_by_oid(c, (uint32_t)strtoul(PQgetvalue(r, (int)i, 1), NULL, 10));
-		int parent = table_by_oid(c, (uint32_t)strtoul(PQgetvalue(r, (int)i, 2), NULL, 10));
+		int child = table_by_oid(c, oid_at(r, (int)i, 1));
+		int parent = table_by_oid(c, oid_at(r, (int)i, 2));
 		if (child < 0 || parent < 0)
 			continue;
 		fk->name = arena_strdup(c->arena, PQgetvalue(r, (int)i, 0));
@@ -222,22 +244,36 @@ int sn_catalog_read(PGconn *conn, struct sn_catalog *c, struct error *err)
 		int np = parse_attnums(c->arena, &c->tables[parent], PQgetvalue(r, (int)i, 4),
 				       &fk->parent_cols);
 		if (nc <= 0 || nc != np) {
-			error_set(err, "reading the source's catalog: foreign key %s of %s has "
-				       "columns cairn cannot read",
-				  fk->name, c->tables[child].label);
-			PQclear(r);
-			goto fail;
+			rc = error_set(err, "reading the source's catalog: foreign key %s of %s has "
+					    "columns cairn cannot read",
+				       fk->name, c->tables[child].label);
+			break;
 		}
 		fk->ncols = (size_t)nc;
 		c->nfks++;
 	}
 	PQclear(r);
+	return rc;
+}
+
+int sn_catalog_read(PGconn *conn, struct sn_catalog *c, struct error *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->arena = arena_new();
+	struct strbuf oids = STRBUF_INIT;
+	int rc = read_tables(conn, c, &oids, err);
+	if (rc == 0)
+		rc = read_columns(conn, c, strbuf_cstr(&oids), err);
+	if (rc == 0)
+		rc = read_partitions(conn, c, err);
+	if (rc == 0)
+		rc = read_unique(conn, c, strbuf_cstr(&oids), err);
+	if (rc == 0)
+		rc = read_fks(conn, c, strbuf_cstr(&oids), err);
 	strbuf_release(&oids);
-	return 0;
-fail:
-	strbuf_release(&oids);
-	sn_catalog_release(c);
-	return -1;
+	if (rc < 0)
+		sn_catalog_release(c);
+	return rc;
 }
 
 void sn_catalog_release(struct sn_catalog *c)
