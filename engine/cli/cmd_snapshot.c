@@ -150,6 +150,71 @@ static int fetch_remote(struct cli *cli, const char *id, const char *store)
 	return rc;
 }
 
+/* What snapshot create made, for its output. */
+struct created {
+	const struct snapshot_result *res;
+	const char *dataset, *build;
+	long long generation, keep;
+	const char *remote;    /* where the remote store keeps it; NULL: no remote */
+	json_t *remote_pruned; /* the ids deleted there */
+};
+
+static void print_created_json(const struct created *c, const char *store)
+{
+	const struct snapshot_result *res = c->res;
+	json_t *tables = json_array(), *warnings = json_array(), *pruned = json_array();
+	for (size_t i = 0; i < res->ntables; i++)
+		json_array_append_new(tables, json_pack("{s:s, s:I, s:I, s:f}", "table",
+							res->tables[i].table, "rows",
+							(json_int_t)res->tables[i].rows, "bytes",
+							(json_int_t)res->tables[i].bytes, "seconds",
+							res->tables[i].seconds));
+	for (size_t i = 0; i < res->warnings.len; i++)
+		json_array_append_new(warnings, json_string(res->warnings.items[i]));
+	for (size_t i = 0; i < res->npruned; i++)
+		json_array_append_new(pruned, json_string(res->pruned[i]));
+	json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:f, s:i, s:i, s:o, s:o, s:s?, s:o, s:s, s:O?}",
+			      "id", res->id, "dataset", c->dataset, "generation",
+			      (json_int_t)c->generation, "build", c->build, "rows",
+			      (json_int_t)res->rows, "bytes", (json_int_t)res->bytes, "seconds",
+			      res->seconds, "rounds", (int)res->rounds, "queries", (int)res->queries,
+			      "tables", tables, "warnings", warnings, "schema_changed_since",
+			      res->schema_changed_since, "pruned", pruned, "stored",
+			      c->remote ? c->remote : store, "pruned_stored", c->remote_pruned);
+	cli_print_json_value(j);
+	json_decref(j);
+}
+
+static void print_created_text(const struct created *c)
+{
+	const struct snapshot_result *res = c->res;
+	char b[32];
+	for (size_t i = 0; i < res->warnings.len; i++)
+		fprintf(stderr, "warning: %s\n", res->warnings.items[i]);
+	if (res->schema_changed_since)
+		fprintf(stderr, "note: the source's schema changed since snapshot %s\n",
+			res->schema_changed_since);
+	printf("snapshot %s of dataset %s (generation %lld, build %s)\n", res->id, c->dataset,
+	       c->generation, c->build);
+	printf("  %-40s %10s %10s %8s\n", "TABLE", "ROWS", "BYTES", "SECONDS");
+	for (size_t i = 0; i < res->ntables; i++) {
+		cli_format_bytes(res->tables[i].bytes, b, sizeof(b));
+		printf("  %-40s %10lld %10s %8.2f\n", res->tables[i].table,
+		       (long long)res->tables[i].rows, b, res->tables[i].seconds);
+	}
+	cli_format_bytes(res->bytes, b, sizeof(b));
+	printf("%lld rows in %zu tables, %s, %.2f s (subset: %u rounds, %u queries)\n",
+	       (long long)res->rows, res->ntables, b, res->seconds, res->rounds, res->queries);
+	for (size_t i = 0; i < res->npruned; i++)
+		printf("deleted %s (keep: %lld)\n", res->pruned[i], c->keep);
+	if (c->remote)
+		printf("stored in %s\n", c->remote);
+	size_t k;
+	json_t *old;
+	json_array_foreach(c->remote_pruned, k, old)
+	printf("deleted %s from %s (keep: %lld)\n", json_string_value(old), c->remote, c->keep);
+}
+
 static int snapshot_create_cmd(struct cli *cli, const char *name, const char *store)
 {
 	const char *slash = strchr(name, '/');
@@ -198,57 +263,12 @@ static int snapshot_create_cmd(struct cli *cli, const char *name, const char *st
 			  error_msg(&err));
 		goto out;
 	}
-	if (cli->json) {
-		json_t *tables = json_array(), *warnings = json_array(), *pruned = json_array();
-		for (size_t i = 0; i < res.ntables; i++)
-			json_array_append_new(tables, json_pack("{s:s, s:I, s:I, s:f}", "table",
-								res.tables[i].table, "rows",
-								(json_int_t)res.tables[i].rows, "bytes",
-								(json_int_t)res.tables[i].bytes, "seconds",
-								res.tables[i].seconds));
-		for (size_t i = 0; i < res.warnings.len; i++)
-			json_array_append_new(warnings, json_string(res.warnings.items[i]));
-		for (size_t i = 0; i < res.npruned; i++)
-			json_array_append_new(pruned, json_string(res.pruned[i]));
-		json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:f, s:i, s:i, s:o, s:o, s:s?, s:o, s:s, s:O?}",
-				      "id", res.id, "dataset", name, "generation", (json_int_t)gen,
-				      "build", build ? build : "unknown", "rows", (json_int_t)res.rows,
-				      "bytes", (json_int_t)res.bytes, "seconds", res.seconds, "rounds",
-				      (int)res.rounds, "queries", (int)res.queries, "tables", tables,
-				      "warnings", warnings, "schema_changed_since",
-				      res.schema_changed_since, "pruned", pruned, "stored",
-				      remote ? snapshot_remote_where(remote) : store, "pruned_stored",
-				      remote_pruned);
-		cli_print_json_value(j);
-		json_decref(j);
-	} else {
-		char b[32];
-		for (size_t i = 0; i < res.warnings.len; i++)
-			fprintf(stderr, "warning: %s\n", res.warnings.items[i]);
-		if (res.schema_changed_since)
-			fprintf(stderr, "note: the source's schema changed since snapshot %s\n",
-				res.schema_changed_since);
-		printf("snapshot %s of dataset %s (generation %lld, build %s)\n", res.id, name, gen,
-		       build ? build : "unknown");
-		printf("  %-40s %10s %10s %8s\n", "TABLE", "ROWS", "BYTES", "SECONDS");
-		for (size_t i = 0; i < res.ntables; i++) {
-			cli_format_bytes(res.tables[i].bytes, b, sizeof(b));
-			printf("  %-40s %10lld %10s %8.2f\n", res.tables[i].table,
-			       (long long)res.tables[i].rows, b, res.tables[i].seconds);
-		}
-		cli_format_bytes(res.bytes, b, sizeof(b));
-		printf("%lld rows in %zu tables, %s, %.2f s (subset: %u rounds, %u queries)\n",
-		       (long long)res.rows, res.ntables, b, res.seconds, res.rounds, res.queries);
-		for (size_t i = 0; i < res.npruned; i++)
-			printf("deleted %s (keep: %lld)\n", res.pruned[i], (long long)ds->keep);
-		if (remote)
-			printf("stored in %s\n", snapshot_remote_where(remote));
-		size_t k;
-		json_t *old;
-		json_array_foreach(remote_pruned, k, old)
-		printf("deleted %s from %s (keep: %lld)\n", json_string_value(old),
-		       snapshot_remote_where(remote), (long long)ds->keep);
-	}
+	struct created made = { &res, name, build ? build : "unknown", gen, ds->keep,
+				remote ? snapshot_remote_where(remote) : NULL, remote_pruned };
+	if (cli->json)
+		print_created_json(&made, store);
+	else
+		print_created_text(&made);
 	rc = EXIT_DONE;
 out:
 	error_clear(&err);

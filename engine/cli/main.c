@@ -157,86 +157,106 @@ static bool is_option(const char *arg, const char *name)
 	return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
 }
 
-int main(int argc, char **argv)
+/* The global options' defaults, from the environment. An empty variable
+ * means unset (CAIRN_SECRETS= cairn …). */
+static void cli_from_env(struct cli *cli)
 {
-	/* Out of memory is fatal everywhere (base/alloc.h), in jansson too. */
-	json_set_alloc_funcs(xmalloc, free);
-	struct cli cli = { 0 };
-	cli.state = getenv("CAIRN_STATE");
-	cli.users_path = getenv("CAIRN_USERS");
-	cli.secrets_path = getenv("CAIRN_SECRETS");
-	cli.state_set = cli.state && *cli.state;
-	cli.server = getenv("CAIRN_SERVER");
-	cli.token = getenv("CAIRN_TOKEN");
-	if (cli.server && !*cli.server)
-		cli.server = NULL;
-	if (!cli.state || !*cli.state)
-		cli.state = ".cairn/state.db";
-	/* An empty variable means unset (CAIRN_SECRETS= cairn …). */
-	if (cli.users_path && !*cli.users_path)
-		cli.users_path = NULL;
-	if (cli.secrets_path && !*cli.secrets_path)
-		cli.secrets_path = NULL;
+	cli->state = getenv("CAIRN_STATE");
+	cli->users_path = getenv("CAIRN_USERS");
+	cli->secrets_path = getenv("CAIRN_SECRETS");
+	cli->state_set = cli->state && *cli->state;
+	cli->server = getenv("CAIRN_SERVER");
+	cli->token = getenv("CAIRN_TOKEN");
+	if (cli->server && !*cli->server)
+		cli->server = NULL;
+	if (!cli->state || !*cli->state)
+		cli->state = ".cairn/state.db";
+	if (cli->users_path && !*cli->users_path)
+		cli->users_path = NULL;
+	if (cli->secrets_path && !*cli->secrets_path)
+		cli->secrets_path = NULL;
+}
 
-	/* Global options may come before or after the command name; the rest
-	 * of the arguments go to the command in order. */
-	char **rest = xcalloc((size_t)argc + 1, sizeof(*rest));
-	int nrest = 0;
-	int rc = EXIT_USAGE;
-	char *owned_token = NULL, *owned_state = NULL; /* secrets taken out of argv */
-	const char *token_file = getenv("CAIRN_TOKEN_FILE");
+/* What the global options took out of argv (secrets hidden there), to
+ * wipe and free at the end. */
+struct taken {
+	char *token, *state;
+	const char *token_file;
+};
+
+/* Global options may come before or after the command name; the rest of
+ * the arguments go to the command in order. Returns 0, or -1 after saying
+ * what is wrong. */
+static int parse_global_options(struct cli *cli, int argc, char **argv, char **rest, int *nrest,
+				struct taken *t)
+{
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
 		if (is_option(a, "--state")) {
 			if (!(v = option_value(&i, argc, argv, "--state")))
-				goto out;
+				return -1;
 			size_t at, len;
 			if (url_password(v, &at, &len)) {
-				free(owned_state);
-				v = owned_state = hide_in_argv(v, at, len);
+				free(t->state);
+				v = t->state = hide_in_argv(v, at, len);
 			}
-			cli.state = v;
-			cli.state_set = true;
+			cli->state = v;
+			cli->state_set = true;
 		} else if (is_option(a, "--users")) {
 			if (!(v = option_value(&i, argc, argv, "--users")))
-				goto out;
-			cli.users_path = v;
+				return -1;
+			cli->users_path = v;
 		} else if (is_option(a, "--server")) {
 			if (!(v = option_value(&i, argc, argv, "--server")))
-				goto out;
-			cli.server = *v ? v : NULL;
+				return -1;
+			cli->server = *v ? v : NULL;
 		} else if (is_option(a, "--token")) {
 			if (!(v = option_value(&i, argc, argv, "--token")))
-				goto out;
-			free(owned_token);
-			cli.token = owned_token = hide_in_argv(v, 0, strlen(v));
+				return -1;
+			free(t->token);
+			cli->token = t->token = hide_in_argv(v, 0, strlen(v));
 		} else if (is_option(a, "--token-file")) {
-			if (!(token_file = option_value(&i, argc, argv, "--token-file")))
-				goto out;
+			if (!(t->token_file = option_value(&i, argc, argv, "--token-file")))
+				return -1;
 		} else if (is_option(a, "--secrets")) {
 			if (!(v = option_value(&i, argc, argv, "--secrets")))
-				goto out;
-			cli.secrets_path = v;
+				return -1;
+			cli->secrets_path = v;
 		} else if (strcmp(a, "-o") == 0 || is_option(a, "--output")) {
 			v = strcmp(a, "-o") == 0 ? (i + 1 < argc ? argv[++i] : NULL)
 						 : option_value(&i, argc, argv, "--output");
 			if (!v || strcmp(v, "json") != 0) {
 				cli_error("-o takes 'json'");
-				goto out;
+				return -1;
 			}
-			cli.json = true;
+			cli->json = true;
 		} else if (strcmp(a, "-ojson") == 0) {
-			cli.json = true;
+			cli->json = true;
 		} else {
-			rest[nrest++] = argv[i];
+			rest[(*nrest)++] = argv[i];
 		}
 	}
-	if (token_file && *token_file && !owned_token) {
-		if (!(owned_token = read_token_file(token_file))) {
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	/* Out of memory is fatal everywhere (base/alloc.h), in jansson too. */
+	json_set_alloc_funcs(xmalloc, free);
+	struct cli cli = { 0 };
+	cli_from_env(&cli);
+	char **rest = xcalloc((size_t)argc + 1, sizeof(*rest));
+	int nrest = 0;
+	int rc = EXIT_USAGE;
+	struct taken taken = { .token_file = getenv("CAIRN_TOKEN_FILE") };
+	if (parse_global_options(&cli, argc, argv, rest, &nrest, &taken) < 0)
+		goto out;
+	if (taken.token_file && *taken.token_file && !taken.token) {
+		if (!(taken.token = read_token_file(taken.token_file))) {
 			rc = EXIT_FAILURE_;
 			goto out;
 		}
-		cli.token = owned_token;
+		cli.token = taken.token;
 	}
 	if (nrest == 0 || strcmp(rest[0], "help") == 0 || strcmp(rest[0], "-h") == 0 ||
 	    strcmp(rest[0], "--help") == 0) {
@@ -265,9 +285,9 @@ out:
 	users_free(cli.users);
 	intern_free(cli.intern);
 	free(rest);
-	if (owned_token)
-		explicit_bzero(owned_token, strlen(owned_token));
-	free(owned_token);
-	free(owned_state);
+	if (taken.token)
+		explicit_bzero(taken.token, strlen(taken.token));
+	free(taken.token);
+	free(taken.state);
 	return rc;
 }

@@ -181,11 +181,86 @@ static bool repo_name_ok(const char *s)
 	return true;
 }
 
+/* A host or url pattern (heap), using only the placeholders allowed; NULL
+ * with an error. */
+static char *want_pattern(struct cfg_load *ld, const struct ynode *v, const char *what,
+			  const char *const *allowed)
+{
+	const char *s = want_string(ld, v, what);
+	if (!s)
+		return NULL;
+	struct error err = ERROR_INIT;
+	char *out = NULL;
+	if (preview_pattern_check(s, allowed, &err) < 0)
+		diags_add_at(ld->d, v->pos, "%s: %s", what, error_msg(&err));
+	else
+		out = xstrdup(s);
+	error_clear(&err);
+	return out;
+}
+
+/* The author associations whose pull requests get a preview, upper case. */
+static void load_trigger(struct cfg_load *ld, const struct ynode *v, struct preview_repo *r)
+{
+	if (v->kind != YNODE_SEQ) {
+		diags_add_at(ld->d, v->pos, "trigger must be a list of author associations, not %s",
+			     ynode_describe(v));
+		return;
+	}
+	r->trigger = xcalloc(v->len ? v->len : 1, sizeof(*r->trigger));
+	for (size_t j = 0; j < v->len; j++) {
+		const char *s = want_string(ld, v->items[j], "a trigger");
+		if (!s)
+			continue;
+		bool known = false;
+		for (size_t a = 0; a < sizeof(associations) / sizeof(*associations); a++)
+			known |= strcasecmp(s, associations[a]) == 0;
+		if (!known) {
+			diags_add_at(ld->d, v->items[j]->pos,
+				     "trigger '%s' is not an author association (OWNER, MEMBER, "
+				     "COLLABORATOR, CONTRIBUTOR, FIRST_TIMER, FIRST_TIME_CONTRIBUTOR, "
+				     "MANNEQUIN, NONE)",
+				     s);
+			continue;
+		}
+		r->trigger[r->ntrigger] = xstrdup(s);
+		for (char *q = r->trigger[r->ntrigger]; *q; q++)
+			*q = (char)toupper((unsigned char)*q);
+		r->ntrigger++;
+	}
+}
+
+/* What a repository must say, and the defaults of what it may leave out. */
+static void repo_complete(struct cfg_load *ld, const struct ynode *m, struct preview_repo *r)
+{
+	if (!r->name && !ynode_get(m, "name"))
+		diags_add_at(ld->d, m->pos, "repository: 'name' is required");
+	if (!r->contract && !ynode_get(m, "contract"))
+		diags_add_at(ld->d, m->pos, "repository %s: 'contract' is required",
+			     r->name ? r->name : "");
+	if (!r->user && !ynode_get(m, "user"))
+		diags_add_at(ld->d, m->pos, "repository %s: 'user' is required",
+			     r->name ? r->name : "");
+	if (!r->ns && r->contract)
+		r->ns = xstrndup(r->contract, (size_t)(strchr(r->contract, '/') - r->contract));
+	if (!r->host)
+		r->host = xstrdup(DEFAULT_HOST);
+	if (!r->url)
+		r->url = xstrdup(PREVIEW_DEFAULT_URL);
+	if (!r->approval_label)
+		r->approval_label = xstrdup("preview-approved");
+	if (!r->trigger) {
+		r->ntrigger = sizeof(default_trigger) / sizeof(*default_trigger);
+		r->trigger = xcalloc(r->ntrigger, sizeof(*r->trigger));
+		for (size_t j = 0; j < r->ntrigger; j++)
+			r->trigger[j] = xstrdup(default_trigger[j]);
+	}
+}
+
 static void load_repo(struct cfg_load *ld, const struct ynode *m, struct preview_repo *r)
 {
 	static const char *const keys[] = { "name", "contract", "namespace", "user", "host", "url",
 					    "trigger", "fork_approval_label", "ttl", NULL };
-	struct error err = ERROR_INIT;
 	for (size_t i = 0; i < m->len; i++) {
 		const struct ypair *p = &m->pairs[i];
 		const char *k = p->key->s;
@@ -214,47 +289,11 @@ static void load_repo(struct cfg_load *ld, const struct ynode *m, struct preview
 			if ((s = want_string(ld, v, "user")))
 				r->user = xstrdup(s);
 		} else if (strcmp(k, "host") == 0) {
-			if (!(s = want_string(ld, v, "host")))
-				continue;
-			if (preview_pattern_check(s, host_placeholders, &err) < 0)
-				diags_add_at(ld->d, v->pos, "host: %s", error_msg(&err));
-			else
-				r->host = xstrdup(s);
-			error_clear(&err);
+			r->host = want_pattern(ld, v, "host", host_placeholders);
 		} else if (strcmp(k, "url") == 0) {
-			if (!(s = want_string(ld, v, "url")))
-				continue;
-			if (preview_pattern_check(s, url_placeholders, &err) < 0)
-				diags_add_at(ld->d, v->pos, "url: %s", error_msg(&err));
-			else
-				r->url = xstrdup(s);
-			error_clear(&err);
+			r->url = want_pattern(ld, v, "url", url_placeholders);
 		} else if (strcmp(k, "trigger") == 0) {
-			if (v->kind != YNODE_SEQ) {
-				diags_add_at(ld->d, v->pos, "trigger must be a list of author associations, not %s",
-					     ynode_describe(v));
-				continue;
-			}
-			r->trigger = xcalloc(v->len ? v->len : 1, sizeof(*r->trigger));
-			for (size_t j = 0; j < v->len; j++) {
-				if (!(s = want_string(ld, v->items[j], "a trigger")))
-					continue;
-				bool known = false;
-				for (size_t a = 0; a < sizeof(associations) / sizeof(*associations); a++)
-					known |= strcasecmp(s, associations[a]) == 0;
-				if (!known) {
-					diags_add_at(ld->d, v->items[j]->pos,
-						     "trigger '%s' is not an author association (OWNER, "
-						     "MEMBER, COLLABORATOR, CONTRIBUTOR, FIRST_TIMER, "
-						     "FIRST_TIME_CONTRIBUTOR, MANNEQUIN, NONE)",
-						     s);
-					continue;
-				}
-				r->trigger[r->ntrigger] = xstrdup(s);
-				for (char *q = r->trigger[r->ntrigger]; *q; q++)
-					*q = (char)toupper((unsigned char)*q);
-				r->ntrigger++;
-			}
+			load_trigger(ld, v, r);
 		} else if (strcmp(k, "fork_approval_label") == 0) {
 			if ((s = want_string(ld, v, "fork_approval_label")))
 				r->approval_label = xstrdup(s);
@@ -271,28 +310,7 @@ static void load_repo(struct cfg_load *ld, const struct ynode *m, struct preview
 			yaml_unknown_key(ld->d, p, "a repository", keys);
 		}
 	}
-	if (!r->name && !ynode_get(m, "name"))
-		diags_add_at(ld->d, m->pos, "repository: 'name' is required");
-	if (!r->contract && !ynode_get(m, "contract"))
-		diags_add_at(ld->d, m->pos, "repository %s: 'contract' is required",
-			     r->name ? r->name : "");
-	if (!r->user && !ynode_get(m, "user"))
-		diags_add_at(ld->d, m->pos, "repository %s: 'user' is required",
-			     r->name ? r->name : "");
-	if (!r->ns && r->contract)
-		r->ns = xstrndup(r->contract, (size_t)(strchr(r->contract, '/') - r->contract));
-	if (!r->host)
-		r->host = xstrdup(DEFAULT_HOST);
-	if (!r->url)
-		r->url = xstrdup(PREVIEW_DEFAULT_URL);
-	if (!r->approval_label)
-		r->approval_label = xstrdup("preview-approved");
-	if (!r->trigger) {
-		r->ntrigger = sizeof(default_trigger) / sizeof(*default_trigger);
-		r->trigger = xcalloc(r->ntrigger, sizeof(*r->trigger));
-		for (size_t j = 0; j < r->ntrigger; j++)
-			r->trigger[j] = xstrdup(default_trigger[j]);
-	}
+	repo_complete(ld, m, r);
 }
 
 static void load_repos(struct cfg_load *ld, const struct ynode *v)
