@@ -149,6 +149,20 @@ static int prepare(struct sqlite_store *st, sqlite3_stmt **stmt, const char *sql
 	return 0;
 }
 
+/* Steps write statement q once and finalizes it; a failure says `what`.
+ * *changed (unless NULL): the rows it changed. */
+static int write_once(struct sqlite_store *st, sqlite3_stmt *q, const char *what, size_t *changed,
+		      struct error *err)
+{
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return fail(st, err, what);
+	if (changed)
+		*changed = (size_t)sqlite3_changes(st->db);
+	return 0;
+}
+
 /* A column that may be NULL; sqlite's pointer, valid until the next step. */
 static const char *text_or_null(sqlite3_stmt *q, int col)
 {
@@ -637,9 +651,7 @@ static int sqlite_record_action(struct store *s, const struct store_action *a, s
 		sqlite3_bind_text(q, 5, a->message, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 6, a->started);
 	sqlite3_bind_int64(q, 7, a->finished);
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot record an action");
+	return write_once(st, q, "cannot record an action", NULL, err);
 }
 
 static int sqlite_list_actions(struct store *s, long long gen, store_action_fn fn, void *ctx,
@@ -802,9 +814,7 @@ static int sqlite_token_use(struct store *s, const char *hash, long long now, st
 		return -1;
 	sqlite3_bind_int64(q, 1, now);
 	sqlite3_bind_int64(q, 2, t->id);
-	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot stamp a token's use");
+	return write_once(st, q, "cannot stamp a token's use", NULL, err);
 }
 
 static int sqlite_token_revoke(struct store *s, long long id, bool *found, struct error *err)
@@ -814,12 +824,10 @@ static int sqlite_token_revoke(struct store *s, long long id, bool *found, struc
 	if (prepare(st, &q, "UPDATE tokens SET revoked = 1 WHERE id = ?", err) < 0)
 		return -1;
 	sqlite3_bind_int64(q, 1, id);
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE)
-		return fail(st, err, "cannot revoke a token");
-	*found = sqlite3_changes(st->db) > 0;
-	return 0;
+	size_t changed = 0;
+	int rc = write_once(st, q, "cannot revoke a token", &changed, err);
+	*found = rc == 0 && changed > 0;
+	return rc;
 }
 
 static int sqlite_token_list(struct store *s, store_token_fn fn, void *ctx, struct error *err)
@@ -889,12 +897,10 @@ static int sqlite_delivery_claim(struct store *s, const char *source, const char
 	sqlite3_bind_text(q, 1, source, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 3, now);
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE)
-		return fail(st, err, "cannot record a delivery");
-	*fresh = sqlite3_changes(st->db) > 0;
-	return 0;
+	size_t changed = 0;
+	int rc = write_once(st, q, "cannot record a delivery", &changed, err);
+	*fresh = rc == 0 && changed > 0;
+	return rc;
 }
 
 #define JOB_COLUMNS                                                                              \
@@ -992,12 +998,7 @@ static int requeue(struct sqlite_store *st, const char *owner, long long now, si
 	sqlite3_bind_int64(q, 1, now);
 	if (owner)
 		sqlite3_bind_text(q, 2, owner, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE)
-		return fail(st, err, "cannot requeue running jobs");
-	*n = (size_t)sqlite3_changes(st->db);
-	return 0;
+	return write_once(st, q, "cannot requeue running jobs", n, err);
 }
 
 static int sqlite_job_claim(struct store *s, long long now, const char *owner,
@@ -1062,12 +1063,7 @@ static int sqlite_job_renew(struct store *s, const char *owner, long long lease_
 		return -1;
 	sqlite3_bind_text(q, 1, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, lease_until);
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE)
-		return fail(st, err, "cannot renew the leases of running jobs");
-	*n = (size_t)sqlite3_changes(st->db);
-	return 0;
+	return write_once(st, q, "cannot renew the leases of running jobs", n, err);
 }
 
 /* Why job id cannot be finished by owner: it does not exist, is not
@@ -1111,13 +1107,10 @@ static int sqlite_job_finish(struct store *s, long long id, const char *owner,
 	sqlite3_bind_int64(q, 4, not_before);
 	sqlite3_bind_int64(q, 5, id);
 	sqlite3_bind_text(q, 6, owner, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE)
-		return fail(st, err, "cannot update a job");
-	if (sqlite3_changes(st->db) == 0)
-		return job_not_running(st, id, owner, err);
-	return 0;
+	size_t changed = 0;
+	if (write_once(st, q, "cannot update a job", &changed, err) < 0)
+		return -1;
+	return changed ? 0 : job_not_running(st, id, owner, err);
 }
 
 static int sqlite_job_get(struct store *s, long long id, struct store_job *out, bool *found,
@@ -1179,9 +1172,7 @@ static int sqlite_kv_set(struct store *s, const char *key, const char *value, lo
 		sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 3, now);
 	}
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : fail(st, err, "cannot set a value");
+	return write_once(st, q, "cannot set a value", NULL, err);
 }
 
 static int sqlite_kv_get(struct store *s, const char *key, char **value, struct error *err)
@@ -1211,12 +1202,10 @@ static int sqlite_kv_advance(struct store *s, const char *key, const char *value
 	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 3, now);
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE)
-		return fail(st, err, "cannot advance a value");
-	*advanced = sqlite3_changes(st->db) > 0;
-	return 0;
+	size_t changed = 0;
+	int rc = write_once(st, q, "cannot advance a value", &changed, err);
+	*advanced = rc == 0 && changed > 0;
+	return rc;
 }
 
 static int sqlite_kv_list(struct store *s, const char *prefix, store_kv_fn fn, void *ctx,
