@@ -130,5 +130,9 @@ int cli_rewrite_dependency(struct cli *cli, const char *what, const char *id, co
 
 /* True when argv holds -h or --help (then the command prints its usage). */
 bool cli_wants_help(int argc, char **argv);
+/* Prints a command's usage on stdout, as -h asks; returns EXIT_DONE. */
+int cli_help(const char *usage);
+/* Prints a command's usage on stderr, its arguments being wrong; returns EXIT_USAGE. */
+int cli_usage_error(const char *usage);
 
 #endif

@@ -65,10 +65,8 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 		"(cluster#namespace#contract#context#…#component, see `cairn status`),\n"
 		"or any unique part of it.\n\n"
 		"  -f, --follow   keep printing until interrupted\n";
-	if (cli_wants_help(argc, argv)) {
-		fputs(usage, stdout);
-		return EXIT_DONE;
-	}
+	if (cli_wants_help(argc, argv))
+		return cli_help(usage);
 	const char *which = NULL;
 	bool follow = false;
 	for (int i = 1; i < argc; i++) {
@@ -76,15 +74,11 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
 			follow = true;
 		else if (!which)
 			which = argv[i];
-		else {
-			fputs(usage, stderr);
-			return EXIT_USAGE;
-		}
+		else
+			return cli_usage_error(usage);
 	}
-	if (!which) {
-		fputs(usage, stderr);
-		return EXIT_USAGE;
-	}
+	if (!which)
+		return cli_usage_error(usage);
 	struct cli_current c;
 	if (cli_current_load(cli, &c, 0) < 0)
 		return EXIT_FAILURE_;

@@ -172,10 +172,8 @@ static int backup_delete_cmd(struct cli *cli, const char *id, const char *store)
 
 int cmd_backup(struct cli *cli, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		fputs(backup_usage, stdout);
-		return EXIT_DONE;
-	}
+	if (cli_wants_help(argc, argv))
+		return cli_help(backup_usage);
 	const char *words[2] = { NULL, NULL }, *given = NULL;
 	size_t nwords = 0;
 	long long jobs = 0;

@@ -273,10 +273,8 @@ static int demo_delete_cmd(struct cli *cli, const struct demo_args *a)
 
 int cmd_demo(struct cli *cli, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		fputs(demo_usage, stdout);
-		return EXIT_DONE;
-	}
+	if (cli_wants_help(argc, argv))
+		return cli_help(demo_usage);
 	struct demo_args a = { 0 };
 	if (parse_args(argc, argv, &a) < 0)
 		return EXIT_USAGE;

@@ -58,10 +58,8 @@ static const char *extend_edit(void *ctx, const struct dependency *dep, json_t *
 
 int cmd_extend(struct cli *cli, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		fputs(extend_usage, stdout);
-		return EXIT_DONE;
-	}
+	if (cli_wants_help(argc, argv))
+		return cli_help(extend_usage);
 	const char *id = NULL, *user = NULL, *ttl = NULL, *until = NULL;
 	int pin = -1; /* -1: unchanged, 0: unpin, 1: pin */
 	for (int i = 1; i < argc; i++) {

@@ -9,19 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Whether the command's only answer is its usage (-h, or any argument). */
 static bool usage_only(int argc, char **argv, const char *usage, int *rc)
 {
-	if (cli_wants_help(argc, argv)) {
-		fputs(usage, stdout);
-		*rc = EXIT_DONE;
-		return true;
-	}
-	if (argc > 1) {
-		fputs(usage, stderr);
-		*rc = EXIT_USAGE;
-		return true;
-	}
-	return false;
+	if (cli_wants_help(argc, argv))
+		*rc = cli_help(usage);
+	else if (argc > 1)
+		*rc = cli_usage_error(usage);
+	else
+		return false;
+	return true;
 }
 
 int cmd_plan(struct cli *cli, int argc, char **argv)
@@ -102,14 +99,10 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
 		"usage: cairn explain NAMESPACE/DEPENDENCY [-o json]\n\n"
 		"How a dependency resolved: which context of each contract matched and\n"
 		"why, which rules fired, which instances it uses — or why it failed.\n";
-	if (cli_wants_help(argc, argv)) {
-		fputs(usage, stdout);
-		return EXIT_DONE;
-	}
-	if (argc != 2 || !strchr(argv[1], '/')) {
-		fputs(usage, stderr);
-		return EXIT_USAGE;
-	}
+	if (cli_wants_help(argc, argv))
+		return cli_help(usage);
+	if (argc != 2 || !strchr(argv[1], '/'))
+		return cli_usage_error(usage);
 	struct cli_current c;
 	if (cli_current_load(cli, &c, RESOLVE_EXPLAIN) < 0)
 		return EXIT_FAILURE_;

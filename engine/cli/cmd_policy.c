@@ -177,10 +177,8 @@ static int cmd_show(struct cli *cli, int argc, char **argv)
 		"usage: cairn policy show [--generation N] [-o json]\n\n"
 		"Prints every object of a generation (default: the latest) as YAML.\n";
 	long long gen = 0;
-	if (cli_wants_help(argc, argv)) {
-		fputs(usage, stdout);
-		return EXIT_DONE;
-	}
+	if (cli_wants_help(argc, argv))
+		return cli_help(usage);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--generation") == 0 && i + 1 < argc) {
 			if (parse_positive(argv[++i], &gen) < 0) {
@@ -188,8 +186,7 @@ static int cmd_show(struct cli *cli, int argc, char **argv)
 				return EXIT_USAGE;
 			}
 		} else {
-			fputs(usage, stderr);
-			return EXIT_USAGE;
+			return cli_usage_error(usage);
 		}
 	}
 	struct store *store = cli_store(cli);
@@ -215,15 +212,11 @@ static int cmd_diff(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] = "usage: cairn policy diff N M [-o json]\n\n"
 				    "Lists the objects created, updated and deleted from generation N to M.\n";
-	if (cli_wants_help(argc, argv)) {
-		fputs(usage, stdout);
-		return EXIT_DONE;
-	}
+	if (cli_wants_help(argc, argv))
+		return cli_help(usage);
 	long long n, m;
-	if (argc != 3 || parse_positive(argv[1], &n) < 0 || parse_positive(argv[2], &m) < 0) {
-		fputs(usage, stderr);
-		return EXIT_USAGE;
-	}
+	if (argc != 3 || parse_positive(argv[1], &n) < 0 || parse_positive(argv[2], &m) < 0)
+		return cli_usage_error(usage);
 	struct store *store = cli_store(cli);
 	if (!store)
 		return EXIT_FAILURE_;
@@ -247,10 +240,8 @@ int cmd_policy(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: cairn policy apply|delete|rollback|log|show|diff ...  (cairn policy SUBCOMMAND --help)\n";
-	if (argc < 2) {
-		fputs(usage, stderr);
-		return EXIT_USAGE;
-	}
+	if (argc < 2)
+		return cli_usage_error(usage);
 	const char *sub = argv[1];
 	if (strcmp(sub, "apply") == 0)
 		return cmd_revise(cli, argc - 1, argv + 1, REVISE_APPLY);
@@ -264,10 +255,8 @@ int cmd_policy(struct cli *cli, int argc, char **argv)
 		return cmd_show(cli, argc - 1, argv + 1);
 	if (strcmp(sub, "diff") == 0)
 		return cmd_diff(cli, argc - 1, argv + 1);
-	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0) {
-		fputs(usage, stdout);
-		return EXIT_DONE;
-	}
+	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0)
+		return cli_help(usage);
 	cli_error("unknown policy subcommand '%s'", sub);
 	fputs(usage, stderr);
 	return EXIT_USAGE;

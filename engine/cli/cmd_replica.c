@@ -45,10 +45,8 @@ static const char *set_stopped(void *ctx, const struct dependency *dep, json_t *
 
 int cmd_replica(struct cli *cli, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		fputs(replica_usage, stdout);
-		return EXIT_DONE;
-	}
+	if (cli_wants_help(argc, argv))
+		return cli_help(replica_usage);
 	const char *sub = argc > 1 ? argv[1] : NULL, *id = NULL, *user = NULL;
 	struct converge_cli opts = { 0 };
 	for (int i = 2; i < argc; i++) {

@@ -73,14 +73,10 @@ int cmd_rollback(struct cli *cli, int argc, char **argv)
 		"host of its ssh cluster (zero downtime: started, health-checked, then\n"
 		"nginx switches). The next applies keep it there until the policy asks for\n"
 		"another release of the instance.\n";
-	if (cli_wants_help(argc, argv)) {
-		fputs(usage, stdout);
-		return EXIT_DONE;
-	}
-	if (argc != 2) {
-		fputs(usage, stderr);
-		return EXIT_USAGE;
-	}
+	if (cli_wants_help(argc, argv))
+		return cli_help(usage);
+	if (argc != 2)
+		return cli_usage_error(usage);
 	return rollout(cli, argv[1], SSH_ROLLBACK);
 }
 
@@ -92,13 +88,9 @@ int cmd_rollout(struct cli *cli, int argc, char **argv)
 		"  promote   the new release takes all traffic, the old one stops\n"
 		"  abort     the old release takes all traffic back, the new one stops (and\n"
 		"            is not tried again until the policy asks for another release)\n";
-	if (cli_wants_help(argc, argv)) {
-		fputs(usage, stdout);
-		return EXIT_DONE;
-	}
-	if (argc != 3 || (strcmp(argv[1], "promote") && strcmp(argv[1], "abort"))) {
-		fputs(usage, stderr);
-		return EXIT_USAGE;
-	}
+	if (cli_wants_help(argc, argv))
+		return cli_help(usage);
+	if (argc != 3 || (strcmp(argv[1], "promote") && strcmp(argv[1], "abort")))
+		return cli_usage_error(usage);
 	return rollout(cli, argv[2], strcmp(argv[1], "promote") == 0 ? SSH_PROMOTE : SSH_ABORT);
 }

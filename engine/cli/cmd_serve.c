@@ -26,10 +26,8 @@ static const char serve_usage[] =
 
 int cmd_serve(struct cli *cli, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		fputs(serve_usage, stdout);
-		return EXIT_DONE;
-	}
+	if (cli_wants_help(argc, argv))
+		return cli_help(serve_usage);
 	const char *config = NULL, *listen = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)

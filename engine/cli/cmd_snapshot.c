@@ -534,10 +534,8 @@ static int snapshot_images_cmd(struct cli *cli, const char *dataset, const char 
 
 int cmd_snapshot(struct cli *cli, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		fputs(snapshot_usage, stdout);
-		return EXIT_DONE;
-	}
+	if (cli_wants_help(argc, argv))
+		return cli_help(snapshot_usage);
 	const char *sub = argc > 1 ? argv[1] : NULL, *arg = NULL, *into = NULL, *given = NULL,
 		   *endpoint = NULL;
 	for (int i = 2; i < argc; i++) {

@@ -129,10 +129,8 @@ static int list_one(void *ctx_, const struct store_token *t)
 
 static int token_list(struct cli *cli, int argc)
 {
-	if (argc > 1) {
-		fputs(token_usage, stderr);
-		return EXIT_USAGE;
-	}
+	if (argc > 1)
+		return cli_usage_error(token_usage);
 	struct store *s = cli_store(cli);
 	if (!s)
 		return EXIT_FAILURE_;
@@ -159,10 +157,8 @@ static int token_list(struct cli *cli, int argc)
 static int token_revoke(struct cli *cli, int argc, char **argv)
 {
 	long long id;
-	if (argc != 2 || parse_positive(argv[1], &id) < 0) {
-		fputs(token_usage, stderr);
-		return EXIT_USAGE;
-	}
+	if (argc != 2 || parse_positive(argv[1], &id) < 0)
+		return cli_usage_error(token_usage);
 	struct store *s = cli_store(cli);
 	if (!s)
 		return EXIT_FAILURE_;

@@ -84,6 +84,18 @@ bool cli_wants_help(int argc, char **argv)
 	return false;
 }
 
+int cli_help(const char *usage)
+{
+	fputs(usage, stdout);
+	return EXIT_DONE;
+}
+
+int cli_usage_error(const char *usage)
+{
+	fputs(usage, stderr);
+	return EXIT_USAGE;
+}
+
 char *cli_beside_state(const struct cli *cli, const char *name)
 {
 	return store_beside(cli->state, name);
