@@ -146,6 +146,21 @@ out:
 	return rc;
 }
 
+/* Prints a report written into out (rc 0; JSON with -o json), or says why
+ * it failed (rc -1); releases both. */
+static int print_report(struct cli *cli, int rc, struct strbuf *out, struct error *err)
+{
+	if (rc < 0)
+		cli_error("%s", error_msg(err));
+	else if (cli->json)
+		cli_print_json(strbuf_cstr(out));
+	else
+		fputs(strbuf_cstr(out), stdout);
+	error_clear(err);
+	strbuf_release(out);
+	return rc < 0 ? EXIT_FAILURE_ : EXIT_DONE;
+}
+
 static int cmd_log(struct cli *cli, int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv) || argc > 1) {
@@ -159,16 +174,7 @@ static int cmd_log(struct cli *cli, int argc, char **argv)
 	struct strbuf out = STRBUF_INIT;
 	struct error err = ERROR_INIT;
 	int rc = report_log(&out, store, cli->json, &err);
-	if (rc < 0) {
-		cli_error("%s", error_msg(&err));
-		error_clear(&err);
-	} else if (cli->json) {
-		cli_print_json(out.buf);
-	} else {
-		fputs(out.buf, stdout);
-	}
-	strbuf_release(&out);
-	return rc < 0 ? EXIT_FAILURE_ : EXIT_DONE;
+	return print_report(cli, rc, &out, &err);
 }
 
 static int cmd_show(struct cli *cli, int argc, char **argv)
@@ -194,18 +200,8 @@ static int cmd_show(struct cli *cli, int argc, char **argv)
 		return EXIT_FAILURE_;
 	struct strbuf out = STRBUF_INIT;
 	struct error err = ERROR_INIT;
-	int rc = EXIT_DONE;
-	if (report_show(&out, store, gen, cli->json, &err) < 0) {
-		cli_error("%s", error_msg(&err));
-		error_clear(&err);
-		rc = EXIT_FAILURE_;
-	} else if (cli->json) {
-		cli_print_json(out.buf);
-	} else {
-		fputs(out.buf, stdout);
-	}
-	strbuf_release(&out);
-	return rc;
+	int rc = report_show(&out, store, gen, cli->json, &err);
+	return print_report(cli, rc, &out, &err);
 }
 
 static int cmd_diff(struct cli *cli, int argc, char **argv)
@@ -222,18 +218,8 @@ static int cmd_diff(struct cli *cli, int argc, char **argv)
 		return EXIT_FAILURE_;
 	struct strbuf out = STRBUF_INIT;
 	struct error err = ERROR_INIT;
-	int rc = EXIT_DONE;
-	if (report_diff(&out, store, n, m, cli->json, &err) < 0) {
-		cli_error("%s", error_msg(&err));
-		error_clear(&err);
-		rc = EXIT_FAILURE_;
-	} else if (cli->json) {
-		cli_print_json(out.buf);
-	} else {
-		fputs(out.buf, stdout);
-	}
-	strbuf_release(&out);
-	return rc;
+	int rc = report_diff(&out, store, n, m, cli->json, &err);
+	return print_report(cli, rc, &out, &err);
 }
 
 int cmd_policy(struct cli *cli, int argc, char **argv)
