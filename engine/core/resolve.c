@@ -627,18 +627,11 @@ static int resolve_components(struct resolver *rs, struct node *nd, const struct
 	return 0;
 }
 
-static int resolve_node(struct resolver *rs, struct node *nd)
+/* The first context of ct whose criteria match the node's labels. */
+static int match_context(struct resolver *rs, struct node *nd, const struct contract *ct,
+			 const struct context **out)
 {
-	const struct contract *ct =
-		(const struct contract *)policy_find(rs->p, KIND_CONTRACT, nd->contract_locator, nd->ns);
-	if (!ct)
-		return fail(rs, "contract '%s' does not exist in namespace %s", nd->contract_locator, nd->ns);
 	const char *ns = ct->obj.ns->s;
-
-	if (ct->change_labels)
-		label_ops_apply(ct->change_labels, &nd->labels);
-
-	const struct context *cx = NULL;
 	struct expr_env env = { &nd->labels, NULL };
 	for (uint32_t i = 0; i < ct->ncontexts; i++) {
 		int m = criteria_eval(ct->contexts[i].criteria, &env, &rs->err);
@@ -648,22 +641,25 @@ static int resolve_node(struct resolver *rs, struct node *nd)
 		event(rs, "contract %s/%s: context '%s' %s", ns, ct->obj.name->s,
 		      ct->contexts[i].name->s, m ? "matches" : "does not match");
 		if (m) {
-			cx = &ct->contexts[i];
-			break;
+			*out = &ct->contexts[i];
+			return 0;
 		}
 	}
-	if (!cx) {
-		if (rs->flags & RESOLVE_EXPLAIN) {
-			struct strbuf d = STRBUF_INIT;
-			describe_labels(&d, &nd->labels);
-			event(rs, "labels were: %s", d.buf ? d.buf : "(none)");
-			strbuf_release(&d);
-		}
-		return fail(rs, "no context of contract %s/%s matches", ns, ct->obj.name->s);
+	if (rs->flags & RESOLVE_EXPLAIN) {
+		struct strbuf d = STRBUF_INIT;
+		describe_labels(&d, &nd->labels);
+		event(rs, "labels were: %s", d.buf ? d.buf : "(none)");
+		strbuf_release(&d);
 	}
+	return fail(rs, "no context of contract %s/%s matches", ns, ct->obj.name->s);
+}
 
-	if (nd->depth == 0)
-		rs->r->deps[rs->dep_index].context = arena_strdup(rs->r->arena, cx->name->s);
+/* The service context cx allocates: in the contract's namespace, and one
+ * the node's user may consume. */
+static int context_service(struct resolver *rs, const struct node *nd, const struct contract *ct,
+			   const struct context *cx, const struct service **out)
+{
+	const char *ns = ct->obj.ns->s;
 	const struct service *svc =
 		(const struct service *)policy_find(rs->p, KIND_SERVICE, cx->alloc_service->s, ns);
 	if (!svc)
@@ -675,11 +671,16 @@ static int resolve_node(struct resolver *rs, struct node *nd)
 	if (rs->acl && !acl_can_consume(rs->acl, nd->user, ns))
 		return fail(rs, "user '%s' not allowed to consume service %s/%s", nd->dep->user->s, ns,
 			    svc->obj.name->s);
+	*out = svc;
+	return 0;
+}
 
-	if (cx->change_labels)
-		label_ops_apply(cx->change_labels, &nd->labels);
-
-	/* Allocation keys decide sharing: the context name plus every rendered key. */
+/* The context's name plus every rendered allocation key: what decides
+ * which consumers share an instance. */
+static int allocation_key(struct resolver *rs, const struct node *nd, const struct contract *ct,
+			  const struct context *cx, const struct istr **out)
+{
+	const char *ns = ct->obj.ns->s;
 	struct template_scope scope = { 0 };
 	scope.labels = &nd->labels;
 	scope.user_name = nd->user->name->s;
@@ -705,22 +706,17 @@ static int resolve_node(struct resolver *rs, struct node *nd)
 				    template_text(cx->keys[i]), ns, ct->obj.name->s, cx->name->s,
 				    rs->json.buf + start);
 	}
-	const struct istr *context = intern(rs->in, rs->json.buf, rs->json.len);
+	*out = intern(rs->in, rs->json.buf, rs->json.len);
 	if (cx->nkeys)
 		event(rs, "allocation keys of context '%s' resolve to '%s'", cx->name->s,
-		      context->s + cx->name->len + 1);
+		      (*out)->s + cx->name->len + 1);
+	return 0;
+}
 
-	bool reject = false, allow_ingress = true;
-	if (apply_rules(rs, nd, ns, svc, &reject, &allow_ingress) < 0)
-		return NODE_FAIL;
-	if (strcmp(ns, "system") != 0 && apply_rules(rs, nd, "system", svc, &reject, &allow_ingress) < 0)
-		return NODE_FAIL;
-
-	const struct istr *cluster = NULL;
-	if (node_cluster(rs, &nd->labels, &cluster) < 0)
-		return NODE_FAIL;
-	const struct istr *service_key = make_key(rs, cluster, ct->obj.ns, ct->obj.name, context, rs->k_root);
-
+/* Adds service_key to the node's path of services; a service met again
+ * is a cycle. */
+static int enter_path(struct resolver *rs, struct node *nd, const struct istr *service_key)
+{
 	for (size_t i = 0; i < nd->npath; i++) {
 		if (nd->path[i] == service_key) {
 			struct strbuf cyc = STRBUF_INIT;
@@ -738,6 +734,44 @@ static int resolve_node(struct resolver *rs, struct node *nd)
 	path[nd->npath] = service_key;
 	nd->path = path;
 	nd->npath++;
+	return 0;
+}
+
+static int resolve_node(struct resolver *rs, struct node *nd)
+{
+	const struct contract *ct =
+		(const struct contract *)policy_find(rs->p, KIND_CONTRACT, nd->contract_locator, nd->ns);
+	if (!ct)
+		return fail(rs, "contract '%s' does not exist in namespace %s", nd->contract_locator, nd->ns);
+	const char *ns = ct->obj.ns->s;
+	if (ct->change_labels)
+		label_ops_apply(ct->change_labels, &nd->labels);
+	const struct context *cx = NULL;
+	if (match_context(rs, nd, ct, &cx) < 0)
+		return NODE_FAIL;
+	if (nd->depth == 0)
+		rs->r->deps[rs->dep_index].context = arena_strdup(rs->r->arena, cx->name->s);
+	const struct service *svc = NULL;
+	if (context_service(rs, nd, ct, cx, &svc) < 0)
+		return NODE_FAIL;
+	if (cx->change_labels)
+		label_ops_apply(cx->change_labels, &nd->labels);
+	const struct istr *context = NULL;
+	if (allocation_key(rs, nd, ct, cx, &context) < 0)
+		return NODE_FAIL;
+
+	bool reject = false, allow_ingress = true;
+	if (apply_rules(rs, nd, ns, svc, &reject, &allow_ingress) < 0)
+		return NODE_FAIL;
+	if (strcmp(ns, "system") != 0 && apply_rules(rs, nd, "system", svc, &reject, &allow_ingress) < 0)
+		return NODE_FAIL;
+
+	const struct istr *cluster = NULL;
+	if (node_cluster(rs, &nd->labels, &cluster) < 0)
+		return NODE_FAIL;
+	const struct istr *service_key = make_key(rs, cluster, ct->obj.ns, ct->obj.name, context, rs->k_root);
+	if (enter_path(rs, nd, service_key) < 0)
+		return NODE_FAIL;
 
 	event(rs, "%scontract %s/%s, context '%s' -> service %s/%s, instance %s",
 	      nd->depth ? "  " : "", ns, ct->obj.name->s, cx->name->s, ns, svc->obj.name->s,
@@ -882,25 +916,25 @@ static void find_self_conflicts(struct resolver *rs, size_t from, size_t to)
 		}
 }
 
-static void build_instances(struct resolver *rs)
+typedef VEC(struct instance *) instance_list;
+
+/* The instances the contributions of resolved dependencies make, in the
+ * order first met, each with what its contributions give: params (the
+ * first), labels (all), the count of dependencies it serves. by_id: by
+ * interned key id. */
+static void merge_contributions(struct resolver *rs, struct instance **by_id, instance_list *list)
 {
 	struct resolution *r = rs->r;
-	struct arena *a = r->arena;
-	VEC(struct instance *) list = { 0 };
-	/* Instances by interned key id; and the label set last merged into each,
-	 * since most contributions to an instance share one deduplicated set. */
-	size_t nids = intern_count(rs->in) + 2;
-	struct instance **by_id = xcalloc(nids, sizeof(*by_id));
-	const struct labels **merged = xcalloc(nids, sizeof(*merged));
-
+	/* The label set last merged into each: most contributions to an
+	 * instance share one deduplicated set. */
+	const struct labels **merged = xcalloc(intern_count(rs->in) + 2, sizeof(*merged));
 	for (size_t i = 0; i < rs->contribs.len; i++) {
 		struct contrib *c = &rs->contribs.items[i];
-		struct dep_result *dr = &r->deps[c->dep];
-		if (!dr->resolved)
+		if (!r->deps[c->dep].resolved)
 			continue;
 		struct instance *in = by_id[c->key->id];
 		if (!in) {
-			in = arena_alloc(a, sizeof(*in));
+			in = arena_alloc(r->arena, sizeof(*in));
 			in->key = c->key->s;
 			in->cluster = c->cluster->s;
 			in->ns = c->ns->s;
@@ -914,7 +948,7 @@ static void build_instances(struct resolver *rs)
 			in->allow_ingress = true;
 			map_put(&r->by_key, in->key, c->key->len, in);
 			by_id[c->key->id] = in;
-			vec_push(&list, in);
+			vec_push(list, in);
 		}
 		if (!in->params) {
 			in->params = c->params;
@@ -934,11 +968,19 @@ static void build_instances(struct resolver *rs)
 			in->order = c->dep + 1;
 		}
 	}
-	/* Second pass: fill the dependency lists now that their sizes are known. */
-	for (size_t i = 0; i < list.len; i++) {
-		list.items[i]->deps = arena_alloc(a, (list.items[i]->ndeps + 1) * sizeof(char *));
-		list.items[i]->ndeps = 0;
-		list.items[i]->order = 0;
+	free(merged);
+}
+
+/* Each instance's dependency list, now that its size is known; and each
+ * dependency's root instance. */
+static void list_dependencies(struct resolver *rs, struct instance **by_id,
+			      const instance_list *list)
+{
+	struct resolution *r = rs->r;
+	for (size_t i = 0; i < list->len; i++) {
+		list->items[i]->deps = arena_alloc(r->arena, (list->items[i]->ndeps + 1) * sizeof(char *));
+		list->items[i]->ndeps = 0;
+		list->items[i]->order = 0;
 	}
 	for (size_t i = 0; i < rs->contribs.len; i++) {
 		struct contrib *c = &rs->contribs.items[i];
@@ -953,10 +995,16 @@ static void build_instances(struct resolver *rs)
 		if (c->comp == NULL && dr->root == (struct instance *)(uintptr_t)(i + 1))
 			dr->root = in;
 	}
-	/* Edges, deduplicated per source. */
-	VEC(struct instance *) *outs = xcalloc(list.len ? list.len : 1, sizeof(*outs));
-	for (size_t i = 0; i < list.len; i++)
-		list.items[i]->order = (uint32_t)i;
+}
+
+/* Each instance's edges out, deduplicated and sorted, and its sorted
+ * dependency list. */
+static void link_edges(struct resolver *rs, struct instance **by_id, const instance_list *list)
+{
+	struct resolution *r = rs->r;
+	instance_list *outs = xcalloc(list->len ? list->len : 1, sizeof(*outs));
+	for (size_t i = 0; i < list->len; i++)
+		list->items[i]->order = (uint32_t)i;
 	for (size_t i = 0; i < rs->edges.len; i++) {
 		struct edge *e = &rs->edges.items[i];
 		if (!r->deps[e->dep].resolved)
@@ -971,10 +1019,10 @@ static void build_instances(struct resolver *rs)
 		if (!seen)
 			vec_push(&outs[from->order], to);
 	}
-	for (size_t i = 0; i < list.len; i++) {
-		struct instance *in = list.items[i];
+	for (size_t i = 0; i < list->len; i++) {
+		struct instance *in = list->items[i];
 		in->nedges_out = (uint32_t)outs[i].len;
-		in->edges_out = arena_alloc(a, (outs[i].len + 1) * sizeof(*in->edges_out));
+		in->edges_out = arena_alloc(r->arena, (outs[i].len + 1) * sizeof(*in->edges_out));
 		if (outs[i].len)
 			memcpy(in->edges_out, outs[i].items, outs[i].len * sizeof(*in->edges_out));
 		vec_release(&outs[i]);
@@ -982,24 +1030,36 @@ static void build_instances(struct resolver *rs)
 		qsort(in->deps, in->ndeps, sizeof(*in->deps), by_string);
 	}
 	free(outs);
+}
 
-	/* Deterministic dependency-first order, roots visited by key. */
-	struct instance **sorted = xmalloc((list.len + 1) * sizeof(*sorted));
-	if (list.len)
-		memcpy(sorted, list.items, list.len * sizeof(*sorted));
-	qsort(sorted, list.len, sizeof(*sorted), by_key);
-	uint8_t *mark = xcalloc(list.len + 1, 1);
-	r->instances = arena_alloc(a, (list.len + 1) * sizeof(*r->instances));
+/* r->instances in a deterministic dependency-first order, roots visited by key. */
+static void order_instances(struct resolution *r, const instance_list *list)
+{
+	struct instance **sorted = xmalloc((list->len + 1) * sizeof(*sorted));
+	if (list->len)
+		memcpy(sorted, list->items, list->len * sizeof(*sorted));
+	qsort(sorted, list->len, sizeof(*sorted), by_key);
+	uint8_t *mark = xcalloc(list->len + 1, 1);
+	r->instances = arena_alloc(r->arena, (list->len + 1) * sizeof(*r->instances));
 	size_t n = 0;
-	for (size_t i = 0; i < list.len; i++)
+	for (size_t i = 0; i < list->len; i++)
 		order_visit(sorted[i], mark, r->instances, &n);
 	r->ninstances = n;
 	for (size_t i = 0; i < n; i++)
 		r->instances[i]->order = (uint32_t)i;
 	free(mark);
 	free(sorted);
+}
+
+static void build_instances(struct resolver *rs)
+{
+	instance_list list = { 0 };
+	struct instance **by_id = xcalloc(intern_count(rs->in) + 2, sizeof(*by_id));
+	merge_contributions(rs, by_id, &list);
+	list_dependencies(rs, by_id, &list);
+	link_edges(rs, by_id, &list);
+	order_instances(rs->r, &list);
 	free(by_id);
-	free(merged);
 	vec_release(&list);
 }
 
