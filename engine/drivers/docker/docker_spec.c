@@ -170,14 +170,15 @@ static int check_build(const char *image, const struct docker_target *t, struct 
 			 image, tag, dd->snapshot, dd->dataset, dd->build, dd->build, tag);
 }
 
-int docker_spec_build(struct docker_spec *out, const char *params_json,
-		      const struct docker_target *t, struct error *err)
+/* The params as a JSON object, the data marks of a snapshot replaced;
+ * NULL with err. New reference. */
+static json_t *read_params(const char *params_json, const struct docker_target *t,
+			   struct error *err)
 {
-	memset(out, 0, sizeof(*out));
 	char *replaced = NULL;
 	if (params_json && strstr(params_json, "${cairn.data.")) {
 		if (!(replaced = replace_data_marks(params_json, t, err)))
-			return -1;
+			return NULL;
 		params_json = replaced;
 	}
 	json_error_t jerr;
@@ -185,8 +186,84 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 	free(replaced);
 	if (!json_is_object(params)) {
 		json_decref(params);
-		return error_set(err, "params: not a JSON object");
+		error_set(err, "params: not a JSON object");
+		return NULL;
 	}
+	return params;
+}
+
+/* The restart policy, init, and the instance's own network with its alias. */
+static void set_host_and_network(struct docker_build *b, const struct docker_target *t)
+{
+	/* restart "on-failure:3" is {Name: on-failure, MaximumRetryCount: 3} */
+	json_t *policy = json_object();
+	size_t namelen = strcspn(b->restart, ":");
+	json_object_set_new(policy, "Name", json_stringn(b->restart, namelen));
+	if (b->restart[namelen])
+		json_object_set_new(policy, "MaximumRetryCount", json_integer(atoi(b->restart + namelen + 1)));
+	json_object_set_new(b->host, "RestartPolicy", policy);
+	json_object_set_new(b->host, "Init", json_boolean(b->init));
+	json_object_set_new(b->host, "NetworkMode", json_string(t->networks[0]));
+	json_t *endpoints = json_object();
+	json_object_set_new(endpoints, t->networks[0], json_pack("{s:[s]}", "Aliases", t->alias));
+	json_object_set_new(b->config, "NetworkingConfig",
+			    json_pack("{s:o}", "EndpointsConfig", endpoints));
+}
+
+/* CAIRN_URL=url in the environment, unless the params set it. */
+static void add_url_env(json_t *config, const char *url)
+{
+	json_t *env = json_object_get(config, "Env");
+	if (!env)
+		json_object_set_new(config, "Env", env = json_array());
+	size_t i;
+	json_t *e;
+	json_array_foreach(env, i, e)
+		if (strncmp(json_string_value(e), "CAIRN_URL=", 10) == 0)
+			return;
+	struct strbuf var = STRBUF_INIT;
+	strbuf_addf(&var, "CAIRN_URL=%s", url);
+	json_array_append_new(env, json_string(strbuf_cstr(&var)));
+	strbuf_release(&var);
+}
+
+/* Moves what b built into out, with the hash of the body as its label.
+ * The other networks it joins are not in the hash: they change as
+ * consumers come and go, and are connected in place. */
+static void finish_spec(struct docker_spec *out, struct docker_build *b, struct strbuf *url)
+{
+	json_object_set_new(b->config, "Labels", b->labels);
+	b->labels = NULL;
+	json_object_set_new(b->config, "HostConfig", b->host);
+	b->host = NULL;
+	char *text = json_dumps(b->config, JSON_COMPACT | JSON_SORT_KEYS);
+	char hex[65];
+	sha256_hex(text, strlen(text), hex);
+	free(text);
+	set_label(json_object_get(b->config, "Labels"), "cairn.hash", hex);
+	out->hash = xstrdup(hex);
+	out->image = xstrdup(b->image);
+	if (b->has_data) {
+		out->dataset = xstrdup(b->data.dataset);
+		out->snapshot = xstrdup(b->data.snapshot);
+	}
+	out->body = b->config;
+	b->config = NULL;
+	out->volumes = b->named;
+	b->named = NULL;
+	out->health = b->health;
+	out->exposed = b->exposed;
+	if (b->exposed)
+		out->url = strbuf_detach(url);
+}
+
+int docker_spec_build(struct docker_spec *out, const char *params_json,
+		      const struct docker_target *t, struct error *err)
+{
+	memset(out, 0, sizeof(*out));
+	json_t *params = read_params(params_json, t, err);
+	if (!params)
+		return -1;
 	struct docker_build b = { .target = t, .config = json_object(), .host = json_object(),
 				  .labels = json_object(), .named = json_array(), .init = true,
 				  .restart = "unless-stopped" };
@@ -198,71 +275,16 @@ int docker_spec_build(struct docker_spec *out, const char *params_json,
 	    (!b.has_data && check_build(b.image, t, err) < 0))
 		goto out;
 	json_object_set_new(b.config, "Image", json_string(b.image));
-
-	/* restart "on-failure:3" is {Name: on-failure, MaximumRetryCount: 3} */
-	json_t *policy = json_object();
-	size_t namelen = strcspn(b.restart, ":");
-	json_object_set_new(policy, "Name", json_stringn(b.restart, namelen));
-	if (b.restart[namelen])
-		json_object_set_new(policy, "MaximumRetryCount", json_integer(atoi(b.restart + namelen + 1)));
-	json_object_set_new(b.host, "RestartPolicy", policy);
-	json_object_set_new(b.host, "Init", json_boolean(b.init));
-	json_object_set_new(b.host, "NetworkMode", json_string(t->networks[0]));
-
-	json_t *endpoints = json_object();
-	json_object_set_new(endpoints, t->networks[0], json_pack("{s:[s]}", "Aliases", t->alias));
-	json_object_set_new(b.config, "NetworkingConfig",
-			    json_pack("{s:o}", "EndpointsConfig", endpoints));
-
+	set_host_and_network(&b, t);
 	/* The app learns its own URL (what the router answers on). */
 	if (t->http_port && t->http_port != 80)
 		strbuf_addf(&url, "http://%s:%d/", b.route_host, t->http_port);
 	else
 		strbuf_addf(&url, "http://%s/", b.route_host);
-	if (b.exposed) {
-		json_t *env = json_object_get(b.config, "Env");
-		if (!env)
-			json_object_set_new(b.config, "Env", env = json_array());
-		bool given = false;
-		size_t i;
-		json_t *e;
-		json_array_foreach(env, i, e)
-			given |= strncmp(json_string_value(e), "CAIRN_URL=", 10) == 0;
-		if (!given) {
-			struct strbuf var = STRBUF_INIT;
-			strbuf_addf(&var, "CAIRN_URL=%s", strbuf_cstr(&url));
-			json_array_append_new(env, json_string(strbuf_cstr(&var)));
-			strbuf_release(&var);
-		}
-	}
-	add_cairn_labels(b.labels, t, b.config, b.exposed, b.route_host, strbuf_cstr(&url));
-	json_object_set_new(b.config, "Labels", b.labels);
-	b.labels = NULL;
-	json_object_set_new(b.config, "HostConfig", b.host);
-	b.host = NULL;
-
-	/* The hash covers the body. The other networks it joins are not in it:
-	 * they change as consumers come and go, and are connected in place. */
-	char *text = json_dumps(b.config, JSON_COMPACT | JSON_SORT_KEYS);
-	char hex[65];
-	sha256_hex(text, strlen(text), hex);
-	free(text);
-	set_label(json_object_get(b.config, "Labels"), "cairn.hash", hex);
-
-	out->hash = xstrdup(hex);
-	out->image = xstrdup(b.image);
-	if (b.has_data) {
-		out->dataset = xstrdup(b.data.dataset);
-		out->snapshot = xstrdup(b.data.snapshot);
-	}
-	out->body = b.config;
-	b.config = NULL;
-	out->volumes = b.named;
-	b.named = NULL;
-	out->health = b.health;
-	out->exposed = b.exposed;
 	if (b.exposed)
-		out->url = strbuf_detach(&url);
+		add_url_env(b.config, strbuf_cstr(&url));
+	add_cairn_labels(b.labels, t, b.config, b.exposed, b.route_host, strbuf_cstr(&url));
+	finish_spec(out, &b, &url);
 	rc = 0;
 out:
 	strbuf_release(&url);

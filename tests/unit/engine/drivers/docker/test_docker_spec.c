@@ -264,3 +264,18 @@ Test(docker_spec, an_exposed_instance_knows_its_routed_url)
 	cr_assert(strstr(error_msg(&err), "host"), "%s", error_msg(&err));
 	error_clear(&err);
 }
+
+/* The hash decides whether a running container is replaced: the same
+ * params must hash the same in every version of cairn, or an upgrade
+ * would recreate every container. Pinned from an exposed, published,
+ * restarted spec. */
+Test(docker_spec, hash_is_the_same_across_versions)
+{
+	struct docker_spec s;
+	struct error err = ERROR_INIT;
+	const char *params = "{\"image\":\"cairn/demo:1\",\"env\":{\"A\":\"x\"},\"ports\":[{\"port\":8080,"
+			     "\"publish\":true}],\"restart\":\"on-failure:4\"}";
+	cr_assert_eq(docker_spec_build(&s, params, &target, &err), 0, "%s", error_msg(&err));
+	cr_expect_str_eq(s.hash, "f272bfa67538b5ee758a04638b35ff9ea1f03fc948e58b9596f4ba2efb2eb2d3");
+	docker_spec_release(&s);
+}
