@@ -278,99 +278,122 @@ static bool positive(const char *s)
 	return parse_positive(s, &v) == 0;
 }
 
-static int remote_revise(struct cli *cli, int argc, char **argv)
+/* A policy apply, delete or rollback as the command line gives it. */
+struct revise_args {
+	const char *verb; /* "apply", "delete" or "rollback" */
+	bool rollback, dry_run, no_apply;
+	const char *user, *generation;
+	size_t npaths; /* -f PATH given, each file a part of the body */
+};
+
+/* Reads the arguments, adding each policy file to parts; -1 after saying
+ * what is wrong. */
+static int read_revise_args(int argc, char **argv, struct revise_args *a, struct parts *parts)
 {
-	const char *verb = argv[0]; /* "apply", "delete" or "rollback" */
-	bool rollback = strcmp(verb, "rollback") == 0;
-	const char *user = NULL, *generation = NULL;
-	bool dry_run = false, no_apply = false;
-	curl_mime *mime = NULL;
-	CURL *easy = curl_easy_init();
-	mime = curl_mime_init(easy);
-	struct diags d = DIAGS_INIT;
-	struct parts parts = { mime, &d };
-	size_t npaths = 0;
-	int rc = EXIT_USAGE;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
-			user = argv[++i];
+			a->user = argv[++i];
 		else if (strncmp(argv[i], "--user=", 7) == 0)
-			user = argv[i] + 7;
-		else if (!rollback && (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--file") == 0) &&
+			a->user = argv[i] + 7;
+		else if (!a->rollback && (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--file") == 0) &&
 			 i + 1 < argc)
-			policy_each_file(argv[++i], add_part, &parts, &d), npaths++;
-		else if (rollback && !generation && positive(argv[i]))
-			generation = argv[i];
+			policy_each_file(argv[++i], add_part, parts, parts->diags), a->npaths++;
+		else if (a->rollback && !a->generation && positive(argv[i]))
+			a->generation = argv[i];
 		else if (strcmp(argv[i], "--dry-run") == 0)
-			dry_run = true;
+			a->dry_run = true;
 		else if (strcmp(argv[i], "--no-apply") == 0)
-			no_apply = true;
+			a->no_apply = true;
 		else if (strcmp(argv[i], "--parallel") == 0 || strcmp(argv[i], "--timeout") == 0 ||
 			 strcmp(argv[i], "--attempts") == 0 || strcmp(argv[i], "--backoff") == 0 ||
 			 strcmp(argv[i], "--no-wait") == 0) {
 			cli_error("policy %s: %s is for local converges; with --server the server's reconcile job converges",
-				  verb, argv[i]);
-			goto out;
+				  a->verb, argv[i]);
+			return -1;
 		} else {
-			cli_error("policy %s: unexpected argument '%s' (see cairn policy %s --help)", verb,
-				  argv[i], verb);
-			goto out;
+			cli_error("policy %s: unexpected argument '%s' (see cairn policy %s --help)",
+				  a->verb, argv[i], a->verb);
+			return -1;
 		}
 	}
-	if (rollback ? !generation : !npaths) {
-		cli_error("policy %s needs %s (see cairn policy %s --help)", verb,
-			  rollback ? "a generation number N" : "at least one -f PATH", verb);
-		goto out;
+	if (a->rollback ? !a->generation : !a->npaths) {
+		cli_error("policy %s needs %s (see cairn policy %s --help)", a->verb,
+			  a->rollback ? "a generation number N" : "at least one -f PATH", a->verb);
+		return -1;
 	}
+	return 0;
+}
+
+/* The API's path for the revision, with its query. */
+static void revise_path(CURL *easy, const struct cli *cli, const struct revise_args *a,
+			struct strbuf *path)
+{
+	bool apply = strcmp(a->verb, "apply") == 0;
+	strbuf_addf(path, "/api/v1/policy%s%s?format=%s", apply ? "" : "/", apply ? "" : a->verb,
+		    cli->json ? "json" : "text");
+	if (a->rollback)
+		strbuf_addf(path, "&generation=%s", a->generation);
+	if (a->dry_run)
+		strbuf_adds(path, "&dry_run=1");
+	if (a->no_apply)
+		strbuf_adds(path, "&apply=0");
+	if (a->user) {
+		char *esc = curl_easy_escape(easy, a->user, 0);
+		strbuf_addf(path, "&user=%s", esc);
+		curl_free(esc);
+	}
+}
+
+/* Prints what the server stored and, when it queued a reconcile job,
+ * follows the job to its end; with -o json one document, with the job as
+ * it ended. */
+static int print_revised(struct cli *cli, const struct remote_reply *r)
+{
+	if (!r->job) {
+		print_body(cli, r);
+		return EXIT_DONE;
+	}
+	if (!cli->json) {
+		print_body(cli, r);
+		fflush(stdout);
+	}
+	json_t *job = NULL;
+	int rc = wait_job(cli, r->job, &job);
+	if (cli->json) {
+		json_t *doc = json_loads(r->body.buf, 0, NULL);
+		if (doc && job)
+			json_object_set(doc, "job", job);
+		char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		cli_print_json(text ? text : r->body.buf);
+		free(text);
+		json_decref(doc);
+	}
+	json_decref(job);
+	return rc;
+}
+
+static int remote_revise(struct cli *cli, int argc, char **argv)
+{
+	struct revise_args a = { .verb = argv[0], .rollback = strcmp(argv[0], "rollback") == 0 };
+	CURL *easy = curl_easy_init();
+	curl_mime *mime = curl_mime_init(easy);
+	struct diags d = DIAGS_INIT;
+	struct parts parts = { mime, &d };
+	char what[32];
+	snprintf(what, sizeof(what), "policy %s", a.verb);
+	int rc = EXIT_USAGE;
+	if (read_revise_args(argc, argv, &a, &parts) < 0)
+		goto out;
 	if (d.len) {
-		char what[32];
-		snprintf(what, sizeof(what), "policy %s", verb);
 		rc = cli_refused(cli, what, &d);
 		goto out;
 	}
 	struct strbuf path = STRBUF_INIT;
-	strbuf_addf(&path, "/api/v1/policy%s%s?format=%s", strcmp(verb, "apply") == 0 ? "" : "/",
-		    strcmp(verb, "apply") == 0 ? "" : verb, cli->json ? "json" : "text");
-	if (rollback)
-		strbuf_addf(&path, "&generation=%s", generation);
-	if (dry_run)
-		strbuf_adds(&path, "&dry_run=1");
-	if (no_apply)
-		strbuf_adds(&path, "&apply=0");
-	if (user) {
-		char *esc = curl_easy_escape(easy, user, 0);
-		strbuf_addf(&path, "&user=%s", esc);
-		curl_free(esc);
-	}
+	revise_path(easy, cli, &a, &path);
 	struct remote_reply r;
 	rc = EXIT_FAILURE_;
 	if (remote_call(cli, path.buf, mime, &r) == 0) {
-		char what[32];
-		snprintf(what, sizeof(what), "policy %s", verb);
-		if (r.status != 200 && r.status != 202) {
-			rc = failure(cli, &r, what);
-		} else if (!r.job) {
-			print_body(cli, &r);
-			rc = EXIT_DONE;
-		} else {
-			if (!cli->json) {
-				print_body(cli, &r);
-				fflush(stdout);
-			}
-			json_t *job = NULL;
-			rc = wait_job(cli, r.job, &job);
-			if (cli->json) {
-				/* The document with its job as it ended, for "apply" locally. */
-				json_t *doc = json_loads(r.body.buf, 0, NULL);
-				if (doc && job)
-					json_object_set(doc, "job", job);
-				char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-				cli_print_json(text ? text : r.body.buf);
-				free(text);
-				json_decref(doc);
-			}
-			json_decref(job);
-		}
+		rc = r.status != 200 && r.status != 202 ? failure(cli, &r, what) : print_revised(cli, &r);
 		remote_reply_release(&r);
 	}
 	strbuf_release(&path);
