@@ -1002,10 +1002,124 @@ static int binary(struct ctx *c, enum op op, const struct val *l, const struct v
 	return R_OK;
 }
 
+static int eval_node(struct ctx *c, uint32_t i, struct val *out);
+
+/* A label, or a field or label of the service struct (rule criteria). */
+static int eval_name(struct ctx *c, const struct node *n, struct val *out)
+{
+	const struct expr_env *env = c->env;
+	const struct istr *v;
+	const char *s;
+	switch (n->kind) {
+	case K_LABEL:
+		/* In rule criteria `service` is the struct, which has no scalar value. */
+		if (n->c && env->service)
+			return R_MISSING;
+		if (!(v = labels_get(env->labels, n->u.str)))
+			return R_MISSING;
+		label_value(v, out);
+		return R_OK;
+	case K_SVC_LABEL:
+		/* The struct's labels are passed as they are: always strings. */
+		if (!(v = env->service ? labels_get(env->service->labels, n->u.str) : NULL))
+			return R_MISSING;
+		string_value(v->s, v->len, out);
+		return R_OK;
+	default: /* K_SVC_NAME, K_SVC_NS */
+		s = !env->service ? NULL : n->kind == K_SVC_NAME ? env->service->name : env->service->ns;
+		if (!s)
+			return R_MISSING;
+		string_value(s, strlen(s), out);
+		return R_OK;
+	}
+}
+
+/* !, unary - and ~. */
+static int eval_unary(struct ctx *c, const struct node *n, struct val *out)
+{
+	struct val v;
+	int rc = eval_node(c, n->a, &v);
+	if (rc != R_OK)
+		return rc;
+	if (n->kind == OP_NOT) {
+		if (v.t != V_BOOL)
+			return eval_error(c, "operator '!' needs a bool, got %s", vtype_name[v.t]);
+		bool_value(!v.b, out);
+		return R_OK;
+	}
+	if (v.t != V_NUM)
+		return eval_error(c, "operator '%s' needs a number, got %s",
+				  n->kind == K_NEG ? "-" : "~", vtype_name[v.t]);
+	num_value(n->kind == K_NEG ? -v.n : (double)~to_int(v.n), out);
+	return R_OK;
+}
+
+/* && and ||. */
+static int eval_logic(struct ctx *c, const struct node *n, struct val *out)
+{
+	struct val l, r;
+	bool is_and = n->kind == OP_AND;
+	int rc = eval_node(c, n->a, &l);
+	if (rc != R_OK)
+		return rc;
+	/* Short-circuit: the right side is not looked at, so a label it
+	 * misses does not make the expression false. */
+	if (l.t == V_BOOL && l.b != is_and) {
+		bool_value(l.b, out);
+		return R_OK;
+	}
+	if ((rc = eval_node(c, n->b, &r)) != R_OK)
+		return rc;
+	if (l.t != V_BOOL || r.t != V_BOOL)
+		return eval_error(c, "operator '%s' needs bools, got %s and %s", op_text[n->kind],
+				  vtype_name[l.t], vtype_name[r.t]);
+	bool_value(r.b, out);
+	return R_OK;
+}
+
+/* in(v, a, b, ...). */
+static int eval_in(struct ctx *c, const struct node *n, struct val *out)
+{
+	if (n->b == 0)
+		return eval_error(c, "in() needs at least one argument");
+	struct val v, arg;
+	const uint32_t *args = c->e->args + n->a;
+	int rc = eval_node(c, args[0], &v);
+	if (rc != R_OK)
+		return rc;
+	bool found = false;
+	/* govaluate evaluates every argument before the call: a missing one
+	 * counts even after a match. */
+	for (uint32_t k = 1; k < n->b; k++) {
+		if ((rc = eval_node(c, args[k], &arg)) != R_OK)
+			return rc;
+		found = found || values_equal(&v, &arg);
+	}
+	bool_value(found, out);
+	return R_OK;
+}
+
+/* =~ and !~ against a regular expression compiled with the expression. */
+static int eval_match(struct ctx *c, const struct node *n, struct val *out)
+{
+	struct val v;
+	const char *s;
+	size_t len;
+	bool matched = false;
+	int rc = eval_node(c, n->a, &v);
+	if (rc != R_OK)
+		return rc;
+	if (match_subject(c, n->c ? OP_NRE : OP_NONE, &v, &s, &len) < 0)
+		return R_ERR;
+	if (run_match(c, n->u.re.code, n->u.re.md, s, len, &matched) < 0)
+		return R_ERR;
+	bool_value(matched != (n->c != 0), out);
+	return R_OK;
+}
+
 static int eval_node(struct ctx *c, uint32_t i, struct val *out)
 {
 	const struct node *n = &c->e->nodes[i];
-	const struct expr_env *env = c->env;
 	int rc;
 	switch (n->kind) {
 	case K_NUM:
@@ -1017,73 +1131,20 @@ static int eval_node(struct ctx *c, uint32_t i, struct val *out)
 	case K_BOOL:
 		bool_value(n->u.boolean, out);
 		return R_OK;
-	case K_LABEL: {
-		/* In rule criteria `service` is the struct, which has no scalar value. */
-		if (n->c && env->service)
-			return R_MISSING;
-		const struct istr *v = labels_get(env->labels, n->u.str);
-		if (!v)
-			return R_MISSING;
-		label_value(v, out);
-		return R_OK;
-	}
+	case K_LABEL:
 	case K_SVC_NAME:
-	case K_SVC_NS: {
-		const char *s = !env->service ? NULL : n->kind == K_SVC_NAME ? env->service->name
-									   : env->service->ns;
-		if (!s)
-			return R_MISSING;
-		string_value(s, strlen(s), out);
-		return R_OK;
-	}
-	case K_SVC_LABEL: {
-		/* The struct's labels are passed as they are: always strings. */
-		const struct istr *v = env->service ? labels_get(env->service->labels, n->u.str) : NULL;
-		if (!v)
-			return R_MISSING;
-		string_value(v->s, v->len, out);
-		return R_OK;
-	}
+	case K_SVC_NS:
+	case K_SVC_LABEL:
+		return eval_name(c, n, out);
 	case K_MISSING:
 		return R_MISSING;
 	case K_NEG:
 	case OP_BNOT:
-	case OP_NOT: {
-		struct val v;
-		if ((rc = eval_node(c, n->a, &v)) != R_OK)
-			return rc;
-		if (n->kind == OP_NOT) {
-			if (v.t != V_BOOL)
-				return eval_error(c, "operator '!' needs a bool, got %s", vtype_name[v.t]);
-			bool_value(!v.b, out);
-			return R_OK;
-		}
-		if (v.t != V_NUM)
-			return eval_error(c, "operator '%s' needs a number, got %s",
-					  n->kind == K_NEG ? "-" : "~", vtype_name[v.t]);
-		num_value(n->kind == K_NEG ? -v.n : (double)~to_int(v.n), out);
-		return R_OK;
-	}
+	case OP_NOT:
+		return eval_unary(c, n, out);
 	case OP_AND:
-	case OP_OR: {
-		struct val l, r;
-		bool is_and = n->kind == OP_AND;
-		if ((rc = eval_node(c, n->a, &l)) != R_OK)
-			return rc;
-		/* Short-circuit: the right side is not looked at, so a label it
-		 * misses does not make the expression false. */
-		if (l.t == V_BOOL && l.b != is_and) {
-			bool_value(l.b, out);
-			return R_OK;
-		}
-		if ((rc = eval_node(c, n->b, &r)) != R_OK)
-			return rc;
-		if (l.t != V_BOOL || r.t != V_BOOL)
-			return eval_error(c, "operator '%s' needs bools, got %s and %s", op_text[n->kind],
-					  vtype_name[l.t], vtype_name[r.t]);
-		bool_value(r.b, out);
-		return R_OK;
-	}
+	case OP_OR:
+		return eval_logic(c, n, out);
 	case K_TERNARY: {
 		struct val cond;
 		if ((rc = eval_node(c, n->a, &cond)) != R_OK)
@@ -1096,38 +1157,10 @@ static int eval_node(struct ctx *c, uint32_t i, struct val *out)
 		/* Values are never nil here (a missing name ends the evaluation),
 		 * so the left side always stands. */
 		return eval_node(c, n->a, out);
-	case K_IN: {
-		if (n->b == 0)
-			return eval_error(c, "in() needs at least one argument");
-		struct val v, arg;
-		const uint32_t *args = c->e->args + n->a;
-		if ((rc = eval_node(c, args[0], &v)) != R_OK)
-			return rc;
-		bool found = false;
-		/* govaluate evaluates every argument before the call: a missing one
-		 * counts even after a match. */
-		for (uint32_t k = 1; k < n->b; k++) {
-			if ((rc = eval_node(c, args[k], &arg)) != R_OK)
-				return rc;
-			found = found || values_equal(&v, &arg);
-		}
-		bool_value(found, out);
-		return R_OK;
-	}
-	case K_MATCH: {
-		struct val v;
-		const char *s;
-		size_t len;
-		bool matched = false;
-		if ((rc = eval_node(c, n->a, &v)) != R_OK)
-			return rc;
-		if (match_subject(c, n->c ? OP_NRE : OP_NONE, &v, &s, &len) < 0)
-			return R_ERR;
-		if (run_match(c, n->u.re.code, n->u.re.md, s, len, &matched) < 0)
-			return R_ERR;
-		bool_value(matched != (n->c != 0), out);
-		return R_OK;
-	}
+	case K_IN:
+		return eval_in(c, n, out);
+	case K_MATCH:
+		return eval_match(c, n, out);
 	default: {
 		struct val l, r;
 		if ((rc = eval_node(c, n->a, &l)) != R_OK)

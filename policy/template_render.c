@@ -540,6 +540,75 @@ static int arity(struct rctx *r, const struct texpr *e, uint32_t min, uint32_t m
 	return rfail(r, "wrong number of args for %s: want %u or %u got %u", name, min, max, e->n);
 }
 
+/* lower and upper change ASCII letters only. */
+static int do_case(struct rctx *r, enum fn fn, const struct val *arg,
+		   struct val *v)
+{
+	const char *s;
+	size_t len;
+	if (as_text(r, arg, &s, &len) < 0)
+		return -1;
+	char *p = scratch_alloc(r->scr, len ? len : 1);
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (fn == FN_LOWER && c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		else if (fn == FN_UPPER && c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		p[i] = c;
+	}
+	set_str(v, p, len, NULL);
+	return 0;
+}
+
+static int do_trim(struct rctx *r, const struct val *arg, struct val *v)
+{
+	const char *s;
+	size_t len;
+	if (as_text(r, arg, &s, &len) < 0)
+		return -1;
+	while (len && (is_space(*s) || *s == '\v' || *s == '\f'))
+		s++, len--;
+	while (len && (is_space(s[len - 1]) || s[len - 1] == '\v' || s[len - 1] == '\f'))
+		len--;
+	set_str(v, s, len, NULL);
+	return 0;
+}
+
+/* Sprig's replace OLD NEW SRC: every OLD in SRC becomes NEW. */
+static int do_replace(struct rctx *r, const struct val *argv, struct val *v)
+{
+	const char *s, *s2, *s3;
+	size_t len, len2, len3;
+	if (as_text(r, &argv[0], &s, &len) < 0 || as_text(r, &argv[1], &s2, &len2) < 0 ||
+	    as_text(r, &argv[2], &s3, &len3) < 0)
+		return -1;
+	size_t mark = r->out->len;
+	for (size_t i = 0; i < len3;) {
+		if (r->out->len - mark > MAX_VALUE)
+			return rfail(r, "result of replace is longer than %u bytes", MAX_VALUE);
+		if (!len) {
+			/* Go inserts NEW before every UTF-8 sequence and at the end. */
+			unsigned char c = (unsigned char)s3[i];
+			size_t step = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+			if (step > len3 - i)
+				step = len3 - i;
+			strbuf_add(r->out, s2, len2);
+			strbuf_add(r->out, s3 + i, step);
+			i += step;
+		} else if (len <= len3 - i && memcmp(s3 + i, s, len) == 0) {
+			strbuf_add(r->out, s2, len2);
+			i += len;
+		} else {
+			strbuf_addc(r->out, s3[i++]);
+		}
+	}
+	if (!len)
+		strbuf_add(r->out, s2, len2);
+	take_output(r, mark, v);
+	return 0;
+}
+
 static int eval_call(struct rctx *r, const struct texpr *e, struct val *v)
 {
 	static const uint32_t min[] = { [FN_DEFAULT] = 1, [FN_PRINTF] = 1, [FN_PRINT] = 0,
@@ -569,8 +638,6 @@ static int eval_call(struct rctx *r, const struct texpr *e, struct val *v)
 		if (eval(r, e->u.args[i], &argv[i]) < 0)
 			return -1;
 	size_t mark = r->out->len;
-	const char *s, *s2, *s3;
-	size_t len, len2, len3;
 	bool eq = false;
 	switch (e->fn) {
 	case FN_DEFAULT: {
@@ -598,58 +665,12 @@ static int eval_call(struct rctx *r, const struct texpr *e, struct val *v)
 	case FN_LEN:
 		return do_len(r, &argv[0], v);
 	case FN_LOWER:
-	case FN_UPPER: {
-		if (as_text(r, &argv[0], &s, &len) < 0)
-			return -1;
-		char *p = scratch_alloc(r->scr, len ? len : 1);
-		for (size_t i = 0; i < len; i++) {
-			char c = s[i];
-			if (e->fn == FN_LOWER && c >= 'A' && c <= 'Z')
-				c = (char)(c - 'A' + 'a');
-			else if (e->fn == FN_UPPER && c >= 'a' && c <= 'z')
-				c = (char)(c - 'a' + 'A');
-			p[i] = c;
-		}
-		set_str(v, p, len, NULL);
-		return 0;
-	}
+	case FN_UPPER:
+		return do_case(r, (enum fn)e->fn, &argv[0], v);
 	case FN_TRIM:
-		if (as_text(r, &argv[0], &s, &len) < 0)
-			return -1;
-		while (len && (is_space(*s) || *s == '\v' || *s == '\f'))
-			s++, len--;
-		while (len && (is_space(s[len - 1]) || s[len - 1] == '\v' || s[len - 1] == '\f'))
-			len--;
-		set_str(v, s, len, NULL);
-		return 0;
+		return do_trim(r, &argv[0], v);
 	case FN_REPLACE:
-		/* Sprig's replace OLD NEW SRC: every OLD in SRC becomes NEW. */
-		if (as_text(r, &argv[0], &s, &len) < 0 || as_text(r, &argv[1], &s2, &len2) < 0 ||
-		    as_text(r, &argv[2], &s3, &len3) < 0)
-			return -1;
-		for (size_t i = 0; i < len3;) {
-			if (r->out->len - mark > MAX_VALUE)
-				return rfail(r, "result of replace is longer than %u bytes", MAX_VALUE);
-			if (!len) {
-				/* Go inserts NEW before every UTF-8 sequence and at the end. */
-				unsigned char c = (unsigned char)s3[i];
-				size_t step = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-				if (step > len3 - i)
-					step = len3 - i;
-				strbuf_add(r->out, s2, len2);
-				strbuf_add(r->out, s3 + i, step);
-				i += step;
-			} else if (len <= len3 - i && memcmp(s3 + i, s, len) == 0) {
-				strbuf_add(r->out, s2, len2);
-				i += len;
-			} else {
-				strbuf_addc(r->out, s3[i++]);
-			}
-		}
-		if (!len)
-			strbuf_add(r->out, s2, len2);
-		take_output(r, mark, v);
-		return 0;
+		return do_replace(r, argv, v);
 	case FN_EQ:
 		for (uint32_t i = 1; i < e->n && !eq; i++)
 			if (compare(r, &argv[0], &argv[i], &eq) < 0)
