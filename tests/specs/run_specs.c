@@ -821,6 +821,92 @@ static void expect_objects(struct run *r, const struct ynode *want, const struct
 	}
 }
 
+/* What expect says of a refusal, checked; false when nothing more of the
+ * step can be checked. */
+static bool expect_refusal(struct run *r, const struct ynode *expect, bool refused,
+			   const struct revise_result *res)
+{
+	const struct ynode *want_refused = expect ? ynode_get(expect, "refused") : NULL;
+	const struct ynode *want_count = expect ? ynode_get(expect, "refused-count") : NULL;
+	if (!want_refused && !want_count) {
+		if (refused)
+			mismatch(r, "refused:%s", diags_text(r, &res->diags));
+		return !refused;
+	}
+	if (!refused) {
+		mismatch(r, "expected the step to be refused, got %s", status_name(res->status));
+		return false;
+	}
+	if (want_refused)
+		expect_refused(r, want_refused, res);
+	long long n;
+	if (want_count && get_int(r, want_count, "refused-count", &n) == 0 && (long long)res->diags.len != n)
+		mismatch(r, "expected %lld diagnostics, got %zu:%s", n, res->diags.len,
+			 diags_text(r, &res->diags));
+	return true;
+}
+
+static void expect_resolved_count(struct run *r, const struct ynode *v,
+				  const struct resolution *res)
+{
+	long long n;
+	if (get_int(r, v, "resolved-count", &n) < 0 || (long long)res->nresolved == n)
+		return;
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < res->ndeps; i++) {
+		const struct dep_result *d = &res->deps[i];
+		strbuf_addf(&sb, "\n      | %s: %s", d->id, d->resolved ? "resolved" : d->reason);
+	}
+	mismatch(r, "expected %lld resolved dependencies, got %zu:%s", n, res->nresolved,
+		 sb.len ? sb.buf : " (no dependencies)");
+	strbuf_release(&sb);
+}
+
+/* What expect says of the step's result: its status and generation, then
+ * (unless refused) the plan, the resolution and the objects. */
+static void expect_result(struct run *r, struct scenario *sc, const struct ynode *expect,
+			  bool refused, struct revise_result *res)
+{
+	const struct ynode *v;
+	if ((v = ynode_get(expect, "unchanged"))) {
+		bool b;
+		if (get_bool(r, v, "unchanged", &b) < 0)
+			return;
+		if (b != (res->status == REVISE_UNCHANGED))
+			mismatch(r, "expected status %s, got %s", b ? "unchanged" : "done", status_name(res->status));
+	}
+	if ((v = ynode_get(expect, "generation"))) {
+		long long n;
+		if (get_int(r, v, "generation", &n) < 0)
+			return;
+		if (res->generation != n)
+			mismatch(r, "expected generation %lld, got %lld", n, res->generation);
+	}
+	if (refused) {
+		static const char *const after[] = { "plan", "actions", "dependencies", "resolved-count",
+						     "instances", "explain", "objects", NULL };
+		for (const char *const *k = after; *k; k++)
+			if (ynode_get(expect, *k))
+				malformed(r, ynode_get(expect, *k),
+					  "'%s' cannot be checked on a refused step (nothing was resolved)", *k);
+		return;
+	}
+	if ((v = ynode_get(expect, "plan")))
+		expect_plan(r, v, res->plan);
+	if ((v = ynode_get(expect, "actions")))
+		expect_actions(r, v, res->plan);
+	if ((v = ynode_get(expect, "dependencies")))
+		expect_dependencies(r, v, res->resolution);
+	if ((v = ynode_get(expect, "resolved-count")))
+		expect_resolved_count(r, v, res->resolution);
+	if ((v = ynode_get(expect, "instances")))
+		expect_instances(r, v, res->resolution);
+	if ((v = ynode_get(expect, "objects")))
+		expect_objects(r, v, res->policy);
+	if ((v = ynode_get(expect, "explain")))
+		expect_explain(r, v, res, sc->users);
+}
+
 static void run_step(struct run *r, struct scenario *sc, const struct ynode *step, size_t index)
 {
 	static const char *const keys[] = { "user", "apply", "delete", "dry-run", "expect", "comment", NULL };
@@ -856,84 +942,12 @@ static void run_step(struct run *r, struct scenario *sc, const struct ynode *ste
 	const char *what = arena_printf(r->arena, "step %zu: %s %s%s", index, user,
 					apply ? "apply" : "delete", dry ? " (dry run)" : "");
 	bool refused = false;
-	if (revise_policy(sc->store, r->in, sc->users, &req, &res, &err) < 0) {
-		refused = error_is_refusal(&err);
-		if (!refused)
-			mismatch(r, "revise_policy failed: %s", error_msg(&err));
-		error_clear(&err);
-		if (!refused)
-			goto out;
-	}
-
-	const struct ynode *v;
-	const struct ynode *want_refused = expect ? ynode_get(expect, "refused") : NULL;
-	const struct ynode *want_count = expect ? ynode_get(expect, "refused-count") : NULL;
-	if (want_refused || want_count) {
-		if (!refused) {
-			mismatch(r, "expected the step to be refused, got %s", status_name(res.status));
-			goto out;
-		}
-		if (want_refused)
-			expect_refused(r, want_refused, &res);
-		long long n;
-		if (want_count && get_int(r, want_count, "refused-count", &n) == 0 && (long long)res.diags.len != n)
-			mismatch(r, "expected %lld diagnostics, got %zu:%s", n, res.diags.len,
-				 diags_text(r, &res.diags));
-	} else if (refused) {
-		mismatch(r, "refused:%s", diags_text(r, &res.diags));
-		goto out;
-	}
-	if (!expect)
-		goto out;
-	if ((v = ynode_get(expect, "unchanged"))) {
-		bool b;
-		if (get_bool(r, v, "unchanged", &b) < 0)
-			goto out;
-		if (b != (res.status == REVISE_UNCHANGED))
-			mismatch(r, "expected status %s, got %s", b ? "unchanged" : "done", status_name(res.status));
-	}
-	if ((v = ynode_get(expect, "generation"))) {
-		long long n;
-		if (get_int(r, v, "generation", &n) < 0)
-			goto out;
-		if (res.generation != n)
-			mismatch(r, "expected generation %lld, got %lld", n, res.generation);
-	}
-	if (refused) {
-		static const char *const after[] = { "plan", "actions", "dependencies", "resolved-count",
-						     "instances", "explain", "objects", NULL };
-		for (const char *const *k = after; *k; k++)
-			if (ynode_get(expect, *k))
-				malformed(r, ynode_get(expect, *k),
-					  "'%s' cannot be checked on a refused step (nothing was resolved)", *k);
-		goto out;
-	}
-	if ((v = ynode_get(expect, "plan")))
-		expect_plan(r, v, res.plan);
-	if ((v = ynode_get(expect, "actions")))
-		expect_actions(r, v, res.plan);
-	if ((v = ynode_get(expect, "dependencies")))
-		expect_dependencies(r, v, res.resolution);
-	if ((v = ynode_get(expect, "resolved-count"))) {
-		long long n;
-		if (get_int(r, v, "resolved-count", &n) == 0 && (long long)res.resolution->nresolved != n) {
-			struct strbuf sb = STRBUF_INIT;
-			for (size_t i = 0; i < res.resolution->ndeps; i++) {
-				const struct dep_result *d = &res.resolution->deps[i];
-				strbuf_addf(&sb, "\n      | %s: %s", d->id, d->resolved ? "resolved" : d->reason);
-			}
-			mismatch(r, "expected %lld resolved dependencies, got %zu:%s", n,
-				 res.resolution->nresolved, sb.len ? sb.buf : " (no dependencies)");
-			strbuf_release(&sb);
-		}
-	}
-	if ((v = ynode_get(expect, "instances")))
-		expect_instances(r, v, res.resolution);
-	if ((v = ynode_get(expect, "objects")))
-		expect_objects(r, v, res.policy);
-	if ((v = ynode_get(expect, "explain")))
-		expect_explain(r, v, &res, sc->users);
-out:
+	int rc = revise_policy(sc->store, r->in, sc->users, &req, &res, &err);
+	if (rc < 0 && !(refused = error_is_refusal(&err)))
+		mismatch(r, "revise_policy failed: %s", error_msg(&err));
+	error_clear(&err);
+	if ((rc == 0 || refused) && expect_refusal(r, expect, refused, &res) && expect)
+		expect_result(r, sc, expect, refused, &res);
 	if (!r->malformed)
 		report(r, step, what);
 	revise_result_release(&res);
