@@ -169,6 +169,38 @@ static void expect_references_resolve(PGconn *conn)
 	PQclear(r);
 }
 
+/* No original value of an anonymized column is anywhere in the copy. */
+static void expect_no_original_value(PGconn *src, PGconn *dst)
+{
+	PGresult *orig = PQexec(src,
+				"SELECT v FROM (SELECT email::text v FROM customer UNION SELECT first_name FROM customer"
+				" UNION SELECT last_name FROM customer UNION SELECT phone FROM customer"
+				" UNION SELECT note FROM customer UNION SELECT born::text FROM customer"
+				" UNION SELECT email FROM staff UNION SELECT name FROM staff"
+				" UNION SELECT password FROM staff) x WHERE v IS NOT NULL");
+	cr_assert_eq(PQresultStatus(orig), PGRES_TUPLES_OK);
+	cr_assert_gt(PQntuples(orig), 15);
+	PGresult *tables = PQexec(dst, "SELECT oid::regclass FROM pg_class WHERE relkind IN ('r')"
+				       " AND relnamespace::regnamespace::text IN ('public', 'sales')");
+	cr_assert_eq(PQntuples(tables), 14, "13 tables, payment as its 2 partitions");
+	for (int t = 0; t < PQntuples(tables); t++) {
+		for (int i = 0; i < PQntuples(orig); i++) {
+			const char *params[1] = { PQgetvalue(orig, i, 0) };
+			char sql[512];
+			snprintf(sql, sizeof(sql),
+				 "SELECT count(*) FROM %s x WHERE strpos(row_to_json(x)::text, $1) > 0",
+				 PQgetvalue(tables, t, 0));
+			PGresult *r = PQexecParams(dst, sql, 1, NULL, params, NULL, NULL, 0);
+			cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+			cr_expect_str_eq(PQgetvalue(r, 0, 0), "0", "'%s' is still in %s", params[0],
+					 PQgetvalue(tables, t, 0));
+			PQclear(r);
+		}
+	}
+	PQclear(tables);
+	PQclear(orig);
+}
+
 Test(snapshot, create_restore_closure_and_anonymization)
 {
 	struct snapshot_result res;
@@ -215,34 +247,7 @@ Test(snapshot, create_restore_closure_and_anonymization)
 				" JOIN audit_log a ON a.customer_email = c.email WHERE c.customer_id = 1"
 				" AND s.staff_id = 2"),
 		     1);
-	/* No original value of an anonymized column is anywhere in the copy. */
-	PGresult *orig = PQexec(src,
-				"SELECT v FROM (SELECT email::text v FROM customer UNION SELECT first_name FROM customer"
-				" UNION SELECT last_name FROM customer UNION SELECT phone FROM customer"
-				" UNION SELECT note FROM customer UNION SELECT born::text FROM customer"
-				" UNION SELECT email FROM staff UNION SELECT name FROM staff"
-				" UNION SELECT password FROM staff) x WHERE v IS NOT NULL");
-	cr_assert_eq(PQresultStatus(orig), PGRES_TUPLES_OK);
-	cr_assert_gt(PQntuples(orig), 15);
-	PGresult *tables = PQexec(dst, "SELECT oid::regclass FROM pg_class WHERE relkind IN ('r')"
-				       " AND relnamespace::regnamespace::text IN ('public', 'sales')");
-	cr_assert_eq(PQntuples(tables), 14, "13 tables, payment as its 2 partitions");
-	for (int t = 0; t < PQntuples(tables); t++) {
-		for (int i = 0; i < PQntuples(orig); i++) {
-			const char *params[1] = { PQgetvalue(orig, i, 0) };
-			char sql[512];
-			snprintf(sql, sizeof(sql),
-				 "SELECT count(*) FROM %s x WHERE strpos(row_to_json(x)::text, $1) > 0",
-				 PQgetvalue(tables, t, 0));
-			PGresult *r = PQexecParams(dst, sql, 1, NULL, params, NULL, NULL, 0);
-			cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
-			cr_expect_str_eq(PQgetvalue(r, 0, 0), "0", "'%s' is still in %s", params[0],
-					 PQgetvalue(tables, t, 0));
-			PQclear(r);
-		}
-	}
-	PQclear(tables);
-	PQclear(orig);
+	expect_no_original_value(src, dst);
 	/* What was not anonymized came back as it was, byte for byte. */
 	char *want = pg_value(src, "SELECT item FROM sales.invoice_line WHERE line = 1 AND store_id = 1");
 	char *got = pg_value(dst, "SELECT item FROM sales.invoice_line WHERE line = 1 AND store_id = 1");
