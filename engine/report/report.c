@@ -11,6 +11,15 @@
 #include <string.h>
 #include <time.h>
 
+/* ,"name":"value" (value JSON-escaped). */
+static void string_field(struct strbuf *out, const char *name, const char *value)
+{
+	strbuf_adds(out, ",\"");
+	strbuf_adds(out, name);
+	strbuf_adds(out, "\":");
+	strbuf_add_json_string(out, value);
+}
+
 void report_plan_json(struct strbuf *out, long long generation, const struct plan *plan)
 {
 	strbuf_addf(out, "{\"generation\":%lld,\"actions\":[", generation);
@@ -19,8 +28,7 @@ void report_plan_json(struct strbuf *out, long long generation, const struct pla
 		strbuf_adds(out, i ? ",{" : "{");
 		strbuf_addf(out, "\"action\":\"%s\",\"instance\":", plan_verb_name(a->verb));
 		strbuf_add_json_string(out, a->instance);
-		strbuf_adds(out, ",\"dependency\":");
-		strbuf_add_json_string(out, a->dependency);
+		string_field(out, "dependency", a->dependency);
 		strbuf_addc(out, '}');
 	}
 	strbuf_adds(out, "]}");
@@ -110,8 +118,7 @@ void report_status_json(struct strbuf *out, long long generation, const struct r
 		const struct dep_result *d = &r->deps[i];
 		strbuf_adds(out, i ? ",{\"id\":" : "{\"id\":");
 		strbuf_add_json_string(out, d->id);
-		strbuf_adds(out, ",\"user\":");
-		strbuf_add_json_string(out, d->dep->user->s);
+		string_field(out, "user", d->dep->user->s);
 		strbuf_addf(out, ",\"resolved\":%s,\"instance\":", d->resolved ? "true" : "false");
 		json_string_or_null(out, d->root ? d->root->key : NULL);
 		strbuf_adds(out, ",\"reason\":");
@@ -131,16 +138,11 @@ void report_status_json(struct strbuf *out, long long generation, const struct r
 		const struct instance *in = r->instances[i];
 		strbuf_adds(out, i ? ",{\"key\":" : "{\"key\":");
 		strbuf_add_json_string(out, in->key);
-		strbuf_adds(out, ",\"contract\":");
-		strbuf_add_json_string(out, in->contract);
-		strbuf_adds(out, ",\"context\":");
-		strbuf_add_json_string(out, in->context);
-		strbuf_adds(out, ",\"service\":");
-		strbuf_add_json_string(out, in->service);
-		strbuf_adds(out, ",\"component\":");
-		strbuf_add_json_string(out, in->component);
-		strbuf_adds(out, ",\"cluster\":");
-		strbuf_add_json_string(out, in->cluster);
+		string_field(out, "contract", in->contract);
+		string_field(out, "context", in->context);
+		string_field(out, "service", in->service);
+		string_field(out, "component", in->component);
+		string_field(out, "cluster", in->cluster);
 		strbuf_adds(out, ",\"dependencies\":");
 		json_list(out, in->deps, in->ndeps);
 		strbuf_adds(out, ",\"params\":");
@@ -227,10 +229,8 @@ void report_explain_json(struct strbuf *out, const struct dep_result *d)
 {
 	strbuf_adds(out, "{\"id\":");
 	strbuf_add_json_string(out, d->id);
-	strbuf_adds(out, ",\"user\":");
-	strbuf_add_json_string(out, d->dep->user->s);
-	strbuf_adds(out, ",\"contract\":");
-	strbuf_add_json_string(out, d->dep->contract->s);
+	string_field(out, "user", d->dep->user->s);
+	string_field(out, "contract", d->dep->contract->s);
 	strbuf_addf(out, ",\"resolved\":%s,\"context\":", d->resolved ? "true" : "false");
 	json_string_or_null(out, d->context);
 	strbuf_adds(out, ",\"instance\":");
