@@ -8,24 +8,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 export CAIRN_USERS="$ex/users.yaml" CAIRN_SECRETS="$ex/secrets.yaml"
-failures=0
-passes=0
-check() { # check NAME COMMAND... : the command must succeed
-	local name="$1"
-	shift
-	if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
-expect_exit() { # expect_exit CODE ARGS... : cairn must exit with CODE
-	local want="$1" got=0
-	shift
-	"$cairn_bin" "$@" >"$work/out" 2>"$work/err" || got=$?
-	if [ "$got" -eq "$want" ]; then
-		passes=$((passes + 1))
-	else
-		echo "FAIL: cairn $* exited $got, expected $want"; cat "$work/err"
-		failures=$((failures + 1))
-	fi
-}
+. "$2/tests/integration/checks.sh"
 json() { # json PYTHON-EXPRESSION over the JSON in $work/out, as `d`
 	python3 -c "import json,sys; d=json.load(open('$work/out')); sys.exit(0 if ($1) else 1)"
 }

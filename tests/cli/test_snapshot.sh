@@ -15,32 +15,17 @@ remove_demo() { # what the shop service ran on cluster demo-shop
 	docker network ls -q --filter label=cairn.cluster=demo-shop | xargs -r docker network rm >/dev/null 2>&1 || true
 }
 trap '"$repo/tools/s3" stop "$work/s3" >/dev/null 2>&1 || true; remove_demo; remove_images; "$repo/tools/pg" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-failures=0
-passes=0
-expect_exit() { # expect_exit CODE ARGS... : cairn must exit with CODE
-	local want="$1" got=0
-	shift
-	"$cairn_bin" "$@" >"$work/out" 2>"$work/err" || got=$?
-	if [ "$got" -eq "$want" ]; then
-		passes=$((passes + 1))
-	else
-		echo "FAIL: cairn $* exited $got, expected $want"; cat "$work/err"
-		failures=$((failures + 1))
-	fi
-}
-check() { # check NAME PYTHON-EXPRESSION over the JSON in $work/out (as d) and $work/err (as err)
+. "$repo/tests/integration/checks.sh"
+check_json() { # check_json NAME PYTHON-EXPRESSION over the JSON in $work/out (as d) and $work/err (as err)
 	if python3 -c "import json,sys; d=json.load(open('$work/out')) if open('$work/out').read().strip() else None; err=open('$work/err').read(); sys.exit(0 if ($2) else 1)"; then
-		passes=$((passes + 1))
+		ok
 	else
-		echo "FAIL: $1"; cat "$work/out" "$work/err"; failures=$((failures + 1))
+		fail "$1"; cat "$work/out" "$work/err"
 	fi
 }
-
 contains() { # contains NAME TEXT: the output ($work/out and $work/err) holds TEXT
-	if grep -qF -- "$2" "$work/out" "$work/err"; then
-		passes=$((passes + 1))
-	else
-		echo "FAIL: $1: no '$2' in"; cat "$work/out" "$work/err"; failures=$((failures + 1))
+	if grep -qF -- "$2" "$work/out" "$work/err"; then ok; else
+		fail "$1: no '$2' in"; cat "$work/out" "$work/err"
 	fi
 }
 
@@ -64,20 +49,20 @@ expect_exit 2 snapshot create
 expect_exit 2 snapshot restore some-id
 expect_exit 2 snapshot frobnicate x
 expect_exit 3 snapshot create demo/no-such-dataset
-check "unknown dataset named" "'no dataset demo/no-such-dataset' in err"
+check_json "unknown dataset named" "'no dataset demo/no-such-dataset' in err"
 
 expect_exit 0 -o json snapshot create demo/shop-demo
-check "create's JSON" "d['id'].startswith('demo.shop-demo.') and d['rows'] == sum(t['rows'] for t in d['tables']) and d['rows'] > 500 and d['build'] == '2026.12.1' and any('address.city' in w for w in d['warnings']) and d['schema_changed_since'] is None"
+check_json "create's JSON" "d['id'].startswith('demo.shop-demo.') and d['rows'] == sum(t['rows'] for t in d['tables']) and d['rows'] > 500 and d['build'] == '2026.12.1' and any('address.city' in w for w in d['warnings']) and d['schema_changed_since'] is None"
 id=$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")
 rows=$(python3 -c "import json; print(json.load(open('$work/out'))['rows'])")
 expect_exit 0 -o json snapshot list demo/shop-demo
-check "list holds both snapshots" "len(d) == 2 and d[-1]['id'] == '$id'"
+check_json "list holds both snapshots" "len(d) == 2 and d[-1]['id'] == '$id'"
 expect_exit 0 -o json snapshot show "$id"
-check "show's manifest" "d['id'] == '$id' and d['rows'] == $rows and {t['table'] for t in d['tables']} >= {'public.customer', 'public.payment'} and 'email' in [t for t in d['tables'] if t['table'] == 'public.customer'][0]['anonymized']"
+check_json "show's manifest" "d['id'] == '$id' and d['rows'] == $rows and {t['table'] for t in d['tables']} >= {'public.customer', 'public.payment'} and 'email' in [t for t in d['tables'] if t['table'] == 'public.customer'][0]['anonymized']"
 expect_exit 1 snapshot show no.such.snapshot
-check "missing snapshot named" "'no snapshot no.such.snapshot in' in err"
+check_json "missing snapshot named" "'no snapshot no.such.snapshot in' in err"
 expect_exit 1 snapshot restore "$id" --into "postgres://someone:secretpw@127.0.0.1:1/db"
-check "password not repeated" "'secretpw' not in err and 'someone:***@127.0.0.1:1/db' in err"
+check_json "password not repeated" "'secretpw' not in err and 'someone:***@127.0.0.1:1/db' in err"
 
 # build.txt from the image of a component that runs for a dependency (the
 # policy is stored with --no-apply: resolving it needs no Docker).
@@ -91,24 +76,24 @@ YAML
 sed 's|build: "2026.12.1"|build: {dependency: prod, component: app}|' dataset.yaml >built.yaml
 expect_exit 0 policy apply --no-apply --user admin -f app.yaml -f built.yaml
 expect_exit 0 -o json snapshot create demo/shop-demo
-check "build from the component's image" "d['build'] == '2026.12.7'"
+check_json "build from the component's image" "d['build'] == '2026.12.7'"
 built=$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")
-[ "$(cat "snapshots/$built/build.txt")" = 2026.12.7 ] && passes=$((passes + 1)) || { echo "FAIL: build.txt"; failures=$((failures + 1)); }
+if [ "$(cat "snapshots/$built/build.txt")" = 2026.12.7 ]; then ok; else fail "build.txt"; fi
 sed 's|build: "2026.12.1"|build: {dependency: prod, component: db}|' dataset.yaml >built.yaml
 expect_exit 0 policy apply --no-apply --user admin -f built.yaml
 expect_exit 1 snapshot create demo/shop-demo
-check "unknown component named" "'dependency demo/prod runs no component db' in err"
+check_json "unknown component named" "'dependency demo/prod runs no component db' in err"
 expect_exit 0 policy apply --no-apply --user admin -f dataset.yaml
 expect_exit 0 snapshot delete "$built"
 
 # Restore into an empty database; again into the same one is refused, naming a table.
 psql -X -q -d "$(url_of postgres)" -c "DROP DATABASE IF EXISTS copy2" -c "CREATE DATABASE copy2"
 expect_exit 0 -o json snapshot restore "$id" --into "$(url_of copy2)"
-check "restore's JSON" "d['rows'] == $rows"
+check_json "restore's JSON" "d['rows'] == $rows"
 expect_exit 1 snapshot restore "$id" --into "$(url_of copy2)"
-check "non-empty target refused" "'is not empty: it has table public.address' in err"
+check_json "non-empty target refused" "'is not empty: it has table public.address' in err"
 n=$(psql -X -At -d "$(url_of copy2)" -c "SELECT count(*) FROM customer WHERE email LIKE '%@mail.example'")
-[ "$n" = 0 ] && passes=$((passes + 1)) || { echo "FAIL: $n original emails in the copy"; failures=$((failures + 1)); }
+if [ "$n" = 0 ]; then ok; else fail "$n original emails in the copy"; fi
 
 # Data for a component (examples/demo-shop/shop.yaml, in a state of its own):
 # without a prepared image the database fails closed, naming the command
@@ -118,34 +103,34 @@ remove_images
 expect_exit 1 --state "$work/demo.db" policy apply --user admin -f "$ex/shop.yaml" -f demo-a.yaml
 contains "no prepared image: refused, naming the way out" "has no prepared snapshot on cluster demo-shop: run \`cairn snapshot create demo/shop-demo\`, then \`cairn snapshot prepare ID\`"
 contains "the application is skipped" "skipped: create demo-shop#demo#shop#demo#a#db failed"
-[ -z "$(docker ps -aq --filter label=cairn.instance=demo-shop#demo#shop#demo#a#app)" ] && passes=$((passes + 1)) || { echo "FAIL: the app started without its data"; failures=$((failures + 1)); }
+if [ -z "$(docker ps -aq --filter label=cairn.instance=demo-shop#demo#shop#demo#a#app)" ]; then ok; else fail "the app started without its data"; fi
 
 # Prepared copies: the snapshot committed in a PostgreSQL image, which starts
 # with the data in place; preparing again reuses it.
 expect_exit 0 -o json snapshot prepare "$id"
-check "prepare's JSON" "not d['reused'] and d['rows'] == $rows and d['image'].startswith('cairn-data/demo.shop-demo:') and d['database'] == 'shop' and d['user'] == 'postgres' and d['steps']['restore'] > 0"
+check_json "prepare's JSON" "not d['reused'] and d['rows'] == $rows and d['image'].startswith('cairn-data/demo.shop-demo:') and d['database'] == 'shop' and d['user'] == 'postgres' and d['steps']['restore'] > 0"
 image=$(python3 -c "import json; print(json.load(open('$work/out'))['image'])")
 expect_exit 0 -o json snapshot prepare "$id"
-check "prepared twice reuses the image" "d['reused'] and d['image'] == '$image'"
+check_json "prepared twice reuses the image" "d['reused'] and d['image'] == '$image'"
 expect_exit 0 -o json snapshot images demo/shop-demo
-check "images lists it with its build" "[(i['image'], i['build'], i['database']) for i in d if i['snapshot'] == '$id'] == [('$image', '2026.12.1', 'shop')]"
+check_json "images lists it with its build" "[(i['image'], i['build'], i['database']) for i in d if i['snapshot'] == '$id'] == [('$image', '2026.12.1', 'shop')]"
 cid=$(docker run -d "$image")
 ip=$(docker inspect -f '{{.NetworkSettings.IPAddress}}' "$cid")
 for _ in $(seq 150); do pg_isready -q -h "$ip" && break; sleep 0.1; done
 n=$(psql -X -At -h "$ip" -U postgres -d shop -c "SELECT count(*) FROM customer WHERE email NOT LIKE '%@mail.example'" 2>&1 || true)
 want=$(psql -X -At -d "$(url_of copy2)" -c "SELECT count(*) FROM customer")
-[ "$n" = "$want" ] && [ "$n" -gt 0 ] && passes=$((passes + 1)) || { echo "FAIL: the prepared image has '$n' anonymized customers, the restore $want"; failures=$((failures + 1)); }
+if [ "$n" = "$want" ] && [ "$n" -gt 0 ]; then ok; else fail "the prepared image has '$n' anonymized customers, the restore $want"; fi
 # the engine's log may trail the server by a moment: wait for the ready line
 # (grep reads a captured copy: under pipefail, `docker logs | grep -q` fails
 # whenever grep quits before docker logs has written its last line)
 for _ in $(seq 50); do grep -q "ready to accept connections" <<<"$(docker logs "$cid" 2>&1)" && break; sleep 0.1; done
-grep -q "database system was shut down at" <<<"$(docker logs "$cid" 2>&1)" && passes=$((passes + 1)) || { echo "FAIL: the prepared image needed recovery"; docker logs "$cid"; failures=$((failures + 1)); }
+if grep -q "database system was shut down at" <<<"$(docker logs "$cid" 2>&1)"; then ok; else fail "the prepared image needed recovery"; docker logs "$cid"; fi
 docker rm -f "$cid" >/dev/null
 # Prepared: the database runs the snapshot's image, the application answers
 # with its anonymized customers, and status names the snapshot.
 expect_exit 0 --state "$work/demo.db" apply
 expect_exit 0 --state "$work/demo.db" -o json status
-check "status names the database's snapshot" "[(i['state'], i['snapshot']) for i in d['instances'] if i['component'] == 'db'] == [('running', '$id')] and [i['snapshot'] for i in d['instances'] if i['component'] == 'app'] == [None]"
+check_json "status names the database's snapshot" "[(i['state'], i['snapshot']) for i in d['instances'] if i['component'] == 'db'] == [('running', '$id')] and [i['snapshot'] for i in d['instances'] if i['component'] == 'app'] == [None]"
 app_url=$(python3 -c "import json; print([i['url'] for i in json.load(open('$work/out'))['instances'] if i['component'] == 'app'][0])")
 page=""
 for _ in $(seq 50); do page=$(curl -fsS "$app_url" 2>/dev/null || true); case "$page" in *"<td align=\"right\">50</td>"*) break ;; esac; sleep 0.1; done
@@ -159,22 +144,22 @@ cp -r "snapshots/$id" "snapshots/$broken"
 python3 -c "import json; p='snapshots/$broken/manifest.json'; m=json.load(open(p)); m['id']='$broken'; json.dump(m, open(p, 'w'))"
 truncate -s 100 "snapshots/$broken/public.customer.json.gz"
 expect_exit 1 snapshot prepare "$broken"
-check "a failed restore is named" "'prepare $broken' in err and 'public.customer' in err"
-[ -z "$(docker ps -aq --filter "label=cairn.prepare=$broken")" ] && [ -z "$(docker images -q --filter "label=cairn.snapshot=$broken")" ] && passes=$((passes + 1)) || { echo "FAIL: a failed prepare left a container or an image"; failures=$((failures + 1)); }
+check_json "a failed restore is named" "'prepare $broken' in err and 'public.customer' in err"
+if [ -z "$(docker ps -aq --filter "label=cairn.prepare=$broken")" ] && [ -z "$(docker images -q --filter "label=cairn.snapshot=$broken")" ]; then ok; else fail "a failed prepare left a container or an image"; fi
 rm -rf "snapshots/$broken"
 expect_exit 1 snapshot prepare no.such.snapshot
-check "prepare of a missing snapshot" "'no snapshot no.such.snapshot in' in err"
+check_json "prepare of a missing snapshot" "'no snapshot no.such.snapshot in' in err"
 expect_exit 1 snapshot images --docker unix:///nonexistent.sock
-check "an engine that does not answer is named" "'unix:///nonexistent.sock' in err"
+check_json "an engine that does not answer is named" "'unix:///nonexistent.sock' in err"
 
 # A schema change is noted; keep: 3 prunes the oldest.
 psql -X -q -d "$(url_of shop)" -c "ALTER TABLE product ADD COLUMN colour text"
 expect_exit 0 -o json snapshot create demo/shop-demo
-check "schema change noted" "d['schema_changed_since'] == '$id' and d['pruned'] == []"
+check_json "schema change noted" "d['schema_changed_since'] == '$id' and d['pruned'] == []"
 expect_exit 0 -o json snapshot create demo/shop-demo
-check "keep prunes the oldest" "len(d['pruned']) == 1"
+check_json "keep prunes the oldest" "len(d['pruned']) == 1"
 expect_exit 0 -o json snapshot list
-check "three kept" "len(d) == 3"
+check_json "three kept" "len(d) == 3"
 
 # A newer prepared snapshot does not replace a running demo's data; the
 # dependency's label snapshot: latest (or an id) does.
@@ -182,44 +167,44 @@ newest=$(python3 -c "import json; print(json.load(open('$work/out'))[-1]['id'])"
 expect_exit 0 snapshot prepare "$newest"
 expect_exit 0 --state "$work/demo.db" apply
 expect_exit 0 --state "$work/demo.db" -o json status
-check "the demo keeps its snapshot" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$id']"
+check_json "the demo keeps its snapshot" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$id']"
 sed -i 's/labels: {demo: a,/labels: {demo: a, snapshot: latest,/' demo-a.yaml
 expect_exit 0 --state "$work/demo.db" policy apply --user admin -f demo-a.yaml
 expect_exit 0 --state "$work/demo.db" -o json status
-check "snapshot: latest moves it" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$newest']"
+check_json "snapshot: latest moves it" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$newest']"
 sed -i "s/snapshot: latest/snapshot: $id.x/" demo-a.yaml
 expect_exit 1 --state "$work/demo.db" policy apply --user admin -f demo-a.yaml
 contains "an id that is not prepared is named" "snapshot $id.x (label snapshot) of dataset demo/shop-demo is not prepared on cluster demo-shop"
 expect_exit 0 --state "$work/demo.db" policy delete --user admin -f demo-a.yaml
-[ -z "$(docker ps -aq --filter label=cairn.cluster=demo-shop)" ] && passes=$((passes + 1)) || { echo "FAIL: containers left after the demo's dependency went"; failures=$((failures + 1)); }
+if [ -z "$(docker ps -aq --filter label=cairn.cluster=demo-shop)" ]; then ok; else fail "containers left after the demo's dependency went"; fi
 
 # Demos: a request makes demo-<random> and converges it; its app answers
 # with the data; list shows it; refresh moves its data to a newer snapshot
 # and keeps it there; delete removes everything it ran.
 expect_exit 0 --state "$work/demo.db" -o json demo request --contract demo/shop --user admin --ttl 2h --requested-by sales
-check "request's JSON" "d['id'].startswith('demo/demo-') and d['host'] == d['id'][len('demo/demo-'):] + '.demo.localhost' and d['url'].startswith('http://') and d['apply']['unsuccessful'] == 0"
+check_json "request's JSON" "d['id'].startswith('demo/demo-') and d['host'] == d['id'][len('demo/demo-'):] + '.demo.localhost' and d['url'].startswith('http://') and d['apply']['unsuccessful'] == 0"
 demo_id=$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")
 demo_url=$(python3 -c "import json; print(json.load(open('$work/out'))['url'])")
 page=""
 for _ in $(seq 50); do page=$(curl -fsS "$demo_url" 2>/dev/null || true); case "$page" in *"<td align=\"right\">50</td>"*) break ;; esac; sleep 0.1; done
 case "$page" in *"<td align=\"right\">50</td>"*"@example.com"*) passes=$((passes + 1)) ;; *) echo "FAIL: the demo at $demo_url: $page"; failures=$((failures + 1)) ;; esac
 expect_exit 0 --state "$work/demo.db" -o json demo list
-check "list shows the demo" "[(x['state'], x['snapshot'], x['build'], x['requested_by']) for x in d if x['id'] == '$demo_id'] == [('running', '$newest', '2026.12.1', 'sales')]"
-check "it expires in two hours" "7100 < __import__('calendar').timegm(__import__('time').strptime([x for x in d if x['id'] == '$demo_id'][0]['expires'], '%Y-%m-%dT%H:%M:%SZ')) - __import__('time').time() <= 7200"
+check_json "list shows the demo" "[(x['state'], x['snapshot'], x['build'], x['requested_by']) for x in d if x['id'] == '$demo_id'] == [('running', '$newest', '2026.12.1', 'sales')]"
+check_json "it expires in two hours" "7100 < __import__('calendar').timegm(__import__('time').strptime([x for x in d if x['id'] == '$demo_id'][0]['expires'], '%Y-%m-%dT%H:%M:%SZ')) - __import__('time').time() <= 7200"
 sleep 1 # a snapshot id has one-second resolution
 expect_exit 0 -o json snapshot create demo/shop-demo
 newer=$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")
 expect_exit 0 snapshot prepare "$newer"
 expect_exit 0 --state "$work/demo.db" -o json demo refresh "$demo_id" --user admin
-check "refresh moves the data" "d['snapshot'] == '$newer'"
+check_json "refresh moves the data" "d['snapshot'] == '$newer'"
 expect_exit 0 --state "$work/demo.db" -o json status
-check "the database runs it" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$newer'] and d['dependencies'][0]['id'] == '$demo_id'"
+check_json "the database runs it" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$newer'] and d['dependencies'][0]['id'] == '$demo_id'"
 sleep 1
 expect_exit 0 -o json snapshot create demo/shop-demo
 expect_exit 0 snapshot prepare "$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")"
 expect_exit 0 --state "$work/demo.db" apply
 expect_exit 0 --state "$work/demo.db" -o json status
-check "a snapshot prepared after the refresh leaves it" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$newer']"
+check_json "a snapshot prepared after the refresh leaves it" "[i['snapshot'] for i in d['instances'] if i['component'] == 'db'] == ['$newer']"
 expect_exit 2 --state "$work/demo.db" demo request --user admin
 expect_exit 3 --state "$work/demo.db" demo request --contract demo/shop --user admin --ttl soon
 contains "a bad ttl is named" "ttl 'soon' is not a positive duration"
@@ -227,8 +212,8 @@ expect_exit 3 --state "$work/demo.db" demo request --contract demo/nope --user a
 expect_exit 3 --state "$work/demo.db" demo delete demo/nope --user admin
 contains "a missing demo is named" "there is no dependency demo/nope"
 expect_exit 0 --state "$work/demo.db" -o json demo delete "$demo_id" --user admin
-check "delete's JSON" "d['deleted'] == '$demo_id' and d['apply']['unsuccessful'] == 0"
-[ -z "$(docker ps -aq --filter label=cairn.cluster=demo-shop)" ] && passes=$((passes + 1)) || { echo "FAIL: containers left after the demo went"; failures=$((failures + 1)); }
+check_json "delete's JSON" "d['deleted'] == '$demo_id' and d['apply']['unsuccessful'] == 0"
+if [ -z "$(docker ps -aq --filter label=cairn.cluster=demo-shop)" ]; then ok; else fail "containers left after the demo went"; fi
 
 # A snapshot whose build is a component's image tag: that component must run
 # it. Here the app runs 2026.12.1 against data of build 2026.12.7: refused,
@@ -250,7 +235,7 @@ cat >pinned.yaml <<YAML
 YAML
 expect_exit 1 --state "$work/demo.db" policy apply --user admin -f pinned.yaml
 contains "an app of another build is refused, naming both" "params: image cairn/shop-app:2026.12.1 is build 2026.12.1, but its data (snapshot $other_build of dataset demo/shop-demo) is build 2026.12.7"
-[ -z "$(docker ps -aq --filter 'label=cairn.instance=demo-shop#demo#shop-pinned#m#app')" ] && passes=$((passes + 1)) || { echo "FAIL: the app of another build started"; failures=$((failures + 1)); }
+if [ -z "$(docker ps -aq --filter 'label=cairn.instance=demo-shop#demo#shop-pinned#m#app')" ]; then ok; else fail "the app of another build started"; fi
 expect_exit 0 --state "$work/demo.db" policy delete --user admin -f pinned.yaml
 
 # Snapshots kept in S3-compatible storage (a local s3rver, tools/s3): made
@@ -267,13 +252,13 @@ for n in 1 2 3; do
 	expect_exit 0 -o json snapshot create demo/shop-s3 --store "$work/s3cache"
 	s3_ids+=("$(python3 -c "import json; print(json.load(open('$work/out'))['id'])")")
 done
-check "stored in the bucket, keep applied there, no credential shown" "d['stored'] == 's3://snapshots/cli/' and d['pruned_stored'] == ['${s3_ids[0]}'] and 'S3RVER' not in open('$work/out').read() + err"
+check_json "stored in the bucket, keep applied there, no credential shown" "d['stored'] == 's3://snapshots/cli/' and d['pruned_stored'] == ['${s3_ids[0]}'] and 'S3RVER' not in open('$work/out').read() + err"
 expect_exit 0 -o json snapshot list demo/shop-s3 --store "$work/s3cache"
-check "list reads the bucket" "[m['id'] for m in d] == ['${s3_ids[1]}', '${s3_ids[2]}'] and {m['stored'] for m in d} == {'s3://snapshots/cli/'}"
+check_json "list reads the bucket" "[m['id'] for m in d] == ['${s3_ids[1]}', '${s3_ids[2]}'] and {m['stored'] for m in d} == {'s3://snapshots/cli/'}"
 rm -rf "$work/s3cache/${s3_ids[1]}" # not here any more: the restore fetches it
 psql -X -q -d "$(url_of postgres)" -c "DROP DATABASE IF EXISTS copy3" -c "CREATE DATABASE copy3"
 expect_exit 0 -o json snapshot restore "${s3_ids[1]}" --into "$(url_of copy3)" --store "$work/s3cache"
-check "a restore fetches from the bucket" "d['rows'] > 500"
+check_json "a restore fetches from the bucket" "d['rows'] > 500"
 rm -rf "$work/s3cache/${s3_ids[2]}"
 python3 -c "
 import glob
@@ -281,10 +266,10 @@ p = glob.glob('$work/s3/data/snapshots/cli/${s3_ids[2]}/public.customer.json.gz.
 b = bytearray(open(p, 'rb').read()); b[20] ^= 0xff; open(p, 'wb').write(bytes(b))"
 expect_exit 1 snapshot show "${s3_ids[2]}" --store "$work/s3cache"
 contains "a damaged object is refused" "its SHA-256 is"
-[ ! -e "$work/s3cache/${s3_ids[2]}" ] && passes=$((passes + 1)) || { echo "FAIL: a damaged fetch left a snapshot"; failures=$((failures + 1)); }
+if [ ! -e "$work/s3cache/${s3_ids[2]}" ]; then ok; else fail "a damaged fetch left a snapshot"; fi
 expect_exit 0 snapshot delete "${s3_ids[1]}" --store "$work/s3cache"
 expect_exit 0 -o json snapshot list demo/shop-s3 --store "$work/s3cache"
-check "delete removes it from the bucket" "[m['id'] for m in d] == ['${s3_ids[2]}']"
+check_json "delete removes it from the bucket" "[m['id'] for m in d] == ['${s3_ids[2]}']"
 sed -i "s|secret_key_file: s3.secret|secret_key_file: no-such.secret|" s3.yaml
 expect_exit 0 policy apply --no-apply --user admin -f s3.yaml
 expect_exit 1 snapshot list demo/shop-s3 --store "$work/s3cache"
@@ -295,11 +280,11 @@ contains "a missing key file is named" "dataset demo/shop-s3: store: s3: secret_
 sed -i "s|\"customer_id <= 50\"|\"no_such_column = 1\"|" dataset.yaml
 expect_exit 0 policy apply --no-apply --user admin -f dataset.yaml
 expect_exit 1 snapshot create demo/shop-demo
-check "bad root named" "'roots: where: querying table public.customer' in err and 'no_such_column' in err"
-[ "$(find snapshots -mindepth 1 -maxdepth 1 | wc -l)" = 3 ] && passes=$((passes + 1)) || { echo "FAIL: a failed create left something"; ls -la snapshots; failures=$((failures + 1)); }
+check_json "bad root named" "'roots: where: querying table public.customer' in err and 'no_such_column' in err"
+if [ "$(find snapshots -mindepth 1 -maxdepth 1 | wc -l)" = 3 ]; then ok; else fail "a failed create left something"; ls -la snapshots; fi
 
 expect_exit 0 -o json snapshot delete "$newer"
-check "delete's JSON" "d == {'deleted': '$newer'}"
+check_json "delete's JSON" "d == {'deleted': '$newer'}"
 expect_exit 1 snapshot delete "$newer"
 
 echo "snapshot CLI: $passes passed, $failures failed"

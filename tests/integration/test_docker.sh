@@ -40,24 +40,8 @@ mkdir -p "$work"
 cd "$work"
 export CAIRN_USERS="$ex/users.yaml" CAIRN_SECRETS="$ex/secrets.yaml" CAIRN_STATE="$work/state.db"
 
-failures=0
-passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-check() { # check NAME COMMAND...
-	local name="$1"
-	shift
-	if "$@"; then ok; else fail "$name"; fi
-}
-cairn() { # cairn EXPECTED-EXIT ARGS... ; output in $work/out, $work/err
-	local want="$1" got=0
-	shift
-	"$cairn_bin" "$@" >"$work/out" 2>"$work/err" || got=$?
-	if [ "$got" -eq "$want" ]; then ok; else
-		fail "cairn $* exited $got, expected $want"
-		sed 's/^/    /' "$work/out" "$work/err" | tail -20
-	fi
-}
+. "$repo/tests/integration/checks.sh"
+cairn() { expect_exit "$@"; } # cairn EXPECTED-EXIT ARGS...
 # containers of a cluster: "instance-key id image state" per line, sorted
 containers() {
 	docker ps -a --filter "label=cairn.cluster=$1" \

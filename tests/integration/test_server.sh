@@ -24,15 +24,7 @@ cleanup() {
 trap cleanup EXIT
 cd "$work"
 unset CAIRN_SERVER CAIRN_TOKEN CAIRN_STATE CAIRN_USERS CAIRN_SECRETS
-failures=0
-passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-check() { # check NAME COMMAND...
-	local name="$1"
-	shift
-	if "$@"; then ok; else fail "$name"; fi
-}
+. "$2/tests/integration/checks.sh"
 
 # The server's config: relative paths are relative to this file.
 mkdir -p etc
