@@ -47,6 +47,15 @@ static void dump(const struct diags *d)
 		cr_log_info("%s", d->items[i]);
 }
 
+/* The policy is refused with exactly one error, which contains text. */
+static void expect_one_error(struct fixture *f, const char *text)
+{
+	cr_assert_eq(policy_validate(f->p, &f->d), -1);
+	dump(&f->d);
+	cr_assert_eq(f->d.len, 1);
+	cr_expect(has_diag(&f->d, text), "no error contains: %s", text);
+}
+
 #define CODE "      code:\n        type: docker\n        params:\n          image: nginx\n"
 
 static const char *const topo_yaml =
@@ -100,10 +109,7 @@ Test(validate, component_cycle_names_the_path)
 		 "    - name: c2\n" CODE "      dependencies: [c3]\n"
 		 "    - name: c3\n" CODE "      dependencies: [c4]\n"
 		 "    - name: c4\n" CODE "      dependencies: [c2]\n");
-	cr_assert_eq(policy_validate(f.p, &f.d), -1);
-	dump(&f.d);
-	cr_assert_eq(f.d.len, 1);
-	cr_expect(has_diag(&f.d, "service main/svc: component cycle: c2 -> c3 -> c4 -> c2"));
+	expect_one_error(&f, "service main/svc: component cycle: c2 -> c3 -> c4 -> c2");
 	cr_expect(strncmp(f.d.items[0], "test.yaml:", 10) == 0, "has a position: %s", f.d.items[0]);
 	cr_expect_not(f.p->validated);
 	done(&f);
@@ -133,11 +139,8 @@ Test(validate, component_dependency_must_be_a_component)
 		 "  components:\n"
 		 "    - name: component4\n" CODE "      dependencies: [component5]\n"
 		 "    - name: component6\n" CODE);
-	cr_assert_eq(policy_validate(f.p, &f.d), -1);
-	dump(&f.d);
-	cr_assert_eq(f.d.len, 1);
-	cr_expect(has_diag(&f.d, "service main/svc: component component4: depends on 'component5', "
-				 "which is not a component of this service (did you mean 'component6'?)"));
+	expect_one_error(&f, "service main/svc: component component4: depends on 'component5', "
+			 "which is not a component of this service (did you mean 'component6'?)");
 	done(&f);
 }
 
@@ -170,10 +173,7 @@ Test(validate, component_contract_must_exist)
 		 "      contract: contractextra\n",
 		 contract_yaml);
 	load(&f, yaml);
-	cr_assert_eq(policy_validate(f.p, &f.d), -1);
-	dump(&f.d);
-	cr_assert_eq(f.d.len, 1);
-	cr_expect(has_diag(&f.d, "service main/user: component bad: contract 'contractextra' does not exist"));
+	expect_one_error(&f, "service main/user: component bad: contract 'contractextra' does not exist");
 	done(&f);
 }
 
@@ -216,11 +216,8 @@ Test(validate, dependency_contract_must_exist_with_suggestion)
 		 "  contract: main/twitter_stats\n",
 		 contract_yaml);
 	load(&f, yaml);
-	cr_assert_eq(policy_validate(f.p, &f.d), -1);
-	dump(&f.d);
-	cr_assert_eq(f.d.len, 1);
-	cr_expect(has_diag(&f.d, "dependency main/alice_stage: contract 'twitter_stat' does not exist "
-				 "(did you mean 'twitter_stats'?)"));
+	expect_one_error(&f, "dependency main/alice_stage: contract 'twitter_stat' does not exist "
+			 "(did you mean 'twitter_stats'?)");
 	cr_expect(strncmp(f.d.items[0], "test.yaml:", 10) == 0, "has a position: %s", f.d.items[0]);
 	done(&f);
 }
@@ -237,10 +234,7 @@ Test(validate, dependency_contract_unknown_has_no_far_fetched_suggestion)
 		 "  contract: contract-unknown\n",
 		 contract_yaml);
 	load(&f, yaml);
-	cr_assert_eq(policy_validate(f.p, &f.d), -1);
-	dump(&f.d);
-	cr_assert_eq(f.d.len, 1);
-	cr_expect(has_diag(&f.d, "dependency main/d: contract 'contract-unknown' does not exist"));
+	expect_one_error(&f, "dependency main/d: contract 'contract-unknown' does not exist");
 	cr_expect_not(has_diag(&f.d, "did you mean"));
 	done(&f);
 }
@@ -254,10 +248,7 @@ Test(validate, context_allocation_service_must_exist)
 		 "    - name: ctx\n"
 		 "      allocation:\n"
 		 "        service: service-unknown\n");
-	cr_assert_eq(policy_validate(f.p, &f.d), -1);
-	dump(&f.d);
-	cr_assert_eq(f.d.len, 1);
-	cr_expect(has_diag(&f.d, "contract main/c: context ctx: allocation: service 'service-unknown' does not exist"));
+	expect_one_error(&f, "contract main/c: context ctx: allocation: service 'service-unknown' does not exist");
 	done(&f);
 }
 
@@ -279,22 +270,26 @@ static const char *const cluster_yaml_fmt =
 	"  config:\n"
 	"    host: unix:///var/run/docker.sock\n";
 
-Test(validate, cluster_must_live_in_system)
+/* The object of yaml_fmt (its namespace a %s) is valid in namespace system
+ * and refused in main with error. */
+static void expect_only_in_system(const char *yaml_fmt, const char *error)
 {
 	struct fixture f;
 	char yaml[512];
-	snprintf(yaml, sizeof(yaml), cluster_yaml_fmt, "system");
+	snprintf(yaml, sizeof(yaml), yaml_fmt, "system");
 	load(&f, yaml);
 	cr_assert_eq(policy_validate(f.p, &f.d), 0);
 	done(&f);
 
-	snprintf(yaml, sizeof(yaml), cluster_yaml_fmt, "main");
+	snprintf(yaml, sizeof(yaml), yaml_fmt, "main");
 	load(&f, yaml);
-	cr_assert_eq(policy_validate(f.p, &f.d), -1);
-	dump(&f.d);
-	cr_assert_eq(f.d.len, 1);
-	cr_expect(has_diag(&f.d, "cluster main/local: clusters live in namespace system"));
+	expect_one_error(&f, error);
 	done(&f);
+}
+
+Test(validate, cluster_must_live_in_system)
+{
+	expect_only_in_system(cluster_yaml_fmt, "cluster main/local: clusters live in namespace system");
 }
 
 static const char *const aclrule_yaml_fmt =
@@ -309,20 +304,7 @@ static const char *const aclrule_yaml_fmt =
 
 Test(validate, aclrule_must_live_in_system)
 {
-	struct fixture f;
-	char yaml[512];
-	snprintf(yaml, sizeof(yaml), aclrule_yaml_fmt, "system");
-	load(&f, yaml);
-	cr_assert_eq(policy_validate(f.p, &f.d), 0);
-	done(&f);
-
-	snprintf(yaml, sizeof(yaml), aclrule_yaml_fmt, "main");
-	load(&f, yaml);
-	cr_assert_eq(policy_validate(f.p, &f.d), -1);
-	dump(&f.d);
-	cr_assert_eq(f.d.len, 1);
-	cr_expect(has_diag(&f.d, "aclrule main/x: ACL rules live in namespace system"));
-	done(&f);
+	expect_only_in_system(aclrule_yaml_fmt, "aclrule main/x: ACL rules live in namespace system");
 }
 
 Test(validate, every_error_is_reported)
