@@ -236,23 +236,23 @@ int acl_check_manage(struct acl *acl, const struct user *user, const struct obje
 
 	if (table[o->kind][ROLE_DOMAIN_ADMIN] == PRIV_NONE) {
 		if (system)
-			return error_set(err,
+			return error_set_kind(err, ERROR_FORBIDDEN,
 					 "user '%s' may not manage %s %s/%s: only clusters, rules and "
 					 "aclrules live in namespace " SYSTEM_NS,
 					 who, kind, ns, o->name->s);
-		return error_set(err, "user '%s' may not manage %s %s/%s: %ss live in namespace " SYSTEM_NS,
+		return error_set_kind(err, ERROR_FORBIDDEN, "user '%s' may not manage %s %s/%s: %ss live in namespace " SYSTEM_NS,
 				 who, kind, ns, o->name->s, kind);
 	}
 	if (table[o->kind][r] != PRIV_FULL) {
 		if (system)
-			return error_set(err, "user '%s' may not manage %s %s/%s: needs domain-admin",
+			return error_set_kind(err, ERROR_FORBIDDEN, "user '%s' may not manage %s %s/%s: needs domain-admin",
 					 who, kind, ns, o->name->s);
 		if (r == ROLE_SERVICE_CONSUMER)
-			return error_set(err,
+			return error_set_kind(err, ERROR_FORBIDDEN,
 					 "user '%s' may not manage %s %s/%s: service-consumer of %s can "
 					 "only declare dependencies",
 					 who, kind, ns, o->name->s, ns);
-		return error_set(err, "user '%s' may not manage %s %s/%s: needs %s of %s", who, kind,
+		return error_set_kind(err, ERROR_FORBIDDEN, "user '%s' may not manage %s %s/%s: needs %s of %s", who, kind,
 				 ns, o->name->s,
 				 o->kind == KIND_DEPENDENCY ? "service-consumer or namespace-admin"
 							    : "namespace-admin",
@@ -262,10 +262,10 @@ int acl_check_manage(struct acl *acl, const struct user *user, const struct obje
 	if (r == ROLE_SERVICE_CONSUMER && o->kind == KIND_DEPENDENCY) {
 		const struct dependency *dep = (const struct dependency *)o;
 		if (!dep->user)
-			return error_set(err, "user '%s' may not manage dependency %s/%s: it names no user",
+			return error_set_kind(err, ERROR_FORBIDDEN, "user '%s' may not manage dependency %s/%s: it names no user",
 					 who, ns, o->name->s);
 		if (!user || strcasecmp(dep->user->s, user->name->s) != 0)
-			return error_set(err,
+			return error_set_kind(err, ERROR_FORBIDDEN,
 					 "user '%s' may not manage dependency %s/%s: it belongs to user '%s'",
 					 who, ns, o->name->s, dep->user->s);
 	}

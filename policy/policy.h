@@ -403,9 +403,9 @@ struct acl *acl_new(const struct policy *p);
 void acl_free(struct acl *acl);
 /* What user may do with an object of kind k in namespace ns. */
 enum privilege acl_privilege(struct acl *acl, const struct user *user, enum kind k, const char *ns);
-/* 0 when user may create, change or delete o; else -1 with a message that
- * names the object and the missing privilege. A service consumer may only
- * manage dependencies whose `user` is themself. */
+/* 0 when user may create, change or delete o; else -1 with an
+ * ERROR_FORBIDDEN error that names the object and the missing privilege.
+ * A service consumer may only manage dependencies whose `user` is themself. */
 int acl_check_manage(struct acl *acl, const struct user *user, const struct object *o,
 		     struct error *err);
 /* 0 when user may apply or delete requested, whose stored version (NULL

@@ -427,6 +427,7 @@ static void expect_manage(struct acl *acl, const struct user *u, const struct ob
 	} else {
 		cr_expect_eq(rc, -1, "%s may manage %s", u->name->s, o->name->s);
 		cr_expect_str_eq(error_msg(&err), want_error);
+		cr_expect(error_is(&err, ERROR_FORBIDDEN));
 	}
 	error_clear(&err);
 }
